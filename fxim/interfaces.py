@@ -1,0 +1,349 @@
+# -*- test-case-name: fxim.test.test_interfaces -*-
+"""
+Every zope Interface of fxim, in one place.
+
+Methods documented as returning a L{Deferred} may also be implemented as
+C{async def}; callers wrap them with L{twisted.internet.defer.ensureDeferred}
+or simply C{await} them.
+"""
+
+from zope.interface import Attribute, Interface
+
+
+# -- handlers and plugins ---------------------------------------------------
+
+class IHandlerPlugin(Interface):
+    """
+    A named family of subsignal handlers, found with
+    C{getPlugins(IHandlerPlugin)} in C{twisted/plugins/*.py} drop-ins.
+    """
+
+    name = Attribute("C{str}: unique name, used by C{--disable-plugin}.")
+
+    def handlers():
+        """
+        @return: an iterable of L{fxim.dispatch.Handler}.
+        """
+
+
+class IConnection(Interface):
+    """
+    One client connection, whatever its transport (TCP or WebSocket).
+    """
+
+    transportName = Attribute("C{'tcp'} or C{'ws'}.")
+    uid = Attribute("The authenticated user id, or L{None} before CONNECT.")
+    cid = Attribute("The device's clientIdentifier, or L{None} before CONNECT.")
+    peer = Attribute("C{str} describing the remote address, for logs.")
+
+    def sendPush(push):
+        """
+        Send one server-initiated push (an object with a registered push
+        codec, see L{fxim.wire.codecs}).
+        """
+
+    def sendRaw(tcpBytes, wsText):
+        """
+        Send an already-encoded push: C{tcpBytes} on TCP, C{wsText} on
+        WebSocket (used by the delivery bus to avoid re-encoding).
+        """
+
+    def disconnect():
+        """
+        Close the connection after pending output is written.
+        """
+
+    def setIdleTimeout(seconds):
+        """
+        Close the connection if nothing is received for C{seconds}.
+        """
+
+
+# -- storage ----------------------------------------------------------------
+
+class IUserStore(Interface):
+    """
+    Users (C{t_user} + C{t_user_status}).
+    """
+
+    def getOrCreateByMobile(mobile, now):
+        """
+        @return: L{Deferred} firing with C{(User, created)}; a new user gets
+            a fresh short unique uid, name = displayName = mobile.
+        """
+
+    def createUser(mobile, displayName, now, uid=None):
+        """
+        Create a user (admin API).  @return: L{Deferred} firing with the
+        L{fxim.model.User}; fails with L{KeyError} if uid or mobile exist.
+        """
+
+    def getUser(uid):
+        """
+        @return: L{Deferred} firing with a L{fxim.model.User} or L{None}.
+        """
+
+    def getUsers(uids):
+        """
+        @return: L{Deferred} firing with a C{dict} uid -> User of those found.
+        """
+
+    def updateUser(uid, changes, now):
+        """
+        Apply C{changes} (a dict of L{fxim.model.User} field names to values)
+        and set C{updateDt = now}.  @return: L{Deferred} firing with the new
+        User, or L{None} if there is no such user.
+        """
+
+    def searchUsers(keyword, fuzzy, offset, limit):
+        """
+        Users with C{mobile == keyword} or (if C{fuzzy}) a display name
+        containing it; only C{searchable} users.
+        @return: L{Deferred} firing with a list of User.
+        """
+
+
+class ISessionStore(Interface):
+    """
+    Durable device sessions, one per (uid, cid) (C{t_user_session}).
+    """
+
+    def createSession(session):
+        """
+        Insert or replace the session for C{(session.uid, session.cid)}.
+        @return: L{Deferred} firing with the stored L{fxim.model.Session}.
+        """
+
+    def getSession(uid, cid):
+        """
+        @return: L{Deferred} firing with the Session or L{None}.
+        """
+
+    def listSessions(uid):
+        """
+        @return: L{Deferred} firing with a list of the user's Sessions.
+        """
+
+    def deleteSession(uid, cid):
+        """
+        @return: L{Deferred} firing with C{True} if one was deleted.
+        """
+
+
+class ILoginCodeStore(Interface):
+    """
+    SMS login codes and their counters, per mobile.
+    """
+
+    def getCodeState(mobile):
+        """
+        @return: L{Deferred} firing with a L{fxim.services.auth.CodeState}
+            or L{None}.
+        """
+
+    def putCodeState(mobile, state):
+        """
+        Store C{state} for C{mobile}.  @return: L{Deferred}.
+        """
+
+
+class StoredMessage(Interface):
+    """
+    Marker for documentation: see L{fxim.storage.records.StoredMessage}.
+    """
+
+
+class IMessageStore(Interface):
+    """
+    Messages, per-user inboxes with gapless sequences, idempotency keys.
+    """
+
+    def storeMessage(message, receivers, dedupKey, now):
+        """
+        Durably store C{message} (its C{uid} and C{timestamp} already set)
+        and append it to the inbox of every receiver in C{receivers}, each
+        getting the next value of its own sequence (starting at 1).  If
+        C{dedupKey} (a C{(uid, cid, localId)} tuple or L{None}) was seen
+        before, store nothing and return the original.
+
+        The transaction is committed before the Deferred fires.
+
+        @return: L{Deferred} firing with a
+            L{fxim.storage.records.StoredMessage}.
+        """
+
+    def pullMessages(uid, afterSeq, maxBytes):
+        """
+        Inbox entries of C{uid} with seq > C{afterSeq}, oldest first, until
+        their encoded size reaches C{maxBytes} (at least one is returned).
+        @return: L{Deferred} firing with a
+            L{fxim.storage.records.PullBatch}.
+        """
+
+    def getHead(uid):
+        """
+        @return: L{Deferred} firing with the user's highest seq (0 if none).
+        """
+
+    def getMessage(messageUid):
+        """
+        @return: L{Deferred} firing with the L{fxim.model.Message} or L{None}.
+        """
+
+    def getReceivers(messageUid):
+        """
+        @return: L{Deferred} firing with the list of uids whose inbox holds
+            the message.
+        """
+
+    def replaceContent(messageUid, content):
+        """
+        Replace a stored message's content (recall).  @return: L{Deferred}
+        firing with the updated Message or L{None}.
+        """
+
+    def loadHistory(viewer, conversation, beforeUid, count):
+        """
+        Messages of C{conversation} in C{viewer}'s inbox with uid <
+        C{beforeUid} (0 = no bound), newest first, at most C{count}.  For a
+        private conversation the target is the peer, both directions.
+        @return: L{Deferred} firing with a list of Message.
+        """
+
+
+class IFriendStore(Interface):
+    """
+    Friends (C{t_friend}) and friend requests (C{t_friend_request}).
+    """
+
+    def getFriend(uid, friendUid):
+        """@return: L{Deferred} firing with a L{fxim.model.Friend} or None."""
+
+    def putFriend(uid, friend):
+        """Insert or update C{uid}'s row for C{friend.uid}.  @return: Deferred."""
+
+    def listFriends(uid, sinceDt):
+        """@return: L{Deferred} firing with Friends with updateDt > sinceDt."""
+
+    def getFriendRequest(fromUid, toUid):
+        """@return: L{Deferred} firing with a FriendRequest or None."""
+
+    def putFriendRequest(request):
+        """Insert or replace the (fromUid, toUid) request.  @return: Deferred."""
+
+    def listFriendRequests(uid, sinceDt):
+        """
+        Requests to or from C{uid} with updateDt > sinceDt.
+        @return: L{Deferred} firing with a list of FriendRequest.
+        """
+
+    def getFriendHeads(uid):
+        """
+        @return: L{Deferred} firing with C{(friendHead, friendRequestHead)}:
+            max updateDt of the user's friends and of requests to/from them.
+        """
+
+
+class IGroupStore(Interface):
+    """
+    Groups (C{t_group}) and members (C{t_group_member}).
+    """
+
+    def createGroup(info, members):
+        """@return: L{Deferred}; fails with L{KeyError} if the id exists."""
+
+    def getGroup(groupId):
+        """@return: L{Deferred} firing with a GroupInfo or None."""
+
+    def getGroups(groupIds):
+        """@return: L{Deferred} firing with a dict groupId -> GroupInfo."""
+
+    def updateGroup(groupId, changes, now):
+        """@return: L{Deferred} firing with the new GroupInfo or None."""
+
+    def deleteGroup(groupId):
+        """@return: L{Deferred}."""
+
+    def getMembers(groupId, includeRemoved=False):
+        """@return: L{Deferred} firing with a list of GroupMember."""
+
+    def getMember(groupId, memberId):
+        """@return: L{Deferred} firing with a GroupMember or None."""
+
+    def putMembers(groupId, members, now):
+        """
+        Insert or update members (a removed member has type REMOVED) and set
+        the group's memberUpdateDt and memberCount.  @return: L{Deferred}.
+        """
+
+    def groupsOf(uid):
+        """@return: L{Deferred} firing with the ids of groups uid is in."""
+
+
+# -- presence and delivery --------------------------------------------------
+
+class IDirectory(Interface):
+    """
+    Which devices of a user are connected, on which node, over which
+    transport.  Entries of a node that stops heart-beating expire.
+    """
+
+    def register(uid, cid, nodeId, transportName):
+        """@return: L{Deferred}."""
+
+    def unregister(uid, cid, nodeId):
+        """
+        Remove the entry if it still belongs to C{nodeId}.  @return: Deferred.
+        """
+
+    def devicesOf(uid):
+        """
+        @return: L{Deferred} firing with a list of
+            L{fxim.directory.Presence} (live nodes only).
+        """
+
+    def lookup(uid, cid):
+        """@return: L{Deferred} firing with a Presence or None."""
+
+
+class IDeliveryBus(Interface):
+    """
+    Gets pushes to a user's connected devices, wherever they are connected.
+    """
+
+    def deliver(uid, push, excludeCid=None):
+        """
+        Send C{push} to every connected device of C{uid} except
+        C{excludeCid}: local connections directly, remote ones through the
+        node that holds them.  @return: L{Deferred} firing with the number
+        of devices it was sent to.
+        """
+
+    def kick(uid, cid, keep=None):
+        """
+        Close every connection of (uid, cid) on any node except C{keep} (a
+        local L{IConnection}).  @return: L{Deferred}.
+        """
+
+
+# -- outside services -------------------------------------------------------
+
+class ISmsSender(Interface):
+    """
+    Sends login codes.
+    """
+
+    def sendCode(mobile, code):
+        """@return: L{Deferred} firing when the code was handed over."""
+
+
+class IMediaStorage(Interface):
+    """
+    Where uploaded media bytes live.
+    """
+
+    def put(key, data):
+        """Store C{data} under C{key}.  @return: L{Deferred}."""
+
+    def get(key):
+        """@return: L{Deferred} firing with the bytes, or None."""

@@ -1,0 +1,147 @@
+# -*- test-case-name: fxim.test.test_envelope -*-
+"""
+The WebSocket JSON envelope C{{"signal","subSignal","messageId","content"}}.
+
+Signals and subsignals travel as enum I{names}.  A client's C{content} is an
+object, an array, or JSON text inside a string; the server always writes
+C{content} as a JSON string (C{""} for nothing), with null keys omitted.
+"""
+
+import json
+from typing import Any, Dict, Optional
+
+import attr
+
+from fxim.errors import WireError
+from fxim.wire.signals import Signal, SubSignal
+
+#: The web client's heartbeat text frame: ignored, never answered.
+HEARTBEAT = "心跳内容"
+
+_ABSENT = object()
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class Envelope:
+    """
+    One WebSocket message.
+
+    @ivar signal: the L{Signal} ordinal.
+    @ivar subsignal: the SubSignal ordinal (plugin ordinals included).
+    @ivar messageId: the correlation id.
+    @ivar content: for a received envelope the decoded JSON value (C{None}
+        when absent or empty); for one to send, the already-encoded JSON text
+        (C{""} for failure) or C{None} to omit the key.
+    """
+
+    signal: int
+    subsignal: int = 0
+    messageId: int = 0
+    content: Any = None
+
+
+#: Extra subsignal names (plugin ordinals), filled by the registry.
+_extraNames: Dict[str, int] = {}
+_extraOrdinals: Dict[int, str] = {}
+
+
+def registerSubSignalName(name: str, ordinal: int) -> None:
+    """
+    Give a plugin subsignal ordinal (64-127) its WebSocket name.
+
+    @raise ValueError: if the name or ordinal is taken by another.
+    """
+    if not name.isascii() or not name.isupper() or name in SubSignal.__members__:
+        raise ValueError(f"bad plugin subsignal name {name!r}")
+    if _extraNames.get(name, ordinal) != ordinal or _extraOrdinals.get(ordinal, name) != name:
+        raise ValueError(f"subsignal {name!r}/{ordinal} already registered differently")
+    _extraNames[name] = ordinal
+    _extraOrdinals[ordinal] = name
+
+
+def subSignalName(ordinal: int) -> str:
+    """
+    The WebSocket name of a subsignal ordinal (C{"NONE"} for unknown ones).
+    """
+    try:
+        return SubSignal(ordinal).name
+    except ValueError:
+        return _extraOrdinals.get(ordinal, "NONE")
+
+
+def decodeEnvelope(text: str) -> Envelope:
+    """
+    Parse one client text frame.
+
+    @raise WireError: for anything that is not a JSON object with a known
+        C{signal} name.  An unknown C{subSignal} name decodes as
+        C{SubSignal.NONE}, as upstream's C{toEnum} does.
+    """
+    try:
+        obj = json.loads(text)
+    except (ValueError, RecursionError) as e:
+        raise WireError(f"bad JSON: {e}") from None
+    if not isinstance(obj, dict):
+        raise WireError("envelope is not an object")
+    signalName = obj.get("signal")
+    if not isinstance(signalName, str) or signalName not in Signal.__members__:
+        raise WireError(f"unknown signal {signalName!r}")
+    signal = Signal[signalName]
+    if signal == Signal.NONE:
+        raise WireError("signal NONE")
+    subName = obj.get("subSignal", "NONE")
+    if isinstance(subName, str) and subName in SubSignal.__members__:
+        subsignal = int(SubSignal[subName])
+    elif isinstance(subName, str):
+        subsignal = _extraNames.get(subName, 0)
+    else:
+        subsignal = 0
+    messageId = obj.get("messageId", 0)
+    if isinstance(messageId, str):
+        try:
+            messageId = int(messageId)
+        except ValueError:
+            messageId = 0
+    if not isinstance(messageId, int) or isinstance(messageId, bool):
+        messageId = 0
+    content = obj.get("content")
+    if isinstance(content, str):
+        if content == "":
+            content = None
+        else:
+            try:
+                content = json.loads(content)
+            except (ValueError, RecursionError):
+                # fastjson keeps a plain string as is; codecs reject it.
+                pass
+    return Envelope(int(signal), subsignal, messageId & 0xFFFF, content)
+
+
+def dumpContent(value: Any) -> str:
+    """
+    Render a response value as the compact JSON text that goes, as a string,
+    into C{content}.  Keys whose value is C{None} are omitted (fastjson).
+    """
+    return json.dumps(_dropNulls(value), ensure_ascii=False, separators=(",", ":"))
+
+
+def _dropNulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _dropNulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, (list, tuple)):
+        return [_dropNulls(v) for v in value]
+    return value
+
+
+def encodeEnvelope(envelope: Envelope) -> str:
+    """
+    Serialise a server envelope.  C{content} must already be JSON text (or
+    C{""}); C{None} omits the key.
+    """
+    obj: Dict[str, Optional[Any]] = {}
+    if envelope.content is not None:
+        obj["content"] = envelope.content
+    obj["messageId"] = envelope.messageId
+    obj["signal"] = Signal(envelope.signal).name
+    obj["subSignal"] = subSignalName(envelope.subsignal)
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
