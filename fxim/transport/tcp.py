@@ -1,0 +1,133 @@
+# -*- test-case-name: fxim.test.test_tcp -*-
+"""
+The binary TCP transport: frames the 10-byte universe_push header in the
+style of L{twisted.protocols.basic.IntNStringReceiver} and hands each frame to
+the L{fxim.dispatch.Dispatcher}.
+"""
+
+from typing import Any, Optional
+
+from twisted.internet.defer import Deferred
+from twisted.internet.protocol import Factory, Protocol
+from twisted.logger import Logger
+from twisted.protocols.policies import TimeoutMixin
+from zope.interface import implementer
+
+from fxim.errors import WireError
+from fxim.interfaces import IConnection
+from fxim.wire.codecs import encodePushTcp
+from fxim.wire.frame import DEFAULT_MAX_LENGTH, Frame, FrameDecoder, encodeFrame
+
+_log = Logger()
+
+#: Idle timeout before any PING (upstream C{Const.TIMEOUT}).
+DEFAULT_TCP_IDLE = 120.0
+
+
+@implementer(IConnection)
+class FrameProtocol(Protocol, TimeoutMixin):
+    """
+    One TCP client connection.
+
+    @ivar uid: the authenticated user, or None before CONNECT.
+    @ivar cid: the device's clientIdentifier, or None before CONNECT.
+    @ivar pendingConnect: a L{Deferred} while a CONNECT is being verified.
+    """
+
+    transportName = "tcp"
+    uid: Optional[str] = None
+    cid: Optional[str] = None
+    pendingConnect: Optional[Deferred] = None
+    peer = "?"
+    _closed = False
+
+    def connectionMade(self) -> None:
+        self.callLater = self.factory.reactor.callLater
+        self._decoder = FrameDecoder(self.factory.maxLength)
+        address = self.transport.getPeer()
+        self.peer = f"tcp:{getattr(address, 'host', '?')}:{getattr(address, 'port', '?')}"
+        self.setTimeout(self.factory.idleTimeout)
+
+    def dataReceived(self, data: bytes) -> None:
+        self.resetTimeout()
+        try:
+            frames = self._decoder.feed(data)
+        except WireError as e:
+            _log.info("{peer}: closing on bad frame: {error}", peer=self.peer, error=str(e))
+            self._closed = True
+            self.transport.abortConnection()
+            return
+        for frame in frames:
+            if self._closed:
+                return
+            d = self.factory.dispatcher.dispatch(
+                self, frame.signal, frame.subsignal, frame.messageId, frame.body)
+            d.addCallback(self._outcome)
+
+    def _outcome(self, outcome: Any) -> None:
+        if self._closed:
+            return
+        if outcome.reply is not None:
+            self.transport.write(encodeFrame(outcome.reply))
+        if outcome.close:
+            self.disconnect()
+
+    def timeoutConnection(self) -> None:
+        _log.info("{peer}: idle timeout", peer=self.peer)
+        self.disconnect()
+
+    def connectionLost(self, reason: Any = None) -> None:
+        self._closed = True
+        self.setTimeout(None)
+        self.factory.connectionLost(self)
+
+    # IConnection
+
+    def writeFrame(self, frame: Frame) -> None:
+        """
+        Send one frame now.
+        """
+        if not self._closed:
+            self.transport.write(encodeFrame(frame))
+
+    def sendPush(self, push: Any) -> None:
+        if not self._closed:
+            self.transport.write(encodePushTcp(push))
+
+    def sendRaw(self, tcpBytes: bytes, wsText: str) -> None:
+        if not self._closed:
+            self.transport.write(tcpBytes)
+
+    def disconnect(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self.transport.loseConnection()
+
+    def setIdleTimeout(self, seconds: float) -> None:
+        self.setTimeout(seconds)
+
+
+class FrameFactory(Factory):
+    """
+    Builds L{FrameProtocol}s sharing one dispatcher.
+
+    @ivar dispatcher: the L{fxim.dispatch.Dispatcher}.
+    @ivar reactor: the reactor whose clock times connections out.
+    @ivar maxLength: the largest accepted frame body.
+    @ivar idleTimeout: seconds of silence before a connection is closed.
+    @ivar onLost: called with each connection that closes.
+    """
+
+    protocol = FrameProtocol
+
+    def __init__(self, dispatcher: Any, reactor: Any, maxLength: int = DEFAULT_MAX_LENGTH,
+                 idleTimeout: float = DEFAULT_TCP_IDLE, onLost: Any = None) -> None:
+        self.dispatcher = dispatcher
+        self.reactor = reactor
+        self.maxLength = maxLength
+        self.idleTimeout = idleTimeout
+        self.onLost = onLost
+
+    def connectionLost(self, connection: FrameProtocol) -> None:
+        if self.onLost is not None:
+            self.onLost(connection)
