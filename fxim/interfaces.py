@@ -137,13 +137,14 @@ class ILoginCodeStore(Interface):
 
     def getCodeState(mobile):
         """
-        @return: L{Deferred} firing with a L{fxim.services.auth.CodeState}
+        @return: L{Deferred} firing with a L{fxim.storage.records.CodeState}
             or L{None}.
         """
 
     def putCodeState(mobile, state):
         """
-        Store C{state} for C{mobile}.  @return: L{Deferred}.
+        Store C{state} (a L{fxim.storage.records.CodeState}) for
+        C{mobile}, replacing any earlier one.  @return: L{Deferred}.
         """
 
 
@@ -166,16 +167,33 @@ class IMessageStore(Interface):
         C{dedupKey} (a C{(uid, cid, localId)} tuple or L{None}) was seen
         before, store nothing and return the original.
 
-        The transaction is committed before the Deferred fires.
+        The transaction is committed before the Deferred fires.  A
+        receiver listed twice gets one entry.  Concurrent calls may be
+        committed together (group commit); a message whose uid is already
+        stored fails with L{KeyError} without affecting the others.
 
+        @param dedupKey: C{(uid, cid, localId)}; L{None}, or a C{localId}
+            of L{None}, means no deduplication.  Keys are recorded with
+            C{now} (ms) and kept until L{purgeDedupKeys}.
         @return: L{Deferred} firing with a
-            L{fxim.storage.records.StoredMessage}.
+            L{fxim.storage.records.StoredMessage}; for a duplicate it holds
+            the original message, the seqs it was given, and
+            C{duplicate=True}.
+        """
+
+    def purgeDedupKeys(olderThan):
+        """
+        Forget dedup keys recorded with C{now < olderThan} (ms).  Callers
+        keep keys at least 24 hours.
+        @return: L{Deferred} firing with the number of keys forgotten.
         """
 
     def pullMessages(uid, afterSeq, maxBytes):
         """
-        Inbox entries of C{uid} with seq > C{afterSeq}, oldest first, until
-        their encoded size reaches C{maxBytes} (at least one is returned).
+        Inbox entries of C{uid} with seq > C{afterSeq}, oldest first, as
+        many as fit in C{maxBytes} by L{fxim.storage.records.estimateSize}
+        (but at least one if there is any).  There is no window: every
+        stored entry stays pullable.
         @return: L{Deferred} firing with a
             L{fxim.storage.records.PullBatch}.
         """

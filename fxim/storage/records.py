@@ -1,0 +1,108 @@
+# -*- test-case-name: fxim.test.test_storage -*-
+"""
+Records returned by the stores, besides the domain records of
+L{fxim.model}.
+"""
+
+from typing import Dict, List, Tuple
+
+import attr
+
+from fxim.model import ConversationType, Message
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class CodeState:
+    """
+    The SMS login code state of one mobile number
+    (L{fxim.interfaces.ILoginCodeStore}).
+
+    @ivar code: the code last sent.
+    @ivar expiresAt: when C{code} stops being accepted, in ms.
+    @ivar attempts: wrong attempts against C{code}.
+    @ivar lastSentAt: when a code was last sent, in ms.
+    @ivar dayStart: start (ms) of the day C{sentToday} counts.
+    @ivar sentToday: codes sent since C{dayStart}.
+    """
+
+    code: str
+    expiresAt: int
+    attempts: int
+    lastSentAt: int
+    dayStart: int
+    sentToday: int
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class StoredMessage:
+    """
+    The outcome of L{fxim.interfaces.IMessageStore.storeMessage}.
+
+    @ivar message: the stored message (for a duplicate: the original one,
+        with its original uid and timestamp).
+    @ivar seqs: receiver uid -> the seq its inbox gave the message.
+    @ivar duplicate: C{True} if the dedup key had been seen before and
+        nothing was stored.
+    """
+
+    message: Message
+    seqs: Dict[str, int]
+    duplicate: bool = False
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class PullBatch:
+    """
+    The outcome of L{fxim.interfaces.IMessageStore.pullMessages}.
+
+    @ivar entries: C{(seq, Message)} pairs, oldest first.
+    @ivar head: the user's highest seq when the batch was read.
+    """
+
+    entries: List[Tuple[int, Message]]
+    head: int
+
+
+#: Fixed per-message overhead counted by L{estimateSize}.
+MESSAGE_OVERHEAD = 32
+
+
+def estimateSize(message):
+    """
+    A cheap estimate of a message's encoded size, used to cap pulls: its
+    content bytes and the UTF-8 length of its text fields, plus a fixed
+    overhead.  Every store uses this same function.
+
+    @type message: L{Message}
+    @rtype: L{int}
+    """
+    c = message.content
+    texts = (
+        c.searchableContent, c.pushContent, c.content, c.remoteMediaUrl,
+        message.fromUser, message.conversation.target, message.toUser,
+    ) + tuple(message.to) + tuple(c.mentionedTargets)
+    return (
+        MESSAGE_OVERHEAD + len(c.data)
+        + sum(len(t.encode("utf-8")) for t in texts)
+    )
+
+
+def peerOf(message, receiver):
+    """
+    The conversation target of C{message} as seen from C{receiver}'s
+    inbox: for a private conversation the other party (the sender, unless
+    C{receiver} sent it), else the conversation target (group id...).
+
+    @rtype: L{str}
+    """
+    conversation = message.conversation
+    if conversation.type == ConversationType.PRIVATE and message.fromUser != receiver:
+        return message.fromUser
+    return conversation.target
+
+
+def uniqueReceivers(receivers):
+    """
+    @return: C{receivers} as a list without repeats, in first-seen order.
+    """
+    return list(dict.fromkeys(receivers))

@@ -1,0 +1,924 @@
+# -*- test-case-name: fxim.test.test_storage -*-
+"""
+Tests for L{fxim.storage}: one contract per store interface, run against
+every backend (memory, SQLite, and PostgreSQL when C{FXIM_TEST_POSTGRES_DSN}
+is set).
+"""
+
+from twisted.internet.defer import gatherResults, inlineCallbacks
+from twisted.trial.unittest import TestCase
+from zope.interface.verify import verifyObject
+
+from fxim.interfaces import (
+    IFriendStore, IGroupStore, ILoginCodeStore, IMessageStore, ISessionStore,
+    IUserStore,
+)
+from fxim.model import (
+    Conversation, ConversationType, Friend, FriendRequest, GroupInfo,
+    GroupMember, MemberType, Message, MessageContent, Session, User,
+)
+from fxim.storage.ids import ALPHABET, fromUid, toUid
+from fxim.storage.memory import MemoryStore
+from fxim.storage.records import CodeState, estimateSize
+
+PRIVATE = ConversationType.PRIVATE
+GROUP = ConversationType.GROUP
+NOW = 1700000000000
+
+
+def makeMessage(uid, fromUser="alice", target="bob", ctype=PRIVATE,
+                text="hello", data=b"", localId=None, line=0, **content):
+    """
+    Build a L{Message} with a text content.
+    """
+    return Message(
+        conversation=Conversation(ctype, target, line), fromUser=fromUser,
+        content=MessageContent(type=1, searchableContent=text, data=data,
+                               **content),
+        uid=uid, timestamp=NOW + uid, localId=localId)
+
+
+class MemoryBackendMixin:
+    """
+    Run a contract against L{MemoryStore}.
+    """
+
+    def setUp(self):
+        self.store = MemoryStore()
+
+
+# -- contracts -----------------------------------------------------------
+
+class UserStoreContract:
+    """
+    L{IUserStore} contract; C{self.store} is set by a backend mixin.
+    """
+
+    def test_interface(self):
+        """
+        The store provides L{IUserStore}.
+        """
+        self.assertTrue(verifyObject(IUserStore, self.store))
+
+    @inlineCallbacks
+    def test_getOrCreateByMobileCreates(self):
+        """
+        An unknown mobile gets a new user with an 8-character uid, its
+        name and display name being the mobile.
+        """
+        user, created = yield self.store.getOrCreateByMobile("13800000001",
+                                                             NOW)
+        self.assertTrue(created)
+        self.assertEqual(len(user.uid), 8)
+        self.assertTrue(set(user.uid) <= set(ALPHABET))
+        self.assertEqual((user.name, user.displayName, user.mobile),
+                         ("13800000001",) * 3)
+        self.assertEqual(user.updateDt, NOW)
+        again = yield self.store.getUser(user.uid)
+        self.assertEqual(again, user)
+
+    @inlineCallbacks
+    def test_getOrCreateByMobileFinds(self):
+        """
+        A known mobile gives the same user and C{created=False}.
+        """
+        first, _ = yield self.store.getOrCreateByMobile("138", NOW)
+        second, created = yield self.store.getOrCreateByMobile("138", NOW + 1)
+        self.assertFalse(created)
+        self.assertEqual(second, first)
+
+    @inlineCallbacks
+    def test_uidsUnique(self):
+        """
+        Many users, some created concurrently, get distinct uids.
+        """
+        results = yield gatherResults([
+            self.store.getOrCreateByMobile("m%d" % i, NOW) for i in range(60)
+        ])
+        uids = {u.uid for u, _ in results}
+        self.assertEqual(len(uids), 60)
+
+    @inlineCallbacks
+    def test_createUser(self):
+        """
+        C{createUser} stores a user with the given uid and display name.
+        """
+        user = yield self.store.createUser("139", "Carol", NOW, uid="carol")
+        self.assertEqual(user, User(uid="carol", name="139",
+                                    displayName="Carol", mobile="139",
+                                    updateDt=NOW))
+        self.assertEqual((yield self.store.getUser("carol")), user)
+
+    @inlineCallbacks
+    def test_createUserGeneratesUid(self):
+        """
+        Without a uid, C{createUser} makes one.
+        """
+        user = yield self.store.createUser("139", "Carol", NOW)
+        self.assertEqual(len(user.uid), 8)
+
+    @inlineCallbacks
+    def test_createUserDuplicateUid(self):
+        """
+        C{createUser} fails with L{KeyError} if the uid exists.
+        """
+        yield self.store.createUser("1", "A", NOW, uid="x")
+        yield self.assertFailure(self.store.createUser("2", "B", NOW, uid="x"),
+                                 KeyError)
+
+    @inlineCallbacks
+    def test_createUserDuplicateMobile(self):
+        """
+        C{createUser} fails with L{KeyError} if the mobile exists.
+        """
+        yield self.store.createUser("1", "A", NOW, uid="x")
+        yield self.assertFailure(self.store.createUser("1", "B", NOW, uid="y"),
+                                 KeyError)
+
+    @inlineCallbacks
+    def test_getUserMissing(self):
+        """
+        An unknown uid gives L{None}.
+        """
+        self.assertIsNone((yield self.store.getUser("nobody")))
+
+    @inlineCallbacks
+    def test_getUsers(self):
+        """
+        C{getUsers} maps the uids found to their users.
+        """
+        a = yield self.store.createUser("1", "A", NOW, uid="a")
+        b = yield self.store.createUser("2", "B", NOW, uid="b")
+        found = yield self.store.getUsers(["a", "b", "zz"])
+        self.assertEqual(found, {"a": a, "b": b})
+        self.assertEqual((yield self.store.getUsers([])), {})
+
+    @inlineCallbacks
+    def test_updateUser(self):
+        """
+        C{updateUser} applies every field and sets updateDt, durably.
+        """
+        yield self.store.createUser("1", "A", NOW, uid="a")
+        changes = dict(
+            name="n", displayName="Dee", portrait="p", email="e",
+            address="ad", company="co", extra="ex", gender=2, social="so",
+            type=1, status=2, searchable=False, mobile="7")
+        new = yield self.store.updateUser("a", changes, NOW + 5)
+        self.assertEqual(new, User(uid="a", updateDt=NOW + 5, **changes))
+        self.assertEqual((yield self.store.getUser("a")), new)
+        byMobile, created = yield self.store.getOrCreateByMobile("7", NOW)
+        self.assertFalse(created)
+        self.assertEqual(byMobile.uid, "a")
+
+    @inlineCallbacks
+    def test_updateUserMissing(self):
+        """
+        Updating an unknown user gives L{None}.
+        """
+        self.assertIsNone(
+            (yield self.store.updateUser("zz", {"displayName": "x"}, NOW)))
+
+    @inlineCallbacks
+    def test_updateUserUnknownField(self):
+        """
+        An unknown field name fails with L{ValueError}.
+        """
+        yield self.store.createUser("1", "A", NOW, uid="a")
+        yield self.assertFailure(
+            self.store.updateUser("a", {"bogus": 1}, NOW), ValueError)
+
+    @inlineCallbacks
+    def test_searchExactMobile(self):
+        """
+        A non-fuzzy search matches the mobile exactly.
+        """
+        a = yield self.store.createUser("1381", "Ann", NOW, uid="a")
+        yield self.store.createUser("13812", "Bob 1381", NOW, uid="b")
+        self.assertEqual((yield self.store.searchUsers("1381", False, 0, 10)),
+                         [a])
+
+    @inlineCallbacks
+    def test_searchFuzzy(self):
+        """
+        A fuzzy search also matches display names containing the keyword,
+        and pages with offset and limit.
+        """
+        a = yield self.store.createUser("1", "Annie", NOW, uid="a")
+        b = yield self.store.createUser("2", "Joanna", NOW, uid="b")
+        yield self.store.createUser("3", "Bob", NOW, uid="c")
+        found = yield self.store.searchUsers("nn", True, 0, 10)
+        self.assertEqual(sorted(found, key=lambda u: u.uid), [a, b])
+        page1 = yield self.store.searchUsers("nn", True, 0, 1)
+        page2 = yield self.store.searchUsers("nn", True, 1, 1)
+        self.assertEqual(sorted(page1 + page2, key=lambda u: u.uid), [a, b])
+
+    @inlineCallbacks
+    def test_searchLiteral(self):
+        """
+        Fuzzy keywords are literal text, not patterns.
+        """
+        yield self.store.createUser("1", "Annie", NOW, uid="a")
+        self.assertEqual((yield self.store.searchUsers("%", True, 0, 10)), [])
+        self.assertEqual((yield self.store.searchUsers("_", True, 0, 10)), [])
+
+    @inlineCallbacks
+    def test_searchOnlySearchable(self):
+        """
+        Users who are not searchable are never found.
+        """
+        yield self.store.createUser("1", "Ann", NOW, uid="a")
+        yield self.store.updateUser("a", {"searchable": False}, NOW)
+        self.assertEqual((yield self.store.searchUsers("1", False, 0, 10)), [])
+        self.assertEqual((yield self.store.searchUsers("Ann", True, 0, 10)),
+                         [])
+
+
+class SessionStoreContract:
+    """
+    L{ISessionStore} contract.
+    """
+
+    def session(self, uid="a", cid="c1", secret="s" * 16, **kw):
+        return Session(uid=uid, cid=cid, secret=secret, dbSecret="db",
+                       createdAt=NOW, expiresAt=NOW + 1000, platform=2, **kw)
+
+    def test_interface(self):
+        """
+        The store provides L{ISessionStore}.
+        """
+        self.assertTrue(verifyObject(ISessionStore, self.store))
+
+    @inlineCallbacks
+    def test_createAndGet(self):
+        """
+        A created session can be read back.
+        """
+        s = self.session()
+        self.assertEqual((yield self.store.createSession(s)), s)
+        self.assertEqual((yield self.store.getSession("a", "c1")), s)
+        self.assertIsNone((yield self.store.getSession("a", "c2")))
+
+    @inlineCallbacks
+    def test_createReplaces(self):
+        """
+        Creating a session for an existing (uid, cid) replaces it.
+        """
+        yield self.store.createSession(self.session())
+        s2 = self.session(secret="t" * 16)
+        yield self.store.createSession(s2)
+        self.assertEqual((yield self.store.getSession("a", "c1")), s2)
+        self.assertEqual((yield self.store.listSessions("a")), [s2])
+
+    @inlineCallbacks
+    def test_listSessions(self):
+        """
+        C{listSessions} gives only that user's sessions.
+        """
+        s1, s2 = self.session(cid="c1"), self.session(cid="c2")
+        yield self.store.createSession(s1)
+        yield self.store.createSession(s2)
+        yield self.store.createSession(self.session(uid="b"))
+        found = yield self.store.listSessions("a")
+        self.assertEqual(sorted(found, key=lambda s: s.cid), [s1, s2])
+
+    @inlineCallbacks
+    def test_deleteSession(self):
+        """
+        C{deleteSession} says whether there was one to delete.
+        """
+        yield self.store.createSession(self.session())
+        self.assertTrue((yield self.store.deleteSession("a", "c1")))
+        self.assertFalse((yield self.store.deleteSession("a", "c1")))
+        self.assertIsNone((yield self.store.getSession("a", "c1")))
+
+
+class LoginCodeStoreContract:
+    """
+    L{ILoginCodeStore} contract.
+    """
+
+    def test_interface(self):
+        """
+        The store provides L{ILoginCodeStore}.
+        """
+        self.assertTrue(verifyObject(ILoginCodeStore, self.store))
+
+    @inlineCallbacks
+    def test_roundTrip(self):
+        """
+        A stored code state is read back, and replaced by the next one.
+        """
+        self.assertIsNone((yield self.store.getCodeState("138")))
+        s1 = CodeState("123456", NOW + 300000, 0, NOW, NOW - 5, 1)
+        yield self.store.putCodeState("138", s1)
+        self.assertEqual((yield self.store.getCodeState("138")), s1)
+        s2 = CodeState("654321", NOW + 600000, 2, NOW + 60000, NOW - 5, 2)
+        yield self.store.putCodeState("138", s2)
+        self.assertEqual((yield self.store.getCodeState("138")), s2)
+        self.assertIsNone((yield self.store.getCodeState("139")))
+
+
+class MessageStoreContract:
+    """
+    L{IMessageStore} contract.
+    """
+
+    def test_interface(self):
+        """
+        The store provides L{IMessageStore}.
+        """
+        self.assertTrue(verifyObject(IMessageStore, self.store))
+
+    def put(self, message, receivers=("alice", "bob"), dedupKey=None):
+        return self.store.storeMessage(message, list(receivers), dedupKey,
+                                       NOW)
+
+    @inlineCallbacks
+    def test_roundTrip(self):
+        """
+        Every field of a message and its content survives storage.
+        """
+        m = Message(
+            conversation=Conversation(GROUP, "g1", 1), fromUser="alice",
+            content=MessageContent(
+                type=3, searchableContent="s", pushContent="p",
+                content="c\u00e9", data=bytes(range(256)), mediaType=2,
+                remoteMediaUrl="http://x/y", persistFlag=3,
+                expireDuration=60, mentionedType=1,
+                mentionedTargets=("bob", "carol")),
+            uid=2 ** 52 + 17, timestamp=NOW, toUser="bob",
+            to=("bob", "dave"), localId=-(2 ** 63))
+        stored = yield self.put(m, dedupKey=("alice", "c1", m.localId))
+        self.assertEqual(stored.message, m)
+        self.assertFalse(stored.duplicate)
+        self.assertEqual((yield self.store.getMessage(m.uid)), m)
+        batch = yield self.store.pullMessages("bob", 0, 1 << 20)
+        self.assertEqual(batch.entries, [(1, m)])
+
+    @inlineCallbacks
+    def test_emptyFields(self):
+        """
+        A message with empty optional fields and no local id round-trips.
+        """
+        m = makeMessage(5, text="")
+        yield self.put(m)
+        self.assertEqual((yield self.store.getMessage(5)), m)
+
+    @inlineCallbacks
+    def test_seqsGapless(self):
+        """
+        Each receiver's seqs start at 1 and grow by one per message.
+        """
+        receivers = ["r%d" % i for i in range(30)]
+        first = yield self.put(makeMessage(1), receivers)
+        self.assertEqual(first.seqs, {r: 1 for r in receivers})
+        second = yield self.put(makeMessage(2), receivers[:10])
+        self.assertEqual(second.seqs, {r: 2 for r in receivers[:10]})
+        third = yield self.put(makeMessage(3), receivers)
+        expected = {r: 3 if i < 10 else 2 for i, r in enumerate(receivers)}
+        self.assertEqual(third.seqs, expected)
+        self.assertEqual((yield self.store.getHead("r0")), 3)
+        self.assertEqual((yield self.store.getHead("r29")), 2)
+        self.assertEqual((yield self.store.getHead("nobody")), 0)
+
+    @inlineCallbacks
+    def test_repeatedReceiver(self):
+        """
+        A receiver listed twice gets one entry.
+        """
+        stored = yield self.put(makeMessage(1), ["alice", "alice"])
+        self.assertEqual(stored.seqs, {"alice": 1})
+        self.assertEqual((yield self.store.getHead("alice")), 1)
+
+    @inlineCallbacks
+    def test_concurrentStores(self):
+        """
+        200 stores fired without waiting give every receiver exactly the
+        seqs 1..N, each once.
+        """
+        ds = [self.put(makeMessage(i + 1, fromUser="s%d" % (i % 7)),
+                         ["s%d" % (i % 7), "common"])
+              for i in range(200)]
+        results = yield gatherResults(ds)
+        perUser = {}
+        for stored in results:
+            for uid, seq in stored.seqs.items():
+                perUser.setdefault(uid, []).append(seq)
+        self.assertEqual(sorted(perUser["common"]), list(range(1, 201)))
+        for i in range(7):
+            seqs = perUser["s%d" % i]
+            self.assertEqual(sorted(seqs), list(range(1, len(seqs) + 1)))
+        batch = yield self.store.pullMessages("common", 0, 1 << 30)
+        self.assertEqual([s for s, _ in batch.entries], list(range(1, 201)))
+        self.assertEqual(batch.head, 200)
+        bySeq = {r.seqs["common"]: r.message.uid for r in results}
+        self.assertEqual({s: m.uid for s, m in batch.entries}, bySeq)
+
+    @inlineCallbacks
+    def test_dedup(self):
+        """
+        A second store with the same dedup key stores nothing and returns
+        the original message and seqs.
+        """
+        key = ("alice", "c1", 42)
+        first = yield self.put(makeMessage(1, localId=42), dedupKey=key)
+        again = yield self.put(makeMessage(2, localId=42, text="other"),
+                                 dedupKey=key)
+        self.assertTrue(again.duplicate)
+        self.assertEqual(again.message, first.message)
+        self.assertEqual(again.seqs, first.seqs)
+        self.assertIsNone((yield self.store.getMessage(2)))
+        self.assertEqual((yield self.store.getHead("bob")), 1)
+
+    @inlineCallbacks
+    def test_dedupKeyScope(self):
+        """
+        The same local id from another device or user, or no dedup key,
+        is a new message.
+        """
+        yield self.put(makeMessage(1), dedupKey=("alice", "c1", 42))
+        other = yield self.put(makeMessage(2), dedupKey=("alice", "c2", 42))
+        self.assertFalse(other.duplicate)
+        other = yield self.put(makeMessage(3), dedupKey=("bob", "c1", 42))
+        self.assertFalse(other.duplicate)
+        other = yield self.put(makeMessage(4), dedupKey=None)
+        self.assertFalse(other.duplicate)
+        other = yield self.put(makeMessage(5), dedupKey=("alice", "c1", None))
+        self.assertFalse(other.duplicate)
+        self.assertEqual((yield self.store.getHead("bob")), 5)
+
+    @inlineCallbacks
+    def test_dedupConcurrent(self):
+        """
+        Two stores with one dedup key, fired together, store one message.
+        """
+        key = ("alice", "c1", 7)
+        results = yield gatherResults([
+            self.put(makeMessage(i + 1), dedupKey=key) for i in range(3)])
+        self.assertEqual([r.duplicate for r in results],
+                         [False, True, True])
+        self.assertEqual({r.message.uid for r in results}, {1})
+        self.assertEqual({r.seqs["bob"] for r in results}, {1})
+        self.assertEqual((yield self.store.getHead("bob")), 1)
+
+    @inlineCallbacks
+    def test_purgeDedupKeys(self):
+        """
+        Purged dedup keys no longer deduplicate; younger ones still do.
+        """
+        yield self.store.storeMessage(makeMessage(1), ["bob"],
+                                      ("alice", "c1", 1), NOW)
+        yield self.store.storeMessage(makeMessage(2), ["bob"],
+                                      ("alice", "c1", 2), NOW + 10)
+        purged = yield self.store.purgeDedupKeys(NOW + 5)
+        self.assertEqual(purged, 1)
+        r1 = yield self.store.storeMessage(makeMessage(3), ["bob"],
+                                           ("alice", "c1", 1), NOW + 20)
+        r2 = yield self.store.storeMessage(makeMessage(4), ["bob"],
+                                           ("alice", "c1", 2), NOW + 20)
+        self.assertFalse(r1.duplicate)
+        self.assertTrue(r2.duplicate)
+
+    @inlineCallbacks
+    def test_duplicateUidFails(self):
+        """
+        Storing a second message with a stored uid fails with L{KeyError}
+        and leaves concurrent stores unharmed.
+        """
+        yield self.put(makeMessage(1))
+        bad = self.put(makeMessage(1, text="again"))
+        good = [self.put(makeMessage(i)) for i in range(2, 6)]
+        yield self.assertFailure(bad, KeyError)
+        results = yield gatherResults(good)
+        self.assertEqual(sorted(r.seqs["bob"] for r in results), [2, 3, 4, 5])
+        self.assertEqual((yield self.store.getHead("bob")), 5)
+
+    @inlineCallbacks
+    def test_pullAfter(self):
+        """
+        A pull gives the entries after C{afterSeq}, oldest first, and the
+        head.
+        """
+        for i in range(1, 6):
+            yield self.put(makeMessage(i))
+        batch = yield self.store.pullMessages("bob", 2, 1 << 20)
+        self.assertEqual([(s, m.uid) for s, m in batch.entries],
+                         [(3, 3), (4, 4), (5, 5)])
+        self.assertEqual(batch.head, 5)
+        batch = yield self.store.pullMessages("bob", 5, 1 << 20)
+        self.assertEqual((batch.entries, batch.head), ([], 5))
+        batch = yield self.store.pullMessages("nobody", 0, 1 << 20)
+        self.assertEqual((batch.entries, batch.head), ([], 0))
+
+    @inlineCallbacks
+    def test_pullMaxBytes(self):
+        """
+        A pull stops before exceeding C{maxBytes}; continuing after the
+        last seq returned gives the rest, never skipping one.
+        """
+        messages = [makeMessage(i, data=b"x" * 1000) for i in range(1, 11)]
+        for m in messages:
+            yield self.put(m)
+        size = estimateSize(messages[0])
+        batch = yield self.store.pullMessages("bob", 0, size * 3 + 10)
+        self.assertEqual([s for s, _ in batch.entries], [1, 2, 3])
+        self.assertEqual(batch.head, 10)
+        seen = []
+        after = 0
+        while after < 10:
+            batch = yield self.store.pullMessages("bob", after, size * 4)
+            seen.extend(s for s, _ in batch.entries)
+            after = batch.entries[-1][0]
+        self.assertEqual(seen, list(range(1, 11)))
+
+    @inlineCallbacks
+    def test_pullAtLeastOne(self):
+        """
+        A message larger than C{maxBytes} is still returned, alone.
+        """
+        yield self.put(makeMessage(1, data=b"x" * 5000))
+        yield self.put(makeMessage(2))
+        batch = yield self.store.pullMessages("bob", 0, 100)
+        self.assertEqual([s for s, _ in batch.entries], [1])
+
+    @inlineCallbacks
+    def test_pullNoWindow(self):
+        """
+        Thousands of entries all stay pullable.
+        """
+        for start in range(0, 3000, 500):
+            yield gatherResults([self.put(makeMessage(i + 1), ["bob"])
+                                 for i in range(start, start + 500)])
+        batch = yield self.store.pullMessages("bob", 0, 1 << 30)
+        self.assertEqual([s for s, _ in batch.entries],
+                         list(range(1, 3001)))
+
+    @inlineCallbacks
+    def test_getReceivers(self):
+        """
+        C{getReceivers} lists the uids whose inbox holds the message.
+        """
+        yield self.put(makeMessage(1), ["carol", "alice", "bob"])
+        self.assertEqual(sorted((yield self.store.getReceivers(1))),
+                         ["alice", "bob", "carol"])
+        self.assertEqual((yield self.store.getReceivers(99)), [])
+
+    @inlineCallbacks
+    def test_getMessageMissing(self):
+        """
+        An unknown uid gives L{None}.
+        """
+        self.assertIsNone((yield self.store.getMessage(12345)))
+
+    @inlineCallbacks
+    def test_replaceContent(self):
+        """
+        A replaced content (recall) is what later reads and pulls return.
+        """
+        m = makeMessage(1, data=b"secret" * 100)
+        yield self.put(m)
+        recall = MessageContent(type=80, content="alice", data=b"1")
+        new = yield self.store.replaceContent(1, recall)
+        self.assertEqual(new.content, recall)
+        self.assertEqual(new.uid, 1)
+        self.assertEqual(new.conversation, m.conversation)
+        self.assertEqual((yield self.store.getMessage(1)), new)
+        batch = yield self.store.pullMessages("bob", 0, 1 << 20)
+        self.assertEqual(batch.entries, [(1, new)])
+        self.assertIsNone((yield self.store.replaceContent(99, recall)))
+
+    @inlineCallbacks
+    def test_historyPrivateBothDirections(self):
+        """
+        Private history holds both directions between viewer and peer,
+        newest first, and nothing of other conversations.
+        """
+        yield self.put(makeMessage(1, "alice", "bob"), ["alice", "bob"])
+        yield self.put(makeMessage(2, "bob", "alice"), ["bob", "alice"])
+        yield self.put(makeMessage(3, "alice", "carol"), ["alice", "carol"])
+        yield self.put(makeMessage(4, "carol", "bob"), ["carol", "bob"])
+        yield self.put(makeMessage(5, "alice", "bob", line=1),
+                         ["alice", "bob"])
+        conv = Conversation(PRIVATE, "bob")
+        found = yield self.store.loadHistory("alice", conv, 0, 10)
+        self.assertEqual([m.uid for m in found], [2, 1])
+        found = yield self.store.loadHistory("bob", Conversation(PRIVATE,
+                                                                 "alice"),
+                                             0, 10)
+        self.assertEqual([m.uid for m in found], [2, 1])
+
+    @inlineCallbacks
+    def test_historyPaging(self):
+        """
+        History pages backwards with C{beforeUid} and C{count}.
+        """
+        for i in range(1, 11):
+            sender, peer = ("alice", "bob") if i % 2 else ("bob", "alice")
+            yield self.put(makeMessage(i * 10, sender, peer))
+        conv = Conversation(PRIVATE, "bob")
+        page = yield self.store.loadHistory("alice", conv, 0, 4)
+        self.assertEqual([m.uid for m in page], [100, 90, 80, 70])
+        page = yield self.store.loadHistory("alice", conv, 70, 4)
+        self.assertEqual([m.uid for m in page], [60, 50, 40, 30])
+        page = yield self.store.loadHistory("alice", conv, 30, 4)
+        self.assertEqual([m.uid for m in page], [20, 10])
+        page = yield self.store.loadHistory("alice", conv, 10, 4)
+        self.assertEqual(page, [])
+
+    @inlineCallbacks
+    def test_historyGroup(self):
+        """
+        Group history holds the group's messages in the viewer's inbox.
+        """
+        yield self.put(makeMessage(1, "alice", "g1", GROUP),
+                         ["alice", "bob"])
+        yield self.put(makeMessage(2, "bob", "g1", GROUP),
+                         ["alice", "bob", "carol"])
+        yield self.put(makeMessage(3, "bob", "g2", GROUP), ["alice", "bob"])
+        conv = Conversation(GROUP, "g1")
+        found = yield self.store.loadHistory("alice", conv, 0, 10)
+        self.assertEqual([m.uid for m in found], [2, 1])
+        found = yield self.store.loadHistory("carol", conv, 0, 10)
+        self.assertEqual([m.uid for m in found], [2])
+        found = yield self.store.loadHistory("dave", conv, 0, 10)
+        self.assertEqual(found, [])
+
+
+class FriendStoreContract:
+    """
+    L{IFriendStore} contract.
+    """
+
+    def test_interface(self):
+        """
+        The store provides L{IFriendStore}.
+        """
+        self.assertTrue(verifyObject(IFriendStore, self.store))
+
+    @inlineCallbacks
+    def test_putAndGet(self):
+        """
+        A friend row is stored per (uid, friendUid) and updated in place.
+        """
+        f = Friend("bob", 0, NOW, "Bobby")
+        yield self.store.putFriend("alice", f)
+        self.assertEqual((yield self.store.getFriend("alice", "bob")), f)
+        self.assertIsNone((yield self.store.getFriend("bob", "alice")))
+        f2 = Friend("bob", 2, NOW + 1, "")
+        yield self.store.putFriend("alice", f2)
+        self.assertEqual((yield self.store.getFriend("alice", "bob")), f2)
+
+    @inlineCallbacks
+    def test_listFriendsSince(self):
+        """
+        C{listFriends} gives the user's rows updated after C{sinceDt}.
+        """
+        a = Friend("bob", 0, NOW)
+        b = Friend("carol", 1, NOW + 10)
+        yield self.store.putFriend("alice", a)
+        yield self.store.putFriend("alice", b)
+        yield self.store.putFriend("bob", Friend("alice", 0, NOW + 20))
+        found = yield self.store.listFriends("alice", 0)
+        self.assertEqual(sorted(found, key=lambda f: f.uid), [a, b])
+        self.assertEqual((yield self.store.listFriends("alice", NOW)), [b])
+        self.assertEqual((yield self.store.listFriends("alice", NOW + 10)),
+                         [])
+
+    @inlineCallbacks
+    def test_friendRequests(self):
+        """
+        Requests are stored per (from, to), replaced, and listed to or
+        from the user after C{sinceDt}.
+        """
+        r1 = FriendRequest("alice", "bob", "hi", 0, NOW)
+        r2 = FriendRequest("carol", "alice", "yo", 0, NOW + 5, True, False)
+        r3 = FriendRequest("carol", "bob", "x", 0, NOW + 9)
+        for r in (r1, r2, r3):
+            yield self.store.putFriendRequest(r)
+        self.assertEqual((yield self.store.getFriendRequest("alice", "bob")),
+                         r1)
+        self.assertIsNone((yield self.store.getFriendRequest("bob", "alice")))
+        found = yield self.store.listFriendRequests("alice", 0)
+        self.assertEqual(sorted(found, key=lambda r: r.updateDt), [r1, r2])
+        found = yield self.store.listFriendRequests("alice", NOW)
+        self.assertEqual(found, [r2])
+        r1b = FriendRequest("alice", "bob", "hi", 1, NOW + 20, False, True)
+        yield self.store.putFriendRequest(r1b)
+        self.assertEqual((yield self.store.getFriendRequest("alice", "bob")),
+                         r1b)
+
+    @inlineCallbacks
+    def test_friendHeads(self):
+        """
+        The heads are the latest updateDt of friends and of requests.
+        """
+        self.assertEqual((yield self.store.getFriendHeads("alice")), (0, 0))
+        yield self.store.putFriend("alice", Friend("bob", 0, NOW + 3))
+        yield self.store.putFriend("alice", Friend("carol", 0, NOW + 1))
+        yield self.store.putFriend("bob", Friend("alice", 0, NOW + 50))
+        yield self.store.putFriendRequest(
+            FriendRequest("dave", "alice", "", 0, NOW + 7))
+        yield self.store.putFriendRequest(
+            FriendRequest("alice", "erin", "", 0, NOW + 8))
+        yield self.store.putFriendRequest(
+            FriendRequest("dave", "erin", "", 0, NOW + 90))
+        self.assertEqual((yield self.store.getFriendHeads("alice")),
+                         (NOW + 3, NOW + 8))
+
+
+class GroupStoreContract:
+    """
+    L{IGroupStore} contract.
+    """
+
+    def test_interface(self):
+        """
+        The store provides L{IGroupStore}.
+        """
+        self.assertTrue(verifyObject(IGroupStore, self.store))
+
+    def info(self, gid="g1", **kw):
+        return GroupInfo(targetId=gid, name="G", portrait="p", owner="alice",
+                         type=2, extra="e", updateDt=NOW, memberUpdateDt=NOW,
+                         **kw)
+
+    members = [GroupMember("alice", "", MemberType.OWNER, NOW),
+               GroupMember("bob", "B", MemberType.NORMAL, NOW),
+               GroupMember("carol", "", MemberType.REMOVED, NOW)]
+
+    @inlineCallbacks
+    def test_createAndGet(self):
+        """
+        A created group is read back with its member count.
+        """
+        yield self.store.createGroup(self.info(), self.members)
+        self.assertEqual((yield self.store.getGroup("g1")),
+                         self.info(memberCount=2))
+        self.assertIsNone((yield self.store.getGroup("g2")))
+
+    @inlineCallbacks
+    def test_createDuplicate(self):
+        """
+        Creating an existing group fails with L{KeyError}.
+        """
+        yield self.store.createGroup(self.info(), [])
+        yield self.assertFailure(self.store.createGroup(self.info(), []),
+                                 KeyError)
+
+    @inlineCallbacks
+    def test_getGroups(self):
+        """
+        C{getGroups} maps the ids found to their infos.
+        """
+        yield self.store.createGroup(self.info("g1"), [])
+        yield self.store.createGroup(self.info("g2"), [])
+        found = yield self.store.getGroups(["g1", "g2", "g3"])
+        self.assertEqual(sorted(found), ["g1", "g2"])
+        self.assertEqual(found["g2"], self.info("g2"))
+        self.assertEqual((yield self.store.getGroups([])), {})
+
+    @inlineCallbacks
+    def test_updateGroup(self):
+        """
+        C{updateGroup} applies the changes and sets updateDt.
+        """
+        yield self.store.createGroup(self.info(), self.members)
+        new = yield self.store.updateGroup(
+            "g1", {"name": "N", "owner": "bob", "portrait": "q",
+                   "extra": "x", "type": 1}, NOW + 9)
+        expected = GroupInfo("g1", "N", "q", "bob", 1, 2, "x", NOW + 9, NOW)
+        self.assertEqual(new, expected)
+        self.assertEqual((yield self.store.getGroup("g1")), expected)
+        self.assertIsNone((yield self.store.updateGroup("g9", {"name": "N"},
+                                                        NOW)))
+
+    @inlineCallbacks
+    def test_deleteGroup(self):
+        """
+        A deleted group and its members are gone.
+        """
+        yield self.store.createGroup(self.info(), self.members)
+        yield self.store.deleteGroup("g1")
+        self.assertIsNone((yield self.store.getGroup("g1")))
+        self.assertEqual((yield self.store.getMembers("g1", True)), [])
+        self.assertEqual((yield self.store.groupsOf("alice")), [])
+
+    @inlineCallbacks
+    def test_members(self):
+        """
+        Removed members are left out unless asked for.
+        """
+        yield self.store.createGroup(self.info(), self.members)
+        found = yield self.store.getMembers("g1")
+        self.assertEqual(sorted(found), sorted(self.members[:2]))
+        found = yield self.store.getMembers("g1", includeRemoved=True)
+        self.assertEqual(sorted(found), sorted(self.members))
+        self.assertEqual((yield self.store.getMember("g1", "bob")),
+                         self.members[1])
+        self.assertIsNone((yield self.store.getMember("g1", "zed")))
+
+    @inlineCallbacks
+    def test_putMembers(self):
+        """
+        C{putMembers} inserts and updates members and sets the group's
+        memberUpdateDt and memberCount.
+        """
+        yield self.store.createGroup(self.info(), self.members)
+        yield self.store.putMembers("g1", [
+            GroupMember("bob", "", MemberType.REMOVED, NOW + 5),
+            GroupMember("dave", "D", MemberType.MANAGER, NOW + 5),
+            GroupMember("erin", "", MemberType.NORMAL, NOW + 5),
+            GroupMember("carol", "", MemberType.NORMAL, 0),
+        ], NOW + 5)
+        info = yield self.store.getGroup("g1")
+        self.assertEqual((info.memberCount, info.memberUpdateDt),
+                         (4, NOW + 5))
+        self.assertEqual((yield self.store.getMember("g1", "carol")),
+                         GroupMember("carol", "", MemberType.NORMAL, NOW + 5))
+        found = yield self.store.getMembers("g1")
+        self.assertEqual(sorted(m.memberId for m in found),
+                         ["alice", "carol", "dave", "erin"])
+
+    @inlineCallbacks
+    def test_groupsOf(self):
+        """
+        C{groupsOf} lists the groups a user is a member of, not those he
+        was removed from.
+        """
+        yield self.store.createGroup(self.info("g1"), self.members)
+        yield self.store.createGroup(self.info("g2"), self.members[:1])
+        self.assertEqual(sorted((yield self.store.groupsOf("alice"))),
+                         ["g1", "g2"])
+        self.assertEqual((yield self.store.groupsOf("bob")), ["g1"])
+        self.assertEqual((yield self.store.groupsOf("carol")), [])
+
+
+class IdTests(TestCase):
+    """
+    Tests for L{fxim.storage.ids}.
+    """
+
+    def test_roundTrip(self):
+        """
+        L{fromUid} reverses L{toUid}, whatever the random shifts.
+        """
+        for n in (0, 1, 63, 64, 4095, 123456789, 2 ** 30 - 1):
+            for _ in range(5):
+                uid = toUid(n)
+                self.assertEqual(len(uid), 8)
+                self.assertEqual(fromUid(uid), n)
+
+    def test_upstreamExamples(self):
+        """
+        Upstream's example ids decode.
+        """
+        self.assertEqual(fromUid("TYTzTz33"), 5)
+        self.assertEqual(fromUid("4A4A4Aaa"), 8)
+
+    def test_large(self):
+        """
+        Counters past 2 ** 30 fall back to 32 hex characters.
+        """
+        self.assertEqual(len(toUid(2 ** 30)), 32)
+
+
+# -- memory backend --------------------------------------------------------
+
+class MemoryUserStoreTests(MemoryBackendMixin, UserStoreContract, TestCase):
+    """
+    L{UserStoreContract} for L{MemoryStore}.
+    """
+
+
+class MemorySessionStoreTests(MemoryBackendMixin, SessionStoreContract,
+                              TestCase):
+    """
+    L{SessionStoreContract} for L{MemoryStore}.
+    """
+
+
+class MemoryLoginCodeStoreTests(MemoryBackendMixin, LoginCodeStoreContract,
+                                TestCase):
+    """
+    L{LoginCodeStoreContract} for L{MemoryStore}.
+    """
+
+
+class MemoryMessageStoreTests(MemoryBackendMixin, MessageStoreContract,
+                              TestCase):
+    """
+    L{MessageStoreContract} for L{MemoryStore}.
+    """
+
+
+class MemoryFriendStoreTests(MemoryBackendMixin, FriendStoreContract,
+                             TestCase):
+    """
+    L{FriendStoreContract} for L{MemoryStore}.
+    """
+
+
+class MemoryGroupStoreTests(MemoryBackendMixin, GroupStoreContract, TestCase):
+    """
+    L{GroupStoreContract} for L{MemoryStore}.
+    """
