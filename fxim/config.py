@@ -1,0 +1,101 @@
+# -*- test-case-name: fxim.test.test_tap -*-
+"""
+L{Config}: every setting of a node, parsed once from the command line.
+"""
+
+from typing import Optional, Tuple
+
+import attr
+
+
+@attr.s(frozen=True, auto_attribs=True)
+class Config:
+    """
+    A node's settings; see C{twistd fxim --help} and docs/operating.md.
+    """
+
+    tcp: str = "tcp:6789"
+    ws: str = "tcp:9326"
+    http: str = "tcp:8081"
+    dataDir: str = "fxim-data"
+    database: Optional[str] = None
+    redis: Optional[str] = None
+    nodeId: int = 0
+    loginCode: Optional[str] = None
+    adminSecretFile: Optional[str] = None
+    hmacKeyFile: Optional[str] = None
+    disabledPlugins: Tuple[str, ...] = ()
+    publicUrl: Optional[str] = None
+    maxFrameSize: int = 4 * 1024 * 1024
+    maxWsPayload: int = 1024 * 1024
+    tcpIdle: float = 120.0
+    wsIdle: float = 60.0
+    pingMin: int = 10_000
+    pingMax: int = 30 * 60_000
+    tokenTtl: float = 30 * 86400.0
+    pullMaxBytes: int = 1024 * 1024
+    dedupTtl: float = 86400.0
+    recallWindow: float = 0.0
+    historyMaxCount: int = 100
+    maxGroupSize: int = 2000
+    maxDevices: int = 10
+    requestRate: float = 200.0
+    requestBurst: int = 400
+    loginMaxAttempts: int = 5
+    codeLength: int = 6
+    maxUploadSize: int = 100 * 1024 * 1024
+    uploadTokenTtl: float = 3600.0
+
+    @classmethod
+    def fromOptions(cls, options: dict) -> "Config":
+        """
+        Build a config from parsed L{fxim.tap.Options}.
+        """
+        def opt(name, convert=lambda v: v):
+            value = options.get(name)
+            return None if value is None else convert(value)
+
+        kwargs = dict(
+            tcp=options["tcp"], ws=options["ws"], http=options["http"],
+            dataDir=options["data-dir"], database=opt("database"), redis=opt("redis"),
+            nodeId=int(options["node-id"]), loginCode=opt("login-code"),
+            adminSecretFile=opt("admin-secret-file"), hmacKeyFile=opt("hmac-key-file"),
+            disabledPlugins=tuple(options["disable-plugin"]), publicUrl=opt("public-url"),
+        )
+        for optionName, field, convert in _LIMITS:
+            kwargs[field] = convert(options[optionName])
+        return cls(**kwargs)
+
+
+#: (option name, Config field, converter, default, help) of every limit.
+_LIMIT_SPECS = [
+    ("max-frame-size", "maxFrameSize", int, "Largest TCP frame body in bytes."),
+    ("max-ws-payload", "maxWsPayload", int, "Largest WebSocket message in bytes."),
+    ("tcp-idle", "tcpIdle", float, "Seconds of TCP silence before closing (before any PING)."),
+    ("ws-idle", "wsIdle", float, "Seconds of WebSocket silence before closing."),
+    ("ping-min", "pingMin", int, "Smallest PING interval (ms) honoured; smaller ones are clamped."),
+    ("ping-max", "pingMax", int, "Largest PING interval (ms) honoured; larger ones are clamped."),
+    ("token-ttl", "tokenTtl", float, "Seconds a login token and its session stay valid."),
+    ("pull-max-bytes", "pullMaxBytes", int, "Cap on the size of one MP result in bytes."),
+    ("dedup-ttl", "dedupTtl", float, "Seconds a client's local message id is remembered."),
+    ("recall-window", "recallWindow", float, "Seconds after sending a message may be recalled (0 = always)."),
+    ("history-max-count", "historyMaxCount", int, "Most messages one LRM returns."),
+    ("max-group-size", "maxGroupSize", int, "Most members a group may have."),
+    ("max-devices", "maxDevices", int, "Most simultaneously connected devices per user."),
+    ("request-rate", "requestRate", float, "Requests per second allowed per connection (sustained)."),
+    ("request-burst", "requestBurst", int, "Requests allowed in a burst per connection."),
+    ("login-max-attempts", "loginMaxAttempts", int, "Wrong codes accepted per sent code before it is burned."),
+    ("code-length", "codeLength", int, "Digits in an SMS login code (4-6)."),
+    ("max-upload-size", "maxUploadSize", int, "Largest media upload in bytes."),
+    ("upload-token-ttl", "uploadTokenTtl", float, "Seconds an upload token or URL stays valid."),
+]
+_LIMITS = [(name, field, convert) for name, field, convert, _ in _LIMIT_SPECS]
+
+
+def limitParameters():
+    """
+    The C{optParameters} rows of every limit, with defaults from L{Config}.
+    """
+    defaults = Config()
+    return [[name, None, getattr(defaults, field), text, convert]
+            for name, field, convert, text in _LIMIT_SPECS]

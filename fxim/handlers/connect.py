@@ -1,0 +1,74 @@
+# -*- test-case-name: fxim.test.test_handlers_connect -*-
+"""
+The C{fxim.connect} family: CONNECT, PING and DISCONNECT.
+"""
+
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+
+from fxim.dispatch import HandlerSet, RequestContext
+from fxim.wire.requests import (
+    ConnectAck, ConnectRequest, DisconnectRequest, PingReply, PingRequest,
+)
+from fxim.wire.signals import Signal, SubSignal
+
+_log = Logger()
+
+plugin = HandlerSet("fxim.connect", "CONNECT, PING and DISCONNECT")
+
+#: Added to a client's PING interval to get its idle timeout (upstream).
+PING_GRACE = 60.0
+
+
+@plugin.handler(Signal.CONNECT, anonymous=True)
+async def connect(context: RequestContext, request: ConnectRequest) -> ConnectAck:
+    """
+    Verify the device's password against its session and bind the
+    connection; refusals carry the CONNECT_ACK code of upstream's checks.
+    """
+    server, connection = context.server, context.connection
+    if connection.uid is not None or connection.pendingConnect is not None:
+        _log.info("{peer}: second CONNECT on one connection", peer=connection.peer)
+        return ConnectAck(SubSignal.CONNECTION_REFUSED_IDENTIFIER_REJECTED)
+    waiting: Deferred = Deferred()
+    connection.pendingConnect = waiting
+    try:
+        from fxim.services.auth import ConnectRefused
+        try:
+            session = await server.auth.verifyConnect(
+                request.userName, request.password, request.clientIdentifier)
+        except ConnectRefused as e:
+            _log.info("{peer}: CONNECT refused ({code}) for {user}", peer=connection.peer,
+                      code=int(e.code), user=request.userName)
+            return ConnectAck(int(e.code))
+        await server.bind(connection, session.uid, session.cid)
+        heads = await server.heads(session.uid)
+        return ConnectAck(SubSignal.CONNECTION_ACCEPTED, serverTime=server.now(), **heads)
+    finally:
+        connection.pendingConnect = None
+        # Requests that arrived during verification run after the ack is out.
+        server.reactor.callLater(0, waiting.callback, None)
+
+
+@plugin.handler(Signal.PING, anonymous=True)
+def ping(context: RequestContext, request: PingRequest) -> PingReply:
+    """
+    Answer a heartbeat and make the idle timeout interval + 60 s, with the
+    interval clamped to the configured range.
+    """
+    config = context.server.config
+    interval = request.interval if request.interval is not None else int(config.tcpIdle * 1000 - PING_GRACE * 1000)
+    interval = max(config.pingMin, min(config.pingMax, interval))
+    context.connection.setIdleTimeout(interval / 1000.0 + PING_GRACE)
+    return PingReply(interval)
+
+
+@plugin.handler(Signal.DISCONNECT)
+async def disconnect(context: RequestContext, request: DisconnectRequest) -> None:
+    """
+    clearSession 1 logs the device out (its token stops working) and
+    closes; 0 does nothing, as upstream.
+    """
+    if request.clearSession:
+        await context.server.auth.logout(context.uid, context.cid)
+        context.connection.disconnect()

@@ -1,0 +1,86 @@
+# -*- test-case-name: fxim.test.test_server -*-
+"""
+L{Server}: the facade handlers (built-in and third-party) reach the node
+through as C{context.server} -- stores, services, presence and delivery.
+"""
+
+from typing import Any
+
+from twisted.internet.defer import ensureDeferred
+from twisted.logger import Logger
+
+_log = Logger()
+
+
+class Server:
+    """
+    One node's services.
+
+    @ivar config: the L{fxim.config.Config}.
+    @ivar reactor: the reactor (time, scheduling).
+    @ivar store: the storage object (every store interface of
+        L{fxim.interfaces}).
+    @ivar directory: the L{fxim.interfaces.IDirectory}.
+    @ivar connections: this node's L{fxim.bus.local.LocalConnections}.
+    @ivar bus: the L{fxim.interfaces.IDeliveryBus}.
+    @ivar auth: the L{fxim.services.auth.AuthService}.
+    @ivar services: further domain services by name (messages, social,
+        groups, media), also reachable as attributes.
+    """
+
+    def __init__(self, config: Any, reactor: Any, store: Any, directory: Any,
+                 connections: Any, bus: Any, auth: Any, **services: Any) -> None:
+        self.config = config
+        self.reactor = reactor
+        self.store = store
+        self.directory = directory
+        self.connections = connections
+        self.bus = bus
+        self.auth = auth
+        self.services = services
+        for name, service in services.items():
+            setattr(self, name, service)
+
+    @property
+    def nodeId(self) -> int:
+        return self.config.nodeId
+
+    def now(self) -> int:
+        """
+        @return: the current time in milliseconds.
+        """
+        return int(self.reactor.seconds() * 1000)
+
+
+    async def heads(self, uid: str) -> dict:
+        """
+        The heads a CONNECT_ACK carries for C{uid}: its message seq head and
+        its friend and friend-request update times.
+        """
+        msgHead = await self.store.getHead(uid)
+        friendHead, friendRqHead = await self.store.getFriendHeads(uid)
+        return dict(msgHead=msgHead, friendHead=friendHead, friendRqHead=friendRqHead)
+
+    async def bind(self, connection: Any, uid: str, cid: str) -> None:
+        """
+        Attach an authenticated device to C{connection}: any other
+        connection of the same (uid, cid), on any node and transport, is
+        closed, and the directory learns where the device is.
+        """
+        connection.uid, connection.cid = uid, cid
+        await self.bus.kick(uid, cid, keep=connection)
+        self.connections.add(connection)
+        await self.directory.register(uid, cid, self.nodeId, connection.transportName)
+        _log.info("{peer}: {uid}/{cid} connected", peer=connection.peer, uid=uid, cid=cid)
+
+    def connectionLost(self, connection: Any) -> None:
+        """
+        Forget a closed connection (called by the transports).
+        """
+        if connection.uid is None:
+            return
+        if self.connections.get(connection.uid, connection.cid) is connection:
+            self.connections.remove(connection)
+            d = ensureDeferred(self.directory.unregister(connection.uid, connection.cid, self.nodeId))
+            d.addErrback(lambda f: _log.failure("unregister failed", f))
+

@@ -1,0 +1,158 @@
+# -*- test-case-name: fxim.test.test_tap -*-
+"""
+C{twistd fxim}: command-line options and the composition root that builds
+every object of a node.
+"""
+
+import os
+from typing import Any, List, Optional
+
+from twisted.application.service import MultiService
+from twisted.internet.defer import Deferred, DeferredList, ensureDeferred
+from twisted.internet.endpoints import serverFromString
+from twisted.logger import Logger
+from twisted.python import usage
+
+from fxim.config import Config, limitParameters
+from fxim.dispatch import Dispatcher, HandlerRegistry
+
+_log = Logger()
+
+
+class Options(usage.Options):
+    """
+    Options of C{twistd fxim}.
+    """
+
+    synopsis = "[options]"
+    longdesc = ("Run an fxim (飞享 IM) node. With no options: a complete single-node "
+                "server with embedded SQLite storage under ./fxim-data.")
+
+    optParameters = [
+        ["tcp", None, "tcp:6789", "Endpoint of the binary TCP protocol (e.g. tcp:6789:interface=127.0.0.1, ssl:...)."],
+        ["ws", None, "tcp:9326", "Endpoint of the WebSocket JSON protocol."],
+        ["http", None, "tcp:8081", "Endpoint of the HTTP login, admin and media API."],
+        ["data-dir", None, "fxim-data", "Folder for the embedded database, keys and media."],
+        ["database", None, None, "postgresql://user@host:port/db (default: SQLite under --data-dir)."],
+        ["redis", None, None, "redis://host:port/db for sessions, presence and cross-node delivery."],
+        ["node-id", None, 0, "This node's id (0-63), unique in a cluster.", int],
+        ["login-code", None, None, "Accept this fixed SMS code for every mobile (demos and tests only)."],
+        ["admin-secret-file", None, None, "File holding the admin API secret (no file: admin API off)."],
+        ["hmac-key-file", None, None, "File holding the token signing key (default: generated in --data-dir)."],
+        ["public-url", None, None, "Base URL clients reach the HTTP API at (used in media URLs)."],
+    ] + limitParameters()
+
+    def __init__(self) -> None:
+        usage.Options.__init__(self)
+        self["disable-plugin"] = []
+
+    def opt_disable_plugin(self, name: str) -> None:
+        """
+        Do not load the handler plugin NAME (repeatable).
+        """
+        self["disable-plugin"].append(name)
+
+    def postOptions(self) -> None:
+        if not 0 <= self["node-id"] <= 63:
+            raise usage.UsageError("--node-id must be between 0 and 63")
+        database = self["database"]
+        if database and not database.startswith(("postgresql://", "postgres://", "sqlite:")):
+            raise usage.UsageError("--database must be a postgresql:// or sqlite: URL")
+        if self["redis"] and not self["redis"].startswith("redis://"):
+            raise usage.UsageError("--redis must be a redis:// URL")
+        code = self["login-code"]
+        if code is not None and not (code.isdigit() and 4 <= len(code) <= 8):
+            raise usage.UsageError("--login-code must be 4-8 digits")
+
+
+class FximService(MultiService):
+    """
+    A node: opens storage and presence, then listens.  Startup is
+    asynchronous; L{whenReady} fires once every port listens.
+    """
+
+    def __init__(self, config: Config, registry: HandlerRegistry, reactor: Any) -> None:
+        MultiService.__init__(self)
+        self.config = config
+        self.registry = registry
+        self.reactor = reactor
+        self.server: Any = None
+        self.ports: List[Any] = []
+        self._closers: List[Any] = []
+        self._ready: Optional[Deferred] = None
+
+    def startService(self) -> None:
+        MultiService.startService(self)
+        self._ready = ensureDeferred(self._start())
+        self._ready.addErrback(self._startFailed)
+
+    def whenReady(self) -> Deferred:
+        """
+        @return: a L{Deferred} firing with the L{fxim.server.Server} once
+            every port listens.
+        """
+        d: Deferred = Deferred()
+        self._ready.addCallback(lambda server: (d.callback(server), server)[1])
+        return d
+
+    def _startFailed(self, failure: Any) -> None:
+        _log.failure("fxim failed to start", failure)
+        if self.reactor.running:
+            self.reactor.stop()
+
+    async def _start(self) -> Any:
+        from fxim.build import buildServer
+        config, reactor = self.config, self.reactor
+        os.makedirs(config.dataDir, exist_ok=True)
+        server, closers, site = await buildServer(config, reactor)
+        self.server = server
+        self._closers.extend(closers)
+        from fxim.transport.tcp import FrameFactory
+        from fxim.transport.websocket import EnvelopeFactory
+        dispatcher = Dispatcher(self.registry, server)
+        tcpFactory = FrameFactory(dispatcher, reactor, config.maxFrameSize, config.tcpIdle,
+                                  onLost=server.connectionLost)
+        wsFactory = EnvelopeFactory(dispatcher, reactor, config.maxWsPayload, config.wsIdle,
+                                    onLost=server.connectionLost)
+        for name, description, factory in (("tcp", config.tcp, tcpFactory),
+                                           ("ws", config.ws, wsFactory),
+                                           ("http", config.http, site)):
+            port = await serverFromString(reactor, description).listen(factory)
+            self.ports.append(port)
+            _log.info("fxim {name} listening on {address}", name=name, address=port.getHost())
+        _log.info("fxim node {node} ready (storage: {db}, presence: {presence}, plugins: {plugins})",
+                  node=config.nodeId, db="postgresql" if config.database else "sqlite",
+                  presence="redis" if config.redis else "in-process",
+                  plugins=", ".join(self.registry.plugins))
+        return server
+
+    def stopService(self) -> Deferred:
+        MultiService.stopService(self)
+        ports, self.ports = self.ports, []
+        d = DeferredList([port.stopListening() for port in ports])
+
+        async def close(_: Any) -> None:
+            if self.server is not None:
+                for connection in list(self.server.connections.all()):
+                    connection.disconnect()
+            for closer in reversed(self._closers):
+                try:
+                    await ensureDeferred(closer())
+                except Exception:
+                    _log.failure("error while stopping")
+        return d.addCallback(lambda r: ensureDeferred(close(r)))
+
+
+def makeService(options: Options, reactor: Any = None) -> FximService:
+    """
+    Build a node from parsed options.  Handler plugins are discovered here,
+    so a conflict stops C{twistd} before anything listens.
+    """
+    if reactor is None:
+        from twisted.internet import reactor  # type: ignore[no-redef]
+    config = Config.fromOptions(options)
+    if config.loginCode is not None:
+        _log.warn("--login-code is set: every mobile can log in with the fixed code "
+                  "(for demos and tests only)")
+    registry = HandlerRegistry.fromPlugins(disabled=config.disabledPlugins)
+    return FximService(config, registry, reactor)
