@@ -1,0 +1,58 @@
+# -*- test-case-name: fxim.test.test_directory -*-
+"""
+The embedded directory: everything in this process.
+"""
+
+from typing import Dict
+
+from twisted.internet.defer import succeed
+from zope.interface import implementer
+
+from fxim.directory import Presence
+from fxim.interfaces import IDirectory
+
+
+@implementer(IDirectory)
+class MemoryDirectory:
+    """
+    Presence kept in a dictionary.  Nodes are only names here: with a
+    single process there is no node that could die on its own, so entries
+    never expire.
+    """
+
+    def __init__(self):
+        self._devices: Dict[str, Dict[str, Presence]] = {}
+
+    def start(self):
+        """
+        Nothing to start.  @return: a fired L{Deferred}.
+        """
+        return succeed(None)
+
+    def stop(self, forget=False):
+        """
+        Nothing to stop.  @return: a fired L{Deferred}.
+        """
+        return succeed(None)
+
+    def register(self, uid, cid, nodeId, transportName):
+        self._devices.setdefault(uid, {})[cid] = Presence(
+            uid, cid, nodeId, transportName)
+        return succeed(None)
+
+    def unregister(self, uid, cid, nodeId):
+        devices = self._devices.get(uid, {})
+        presence = devices.get(cid)
+        if presence is None or presence.nodeId != nodeId:
+            return succeed(False)
+        del devices[cid]
+        if not devices:
+            del self._devices[uid]
+        return succeed(True)
+
+    def devicesOf(self, uid):
+        devices = self._devices.get(uid, {})
+        return succeed([devices[cid] for cid in sorted(devices)])
+
+    def lookup(self, uid, cid):
+        return succeed(self._devices.get(uid, {}).get(cid))

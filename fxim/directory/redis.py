@@ -1,0 +1,259 @@
+# -*- test-case-name: fxim.test.test_directory -*-
+"""
+The cluster directory, in Redis (7.0 is enough: no per-field TTL needed).
+
+Key layout (C{prefix} defaults to C{"fxim:"}):
+
+  - C{<prefix>dev:<uid>}: a hash, field = cid, value = JSON
+    C{{"n": nodeId, "i": incarnation, "t": transportName}}.
+  - C{<prefix>alive:<nodeId>}: the node's current incarnation (a random
+    token chosen at L{RedisDirectory.start}), with a TTL the node's
+    heartbeat keeps refreshing.
+
+An entry is live while its node's liveness key exists and holds the
+incarnation the entry was written with: entries of a crashed node vanish
+from L{RedisDirectory.devicesOf} once the TTL runs out, and those of a
+previous run of a restarted node (same node id) vanish at once.  Dead
+entries are deleted lazily when read.
+
+Every script touches a single key, so this works on Redis Cluster too.
+"""
+
+import json
+import uuid
+from typing import Callable, List
+
+from twisted.internet.defer import gatherResults, inlineCallbacks
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from fxim.directory import Presence
+from fxim.interfaces import IDirectory
+
+_log = Logger()
+
+# Delete field ARGV[1] if it still belongs to node ARGV[2].
+_UNREGISTER = """
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if v and cjson.decode(v)['n'] == ARGV[2] then
+  return redis.call('HDEL', KEYS[1], ARGV[1])
+end
+return 0
+"""
+
+# Delete field ARGV[1] if it still has value ARGV[2].
+_DELETE_IF_SAME = """
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  return redis.call('HDEL', KEYS[1], ARGV[1])
+end
+return 0
+"""
+
+# Delete the liveness key if it still holds incarnation ARGV[1].
+_FORGET = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+@implementer(IDirectory)
+class RedisDirectory:
+    """
+    Presence in Redis, for one node of a cluster (it heart-beats for
+    C{nodeId}; the others run their own).
+
+    Call L{start} before use and L{stop} at shutdown.
+
+    @ivar nodeId: this node's id.
+    @ivar incarnation: random token of this run of the node.
+    """
+
+    def __init__(self, reactor, redis, nodeId: str, prefix: str = "fxim:",
+                 ttl: float = 15.0, heartbeatInterval: float = 5.0,
+                 timeout: float = 10.0):
+        """
+        @param reactor: provides C{IReactorTime}; runs the heartbeat.
+        @param redis: a connection from L{fxim.redisconn.connectRedis}
+            (it is not closed by L{stop}).
+        @param ttl: seconds the liveness key lives without a heartbeat.
+        @param heartbeatInterval: seconds between heartbeats (well below
+            C{ttl}).
+        @param timeout: seconds before a Redis operation fails (e.g. while
+            Redis is unreachable).
+        """
+        self._reactor = reactor
+        self._redis = redis
+        self.nodeId = nodeId
+        self._prefix = prefix
+        self._ttlMillis = max(1, int(ttl * 1000))
+        self._interval = heartbeatInterval
+        self._timeout = timeout
+        self.incarnation = uuid.uuid4().hex
+        self._loop = LoopingCall(self._beat)
+        self._loop.clock = reactor
+        self._beating = None
+        self._reviveObservers: List[Callable[[], object]] = []
+
+    # -- keys ---------------------------------------------------------------
+
+    def _userKey(self, uid):
+        return "%sdev:%s" % (self._prefix, uid)
+
+    def _aliveKey(self, nodeId):
+        return "%salive:%s" % (self._prefix, nodeId)
+
+    def _call(self, d):
+        return d.addTimeout(self._timeout, self._reactor)
+
+    # -- heartbeat ----------------------------------------------------------
+
+    @inlineCallbacks
+    def start(self):
+        """
+        Announce this node alive and start heart-beating.
+
+        @return: L{Deferred} firing after the first heartbeat was written.
+        """
+        yield self._call(self._setAlive())
+        self._loop.start(self._interval, now=False)
+
+    def _setAlive(self):
+        return self._redis.execute_command(
+            "SET", self._aliveKey(self.nodeId), self.incarnation,
+            "PX", self._ttlMillis, "GET")
+
+    def _beat(self):
+        def written(previous):
+            if previous != self.incarnation:
+                # The key had expired (this node was stalled or Redis lost
+                # it): other nodes may have deleted our entries meanwhile.
+                _log.warn("Liveness of node {nodeId} had expired",
+                          nodeId=self.nodeId)
+                for observer in list(self._reviveObservers):
+                    try:
+                        observer()
+                    except Exception:
+                        _log.failure("Revive observer {o!r}", o=observer)
+
+        def failed(f):
+            _log.warn("Heartbeat of node {nodeId} failed: {error}",
+                      nodeId=self.nodeId, error=f.getErrorMessage())
+
+        d = self._setAlive().addTimeout(self._interval, self._reactor)
+        d.addCallbacks(written, failed)
+        self._beating = d
+
+        def done(_):
+            self._beating = None
+        d.addCallback(done)
+        return d
+
+    def addReviveObserver(self, observer: Callable[[], object]):
+        """
+        Call C{observer()} whenever a heartbeat finds this node's liveness
+        key gone: the entries of this node may have been deleted by then and
+        should be registered again (L{fxim.bus.redis.RedisBus} does that).
+        """
+        self._reviveObservers.append(observer)
+
+    @inlineCallbacks
+    def stop(self, forget: bool = False):
+        """
+        Stop heart-beating.  Without C{forget} this node's entries stay
+        live until the TTL runs out (as if it had crashed).
+
+        @param forget: also delete the liveness key, so that every entry of
+            this node is immediately gone.
+        @return: L{Deferred}.
+        """
+        if self._loop.running:
+            self._loop.stop()
+        if self._beating is not None:
+            yield self._beating
+        if forget:
+            yield self._call(self._redis.eval(
+                _FORGET, [self._aliveKey(self.nodeId)], [self.incarnation]))
+
+    # -- IDirectory ---------------------------------------------------------
+
+    @inlineCallbacks
+    def register(self, uid, cid, nodeId, transportName):
+        """
+        Record that (uid, cid) is connected to C{nodeId} over
+        C{transportName}, replacing any previous entry of that device.
+        """
+        if nodeId == self.nodeId:
+            incarnation = self.incarnation
+        else:
+            incarnation = yield self._call(
+                self._redis.get(self._aliveKey(nodeId)))
+        value = json.dumps({"n": nodeId, "i": incarnation or "",
+                            "t": transportName}, separators=(",", ":"))
+        yield self._call(self._redis.hset(self._userKey(uid), cid, value))
+
+    def unregister(self, uid, cid, nodeId):
+        """
+        @return: L{Deferred} firing with C{True} if the entry was removed,
+            C{False} if there was none or it belongs to another node.
+        """
+        d = self._call(self._redis.eval(
+            _UNREGISTER, [self._userKey(uid)], [cid, nodeId]))
+        return d.addCallback(bool)
+
+    @inlineCallbacks
+    def devicesOf(self, uid):
+        key = self._userKey(uid)
+        entries = yield self._call(self._redis.hgetall(key))
+        if not entries:
+            return []
+        live = yield self._live(key, uid, entries)
+        return sorted(live, key=lambda p: p.cid)
+
+    @inlineCallbacks
+    def lookup(self, uid, cid):
+        key = self._userKey(uid)
+        value = yield self._call(self._redis.hget(key, cid))
+        if value is None:
+            return None
+        live = yield self._live(key, uid, {cid: value})
+        return live[0] if live else None
+
+    @inlineCallbacks
+    def _live(self, key, uid, entries):
+        """
+        The L{Presence}s of C{entries} (cid -> stored value) whose node is
+        alive in the same incarnation; the others are deleted.
+        """
+        parsed = {}
+        for cid, value in entries.items():
+            try:
+                parsed[cid] = json.loads(value)
+            except ValueError:
+                parsed[cid] = {"n": "", "i": "", "t": ""}
+        nodes = sorted({entry["n"] for entry in parsed.values()})
+        incarnations = yield self._call(gatherResults(
+            [self._redis.get(self._aliveKey(n)) for n in nodes],
+            consumeErrors=True))
+        alive = dict(zip(nodes, incarnations))
+        live, dead = [], []
+        for cid, entry in parsed.items():
+            current = alive.get(entry["n"])
+            if current is not None and current == entry["i"]:
+                live.append(Presence(uid, cid, entry["n"], entry["t"]))
+            else:
+                dead.append(cid)
+        if dead:
+            yield self._forgetDead(key, dead, entries)
+        return live
+
+    def _forgetDead(self, key, cids, entries):
+        def failed(f):
+            _log.warn("Could not delete dead presence in {key}: {error}",
+                      key=key, error=f.getErrorMessage())
+
+        return self._call(gatherResults(
+            [self._redis.eval(_DELETE_IF_SAME, [key], [cid, entries[cid]])
+             for cid in cids], consumeErrors=True)).addErrback(failed)
