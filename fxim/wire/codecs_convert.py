@@ -1,0 +1,564 @@
+# -*- test-case-name: fxim.test.test_codecs -*-
+"""
+Conversions shared by the server codecs (L{fxim.wire.codecs}) and the
+client codecs (L{fxim.wire.clientcodecs}): domain records to and from the
+C{im.*} protobuf messages, and to and from the web client's JSON shapes,
+plus strict coercion helpers for JSON values.
+
+Every C{*FromPb} and C{*FromJson} function raises L{WireError} (or lets a
+C{ValueError}/C{TypeError}/C{UnicodeError} escape, which the codecs turn
+into L{WireError}) on input that does not fit.
+"""
+
+import base64
+import binascii
+import json
+from typing import Any, Dict, List, Optional, Tuple  # noqa: F401
+
+from fxim.errors import WireError
+from fxim.model import (
+    Conversation, Friend, FriendRequest, GroupInfo, GroupMember, Message,
+    MessageContent, User,
+)
+from fxim.wire import im_pb2 as pb
+
+INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
+
+#: Compact JSON without null dropping, for dicts built without nulls (hot
+#: paths); gives the same text as L{fxim.wire.envelope.dumpContent} there.
+dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+# -- JSON value coercion ------------------------------------------------------
+
+def jobj(value: Any, what: str = "content") -> Dict[str, Any]:
+    """
+    C{value} if it is a JSON object.
+
+    @raise WireError: otherwise.
+    """
+    if type(value) is not dict:
+        raise WireError(f"{what} is not an object")
+    return value
+
+
+def jlist(value: Any, what: str = "content", default: Optional[list] = None) -> list:
+    """
+    C{value} if it is a JSON array; C{default} (if given) for null/absent.
+
+    @raise WireError: otherwise.
+    """
+    if value is None and default is not None:
+        return default
+    if type(value) is not list:
+        raise WireError(f"{what} is not an array")
+    return value
+
+
+def jint(value: Any, default: int = 0, lo: int = INT64_MIN, hi: int = INT64_MAX) -> int:
+    """
+    A JSON number (or decimal string, or boolean, as fastjson accepts) as an
+    C{int} in C{[lo, hi]}; C{default} for null.
+
+    @raise WireError: for other types, fractions and out-of-range values.
+    """
+    t = type(value)
+    if t is int:
+        n = value
+    elif value is None:
+        return default
+    elif t is str:
+        s = value.strip()
+        if not s:
+            return default
+        if not (s.isascii() and (s.isdigit() or (s[0] in "+-" and s[1:].isdigit()))):
+            raise WireError(f"not an integer: {value[:40]!r}")
+        n = int(s)
+    elif t is bool:
+        n = int(value)
+    elif t is float:
+        if not value.is_integer():
+            raise WireError(f"not an integer: {value!r}")
+        n = int(value)
+    else:
+        raise WireError(f"not an integer: {t.__name__}")
+    if not lo <= n <= hi:
+        raise WireError(f"integer out of range: {n}")
+    return n
+
+
+def jint32(value: Any, default: int = 0) -> int:
+    """
+    L{jint} limited to the int32 range.
+    """
+    return jint(value, default, INT32_MIN, INT32_MAX)
+
+
+def jstr(value: Any, default: str = "") -> str:
+    """
+    A JSON string (an integer is turned into its decimal text, as fastjson
+    does for C{String} fields); C{default} for null.
+
+    @raise WireError: for other types or text that is not valid Unicode
+        (lone surrogates).
+    """
+    t = type(value)
+    if t is str:
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise WireError("string is not valid Unicode") from None
+        return value
+    if value is None:
+        return default
+    if t is int:
+        return str(value)
+    raise WireError(f"not a string: {t.__name__}")
+
+
+def jstrs(value: Any, what: str = "array") -> Tuple[str, ...]:
+    """
+    A JSON array of strings (null or absent: empty).
+    """
+    return tuple(jstr(v) for v in jlist(value, what, []))
+
+
+def jints32(value: Any, what: str = "array") -> Tuple[int, ...]:
+    """
+    A JSON array of int32 (null or absent: empty).
+    """
+    return tuple(jint32(v) for v in jlist(value, what, []))
+
+
+def jbytes(value: Any) -> bytes:
+    """
+    Standard Base64 text (padding optional) to bytes; null or C{""} is
+    empty.
+    """
+    s = jstr(value)
+    if not s:
+        return b""
+    if not s.isascii():
+        raise WireError("bad base64")
+    s = s.strip()
+    try:
+        return base64.b64decode(s + "=" * (-len(s) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise WireError("bad base64") from None
+
+
+def b64(data: bytes) -> str:
+    """
+    Standard Base64 text of C{data}.
+    """
+    return base64.b64encode(data).decode("ascii")
+
+
+def loadsJson(body: bytes) -> Any:
+    """
+    Parse a UTF-8 JSON body.
+
+    @raise WireError: for bad UTF-8 or bad JSON.
+    """
+    try:
+        return json.loads(bytes(body).decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise WireError(f"bad JSON body: {e}") from None
+
+
+# -- protobuf helpers ---------------------------------------------------------
+
+def ps(value: Any) -> str:
+    """
+    A proto2 string field's value; upb hands back C{bytes} for invalid
+    UTF-8, which is refused here.
+    """
+    if type(value) is not str:
+        raise WireError("protobuf string is not valid UTF-8")
+    return value
+
+
+def pss(values: Any) -> Tuple[str, ...]:
+    """
+    A repeated string field as a tuple of valid strings.
+    """
+    return tuple(ps(v) for v in values)
+
+
+def parsePb(cls: Any, body: bytes) -> Any:
+    """
+    Parse C{body} as C{cls}, insisting on its required fields.
+
+    @raise WireError: if the body is not a complete C{cls}.
+    """
+    msg = cls()
+    msg.ParseFromString(body)
+    if not msg.IsInitialized():
+        raise WireError(f"{cls.__name__}: missing required fields")
+    return msg
+
+
+# -- records <-> protobuf -----------------------------------------------------
+
+def conversationFromPb(m: Any) -> Conversation:
+    return Conversation(m.type, ps(m.target), m.line)
+
+
+def conversationToPb(c: Conversation, m: Any) -> None:
+    m.type = c.type
+    m.target = c.target
+    m.line = c.line
+
+
+def contentFromPb(m: Any) -> MessageContent:
+    return MessageContent(
+        m.type, ps(m.searchable_content), ps(m.push_content), ps(m.content),
+        m.data, m.mediaType, ps(m.remoteMediaUrl), m.persist_flag,
+        m.expire_duration, m.mentioned_type, pss(m.mentioned_target),
+    )
+
+
+def contentToPb(c: MessageContent, m: Any) -> None:
+    m.type = c.type
+    if c.searchableContent:
+        m.searchable_content = c.searchableContent
+    if c.pushContent:
+        m.push_content = c.pushContent
+    if c.content:
+        m.content = c.content
+    if c.data:
+        m.data = c.data
+    if c.mediaType:
+        m.mediaType = c.mediaType
+    if c.remoteMediaUrl:
+        m.remoteMediaUrl = c.remoteMediaUrl
+    if c.persistFlag:
+        m.persist_flag = c.persistFlag
+    if c.expireDuration:
+        m.expire_duration = c.expireDuration
+    if c.mentionedType:
+        m.mentioned_type = c.mentionedType
+    if c.mentionedTargets:
+        m.mentioned_target.extend(c.mentionedTargets)
+
+
+def messageFromPb(m: Any) -> Message:
+    return Message(
+        conversationFromPb(m.conversation), ps(m.from_user),
+        contentFromPb(m.content), m.message_id, m.server_timestamp,
+        ps(m.to_user), pss(m.to),
+        m.local_message_id if m.HasField("local_message_id") else None,
+    )
+
+
+def messageToPb(msg: Message, m: Any) -> None:
+    """
+    Fill C{m} (an C{im.Message}) from C{msg}; required fields are always
+    written, C{message_id} and C{server_timestamp} too.
+    """
+    conversationToPb(msg.conversation, m.conversation)
+    m.from_user = msg.fromUser
+    contentToPb(msg.content, m.content)
+    m.message_id = msg.uid
+    m.server_timestamp = msg.timestamp
+    if msg.toUser:
+        m.to_user = msg.toUser
+    if msg.to:
+        m.to.extend(msg.to)
+    if msg.localId is not None:
+        m.local_message_id = msg.localId
+
+
+def optionalContentFromPb(m: Any, field: str = "notify_content") -> Optional[MessageContent]:
+    return contentFromPb(getattr(m, field)) if m.HasField(field) else None
+
+
+def userFromPb(m: Any) -> User:
+    return User(
+        uid=ps(m.uid), name=ps(m.name), displayName=ps(m.display_name),
+        portrait=ps(m.portrait), mobile=ps(m.mobile), email=ps(m.email),
+        address=ps(m.address), company=ps(m.company), extra=ps(m.extra),
+        updateDt=m.update_dt, gender=m.gender, social=ps(m.social), type=m.type,
+    )
+
+
+def userToPb(u: User, m: Any) -> None:
+    m.uid = u.uid
+    m.name = u.name
+    m.display_name = u.displayName
+    m.portrait = u.portrait
+    m.mobile = u.mobile
+    m.email = u.email
+    m.address = u.address
+    m.company = u.company
+    m.extra = u.extra
+    m.update_dt = u.updateDt
+    m.gender = u.gender
+    m.social = u.social
+    m.type = u.type
+
+
+def friendFromPb(m: Any) -> Friend:
+    return Friend(ps(m.uid), m.state, m.update_dt, ps(m.alias))
+
+
+def friendToPb(f: Friend, m: Any) -> None:
+    m.uid = f.uid
+    m.state = f.state
+    m.update_dt = f.updateDt
+    m.alias = f.alias
+
+
+def friendRequestFromPb(m: Any) -> FriendRequest:
+    return FriendRequest(ps(m.from_uid), ps(m.to_uid), ps(m.reason), m.status,
+                         m.update_dt, m.from_read_status, m.to_read_status)
+
+
+def friendRequestToPb(r: FriendRequest, m: Any) -> None:
+    m.from_uid = r.fromUid
+    m.to_uid = r.toUid
+    m.reason = r.reason
+    m.status = r.status
+    m.update_dt = r.updateDt
+    m.from_read_status = r.fromReadStatus
+    m.to_read_status = r.toReadStatus
+
+
+def groupInfoFromPb(m: Any) -> GroupInfo:
+    return GroupInfo(ps(m.target_id), ps(m.name), ps(m.portrait), ps(m.owner),
+                     m.type, m.member_count, ps(m.extra), m.update_dt,
+                     m.member_update_dt)
+
+
+def groupInfoToPb(g: GroupInfo, m: Any) -> None:
+    m.target_id = g.targetId
+    m.name = g.name
+    m.portrait = g.portrait
+    m.owner = g.owner
+    m.type = g.type
+    m.member_count = g.memberCount
+    m.extra = g.extra
+    m.update_dt = g.updateDt
+    m.member_update_dt = g.memberUpdateDt
+
+
+def groupMemberFromPb(m: Any) -> GroupMember:
+    return GroupMember(ps(m.memberId), ps(m.alias), m.type, m.update_dt)
+
+
+def groupMemberToPb(g: GroupMember, m: Any) -> None:
+    m.memberId = g.memberId
+    m.alias = g.alias
+    m.type = g.type
+    m.update_dt = g.updateDt
+
+
+# -- records <-> web JSON -----------------------------------------------------
+
+def contentToJson(c: MessageContent) -> Dict[str, Any]:
+    """
+    MessageConentResponse: proto defaults present, C{binaryContent} (Base64
+    of C{data}) and C{mentionedTargets} only when non-empty; fxim adds
+    C{persistFlag}/C{expireDuration} when non-zero (the web client ignores
+    them).
+    """
+    d: Dict[str, Any] = {
+        "type": c.type,
+        "searchableContent": c.searchableContent,
+        "pushContent": c.pushContent,
+        "content": c.content,
+    }
+    if c.data:
+        d["binaryContent"] = b64(c.data)
+    d["mediaType"] = c.mediaType
+    d["remoteMediaUrl"] = c.remoteMediaUrl
+    d["mentionedType"] = c.mentionedType
+    if c.mentionedTargets:
+        d["mentionedTargets"] = list(c.mentionedTargets)
+    if c.persistFlag:
+        d["persistFlag"] = c.persistFlag
+    if c.expireDuration:
+        d["expireDuration"] = c.expireDuration
+    return d
+
+
+def contentFromJson(value: Any) -> MessageContent:
+    """
+    The web client's message C{content} object.
+    """
+    o = jobj(value, "message content")
+    return MessageContent(
+        type=jint32(o.get("type")),
+        searchableContent=jstr(o.get("searchableContent")),
+        pushContent=jstr(o.get("pushContent")),
+        content=jstr(o.get("content")),
+        data=jbytes(o.get("binaryContent")),
+        mediaType=jint32(o.get("mediaType")),
+        remoteMediaUrl=jstr(o.get("remoteMediaUrl")),
+        persistFlag=jint32(o.get("persistFlag")),
+        expireDuration=jint32(o.get("expireDuration")),
+        mentionedType=jint32(o.get("mentionedType")),
+        mentionedTargets=jstrs(o.get("mentionedTargets"), "mentionedTargets"),
+    )
+
+
+def optionalContentFromJson(value: Any) -> Optional[MessageContent]:
+    return None if value is None else contentFromJson(value)
+
+
+def messageToJson(m: Message) -> Dict[str, Any]:
+    """
+    A stored message as the web client reads it in pull results:
+    C{messageId} is the server uid (a number), C{to}/C{tos} only when set.
+    """
+    c = m.conversation
+    d: Dict[str, Any] = {
+        "content": contentToJson(m.content),
+        "conversationType": c.type,
+        "target": c.target,
+        "line": c.line,
+        "from": m.fromUser,
+        "messageId": m.uid,
+        "timestamp": m.timestamp,
+        "direction": 0,
+        "status": 0,
+        "messageUid": 0,
+    }
+    if m.toUser:
+        d["to"] = m.toUser
+    if m.to:
+        d["tos"] = list(m.to)
+    return d
+
+
+def messageFromJson(value: Any, pulled: bool) -> Message:
+    """
+    A MessageResponse object.
+
+    @param pulled: C{True} for a message in a pull result (C{messageId} is
+        the server uid), C{False} for an MS request (C{messageId} is the
+        client's local id, C{messageUid} the uid).
+    """
+    o = jobj(value, "message")
+    content = o.get("content")
+    if content is None:
+        raise WireError("message without content")
+    conversation = Conversation(jint32(o.get("conversationType")),
+                                jstr(o.get("target")), jint32(o.get("line")))
+    if pulled:
+        uid = jint(o.get("messageId"))
+        localId = None
+    else:
+        uid = jint(o.get("messageUid"))
+        raw = o.get("messageId")
+        localId = None if raw is None else jint(raw)
+    return Message(
+        conversation, jstr(o.get("from")), contentFromJson(content),
+        uid, jint(o.get("timestamp")), jstr(o.get("to")),
+        jstrs(o.get("tos"), "tos"), localId,
+    )
+
+
+def userToJson(u: User) -> Dict[str, Any]:
+    """
+    UserResponse.
+    """
+    return {
+        "uid": u.uid, "name": u.name, "displayName": u.displayName,
+        "gender": u.gender, "portrait": u.portrait, "mobile": u.mobile,
+        "email": u.email, "address": u.address, "company": u.company,
+        "social": u.social, "extra": u.extra, "type": u.type,
+        "updateDt": u.updateDt,
+    }
+
+
+def userFromJson(value: Any) -> User:
+    o = jobj(value, "user")
+    return User(
+        uid=jstr(o.get("uid")), name=jstr(o.get("name")),
+        displayName=jstr(o.get("displayName")), portrait=jstr(o.get("portrait")),
+        mobile=jstr(o.get("mobile")), email=jstr(o.get("email")),
+        address=jstr(o.get("address")), company=jstr(o.get("company")),
+        extra=jstr(o.get("extra")), updateDt=jint(o.get("updateDt")),
+        gender=jint32(o.get("gender")), social=jstr(o.get("social")),
+        type=jint32(o.get("type")),
+    )
+
+
+def friendToJson(f: Friend) -> Dict[str, Any]:
+    return {"alias": f.alias, "friendUid": f.uid, "state": f.state,
+            "timestamp": f.updateDt}
+
+
+def friendFromJson(value: Any) -> Friend:
+    o = jobj(value, "friend")
+    return Friend(jstr(o.get("friendUid")), jint32(o.get("state")),
+                  jint(o.get("timestamp")), jstr(o.get("alias")))
+
+
+def friendRequestToJson(r: FriendRequest) -> Dict[str, Any]:
+    return {"direction": 0, "from": r.fromUid, "target": r.toUid,
+            "reason": r.reason, "status": r.status, "readStatus": 0,
+            "timestamp": r.updateDt}
+
+
+def friendRequestFromJson(value: Any) -> FriendRequest:
+    o = jobj(value, "friend request")
+    return FriendRequest(jstr(o.get("from")), jstr(o.get("target")),
+                         jstr(o.get("reason")), jint32(o.get("status")),
+                         jint(o.get("timestamp")))
+
+
+def groupInfoToJson(g: GroupInfo) -> Dict[str, Any]:
+    return {"target": g.targetId, "name": g.name, "portrait": g.portrait,
+            "owner": g.owner, "type": g.type, "memberCount": g.memberCount,
+            "extra": g.extra, "updateDt": g.updateDt}
+
+
+def groupInfoFromJson(value: Any) -> GroupInfo:
+    o = jobj(value, "group info")
+    return GroupInfo(jstr(o.get("target")), jstr(o.get("name")),
+                     jstr(o.get("portrait")), jstr(o.get("owner")),
+                     jint32(o.get("type")), jint32(o.get("memberCount")),
+                     jstr(o.get("extra")), jint(o.get("updateDt")))
+
+
+def groupMemberToJson(g: GroupMember) -> Dict[str, Any]:
+    return {"memberId": g.memberId, "alias": g.alias, "type": g.type,
+            "updateDt": g.updateDt}
+
+
+def groupMemberFromJson(value: Any) -> GroupMember:
+    o = jobj(value, "group member")
+    return GroupMember(jstr(o.get("memberId")), jstr(o.get("alias")),
+                       jint32(o.get("type")), jint(o.get("updateDt")))
+
+
+def pullResultJson(messages: Any, current: int, head: int) -> str:
+    """
+    The MP result text C{{"current","head","messageCount","messageResponseList"}}.
+    """
+    return dumps({
+        "current": str(current), "head": str(head),
+        "messageCount": len(messages),
+        "messageResponseList": [messageToJson(m) for m in messages],
+    })
+
+
+def pullResultPb(messages: Any, current: int, head: int) -> bytes:
+    """
+    A serialised C{PullMessageResult}.
+    """
+    r = pb.PullMessageResult()
+    add = r.message.add
+    for m in messages:
+        messageToPb(m, add())
+    r.current = current
+    r.head = head
+    return r.SerializeToString()
+
+
+def messagesFromJsonList(value: Any) -> Tuple[Message, ...]:
+    return tuple(messageFromJson(m, True) for m in jlist(value, "messageResponseList", []))
