@@ -1,0 +1,4 @@
+"""
+Services: the transport-independent logic behind handlers and HTTP
+resources (L{fxim.services.auth} for accounts, tokens, login and CONNECT).
+"""

@@ -1,0 +1,577 @@
+# -*- test-case-name: fxim.test.test_auth -*-
+"""
+Accounts, SMS login codes, tokens, CONNECT verification and sessions.
+
+L{AuthService} is the one place that issues tokens and checks CONNECT
+passwords; see C{docs/auth.md}.  Nothing here logs a secret: not the HMAC
+key, session secrets, tokens, passwords nor login codes.
+"""
+
+import errno
+import hmac
+import os
+import re
+import secrets
+import string
+from enum import IntEnum
+from typing import Optional
+
+import attr
+from twisted.internet.defer import Deferred, DeferredLock, fail
+from twisted.logger import Logger
+
+from fxim import crypto
+from fxim.model import Session, UserStatus
+from fxim.storage.records import CodeState
+
+_log = Logger()
+
+#: What C{/send_code} accepts (11 digits, second 3-9), ASCII digits only.
+MOBILE_RE = re.compile(r"1[3-9][0-9]{9}", re.ASCII)
+
+#: Characters of session secrets and dbSecrets: printable, no C{|}.
+SECRET_ALPHABET = string.ascii_letters + string.digits
+
+#: Length of a session secret: clients use its first 16 characters as key.
+SECRET_LENGTH = 16
+
+#: Length of a dbSecret (opaque to clients).
+DB_SECRET_LENGTH = 24
+
+#: Longest accepted clientId, in characters.
+MAX_CLIENT_ID = 128
+
+#: Size of a generated HMAC key, and the smallest one accepted from a file.
+HMAC_KEY_SIZE = 32
+MIN_HMAC_KEY_SIZE = 16
+
+_DAY_MS = 86400 * 1000
+
+
+class RestCode(IntEnum):
+    """
+    The C{code} of HTTP login API answers (upstream C{RestResult}).
+    C{INVALID_MOBILE} also covers any other invalid parameter.
+    """
+
+    SUCCESS = 0
+    INVALID_MOBILE = 1
+    INVALID_PARAMETER = 1
+    TOO_FREQUENT = 3
+    SERVER_ERROR = 4
+    CODE_EXPIRED = 5
+    CODE_INCORRECT = 6
+    CONFIG_ERROR = 7
+    SESSION_EXPIRED = 8
+    SESSION_NOT_VERIFIED = 9
+    SESSION_NOT_SCANNED = 10
+
+
+class ConnectCode(IntEnum):
+    """
+    CONNECT_ACK refusal subsignals used by L{AuthService.verifyConnect}.
+    """
+
+    IDENTIFIER_REJECTED = 3
+    BAD_USER_NAME_OR_PASSWORD = 5
+    SESSION_NOT_EXIST = 8
+
+
+class AuthError(Exception):
+    """
+    A login API request is refused.
+
+    @ivar code: the L{RestCode} for the answer's C{code}.
+    @ivar message: text for the answer's C{message} (no secret in it).
+    """
+
+    def __init__(self, code: RestCode, message: str) -> None:
+        super().__init__(code, message)
+        self.code = RestCode(code)
+        self.message = message
+
+    def __str__(self) -> str:
+        return "%d: %s" % (self.code, self.message)
+
+
+class ConnectRefused(Exception):
+    """
+    A CONNECT is refused.
+
+    @ivar code: the CONNECT_ACK subsignal (a L{ConnectCode}: 3, 5 or 8).
+    @ivar reason: text for the server log only.
+    """
+
+    def __init__(self, code: ConnectCode, reason: str = "") -> None:
+        super().__init__(code, reason)
+        self.code = ConnectCode(code)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return "%s: %s" % (self.code.name, self.reason)
+
+
+class NoSuchUser(LookupError):
+    """
+    An admin operation names a user that does not exist.
+    """
+
+
+class UserExists(ValueError):
+    """
+    An admin create names a uid or mobile that already exists.
+    """
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class LoginResult:
+    """
+    The outcome of L{AuthService.login} (also a 3-tuple: C{uid, token,
+    register = result}).
+
+    @ivar uid: the user id.
+    @ivar token: the token to hand the client.
+    @ivar register: whether the user was created by this login.
+    """
+
+    uid: str
+    token: str
+    register: bool
+
+    def __iter__(self):
+        return iter((self.uid, self.token, self.register))
+
+
+def isMobile(mobile) -> bool:
+    """
+    Whether C{mobile} is an 11-digit Chinese mobile number.
+    """
+    return isinstance(mobile, str) and MOBILE_RE.fullmatch(mobile) is not None
+
+
+def _deferred(f):
+    """
+    Run the C{async def} C{f} as a L{Deferred}.
+    """
+    def wrapper(*args, **kwargs):
+        return Deferred.fromCoroutine(f(*args, **kwargs))
+    wrapper.__name__ = f.__name__
+    wrapper.__doc__ = f.__doc__
+    return wrapper
+
+
+class AuthService:
+    """
+    Login codes, users, sessions and tokens.
+
+    Times are ms since the epoch, read from C{clock}.
+
+    @ivar hmacKey: the usertoken signing key (never logged).
+    """
+
+    def __init__(self, store, clock, hmacKey: bytes, sms, *,
+                 loginCode: Optional[str] = None, codeLength: int = 6,
+                 codeTtl: float = 300.0, resendInterval: float = 60.0,
+                 maxSendsPerDay: int = 10, maxAttempts: int = 5,
+                 tokenTtl: float = 30 * 86400.0, random=None) -> None:
+        """
+        @param store: provides L{fxim.interfaces.IUserStore},
+            L{fxim.interfaces.ISessionStore} and
+            L{fxim.interfaces.ILoginCodeStore}.
+        @param clock: an L{twisted.internet.interfaces.IReactorTime}.
+        @param hmacKey: at least 16 bytes (see L{loadOrCreateKey}).
+        @param sms: an L{fxim.interfaces.ISmsSender}.
+        @param loginCode: a fixed code every mobile can log in with (demos
+            and tests), or L{None}.
+        @param codeLength: digits of a sent code, 4 to 6.
+        @param codeTtl: seconds a sent code stays valid.
+        @param resendInterval: seconds between two sends to one mobile.
+        @param maxSendsPerDay: sends per mobile per 24 hours.
+        @param maxAttempts: wrong codes accepted per sent code; the next
+            attempt, even right, is refused until a new code is sent.
+        @param tokenTtl: seconds a token and its session stay valid.
+        @param random: a L{random.Random}-like source (C{choice}); default
+            L{secrets.SystemRandom}.
+        """
+        if len(hmacKey) < MIN_HMAC_KEY_SIZE:
+            raise ValueError("the HMAC key must have at least %d bytes"
+                             % (MIN_HMAC_KEY_SIZE,))
+        if not 4 <= codeLength <= 6:
+            raise ValueError("codeLength must be 4 to 6")
+        if maxAttempts < 1 or maxSendsPerDay < 1:
+            raise ValueError("maxAttempts and maxSendsPerDay must be positive")
+        if loginCode is not None and not loginCode:
+            raise ValueError("an empty fixed login code")
+        self._store = store
+        self._clock = clock
+        self.hmacKey = bytes(hmacKey)
+        self._sms = sms
+        self._loginCode = loginCode
+        self.codeLength = codeLength
+        self.codeTtl = int(codeTtl * 1000)
+        self.resendInterval = int(resendInterval * 1000)
+        self.maxSendsPerDay = maxSendsPerDay
+        self.maxAttempts = maxAttempts
+        self.tokenTtl = int(tokenTtl * 1000)
+        self._random = random if random is not None else secrets.SystemRandom()
+        self._locks = {}
+        if loginCode is not None:
+            _log.warn("A fixed login code is configured: every mobile can "
+                      "log in with it. Use this for demos and tests only.")
+
+    def now(self) -> int:
+        """
+        @return: the clock's time in ms.
+        """
+        return int(self._clock.seconds() * 1000)
+
+    def _randomString(self, alphabet: str, length: int) -> str:
+        return "".join(self._random.choice(alphabet) for _ in range(length))
+
+    def _serialized(self, key, f):
+        """
+        Run the coroutine function C{f} with no other one of the same
+        C{key} running (per-mobile code bookkeeping on this node).
+        """
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = DeferredLock()
+
+        def release(result):
+            if not lock.locked and not lock.waiting:
+                self._locks.pop(key, None)
+            return result
+        return lock.run(lambda: Deferred.fromCoroutine(f())).addBoth(release)
+
+    # -- SMS codes ------------------------------------------------------------
+
+    def sendCode(self, mobile) -> Deferred:
+        """
+        Send a new login code to C{mobile}, replacing any previous one and
+        resetting its wrong attempts.
+
+        @return: L{Deferred} firing with L{None}, or failing with
+            L{AuthError}: 1 bad mobile, 3 too frequent (less than
+            C{resendInterval} since the last send, or C{maxSendsPerDay}
+            sends in the current 24 hours), 4 the SMS could not be sent.
+        """
+        if not isMobile(mobile):
+            return fail(AuthError(RestCode.INVALID_MOBILE, "invalid mobile"))
+        return self._serialized(mobile, lambda: self._sendCode(mobile))
+
+    async def _sendCode(self, mobile):
+        now = self.now()
+        state = await self._store.getCodeState(mobile)
+        dayStart, sentToday = now, 0
+        if state is not None:
+            if now - state.lastSentAt < self.resendInterval:
+                raise AuthError(RestCode.TOO_FREQUENT,
+                                "please wait before requesting another code")
+            if now - state.dayStart < _DAY_MS:
+                dayStart, sentToday = state.dayStart, state.sentToday
+            if sentToday >= self.maxSendsPerDay:
+                raise AuthError(RestCode.TOO_FREQUENT,
+                                "too many codes requested today")
+        code = self._randomString(string.digits, self.codeLength)
+        await self._store.putCodeState(mobile, CodeState(
+            code=code, expiresAt=now + self.codeTtl, attempts=0,
+            lastSentAt=now, dayStart=dayStart, sentToday=sentToday + 1))
+        try:
+            await self._sms.sendCode(mobile, code)
+        except Exception:
+            _log.failure("Could not send a login code to {mobile}",
+                         mobile=mobile)
+            raise AuthError(RestCode.SERVER_ERROR, "could not send the code")
+        _log.info("Login code sent to {mobile}", mobile=mobile)
+
+    # -- login --------------------------------------------------------------
+
+    def login(self, mobile, code, clientId) -> Deferred:
+        """
+        Log a device in with an SMS code: create the user if new, create a
+        new session for (uid, clientId) replacing any previous one, and
+        issue a token.
+
+        @return: L{Deferred} firing with a L{LoginResult} C{(uid, token,
+            register)}, or failing with L{AuthError}: 1 bad mobile or
+            clientId, 3 too many wrong attempts (until a new code is sent),
+            5 code expired, 6 code incorrect.
+        """
+        if not isMobile(mobile):
+            return fail(AuthError(RestCode.INVALID_MOBILE, "invalid mobile"))
+        if (not isinstance(clientId, str) or not clientId.strip()
+                or len(clientId) > MAX_CLIENT_ID or "|" in clientId):
+            return fail(AuthError(RestCode.INVALID_PARAMETER,
+                                   "invalid clientId"))
+        if not isinstance(code, str):
+            return fail(AuthError(RestCode.CODE_INCORRECT, "wrong code"))
+        d = self._serialized(mobile, lambda: self._checkCode(mobile, code))
+        d.addCallback(lambda _: Deferred.fromCoroutine(
+            self._login(mobile, clientId)))
+        return d
+
+    async def _checkCode(self, mobile, code):
+        now = self.now()
+        state = await self._store.getCodeState(mobile)
+        if state is not None and state.attempts >= self.maxAttempts:
+            raise AuthError(RestCode.TOO_FREQUENT,
+                            "too many wrong codes, request a new code")
+        if self._loginCode is not None and _equal(code, self._loginCode):
+            return
+        live = state is not None and state.code and now < state.expiresAt
+        if live and _equal(code, state.code):
+            # A code is used once.
+            await self._store.putCodeState(mobile, attr.evolve(
+                state, expiresAt=now))
+            return
+        if live or self._loginCode is not None:
+            # Something could be guessed: count the attempt.
+            if state is None:
+                state = CodeState(code="", expiresAt=0, attempts=0,
+                                  lastSentAt=0, dayStart=0, sentToday=0)
+            await self._store.putCodeState(mobile, attr.evolve(
+                state, attempts=state.attempts + 1))
+        if not live and state is not None and state.code:
+            raise AuthError(RestCode.CODE_EXPIRED, "code expired")
+        raise AuthError(RestCode.CODE_INCORRECT, "wrong code")
+
+    async def _login(self, mobile, clientId):
+        user, created = await self._store.getOrCreateByMobile(mobile,
+                                                              self.now())
+        token = await self._issue(user.uid, clientId)
+        _log.info("User {uid} logged in on device {cid} (new user: {new})",
+                  uid=user.uid, cid=clientId, new=created)
+        return LoginResult(user.uid, token, bool(created))
+
+    async def _issue(self, uid, cid):
+        now = self.now()
+        expiresAt = now + self.tokenTtl
+        session = Session(
+            uid=uid, cid=cid,
+            secret=self._randomString(SECRET_ALPHABET, SECRET_LENGTH),
+            dbSecret=self._randomString(SECRET_ALPHABET, DB_SECRET_LENGTH),
+            createdAt=now, expiresAt=expiresAt)
+        await self._store.createSession(session)
+        usertoken = crypto.signUserToken(
+            crypto.UserToken(uid, cid, now, expiresAt), self.hmacKey)
+        return crypto.makeToken(usertoken, session.secret, session.dbSecret,
+                                now)
+
+    # -- CONNECT --------------------------------------------------------------
+
+    @_deferred
+    async def verifyConnect(self, userName, password, clientIdentifier):
+        """
+        Check a CONNECT, in universe-push-wire.md section 5.4's order.
+
+        @return: L{Deferred} firing with the device's
+            L{fxim.model.Session}, or failing with L{ConnectRefused}: 3 empty
+            clientIdentifier; 5 empty userName; 3 blocked user; 5 missing
+            password; 8 no user or no session for (userName,
+            clientIdentifier); 5 the password does not open with the session
+            secret, or its usertoken is not validly signed for this user
+            and device; 5 the usertoken or the session expired.
+        """
+        if not isinstance(clientIdentifier, str) or not clientIdentifier:
+            raise ConnectRefused(ConnectCode.IDENTIFIER_REJECTED,
+                                 "empty clientIdentifier")
+        if not isinstance(userName, str) or not userName:
+            raise ConnectRefused(ConnectCode.BAD_USER_NAME_OR_PASSWORD,
+                                 "empty userName")
+        user = await self._store.getUser(userName)
+        if user is not None and user.status == UserStatus.BLOCKED:
+            raise ConnectRefused(ConnectCode.IDENTIFIER_REJECTED,
+                                 "user blocked")
+        if not isinstance(password, str) or not password:
+            raise ConnectRefused(ConnectCode.BAD_USER_NAME_OR_PASSWORD,
+                                 "missing password")
+        session = await self._store.getSession(userName, clientIdentifier)
+        if user is None or session is None or session.uid != userName:
+            raise ConnectRefused(ConnectCode.SESSION_NOT_EXIST,
+                                 "no session for this user and device")
+        now = self.now()
+        try:
+            usertoken = crypto.openPassword(password, session.secret, now)
+            tok = crypto.verifyUserToken(usertoken, self.hmacKey, now)
+        except crypto.TokenExpired:
+            raise ConnectRefused(ConnectCode.BAD_USER_NAME_OR_PASSWORD,
+                                 "token expired") from None
+        except crypto.CryptoError as e:
+            raise ConnectRefused(ConnectCode.BAD_USER_NAME_OR_PASSWORD,
+                                 "bad password (%s)" % (e,)) from None
+        if tok.uid != userName or tok.cid != clientIdentifier:
+            raise ConnectRefused(ConnectCode.BAD_USER_NAME_OR_PASSWORD,
+                                 "token of another user or device")
+        if now >= session.expiresAt:
+            raise ConnectRefused(ConnectCode.BAD_USER_NAME_OR_PASSWORD,
+                                 "session expired")
+        return session
+
+    # -- sessions -------------------------------------------------------------
+
+    def logout(self, uid, cid) -> Deferred:
+        """
+        Delete the session of (uid, cid): its token and passwords stop
+        working (CONNECT gets 8).
+
+        @return: L{Deferred} firing with C{True} if there was one.
+        """
+        return self._store.deleteSession(uid, cid)
+
+    @_deferred
+    async def revokeSessions(self, uid, cid=None):
+        """
+        Delete the session of (uid, cid), or every session of C{uid}.
+
+        @return: L{Deferred} firing with the number deleted.
+        """
+        if cid is not None:
+            return 1 if await self._store.deleteSession(uid, cid) else 0
+        count = 0
+        for session in await self._store.listSessions(uid):
+            if await self._store.deleteSession(uid, session.cid):
+                count += 1
+        if count:
+            _log.info("Revoked {count} session(s) of user {uid}",
+                      count=count, uid=uid)
+        return count
+
+    def listSessions(self, uid) -> Deferred:
+        """
+        @return: L{Deferred} firing with the user's L{fxim.model.Session}s
+            (they hold secrets: never show C{secret} or C{dbSecret}).
+        """
+        return self._store.listSessions(uid)
+
+    # -- admin ----------------------------------------------------------------
+
+    @_deferred
+    async def createUser(self, mobile="", displayName="", uid=None):
+        """
+        Create a user.
+
+        @param mobile: an 11-digit mobile, or C{""}.
+        @return: L{Deferred} firing with the L{fxim.model.User}, or failing
+            with L{AuthError} (1: bad mobile or uid) or L{UserExists}.
+        """
+        if mobile and not isMobile(mobile):
+            raise AuthError(RestCode.INVALID_MOBILE, "invalid mobile")
+        if uid is not None and (not isinstance(uid, str) or not uid
+                                or len(uid.encode("utf-8")) > 64):
+            raise AuthError(RestCode.INVALID_PARAMETER, "invalid uid")
+        try:
+            user = await self._store.createUser(mobile, displayName or "",
+                                                self.now(), uid=uid)
+        except KeyError:
+            raise UserExists("uid or mobile already exists") from None
+        _log.info("Created user {uid}", uid=user.uid)
+        return user
+
+    def getUser(self, uid) -> Deferred:
+        """
+        @return: L{Deferred} firing with the L{fxim.model.User} or L{None}.
+        """
+        return self._store.getUser(uid)
+
+    @_deferred
+    async def setBlocked(self, uid, blocked):
+        """
+        Block or unblock a user.  A blocked user's CONNECT is refused (3);
+        its sessions are kept, so unblocking restores them.  Connections
+        already open are not closed here.
+
+        @return: L{Deferred} firing with the updated L{fxim.model.User}, or
+            failing with L{NoSuchUser}.
+        """
+        user = await self._store.getUser(uid)
+        if user is None:
+            raise NoSuchUser(uid)
+        if blocked:
+            status = UserStatus.BLOCKED
+        elif user.status == UserStatus.BLOCKED:
+            status = UserStatus.NORMAL
+        else:
+            return user
+        user = await self._store.updateUser(uid, {"status": int(status)},
+                                            self.now())
+        if user is None:
+            raise NoSuchUser(uid)
+        _log.info("User {uid} {what}", uid=uid,
+                  what="blocked" if blocked else "unblocked")
+        return user
+
+    @_deferred
+    async def mintToken(self, uid, cid):
+        """
+        Issue a token for an existing user's device without a code (admin),
+        replacing any session of (uid, cid).
+
+        @return: L{Deferred} firing with the token, or failing with
+            L{NoSuchUser} or L{AuthError} (1: bad clientId).
+        """
+        if (not isinstance(cid, str) or not cid.strip()
+                or len(cid) > MAX_CLIENT_ID or "|" in cid):
+            raise AuthError(RestCode.INVALID_PARAMETER, "invalid clientId")
+        if await self._store.getUser(uid) is None:
+            raise NoSuchUser(uid)
+        token = await self._issue(uid, cid)
+        _log.info("Minted a token for user {uid} on device {cid}",
+                  uid=uid, cid=cid)
+        return token
+
+
+def _equal(a: str, b: str) -> bool:
+    """
+    Constant-time comparison of two codes.
+    """
+    return hmac.compare_digest(a.encode("utf-8"), b.encode("utf-8"))
+
+
+def loadOrCreateKey(path) -> bytes:
+    """
+    Read the HMAC key from C{path}, or create it there with
+    L{HMAC_KEY_SIZE} random bytes and mode 0600 if it does not exist.
+
+    @param path: a file path (C{str} or L{twisted.python.filepath.FilePath}).
+    @raise ValueError: if the file holds fewer than L{MIN_HMAC_KEY_SIZE}
+        bytes.
+    """
+    path = getattr(path, "path", path)
+    try:
+        with open(path, "rb") as f:
+            key = f.read()
+    except FileNotFoundError:
+        parent = os.path.dirname(os.path.abspath(path))
+        os.makedirs(parent, mode=0o700, exist_ok=True)
+        key = secrets.token_bytes(HMAC_KEY_SIZE)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError as e:
+            if e.errno != errno.EEXIST:
+                raise
+            return loadOrCreateKey(path)
+        with os.fdopen(fd, "wb") as f:
+            f.write(key)
+            f.flush()
+            os.fsync(f.fileno())
+        _log.info("Generated a new token signing key in {path}", path=path)
+        return key
+    if len(key) < MIN_HMAC_KEY_SIZE:
+        raise ValueError("the HMAC key file %s holds fewer than %d bytes"
+                         % (path, MIN_HMAC_KEY_SIZE))
+    return key
+
+
+def loadAdminSecret(path) -> str:
+    """
+    Read the admin API secret: the file's text without surrounding
+    whitespace.
+
+    @raise ValueError: if it is empty.
+    """
+    path = getattr(path, "path", path)
+    with open(path, "r", encoding="utf-8") as f:
+        secret = f.read().strip()
+    if not secret:
+        raise ValueError("the admin secret file %s is empty" % (path,))
+    return secret

@@ -1,0 +1,3 @@
+"""
+Transports: TCP frames, WebSocket JSON, HTTP.
+"""
