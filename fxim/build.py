@@ -1,0 +1,102 @@
+# -*- test-case-name: fxim.test.test_e2e_spine -*-
+"""
+Builds a node's objects from its L{fxim.config.Config}: storage, presence,
+delivery, services and the HTTP site.  The embedded default keeps
+everything in process; C{--database} and C{--redis} switch to PostgreSQL
+and Redis.
+"""
+
+import os
+from typing import Any, Callable, List, Tuple
+
+from twisted.logger import Logger
+
+from fxim.config import Config
+
+_log = Logger()
+
+
+async def buildServer(config: Config, reactor: Any) -> Tuple[Any, List[Callable], Any]:
+    """
+    @return: C{(server, closers, site)}: the L{fxim.server.Server}, the
+        callables that release what was opened (in opening order), and the
+        HTTP site to listen with.
+    """
+    from fxim.server import Server
+    from fxim.services.auth import AuthService, loadAdminSecret, loadOrCreateKey
+    from fxim.services.messaging import MessagingService
+    from fxim.sms import LogSmsSender
+    from fxim.storage import openStore
+    from fxim.transport.http import buildSite
+
+    closers: List[Callable] = []
+    store = await openStore(reactor, config.database, config.dataDir)
+    closers.append(store.close)
+    directory, connections, bus = await _presence(config, reactor, closers)
+
+    keyPath = config.hmacKeyFile or os.path.join(config.dataDir, "hmac.key")
+    auth = AuthService(
+        store, reactor, loadOrCreateKey(keyPath), LogSmsSender(),
+        loginCode=config.loginCode, codeLength=config.codeLength,
+        maxAttempts=config.loginMaxAttempts, tokenTtl=config.tokenTtl)
+    messages = MessagingService(store, bus, reactor, config)
+    services = dict(messages=messages)
+    services.update(_optionalServices(config, reactor, store, bus, messages))
+    server = Server(config, reactor, store, directory, connections, bus, auth, **services)
+    adminSecret = loadAdminSecret(config.adminSecretFile) if config.adminSecretFile else None
+    site = buildSite(auth, adminSecret=adminSecret, extraChildren=_httpChildren(server))
+    return server, closers, site
+
+
+async def _presence(config: Config, reactor: Any, closers: List[Callable]):
+    from fxim.bus.local import LocalBus, LocalConnections
+    connections = LocalConnections()
+    if not config.redis:
+        from fxim.directory.memory import MemoryDirectory
+        directory = MemoryDirectory()
+        return directory, connections, LocalBus(connections)
+    from fxim.bus.redis import RedisBus
+    from fxim.directory.redis import RedisDirectory
+    from fxim.redisconn import connectRedis
+    from fxim.wire.codecs import encodePush
+    redis = await connectRedis(reactor, config.redis)
+    closers.append(redis.disconnect)
+    directory = RedisDirectory(reactor, redis, str(config.nodeId))
+    await directory.start()
+    closers.append(directory.stop)
+    bus = RedisBus(reactor, redis, config.redis, directory, connections,
+                   str(config.nodeId), encodePush=encodePush)
+    await bus.start()
+    closers.append(bus.stop)
+    return directory, connections, bus
+
+
+def _optionalServices(config, reactor, store, bus, messages) -> dict:
+    """
+    Services of the social, group and media families, when present.
+    """
+    services = {}
+    try:
+        from fxim.services.social import SocialService
+    except ImportError:
+        pass
+    else:
+        services["social"] = SocialService(store, bus, reactor, config, messages)
+    try:
+        from fxim.services.groups import GroupService
+    except ImportError:
+        pass
+    else:
+        services["groups"] = GroupService(store, bus, reactor, config, messages)
+    try:
+        from fxim.services.media import MediaService
+    except ImportError:
+        pass
+    else:
+        services["media"] = MediaService(config, reactor)
+    return services
+
+
+def _httpChildren(server) -> dict:
+    media = getattr(server, "media", None)
+    return media.resources() if media is not None else {}

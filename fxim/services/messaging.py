@@ -1,0 +1,179 @@
+# -*- test-case-name: fxim.test.test_messaging -*-
+"""
+Sending, notifying, pulling, recalling and loading history: the
+notify-then-pull model of universe_push, with nothing ever skipped.
+
+A message is committed -- the message and every receiver's inbox entry --
+before the sender is acked and before any MN goes out.  Transparent
+messages (typing, call signalling) are never stored: they are pushed at
+once to the receivers' devices, never to the sender's own.
+"""
+
+from typing import Iterable, Optional, Sequence
+
+import attr
+from twisted.internet.defer import ensureDeferred
+from twisted.logger import Logger
+
+from fxim.errors import ErrorCode, SignalError
+from fxim.model import (
+    ContentType, Conversation, ConversationType, FriendState, MemberType, Message,
+    MessageContent, UserStatus,
+)
+from fxim.services.ids import MessageUidGenerator
+from fxim.wire.requests import (
+    HistoryResult, MessageNotify, PullResult, RecallNotify, SendResult, TransparentMessage,
+)
+
+_log = Logger()
+
+#: PullType of MN / MP for ordinary (non-chatroom) conversations.
+PULL_NORMAL = 0
+
+
+class MessagingService:
+    """
+    @param store: the node's store (messages, users, friends, groups).
+    @param bus: the L{fxim.interfaces.IDeliveryBus}.
+    @param clock: an C{IReactorTime}.
+    @param config: the L{fxim.config.Config}.
+    """
+
+    def __init__(self, store, bus, clock, config) -> None:
+        self.store = store
+        self.bus = bus
+        self.clock = clock
+        self.config = config
+        self.uids = MessageUidGenerator(config.nodeId, clock)
+
+    def now(self) -> int:
+        return int(self.clock.seconds() * 1000)
+
+    async def send(self, uid: str, cid: str, message: Message) -> SendResult:
+        """
+        Send C{message} as C{uid} from device C{cid}.  The server sets the
+        sender, uid and timestamp; a resend with the same local id returns
+        the original uid and timestamp.
+
+        @raise SignalError: 247 blocked/muted sender, 246 blacklisted by
+            the target, 9 not a group member, 248 muted in the group, 253
+            unknown target, 10 invalid message.
+        """
+        conversation = message.conversation
+        sender = await self.store.getUser(uid)
+        if sender is None or sender.status in (UserStatus.MUTED, UserStatus.BLOCKED):
+            raise SignalError(ErrorCode.FORBIDDEN_SEND_MSG)
+        receivers = await self._receivers(uid, conversation)
+        message = attr.evolve(message, fromUser=uid, uid=self.uids.next(), timestamp=self.now())
+        if message.content.transparent:
+            await self._pushTransparent(message, receivers, uid)
+            return SendResult(message.uid, message.timestamp)
+        dedupKey = (uid, cid, message.localId) if message.localId else None
+        stored = await self.store.storeMessage(message, receivers, dedupKey, self.now())
+        if not stored.duplicate:
+            self._notify(stored.seqs, uid, cid)
+        return SendResult(stored.message.uid, stored.message.timestamp)
+
+    async def publish(self, message: Message, receivers: Iterable[str]) -> Message:
+        """
+        Store and notify a server-generated message (group notifications,
+        friend greetings): every device of every receiver gets MN, the
+        operator's included.
+
+        @return: the stored message.
+        """
+        message = attr.evolve(message, uid=self.uids.next(), timestamp=self.now())
+        stored = await self.store.storeMessage(message, list(receivers), None, self.now())
+        self._notify(stored.seqs, None, None)
+        return stored.message
+
+    async def _receivers(self, uid: str, conversation: Conversation) -> list:
+        if conversation.type == ConversationType.PRIVATE:
+            if not conversation.target:
+                raise SignalError(ErrorCode.INVALID_MESSAGE, "no target")
+            if conversation.target != uid:
+                if await self.store.getUser(conversation.target) is None:
+                    raise SignalError(ErrorCode.NOT_EXIST, "unknown target user")
+                friend = await self.store.getFriend(conversation.target, uid)
+                if friend is not None and friend.state == FriendState.BLACKED:
+                    raise SignalError(ErrorCode.IN_BLACK_LIST)
+            return [uid] if conversation.target == uid else [uid, conversation.target]
+        if conversation.type == ConversationType.GROUP:
+            members = await self.store.getMembers(conversation.target)
+            me = next((m for m in members if m.memberId == uid), None)
+            if me is None:
+                raise SignalError(ErrorCode.NOT_IN_GROUP)
+            if me.type == MemberType.SILENT:
+                raise SignalError(ErrorCode.NOT_RIGHT, "muted in the group")
+            return [m.memberId for m in members]
+        raise SignalError(ErrorCode.NOT_IMPLEMENT, f"conversation type {conversation.type}")
+
+    def _notify(self, seqs: dict, senderUid: Optional[str], senderCid: Optional[str]) -> None:
+        for receiver, seq in seqs.items():
+            exclude = senderCid if receiver == senderUid else None
+            self._deliver(receiver, MessageNotify(PULL_NORMAL, seq), exclude)
+
+    def _deliver(self, uid: str, push, excludeCid: Optional[str] = None) -> None:
+        d = ensureDeferred(self.bus.deliver(uid, push, excludeCid))
+        d.addErrback(lambda f: _log.failure("delivery to {uid} failed", f, uid=uid))
+
+    async def _pushTransparent(self, message: Message, receivers: Sequence[str], sender: str) -> None:
+        push = TransparentMessage(message)
+        for receiver in receivers:
+            if receiver != sender:
+                self._deliver(receiver, push)
+
+    async def pull(self, uid: str, afterSeq: int) -> PullResult:
+        """
+        Everything in C{uid}'s inbox after C{afterSeq}, oldest first, capped
+        at the configured size; C{current} is the seq of the last message
+        returned, so continuing after it never skips one.
+        """
+        batch = await self.store.pullMessages(uid, max(0, afterSeq), self.config.pullMaxBytes)
+        if batch.entries:
+            current = batch.entries[-1][0]
+        else:
+            current = batch.head
+        return PullResult(tuple(m for _, m in batch.entries), current, batch.head)
+
+    async def recall(self, uid: str, cid: str, messageUid: int) -> None:
+        """
+        Recall a message: its sender, or the owner or a manager of its
+        group, may; it becomes type 80 and every receiver device but the
+        operator's gets RMN.
+
+        @raise SignalError: 253 unknown message, 248 not allowed.
+        """
+        message = await self.store.getMessage(messageUid)
+        if message is None:
+            raise SignalError(ErrorCode.NOT_EXIST)
+        allowed = message.fromUser == uid
+        if not allowed and message.conversation.type == ConversationType.GROUP:
+            member = await self.store.getMember(message.conversation.target, uid)
+            allowed = member is not None and member.type in (MemberType.OWNER, MemberType.MANAGER)
+        if not allowed:
+            raise SignalError(ErrorCode.NOT_RIGHT)
+        window = self.config.recallWindow
+        if window and self.now() - message.timestamp > window * 1000:
+            raise SignalError(ErrorCode.NOT_RIGHT, "recall window passed")
+        if message.content.type == ContentType.RECALL:
+            return
+        content = MessageContent(type=ContentType.RECALL, content=uid,
+                                 data=str(messageUid).encode("ascii"))
+        await self.store.replaceContent(messageUid, content)
+        for receiver in await self.store.getReceivers(messageUid):
+            self._deliver(receiver, RecallNotify(messageUid, uid), cid if receiver == uid else None)
+
+    async def history(self, uid: str, conversation: Conversation, beforeUid: int,
+                      count: int) -> HistoryResult:
+        """
+        The viewer's own copy of a conversation, newest first.
+
+        @raise SignalError: 9 for a group the viewer never belonged to.
+        """
+        if conversation.type == ConversationType.GROUP:
+            if await self.store.getMember(conversation.target, uid) is None:
+                raise SignalError(ErrorCode.NOT_IN_GROUP)
+        count = max(1, min(count or 20, self.config.historyMaxCount))
+        messages = await self.store.loadHistory(uid, conversation, max(0, beforeUid), count)
+        return HistoryResult(tuple(messages))
