@@ -1,0 +1,6 @@
+# -*- test-case-name: fxim.test.test_bus -*-
+"""
+Delivery of pushes to connected devices (L{fxim.interfaces.IDeliveryBus}):
+L{fxim.bus.local.LocalBus} in one process,
+L{fxim.bus.redis.RedisBus} across the nodes of a cluster.
+"""

@@ -1,0 +1,161 @@
+# -*- test-case-name: fxim.test.test_bus -*-
+"""
+This node's live connections, and the embedded delivery bus.
+"""
+
+from typing import Dict, List, Tuple
+
+from twisted.internet.defer import succeed
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from fxim.interfaces import IDeliveryBus
+
+_log = Logger()
+
+
+class LocalConnections:
+    """
+    The live L{fxim.interfaces.IConnection}s of this node, by (uid, cid).
+
+    Several connections of the same device may coexist for a moment (a
+    reconnection before the old one is kicked); they are kept in the order
+    they were added.
+    """
+
+    def __init__(self):
+        self._byUser: Dict[str, Dict[str, List[object]]] = {}
+
+    def add(self, conn):
+        """
+        Add C{conn}, whose C{uid} and C{cid} must be set.
+        """
+        conns = self._byUser.setdefault(conn.uid, {}).setdefault(conn.cid, [])
+        if not any(c is conn for c in conns):
+            conns.append(conn)
+
+    def remove(self, conn):
+        """
+        Remove C{conn} if present.
+
+        @return: C{True} if it was present.
+        """
+        devices = self._byUser.get(conn.uid, {})
+        conns = devices.get(conn.cid, [])
+        for i, c in enumerate(conns):
+            if c is conn:
+                del conns[i]
+                if not conns:
+                    del devices[conn.cid]
+                    if not devices:
+                        del self._byUser[conn.uid]
+                return True
+        return False
+
+    def get(self, uid, cid):
+        """
+        @return: the newest connection of (uid, cid), or L{None}.
+        """
+        conns = self._byUser.get(uid, {}).get(cid)
+        return conns[-1] if conns else None
+
+    def getAll(self, uid, cid) -> List[object]:
+        """
+        @return: every connection of (uid, cid), oldest first.
+        """
+        return list(self._byUser.get(uid, {}).get(cid, ()))
+
+    def byUser(self, uid) -> List[object]:
+        """
+        @return: every connection of C{uid}, ordered by cid.
+        """
+        devices = self._byUser.get(uid, {})
+        return [c for cid in sorted(devices) for c in devices[cid]]
+
+    def __iter__(self):
+        """
+        Every connection.
+        """
+        return iter([c for devices in self._byUser.values()
+                     for conns in devices.values() for c in conns])
+
+    def __len__(self):
+        return sum(len(conns) for devices in self._byUser.values()
+                   for conns in devices.values())
+
+    def devices(self) -> List[Tuple[str, str]]:
+        """
+        @return: the (uid, cid) pairs with a connection here.
+        """
+        return [(uid, cid) for uid, devices in self._byUser.items()
+                for cid in devices]
+
+
+def deliverLocally(local, uid, push, excludeCid=None):
+    """
+    C{sendPush(push)} on every connection of C{uid} in C{local} except
+    those of C{excludeCid}.
+
+    @return: the number of connections it was sent to.
+    """
+    count = 0
+    for conn in local.byUser(uid):
+        if excludeCid is not None and conn.cid == excludeCid:
+            continue
+        try:
+            conn.sendPush(push)
+        except Exception:
+            _log.failure("Push to {uid}/{cid}", uid=uid, cid=conn.cid)
+        else:
+            count += 1
+    return count
+
+
+def kickLocally(local, uid, cid, keep=None):
+    """
+    Disconnect every connection of (uid, cid) in C{local} but C{keep}.
+
+    @return: the number of connections closed.
+    """
+    count = 0
+    for conn in local.getAll(uid, cid):
+        if conn is keep:
+            continue
+        try:
+            conn.disconnect()
+        except Exception:
+            _log.failure("Kicking {uid}/{cid}", uid=uid, cid=cid)
+        else:
+            count += 1
+    return count
+
+
+@implementer(IDeliveryBus)
+class LocalBus:
+    """
+    The embedded delivery bus: every connection is in this process.
+
+    @ivar local: the L{LocalConnections}.
+    """
+
+    def __init__(self, local: LocalConnections):
+        self.local = local
+
+    def start(self):
+        """
+        Nothing to start.  @return: a fired L{Deferred}.
+        """
+        return succeed(None)
+
+    def stop(self):
+        """
+        Nothing to stop.  @return: a fired L{Deferred}.
+        """
+        return succeed(None)
+
+    def deliver(self, uid, push, excludeCid=None):
+        return succeed(deliverLocally(self.local, uid, push, excludeCid))
+
+    def kick(self, uid, cid, keep=None):
+        kickLocally(self.local, uid, cid, keep)
+        return succeed(None)

@@ -1,0 +1,231 @@
+# -*- test-case-name: fxim.test.test_bus -*-
+"""
+The cluster delivery bus, over Redis pub/sub.
+
+Channels (C{prefix} defaults to C{"fxim:"}), all carrying JSON:
+
+  - C{<prefix>node:<nodeId>}, read by that node only::
+
+      {"op": "push", "uid": U, "to": [[cid, transportName], ...],
+       "tcp": "<base64 of the TCP frame>", "ws": "<WebSocket envelope>"}
+
+    (C{tcp}/C{ws} only when a target uses that transport).
+  - C{<prefix>cluster}, read by every node::
+
+      {"op": "kick", "uid": U, "cid": C, "from": nodeId}
+
+Pub/sub is at-most-once: a message published while the target node is
+disconnected from Redis is lost.  That is fine because messages are stored
+before anybody is notified and clients pull what they missed.
+"""
+
+import base64
+import json
+from typing import Callable, Tuple
+
+from twisted.internet.defer import gatherResults, inlineCallbacks, succeed
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from fxim.bus.local import deliverLocally, kickLocally
+from fxim.interfaces import IDeliveryBus
+from fxim.redisconn import RedisSubscriber
+
+_log = Logger()
+
+
+@implementer(IDeliveryBus)
+class RedisBus:
+    """
+    Delivers to local connections directly and to other nodes' connections
+    through their channel.  Call L{start} before use and L{stop} at
+    shutdown.
+
+    @ivar nodeId: this node's id.
+    @ivar local: this node's L{fxim.bus.local.LocalConnections}.
+    @ivar directory: the L{fxim.interfaces.IDirectory} shared by the nodes.
+    """
+
+    def __init__(self, reactor, nodeId: str, directory, local,
+                 encodePush: Callable[[object], Tuple[bytes, str]],
+                 redis, url: str, prefix: str = "fxim:",
+                 timeout: float = 5.0):
+        """
+        @param reactor: provides C{IReactorTCP} and C{IReactorTime}.
+        @param encodePush: C{encodePush(push)} returns C{(tcpFrameBytes,
+            wsEnvelopeText)} (L{fxim.wire.codecs.encodePush}); called at
+            most once per L{deliver}, only if a device is on another node.
+        @param redis: a connection from L{fxim.redisconn.connectRedis}, for
+            PUBLISH (not closed by L{stop}).
+        @param url: the C{redis://} URL; L{start} opens a dedicated
+            subscriber connection with it.
+        @param timeout: seconds before a Redis operation is given up.
+        """
+        self._reactor = reactor
+        self.nodeId = nodeId
+        self.directory = directory
+        self.local = local
+        self._encodePush = encodePush
+        self._redis = redis
+        self._url = url
+        self._prefix = prefix
+        self._timeout = timeout
+        self._subscriber = None
+        if hasattr(directory, "addReviveObserver"):
+            directory.addReviveObserver(self.registerAgain)
+
+    def channelOf(self, nodeId: str) -> str:
+        """
+        @return: the channel read by node C{nodeId}.
+        """
+        return "%snode:%s" % (self._prefix, nodeId)
+
+    @property
+    def clusterChannel(self) -> str:
+        """
+        The channel read by every node.
+        """
+        return self._prefix + "cluster"
+
+    def start(self):
+        """
+        Subscribe to this node's channel and the cluster channel.
+
+        @return: L{Deferred} firing once subscribed.
+        """
+        self._subscriber = RedisSubscriber(
+            self._reactor, self._url,
+            [self.channelOf(self.nodeId), self.clusterChannel],
+            self._messageReceived)
+        return self._subscriber.start()
+
+    def stop(self):
+        """
+        Close the subscriber connection.  @return: L{Deferred}.
+        """
+        subscriber, self._subscriber = self._subscriber, None
+        if subscriber is None:
+            return succeed(None)
+        return subscriber.stop()
+
+    def registerAgain(self):
+        """
+        Register every local connection in the directory again (after this
+        node's liveness had expired and its entries may have been deleted).
+
+        @return: L{Deferred}.
+        """
+        def failed(f):
+            _log.warn("Registering local connections again: {error}",
+                      error=f.getErrorMessage())
+
+        return gatherResults([
+            self.directory.register(conn.uid, conn.cid, self.nodeId,
+                                    conn.transportName)
+            for conn in self.local], consumeErrors=True).addErrback(failed)
+
+    # -- sending ------------------------------------------------------------
+
+    def _publish(self, channel, message):
+        """
+        @return: L{Deferred} firing with the number of subscribers that got
+            C{message}, 0 if publishing failed.
+        """
+        def failed(f):
+            _log.warn("Publishing to {channel}: {error}", channel=channel,
+                      error=f.getErrorMessage())
+            return 0
+
+        d = self._redis.publish(channel, json.dumps(message,
+                                                    separators=(",", ":")))
+        return d.addTimeout(self._timeout, self._reactor).addErrback(failed)
+
+    @inlineCallbacks
+    def deliver(self, uid, push, excludeCid=None):
+        """
+        See L{IDeliveryBus.deliver}.  Devices on other nodes count as sent
+        to once their node's channel had a subscriber; failures to reach
+        Redis are logged, not raised.
+        """
+        count = deliverLocally(self.local, uid, push, excludeCid)
+        try:
+            devices = yield self.directory.devicesOf(uid)
+        except Exception as e:
+            _log.warn("Looking up devices of {uid}: {error}", uid=uid,
+                      error=e)
+            return count
+        byNode = {}
+        for presence in devices:
+            if presence.nodeId != self.nodeId and presence.cid != excludeCid:
+                byNode.setdefault(presence.nodeId, []).append(presence)
+        if not byNode:
+            return count
+        tcpBytes, wsText = self._encodePush(push)
+        tcpField = base64.b64encode(tcpBytes).decode("ascii")
+        publishes = []
+        for nodeId in sorted(byNode):
+            targets = byNode[nodeId]
+            message = {"op": "push", "uid": uid,
+                       "to": [[p.cid, p.transportName] for p in targets]}
+            transports = {p.transportName for p in targets}
+            if "ws" in transports:
+                message["ws"] = wsText
+            if transports - {"ws"}:
+                message["tcp"] = tcpField
+            d = self._publish(self.channelOf(nodeId), message)
+            d.addCallback(lambda receivers, n=len(targets):
+                          n if receivers else 0)
+            publishes.append(d)
+        sent = yield gatherResults(publishes)
+        return count + sum(sent)
+
+    @inlineCallbacks
+    def kick(self, uid, cid, keep=None):
+        """
+        See L{IDeliveryBus.kick}.  Local connections are closed at once; the
+        other nodes are told on the cluster channel (whichever node the
+        directory currently names, so the order of C{register} and C{kick}
+        does not matter).
+        """
+        kickLocally(self.local, uid, cid, keep)
+        yield self._publish(self.clusterChannel, {
+            "op": "kick", "uid": uid, "cid": cid, "from": self.nodeId})
+
+    # -- receiving ----------------------------------------------------------
+
+    def _messageReceived(self, channel, message):
+        try:
+            decoded = json.loads(message)
+            op = decoded["op"]
+        except (ValueError, TypeError, KeyError):
+            _log.warn("Bad message on {channel}: {message!r}",
+                      channel=channel, message=message)
+            return
+        if op == "push":
+            self._pushReceived(decoded)
+        elif op == "kick":
+            if decoded.get("from") != self.nodeId:
+                kickLocally(self.local, decoded["uid"], decoded["cid"])
+        else:
+            _log.warn("Unknown op {op!r} on {channel}", op=op,
+                      channel=channel)
+
+    def _pushReceived(self, message):
+        uid = message["uid"]
+        tcpBytes = (base64.b64decode(message["tcp"]) if "tcp" in message
+                    else None)
+        wsText = message.get("ws")
+        for cid, _ in message["to"]:
+            for conn in self.local.getAll(uid, cid):
+                payload = wsText if conn.transportName == "ws" else tcpBytes
+                if payload is None:
+                    # moved to another transport since the directory lookup;
+                    # the client will pull
+                    _log.info("No payload for {transport} in push to "
+                              "{uid}/{cid}", transport=conn.transportName,
+                              uid=uid, cid=cid)
+                    continue
+                try:
+                    conn.sendRaw(tcpBytes, wsText)
+                except Exception:
+                    _log.failure("Raw push to {uid}/{cid}", uid=uid, cid=cid)
