@@ -1,0 +1,26 @@
+"""
+fxim-echo: an example third-party fxim plugin.
+
+It adds subsignal 64, named C{ECHO} on WebSocket, with JSON bodies on both
+transports: the reply is the request with the caller's uid added, and the
+caller's other devices get the same value as a push.
+"""
+
+from fxim.dispatch import HandlerSet
+from fxim.wire.requests import PluginPush
+from fxim.wire.signals import Signal
+
+ECHO = 64
+
+echo = HandlerSet("acme.echo", "echoes JSON on subsignal 64 (ECHO)")
+
+
+@echo.handler(Signal.PUBLISH, ECHO, name="ECHO")
+async def handleEcho(context, request):
+    """
+    Reply with the request plus the caller's uid; push it to the caller's
+    other devices.
+    """
+    value = {"echo": request.value, "uid": context.uid}
+    await context.server.bus.deliver(context.uid, PluginPush(ECHO, value), context.cid)
+    return value
