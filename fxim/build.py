@@ -61,11 +61,11 @@ async def _presence(config: Config, reactor: Any, closers: List[Callable]):
     from fxim.wire.codecs import encodePush
     redis = await connectRedis(reactor, config.redis)
     closers.append(redis.disconnect)
-    directory = RedisDirectory(reactor, redis, str(config.nodeId))
+    directory = RedisDirectory(reactor, redis, str(config.nodeId), prefix=config.redisPrefix)
     await directory.start()
     closers.append(directory.stop)
-    bus = RedisBus(reactor, redis, config.redis, directory, connections,
-                   str(config.nodeId), encodePush=encodePush)
+    bus = RedisBus(reactor, str(config.nodeId), directory, connections, encodePush,
+                   redis, config.redis, prefix=config.redisPrefix)
     await bus.start()
     closers.append(bus.stop)
     return directory, connections, bus

@@ -20,6 +20,7 @@ class Config:
     dataDir: str = "fxim-data"
     database: Optional[str] = None
     redis: Optional[str] = None
+    redisPrefix: str = "fxim:"
     nodeId: int = 0
     loginCode: Optional[str] = None
     adminSecretFile: Optional[str] = None
@@ -58,6 +59,7 @@ class Config:
         kwargs = dict(
             tcp=options["tcp"], ws=options["ws"], http=options["http"],
             dataDir=options["data-dir"], database=opt("database"), redis=opt("redis"),
+            redisPrefix=options["redis-prefix"],
             nodeId=int(options["node-id"]), loginCode=opt("login-code"),
             adminSecretFile=opt("admin-secret-file"), hmacKeyFile=opt("hmac-key-file"),
             disabledPlugins=tuple(options["disable-plugin"]), publicUrl=opt("public-url"),

@@ -35,6 +35,7 @@ class Options(usage.Options):
         ["data-dir", None, "fxim-data", "Folder for the embedded database, keys and media."],
         ["database", None, None, "postgresql://user@host:port/db (default: SQLite under --data-dir)."],
         ["redis", None, None, "redis://host:port/db for sessions, presence and cross-node delivery."],
+        ["redis-prefix", None, "fxim:", "Prefix of every Redis key and channel (one per cluster)."],
         ["node-id", None, 0, "This node's id (0-63), unique in a cluster.", int],
         ["login-code", None, None, "Accept this fixed SMS code for every mobile (demos and tests only)."],
         ["admin-secret-file", None, None, "File holding the admin API secret (no file: admin API off)."],
@@ -133,7 +134,7 @@ class FximService(MultiService):
 
         async def close(_: Any) -> None:
             if self.server is not None:
-                for connection in list(self.server.connections.all()):
+                for connection in list(self.server.connections):
                     connection.disconnect()
             for closer in reversed(self._closers):
                 try:

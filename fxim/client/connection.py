@@ -18,7 +18,7 @@ from fxim.errors import ErrorCode, SignalError
 from fxim.wire import clientcodecs, im_pb2, requests as rq
 from fxim.wire.envelope import Envelope, HEARTBEAT, decodeEnvelope, encodeEnvelope, subSignalName
 from fxim.wire.frame import Frame, FrameDecoder, encodeFrame
-from fxim.wire.signals import Signal, SubSignal
+from fxim.wire.signals import PLUGIN_SUBSIGNALS, Signal, SubSignal
 
 _log = Logger()
 
@@ -37,6 +37,48 @@ SUBSIGNAL_OF: Dict[type, int] = {
     rq.ModifyGroupInfo: SubSignal.GMI, rq.GetUploadToken: SubSignal.GQNUT,
     rq.GetUploadUrl: SubSignal.GMURL,
 }
+
+
+def _isPlugin(subsignal: int) -> bool:
+    return subsignal in PLUGIN_SUBSIGNALS
+
+
+def _bodyTcp(request: Any) -> bytes:
+    if request is None:
+        return b""
+    if isinstance(request, rq.JsonRequest):
+        return json.dumps(request.value, ensure_ascii=False).encode("utf-8")
+    return clientcodecs.encodeRequestTcp(request)
+
+
+def _contentWs(request: Any) -> Any:
+    if request is None:
+        return {}
+    if isinstance(request, rq.JsonRequest):
+        return request.value
+    return clientcodecs.encodeRequestWs(request)
+
+
+def _replyTcp(subsignal: int, body: bytes) -> Tuple[int, Any]:
+    if not body:
+        return ErrorCode.INVALID_DATA, None
+    if body[0] != 0:
+        return body[0], None
+    if _isPlugin(subsignal):
+        return 0, (json.loads(body[1:]) if len(body) > 1 else None)
+    return clientcodecs.decodeReplyTcp(subsignal, body)
+
+
+def _pushTcp(frame: Frame) -> Any:
+    if _isPlugin(frame.subsignal):
+        return rq.PluginPush(frame.subsignal, json.loads(frame.body) if frame.body else None)
+    return clientcodecs.decodePushTcp(frame)
+
+
+def _pushWs(envelope: Envelope) -> Any:
+    if _isPlugin(envelope.subsignal):
+        return rq.PluginPush(envelope.subsignal, envelope.content)
+    return clientcodecs.decodePushWs(envelope)
 
 
 class RequestFailed(SignalError):
@@ -237,13 +279,13 @@ class _TcpProtocol(Protocol, ClientConnection):
             if d is not None:
                 d.callback(frame.body.decode("utf-8", "replace"))
         elif frame.signal == Signal.PUB_ACK and (frame.subsignal, frame.messageId) in core._pending:
-            code, response = clientcodecs.decodeReplyTcp(frame.subsignal, frame.body)
+            code, response = _replyTcp(frame.subsignal, frame.body)
             if code:
                 core.resolve(frame.subsignal, frame.messageId, RequestFailed(code), failed=True)
             else:
                 core.resolve(frame.subsignal, frame.messageId, response)
         elif frame.signal in (Signal.PUBLISH, Signal.PUB_ACK):
-            core.push(clientcodecs.decodePushTcp(frame))
+            core.push(_pushTcp(frame))
 
     def connectionLost(self, reason: Any = None) -> None:
         self.core.lost(reason)
@@ -255,8 +297,7 @@ class _TcpProtocol(Protocol, ClientConnection):
         self.writeFrame(Frame(Signal.CONNECT, 0, 0, clientcodecs.encodeRequestTcp(request)))
 
     def _sendPublish(self, subsignal: int, messageId: int, request: Any) -> None:
-        self.writeFrame(Frame(Signal.PUBLISH, subsignal, messageId,
-                              clientcodecs.encodeRequestTcp(request)))
+        self.writeFrame(Frame(Signal.PUBLISH, subsignal, messageId, _bodyTcp(request)))
 
     def _sendDisconnect(self, clearSession: bool) -> None:
         self.writeFrame(Frame(Signal.DISCONNECT, 0, 0, bytes([1 if clearSession else 0])))
@@ -308,13 +349,14 @@ class _WsProtocol(WebSocketClientProtocol, ClientConnection):
             try:
                 if content == "":
                     raise RequestFailed(ErrorCode.INVALID_DATA, "request failed")
-                response = clientcodecs.decodeReplyWs(subsignal, content)
+                response = (json.loads(content) if _isPlugin(subsignal)
+                            else clientcodecs.decodeReplyWs(subsignal, content))
             except SignalError as e:
                 core.resolve(subsignal, messageId, RequestFailed(e.code), failed=True)
             else:
                 core.resolve(subsignal, messageId, response)
         elif signal in (Signal.PUBLISH, Signal.PUB_ACK):
-            core.push(clientcodecs.decodePushWs(Envelope(signal, subsignal, messageId, content)))
+            core.push(_pushWs(envelope))
 
     def onClose(self, wasClean: bool, code: Any, reason: Any) -> None:
         if self.core is not None:
@@ -331,7 +373,7 @@ class _WsProtocol(WebSocketClientProtocol, ClientConnection):
         self._send(Signal.CONNECT, 0, 0, clientcodecs.encodeRequestWs(request))
 
     def _sendPublish(self, subsignal: int, messageId: int, request: Any) -> None:
-        self._send(Signal.PUBLISH, subsignal, messageId, clientcodecs.encodeRequestWs(request))
+        self._send(Signal.PUBLISH, subsignal, messageId, _contentWs(request))
 
     def _sendDisconnect(self, clearSession: bool) -> None:
         self._send(Signal.DISCONNECT, 0, 0, {"clearSession": 1 if clearSession else 0})

@@ -1,0 +1,126 @@
+"""
+Support for end-to-end tests: real C{twistd fxim} processes, real sockets,
+the fxim client SDK.
+
+L{NodeTestMixin} starts nodes on the embedded default; subclasses of
+L{ProductionBackend} run the same tests on PostgreSQL + Redis (a fresh
+database and Redis key prefix per test) when C{FXIM_TEST_POSTGRES_DSN} and
+C{FXIM_TEST_REDIS_URL} are set.
+"""
+
+import os
+import uuid
+from typing import Any, List, Optional, Sequence
+from urllib.parse import urlsplit, urlunsplit
+
+from twisted.internet import reactor
+from twisted.internet.task import deferLater
+
+from fxim.client import login, openConnection
+from fxim.testing import ServerProcess
+
+POSTGRES = os.environ.get("FXIM_TEST_POSTGRES_DSN")
+REDIS = os.environ.get("FXIM_TEST_REDIS_URL")
+PRODUCTION_SKIP = (None if POSTGRES and REDIS else
+                   "FXIM_TEST_POSTGRES_DSN and FXIM_TEST_REDIS_URL not set (run-tests.sh sets them)")
+
+LOGIN_CODE = "556677"
+
+
+def sleep(seconds: float):
+    return deferLater(reactor, seconds, lambda: None)
+
+
+def createDatabase() -> str:
+    """
+    Create a fresh PostgreSQL database next to the test one.
+
+    @return: its DSN.
+    """
+    import psycopg2
+    name = "fxim_" + uuid.uuid4().hex[:12]
+    conn = psycopg2.connect(POSTGRES)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE {name}")
+    conn.close()
+    parts = urlsplit(POSTGRES)
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+def dropDatabase(dsn: str) -> None:
+    import psycopg2
+    name = urlsplit(dsn).path.lstrip("/")
+    conn = psycopg2.connect(POSTGRES)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    conn.close()
+
+
+class NodeTestMixin:
+    """
+    Starts fxim nodes for a test and stops them afterwards.
+    """
+
+    backend = "embedded"
+    timeout = 120
+
+    def backendArgs(self) -> List[str]:
+        return []
+
+    async def startNode(self, args: Sequence[str] = (), **kwargs: Any) -> ServerProcess:
+        """
+        Start a node sharing this test's backend; stopped in cleanup.
+        """
+        node = ServerProcess(reactor, list(self.backendArgs()) + list(args), **kwargs)
+        self.addCleanup(self._stopNode, node)
+        await node.start()
+        return node
+
+    async def _stopNode(self, node: ServerProcess) -> None:
+        await node.stop()
+        if not getattr(self, "_keepLogs", False):
+            pass
+
+    async def loginAndConnect(self, node: ServerProcess, mobile: str, transport: str = "tcp",
+                              clientId: Optional[str] = None):
+        """
+        Log in over HTTP and CONNECT over C{transport}.
+
+        @return: the connected L{fxim.client.ClientConnection}.
+        """
+        clientId = clientId or f"dev-{uuid.uuid4().hex[:8]}"
+        creds = await login(reactor, node.httpBase, mobile, LOGIN_CODE, clientId)
+        conn = await self.openClient(node, transport)
+        await conn.connect(creds.uid, creds.token, clientId)
+        conn.credentials = creds
+        return conn
+
+    async def openClient(self, node: ServerProcess, transport: str = "tcp"):
+        port = node.tcpPort if transport == "tcp" else node.wsPort
+        conn = await openConnection(reactor, transport, "127.0.0.1", port)
+        self.addCleanup(_close, conn)
+        return conn
+
+
+async def _close(conn) -> None:
+    if not conn.closed.called:
+        conn.close()
+        await conn.closed
+
+
+class ProductionBackend(NodeTestMixin):
+    """
+    Run a test class's nodes on PostgreSQL + Redis.
+    """
+
+    backend = "postgresql+redis"
+    skip = PRODUCTION_SKIP
+
+    def backendArgs(self) -> List[str]:
+        if not hasattr(self, "_dsn"):
+            self._dsn = createDatabase()
+            self._prefix = f"fximtest:{uuid.uuid4().hex[:8]}:"
+            self.addCleanup(dropDatabase, self._dsn)
+        return ["--database", self._dsn, "--redis", REDIS, "--redis-prefix", self._prefix]

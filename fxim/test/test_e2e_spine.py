@@ -1,0 +1,142 @@
+"""
+End-to-end tests of the spine against a real C{twistd fxim} process: PING,
+WebSocket heartbeat, bad input, unknown subsignals, a third-party plugin.
+"""
+
+import json
+import os
+import socket
+import struct
+
+from twisted.internet import reactor
+from twisted.trial.unittest import TestCase
+
+from fxim.client import RequestFailed
+from fxim.errors import ErrorCode
+from fxim.test.e2e import NodeTestMixin, sleep
+from fxim.wire.frame import Frame, encodeFrame
+from fxim.wire.signals import Signal
+
+EXAMPLE_PLUGIN = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "docs", "examples", "fxim-echo")
+
+
+def rawExchange(port: int, data: bytes, timeout: float = 5.0) -> bytes:
+    """
+    Send C{data} on a fresh blocking socket and read until it closes.
+    """
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        chunks = []
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except (socket.timeout, ConnectionResetError):
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+class SpineTests(NodeTestMixin, TestCase):
+    """
+    The transports and dispatcher of a real node.
+    """
+
+    async def test_pingRoundTrip(self):
+        """
+        A TCP PING gets a PING with the same messageId and the text
+        C{ping back next interval <ms>}, before any CONNECT.
+        """
+        node = await self.startNode()
+        conn = await self.openClient(node, "tcp")
+        self.assertEqual(await conn.ping(180000), "ping back next interval 180000")
+
+    async def test_garbageClosesOnlyThatConnection(self):
+        """
+        Wrong magic, a length of 2**31-1 and random bytes each close their
+        connection, while another client keeps being served.
+        """
+        node = await self.startNode()
+        other = await self.openClient(node, "tcp")
+        badMagic = b"\x00" + encodeFrame(Frame(Signal.PING, 0, 1, b"{}"))[1:]
+        huge = struct.pack(">BBBiBH", 0xF8, 2, Signal.PUBLISH, 2 ** 31 - 1, 18, 1)
+        for garbage in (badMagic, huge, os.urandom(64)):
+            answer = await deferToThreadBlocking(rawExchange, node.tcpPort, garbage)
+            self.assertEqual(answer, b"")
+        self.assertEqual(await other.ping(60000), "ping back next interval 60000")
+        self.assertIn("closing on bad frame", node.log())
+
+    async def test_requestBeforeConnectCloses(self):
+        """
+        A PUBLISH before CONNECT closes the connection.
+        """
+        node = await self.startNode()
+        data = encodeFrame(Frame(Signal.PUBLISH, 16, 2, b"\x08\x00"))
+        self.assertEqual(await deferToThreadBlocking(rawExchange, node.tcpPort, data), b"")
+
+    async def test_unknownSubsignal(self):
+        """
+        An unknown or server-only subsignal gets PUB_ACK 254 echoing the
+        ordinal, on TCP and on WebSocket (content C{""}).
+        """
+        node = await self.startNode()
+        for transport in ("tcp", "ws"):
+            conn = await self.loginAndConnect(node, "13800000000", transport)
+            for subsignal in (17, 63, 99):  # MN (server-only), unused, unclaimed plugin
+                with self.assertRaises(RequestFailed) as caught:
+                    await conn.request(None, subsignal=subsignal, timeout=5)
+                self.assertEqual(caught.exception.code,
+                                 ErrorCode.NOT_IMPLEMENT if transport == "tcp" else ErrorCode.INVALID_DATA)
+
+    async def test_wsHeartbeatAndBadJsonIgnored(self):
+        """
+        The web heartbeat text and broken JSON are ignored: no reply, the
+        connection stays up and keeps working.
+        """
+        node = await self.startNode()
+        conn = await self.loginAndConnect(node, "13800000001", "ws")
+        conn.heartbeat()
+        conn.sendText("{not json")
+        conn.sendText(json.dumps({"signal": "NOPE"}))
+        await sleep(0.3)
+        self.assertFalse(conn.closed.called)
+        from fxim.wire.requests import PullMessages
+        result = await conn.request(PullMessages(0, 0))
+        self.assertEqual(result.messages, ())
+
+    async def test_examplePlugin(self):
+        """
+        The example third-party plugin's subsignal (64, ECHO) works on TCP
+        and WebSocket, and its push reaches the caller's other device.
+        """
+        node = await self.startNode(pythonPath=[EXAMPLE_PLUGIN])
+        self.assertIn("acme.echo", node.log())
+        tcp = await self.loginAndConnect(node, "13800000002", "tcp")
+        ws = await self.loginAndConnect(node, "13800000002", "ws")
+        pushes = []
+        ws.onPush(pushes.append)
+        from fxim.wire.requests import JsonRequest
+        reply = await tcp.request(JsonRequest({"hello": "世界"}), subsignal=64)
+        self.assertEqual(reply, {"echo": {"hello": "世界"}, "uid": tcp.uid})
+        reply = await ws.request(JsonRequest([1, 2]), subsignal=64)
+        self.assertEqual(reply, {"echo": [1, 2], "uid": ws.uid})
+        await sleep(0.2)
+        self.assertEqual(len(pushes), 1)
+
+    async def test_disabledPlugin(self):
+        """
+        C{--disable-plugin acme.echo} drops the plugin's subsignal: 254.
+        """
+        node = await self.startNode(["--disable-plugin", "acme.echo"], pythonPath=[EXAMPLE_PLUGIN])
+        tcp = await self.loginAndConnect(node, "13800000002", "tcp")
+        from fxim.wire.requests import JsonRequest
+        with self.assertRaises(RequestFailed) as caught:
+            await tcp.request(JsonRequest({}), subsignal=64)
+        self.assertEqual(caught.exception.code, ErrorCode.NOT_IMPLEMENT)
+
+
+def deferToThreadBlocking(f, *args):
+    from twisted.internet.threads import deferToThread
+    return deferToThread(f, *args)
