@@ -250,9 +250,20 @@ class RedisSubscriber:
         self._waiting: List[Deferred] = []
         self._subscribed = False
 
+    @property
+    def subscribed(self) -> bool:
+        """
+        Whether a connection is currently subscribed.
+        """
+        return self._subscribed
+
     def _subscribe(self, protocol):
+        def lost(_):
+            self._subscribed = False
+
         def done(reply):
             self._subscribed = True
+            protocol.whenDisconnected().addCallback(lost)
             self._waiting, waiting = [], self._waiting
             for d in waiting:
                 d.callback(None)

@@ -113,7 +113,10 @@ def deliverLocally(local, uid, push, excludeCid=None):
 
 def kickLocally(local, uid, cid, keep=None):
     """
-    Disconnect every connection of (uid, cid) in C{local} but C{keep}.
+    Disconnect every connection of (uid, cid) in C{local} but C{keep}, and
+    remove them from C{local} at once: nothing more is pushed to them, and
+    their later C{connectionLost} finds them gone (so it must not
+    unregister the device, which now belongs to the new connection).
 
     @return: the number of connections closed.
     """
@@ -121,6 +124,7 @@ def kickLocally(local, uid, cid, keep=None):
     for conn in local.getAll(uid, cid):
         if conn is keep:
             continue
+        local.remove(conn)
         try:
             conn.disconnect()
         except Exception:

@@ -208,6 +208,7 @@ class LocalBusTests(TestCase):
         self.successResultOf(self.bus.kick("u1", "c1", keep=new))
         self.assertEqual((old.disconnected, new.disconnected,
                           other.disconnected), (True, False, False))
+        self.assertEqual(self.local.getAll("u1", "c1"), [new])
 
     def test_kickAll(self):
         """
@@ -217,6 +218,7 @@ class LocalBusTests(TestCase):
         self.local.add(conn)
         self.successResultOf(self.bus.kick("u1", "c1"))
         self.assertTrue(conn.disconnected)
+        self.assertEqual(len(self.local), 0)
 
 
 @inlineCallbacks
@@ -341,6 +343,7 @@ class RedisBusTests(RedisFixtureMixin, TestCase):
         other = yield self.connect(self.nodeB, self.localB, "u1", "c2")
         yield self.nodeA.bus.kick("u1", "c1", keep=new)
         yield waitFor(lambda: old.disconnected)
+        self.assertEqual(self.localB.getAll("u1", "c1"), [])
         yield sleep(0.05)
         self.assertFalse(new.disconnected)
         self.assertFalse(other.disconnected)
@@ -382,3 +385,22 @@ class RedisBusTests(RedisFixtureMixin, TestCase):
         yield sleep(TEST_INTERVAL * 4)
         self.assertEqual((yield self.nodeA.directory.devicesOf("u1")),
                          [Presence("u1", "c1", "B", "ws")])
+
+    @inlineCallbacks
+    def test_subscriberReconnects(self):
+        """
+        When its subscriber connection is lost, a node reconnects and
+        subscribes again.
+        """
+        conn = yield self.connect(self.nodeB, self.localB, "u1", "c1")
+        factory = self.nodeB.bus._subscriber._factory
+        factory.initialDelay = 0.05
+        [protocol] = factory.pool
+        address = protocol.transport.getHost()
+        yield self.redis.execute_command(
+            "CLIENT", "KILL", "ADDR", "%s:%d" % (address.host, address.port))
+        yield waitFor(lambda: not self.nodeB.bus._subscriber.subscribed)
+        yield waitFor(lambda: self.nodeB.bus._subscriber.subscribed)
+        self.assertIsNot(factory.pool[0], protocol)
+        self.assertEqual((yield self.nodeA.bus.deliver("u1", "again")), 1)
+        yield waitFor(lambda: conn.raw)
