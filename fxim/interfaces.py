@@ -304,43 +304,66 @@ class IDirectory(Interface):
     """
     Which devices of a user are connected, on which node, over which
     transport.  Entries of a node that stops heart-beating expire.
+
+    One entry per (uid, cid): the latest C{register} wins.  See
+    L{fxim.directory.memory.MemoryDirectory} and
+    L{fxim.directory.redis.RedisDirectory}.
     """
 
     def register(uid, cid, nodeId, transportName):
-        """@return: L{Deferred}."""
+        """
+        Record that (uid, cid) is connected to C{nodeId} over
+        C{transportName} (C{'tcp'} or C{'ws'}), replacing any previous
+        entry of that device, whatever its node.  @return: L{Deferred}.
+        """
 
     def unregister(uid, cid, nodeId):
         """
-        Remove the entry if it still belongs to C{nodeId}.  @return: Deferred.
+        Remove the entry if it still belongs to C{nodeId} (a device that
+        moved to another node keeps its new entry).
+        @return: L{Deferred} firing with C{True} if an entry was removed.
         """
 
     def devicesOf(uid):
         """
         @return: L{Deferred} firing with a list of
-            L{fxim.directory.Presence} (live nodes only).
+            L{fxim.directory.Presence} (live nodes only), ordered by cid.
         """
 
     def lookup(uid, cid):
-        """@return: L{Deferred} firing with a Presence or None."""
+        """
+        @return: L{Deferred} firing with a live L{fxim.directory.Presence}
+            or L{None}.
+        """
 
 
 class IDeliveryBus(Interface):
     """
     Gets pushes to a user's connected devices, wherever they are connected.
+
+    Best effort (at most once): messages are stored before anybody is
+    notified and clients pull what they missed.  Failing to reach another
+    node is logged, not raised.  See L{fxim.bus.local.LocalBus} and
+    L{fxim.bus.redis.RedisBus}.
     """
 
     def deliver(uid, push, excludeCid=None):
         """
         Send C{push} to every connected device of C{uid} except
-        C{excludeCid}: local connections directly, remote ones through the
-        node that holds them.  @return: L{Deferred} firing with the number
-        of devices it was sent to.
+        C{excludeCid}: local connections with C{sendPush}, remote ones
+        through the node that holds them (which calls C{sendRaw} with the
+        pre-encoded push; the argument for the other transport may be
+        L{None}).  @return: L{Deferred} firing with the number of devices
+        it was sent to.
         """
 
     def kick(uid, cid, keep=None):
         """
         Close every connection of (uid, cid) on any node except C{keep} (a
-        local L{IConnection}).  @return: L{Deferred}.
+        local L{IConnection}); closed local connections are removed from
+        the node's L{fxim.bus.local.LocalConnections} at once.  Works
+        whether or not the new connection was registered first.
+        @return: L{Deferred}.
         """
 
 
