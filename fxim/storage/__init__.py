@@ -1,5 +1,40 @@
 # -*- test-case-name: fxim.test.test_storage -*-
 """
-Storage: the six store interfaces of L{fxim.interfaces} implemented in
-memory (L{fxim.storage.memory.MemoryStore}), on SQLite and on PostgreSQL.
+Storage: the six store interfaces of L{fxim.interfaces}, implemented in
+memory (L{fxim.storage.memory.MemoryStore}), on SQLite
+(L{fxim.storage.sqlite}) and on PostgreSQL (L{fxim.storage.postgres}).
+
+Use L{openStore} to get the store a server was configured with.
 """
+
+import os
+
+
+def openStore(reactor, databaseUrl=None, dataDir="fxim-data", **options):
+    """
+    Open the configured database, apply pending migrations, and return one
+    object providing all six store interfaces plus C{close()}.
+
+    @param databaseUrl: L{None} or C{""} for SQLite in C{dataDir};
+        C{sqlite:///absolute/path} or C{sqlite://relative/path} for SQLite
+        elsewhere; C{postgresql://...} (or C{postgres://...}) for
+        PostgreSQL.
+    @param dataDir: where the default SQLite file C{fxim.sqlite3} lives
+        (created if missing).
+    @param options: passed to L{fxim.storage.sqlite.openSqlite} or
+        L{fxim.storage.postgres.openPostgres}.
+    @return: L{Deferred} firing with the store.
+    """
+    if not databaseUrl:
+        os.makedirs(dataDir, exist_ok=True)
+        databaseUrl = "sqlite://" + os.path.join(dataDir, "fxim.sqlite3")
+    if databaseUrl.startswith("sqlite://"):
+        from fxim.storage.sqlite import openSqlite
+        path = databaseUrl[len("sqlite://"):]
+        if not path:
+            raise ValueError("no path in %r" % (databaseUrl,))
+        return openSqlite(reactor, path, **options)
+    if databaseUrl.startswith(("postgresql://", "postgres://")):
+        from fxim.storage.postgres import openPostgres
+        return openPostgres(reactor, databaseUrl, **options)
+    raise ValueError("unsupported database URL %r" % (databaseUrl,))

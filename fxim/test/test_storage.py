@@ -5,8 +5,12 @@ every backend (memory, SQLite, and PostgreSQL when C{FXIM_TEST_POSTGRES_DSN}
 is set).
 """
 
+import os
+import uuid
+
+from twisted.internet import reactor
 from twisted.internet.defer import gatherResults, inlineCallbacks
-from twisted.trial.unittest import TestCase
+from twisted.trial.unittest import SkipTest, TestCase
 from zope.interface.verify import verifyObject
 
 from fxim.interfaces import (
@@ -45,6 +49,55 @@ class MemoryBackendMixin:
 
     def setUp(self):
         self.store = MemoryStore()
+
+
+class SqliteBackendMixin:
+    """
+    Run a contract against SQLite, in a real file of a temporary folder.
+    """
+
+    @inlineCallbacks
+    def setUp(self):
+        from fxim.storage import openStore
+        self.dataDir = self.mktemp()
+        self.store = yield openStore(reactor, dataDir=self.dataDir)
+        self.addCleanup(lambda: self.store.close())
+
+
+POSTGRES_DSN = os.environ.get("FXIM_TEST_POSTGRES_DSN")
+NO_POSTGRES = "FXIM_TEST_POSTGRES_DSN is not set: no PostgreSQL to test"
+
+
+def dropSchema(schema):
+    """
+    Drop a test schema and everything in it.
+    """
+    import psycopg2
+    conn = psycopg2.connect(POSTGRES_DSN)
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("DROP SCHEMA IF EXISTS %s CASCADE" % (schema,))
+        conn.commit()
+    finally:
+        conn.close()
+
+
+class PostgresBackendMixin:
+    """
+    Run a contract against PostgreSQL (C{FXIM_TEST_POSTGRES_DSN}), in a
+    fresh schema dropped after the test.
+    """
+
+    @inlineCallbacks
+    def setUp(self):
+        if not POSTGRES_DSN:
+            raise SkipTest(NO_POSTGRES)
+        from fxim.storage import openStore
+        self.schema = "fxim_test_" + uuid.uuid4().hex[:12]
+        self.addCleanup(dropSchema, self.schema)
+        self.store = yield openStore(reactor, POSTGRES_DSN,
+                                     schema=self.schema)
+        self.addCleanup(lambda: self.store.close())
 
 
 # -- contracts -----------------------------------------------------------
@@ -921,4 +974,92 @@ class MemoryFriendStoreTests(MemoryBackendMixin, FriendStoreContract,
 class MemoryGroupStoreTests(MemoryBackendMixin, GroupStoreContract, TestCase):
     """
     L{GroupStoreContract} for L{MemoryStore}.
+    """
+
+
+# -- sqlite backend ------------------------------------------------------
+
+
+class SqliteUserStoreTests(SqliteBackendMixin, UserStoreContract, TestCase):
+    """
+    L{UserStoreContract} for SQLite.
+    """
+
+
+class SqliteSessionStoreTests(SqliteBackendMixin, SessionStoreContract,
+                              TestCase):
+    """
+    L{SessionStoreContract} for SQLite.
+    """
+
+
+class SqliteLoginCodeStoreTests(SqliteBackendMixin, LoginCodeStoreContract,
+                                TestCase):
+    """
+    L{LoginCodeStoreContract} for SQLite.
+    """
+
+
+class SqliteMessageStoreTests(SqliteBackendMixin, MessageStoreContract,
+                              TestCase):
+    """
+    L{MessageStoreContract} for SQLite.
+    """
+
+
+class SqliteFriendStoreTests(SqliteBackendMixin, FriendStoreContract,
+                             TestCase):
+    """
+    L{FriendStoreContract} for SQLite.
+    """
+
+
+class SqliteGroupStoreTests(SqliteBackendMixin, GroupStoreContract, TestCase):
+    """
+    L{GroupStoreContract} for SQLite.
+    """
+
+
+# -- postgres backend ----------------------------------------------------
+
+
+class PostgresUserStoreTests(PostgresBackendMixin, UserStoreContract,
+                             TestCase):
+    """
+    L{UserStoreContract} for PostgreSQL.
+    """
+
+
+class PostgresSessionStoreTests(PostgresBackendMixin, SessionStoreContract,
+                                TestCase):
+    """
+    L{SessionStoreContract} for PostgreSQL.
+    """
+
+
+class PostgresLoginCodeStoreTests(PostgresBackendMixin, LoginCodeStoreContract,
+                                  TestCase):
+    """
+    L{LoginCodeStoreContract} for PostgreSQL.
+    """
+
+
+class PostgresMessageStoreTests(PostgresBackendMixin, MessageStoreContract,
+                                TestCase):
+    """
+    L{MessageStoreContract} for PostgreSQL.
+    """
+
+
+class PostgresFriendStoreTests(PostgresBackendMixin, FriendStoreContract,
+                               TestCase):
+    """
+    L{FriendStoreContract} for PostgreSQL.
+    """
+
+
+class PostgresGroupStoreTests(PostgresBackendMixin, GroupStoreContract,
+                              TestCase):
+    """
+    L{GroupStoreContract} for PostgreSQL.
     """

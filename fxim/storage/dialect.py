@@ -1,0 +1,133 @@
+# -*- test-case-name: fxim.test.test_storage -*-
+"""
+The few differences between SQLite and PostgreSQL SQL, in one place.
+
+Queries in L{fxim.storage.sql} are written once, with C{?} placeholders,
+C{INSERT ... ON CONFLICT ... DO UPDATE} upserts and C{RETURNING} (SQLite
+3.35 and later understand all three); a L{Dialect} turns placeholders into
+the driver's style and supplies the rest.
+"""
+
+from functools import lru_cache
+
+
+class Dialect:
+    """
+    SQL differences of one database.
+
+    @cvar name: C{"sqlite"} or C{"postgres"}: selects per-dialect schema
+        delta files.
+    @cvar forUpdate: clause locking the rows a C{SELECT} reads, or C{""}.
+    @cvar maxParams: bound parameters allowed in one statement.
+    """
+
+    name = None
+    forUpdate = ""
+    maxParams = 30000
+
+    def q(self, sql):
+        """
+        @return: C{sql} with the driver's placeholders.
+        """
+        return sql
+
+    def begin(self, txn):
+        """
+        Start a write transaction on C{txn}, if the driver does not.
+        """
+
+    def lockMigrations(self, txn):
+        """
+        Keep concurrent starters from applying migrations at once.
+        """
+
+    def contains(self, column):
+        """
+        @return: an SQL expression true when C{column} contains the next
+            bound parameter as literal text (case-sensitive).
+        """
+        raise NotImplementedError()
+
+    def schemaText(self, text):
+        """
+        @return: the text of a generic schema delta for this dialect.
+        """
+        return text
+
+    def isIntegrityError(self, exc):
+        """
+        @return: whether C{exc} is a constraint violation.
+        """
+        raise NotImplementedError()
+
+    def isRetryable(self, exc):
+        """
+        @return: whether a transaction that failed with C{exc} may simply
+            be run again (deadlock, serialization failure, busy database).
+        """
+        return False
+
+
+class SqliteDialect(Dialect):
+    """
+    SQLite through the standard library's C{sqlite3}, with connections in
+    autocommit mode (C{isolation_level=None}) so transactions are explicit.
+    """
+
+    name = "sqlite"
+
+    def begin(self, txn):
+        txn.execute("BEGIN IMMEDIATE")
+
+    def contains(self, column):
+        return "instr(%s, ?) > 0" % (column,)
+
+    def isIntegrityError(self, exc):
+        import sqlite3
+        return isinstance(exc, sqlite3.IntegrityError)
+
+    def isRetryable(self, exc):
+        import sqlite3
+        return (isinstance(exc, sqlite3.OperationalError)
+                and "locked" in str(exc))
+
+
+class PostgresDialect(Dialect):
+    """
+    PostgreSQL through psycopg2 (C{%s} placeholders, implicit BEGIN).
+    """
+
+    name = "postgres"
+    forUpdate = " FOR UPDATE"
+    #: Arbitrary key of the advisory lock held while migrating.
+    MIGRATION_LOCK = 0x66786D
+
+    def q(self, sql):
+        return _pgPlaceholders(sql)
+
+    def lockMigrations(self, txn):
+        txn.execute("SELECT pg_advisory_xact_lock(%s)", (self.MIGRATION_LOCK,))
+
+    def contains(self, column):
+        return "strpos(%s, ?) > 0" % (column,)
+
+    def schemaText(self, text):
+        return text.replace(" BLOB", " BYTEA")
+
+    def isIntegrityError(self, exc):
+        import psycopg2
+        return isinstance(exc, psycopg2.IntegrityError)
+
+    def isRetryable(self, exc):
+        import psycopg2.errors
+        return isinstance(exc, (psycopg2.errors.DeadlockDetected,
+                                psycopg2.errors.SerializationFailure))
+
+
+@lru_cache(maxsize=1024)
+def _pgPlaceholders(sql):
+    return sql.replace("?", "%s")
+
+
+SQLITE = SqliteDialect()
+POSTGRES = PostgresDialect()

@@ -1,0 +1,60 @@
+# -*- test-case-name: fxim.test.test_storage -*-
+"""
+The PostgreSQL store (C{--database postgresql://user@host:port/db}), via
+psycopg2 in an L{adbapi.ConnectionPool}.
+
+Several fxim nodes may share one database: per-user seqs come from
+C{user_heads} rows locked by C{INSERT ... ON CONFLICT DO UPDATE ...
+RETURNING}, taken in uid order, so concurrent nodes never give the same seq
+twice nor leave a gap.  Durability is PostgreSQL's: with the default
+C{synchronous_commit=on} an acked message survives a crash or power loss.
+"""
+
+import re
+
+from twisted.enterprise import adbapi
+from twisted.logger import Logger
+
+from fxim.storage.dialect import POSTGRES
+from fxim.storage.sqlstore import SQLStore
+
+_log = Logger()
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def openPostgres(reactor, dsn, schema=None, poolSize=4):
+    """
+    Connect to PostgreSQL and migrate the schema.
+
+    @param dsn: a libpq connection string or URI.
+    @param schema: a schema to create if needed and use (C{search_path})
+        instead of the default one (tests use one each).
+    @param poolSize: most connections.
+    @return: L{Deferred} firing with an open L{SQLStore}.
+    """
+    if schema is not None and not _SCHEMA_NAME.match(schema):
+        raise ValueError("bad schema name %r" % (schema,))
+
+    def openfun(conn):
+        if schema is not None:
+            cursor = conn.cursor()
+            cursor.execute("CREATE SCHEMA IF NOT EXISTS %s" % (schema,))
+            cursor.execute("SET search_path TO %s" % (schema,))
+            conn.commit()
+
+    pool = adbapi.ConnectionPool(
+        "psycopg2", dsn, cp_min=1, cp_max=poolSize, cp_reconnect=True,
+        cp_openfun=openfun, cp_reactor=reactor, cp_noisy=False)
+    store = SQLStore(POSTGRES, pool)
+
+    def migrated(applied):
+        if applied:
+            _log.info("PostgreSQL: applied schema deltas {applied}",
+                      applied=applied)
+        return store
+
+    def failed(failure):
+        pool.close()
+        return failure
+    d = store.migrate(int(reactor.seconds() * 1000))
+    return d.addCallbacks(migrated, failed)
