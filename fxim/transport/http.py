@@ -1,0 +1,392 @@
+# -*- test-case-name: fxim.test.test_http -*-
+"""
+The HTTP API: login (C{/send_code}, C{/login}), C{/health} and the admin
+API under C{/admin/}; see C{docs/auth.md} and C{docs/admin-api.md}.
+
+Every answer is JSON with CORS headers; no traceback ever reaches a client.
+Login API errors are HTTP 200 with the L{RestCode} in C{code} (browser
+clients reject other statuses); admin API errors use HTTP statuses.
+"""
+
+import hmac
+import json
+
+import attr
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET, Site
+
+from fxim.services.auth import (
+    AuthError, NoSuchUser, RestCode, UserExists,
+)
+
+_log = Logger()
+
+#: Largest accepted JSON request body, in bytes.
+MAX_BODY = 64 * 1024
+
+CORS_METHODS = b"POST, GET, PUT, DELETE, OPTIONS"
+CORS_HEADERS = b"Content-Type, Authorization"
+
+
+class HttpError(Exception):
+    """
+    Answer with C{status} and the JSON C{body}.
+    """
+
+    def __init__(self, status: int, code: int, message: str) -> None:
+        super().__init__(status, code, message)
+        self.status = status
+        self.body = {"code": int(code), "message": message}
+
+
+def setCorsHeaders(request) -> None:
+    """
+    Allow any origin, as upstream's C{@CrossOrigin("*")}.
+    """
+    request.setHeader(b"access-control-allow-origin", b"*")
+    request.setHeader(b"access-control-allow-methods", CORS_METHODS)
+    request.setHeader(b"access-control-allow-headers", CORS_HEADERS)
+
+
+def writeJson(request, status: int, body) -> None:
+    """
+    Finish C{request} with C{body} as JSON (unless the client went away).
+    """
+    if getattr(request, "_fximGone", False) or request.finished:
+        return
+    data = json.dumps(body, ensure_ascii=False,
+                      separators=(",", ":")).encode("utf-8")
+    request.setResponseCode(status)
+    request.setHeader(b"content-type", b"application/json; charset=utf-8")
+    request.setHeader(b"content-length", b"%d" % (len(data),))
+    request.setHeader(b"cache-control", b"no-store")
+    if request.method != b"HEAD":
+        request.write(data)
+    request.finish()
+
+
+def readJsonObject(request, code=RestCode.INVALID_PARAMETER, status=200):
+    """
+    The request body as a JSON object.
+
+    @raise HttpError: with C{code} and C{status} if the body is too large,
+        not UTF-8 JSON, or not an object.
+    """
+    data = request.content.read(MAX_BODY + 1) if request.content else b""
+    if len(data) > MAX_BODY:
+        raise HttpError(status, code, "request body too large")
+    try:
+        body = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise HttpError(status, code,
+                        "malformed request: the body must be a JSON object")
+    if not isinstance(body, dict):
+        raise HttpError(status, code,
+                        "malformed request: the body must be a JSON object")
+    return body
+
+
+class JsonResource(Resource):
+    """
+    A leaf answering JSON: subclasses implement C{async def
+    handle(request)} returning C{(status, body)} or raising L{HttpError}.
+    CORS preflights are answered here; unexpected errors are logged and
+    answered with L{serverError}.
+    """
+
+    isLeaf = True
+
+    #: Methods this resource answers (besides OPTIONS).
+    methods = (b"GET",)
+
+    #: C{(status, body)} for an unexpected error.
+    serverError = (200, {"code": int(RestCode.SERVER_ERROR),
+                         "message": "server error"})
+
+    def render(self, request):
+        setCorsHeaders(request)
+        if request.method == b"OPTIONS":
+            request.setResponseCode(204)
+            request.setHeader(b"access-control-max-age", b"86400")
+            request.setHeader(b"allow", b", ".join(self.methods
+                                                   + (b"OPTIONS",)))
+            return b""
+
+        def gone(failure):
+            request._fximGone = True
+        request.notifyFinish().addErrback(gone)
+        Deferred.fromCoroutine(self._respond(request))
+        return NOT_DONE_YET
+
+    async def _respond(self, request):
+        try:
+            allowed = self.methods + ((b"HEAD",) if b"GET" in self.methods
+                                      else ())
+            if request.method not in allowed:
+                raise HttpError(405, 405, "method not allowed")
+            status, body = await self.handle(request)
+        except HttpError as e:
+            status, body = e.status, e.body
+        except Exception:
+            _log.failure("Error answering {method} {path}",
+                         method=request.method.decode("latin-1"),
+                         path=request.path.decode("latin-1"))
+            status, body = self.serverError
+        try:
+            writeJson(request, status, body)
+        except Exception:
+            _log.failure("Error writing an HTTP answer")
+
+    async def handle(self, request):
+        raise NotImplementedError()
+
+
+def _ok(result=None):
+    return 200, {"code": 0, "message": "success", "result": result}
+
+
+def _restError(e: AuthError):
+    return 200, {"code": int(e.code), "message": e.message}
+
+
+class SendCodeResource(JsonResource):
+    """
+    C{POST /send_code {"mobile"}}: send an SMS login code.
+    """
+
+    methods = (b"POST",)
+
+    def __init__(self, auth):
+        Resource.__init__(self)
+        self._auth = auth
+
+    async def handle(self, request):
+        body = readJsonObject(request)
+        try:
+            await self._auth.sendCode(body.get("mobile"))
+        except AuthError as e:
+            return _restError(e)
+        return _ok()
+
+
+class LoginResource(JsonResource):
+    """
+    C{POST /login {"mobile","code","clientId"}}: answer
+    C{{"code":0,"message":"success","result":{"userId","token","register"}}}.
+    """
+
+    methods = (b"POST",)
+
+    def __init__(self, auth):
+        Resource.__init__(self)
+        self._auth = auth
+
+    async def handle(self, request):
+        body = readJsonObject(request)
+        code = body.get("code")
+        if isinstance(code, int) and not isinstance(code, bool):
+            code = str(code)
+        try:
+            uid, token, register = await self._auth.login(
+                body.get("mobile"), code, body.get("clientId"))
+        except AuthError as e:
+            return _restError(e)
+        return _ok({"userId": uid, "token": token, "register": register})
+
+
+class HealthResource(JsonResource):
+    """
+    C{GET /health}: C{{"ok":true}}.
+    """
+
+    async def handle(self, request):
+        return 200, {"ok": True}
+
+
+class NotFoundResource(JsonResource):
+    """
+    Any unknown path: HTTP 404.
+    """
+
+    methods = (b"GET", b"POST", b"PUT", b"DELETE")
+
+    async def handle(self, request):
+        raise HttpError(404, 404, "not found")
+
+
+class AdminDisabledResource(JsonResource):
+    """
+    C{/admin/...} when no admin secret is configured: HTTP 403.
+    """
+
+    methods = (b"GET", b"POST", b"PUT", b"DELETE")
+
+    async def handle(self, request):
+        raise HttpError(403, 403, "the admin API is not enabled")
+
+
+def userJson(user):
+    """
+    An admin view of a L{fxim.model.User}.
+    """
+    return attr.asdict(user)
+
+
+def sessionJson(session):
+    """
+    An admin view of a L{fxim.model.Session}: never its secrets.
+    """
+    return {"uid": session.uid, "clientId": session.cid,
+            "createdAt": session.createdAt, "expiresAt": session.expiresAt,
+            "platform": session.platform}
+
+
+class AdminResource(JsonResource):
+    """
+    The admin API, authenticated with C{Authorization: Bearer <secret>}.
+
+    Routes (under C{/admin/}): C{POST users}; C{GET users/<uid>};
+    C{POST users/<uid>/block}, C{POST users/<uid>/unblock};
+    C{GET users/<uid>/sessions}; C{DELETE users/<uid>/sessions[/<cid>]};
+    C{POST tokens}.
+    """
+
+    methods = (b"GET", b"POST", b"DELETE")
+    serverError = (500, {"code": 500, "message": "server error"})
+
+    def __init__(self, auth, secret: str):
+        Resource.__init__(self)
+        if not secret:
+            raise ValueError("an empty admin secret")
+        self._auth = auth
+        self._expected = b"Bearer " + secret.encode("utf-8")
+
+    def _authorized(self, request) -> bool:
+        given = request.getHeader(b"authorization") or b""
+        return hmac.compare_digest(given, self._expected)
+
+    async def handle(self, request):
+        if not self._authorized(request):
+            request.setHeader(b"www-authenticate", b'Bearer realm="fxim-admin"')
+            _log.warn("Unauthorized admin API request from {peer}",
+                      peer=str(request.getClientAddress()))
+            raise HttpError(401, 401, "unauthorized")
+        try:
+            segments = [s.decode("utf-8") for s in request.postpath]
+        except UnicodeDecodeError:
+            raise HttpError(404, 404, "not found")
+        if segments and segments[-1] == "":
+            segments.pop()
+        method = request.method.decode("ascii")
+        if method == "HEAD":
+            method = "GET"
+        try:
+            return await self._route(request, method, segments)
+        except AuthError as e:
+            raise HttpError(400, int(e.code), e.message)
+        except NoSuchUser:
+            raise HttpError(404, 404, "no such user")
+        except UserExists:
+            raise HttpError(409, 409, "the uid or mobile already exists")
+
+    async def _route(self, request, method, segments):
+        n = len(segments)
+        if segments == ["users"]:
+            self._allow(method, "POST")
+            return await self._createUser(readJsonObject(request, 1, 400))
+        if segments == ["tokens"]:
+            self._allow(method, "POST")
+            return await self._mintToken(readJsonObject(request, 1, 400))
+        if n >= 2 and segments[0] == "users" and segments[1]:
+            uid = segments[1]
+            if n == 2:
+                self._allow(method, "GET")
+                user = await self._auth.getUser(uid)
+                if user is None:
+                    raise NoSuchUser(uid)
+                return _ok(userJson(user))
+            if n == 3 and segments[2] in ("block", "unblock"):
+                self._allow(method, "POST")
+                user = await self._auth.setBlocked(uid,
+                                                   segments[2] == "block")
+                return _ok(userJson(user))
+            if n == 3 and segments[2] == "sessions":
+                self._allow(method, "GET", "DELETE")
+                if method == "GET":
+                    sessions = await self._auth.listSessions(uid)
+                    return _ok([sessionJson(s) for s in sessions])
+                revoked = await self._auth.revokeSessions(uid)
+                return _ok({"revoked": revoked})
+            if n == 4 and segments[2] == "sessions" and segments[3]:
+                self._allow(method, "DELETE")
+                revoked = await self._auth.revokeSessions(uid, segments[3])
+                return _ok({"revoked": revoked})
+        raise HttpError(404, 404, "not found")
+
+    def _allow(self, method, *allowed):
+        if method not in allowed:
+            raise HttpError(405, 405, "method not allowed")
+
+    async def _createUser(self, body):
+        for name in ("mobile", "displayName", "uid"):
+            value = body.get(name)
+            if value is not None and not isinstance(value, str):
+                raise HttpError(400, 1, "%s must be a string" % (name,))
+        user = await self._auth.createUser(
+            body.get("mobile") or "", body.get("displayName") or "",
+            uid=body.get("uid"))
+        status, result = _ok(userJson(user))
+        return 201, result
+
+    async def _mintToken(self, body):
+        uid, cid = body.get("uid"), body.get("clientId")
+        if not isinstance(uid, str) or not uid:
+            raise HttpError(400, 1, "uid must be a non-empty string")
+        token = await self._auth.mintToken(uid, cid)
+        return _ok({"userId": uid, "clientId": cid, "token": token})
+
+
+class RootResource(Resource):
+    """
+    The site root: unknown children are a JSON 404.  Other components add
+    theirs with L{putChild}.
+    """
+
+    def getChild(self, path, request):
+        return NotFoundResource()
+
+    def render(self, request):
+        return NotFoundResource().render(request)
+
+
+def buildSite(auth, adminSecret=None, extraChildren=None, reactor=None):
+    """
+    The HTTP site of a node.
+
+    @param auth: the L{fxim.services.auth.AuthService}.
+    @param adminSecret: the admin API secret (C{str}), or L{None} to refuse
+        every C{/admin/} request with 403.
+    @param extraChildren: a mapping of path segment (C{str} or C{bytes}) to
+        L{twisted.web.resource.IResource}, put at the root (media upload).
+    @param reactor: the reactor for the site's timers (default: global).
+    @return: a L{twisted.web.server.Site} whose C{resource} is a
+        L{RootResource} (more children may be added with C{putChild}).
+    """
+    root = RootResource()
+    root.putChild(b"send_code", SendCodeResource(auth))
+    root.putChild(b"login", LoginResource(auth))
+    root.putChild(b"health", HealthResource())
+    if adminSecret:
+        root.putChild(b"admin", AdminResource(auth, adminSecret))
+    else:
+        root.putChild(b"admin", AdminDisabledResource())
+    for name, child in (extraChildren or {}).items():
+        if isinstance(name, str):
+            name = name.encode("utf-8")
+        root.putChild(name, child)
+    kwargs = {} if reactor is None else {"reactor": reactor}
+    site = Site(root, **kwargs)
+    site.displayTracebacks = False
+    return site
