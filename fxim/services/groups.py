@@ -1,0 +1,455 @@
+# -*- test-case-name: fxim.test.test_groups -*-
+"""
+Groups: create, pull info and members, add, kick, quit, dismiss, modify,
+and the admin-only manager and mute switches.
+
+Every operation that changes a group publishes a group notification (a
+group-conversation message on line 0 from the operator, content types
+104-112) through L{fxim.services.messaging.MessagingService.publish}.
+Kick, quit and dismiss publish it I{before} the membership change, so the
+members who leave still receive it; after the change a removed member
+(type L{MemberType.REMOVED}) is no longer a receiver, because
+C{IGroupStore.getMembers} leaves removed members out.
+
+Permissions are described in C{docs/groups.md}.
+"""
+
+import json
+import secrets
+import string
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+import attr
+from twisted.internet.defer import DeferredLock
+from twisted.logger import Logger
+
+from fxim.errors import ErrorCode, SignalError
+from fxim.model import (
+    ContentType, Conversation, ConversationType, GroupInfo, GroupMember, MemberType, Message,
+    MessageContent, PersistFlag,
+)
+
+_log = Logger()
+
+
+class GroupType:
+    """
+    C{GroupInfo.type} values (spec section 7.2).
+    """
+
+    NORMAL = 0
+    #: "free": anyone may pull its members and join it.
+    FREE = 1
+    #: only the owner and managers may add members or modify it.
+    RESTRICTED = 2
+
+    ALL = (NORMAL, FREE, RESTRICTED)
+
+
+class ModifyType:
+    """
+    C{ModifyGroupInfo.type} values.
+    """
+
+    NAME = 0
+    PORTRAIT = 1
+    EXTRA = 2
+
+
+#: Characters of a server-assigned group id.
+_ID_ALPHABET = string.ascii_lowercase + string.digits
+_ID_LENGTH = 12
+#: Largest client-chosen group id, name, portrait URL and extra, in chars.
+MAX_ID_LENGTH = 64
+MAX_NAME_LENGTH = 256
+MAX_PORTRAIT_LENGTH = 2048
+MAX_EXTRA_LENGTH = 64 * 1024
+
+#: Member types that count as being in the group.
+_ADMINS = (MemberType.OWNER, MemberType.MANAGER)
+
+
+def notificationContent(contentType: int, **fields) -> MessageContent:
+    """
+    Build a server-side group notification the way upstream's Gson does:
+    C{data} is compact UTF-8 JSON in the order given, keys whose value is
+    L{None} omitted; searchable content and content are empty.
+
+    @param contentType: one of the L{ContentType} group notification types.
+    @param fields: the JSON members (C{g}, C{o}, C{n}, C{ms}, C{m}).
+    """
+    body = {k: v for k, v in fields.items() if v is not None}
+    data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return MessageContent(type=contentType, data=data, persistFlag=PersistFlag.PERSIST)
+
+
+def _isMember(member: Optional[GroupMember]) -> bool:
+    return member is not None and member.type != MemberType.REMOVED
+
+
+def _unique(ids: Iterable[str]) -> List[str]:
+    seen, result = set(), []
+    for i in ids:
+        if i and i not in seen:
+            seen.add(i)
+            result.append(i)
+    return result
+
+
+class GroupService:
+    """
+    @param store: an L{fxim.interfaces.IGroupStore}.
+    @param bus: the L{fxim.interfaces.IDeliveryBus} (unused for now: every
+        notification goes through C{messages}).
+    @param clock: an C{IReactorTime}.
+    @param config: the L{fxim.config.Config} (C{maxGroupSize}).
+    @param messages: the L{fxim.services.messaging.MessagingService}.
+    """
+
+    def __init__(self, store, bus, clock, config, messages) -> None:
+        self.store = store
+        self.bus = bus
+        self.clock = clock
+        self.config = config
+        self.messages = messages
+        self._locks: Dict[str, DeferredLock] = {}
+
+    def now(self) -> int:
+        return int(self.clock.seconds() * 1000)
+
+    # -- helpers -------------------------------------------------------------
+
+    async def _serialised(self, groupId: str, function, *args):
+        """
+        Run C{function(*args)} with no other change to C{groupId} running
+        on this node at the same time.
+        """
+        lock = self._locks.get(groupId)
+        if lock is None:
+            lock = self._locks[groupId] = DeferredLock()
+        await lock.acquire()
+        try:
+            return await function(*args)
+        finally:
+            lock.release()
+            if not lock.locked and not lock.waiting:
+                self._locks.pop(groupId, None)
+
+    async def _group(self, groupId: str) -> GroupInfo:
+        info = await self.store.getGroup(groupId) if groupId else None
+        if info is None:
+            raise SignalError(ErrorCode.NOT_EXIST, f"no group {groupId!r}")
+        return info
+
+    async def _member(self, groupId: str, uid: str) -> GroupMember:
+        member = await self.store.getMember(groupId, uid)
+        if not _isMember(member):
+            raise SignalError(ErrorCode.NOT_IN_GROUP, f"{uid} not in {groupId}")
+        return member
+
+    async def _notify(self, groupId: str, operator: str, notifyContent: Optional[MessageContent],
+                      built: MessageContent, receivers: Optional[Sequence[str]] = None) -> None:
+        """
+        Publish a group notification to C{receivers} (default: every current
+        member).  The client's C{notifyContent} wins if its type is > 0.
+        """
+        content = notifyContent if notifyContent is not None and notifyContent.type > 0 else built
+        if receivers is None:
+            receivers = [m.memberId for m in await self.store.getMembers(groupId)]
+        if not receivers:
+            return
+        message = Message(Conversation(ConversationType.GROUP, groupId, 0), operator, content)
+        await self.messages.publish(message, receivers)
+
+    def _newId(self) -> str:
+        return "".join(secrets.choice(_ID_ALPHABET) for _ in range(_ID_LENGTH))
+
+    def _checkLength(self, value: str, limit: int, what: str) -> None:
+        if len(value) > limit:
+            raise SignalError(ErrorCode.INVALID_PARAMETER, f"{what} longer than {limit}")
+
+    # -- create --------------------------------------------------------------
+
+    async def create(self, uid: str, info: GroupInfo, members: Sequence[GroupMember],
+                     notifyContent: Optional[MessageContent] = None) -> str:
+        """
+        Create a group owned by C{uid} with C{members} (deduplicated; the
+        creator is added as owner if missing; every other member is
+        normal) and publish 104 C{{"g","o","n","m":""}} to all of them.
+
+        @param info: name, portrait, extra, type and optional C{targetId}.
+        @return: the group id (server-assigned if C{info.targetId} is empty).
+        @raise SignalError: 11 if the given id is taken, 251 for a bad
+            type, id or size above C{maxGroupSize}.
+        """
+        if info.type not in GroupType.ALL:
+            raise SignalError(ErrorCode.INVALID_PARAMETER, f"group type {info.type}")
+        self._checkLength(info.targetId, MAX_ID_LENGTH, "group id")
+        self._checkLength(info.name, MAX_NAME_LENGTH, "name")
+        self._checkLength(info.portrait, MAX_PORTRAIT_LENGTH, "portrait")
+        self._checkLength(info.extra, MAX_EXTRA_LENGTH, "extra")
+        if info.targetId and not info.targetId.isprintable():
+            raise SignalError(ErrorCode.INVALID_PARAMETER, "group id")
+        now = self.now()
+        ids = _unique([uid] + [m.memberId for m in members])
+        if len(ids) > self.config.maxGroupSize:
+            raise SignalError(ErrorCode.INVALID_PARAMETER, "too many members")
+        aliases = {m.memberId: m.alias for m in members}
+        records = [GroupMember(i, aliases.get(i, ""),
+                               MemberType.OWNER if i == uid else MemberType.NORMAL, now)
+                   for i in ids]
+        given = bool(info.targetId)
+        for _ in range(1 if given else 5):
+            groupId = info.targetId or self._newId()
+            record = attr.evolve(info, targetId=groupId, owner=uid, memberCount=len(ids),
+                                 updateDt=now, memberUpdateDt=now)
+            try:
+                await self.store.createGroup(record, records)
+            except KeyError:
+                continue
+            break
+        else:
+            if given:
+                raise SignalError(ErrorCode.GROUP_ALREADY_EXIST, info.targetId)
+            raise SignalError(ErrorCode.SERVER_ERROR, "could not find a free group id")
+        _log.info("{uid} created group {groupId} with {count} members",
+                  uid=uid, groupId=groupId, count=len(ids))
+        built = notificationContent(ContentType.CREATE_GROUP, g=groupId, o=uid,
+                                    n=info.name, m="")
+        await self._notify(groupId, uid, notifyContent, built, ids)
+        return groupId
+
+    # -- pulls ---------------------------------------------------------------
+
+    async def pullInfo(self, uid: str, groupIds: Sequence[str]) -> Tuple[GroupInfo, ...]:
+        """
+        Info of the known groups among C{groupIds}, in request order;
+        unknown ids are left out.  Anyone may pull any group's info.
+        """
+        ids = _unique(groupIds)
+        found = await self.store.getGroups(ids)
+        return tuple(found[g] for g in ids if g in found)
+
+    async def pullMembers(self, uid: str, groupId: str, head: int) -> Tuple[GroupMember, ...]:
+        """
+        The group's members (removed ones left out) if its member update
+        time is after C{head}, else nothing; nothing for an unknown group.
+
+        @raise SignalError: 9 if C{uid} is not a member of a group that is
+            not free (type 1).
+        """
+        info = await self.store.getGroup(groupId) if groupId else None
+        if info is None:
+            return ()
+        if info.type != GroupType.FREE:
+            await self._member(groupId, uid)
+        if info.memberUpdateDt <= head:
+            return ()
+        return tuple(await self.store.getMembers(groupId))
+
+    # -- membership changes --------------------------------------------------
+
+    async def addMembers(self, uid: str, groupId: str, members: Sequence[GroupMember],
+                         notifyContent: Optional[MessageContent] = None) -> None:
+        """
+        Add members (as normal members) and publish 105
+        C{{"g","o","ms":[new ids]}} to everyone, the new members included.
+        Any member may add to a normal group; only the owner and managers
+        to a restricted one; anyone may join a free group by adding
+        himself.  Existing members are skipped.
+
+        @raise SignalError: 253 unknown group, 9 not a member, 248 not
+            allowed, 251 the group would exceed C{maxGroupSize}.
+        """
+        await self._serialised(groupId, self._addMembers, uid, groupId, members, notifyContent)
+
+    async def _addMembers(self, uid, groupId, members, notifyContent) -> None:
+        info = await self._group(groupId)
+        me = await self.store.getMember(groupId, uid)
+        ids = _unique(m.memberId for m in members)
+        if not _isMember(me):
+            if not (info.type == GroupType.FREE and ids == [uid]):
+                raise SignalError(ErrorCode.NOT_IN_GROUP)
+        elif info.type == GroupType.RESTRICTED and me.type not in _ADMINS:
+            raise SignalError(ErrorCode.NOT_RIGHT, "restricted group")
+        current = {m.memberId for m in await self.store.getMembers(groupId)}
+        new = [i for i in ids if i not in current]
+        if not new:
+            return
+        if len(current) + len(new) > self.config.maxGroupSize:
+            raise SignalError(ErrorCode.INVALID_PARAMETER, "group full")
+        aliases = {m.memberId: m.alias for m in members}
+        now = self.now()
+        await self.store.putMembers(
+            groupId, [GroupMember(i, aliases.get(i, ""), MemberType.NORMAL, now) for i in new], now)
+        built = notificationContent(ContentType.ADD_GROUP_MEMBER, g=groupId, o=uid, ms=new)
+        await self._notify(groupId, uid, notifyContent, built)
+
+    async def kickMembers(self, uid: str, groupId: str, memberIds: Sequence[str],
+                          notifyContent: Optional[MessageContent] = None) -> None:
+        """
+        Remove members.  The owner may kick anyone but himself; a manager
+        only normal and muted members.  106 C{{"g","o","ms"}} goes to every
+        member, the kicked included, before they are removed.  Ids that are
+        not members are ignored.
+
+        @raise SignalError: 253 unknown group, 248 not allowed.
+        """
+        await self._serialised(groupId, self._kickMembers, uid, groupId, memberIds,
+                               notifyContent)
+
+    async def _kickMembers(self, uid, groupId, memberIds, notifyContent) -> None:
+        await self._group(groupId)
+        me = await self.store.getMember(groupId, uid)
+        if not _isMember(me) or me.type not in _ADMINS:
+            raise SignalError(ErrorCode.NOT_RIGHT, "only the owner and managers may kick")
+        members = {m.memberId: m for m in await self.store.getMembers(groupId)}
+        targets = [members[i] for i in _unique(memberIds) if i in members]
+        for target in targets:
+            if target.memberId == uid or target.type == MemberType.OWNER:
+                raise SignalError(ErrorCode.NOT_RIGHT, "cannot kick the owner or oneself")
+            if me.type == MemberType.MANAGER and target.type == MemberType.MANAGER:
+                raise SignalError(ErrorCode.NOT_RIGHT, "a manager cannot kick a manager")
+        if not targets:
+            return
+        ids = [t.memberId for t in targets]
+        built = notificationContent(ContentType.KICKOFF_GROUP_MEMBER, g=groupId, o=uid, ms=ids)
+        await self._notify(groupId, uid, notifyContent, built, list(members))
+        now = self.now()
+        await self.store.putMembers(
+            groupId, [attr.evolve(t, type=MemberType.REMOVED, updateDt=now) for t in targets], now)
+
+    async def quit(self, uid: str, groupId: str,
+                   notifyContent: Optional[MessageContent] = None) -> None:
+        """
+        Leave a group; 107 C{{"g","o","m":""}} goes to every member first.
+        An owner who quits hands the group to the earliest manager, else
+        the earliest member; the last member quitting deletes the group.
+
+        @raise SignalError: 253 unknown group, 9 not a member.
+        """
+        await self._serialised(groupId, self._quit, uid, groupId, notifyContent)
+
+    async def _quit(self, uid, groupId, notifyContent) -> None:
+        await self._group(groupId)
+        me = await self._member(groupId, uid)
+        members = await self.store.getMembers(groupId)
+        built = notificationContent(ContentType.QUIT_GROUP, g=groupId, o=uid, m="")
+        await self._notify(groupId, uid, notifyContent, built, [m.memberId for m in members])
+        others = [m for m in members if m.memberId != uid]
+        if not others:
+            await self.store.deleteGroup(groupId)
+            _log.info("last member {uid} left group {groupId}: deleted", uid=uid, groupId=groupId)
+            return
+        now = self.now()
+        changes = [attr.evolve(me, type=MemberType.REMOVED, updateDt=now)]
+        if me.type == MemberType.OWNER:
+            managers = [m for m in others if m.type == MemberType.MANAGER]
+            heir = (managers or others)[0]
+            changes.append(attr.evolve(heir, type=MemberType.OWNER, updateDt=now))
+            await self.store.updateGroup(groupId, {"owner": heir.memberId}, now)
+            _log.info("group {groupId}: ownership passed from {uid} to {heir}",
+                      groupId=groupId, uid=uid, heir=heir.memberId)
+        await self.store.putMembers(groupId, changes, now)
+
+    async def dismiss(self, uid: str, groupId: str,
+                      notifyContent: Optional[MessageContent] = None) -> None:
+        """
+        Delete a group (owner only); 108 C{{"g","o","m":""}} goes to every
+        member first.
+
+        @raise SignalError: 253 unknown group, 248 not the owner.
+        """
+        await self._serialised(groupId, self._dismiss, uid, groupId, notifyContent)
+
+    async def _dismiss(self, uid, groupId, notifyContent) -> None:
+        await self._group(groupId)
+        me = await self.store.getMember(groupId, uid)
+        if not _isMember(me) or me.type != MemberType.OWNER:
+            raise SignalError(ErrorCode.NOT_RIGHT, "only the owner may dismiss")
+        built = notificationContent(ContentType.DISMISS_GROUP, g=groupId, o=uid, m="")
+        await self._notify(groupId, uid, notifyContent, built)
+        await self.store.deleteGroup(groupId)
+        _log.info("{uid} dismissed group {groupId}", uid=uid, groupId=groupId)
+
+    # -- info ----------------------------------------------------------------
+
+    async def modify(self, uid: str, groupId: str, type: int, value: str,
+                     notifyContent: Optional[MessageContent] = None) -> GroupInfo:
+        """
+        Change the name (type 0, notification 110 C{{"g","o","n","m":""}}),
+        portrait (1, notification 112 C{{"g","o","m":""}}) or extra (2, no
+        notification).  Any member may in a normal or free group; only the
+        owner and managers in a restricted one.
+
+        @return: the new L{GroupInfo}.
+        @raise SignalError: 253 unknown group, 9 not a member, 248 not
+            allowed, 251 unknown type or value too long.
+        """
+        return await self._serialised(groupId, self._modify, uid, groupId, type, value,
+                                      notifyContent)
+
+    async def _modify(self, uid, groupId, type, value, notifyContent) -> GroupInfo:
+        info = await self._group(groupId)
+        me = await self._member(groupId, uid)
+        if info.type == GroupType.RESTRICTED and me.type not in _ADMINS:
+            raise SignalError(ErrorCode.NOT_RIGHT, "restricted group")
+        value = value or ""
+        if type == ModifyType.NAME:
+            self._checkLength(value, MAX_NAME_LENGTH, "name")
+            field = "name"
+            built = notificationContent(ContentType.CHANGE_GROUP_NAME, g=groupId, o=uid,
+                                        n=value, m="")
+        elif type == ModifyType.PORTRAIT:
+            self._checkLength(value, MAX_PORTRAIT_LENGTH, "portrait")
+            field = "portrait"
+            built = notificationContent(ContentType.CHANGE_GROUP_PORTRAIT, g=groupId, o=uid, m="")
+        elif type == ModifyType.EXTRA:
+            self._checkLength(value, MAX_EXTRA_LENGTH, "extra")
+            field, built = "extra", None
+        else:
+            raise SignalError(ErrorCode.INVALID_PARAMETER, f"modify type {type}")
+        new = await self.store.updateGroup(groupId, {field: value}, self.now())
+        if new is None:
+            raise SignalError(ErrorCode.NOT_EXIST)
+        if built is not None:
+            await self._notify(groupId, uid, notifyContent, built)
+        return new
+
+    # -- admin service functions ----------------------------------------------
+
+    async def setManager(self, groupId: str, uid: str, isManager: bool) -> None:
+        """
+        Make a member a manager or a normal member again (admin API; no
+        wire subsignal, no notification).
+
+        @raise SignalError: 253 unknown group, 9 not a member, 248 for the
+            owner.
+        """
+        target = MemberType.MANAGER if isManager else MemberType.NORMAL
+        await self._serialised(groupId, self._setType, groupId, uid, target,
+                               MemberType.MANAGER)
+
+    async def mute(self, groupId: str, uid: str, muted: bool) -> None:
+        """
+        Mute (member type SILENT: MS answers 248) or unmute a member (admin
+        API; no wire subsignal, no notification).  Muting a manager makes
+        him a muted normal member.
+
+        @raise SignalError: 253 unknown group, 9 not a member, 248 for the
+            owner.
+        """
+        target = MemberType.SILENT if muted else MemberType.NORMAL
+        await self._serialised(groupId, self._setType, groupId, uid, target, MemberType.SILENT)
+
+    async def _setType(self, groupId, uid, target, undoes) -> None:
+        await self._group(groupId)
+        member = await self._member(groupId, uid)
+        if member.type == MemberType.OWNER:
+            raise SignalError(ErrorCode.NOT_RIGHT, "the owner's type cannot change")
+        if target == MemberType.NORMAL and member.type != undoes:
+            return
+        if member.type == target:
+            return
+        now = self.now()
+        await self.store.putMembers(groupId, [attr.evolve(member, type=target, updateDt=now)], now)
