@@ -117,8 +117,11 @@ class SQLStore:
     def close(self):
         """
         Wait for queued messages to be stored, then close the pools.
+        Closing again does nothing.
         @return: L{Deferred} firing when closed.
         """
+        if self._closed:
+            return succeed(None)
         self._closed = True
         waiting = Deferred()
         if self._flushing:

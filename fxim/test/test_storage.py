@@ -1063,3 +1063,276 @@ class PostgresGroupStoreTests(PostgresBackendMixin, GroupStoreContract,
     """
     L{GroupStoreContract} for PostgreSQL.
     """
+
+
+# -- backend-specific tests ---------------------------------------------------
+
+_KILL_CHILD = """
+import os, signal, sys
+from twisted.internet import reactor
+from twisted.internet.defer import inlineCallbacks
+from fxim.storage import openStore
+from fxim.test.test_storage import makeMessage
+
+@inlineCallbacks
+def main():
+    store = yield openStore(reactor, dataDir=sys.argv[1])
+    for i in range(1, 51):
+        stored = yield store.storeMessage(makeMessage(i), ["alice", "bob"],
+                                          None, 0)
+        sys.stdout.write("acked %d\\n" % (stored.message.uid,))
+        sys.stdout.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+reactor.callWhenRunning(main)
+reactor.run()
+"""
+
+
+class SqliteStoreTests(TestCase):
+    """
+    Tests for the SQLite store beyond the contracts: file location,
+    migrations, durability, group commit.
+    """
+
+    @inlineCallbacks
+    def openStore(self, dataDir):
+        from fxim.storage import openStore
+        store = yield openStore(reactor, dataDir=dataDir)
+        self.addCleanup(lambda: store.close())
+        return store
+
+    def schemaVersions(self, path):
+        import sqlite3
+        conn = sqlite3.connect(path)
+        try:
+            return conn.execute("SELECT version, name FROM schema_version"
+                                " ORDER BY version").fetchall()
+        finally:
+            conn.close()
+
+    @inlineCallbacks
+    def test_fileInDataDir(self):
+        """
+        With no database URL the store is C{<dataDir>/fxim.sqlite3}, in WAL
+        mode.
+        """
+        import sqlite3
+        dataDir = self.mktemp()
+        yield self.openStore(dataDir)
+        path = os.path.join(dataDir, "fxim.sqlite3")
+        self.assertTrue(os.path.exists(path))
+        conn = sqlite3.connect(path)
+        self.addCleanup(conn.close)
+        self.assertEqual(conn.execute("PRAGMA journal_mode").fetchone()[0],
+                         "wal")
+
+    @inlineCallbacks
+    def test_sqliteUrl(self):
+        """
+        A C{sqlite://} URL names the file.
+        """
+        from fxim.storage import openStore
+        os.makedirs(self.mktemp())
+        path = os.path.abspath(self.mktemp())
+        store = yield openStore(reactor, "sqlite://" + path)
+        yield store.close()
+        self.assertTrue(os.path.exists(path))
+
+    def test_badUrl(self):
+        """
+        An unknown database URL scheme is refused.
+        """
+        from fxim.storage import openStore
+        self.assertRaises(ValueError, openStore, reactor, "mysql://x/y")
+
+    @inlineCallbacks
+    def test_migrationsOnce(self):
+        """
+        Every delta is applied once and recorded; reopening applies
+        nothing.
+        """
+        from fxim.storage.schema import deltas
+        dataDir = self.mktemp()
+        store = yield self.openStore(dataDir)
+        yield store.close()
+        path = os.path.join(dataDir, "fxim.sqlite3")
+        expected = [(v, n) for v, n, _ in deltas("sqlite")]
+        self.assertEqual(self.schemaVersions(path), expected)
+        store = yield self.openStore(dataDir)
+        self.assertEqual((yield store.migrate(0)), [])
+        self.assertEqual(self.schemaVersions(path), expected)
+
+    @inlineCallbacks
+    def test_reopen(self):
+        """
+        Everything stored is found after closing and reopening the file.
+        """
+        dataDir = self.mktemp()
+        store = yield self.openStore(dataDir)
+        user, _ = yield store.getOrCreateByMobile("138", NOW)
+        yield store.storeMessage(makeMessage(1), ["alice", "bob"],
+                                 ("alice", "c", 9), NOW)
+        yield store.putFriend("alice", Friend("bob", 0, NOW))
+        yield store.close()
+        store = yield self.openStore(dataDir)
+        self.assertEqual((yield store.getUser(user.uid)), user)
+        self.assertEqual((yield store.getMessage(1)), makeMessage(1))
+        self.assertEqual((yield store.getHead("bob")), 1)
+        again = yield store.storeMessage(makeMessage(2), ["alice", "bob"],
+                                         ("alice", "c", 9), NOW)
+        self.assertTrue(again.duplicate)
+        self.assertEqual((yield store.getFriend("alice", "bob")),
+                         Friend("bob", 0, NOW))
+
+    @inlineCallbacks
+    def test_ackedSurvivesKill(self):
+        """
+        Every message acked before the process is SIGKILLed is in the file
+        afterwards.
+        """
+        import subprocess
+        import sys
+        dataDir = os.path.abspath(self.mktemp())
+        root = os.path.dirname(os.path.dirname(os.path.dirname(
+            os.path.abspath(__file__))))
+        env = dict(os.environ, PYTHONPATH=root)
+        result = subprocess.run([sys.executable, "-c", _KILL_CHILD, dataDir],
+                                capture_output=True, env=env, timeout=60)
+        self.assertEqual(result.returncode, -9, result.stderr)
+        acked = [int(line.split()[1])
+                 for line in result.stdout.decode().splitlines()]
+        self.assertEqual(len(acked), 50)
+        store = yield self.openStore(dataDir)
+        batch = yield store.pullMessages("bob", 0, 1 << 30)
+        self.assertEqual([m.uid for _, m in batch.entries], acked)
+
+    @inlineCallbacks
+    def test_groupCommit(self):
+        """
+        Concurrent stores share transactions, and each is committed (seen
+        by another connection) when its Deferred fires.
+        """
+        import sqlite3
+        dataDir = self.mktemp()
+        store = yield self.openStore(dataDir)
+        conn = sqlite3.connect(os.path.join(dataDir, "fxim.sqlite3"))
+        self.addCleanup(conn.close)
+        seen = []
+
+        def committed(stored):
+            row = conn.execute("SELECT COUNT(*) FROM messages WHERE uid = ?",
+                               (stored.message.uid,)).fetchone()
+            seen.append(row[0])
+        before = store.batches
+        yield gatherResults([
+            store.storeMessage(makeMessage(i), ["bob"], None, NOW)
+            .addCallback(committed) for i in range(1, 101)])
+        self.assertEqual(seen, [1] * 100)
+        self.assertLess(store.batches - before, 20)
+
+    @inlineCallbacks
+    def test_batchFailureIsolated(self):
+        """
+        If a whole batch fails, its messages are stored one by one: only
+        the bad one fails.
+        """
+        from fxim.storage import sqlmessages
+        store = yield self.openStore(self.mktemp())
+        original = sqlmessages.storeBatch_txn
+
+        def storeBatch_txn(txn, d, items):
+            if any(it.message.uid == 13 for it in items):
+                raise RuntimeError("boom")
+            return original(txn, d, items)
+        self.patch(sqlmessages, "storeBatch_txn", storeBatch_txn)
+        ds = [store.storeMessage(makeMessage(i), ["bob"], None, NOW)
+              for i in range(10, 20)]
+        yield self.assertFailure(ds[3], RuntimeError)
+        results = yield gatherResults(ds[:3] + ds[4:])
+        self.assertEqual(sorted(r.seqs["bob"] for r in results),
+                         list(range(1, 10)))
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+
+
+class PostgresStoreTests(TestCase):
+    """
+    Tests for the PostgreSQL store beyond the contracts: migrations and
+    several nodes sharing one database.
+    """
+
+    def setUp(self):
+        if not POSTGRES_DSN:
+            raise SkipTest(NO_POSTGRES)
+        self.schema = "fxim_test_" + uuid.uuid4().hex[:12]
+        self.addCleanup(dropSchema, self.schema)
+
+    @inlineCallbacks
+    def openStore(self):
+        from fxim.storage import openStore
+        store = yield openStore(reactor, POSTGRES_DSN, schema=self.schema)
+        self.addCleanup(lambda: store.close())
+        return store
+
+    @inlineCallbacks
+    def test_migrationsOnce(self):
+        """
+        Every delta is applied once and recorded, even by two nodes
+        starting together.
+        """
+        from fxim.storage.schema import deltas
+        import psycopg2
+        first = yield self.openStore()
+        second = yield self.openStore()
+        self.assertEqual((yield second.migrate(0)), [])
+        conn = psycopg2.connect(POSTGRES_DSN)
+        self.addCleanup(conn.close)
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT version, name FROM %s.schema_version"
+                           " ORDER BY version" % (self.schema,))
+            rows = cursor.fetchall()
+        self.assertEqual(rows, [(v, n) for v, n, _ in deltas("postgres")])
+        del first
+
+    @inlineCallbacks
+    def test_twoNodes(self):
+        """
+        Two stores (two pools, like two nodes) storing concurrently to the
+        same receivers give each receiver the seqs 1..N exactly once.
+        """
+        nodeA = yield self.openStore()
+        nodeB = yield self.openStore()
+        ds = []
+        for i in range(300):
+            node = (nodeA, nodeB)[i % 2]
+            receivers = ["common", "r%d" % (i % 5), "r%d" % ((i + 1) % 5)]
+            ds.append(node.storeMessage(makeMessage(i + 1), receivers,
+                                        ("s", "c%d" % (i % 2), i), NOW))
+        results = yield gatherResults(ds)
+        perUser = {}
+        for stored in results:
+            self.assertFalse(stored.duplicate)
+            for uid, seq in stored.seqs.items():
+                perUser.setdefault(uid, []).append(seq)
+        for uid, seqs in perUser.items():
+            self.assertEqual(sorted(seqs), list(range(1, len(seqs) + 1)),
+                             uid)
+        self.assertEqual(len(perUser["common"]), 300)
+        batch = yield nodeB.pullMessages("common", 0, 1 << 30)
+        self.assertEqual([s for s, _ in batch.entries], list(range(1, 301)))
+
+    @inlineCallbacks
+    def test_twoNodesDedup(self):
+        """
+        The same dedup key sent through two nodes at once stores one
+        message.
+        """
+        nodeA = yield self.openStore()
+        nodeB = yield self.openStore()
+        key = ("alice", "c1", 5)
+        results = yield gatherResults([
+            nodeA.storeMessage(makeMessage(1), ["bob"], key, NOW),
+            nodeB.storeMessage(makeMessage(2), ["bob"], key, NOW)])
+        self.assertEqual(sorted(r.duplicate for r in results), [False, True])
+        self.assertEqual(results[0].message, results[1].message)
+        self.assertEqual((yield nodeA.getHead("bob")), 1)
