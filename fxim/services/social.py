@@ -1,0 +1,440 @@
+# -*- test-case-name: fxim.test.test_social -*-
+"""
+Users and friends: search, profile pulls and edits, friend requests,
+friendship, aliases and the blacklist (universe-push-wire.md section 4.3,
+docs/friends.md).
+
+Every change is stored before the pushes that announce it go out; pushes
+are fire-and-forget through the L{fxim.interfaces.IDeliveryBus}.
+"""
+
+import re
+from typing import Iterable, List, Optional, Sequence, Tuple
+
+import attr
+from twisted.internet.defer import ensureDeferred
+from twisted.logger import Logger
+
+from fxim.errors import ErrorCode, SignalError
+from fxim.model import (
+    ContentType, Conversation, ConversationType, Friend, FriendRequest,
+    FriendRequestStatus, FriendState, Message, MessageContent, MyInfoType, PersistFlag,
+    User,
+)
+from fxim.wire.requests import FriendNotify, FriendRequestNotify
+
+_log = Logger()
+
+#: Users per US page.
+SEARCH_PAGE_SIZE = 20
+
+#: A pending or rejected request younger than this (ms) is not renewed by
+#: a repeated FAR: the repeat is answered 0 and nothing is stored or pushed.
+REQUEST_COOLDOWN = 24 * 3600 * 1000
+
+#: A request older than this (ms) can no longer be handled (FHR -> 19).
+REQUEST_EXPIRY = 7 * 24 * 3600 * 1000
+
+#: UPUI result codes (universe-push-wire.md section 7.2).
+USER_FOUND = 0
+USER_NOT_FOUND = 1
+USER_NOT_MODIFIED = 2
+
+#: The two tips that follow the greeting text when a request is accepted.
+GREETING_TIP = "以上是打招呼信息"
+FRIENDS_TIP = "你们已经成为好友了，现在可以开始聊天了"
+
+#: Longest friend-request reason and friend alias, in characters.
+MAX_REASON = 512
+MAX_ALIAS = 64
+
+_MOBILE = re.compile(r"\+?[0-9]{5,20}\Z")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\Z")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _text(maxLength: int, minLength: int = 0, singleLine: bool = True):
+    def check(value: str) -> str:
+        if singleLine:
+            value = value.strip()
+        if not minLength <= len(value) <= maxLength:
+            raise ValueError("length")
+        if singleLine and _CONTROL.search(value):
+            raise ValueError("control characters")
+        return value
+    return check
+
+
+def _gender(value: str) -> int:
+    gender = int(value.strip() or "0")
+    if gender not in (0, 1, 2):
+        raise ValueError("gender")
+    return gender
+
+
+def _mobile(value: str) -> str:
+    value = value.strip()
+    if not _MOBILE.match(value):
+        raise ValueError("mobile")
+    return value
+
+
+def _email(value: str) -> str:
+    value = value.strip()
+    if len(value) > 128 or (value and not _EMAIL.match(value)):
+        raise ValueError("email")
+    return value
+
+
+#: MyInfoType -> (User field, validator turning the wire string into the
+#: stored value or raising ValueError).
+MY_INFO_FIELDS = {
+    MyInfoType.DISPLAY_NAME: ("displayName", _text(64, 1)),
+    MyInfoType.PORTRAIT: ("portrait", _text(1024)),
+    MyInfoType.GENDER: ("gender", _gender),
+    MyInfoType.MOBILE: ("mobile", _mobile),
+    MyInfoType.EMAIL: ("email", _email),
+    MyInfoType.ADDRESS: ("address", _text(256)),
+    MyInfoType.COMPANY: ("company", _text(256)),
+    MyInfoType.SOCIAL: ("social", _text(1024, singleLine=False)),
+    MyInfoType.EXTRA: ("extra", _text(4096, singleLine=False)),
+}
+
+
+class SocialService:
+    """
+    The users and friends service behind US, UPUI, MMI, FAR, FHR, FRP, FRUS,
+    FP and FALS, plus the admin-only search visibility and blacklist.
+
+    @param store: an L{fxim.interfaces.IUserStore} and
+        L{fxim.interfaces.IFriendStore}.
+    @param bus: the L{fxim.interfaces.IDeliveryBus}.
+    @param clock: an C{IReactorTime}.
+    @param config: the L{fxim.config.Config}.
+    @param messages: the L{fxim.services.messaging.MessagingService}, used
+        to publish the greetings of an accepted request.
+    """
+
+    def __init__(self, store, bus, clock, config, messages) -> None:
+        self.store = store
+        self.bus = bus
+        self.clock = clock
+        self.config = config
+        self.messages = messages
+        self._lastStamp = 0
+
+    def now(self) -> int:
+        """
+        @return: the clock in ms, strictly increasing from one call to the
+            next, so two changes never share an updateDt and a client that
+            pulls with the version it was pushed never misses the second.
+        """
+        self._lastStamp = max(int(self.clock.seconds() * 1000), self._lastStamp + 1)
+        return self._lastStamp
+
+    def _deliver(self, uid: str, push, excludeCid: Optional[str] = None) -> None:
+        d = ensureDeferred(self.bus.deliver(uid, push, excludeCid))
+        d.addErrback(lambda f: _log.failure("delivery to {uid} failed", f, uid=uid))
+
+    async def _requireUser(self, uid: str) -> User:
+        user = await self.store.getUser(uid)
+        if user is None:
+            raise SignalError(ErrorCode.NOT_EXIST, f"no user {uid!r}")
+        return user
+
+    # -- users ----------------------------------------------------------------
+
+    async def search(self, uid: str, keyword: str, fuzzy: int, page: int) -> List[User]:
+        """
+        US: users whose mobile is C{keyword}, or (if C{fuzzy}) whose display
+        name contains it, 20 per C{page} (from 0).  Users hidden from search
+        (L{setSearchable}) are never found; a blank keyword finds nobody.
+        """
+        keyword = (keyword or "").strip()
+        if not keyword:
+            return []
+        page = max(0, int(page or 0))
+        return list(await self.store.searchUsers(
+            keyword, bool(fuzzy), page * SEARCH_PAGE_SIZE, SEARCH_PAGE_SIZE))
+
+    async def pullUsers(self, uid: str,
+                        requests: Sequence[Tuple[str, int]]) -> List[Tuple[User, int]]:
+        """
+        UPUI: one C{(user, code)} per requested C{(uid, updateDt)}, in order.
+
+        Code 1 (not found) carries C{User(uid)} only.  Code 2 (not modified)
+        is answered when the requester's C{updateDt} is positive and not
+        older than the user's; it carries only the uid and updateDt.
+        Otherwise code 0 with the whole user.
+        """
+        found = await self.store.getUsers(list({u for u, _ in requests}))
+        entries = []
+        for requested, since in requests:
+            user = found.get(requested)
+            if user is None:
+                entries.append((User(uid=requested), USER_NOT_FOUND))
+            elif since and since > 0 and since >= user.updateDt:
+                entries.append((User(uid=user.uid, updateDt=user.updateDt),
+                                USER_NOT_MODIFIED))
+            else:
+                entries.append((user, USER_FOUND))
+        return entries
+
+    async def modifyMyInfo(self, uid: str, entries: Iterable[Tuple[int, str]]) -> User:
+        """
+        MMI: validate every C{(MyInfoType, value)} entry, then apply them
+        all at once (nothing is applied if one is invalid).  If anything
+        changed, each friend's row for C{uid} gets a new updateDt and every
+        friend gets FN, so an incremental FP returns C{uid} and the client
+        re-pulls its profile with UPUI; the user's own devices get FN too.
+
+        @raise SignalError: 251 for an unknown type or an invalid value
+            (or a mobile another user has), 253 for an unknown user.
+        @return: the user as stored.
+        """
+        changes = {}
+        for infoType, value in entries:
+            try:
+                field, validate = MY_INFO_FIELDS[MyInfoType(infoType)]
+                changes[field] = validate(value or "")
+            except (KeyError, ValueError, TypeError):
+                raise SignalError(ErrorCode.INVALID_PARAMETER,
+                                  f"MMI type {infoType!r} value rejected")
+        user = await self._requireUser(uid)
+        changes = {k: v for k, v in changes.items() if getattr(user, k) != v}
+        if not changes:
+            return user
+        if "mobile" in changes:
+            taken = await self.store.searchUsers(changes["mobile"], False, 0, 1)
+            if any(u.uid != uid and u.mobile == changes["mobile"] for u in taken):
+                raise SignalError(ErrorCode.INVALID_PARAMETER, "mobile taken")
+        now = self.now()
+        try:
+            user = await self.store.updateUser(uid, changes, now)
+        except KeyError:
+            raise SignalError(ErrorCode.INVALID_PARAMETER, "mobile taken")
+        await self._touchFriendsOf(uid, now)
+        return user
+
+    async def _touchFriendsOf(self, uid: str, now: int) -> None:
+        """
+        Bump every (non-deleted) friend's row for C{uid} and send FN to them
+        and to C{uid}.
+        """
+        notified = []
+        for mine in await self.store.listFriends(uid, -1):
+            theirs = await self.store.getFriend(mine.uid, uid)
+            if theirs is None or theirs.state == FriendState.DELETED:
+                continue
+            await self.store.putFriend(mine.uid, attr.evolve(theirs, updateDt=now))
+            notified.append(mine.uid)
+        for friendUid in notified:
+            self._deliver(friendUid, FriendNotify(now))
+        self._deliver(uid, FriendNotify(now))
+
+    async def setSearchable(self, uid: str, searchable: bool) -> User:
+        """
+        Admin: show or hide C{uid} in US results.
+
+        @raise SignalError: 253 for an unknown user.
+        """
+        user = await self.store.updateUser(uid, {"searchable": bool(searchable)}, self.now())
+        if user is None:
+            raise SignalError(ErrorCode.NOT_EXIST, f"no user {uid!r}")
+        return user
+
+    async def setBlacklisted(self, uid: str, targetUid: str, blacklisted: bool) -> Friend:
+        """
+        Admin: C{uid} blacklists (or stops blacklisting) C{targetUid}.
+
+        Blacklisting sets C{uid}'s friend row for the target to state 2
+        (creating it if needed): the target's private messages to C{uid}
+        then fail with 246 and its friend requests with 18.  Lifting it sets
+        the row back to state 0 if the two are friends (the target's row
+        for C{uid} is state 0), else to 1 (deleted).  C{uid}'s devices get
+        FN.
+
+        @raise SignalError: 253 unknown user, 251 C{uid == targetUid}.
+        @return: the stored row.
+        """
+        if uid == targetUid:
+            raise SignalError(ErrorCode.INVALID_PARAMETER, "cannot blacklist oneself")
+        await self._requireUser(uid)
+        await self._requireUser(targetUid)
+        now = self.now()
+        mine = await self.store.getFriend(uid, targetUid)
+        alias = mine.alias if mine is not None else ""
+        if blacklisted:
+            state = FriendState.BLACKED
+        else:
+            theirs = await self.store.getFriend(targetUid, uid)
+            friends = theirs is not None and theirs.state == FriendState.NORMAL
+            state = FriendState.NORMAL if friends else FriendState.DELETED
+            if mine is None:
+                state = None
+        if state is None:
+            return Friend(targetUid, FriendState.DELETED, 0)
+        row = Friend(targetUid, int(state), now, alias)
+        await self.store.putFriend(uid, row)
+        self._deliver(uid, FriendNotify(now))
+        return row
+
+    # -- friend requests --------------------------------------------------------
+
+    async def addFriendRequest(self, uid: str, targetUid: str, reason: str) -> None:
+        """
+        FAR: C{uid} asks C{targetUid} to be friends.
+
+        A new request is stored as SENT with updateDt now, and the target's
+        devices get FRN (if the target is a normal user, type 0).  A repeat
+        while the previous request from C{uid} is pending or was rejected
+        less than 24 hours ago is answered 0 and changes nothing.
+
+        @raise SignalError: 251 oneself or a reason over 512 characters, 253
+            unknown target, 16 already friends, 18 the target blacklisted
+            C{uid} (nothing stored, nothing pushed).
+        """
+        reason = reason or ""
+        if targetUid == uid or len(reason) > MAX_REASON:
+            raise SignalError(ErrorCode.INVALID_PARAMETER)
+        target = await self._requireUser(targetUid)
+        theirs = await self.store.getFriend(targetUid, uid)
+        if theirs is not None and theirs.state == FriendState.BLACKED:
+            raise SignalError(ErrorCode.FRIEND_REQUEST_BLOCKED)
+        mine = await self.store.getFriend(uid, targetUid)
+        if (mine is not None and mine.state == FriendState.NORMAL
+                and theirs is not None and theirs.state == FriendState.NORMAL):
+            raise SignalError(ErrorCode.FRIEND_ALREADY_REQUEST)
+        now = self.now()
+        previous = await self.store.getFriendRequest(uid, targetUid)
+        if (previous is not None
+                and previous.status in (FriendRequestStatus.SENT, FriendRequestStatus.REJECTED)
+                and now - previous.updateDt < REQUEST_COOLDOWN):
+            _log.debug("{uid}: repeated friend request to {target} ignored",
+                       uid=uid, target=targetUid)
+            return
+        await self.store.putFriendRequest(FriendRequest(
+            uid, targetUid, reason, int(FriendRequestStatus.SENT), now,
+            fromReadStatus=True, toReadStatus=False))
+        if target.type == 0:
+            self._deliver(targetUid, FriendRequestNotify(now))
+
+    async def handleFriendRequest(self, uid: str, targetUid: str, status: int) -> None:
+        """
+        FHR: C{uid} accepts (status 1, or 0 as upstream always accepted) or
+        rejects (status 2) the request C{targetUid} sent it.
+
+        Accepting makes both friend rows state 0 (a blacklist the requester
+        holds is kept), marks the request ACCEPTED, publishes the greetings
+        from the requester to C{uid} (the reason as text unless empty, then
+        two tips) to both inboxes, then sends FN to both users.  Rejecting
+        marks it REJECTED and sends FRN to both users.  Handling a request
+        again with the same decision is answered 0 and changes nothing.
+
+        @raise SignalError: 251 other status, 253 no such pending request,
+            19 request older than 7 days.
+        """
+        if status in (0, FriendRequestStatus.ACCEPTED):
+            accept = True
+        elif status == FriendRequestStatus.REJECTED:
+            accept = False
+        else:
+            raise SignalError(ErrorCode.INVALID_PARAMETER, f"FHR status {status!r}")
+        request = await self.store.getFriendRequest(targetUid, uid)
+        if request is None:
+            raise SignalError(ErrorCode.NOT_EXIST, "no friend request")
+        wanted = FriendRequestStatus.ACCEPTED if accept else FriendRequestStatus.REJECTED
+        if request.status != FriendRequestStatus.SENT:
+            if request.status == wanted:
+                return
+            raise SignalError(ErrorCode.NOT_EXIST, "request already handled")
+        now = self.now()
+        if now - request.updateDt > REQUEST_EXPIRY:
+            raise SignalError(ErrorCode.FRIEND_REQUEST_OVERTIME)
+        await self.store.putFriendRequest(attr.evolve(
+            request, status=int(wanted), updateDt=now, toReadStatus=True))
+        if not accept:
+            self._deliver(targetUid, FriendRequestNotify(now))
+            self._deliver(uid, FriendRequestNotify(now))
+            return
+        await self._befriend(uid, targetUid, now, keepBlacklist=False)
+        await self._befriend(targetUid, uid, now, keepBlacklist=True)
+        await self._greet(targetUid, uid, request.reason)
+        self._deliver(uid, FriendNotify(now))
+        self._deliver(targetUid, FriendNotify(now))
+
+    async def _befriend(self, uid: str, friendUid: str, now: int, keepBlacklist: bool) -> None:
+        row = await self.store.getFriend(uid, friendUid)
+        state = FriendState.NORMAL
+        if keepBlacklist and row is not None and row.state == FriendState.BLACKED:
+            state = FriendState.BLACKED
+        alias = row.alias if row is not None else ""
+        await self.store.putFriend(uid, Friend(friendUid, int(state), now, alias))
+
+    async def _greet(self, requester: str, accepter: str, reason: str) -> None:
+        contents = []
+        if reason:
+            contents.append(MessageContent(
+                type=ContentType.TEXT, searchableContent=reason,
+                persistFlag=PersistFlag.PERSIST_AND_COUNT))
+        for tip in (GREETING_TIP, FRIENDS_TIP):
+            contents.append(MessageContent(
+                type=ContentType.TIP, content=tip, persistFlag=PersistFlag.PERSIST))
+        conversation = Conversation(ConversationType.PRIVATE, accepter, 0)
+        for content in contents:
+            await self.messages.publish(
+                Message(conversation, requester, content), [requester, accepter])
+
+    async def pullFriendRequests(self, uid: str, version: int) -> List[FriendRequest]:
+        """
+        FRP: requests to or from C{uid} updated after C{version} (ms),
+        oldest first.  Nobody sees requests they are not part of.
+        """
+        return list(await self.store.listFriendRequests(uid, max(0, int(version or 0))))
+
+    async def syncUnread(self, uid: str, version: int) -> None:
+        """
+        FRUS: requests to C{uid} updated up to C{version} (ms; 0 = all) are
+        read (C{toReadStatus}), as are handled requests from C{uid}
+        (C{fromReadStatus}); updateDt is kept.  Then C{uid}'s devices get
+        FRN with the current ms.
+        """
+        now = self.now()
+        limit = now if not version or version <= 0 else version
+        for request in await self.store.listFriendRequests(uid, -1):
+            if request.updateDt > limit:
+                continue
+            if request.toUid == uid and not request.toReadStatus:
+                await self.store.putFriendRequest(attr.evolve(request, toReadStatus=True))
+            elif request.fromUid == uid and not request.fromReadStatus:
+                await self.store.putFriendRequest(attr.evolve(request, fromReadStatus=True))
+        self._deliver(uid, FriendRequestNotify(now))
+
+    # -- friends ----------------------------------------------------------------
+
+    async def pullFriends(self, uid: str, version: int) -> List[Friend]:
+        """
+        FP: C{uid}'s friend rows (any state) updated after C{version} (ms).
+        """
+        return list(await self.store.listFriends(uid, max(0, int(version or 0))))
+
+    async def setAlias(self, uid: str, targetUid: str, alias: str) -> Friend:
+        """
+        FALS: set C{uid}'s alias for friend C{targetUid} (empty clears it);
+        C{uid}'s devices get FN.
+
+        @raise SignalError: 253 not a friend (no row or a deleted one), 251
+            alias over 64 characters.
+        """
+        try:
+            alias = _text(MAX_ALIAS)(alias or "")
+        except ValueError:
+            raise SignalError(ErrorCode.INVALID_PARAMETER, "alias")
+        row = await self.store.getFriend(uid, targetUid)
+        if row is None or row.state == FriendState.DELETED:
+            raise SignalError(ErrorCode.NOT_EXIST, "not a friend")
+        now = self.now()
+        row = attr.evolve(row, alias=alias, updateDt=now)
+        await self.store.putFriend(uid, row)
+        self._deliver(uid, FriendNotify(now))
+        return row
