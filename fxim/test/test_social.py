@@ -5,6 +5,8 @@ L{fxim.handlers.friends}.
 """
 
 
+import json
+
 import attr
 from twisted.internet import task
 from twisted.internet.defer import ensureDeferred, succeed
@@ -749,3 +751,128 @@ class FlowTests(_Base):
         self.assertEqual([f.uid for f in self.wait(self.social.pullFriends("bob", 0))], ["alice"])
         self.assertEqual(self.wait(self.social.pullFriendRequests("alice", 0)),
                          [self.wait(self.store.getFriendRequest("alice", "bob"))])
+
+
+class FakeConnection:
+    """
+    An L{fxim.interfaces.IConnection} of a logged-in device.
+    """
+
+    peer = "test"
+
+    def __init__(self, transportName, uid, cid="device"):
+        self.transportName = transportName
+        self.uid = uid
+        self.cid = cid
+
+
+class FakeServer:
+    """
+    The part of L{fxim.server.Server} the handlers use.
+    """
+
+    def __init__(self, social):
+        self.social = social
+
+
+class DispatchTests(_Base):
+    """
+    The handler plugins through L{fxim.dispatch.Dispatcher} and the real
+    codecs of both transports.
+    """
+
+    def setUp(self):
+        super().setUp()
+        from fxim.dispatch import Dispatcher, HandlerRegistry
+        from fxim.handlers import friends, users
+        registry = HandlerRegistry.fromPlugins([users.plugin, friends.plugin])
+        self.dispatcher = Dispatcher(registry, FakeServer(self.social))
+
+    def tcp(self, uid, subsignal, message):
+        """
+        Dispatch a TCP request with protobuf C{message} as its body.
+
+        @return: C{(code, body after the code)} of the PUB_ACK.
+        """
+        from fxim.wire.signals import Signal
+        outcome = self.successResultOf(self.dispatcher.dispatch(
+            FakeConnection("tcp", uid), Signal.PUBLISH, subsignal, 7,
+            message.SerializeToString()))
+        frame = outcome.reply
+        self.assertEqual((frame.signal, frame.subsignal, frame.messageId),
+                         (Signal.PUB_ACK, subsignal, 7))
+        return frame.body[0], frame.body[1:]
+
+    def ws(self, uid, subsignal, content):
+        """
+        Dispatch a WebSocket request with decoded JSON C{content}.
+
+        @return: the reply's content text.
+        """
+        from fxim.wire.signals import Signal
+        outcome = self.successResultOf(self.dispatcher.dispatch(
+            FakeConnection("ws", uid), Signal.PUBLISH, subsignal, 9, content))
+        envelope = outcome.reply
+        self.assertEqual((envelope.signal, envelope.subsignal, envelope.messageId),
+                         (Signal.PUB_ACK, subsignal, 9))
+        return envelope.content
+
+    def test_tcpFlow(self):
+        """
+        FAR, FHR, FP and UPUI over TCP: codes and protobuf results.
+        """
+        from fxim.wire import im_pb2 as pb
+        from fxim.wire.signals import SubSignal as S
+        self.assertEqual(self.tcp("alice", S.FAR, pb.AddFriendRequest(
+            target_uid="bob", reason="hi")), (0, b""))
+        self.assertEqual(self.tcp("alice", S.FAR, pb.AddFriendRequest(
+            target_uid="nobody", reason="")), (ErrorCode.NOT_EXIST, b""))
+        self.assertEqual(self.tcp("bob", S.FHR, pb.HandleFriendRequest(
+            target_uid="carol", status=1)), (ErrorCode.NOT_EXIST, b""))
+        self.assertEqual(self.tcp("bob", S.FHR, pb.HandleFriendRequest(
+            target_uid="alice", status=1)), (0, b""))
+        code, body = self.tcp("alice", S.FP, pb.Version(version=0))
+        self.assertEqual(code, 0)
+        result = pb.GetFriendsResult.FromString(body)
+        self.assertEqual([(f.uid, f.state) for f in result.entry], [("bob", 0)])
+        code, body = self.tcp("alice", S.FRP, pb.Version(version=0))
+        [request] = pb.GetFriendRequestResult.FromString(body).entry
+        self.assertEqual((request.from_uid, request.status), ("alice", 1))
+        request = pb.PullUserRequest()
+        for uid in ("bob", "nobody"):
+            entry = request.request.add()
+            entry.uid = uid
+            entry.update_dt = 0
+        code, body = self.tcp("alice", S.UPUI, request)
+        entries = pb.PullUserResult.FromString(body).result
+        self.assertEqual([(e.user.uid, e.code) for e in entries], [("bob", 0), ("nobody", 1)])
+        self.assertEqual(entries[0].user.display_name, "Bob Marley")
+
+    def test_wsFlow(self):
+        """
+        FAR, FHR, FP, FALS, US and MMI over WebSocket: WsResults and JSON
+        results as the web client expects them.
+        """
+        from fxim.wire.codecs import WS_ERROR, WS_SUCCESS
+        from fxim.wire.signals import SubSignal as S
+        users = json.loads(self.ws("alice", S.US, {"keyword": "Bob", "fuzzy": 1, "page": 0}))
+        self.assertEqual([u["uid"] for u in users], ["bob"])
+        self.assertEqual(self.ws("alice", S.FAR, {"reason": "hi", "targetUserId": "bob"}),
+                         WS_SUCCESS)
+        self.bus.delivered[:] = []
+        self.assertEqual(self.ws("alice", S.FAR, {"reason": "", "targetUserId": "alice"}),
+                         WS_ERROR)
+        requests = json.loads(self.ws("bob", S.FRP, {"version": None}))
+        self.assertEqual([(r["from"], r["target"]) for r in requests], [("alice", "bob")])
+        self.assertEqual(self.ws("bob", S.FHR, {"targetUid": "alice", "status": 1}), WS_SUCCESS)
+        self.assertIn(FriendNotify(self.social._lastStamp), self.bus.pushesTo("alice"))
+        friends = json.loads(self.ws("bob", S.FP, {"version": 0}))
+        self.assertEqual([(f["friendUid"], f["state"]) for f in friends], [("alice", 0)])
+        self.assertEqual(self.ws("bob", S.FALS, {"reason": "Ally", "targetUserId": "alice"}),
+                         WS_SUCCESS)
+        self.assertEqual(self.ws("bob", S.FALS, {"reason": "C", "targetUserId": "carol"}),
+                         WS_ERROR)
+        self.assertEqual(self.ws("alice", S.MMI, {"type": 0, "value": "Al"}), WS_SUCCESS)
+        self.assertEqual(self.ws("alice", S.MMI, {"type": 2, "value": "9"}), WS_ERROR)
+        profiles = json.loads(self.ws("bob", S.UPUI, ["alice", "nobody"]))
+        self.assertEqual([(u["uid"], u["displayName"]) for u in profiles], [("alice", "Al")])
