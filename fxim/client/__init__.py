@@ -8,11 +8,12 @@ pull and receive with typed objects.  See docs/client.md.
 """
 
 from fxim.client.connection import (
-    ClientConnection, RequestFailed, SUBSIGNAL_OF, connectTcp, connectWs, openConnection,
+    ClientConnection, RequestFailed, connectTcp, connectWs, openConnection,
 )
+from fxim.wire.envelope import registerSubSignalName as registerPluginSubsignal
 from fxim.client.http import Credentials, LoginError, login, sendCode
 
 __all__ = [
-    "ClientConnection", "RequestFailed", "SUBSIGNAL_OF", "connectTcp", "connectWs",
+    "ClientConnection", "registerPluginSubsignal", "RequestFailed", "connectTcp", "connectWs",
     "openConnection", "Credentials", "LoginError", "login", "sendCode",
 ]

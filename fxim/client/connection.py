@@ -15,70 +15,24 @@ from twisted.logger import Logger
 
 from fxim import crypto
 from fxim.errors import ErrorCode, SignalError
-from fxim.wire import clientcodecs, im_pb2, requests as rq
-from fxim.wire.envelope import Envelope, HEARTBEAT, decodeEnvelope, encodeEnvelope, subSignalName
+from fxim.wire import clientcodecs, codecs, requests as rq
+from fxim.wire.envelope import HEARTBEAT, Envelope, subSignalName
 from fxim.wire.frame import Frame, FrameDecoder, encodeFrame
-from fxim.wire.signals import PLUGIN_SUBSIGNALS, Signal, SubSignal
+from fxim.wire.signals import Signal, SubSignal
 
 _log = Logger()
 
-#: The PUBLISH subsignal of each request type.
-SUBSIGNAL_OF: Dict[type, int] = {
-    rq.SendMessage: SubSignal.MS, rq.PullMessages: SubSignal.MP,
-    rq.RecallMessage: SubSignal.MR, rq.LoadHistory: SubSignal.LRM,
-    rq.SearchUsers: SubSignal.US, rq.PullUsers: SubSignal.UPUI,
-    rq.ModifyMyInfo: SubSignal.MMI, rq.AddFriend: SubSignal.FAR,
-    rq.SetFriendAlias: SubSignal.FALS, rq.HandleFriendRequest: SubSignal.FHR,
-    rq.PullFriendRequests: SubSignal.FRP, rq.SyncFriendRequestUnread: SubSignal.FRUS,
-    rq.PullFriends: SubSignal.FP, rq.CreateGroup: SubSignal.GC,
-    rq.PullGroupInfo: SubSignal.GPGI, rq.PullGroupMembers: SubSignal.GPGM,
-    rq.AddGroupMembers: SubSignal.GAM, rq.KickGroupMembers: SubSignal.GKM,
-    rq.QuitGroup: SubSignal.GQ, rq.DismissGroup: SubSignal.GD,
-    rq.ModifyGroupInfo: SubSignal.GMI, rq.GetUploadToken: SubSignal.GQNUT,
-    rq.GetUploadUrl: SubSignal.GMURL,
-}
-
-
-def _isPlugin(subsignal: int) -> bool:
-    return subsignal in PLUGIN_SUBSIGNALS
+def _codeOnly(subsignal: int) -> bool:
+    codec = codecs.codecFor(Signal.PUBLISH, subsignal)
+    return codec is not None and codec.codeOnly
 
 
 def _bodyTcp(request: Any) -> bytes:
-    if request is None:
-        return b""
-    if isinstance(request, rq.JsonRequest):
-        return json.dumps(request.value, ensure_ascii=False).encode("utf-8")
-    return clientcodecs.encodeRequestTcp(request)
+    return b"" if request is None else clientcodecs.encodeRequestTcp(request)
 
 
 def _contentWs(request: Any) -> Any:
-    if request is None:
-        return {}
-    if isinstance(request, rq.JsonRequest):
-        return request.value
-    return clientcodecs.encodeRequestWs(request)
-
-
-def _replyTcp(subsignal: int, body: bytes) -> Tuple[int, Any]:
-    if not body:
-        return ErrorCode.INVALID_DATA, None
-    if body[0] != 0:
-        return body[0], None
-    if _isPlugin(subsignal):
-        return 0, (json.loads(body[1:]) if len(body) > 1 else None)
-    return clientcodecs.decodeReplyTcp(subsignal, body)
-
-
-def _pushTcp(frame: Frame) -> Any:
-    if _isPlugin(frame.subsignal):
-        return rq.PluginPush(frame.subsignal, json.loads(frame.body) if frame.body else None)
-    return clientcodecs.decodePushTcp(frame)
-
-
-def _pushWs(envelope: Envelope) -> Any:
-    if _isPlugin(envelope.subsignal):
-        return rq.PluginPush(envelope.subsignal, envelope.content)
-    return clientcodecs.decodePushWs(envelope)
+    return {} if request is None else clientcodecs.encodeRequestWs(request)
 
 
 class RequestFailed(SignalError):
@@ -207,8 +161,8 @@ class ClientConnection:
         @return: the typed response (None for code-only subsignals).
         @raise RequestFailed: on a non-zero code or a timeout.
         """
-        if subsignal is None:
-            subsignal = SUBSIGNAL_OF[type(request)]
+        if request is not None:
+            subsignal = clientcodecs.requestKey(request, subsignal)[1]
         messageId = self.core.messageId()
         d = self.core.expect(Signal.PUBLISH, subsignal, messageId, timeout)
         self._sendPublish(subsignal, messageId, request)
@@ -238,23 +192,6 @@ class ClientConnection:
         return self.core.closed
 
 
-def _connectAckTcp(frame: Frame) -> rq.ConnectAck:
-    if frame.subsignal != SubSignal.CONNECTION_ACCEPTED or not frame.body:
-        return rq.ConnectAck(frame.subsignal)
-    payload = im_pb2.ConnectAckPayload.FromString(frame.body)
-    return rq.ConnectAck(frame.subsignal, payload.msg_head, payload.friend_head,
-                         payload.friend_rq_head, payload.setting_head, payload.server_time)
-
-
-def _connectAckWs(subName: str, content: Any) -> rq.ConnectAck:
-    code = SubSignal[subName] if subName in SubSignal.__members__ else 0
-    if code != SubSignal.CONNECTION_ACCEPTED or not content:
-        return rq.ConnectAck(code)
-    value = json.loads(content)
-    return rq.ConnectAck(code, msgHead=int(value.get("messageHead", 0)),
-                         friendHead=int(value.get("friendHead", 0)))
-
-
 class _TcpProtocol(Protocol, ClientConnection):
     transportName = "tcp"
 
@@ -271,7 +208,7 @@ class _TcpProtocol(Protocol, ClientConnection):
     def _frame(self, frame: Frame) -> None:
         core = self.core
         if frame.signal == Signal.CONNECT_ACK:
-            ack = _connectAckTcp(frame)
+            ack = clientcodecs.decodeReplyTcp(frame.subsignal, frame.body, Signal.CONNECT_ACK)[1]
             if core._connectWaiter is not None and not core._connectWaiter.called:
                 core._connectWaiter.callback(ack)
         elif frame.signal == Signal.PING:
@@ -279,13 +216,13 @@ class _TcpProtocol(Protocol, ClientConnection):
             if d is not None:
                 d.callback(frame.body.decode("utf-8", "replace"))
         elif frame.signal == Signal.PUB_ACK and (frame.subsignal, frame.messageId) in core._pending:
-            code, response = _replyTcp(frame.subsignal, frame.body)
+            code, response = clientcodecs.decodeReplyTcp(frame.subsignal, frame.body)
             if code:
                 core.resolve(frame.subsignal, frame.messageId, RequestFailed(code), failed=True)
             else:
                 core.resolve(frame.subsignal, frame.messageId, response)
-        elif frame.signal in (Signal.PUBLISH, Signal.PUB_ACK):
-            core.push(_pushTcp(frame))
+        elif clientcodecs.isPush(frame.signal, frame.subsignal, frame.messageId):
+            core.push(clientcodecs.decodePushTcp(frame))
 
     def connectionLost(self, reason: Any = None) -> None:
         self.core.lost(reason)
@@ -328,35 +265,29 @@ class _WsProtocol(WebSocketClientProtocol, ClientConnection):
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
         try:
-            self._envelope(json.loads(payload.decode("utf-8")))
+            self._envelope(clientcodecs.decodeServerEnvelope(payload.decode("utf-8")))
         except Exception:
             _log.failure("bad message from server")
 
-    def _envelope(self, obj: dict) -> None:
+    def _envelope(self, envelope: Envelope) -> None:
         core = self.core
-        signal = Signal[obj["signal"]]
-        subName = obj.get("subSignal", "NONE")
-        messageId = obj.get("messageId", 0)
-        content = obj.get("content")
+        signal, subsignal, messageId = envelope.signal, envelope.subsignal, envelope.messageId
         if signal == Signal.CONNECT_ACK:
-            ack = _connectAckWs(subName, content)
+            ack = clientcodecs.decodeReplyWs(subsignal, envelope.content, Signal.CONNECT_ACK)
             if core._connectWaiter is not None and not core._connectWaiter.called:
                 core._connectWaiter.callback(ack)
-            return
-        envelope = decodeEnvelope(json.dumps(obj))
-        subsignal = envelope.subsignal
-        if signal == Signal.PUB_ACK and (subsignal, messageId) in core._pending:
-            try:
-                if content == "":
-                    raise RequestFailed(ErrorCode.INVALID_DATA, "request failed")
-                response = (json.loads(content) if _isPlugin(subsignal)
-                            else clientcodecs.decodeReplyWs(subsignal, content))
-            except SignalError as e:
-                core.resolve(subsignal, messageId, RequestFailed(e.code), failed=True)
+        elif signal == Signal.PUB_ACK and (subsignal, messageId) in core._pending:
+            if not envelope.content:
+                core.resolve(subsignal, messageId,
+                             RequestFailed(ErrorCode.INVALID_DATA, "request failed"), failed=True)
+                return
+            response = clientcodecs.decodeReplyWs(subsignal, envelope.content)
+            if _codeOnly(subsignal) and response != 200:
+                core.resolve(subsignal, messageId, RequestFailed(ErrorCode.INVALID_DATA), failed=True)
             else:
-                core.resolve(subsignal, messageId, response)
-        elif signal in (Signal.PUBLISH, Signal.PUB_ACK):
-            core.push(_pushWs(envelope))
+                core.resolve(subsignal, messageId, None if _codeOnly(subsignal) else response)
+        elif clientcodecs.isPush(signal, subsignal, messageId):
+            core.push(clientcodecs.decodePushWs(envelope))
 
     def onClose(self, wasClean: bool, code: Any, reason: Any) -> None:
         if self.core is not None:

@@ -11,7 +11,7 @@ import struct
 from twisted.internet import reactor
 from twisted.trial.unittest import TestCase
 
-from fxim.client import RequestFailed
+from fxim.client import RequestFailed, registerPluginSubsignal
 from fxim.errors import ErrorCode
 from fxim.test.e2e import NodeTestMixin, sleep
 from fxim.wire.frame import Frame, encodeFrame
@@ -82,13 +82,21 @@ class SpineTests(NodeTestMixin, TestCase):
         ordinal, on TCP and on WebSocket (content C{""}).
         """
         node = await self.startNode()
-        for transport in ("tcp", "ws"):
-            conn = await self.loginAndConnect(node, "13800000000", transport)
-            for subsignal in (17, 63, 99):  # MN (server-only), unused, unclaimed plugin
-                with self.assertRaises(RequestFailed) as caught:
-                    await conn.request(None, subsignal=subsignal, timeout=5)
-                self.assertEqual(caught.exception.code,
-                                 ErrorCode.NOT_IMPLEMENT if transport == "tcp" else ErrorCode.INVALID_DATA)
+        tcp = await self.loginAndConnect(node, "13800000000", "tcp")
+        for subsignal in (17, 63, 99):  # MN (server-only), unused, unclaimed plugin
+            with self.assertRaises(RequestFailed) as caught:
+                await tcp.request(None, subsignal=subsignal, timeout=5)
+            self.assertEqual(caught.exception.code, ErrorCode.NOT_IMPLEMENT)
+        # On WebSocket subsignals travel by name: a known server-only one
+        # (MN) is answered with content "", an unknown name decodes as NONE.
+        ws = await self.loginAndConnect(node, "13800000000", "ws")
+        with self.assertRaises(RequestFailed) as caught:
+            await ws.request(None, subsignal=17, timeout=5)
+        self.assertEqual(caught.exception.code, ErrorCode.INVALID_DATA)
+        ws.sendText(json.dumps({"signal": "PUBLISH", "subSignal": "BOGUS", "messageId": 9,
+                                "content": {}}))
+        from fxim.wire.requests import PullMessages
+        self.assertEqual((await ws.request(PullMessages(0, 0))).messages, ())
 
     async def test_wsHeartbeatAndBadJsonIgnored(self):
         """
@@ -111,6 +119,7 @@ class SpineTests(NodeTestMixin, TestCase):
         The example third-party plugin's subsignal (64, ECHO) works on TCP
         and WebSocket, and its push reaches the caller's other device.
         """
+        registerPluginSubsignal("ECHO", 64)  # the client must know the WS name too
         node = await self.startNode(pythonPath=[EXAMPLE_PLUGIN])
         self.assertIn("acme.echo", node.log())
         tcp = await self.loginAndConnect(node, "13800000002", "tcp")
