@@ -4,7 +4,6 @@ Tests for L{fxim.services.social}, L{fxim.handlers.users} and
 L{fxim.handlers.friends}.
 """
 
-
 import json
 
 import attr
