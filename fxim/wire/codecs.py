@@ -554,7 +554,7 @@ def _install() -> None:
 
     # media
     _builtin(S.GQNUT, _gqnutFromTcp,
-             _obj(lambda o: GetUploadToken(jint32(o.get("mediaType")))),
+             _obj(lambda o: GetUploadToken(jint(o.get("mediaType"), 0, 0, 255))),
              _uploadTokenTcp, _uploadTokenWs)
     _builtin(S.GMURL, _pbIn(pb.GetMinioUploadUrlRequest,
                             lambda m: GetUploadUrl(m.type, ps(m.key))),
