@@ -9,7 +9,7 @@ import json
 import attr
 from twisted.internet import task
 from twisted.internet.defer import ensureDeferred, succeed
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from fxim.config import Config
 from fxim.errors import ErrorCode, SignalError
@@ -875,3 +875,109 @@ class DispatchTests(_Base):
         self.assertEqual(self.ws("alice", S.MMI, {"type": 2, "value": "9"}), WS_ERROR)
         profiles = json.loads(self.ws("bob", S.UPUI, ["alice", "nobody"]))
         self.assertEqual([(u["uid"], u["displayName"]) for u in profiles], [("alice", "Al")])
+
+
+class SqliteFlowTests(TestCase):
+    """
+    The friend flow over the SQLite store: the service relies only on
+    behaviour both stores share.
+    """
+
+    async def _setUp(self):
+        from twisted.internet import reactor
+        from fxim.storage import openStore
+        self.clock = task.Clock()
+        self.clock.advance(START)
+        self.store = await openStore(reactor, dataDir=self.mktemp())
+        self.addCleanup(self.store.close)
+        self.bus = FakeBus()
+        self.messages = MessagingService(self.store, self.bus, self.clock, Config())
+        self.social = SocialService(self.store, self.bus, self.clock, Config(), self.messages)
+        for uid, mobile, name in [("alice", "13800000001", "Alice Liddell"),
+                                  ("bob", "13800000002", "Bob Marley"),
+                                  ("carol", "13800000003", "Carol King")]:
+            await self.store.createUser(mobile, name, 1, uid=uid)
+
+    def setUp(self):
+        return ensureDeferred(self._setUp())
+
+    async def assertCode(self, coroutine, code):
+        try:
+            await coroutine
+        except SignalError as e:
+            self.assertEqual(e.code, code)
+        else:
+            self.fail(f"no SignalError {code!r}")
+
+    def test_flow(self):
+        """
+        Search, request, accept with greetings, alias, reject, FRUS and the
+        blacklist, all against SQLite.
+        """
+        return ensureDeferred(self._flow())
+
+    async def _flow(self):
+        social = self.social
+        [found] = await social.search("alice", "Bob", 1, 0)
+        await social.addFriendRequest("alice", found.uid, "I am Alice")
+        self.assertEqual(len(self.bus.pushesTo("bob", FriendRequestNotify)), 1)
+        await social.addFriendRequest("alice", "bob", "again")
+        self.assertEqual(len(self.bus.pushesTo("bob", FriendRequestNotify)), 1)
+        self.assertEqual(await social.pullFriendRequests("carol", 0), [])
+        self.clock.advance(1)
+        await social.handleFriendRequest("bob", "alice", 1)
+        for uid, other in (("alice", "bob"), ("bob", "alice")):
+            self.assertEqual([f.uid for f in await social.pullFriends(uid, 0)], [other])
+            pulled = await self.messages.pull(uid, 0)
+            self.assertEqual(
+                [(m.fromUser, m.content.type) for m in pulled.messages],
+                [("alice", ContentType.TEXT), ("alice", ContentType.TIP),
+                 ("alice", ContentType.TIP)])
+            self.assertIsInstance(self.bus.pushesTo(uid)[-1], FriendNotify)
+        await self.assertCode(social.addFriendRequest("alice", "bob", ""),
+                              ErrorCode.FRIEND_ALREADY_REQUEST)
+        head = max(f.updateDt for f in await social.pullFriends("bob", 0))
+        await social.setAlias("bob", "alice", "Ally")
+        [row] = await social.pullFriends("bob", head)
+        self.assertEqual(row.alias, "Ally")
+
+        await social.addFriendRequest("carol", "bob", "me too")
+        await social.handleFriendRequest("bob", "carol", 2)
+        await social.syncUnread("bob", 0)
+        requests = await social.pullFriendRequests("bob", 0)
+        self.assertEqual(sorted((r.fromUid, r.status, r.toReadStatus) for r in requests),
+                         [("alice", 1, True), ("carol", 2, True)])
+        self.clock.advance(REQUEST_EXPIRY / 1000)
+        await self.assertCode(social.handleFriendRequest("bob", "carol", 1), ErrorCode.NOT_EXIST)
+
+        await social.setBlacklisted("bob", "carol", True)
+        await self.assertCode(social.addFriendRequest("carol", "bob", ""),
+                              ErrorCode.FRIEND_REQUEST_BLOCKED)
+        await social.setBlacklisted("bob", "alice", True)
+        await self.assertCode(self.messages.send("alice", "cid", Message(
+            Conversation(ConversationType.PRIVATE, "bob", 0), "alice",
+            MessageContent(type=ContentType.TEXT, searchableContent="hey"))),
+            ErrorCode.IN_BLACK_LIST)
+
+    def test_modifyMyInfo(self):
+        """
+        MMI against SQLite: applied, friends bumped, a taken mobile refused.
+        """
+        return ensureDeferred(self._modifyMyInfo())
+
+    async def _modifyMyInfo(self):
+        social = self.social
+        await social.addFriendRequest("alice", "bob", "")
+        await social.handleFriendRequest("bob", "alice", 1)
+        head = max(f.updateDt for f in await social.pullFriends("bob", 0))
+        self.clock.advance(1)
+        user = await social.modifyMyInfo("alice", [(MyInfoType.DISPLAY_NAME, "Al"),
+                                                   (MyInfoType.GENDER, "1")])
+        self.assertEqual((user.displayName, user.gender), ("Al", 1))
+        self.assertEqual([f.uid for f in await social.pullFriends("bob", head)], ["alice"])
+        [(pulled, code)] = await social.pullUsers("bob", [("alice", head)])
+        self.assertEqual((pulled.displayName, code), ("Al", 0))
+        await self.assertCode(social.modifyMyInfo("alice", [(MyInfoType.MOBILE, "13800000002")]),
+                              ErrorCode.INVALID_PARAMETER)
+        await social.setSearchable("bob", False)
+        self.assertEqual(await social.search("alice", "13800000002", 0, 0), [])
