@@ -1,0 +1,21 @@
+# -*- test-case-name: fxim.test.test_media -*-
+"""
+The C{fxim.media} family: GQNUT and GMURL, thin wrappers around
+L{fxim.services.media.MediaService}.
+"""
+
+from fxim.dispatch import HandlerSet, RequestContext
+from fxim.wire.requests import GetUploadToken, GetUploadUrl, UploadToken, UploadUrl
+from fxim.wire.signals import Signal, SubSignal
+
+plugin = HandlerSet("fxim.media", "upload tokens and presigned upload URLs")
+
+
+@plugin.handler(Signal.PUBLISH, SubSignal.GQNUT)
+def uploadToken(context: RequestContext, request: GetUploadToken) -> UploadToken:
+    return context.server.media.uploadToken(context.uid, request.mediaType)
+
+
+@plugin.handler(Signal.PUBLISH, SubSignal.GMURL)
+def uploadUrl(context: RequestContext, request: GetUploadUrl) -> UploadUrl:
+    return context.server.media.uploadUrl(context.uid, request.mediaType, request.key)
