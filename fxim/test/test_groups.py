@@ -6,8 +6,8 @@ Tests for L{fxim.services.groups} and L{fxim.handlers.groups}.
 import json
 
 from twisted.internet import task
-from twisted.internet.defer import ensureDeferred, succeed
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.internet.defer import ensureDeferred, inlineCallbacks, succeed
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from fxim.config import Config
 from fxim.errors import ErrorCode, SignalError
@@ -435,3 +435,45 @@ class HandlerTests(GroupTestMixin, SynchronousTestCase):
         infos = self.wait(handlers.pullInfo(_Context(server, BOB), handlers.PullGroupInfo(
             (created.groupId,))))
         self.assertIsInstance(infos, GroupInfoList)
+
+
+class SqliteGroupTests(TestCase):
+    """
+    The same rules over the SQLite store (real reactor and threads).
+    """
+
+    @inlineCallbacks
+    def test_kickQuitDismiss(self):
+        """
+        Over SQLite: a kicked member gets 106 and no later message; the
+        owner quitting hands the group to the manager; a taken id is 11;
+        the new owner dismisses.
+        """
+        from twisted.internet import reactor
+        from fxim.storage import openStore
+        store = yield openStore(reactor, None, self.mktemp())
+        self.addCleanup(store.close)
+        bus, config = RecordingBus(), Config()
+        messages = MessagingService(store, bus, reactor, config)
+        groups = GroupService(store, bus, reactor, config, messages)
+        for i, uid in enumerate((OWNER, BOB, CAROL, DAVE)):
+            yield store.createUser("1380000000" + str(i), uid, 0, uid=uid)
+        gid = yield ensureDeferred(groups.create(
+            OWNER, GroupInfo("", "n"), [GroupMember(m) for m in (BOB, CAROL, DAVE)], None))
+        yield ensureDeferred(groups.setManager(gid, CAROL, True))
+        yield ensureDeferred(groups.kickMembers(OWNER, gid, [DAVE], None))
+        yield ensureDeferred(messages.send(OWNER, "c", Message(
+            Conversation(1, gid, 0), OWNER, MessageContent(1, "hi"))))
+        pulled = yield ensureDeferred(messages.pull(DAVE, 0))
+        self.assertEqual([m.content.type for m in pulled.messages], [104, 106])
+        yield ensureDeferred(groups.quit(OWNER, gid, None))
+        info = yield store.getGroup(gid)
+        self.assertEqual(info.owner, CAROL)
+        members = yield ensureDeferred(groups.pullMembers(BOB, gid, 0))
+        self.assertEqual([(m.memberId, m.type) for m in members],
+                         [(BOB, MemberType.NORMAL), (CAROL, MemberType.OWNER)])
+        failure = yield self.assertFailure(
+            ensureDeferred(groups.create(BOB, GroupInfo(gid, "dup"), [], None)), SignalError)
+        self.assertEqual(failure.code, ErrorCode.GROUP_ALREADY_EXIST)
+        yield ensureDeferred(groups.dismiss(CAROL, gid, None))
+        self.assertIsNone((yield store.getGroup(gid)))
