@@ -393,7 +393,7 @@ def _msAckTcp(r: Any) -> bytes:
 
 
 def _msAckWs(r: Any) -> str:
-    return dumps({"messageId": str(r.uid), "timestamp": r.timestamp})
+    return '{"messageId":"%d","timestamp":%d}' % (r.uid, r.timestamp)
 
 
 def _pullTcp(r: Any) -> bytes:
@@ -700,7 +700,7 @@ def _mnTcp(p: MessageNotify) -> Frame:
 
 def _mnWs(p: MessageNotify) -> Envelope:
     return Envelope(_PUBLISH, SubSignal.MN, 0,
-                    dumps({"messageHead": str(p.head), "type": p.type}))
+                    '{"messageHead":"%d","type":%d}' % (p.head, p.type))
 
 
 def _rmnTcp(p: RecallNotify) -> Frame:
@@ -735,10 +735,10 @@ registerPushCodec(RecallNotify, _rmnTcp, _rmnWs)
 registerPushCodec(
     FriendNotify,
     lambda p: Frame(_PUBLISH, SubSignal.FN, 0, _INT64.pack(p.head)),
-    lambda p: Envelope(_PUBLISH, SubSignal.FN, 0, dumps({"head": str(p.head)})))
+    lambda p: Envelope(_PUBLISH, SubSignal.FN, 0, '{"head":"%d"}' % p.head))
 registerPushCodec(
     FriendRequestNotify,
     lambda p: Frame(_PUBLISH, SubSignal.FRN, 0, _INT64.pack(p.version)),
-    lambda p: Envelope(_PUBLISH, SubSignal.FRN, 0, dumps({"version": str(p.version)})))
+    lambda p: Envelope(_PUBLISH, SubSignal.FRN, 0, '{"version":"%d"}' % p.version))
 registerPushCodec(TransparentMessage, _transparentTcp, _transparentWs)
 registerPushCodec(PluginPush, _pluginTcp, _pluginWs)

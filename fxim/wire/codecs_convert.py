@@ -13,7 +13,7 @@ into L{WireError}) on input that does not fit.
 import base64
 import binascii
 import json
-from typing import Any, Dict, List, Optional, Tuple  # noqa: F401
+from typing import Any, Dict, Optional, Tuple
 
 from fxim.errors import WireError
 from fxim.model import (
