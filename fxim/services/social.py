@@ -243,7 +243,8 @@ class SocialService:
             raise SignalError(ErrorCode.NOT_EXIST, f"no user {uid!r}")
         return user
 
-    async def setBlacklisted(self, uid: str, targetUid: str, blacklisted: bool) -> Friend:
+    async def setBlacklisted(self, uid: str, targetUid: str,
+                             blacklisted: bool) -> Optional[Friend]:
         """
         Admin: C{uid} blacklists (or stops blacklisting) C{targetUid}.
 
@@ -255,7 +256,8 @@ class SocialService:
         FN.
 
         @raise SignalError: 253 unknown user, 251 C{uid == targetUid}.
-        @return: the stored row.
+        @return: the stored row, or L{None} when lifting a blacklist that
+            had no row (nothing is stored).
         """
         if uid == targetUid:
             raise SignalError(ErrorCode.INVALID_PARAMETER, "cannot blacklist oneself")
@@ -273,9 +275,11 @@ class SocialService:
             if mine is None:
                 state = None
         if state is None:
-            return Friend(targetUid, FriendState.DELETED, 0)
+            return None
         row = Friend(targetUid, int(state), now, alias)
         await self.store.putFriend(uid, row)
+        _log.info("{uid} {verb} {target}", uid=uid, target=targetUid,
+                  verb="blacklisted" if blacklisted else "lifted the blacklist of")
         self._deliver(uid, FriendNotify(now))
         return row
 
@@ -359,6 +363,7 @@ class SocialService:
             return
         await self._befriend(uid, targetUid, now, keepBlacklist=False)
         await self._befriend(targetUid, uid, now, keepBlacklist=True)
+        _log.info("{uid} accepted the friend request of {target}", uid=uid, target=targetUid)
         await self._greet(targetUid, uid, request.reason)
         self._deliver(uid, FriendNotify(now))
         self._deliver(targetUid, FriendNotify(now))

@@ -703,6 +703,14 @@ class BlacklistTests(_Base):
                          FriendState.DELETED)
         self.assertIsNone(self.wait(self.store.getFriend("carol", "bob")))
 
+    def test_liftWithoutRow(self):
+        """
+        Lifting a blacklist that was never set stores and pushes nothing.
+        """
+        self.assertIsNone(self.wait(self.social.setBlacklisted("bob", "carol", False)))
+        self.assertIsNone(self.wait(self.store.getFriend("bob", "carol")))
+        self.assertEqual(self.bus.delivered, [])
+
     def test_invalid(self):
         """
         Blacklisting oneself fails with 251, an unknown user with 253.
