@@ -299,3 +299,17 @@ class HttpTests(TestCase):
         self.assertEqual(code, 405)
         code, _, _ = yield self.request(b"GET", self.base + "/media/image/x.png")
         self.assertEqual(code, 404)
+
+    @inlineCallbacks
+    def test_unicodeKey(self):
+        """
+        A key with non-ASCII characters uploads through its presigned URL
+        and reads back at the percent-encoded C{domain + "/" + key}.
+        """
+        key = "4-user1-1700000000000-报告 (1).pdf"
+        result = self.service.uploadUrl(UID, 4, key)
+        code, _, _ = yield self.request(b"PUT", result.url, b"%PDF-1.4")
+        self.assertEqual(code, 200)
+        code, body, response = yield self.request(b"GET", result.domain + "/" + quote(key))
+        self.assertEqual((code, body), (200, b"%PDF-1.4"))
+        self.assertEqual(response.headers.getRawHeaders(b"content-type"), [b"application/pdf"])
