@@ -989,3 +989,67 @@ class SqliteFlowTests(TestCase):
                               ErrorCode.INVALID_PARAMETER)
         await social.setSearchable("bob", False)
         self.assertEqual(await social.search("alice", "13800000002", 0, 0), [])
+
+
+class RecordingConnection(FakeConnection):
+    """
+    A device that encodes every push it is sent, as its transport would.
+    """
+
+    def __init__(self, transportName, uid, cid):
+        super().__init__(transportName, uid, cid)
+        self.sent = []
+
+    def sendPush(self, push):
+        from fxim.wire import codecs
+        if self.transportName == "tcp":
+            self.sent.append(codecs.encodePushTcp(push))
+        else:
+            self.sent.append(json.loads(codecs.encodePushWs(push)))
+
+
+class LocalBusTests(_Base):
+    """
+    The service's pushes through the embedded L{fxim.bus.local.LocalBus},
+    encoded for each device's transport.
+    """
+
+    def setUp(self):
+        super().setUp()
+        from fxim.bus.local import LocalBus, LocalConnections
+        connections = LocalConnections()
+        self.bus = LocalBus(connections)
+        self.messages.bus = self.bus
+        self.social.bus = self.bus
+        self.phone = RecordingConnection("tcp", "bob", "phone")
+        self.web = RecordingConnection("ws", "bob", "web")
+        self.other = RecordingConnection("ws", "carol", "web")
+        for conn in (self.phone, self.web, self.other):
+            connections.add(conn)
+
+    def test_friendRequestNotify(self):
+        """
+        FAR's FRN reaches every device of the target only: a bare int64 on
+        TCP, C{{"version":"<ms>"}} on WebSocket.
+        """
+        import struct
+        self.wait(self.social.addFriendRequest("alice", "bob", "hi"))
+        version = self.wait(self.store.getFriendRequest("alice", "bob")).updateDt
+        [frame] = self.phone.sent
+        self.assertEqual(frame[2], 9)
+        self.assertEqual(frame[7], 12)
+        self.assertEqual(frame[-8:], struct.pack(">q", version))
+        [envelope] = self.web.sent
+        self.assertEqual(envelope["subSignal"], "FRN")
+        self.assertEqual(json.loads(envelope["content"]), {"version": str(version)})
+        self.assertEqual(self.other.sent, [])
+
+    def test_acceptNotifies(self):
+        """
+        FHR sends the target's devices an MN per greeting, then FN.
+        """
+        self.wait(self.social.addFriendRequest("alice", "bob", "hi"))
+        self.web.sent[:] = []
+        self.wait(self.social.handleFriendRequest("bob", "alice", 1))
+        self.assertEqual([e["subSignal"] for e in self.web.sent], ["MN", "MN", "MN", "FN"])
+        self.assertEqual(len(self.phone.sent), 5)
