@@ -24,7 +24,7 @@ MESSAGE_COLUMNS = (
 _CONTENT_COLUMNS = MESSAGE_COLUMNS[9:]
 _COLUMNS = ", ".join("m." + c for c in MESSAGE_COLUMNS)
 _SELECT = "SELECT %s FROM messages m" % (_COLUMNS,)
-_PULL_CHUNK = 200
+_PULL_CHUNK = 500
 
 
 @attr.s(slots=True, auto_attribs=True)
@@ -39,17 +39,21 @@ class PendingStore:
     now: int
 
 
+def _jsonList(values):
+    return json.dumps(list(values)) if values else "[]"
+
+
 def _contentValues(c, size):
     return [c.type, c.searchableContent, c.pushContent, c.content,
             bytes(c.data), c.mediaType, c.remoteMediaUrl, c.persistFlag,
             c.expireDuration, c.mentionedType,
-            json.dumps(list(c.mentionedTargets)), size]
+            _jsonList(c.mentionedTargets), size]
 
 
 def _messageValues(m):
     c = m.conversation
     return [m.uid, c.type, c.target, c.line, m.fromUser, m.timestamp,
-            m.toUser, json.dumps(list(m.to)), m.localId] + _contentValues(
+            m.toUser, _jsonList(m.to), m.localId] + _contentValues(
                 m.content, estimateSize(m))
 
 
@@ -86,20 +90,18 @@ def getReceivers_txn(txn, d, messageUid):
         (messageUid,))]
 
 
-def _existingUids(txn, d, uids):
-    found = set()
-    for start in range(0, len(uids), 500):
-        chunk = uids[start:start + 500]
-        found.update(row[0] for row in _all(
-            txn, d, "SELECT uid FROM messages WHERE uid IN (%s)" % (
-                ", ".join("?" * len(chunk)),), chunk))
-    return found
+def _dedupKey(item):
+    key = item.dedupKey
+    if key is None or key[2] is None:
+        return None
+    return tuple(key)
 
 
 def storeBatch_txn(txn, d, items):
     """
     Store a batch of messages in the current transaction.
 
+    Within the batch the first message with a given uid or dedup key wins.
     Locks are taken in one global order (dedup keys sorted, then user
     heads sorted by uid) so that concurrent batches of several nodes
     cannot deadlock.
@@ -109,51 +111,59 @@ def storeBatch_txn(txn, d, items):
         exception (L{KeyError}: uid already stored) to fail it with.
     """
     results = [None] * len(items)
-    existing = _existingUids(txn, d, [it.message.uid for it in items])
-    keyed = []
+    firstWithKey, duplicates, candidates, uids = {}, {}, [], set()
     for i, it in enumerate(items):
-        if it.message.uid in existing:
+        key = _dedupKey(it)
+        if key is not None and key in firstWithKey:
+            duplicates[i] = key
+        elif it.message.uid in uids:
             results[i] = KeyError(it.message.uid)
-        elif it.dedupKey is not None and it.dedupKey[2] is not None:
-            keyed.append(i)
-    duplicates = {}
-    keyed.sort(key=lambda i: tuple(items[i].dedupKey))
-    for i in keyed:
-        uid, cid, localId = items[i].dedupKey
-        claimed = _all(
+        else:
+            uids.add(it.message.uid)
+            if key is not None:
+                firstWithKey[key] = i
+            candidates.append(i)
+    if firstWithKey:
+        claimed = insertMany_txn(
             txn, d, "INSERT INTO dedup_keys (uid, cid, local_id,"
-            " message_uid, created_at) VALUES (?, ?, ?, ?, ?)"
-            " ON CONFLICT DO NOTHING RETURNING message_uid",
-            (uid, cid, localId, items[i].message.uid, items[i].now))
-        if not claimed:
-            duplicates[i] = (uid, cid, localId)
-    stored, seen = [], set()
-    for i, it in enumerate(items):
-        if results[i] is not None or i in duplicates:
+            " message_uid, created_at)", 5,
+            [key + (items[i].message.uid, items[i].now)
+             for key, i in sorted(firstWithKey.items())],
+            "ON CONFLICT DO NOTHING RETURNING uid, cid, local_id")
+        claimed = {tuple(row) for row in claimed}
+        for key, i in firstWithKey.items():
+            if key not in claimed:
+                duplicates[i] = key
+        candidates = [i for i in candidates if i not in duplicates]
+    inserted = {row[0] for row in insertMany_txn(
+        txn, d, "INSERT INTO messages (%s)" % (", ".join(MESSAGE_COLUMNS),),
+        len(MESSAGE_COLUMNS),
+        [_messageValues(items[i].message) for i in candidates],
+        "ON CONFLICT (uid) DO NOTHING RETURNING uid")}
+    stored = []
+    for i in candidates:
+        if items[i].message.uid in inserted:
+            stored.append(i)
             continue
-        if it.message.uid in seen:
-            results[i] = KeyError(it.message.uid)
-            if i in keyed:
-                txn.execute(d.q("DELETE FROM dedup_keys WHERE uid = ? AND"
-                                " cid = ? AND local_id = ?"),
-                            tuple(it.dedupKey))
-            continue
-        seen.add(it.message.uid)
-        stored.append(i)
+        results[i] = KeyError(items[i].message.uid)
+        key = _dedupKey(items[i])
+        if key is not None:
+            txn.execute(d.q("DELETE FROM dedup_keys WHERE uid = ? AND"
+                            " cid = ? AND local_id = ?"), key)
     if stored:
         _insertStored_txn(txn, d, items, stored, results)
     for i, key in duplicates.items():
         row = _one(txn, d, "SELECT message_uid FROM dedup_keys WHERE"
                    " uid = ? AND cid = ? AND local_id = ?", key)
-        results[i] = StoredMessage(getMessage_txn(txn, d, row[0]),
-                                   seqsOf_txn(txn, d, row[0]), True)
+        if row is None:
+            results[i] = KeyError(items[i].message.uid)
+        else:
+            results[i] = StoredMessage(getMessage_txn(txn, d, row[0]),
+                                       seqsOf_txn(txn, d, row[0]), True)
     return results
 
 
 def _insertStored_txn(txn, d, items, stored, results):
-    insertMany_txn(txn, d, "INSERT INTO messages (%s)" % (
-        ", ".join(MESSAGE_COLUMNS),), len(MESSAGE_COLUMNS),
-        [_messageValues(items[i].message) for i in stored])
     receivers = {i: uniqueReceivers(items[i].receivers) for i in stored}
     counts = {}
     for i in stored:
@@ -194,21 +204,27 @@ def getHead_txn(txn, d, uid):
 
 
 def pullMessages_txn(txn, d, uid, afterSeq, maxBytes):
-    entries, total, after = [], 0, afterSeq
-    while True:
+    """
+    Read the inbox in seq ranges of C{_PULL_CHUNK} (seqs are gapless, so a
+    range bounds the rows read whatever plan the database picks), up to
+    the head read first.
+    """
+    head = getHead_txn(txn, d, uid)
+    entries, total, after = [], 0, max(afterSeq, 0)
+    while after < head:
+        upTo = min(after + _PULL_CHUNK, head)
         rows = _all(txn, d, "SELECT i.seq, %s FROM inboxes i JOIN messages m"
                     " ON m.uid = i.message_uid WHERE i.uid = ? AND i.seq > ?"
-                    " ORDER BY i.seq LIMIT ?" % (_COLUMNS,),
-                    (uid, after, _PULL_CHUNK))
+                    " AND i.seq <= ? ORDER BY i.seq" % (_COLUMNS,),
+                    (uid, after, upTo))
         for row in rows:
             size = row[-1]
             if entries and total + size > maxBytes:
-                return PullBatch(entries, getHead_txn(txn, d, uid))
+                return PullBatch(entries, head)
             entries.append((row[0], _message(row[1:])))
             total += size
-        if len(rows) < _PULL_CHUNK:
-            return PullBatch(entries, getHead_txn(txn, d, uid))
-        after = rows[-1][0]
+        after = upTo
+    return PullBatch(entries, head)
 
 
 def replaceContent_txn(txn, d, messageUid, content):
