@@ -90,15 +90,18 @@ class IUserStore(Interface):
 
     def updateUser(uid, changes, now):
         """
-        Apply C{changes} (a dict of L{fxim.model.User} field names to values)
-        and set C{updateDt = now}.  @return: L{Deferred} firing with the new
-        User, or L{None} if there is no such user.
+        Apply C{changes} (a dict of L{fxim.model.User} field names to values,
+        not C{uid}) and set C{updateDt = now}.  @return: L{Deferred} firing
+        with the new User, or L{None} if there is no such user; fails with
+        L{ValueError} for an unknown field, L{KeyError} if the new mobile
+        belongs to another user.
         """
 
     def searchUsers(keyword, fuzzy, offset, limit):
         """
         Users with C{mobile == keyword} or (if C{fuzzy}) a display name
-        containing it; only C{searchable} users.
+        containing it (literal, case-sensitive); only C{searchable} users,
+        in creation order, C{limit} of them from C{offset}.
         @return: L{Deferred} firing with a list of User.
         """
 
@@ -121,7 +124,8 @@ class ISessionStore(Interface):
 
     def listSessions(uid):
         """
-        @return: L{Deferred} firing with a list of the user's Sessions.
+        @return: L{Deferred} firing with a list of the user's Sessions,
+            sorted by cid.
         """
 
     def deleteSession(uid, cid):
@@ -210,8 +214,8 @@ class IMessageStore(Interface):
 
     def getReceivers(messageUid):
         """
-        @return: L{Deferred} firing with the list of uids whose inbox holds
-            the message.
+        @return: L{Deferred} firing with the sorted list of uids whose inbox
+            holds the message.
         """
 
     def replaceContent(messageUid, content):
@@ -268,7 +272,12 @@ class IGroupStore(Interface):
     """
 
     def createGroup(info, members):
-        """@return: L{Deferred}; fails with L{KeyError} if the id exists."""
+        """
+        Store C{info} (its C{memberCount} is replaced by the number of
+        C{members} not REMOVED) and C{members} (a member's updateDt of 0
+        becomes C{info.updateDt}).
+        @return: L{Deferred}; fails with L{KeyError} if the id exists.
+        """
 
     def getGroup(groupId):
         """@return: L{Deferred} firing with a GroupInfo or None."""
@@ -277,25 +286,38 @@ class IGroupStore(Interface):
         """@return: L{Deferred} firing with a dict groupId -> GroupInfo."""
 
     def updateGroup(groupId, changes, now):
-        """@return: L{Deferred} firing with the new GroupInfo or None."""
+        """
+        Apply C{changes} (L{fxim.model.GroupInfo} field names, not
+        C{targetId}) and set C{updateDt = now}.
+        @return: L{Deferred} firing with the new GroupInfo or None.
+        """
 
     def deleteGroup(groupId):
-        """@return: L{Deferred}."""
+        """Delete the group and all its member rows.  @return: L{Deferred}."""
 
     def getMembers(groupId, includeRemoved=False):
-        """@return: L{Deferred} firing with a list of GroupMember."""
+        """
+        @return: L{Deferred} firing with a list of GroupMember, in the order
+            they first joined; REMOVED members only if C{includeRemoved}.
+        """
 
     def getMember(groupId, memberId):
         """@return: L{Deferred} firing with a GroupMember or None."""
 
     def putMembers(groupId, members, now):
         """
-        Insert or update members (a removed member has type REMOVED) and set
-        the group's memberUpdateDt and memberCount.  @return: L{Deferred}.
+        Insert or update members (a removed member has type REMOVED; a
+        member's updateDt of 0 becomes C{now}) and set the group's
+        memberUpdateDt to C{now} and memberCount to the number of members
+        not REMOVED.  @return: L{Deferred}; fails with L{KeyError} if there
+        is no such group.
         """
 
     def groupsOf(uid):
-        """@return: L{Deferred} firing with the ids of groups uid is in."""
+        """
+        @return: L{Deferred} firing with the sorted ids of the groups C{uid}
+            is a member of (not REMOVED).
+        """
 
 
 # -- presence and delivery --------------------------------------------------

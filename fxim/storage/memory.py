@@ -306,7 +306,10 @@ class MemoryStore:
     def createGroup(self, info, members):
         if info.targetId in self.groups:
             raise KeyError(info.targetId)
-        self.members[info.targetId] = {m.memberId: m for m in members}
+        self.members[info.targetId] = {
+            m.memberId: m if m.updateDt else attr.evolve(
+                m, updateDt=info.updateDt)
+            for m in members}
         self.groups[info.targetId] = attr.evolve(
             info, memberCount=self._count(info.targetId))
 
