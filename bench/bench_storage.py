@@ -90,6 +90,8 @@ def main(reactor, *argv):
     parser.add_argument("--hot", type=int, default=10000,
                         help="messages then pulled from one inbox")
     parser.add_argument("--synchronous", default="FULL")
+    parser.add_argument("--inflight", type=int, default=1,
+                        help="PostgreSQL group-commit transactions at once")
     parser.add_argument("--postgres",
                         default=os.environ.get("FXIM_TEST_POSTGRES_DSN"))
     args = parser.parse_args(argv)
@@ -107,9 +109,11 @@ def main(reactor, *argv):
     if args.postgres:
         import psycopg2
         schema = "fxim_bench_" + uuid.uuid4().hex[:8]
-        store = yield openStore(reactor, args.postgres, schema=schema)
+        store = yield openStore(reactor, args.postgres, schema=schema,
+                                maxInflight=args.inflight)
         try:
-            yield run(store, "postgresql", args.messages, args.callers,
+            yield run(store, "postgresql inflight=%d" % (args.inflight,),
+                      args.messages, args.callers,
                       args.hot)
         finally:
             yield store.close()

@@ -22,7 +22,7 @@ _log = Logger()
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
-def openPostgres(reactor, dsn, schema=None, poolSize=4):
+def openPostgres(reactor, dsn, schema=None, poolSize=4, maxInflight=1):
     """
     Connect to PostgreSQL and migrate the schema.
 
@@ -30,6 +30,8 @@ def openPostgres(reactor, dsn, schema=None, poolSize=4):
     @param schema: a schema to create if needed and use (C{search_path})
         instead of the default one (tests use one each).
     @param poolSize: most connections.
+    @param maxInflight: most concurrent group-commit transactions (see
+        L{SQLStore}); must be below C{poolSize}.
     @return: L{Deferred} firing with an open L{SQLStore}.
     """
     if schema is not None and not _SCHEMA_NAME.match(schema):
@@ -45,7 +47,7 @@ def openPostgres(reactor, dsn, schema=None, poolSize=4):
     pool = adbapi.ConnectionPool(
         "psycopg2", dsn, cp_min=1, cp_max=poolSize, cp_reconnect=True,
         cp_openfun=openfun, cp_reactor=reactor, cp_noisy=False)
-    store = SQLStore(POSTGRES, pool)
+    store = SQLStore(POSTGRES, pool, maxInflight=maxInflight)
 
     def migrated(applied):
         if applied:

@@ -3,10 +3,11 @@
 L{SQLStore}: the six store interfaces over a DB-API connection pool
 (SQLite or PostgreSQL), with group commit for C{storeMessage}.
 
-Group commit: at most one message-storing transaction runs at a time per
-store.  Calls arriving while it runs wait in a queue; when it commits, the
-next transaction takes the whole queue (up to C{maxBatch}) and stores it
-with one COMMIT, then each caller's Deferred fires.  If a batch fails as a
+Group commit: at most C{maxInflight} (1 on SQLite) message-storing
+transactions run at a time per store.  Calls arriving while they run wait
+in a queue; when one commits, the next transaction takes the whole queue
+(up to C{maxBatch}) and stores it with one COMMIT, and each caller of the
+committed batch gets its Deferred fired.  If a batch fails as a
 whole (which the SQL avoids for known per-message errors), its messages are
 retried one transaction each so one bad message cannot fail the others.
 """
@@ -54,6 +55,7 @@ class SQLStore:
 
     @ivar dialect: the L{fxim.storage.dialect.Dialect}.
     @ivar maxBatch: most messages stored in one transaction.
+    @ivar maxInflight: most batch transactions running at once.
     @ivar maxRetries: how often a transaction failing with a retryable
         error (deadlock, busy) is run again.
     @ivar batches: transactions run by group commit so far.
@@ -63,17 +65,21 @@ class SQLStore:
     maxBatch = 1000
     maxRetries = 5
 
-    def __init__(self, dialect, writePool, readPool=None):
+    def __init__(self, dialect, writePool, readPool=None, maxInflight=1):
         """
         @param writePool: the L{adbapi.ConnectionPool} for writes (for
             SQLite: exactly one connection).
         @param readPool: the pool for reads (default: C{writePool}).
+        @param maxInflight: most message batches in concurrent
+            transactions (1 for SQLite; a batch waits for the previous
+            one's per-user head locks, so order and gaplessness hold).
         """
+        self.maxInflight = maxInflight
         self.dialect = dialect
         self._writePool = writePool
         self._readPool = readPool or writePool
         self._queue = []
-        self._flushing = False
+        self._inflight = 0
         self._idleWaiters = []
         self._closed = False
         self.batches = 0
@@ -124,7 +130,7 @@ class SQLStore:
             return succeed(None)
         self._closed = True
         waiting = Deferred()
-        if self._flushing:
+        if self._inflight:
             self._idleWaiters.append(waiting)
         else:
             waiting.callback(None)
@@ -144,24 +150,25 @@ class SQLStore:
         key = tuple(dedupKey) if dedupKey is not None else None
         self._queue.append(
             (PendingStore(message, list(receivers), key, now), d))
-        if not self._flushing:
-            self._flush()
+        self._pump()
         return d
 
-    def _flush(self):
-        if not self._queue:
-            self._flushing = False
+    def _pump(self):
+        """
+        Start batch transactions while fewer than C{maxInflight} run.
+        """
+        while self._queue and self._inflight < self.maxInflight:
+            batch = self._queue[:self.maxBatch]
+            del self._queue[:self.maxBatch]
+            self._inflight += 1
+            self.batches += 1
+            self.batchedMessages += len(batch)
+            items = [item for item, _ in batch]
+            self._storeBatch(items).addCallback(self._flushed, batch)
+        if not self._inflight:
             waiters, self._idleWaiters = self._idleWaiters, []
             for w in waiters:
                 w.callback(None)
-            return
-        self._flushing = True
-        batch = self._queue[:self.maxBatch]
-        del self._queue[:self.maxBatch]
-        self.batches += 1
-        self.batchedMessages += len(batch)
-        items = [item for item, _ in batch]
-        self._storeBatch(items).addCallback(self._flushed, batch)
 
     def _storeBatch(self, items):
         """
@@ -189,7 +196,8 @@ class SQLStore:
         return result.addErrback(oneByOne)
 
     def _flushed(self, results, batch):
-        self._flush()
+        self._inflight -= 1
+        self._pump()
         for (_, d), result in zip(batch, results):
             if isinstance(result, (Failure, Exception)):
                 d.errback(result)

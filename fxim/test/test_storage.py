@@ -857,6 +857,35 @@ class GroupStoreContract:
         self.assertEqual((yield self.store.groupsOf("alice")), [])
 
     @inlineCallbacks
+    def test_memberDefaults(self):
+        """
+        A member created with updateDt 0 gets the group's updateDt, and
+        members are listed in the order they joined.
+        """
+        members = [GroupMember("zed", "", MemberType.OWNER, 0),
+                   GroupMember("amy", "", MemberType.NORMAL, NOW + 1)]
+        yield self.store.createGroup(self.info(), members)
+        yield self.store.putMembers("g1", [
+            GroupMember("bob", "", MemberType.NORMAL, NOW + 2),
+            GroupMember("zed", "z", MemberType.OWNER, NOW + 2)], NOW + 2)
+        found = yield self.store.getMembers("g1")
+        self.assertEqual(found, [
+            GroupMember("zed", "z", MemberType.OWNER, NOW + 2),
+            GroupMember("amy", "", MemberType.NORMAL, NOW + 1),
+            GroupMember("bob", "", MemberType.NORMAL, NOW + 2)])
+        yield self.store.createGroup(self.info("g2"), members[:1])
+        self.assertEqual((yield self.store.getMember("g2", "zed")).updateDt,
+                         NOW)
+
+    @inlineCallbacks
+    def test_putMembersNoGroup(self):
+        """
+        Putting members into an unknown group fails with L{KeyError}.
+        """
+        yield self.assertFailure(
+            self.store.putMembers("nope", [GroupMember("a")], NOW), KeyError)
+
+    @inlineCallbacks
     def test_members(self):
         """
         Removed members are left out unless asked for.
@@ -1268,9 +1297,10 @@ class PostgresStoreTests(TestCase):
         self.addCleanup(dropSchema, self.schema)
 
     @inlineCallbacks
-    def openStore(self):
+    def openStore(self, **options):
         from fxim.storage import openStore
-        store = yield openStore(reactor, POSTGRES_DSN, schema=self.schema)
+        store = yield openStore(reactor, POSTGRES_DSN, schema=self.schema,
+                                **options)
         self.addCleanup(lambda: store.close())
         return store
 
@@ -1297,11 +1327,12 @@ class PostgresStoreTests(TestCase):
     @inlineCallbacks
     def test_twoNodes(self):
         """
-        Two stores (two pools, like two nodes) storing concurrently to the
-        same receivers give each receiver the seqs 1..N exactly once.
+        Two stores (two pools, like two nodes, one running two batch
+        transactions at once) storing concurrently to the same receivers
+        give each receiver the seqs 1..N exactly once.
         """
         nodeA = yield self.openStore()
-        nodeB = yield self.openStore()
+        nodeB = yield self.openStore(maxInflight=2)
         ds = []
         for i in range(300):
             node = (nodeA, nodeB)[i % 2]
