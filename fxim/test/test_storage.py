@@ -935,6 +935,32 @@ class GroupStoreContract:
         self.assertEqual((yield self.store.groupsOf("carol")), [])
 
 
+class DedupPurgeTests(TestCase):
+    """
+    Tests for L{fxim.storage.maintenance.startDedupPurge}.
+    """
+
+    def test_purgesOldKeys(self):
+        """
+        Each interval, keys older than C{keepMs} are forgotten.
+        """
+        from twisted.internet.task import Clock
+        from fxim.storage.maintenance import startDedupPurge
+        clock = Clock()
+        clock.advance(100)
+        store = MemoryStore()
+        store.storeMessage(makeMessage(1), ["bob"], ("a", "c", 1), 100000)
+        store.storeMessage(makeMessage(2), ["bob"], ("a", "c", 2), 150000)
+        call = startDedupPurge(clock, store, keepMs=60000, interval=10)
+        self.addCleanup(call.stop)
+        clock.advance(10)
+        self.assertEqual(len(store._dedup), 2)
+        clock.advance(60)
+        self.assertEqual(len(store._dedup), 1)
+        clock.advance(50)
+        self.assertEqual(len(store._dedup), 0)
+
+
 class IdTests(TestCase):
     """
     Tests for L{fxim.storage.ids}.

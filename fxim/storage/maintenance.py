@@ -1,0 +1,33 @@
+# -*- test-case-name: fxim.test.test_storage -*-
+"""
+Periodic store housekeeping.
+"""
+
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+
+_log = Logger()
+
+#: Dedup keys are kept at least this long (ms): fxim.md section 6.
+DEDUP_KEEP_MS = 24 * 3600 * 1000
+
+
+def startDedupPurge(clock, store, keepMs=DEDUP_KEEP_MS, interval=3600.0):
+    """
+    Every C{interval} seconds, forget dedup keys older than C{keepMs}.
+
+    @param clock: an L{IReactorTime} (the reactor).
+    @param store: an L{fxim.interfaces.IMessageStore}.
+    @return: the running L{LoopingCall}; C{stop()} it at shutdown.
+    """
+    def purge():
+        olderThan = int(clock.seconds() * 1000) - keepMs
+        d = store.purgeDedupKeys(olderThan)
+        d.addCallback(lambda n: n and _log.info(
+            "purged {n} dedup keys", n=n))
+        d.addErrback(lambda f: _log.failure("purging dedup keys", f))
+        return d
+    call = LoopingCall(purge)
+    call.clock = clock
+    call.start(interval, now=False)
+    return call
