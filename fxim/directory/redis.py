@@ -127,6 +127,10 @@ class RedisDirectory:
 
     def _beat(self):
         def written(previous):
+            if previous is not None and previous != self.incarnation:
+                _log.error("Node id {nodeId} is also used by another "
+                           "process: give every node its own id",
+                           nodeId=self.nodeId)
             if previous != self.incarnation:
                 # The key had expired (this node was stalled or Redis lost
                 # it): other nodes may have deleted our entries meanwhile.
