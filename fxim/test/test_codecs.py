@@ -249,6 +249,8 @@ class GoldenReplyTests(SynchronousTestCase):
             self.assertEqual(c.decodeTcp(body), PingRequest(None))
         self.assertEqual(c.decodeTcp(b'{"interval":"60000"}'), PingRequest(60000))
         self.assertEqual(c.decodeWs({"interval": 5}), PingRequest(5))
+        self.assertEqual(c.decodeWs({"interval": "9" * 5000}), PingRequest(None))
+        self.assertEqual(c.decodeWs("nonsense"), PingRequest(None))
 
     def test_disconnect(self):
         """

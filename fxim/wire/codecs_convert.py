@@ -72,7 +72,8 @@ def jint(value: Any, default: int = 0, lo: int = INT64_MIN, hi: int = INT64_MAX)
         s = value.strip()
         if not s:
             return default
-        if not (s.isascii() and (s.isdigit() or (s[0] in "+-" and s[1:].isdigit()))):
+        if len(s) > 24 or not (s.isascii() and (
+                s.isdigit() or (s[0] in "+-" and s[1:].isdigit()))):
             raise WireError(f"not an integer: {value[:40]!r}")
         n = int(s)
     elif t is bool:
