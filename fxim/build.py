@@ -27,11 +27,14 @@ async def buildServer(config: Config, reactor: Any) -> Tuple[Any, List[Callable]
     from fxim.services.messaging import MessagingService
     from fxim.sms import LogSmsSender
     from fxim.storage import openStore
+    from fxim.storage.maintenance import startDedupPurge
     from fxim.transport.http import buildSite
 
     closers: List[Callable] = []
     store = await openStore(reactor, config.database, config.dataDir)
     closers.append(store.close)
+    purge = startDedupPurge(reactor, store, keepMs=int(config.dedupTtl * 1000))
+    closers.append(lambda: purge.stop() if purge.running else None)
     directory, connections, bus = await _presence(config, reactor, closers)
 
     keyPath = config.hmacKeyFile or os.path.join(config.dataDir, "hmac.key")
@@ -63,7 +66,8 @@ async def _presence(config: Config, reactor: Any, closers: List[Callable]):
     closers.append(redis.disconnect)
     directory = RedisDirectory(reactor, redis, str(config.nodeId), prefix=config.redisPrefix)
     await directory.start()
-    closers.append(directory.stop)
+    # A clean stop forgets this node's devices at once (no TTL wait).
+    closers.append(lambda: directory.stop(forget=True))
     bus = RedisBus(reactor, str(config.nodeId), directory, connections, encodePush,
                    redis, config.redis, prefix=config.redisPrefix)
     await bus.start()

@@ -42,8 +42,11 @@ class Server:
             setattr(self, name, service)
 
     @property
-    def nodeId(self) -> int:
-        return self.config.nodeId
+    def nodeId(self) -> str:
+        """
+        This node's id as the directory and bus name it (a string).
+        """
+        return str(self.config.nodeId)
 
     def now(self) -> int:
         """

@@ -11,9 +11,10 @@ from fxim.client.connection import (
     ClientConnection, RequestFailed, connectTcp, connectWs, openConnection,
 )
 from fxim.wire.envelope import registerSubSignalName as registerPluginSubsignal
+from fxim.client.inbox import Inbox
 from fxim.client.http import Credentials, LoginError, login, sendCode
 
 __all__ = [
-    "ClientConnection", "registerPluginSubsignal", "RequestFailed", "connectTcp", "connectWs",
+    "ClientConnection", "Inbox", "registerPluginSubsignal", "RequestFailed", "connectTcp", "connectWs",
     "openConnection", "Credentials", "LoginError", "login", "sendCode",
 ]

@@ -154,19 +154,20 @@ class ClientConnection:
             raise RequestFailed(ack.code, f"CONNECT refused with {ack.code}")
         return ack
 
-    async def request(self, request: Any, timeout: float = 10.0, subsignal: Optional[int] = None) -> Any:
+    def request(self, request: Any, timeout: float = 10.0, subsignal: Optional[int] = None) -> Deferred:
         """
         Send one PUBLISH request and wait for its PUB_ACK.
 
-        @return: the typed response (None for code-only subsignals).
-        @raise RequestFailed: on a non-zero code or a timeout.
+        @return: a L{Deferred} firing with the typed response (None for
+            code-only subsignals), or failing with L{RequestFailed} on a
+            non-zero code or a timeout.
         """
         if request is not None:
             subsignal = clientcodecs.requestKey(request, subsignal)[1]
         messageId = self.core.messageId()
         d = self.core.expect(Signal.PUBLISH, subsignal, messageId, timeout)
         self._sendPublish(subsignal, messageId, request)
-        return await d
+        return d
 
     async def ping(self, interval: int, timeout: float = 10.0) -> str:
         """

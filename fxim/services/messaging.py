@@ -12,7 +12,7 @@ once to the receivers' devices, never to the sender's own.
 from typing import Iterable, Optional, Sequence
 
 import attr
-from twisted.internet.defer import ensureDeferred
+from twisted.internet.defer import Deferred, ensureDeferred, maybeDeferred
 from twisted.logger import Logger
 
 from fxim.errors import ErrorCode, SignalError
@@ -31,6 +31,46 @@ _log = Logger()
 PULL_NORMAL = 0
 
 
+class _Sequencer:
+    """
+    Runs submissions in ticket order without recursion: each caller takes
+    a ticket on arrival and hands in its work (or None) when ready; work
+    runs as soon as every earlier ticket has been handed in.
+    """
+
+    def __init__(self) -> None:
+        self._issued = 0
+        self._next = 0
+        self._ready: dict = {}
+        self._draining = False
+
+    def take(self) -> int:
+        ticket = self._issued
+        self._issued += 1
+        return ticket
+
+    @property
+    def idle(self) -> bool:
+        return self._next == self._issued
+
+    def ready(self, ticket: int, work) -> None:
+        self._ready[ticket] = work
+        if self._draining:
+            return
+        self._draining = True
+        try:
+            while self._next in self._ready:
+                work = self._ready.pop(self._next)
+                self._next += 1
+                if work is not None:
+                    try:
+                        work()
+                    except Exception:
+                        _log.failure("submitting a message failed")
+        finally:
+            self._draining = False
+
+
 class MessagingService:
     """
     @param store: the node's store (messages, users, friends, groups).
@@ -45,6 +85,7 @@ class MessagingService:
         self.clock = clock
         self.config = config
         self.uids = MessageUidGenerator(config.nodeId, clock)
+        self._sequencers: dict = {}
 
     def now(self) -> int:
         return int(self.clock.seconds() * 1000)
@@ -59,20 +100,45 @@ class MessagingService:
             the target, 9 not a group member, 248 muted in the group, 253
             unknown target, 10 invalid message.
         """
-        conversation = message.conversation
-        sender = await self.store.getUser(uid)
-        if sender is None or sender.status in (UserStatus.MUTED, UserStatus.BLOCKED):
-            raise SignalError(ErrorCode.FORBIDDEN_SEND_MSG)
-        receivers = await self._receivers(uid, conversation)
-        message = attr.evolve(message, fromUser=uid, uid=self.uids.next(), timestamp=self.now())
-        if message.content.transparent:
-            await self._pushTransparent(message, receivers, uid)
-            return SendResult(message.uid, message.timestamp)
-        dedupKey = (uid, cid, message.localId) if message.localId else None
-        stored = await self.store.storeMessage(message, receivers, dedupKey, self.now())
+        # Checks of concurrent sends from one device run in parallel, but
+        # their messages reach the store (and get uids) in arrival order.
+        key = (uid, cid)
+        sequencer = self._sequencers.get(key)
+        if sequencer is None:
+            sequencer = self._sequencers[key] = _Sequencer()
+        ticket = sequencer.take()
+        submitted: Deferred = Deferred()
+        try:
+            sender = await self.store.getUser(uid)
+            if sender is None or sender.status in (UserStatus.MUTED, UserStatus.BLOCKED):
+                raise SignalError(ErrorCode.FORBIDDEN_SEND_MSG)
+            receivers = await self._receivers(uid, message.conversation)
+        except BaseException:
+            self._release(key, sequencer, ticket, None)
+            raise
+
+        def submit() -> None:
+            final = attr.evolve(message, fromUser=uid, uid=self.uids.next(), timestamp=self.now())
+            if final.content.transparent:
+                self._pushTransparent(final, receivers, uid)
+                submitted.callback(final)
+                return
+            dedupKey = (uid, cid, final.localId) if final.localId else None
+            maybeDeferred(self.store.storeMessage, final, receivers, dedupKey,
+                          self.now()).chainDeferred(submitted)
+
+        self._release(key, sequencer, ticket, submit)
+        stored = await submitted
+        if isinstance(stored, Message):  # transparent: pushed, not stored
+            return SendResult(stored.uid, stored.timestamp)
         if not stored.duplicate:
             self._notify(stored.seqs, uid, cid)
         return SendResult(stored.message.uid, stored.message.timestamp)
+
+    def _release(self, key, sequencer: "_Sequencer", ticket: int, work) -> None:
+        sequencer.ready(ticket, work)
+        if sequencer.idle and self._sequencers.get(key) is sequencer:
+            del self._sequencers[key]
 
     async def publish(self, message: Message, receivers: Iterable[str]) -> Message:
         """
@@ -117,7 +183,7 @@ class MessagingService:
         d = ensureDeferred(self.bus.deliver(uid, push, excludeCid))
         d.addErrback(lambda f: _log.failure("delivery to {uid} failed", f, uid=uid))
 
-    async def _pushTransparent(self, message: Message, receivers: Sequence[str], sender: str) -> None:
+    def _pushTransparent(self, message: Message, receivers: Sequence[str], sender: str) -> None:
         push = TransparentMessage(message)
         for receiver in receivers:
             if receiver != sender:
