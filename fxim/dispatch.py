@@ -251,9 +251,20 @@ class Dispatcher:
     @ivar server: the facade handed to handlers as C{context.server}.
     """
 
-    def __init__(self, registry: HandlerRegistry, server: Any = None) -> None:
+    def __init__(self, registry: HandlerRegistry, server: Any = None, clock: Any = None,
+                 rate: float = 0.0, burst: int = 0) -> None:
+        """
+        @param clock: an C{IReactorTime} for the rate limit.
+        @param rate: PUBLISH requests per second allowed per connection
+            (sustained; 0 = unlimited); over it the answer is
+            C{OVER_FREQUENCY} (250).
+        @param burst: how many may come at once.
+        """
         self.registry = registry
         self.server = server
+        self.clock = clock
+        self.rate = rate
+        self.burst = max(burst, 1)
 
     def dispatch(self, connection: Any, signal: int, subsignal: int,
                  messageId: int, payload: Any) -> "Deferred[Outcome]":
@@ -287,6 +298,9 @@ class Dispatcher:
         codec = handler.codec or codecs.codecFor(signal, subsignal)
         if codec is None:
             return succeed(self._unhandled(connection, signal, subsignal, messageId, tcp))
+        if signal == Signal.PUBLISH and self.rate and not self._allow(connection):
+            _log.info("{peer}: over the request rate", peer=connection.peer)
+            return succeed(self._reply(codec, tcp, messageId, ErrorCode.OVER_FREQUENCY, None))
         try:
             request = codec.decodeTcp(payload) if tcp else codec.decodeWs(payload)
         except WireError as e:
@@ -300,6 +314,18 @@ class Dispatcher:
             lambda response: self._reply(codec, tcp, messageId, ErrorCode.SUCCESS, response),
             lambda f: self._failed(f, codec, tcp, messageId, connection, signal, subsignal))
         return d
+
+    def _allow(self, connection: Any) -> bool:
+        """
+        Token bucket per connection: C{burst} tokens, refilled at C{rate}
+        per second.
+        """
+        now = self.clock.seconds()
+        tokens, last = getattr(connection, "_fximBucket", (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+        allowed = tokens >= 1.0
+        connection._fximBucket = (tokens - 1.0 if allowed else tokens, now)
+        return allowed
 
     def _reply(self, codec: Any, tcp: bool, messageId: int, code: int,
                response: Any) -> Outcome:

@@ -110,7 +110,8 @@ class FximService(MultiService):
         self._closers.extend(closers)
         from fxim.transport.tcp import FrameFactory
         from fxim.transport.websocket import EnvelopeFactory
-        dispatcher = Dispatcher(self.registry, server)
+        dispatcher = Dispatcher(self.registry, server, reactor, config.requestRate,
+                                config.requestBurst)
         tcpFactory = FrameFactory(dispatcher, reactor, config.maxFrameSize, config.tcpIdle,
                                   onLost=server.connectionLost)
         wsFactory = EnvelopeFactory(dispatcher, reactor, config.maxWsPayload, config.wsIdle,

@@ -41,6 +41,11 @@ async def connect(context: RequestContext, request: ConnectRequest) -> ConnectAc
             _log.info("{peer}: CONNECT refused ({code}) for {user}", peer=connection.peer,
                       code=int(e.code), user=request.userName)
             return ConnectAck(int(e.code))
+        devices = await server.directory.devicesOf(session.uid)
+        if len([d for d in devices if d.cid != session.cid]) >= server.config.maxDevices:
+            _log.info("{peer}: {user} already has {n} devices online", peer=connection.peer,
+                      user=session.uid, n=len(devices))
+            return ConnectAck(SubSignal.CONNECTION_REFUSED_NOT_AUTHORIZED)
         await server.bind(connection, session.uid, session.cid)
         heads = await server.heads(session.uid)
         return ConnectAck(SubSignal.CONNECTION_ACCEPTED, serverTime=server.now(), **heads)

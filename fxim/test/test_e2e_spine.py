@@ -149,3 +149,50 @@ class SpineTests(NodeTestMixin, TestCase):
 def deferToThreadBlocking(f, *args):
     from twisted.internet.threads import deferToThread
     return deferToThread(f, *args)
+
+
+class LimitTests(NodeTestMixin, TestCase):
+    """
+    Configurable limits are enforced by a real node.
+    """
+
+    async def test_requestRate(self):
+        """
+        Over C{--request-rate}/C{--request-burst} a PUBLISH gets 250
+        (OVER_FREQUENCY) and the connection stays usable.
+        """
+        from twisted.internet.defer import DeferredList
+        from fxim.wire.requests import PullMessages
+        node = await self.startNode(["--request-rate", "2", "--request-burst", "5"])
+        conn = await self.loginAndConnect(node, "13800000005", "tcp")
+        results = await DeferredList([conn.request(PullMessages(0, 0)) for _ in range(12)],
+                                     consumeErrors=True)
+        codes = [None if ok else r.value.code for ok, r in results]
+        self.assertEqual(codes.count(None), 5)
+        self.assertEqual(set(codes) - {None}, {ErrorCode.OVER_FREQUENCY})
+        await sleep(1.1)
+        await conn.request(PullMessages(0, 0))
+
+    async def test_maxDevices(self):
+        """
+        With C{--max-devices 1} a second device of the same user is refused
+        (CONNECT_ACK 6), while the same device may reconnect.
+        """
+        from fxim.wire.signals import SubSignal
+        node = await self.startNode(["--max-devices", "1"])
+        first = await self.loginAndConnect(node, "13800000006", "tcp", clientId="one")
+        with self.assertRaises(RequestFailed) as caught:
+            await self.loginAndConnect(node, "13800000006", "ws", clientId="two")
+        self.assertEqual(caught.exception.code, SubSignal.CONNECTION_REFUSED_NOT_AUTHORIZED)
+        again = await self.loginAndConnect(node, "13800000006", "ws", clientId="one")
+        await first.closed
+        self.assertFalse(again.closed.called)
+
+    async def test_frameSizeLimit(self):
+        """
+        A frame longer than C{--max-frame-size} closes the connection.
+        """
+        node = await self.startNode(["--max-frame-size", "1000"])
+        data = encodeFrame(Frame(Signal.PING, 0, 1, b"{" + b" " * 2000 + b"}"))
+        self.assertEqual(await deferToThreadBlocking(rawExchange, node.tcpPort, data), b"")
+        self.assertIn("over limit 1000", node.log())
