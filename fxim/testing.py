@@ -60,11 +60,15 @@ class ServerProcess:
     @ivar httpPort: the HTTP API port.
     @ivar dataDir: its C{--data-dir}.
     @ivar logPath: its combined stdout/stderr.
+
+    @param tcpEndpoint: the C{--tcp} endpoint, with C{{port}} standing for
+        the chosen free port (e.g. an C{ssl:} one).
     """
 
     def __init__(self, reactor, args: Sequence[str] = (), dataDir: Optional[str] = None,
                  env: Optional[Dict[str, str]] = None, loginCode: Optional[str] = "556677",
-                 pythonPath: Sequence[str] = ()) -> None:
+                 pythonPath: Sequence[str] = (),
+                 tcpEndpoint: str = "tcp:{port}:interface=127.0.0.1") -> None:
         self.reactor = reactor
         self.tcpPort, self.wsPort, self.httpPort = freePort(), freePort(), freePort()
         self.dataDir = dataDir or tempfile.mkdtemp(prefix="fxim-node-")
@@ -73,6 +77,7 @@ class ServerProcess:
         self.loginCode = loginCode
         self.env = dict(env or {})
         self.pythonPath = list(pythonPath)
+        self.tcpEndpoint = tcpEndpoint
         self._process = None
         self._output: Optional[_Output] = None
 
@@ -83,7 +88,7 @@ class ServerProcess:
     def commandLine(self) -> List[str]:
         args = [sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
                 "-n", "--pidfile=", "--logfile=-", "fxim", "--data-dir", self.dataDir,
-                "--tcp", f"tcp:{self.tcpPort}:interface=127.0.0.1",
+                "--tcp", self.tcpEndpoint.format(port=self.tcpPort),
                 "--ws", f"tcp:{self.wsPort}:interface=127.0.0.1",
                 "--http", f"tcp:{self.httpPort}:interface=127.0.0.1"]
         if self.loginCode is not None:

@@ -196,3 +196,59 @@ class LimitTests(NodeTestMixin, TestCase):
         data = encodeFrame(Frame(Signal.PING, 0, 1, b"{" + b" " * 2000 + b"}"))
         self.assertEqual(await deferToThreadBlocking(rawExchange, node.tcpPort, data), b"")
         self.assertIn("over limit 1000", node.log())
+
+
+def _selfSigned(directory: str) -> str:
+    """
+    Write a self-signed certificate and key for 127.0.0.1 into one PEM.
+    """
+    from OpenSSL import crypto as ossl
+    key = ossl.PKey()
+    key.generate_key(ossl.TYPE_RSA, 2048)
+    cert = ossl.X509()
+    cert.get_subject().CN = "127.0.0.1"
+    cert.set_serial_number(1)
+    cert.gmtime_adj_notBefore(0)
+    cert.gmtime_adj_notAfter(3600)
+    cert.set_issuer(cert.get_subject())
+    cert.set_pubkey(key)
+    cert.sign(key, "sha256")
+    path = os.path.join(directory, "server.pem")
+    with open(path, "wb") as f:
+        f.write(ossl.dump_privatekey(ossl.FILETYPE_PEM, key))
+        f.write(ossl.dump_certificate(ossl.FILETYPE_PEM, cert))
+    return path
+
+
+def _tlsPing(port: int) -> bytes:
+    import ssl
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        with context.wrap_socket(raw) as s:
+            s.sendall(encodeFrame(Frame(Signal.PING, 0, 7, b'{"interval":60000}')))
+            data = b""
+            while len(data) < 10 or len(data) < 10 + struct.unpack(">i", data[3:7])[0]:
+                data += s.recv(4096)
+            return data
+
+
+class TlsTests(NodeTestMixin, TestCase):
+    """
+    The binary protocol can listen with TLS (C{ssl:} endpoints).
+    """
+
+    async def test_tlsTcp(self):
+        """
+        A node started with C{--tcp ssl:PORT:privateKey=…:certKey=…} answers
+        a PING over TLS.
+        """
+        import tempfile
+        pem = _selfSigned(tempfile.mkdtemp())
+        tls = await self.startNode(
+            tcpEndpoint="ssl:{port}:interface=127.0.0.1:privateKey=" + pem + ":certKey=" + pem)
+        reply = await deferToThreadBlocking(_tlsPing, tls.tcpPort)
+        self.assertEqual(reply[2], Signal.PING)
+        self.assertEqual(reply[10:], b"ping back next interval 60000")
+        self.assertIn("ready", tls.log())
