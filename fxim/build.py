@@ -46,6 +46,7 @@ async def buildServer(config: Config, reactor: Any) -> Tuple[Any, List[Callable]
     services = dict(messages=messages)
     services.update(_optionalServices(config, reactor, store, bus, messages))
     server = Server(config, reactor, store, directory, connections, bus, auth, **services)
+    auth.onRevoked = server.disconnectDevices
     adminSecret = loadAdminSecret(config.adminSecretFile) if config.adminSecretFile else None
     site = buildSite(auth, adminSecret=adminSecret, extraChildren=_httpChildren(server))
     return server, closers, site

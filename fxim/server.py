@@ -76,6 +76,17 @@ class Server:
         await self.directory.register(uid, cid, self.nodeId, connection.transportName)
         _log.info("{peer}: {uid}/{cid} connected", peer=connection.peer, uid=uid, cid=cid)
 
+    async def disconnectDevices(self, uid: str, cid: Any = None) -> None:
+        """
+        Close the connections of (uid, cid) -- of every device of C{uid}
+        when C{cid} is None -- on whichever node holds them.
+        """
+        if cid is not None:
+            await self.bus.kick(uid, cid)
+            return
+        for presence in await self.directory.devicesOf(uid):
+            await self.bus.kick(uid, presence.cid)
+
     def connectionLost(self, connection: Any) -> None:
         """
         Forget a closed connection (called by the transports).

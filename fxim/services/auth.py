@@ -213,6 +213,9 @@ class AuthService:
         self.maxSendsPerDay = maxSendsPerDay
         self.maxAttempts = maxAttempts
         self.tokenTtl = int(tokenTtl * 1000)
+        #: C{async onRevoked(uid, cid)} closes live connections of revoked
+        #: or blocked devices (set by the node; None in unit tests).
+        self.onRevoked = None
         self._random = random if random is not None else secrets.SystemRandom()
         self._locks = {}
         if loginCode is not None:
@@ -426,7 +429,9 @@ class AuthService:
         @return: L{Deferred} firing with the number deleted.
         """
         if cid is not None:
-            return 1 if await self._store.deleteSession(uid, cid) else 0
+            deleted = 1 if await self._store.deleteSession(uid, cid) else 0
+            await self._revoked(uid, cid)
+            return deleted
         count = 0
         for session in await self._store.listSessions(uid):
             if await self._store.deleteSession(uid, session.cid):
@@ -434,7 +439,19 @@ class AuthService:
         if count:
             _log.info("Revoked {count} session(s) of user {uid}",
                       count=count, uid=uid)
+        await self._revoked(uid, None)
         return count
+
+    async def _revoked(self, uid, cid):
+        """
+        Close the live connections of a revoked or blocked device (all of
+        the user's when C{cid} is None), through L{onRevoked}.
+        """
+        if self.onRevoked is not None:
+            try:
+                await self.onRevoked(uid, cid)
+            except Exception:
+                _log.failure("Closing connections of {uid} failed", uid=uid)
 
     def listSessions(self, uid) -> Deferred:
         """
@@ -478,7 +495,7 @@ class AuthService:
         """
         Block or unblock a user.  A blocked user's CONNECT is refused (3);
         its sessions are kept, so unblocking restores them.  Connections
-        already open are not closed here.
+        already open are closed through L{onRevoked}.
 
         @return: L{Deferred} firing with the updated L{fxim.model.User}, or
             failing with L{NoSuchUser}.
@@ -498,6 +515,8 @@ class AuthService:
             raise NoSuchUser(uid)
         _log.info("User {uid} {what}", uid=uid,
                   what="blocked" if blocked else "unblocked")
+        if blocked:
+            await self._revoked(uid, None)
         return user
 
     @_deferred

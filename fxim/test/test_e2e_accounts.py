@@ -109,6 +109,47 @@ class AccountsMixin:
         self.assertEqual((await second.request(PullMessages(0, 0))).messages, ())
 
 
+    async def adminNode(self):
+        import os
+        import tempfile
+        path = os.path.join(tempfile.mkdtemp(), "admin.secret")
+        with open(path, "w") as f:
+            f.write("s3cret-admin-token-for-tests\n")
+        node = await self.startNode(["--admin-secret-file", path])
+        return node, {"Authorization": "Bearer s3cret-admin-token-for-tests"}
+
+    async def test_adminBlockAndRevokeCloseConnections(self):
+        """
+        Blocking a user through the admin API closes its live connections
+        and its next CONNECT gets 3; revoking a device's session closes it
+        and its token then gets 8.  Without the secret the API refuses.
+        """
+        from fxim.client.http import postJson
+        node, auth = await self.adminNode()
+        denied = await postJson(reactor, node.httpBase + "/admin/tokens", {"uid": "x", "clientId": "y"})
+        self.assertNotEqual(denied.get("code"), 0)
+        victim = await self.loginAndConnect(node, "13800000007", "ws", clientId="v1")
+        await postJson(reactor, f"{node.httpBase}/admin/users/{victim.uid}/block", {}, auth)
+        await victim.closed
+        again = await self.openClient(node, "tcp")
+        with self.assertRaises(RequestFailed) as caught:
+            await again.connect(victim.uid, victim.credentials.token, "v1")
+        self.assertEqual(caught.exception.code, SubSignal.CONNECTION_REFUSED_IDENTIFIER_REJECTED)
+        await postJson(reactor, f"{node.httpBase}/admin/users/{victim.uid}/unblock", {}, auth)
+        conn = await self.loginAndConnect(node, "13800000007", "tcp", clientId="v2")
+        from twisted.web.client import Agent
+        from twisted.web.http_headers import Headers
+        response = await Agent(reactor).request(
+            b"DELETE", f"{node.httpBase}/admin/users/{conn.uid}/sessions/v2".encode(),
+            Headers({b"Authorization": [auth["Authorization"].encode()]}))
+        self.assertEqual(response.code, 200)
+        await conn.closed
+        third = await self.openClient(node, "ws")
+        with self.assertRaises(RequestFailed) as caught:
+            await third.connect(conn.uid, conn.credentials.token, "v2")
+        self.assertEqual(caught.exception.code, SubSignal.CONNECTION_REFUSED_SESSION_NOT_EXIST)
+
+
 class EmbeddedAccountsTests(AccountsMixin, NodeTestMixin, TestCase):
     """
     Accounts on the embedded default (SQLite, in-process presence).
