@@ -8,7 +8,6 @@ import os
 import socket
 import struct
 
-from twisted.internet import reactor
 from twisted.trial.unittest import TestCase
 
 from fxim.client import RequestFailed, registerPluginSubsignal
