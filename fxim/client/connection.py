@@ -42,6 +42,16 @@ class RequestFailed(SignalError):
     """
 
 
+class ConnectionLost(RequestFailed):
+    """
+    The connection closed before the reply came (the request may or may
+    not have reached the server).
+    """
+
+    def __init__(self, description: str = "connection lost") -> None:
+        super().__init__(ErrorCode.SERVER_ERROR, description)
+
+
 class _Core:
     """
     Request/response bookkeeping shared by both transports.
@@ -91,9 +101,9 @@ class _Core:
     def lost(self, reason: Any) -> None:
         pending, self._pending = self._pending, {}
         for d in pending.values():
-            d.errback(RequestFailed(ErrorCode.SERVER_ERROR, "connection lost"))
+            d.errback(ConnectionLost())
         if self._connectWaiter is not None and not self._connectWaiter.called:
-            self._connectWaiter.errback(RequestFailed(ErrorCode.SERVER_ERROR, "connection lost"))
+            self._connectWaiter.errback(ConnectionLost())
         if not self.closed.called:
             self.closed.callback(None)
 
@@ -188,6 +198,13 @@ class ClientConnection:
         """
         raise NotImplementedError()
 
+    def abort(self) -> Deferred:
+        """
+        Drop the connection at once, without waiting for buffered data
+        (for a peer that stopped answering); @return: L{closed}.
+        """
+        raise NotImplementedError()
+
     @property
     def closed(self) -> Deferred:
         return self.core.closed
@@ -226,6 +243,9 @@ class _TcpProtocol(Protocol, ClientConnection):
             core.push(clientcodecs.decodePushTcp(frame))
 
     def connectionLost(self, reason: Any = None) -> None:
+        pings, self._pings = self._pings, {}
+        for d in pings.values():
+            d.errback(ConnectionLost())
         self.core.lost(reason)
 
     def writeFrame(self, frame: Frame) -> None:
@@ -244,11 +264,24 @@ class _TcpProtocol(Protocol, ClientConnection):
         messageId = self.core.messageId()
         d: Deferred = Deferred()
         self._pings[messageId] = d
+
+        def expire() -> None:
+            if self._pings.pop(messageId, None) is d:
+                d.errback(RequestFailed(ErrorCode.TIMEOUT, "no PING reply"))
+        timer = self.core.clock.callLater(timeout, expire)
         self.writeFrame(Frame(Signal.PING, 0, messageId, json.dumps({"interval": interval}).encode()))
-        return await d
+        try:
+            return await d
+        finally:
+            if timer.active():
+                timer.cancel()
 
     def close(self) -> Deferred:
         self.transport.loseConnection()
+        return self.core.closed
+
+    def abort(self) -> Deferred:
+        self.transport.abortConnection()
         return self.core.closed
 
 
@@ -326,6 +359,10 @@ class _WsProtocol(WebSocketClientProtocol, ClientConnection):
         self.sendClose()
         return self.core.closed
 
+    def abort(self) -> Deferred:
+        self.dropConnection(abort=True)
+        return self.core.closed
+
 
 async def connectTcp(reactor: Any, host: str, port: int) -> ClientConnection:
     """
@@ -346,10 +383,12 @@ async def connectWs(reactor: Any, host: str, port: int, path: str = "/ws") -> Cl
     return await protocol.opened
 
 
-async def openConnection(reactor: Any, transportName: str, host: str, port: int) -> ClientConnection:
+async def openConnection(reactor: Any, transportName: str, host: str, port: int,
+                         path: str = "/ws") -> ClientConnection:
     """
-    Open a connection of either transport.
+    Open a connection of either transport (C{path} is the WebSocket URL
+    path).
     """
     if transportName == "tcp":
         return await connectTcp(reactor, host, port)
-    return await connectWs(reactor, host, port)
+    return await connectWs(reactor, host, port, path)
