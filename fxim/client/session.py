@@ -606,8 +606,11 @@ class ChatClient:
             def done(result: Any) -> None:
                 if timer.active():
                     timer.cancel()
-                if not isinstance(result, str) and conn is self.connection:
+                if isinstance(result, str) or conn is not self.connection:
+                    return None
+                if not result.check(ConnectionLost):
                     self._heartbeatLost(conn, d)
+                return None
             d.addBoth(done)
         self._scheduleHeartbeat(conn)
 
