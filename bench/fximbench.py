@@ -1,0 +1,795 @@
+#!/usr/bin/env python
+"""
+fxim load generator and benchmarks.
+
+    python bench/fximbench.py [scenario ...] [--backend embedded|postgres]
+        [--json bench/results/latest.json] [--quick]
+
+Scenarios: codec pairs steady idle fanout storm (default: all).  Every
+scenario starts its own server(s) on 127.0.0.1, measures a baseline in the
+same run where one exists, prints a table and adds its figures to the JSON
+file.  See bench/README.md and docs/performance.md.
+
+CPU split on this 2-core box: the server under test (fxim node, relay or
+bare server) is pinned to CPU 0; this orchestrator (and its HTTP login
+threads) and the load-generator worker processes (bench/loadgen.py) are
+pinned to CPU 1.  PostgreSQL and Redis (--backend postgres) are not
+pinned.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, ROOT)
+
+SERVER_CPU, CLIENT_CPU = {0}, {1}
+LOGIN_CODE = "556677"
+#: Server options for every benchmark node: the per-connection request
+#: rate limiter and the idle timeouts are lifted so that they measure the
+#: server, not its limits.
+NODE_ARGS = ["--request-rate", "10000000", "--request-burst", "10000000",
+             "--tcp-idle", "1200", "--ws-idle", "1200", "--max-devices", "100"]
+
+SCENARIOS = ["codec", "pairs", "steady", "idle", "fanout", "storm"]
+
+
+# -- helpers -------------------------------------------------------------------
+
+def pct(sorted_values, p):
+    if not sorted_values:
+        return float("nan")
+    i = min(len(sorted_values) - 1, max(0, int(round(p / 100.0 * len(sorted_values))) - 1))
+    return sorted_values[i]
+
+
+def latencyStats(us):
+    """
+    Microsecond samples to a dict of milliseconds.
+    """
+    s = sorted(us)
+    return {"n": len(s), "p50_ms": pct(s, 50) / 1000, "p90_ms": pct(s, 90) / 1000,
+            "p99_ms": pct(s, 99) / 1000, "max_ms": (s[-1] / 1000) if s else float("nan")}
+
+
+def table(title, header, rows):
+    widths = [max(len(str(h)), *(len(fmt(r[i])) for r in rows)) for i, h in enumerate(header)]
+    line = "-+-".join("-" * w for w in widths)
+    print()
+    print(f"== {title}")
+    print(" | ".join(str(h).ljust(w) for h, w in zip(header, widths)))
+    print(line)
+    for r in rows:
+        print(" | ".join(fmt(v).ljust(w) for v, w in zip(r, widths)))
+    sys.stdout.flush()
+
+
+def fmt(v):
+    if isinstance(v, float):
+        if v != v:
+            return "-"
+        if abs(v) >= 1000:
+            return f"{v:,.0f}"
+        if abs(v) >= 10:
+            return f"{v:.1f}"
+        return f"{v:.3g}"
+    return str(v)
+
+
+def procStatus(pid, field):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def rssKiB(pid):
+    return procStatus(pid, "VmRSS")
+
+
+def cpuTime(pid):
+    """
+    User + system CPU seconds of a process so far.
+    """
+    with open(f"/proc/{pid}/stat") as f:
+        parts = f.read().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return (int(parts[11]) + int(parts[12])) / tick
+
+
+def freePort():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def waitPort(port, proc, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"port {port} not ready")
+
+
+def pinServer():
+    os.sched_setaffinity(0, SERVER_CPU)
+
+
+# -- servers -------------------------------------------------------------------
+
+class Node:
+    """
+    A C{twistd -n fxim} node on CPU 0 (command line from
+    L{fxim.testing.ServerProcess}).
+    """
+
+    def __init__(self, backend, dataDir=None, extra=()):
+        from fxim.testing import ServerProcess
+        self.backend = backend
+        self.dsn = None
+        args = list(NODE_ARGS) + list(extra)
+        if backend == "postgres":
+            from fxim.test import e2e
+            if not (e2e.POSTGRES and e2e.REDIS):
+                raise SystemExit("--backend postgres needs FXIM_TEST_POSTGRES_DSN and "
+                                 "FXIM_TEST_REDIS_URL (source /tmp/fxim-dev-env)")
+            self.dsn = e2e.createDatabase()
+            args += ["--database", self.dsn, "--redis", e2e.REDIS,
+                     "--redis-prefix", f"fximbench:{uuid.uuid4().hex[:8]}:"]
+        self.sp = ServerProcess(None, args, dataDir=dataDir)
+        self.proc = None
+
+    def __getattr__(self, name):
+        return getattr(self.sp, name)
+
+    def start(self):
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([ROOT, env.get("PYTHONPATH", "")])
+        env["PYTHONUNBUFFERED"] = "1"
+        self.logFile = open(self.sp.logPath, "ab")
+        self.proc = subprocess.Popen(self.sp.commandLine(), env=env, cwd=ROOT, stdout=self.logFile,
+                                     stderr=subprocess.STDOUT, preexec_fn=pinServer)
+        deadline = time.time() + 60
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError("fxim exited during startup:\n" + self.sp.log()[-3000:])
+            try:
+                if self.sp._listening():
+                    return self
+            except OSError:
+                pass
+            if time.time() > deadline:
+                self.stop()
+                raise RuntimeError("fxim not ready:\n" + self.sp.log()[-3000:])
+            time.sleep(0.1)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def stop(self, dropDb=True):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.logFile.close()
+        if dropDb and self.dsn:
+            from fxim.test import e2e
+            try:
+                e2e.dropDatabase(self.dsn)
+            except Exception as e:
+                print("could not drop", self.dsn, e)
+
+
+class Script:
+    """
+    One of the baseline servers of bench/ on CPU 0.
+    """
+
+    def __init__(self, *args):
+        self.port = freePort()
+        argv = [sys.executable, os.path.join(HERE, args[0])] + list(args[1:]) + [str(self.port)]
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, preexec_fn=pinServer)
+        self.proc.stdout.readline()
+        waitPort(self.port, self.proc)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+# -- logins ----------------------------------------------------------------------
+
+def mobile(n):
+    return "139%08d" % n
+
+
+def loginMany(httpBase, items, concurrency=50):
+    """
+    Log in C{items} (mobile, clientId) over HTTP with C{concurrency}
+    keep-alive connections.
+
+    @return: (credentials dicts in order, logins per second).
+    """
+    host, port = httpBase.split("//")[1].split(":")
+    out = [None] * len(items)
+    nextIndex = iter(range(len(items)))
+    lock = threading.Lock()
+    errors = []
+
+    def lane():
+        conn = http.client.HTTPConnection(host, int(port), timeout=60)
+        while True:
+            with lock:
+                i = next(nextIndex, None)
+            if i is None:
+                break
+            mob, cid = items[i]
+            body = json.dumps({"mobile": mob, "code": LOGIN_CODE, "clientId": cid})
+            for attempt in range(3):
+                try:
+                    conn.request("POST", "/login", body, {"Content-Type": "application/json"})
+                    answer = json.loads(conn.getresponse().read())
+                    break
+                except (OSError, http.client.HTTPException):
+                    conn.close()
+                    conn = http.client.HTTPConnection(host, int(port), timeout=60)
+            else:
+                errors.append(i)
+                continue
+            if answer.get("code") != 0:
+                errors.append(answer)
+                continue
+            r = answer["result"]
+            out[i] = {"uid": r["userId"], "token": r["token"], "cid": cid}
+        conn.close()
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=lane) for _ in range(concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - t0
+    if errors:
+        raise RuntimeError(f"{len(errors)} logins failed, e.g. {errors[0]}")
+    return out, len(items) / elapsed
+
+
+# -- workers ----------------------------------------------------------------------
+
+class Worker:
+    def __init__(self):
+        self.proc = subprocess.Popen([sys.executable, os.path.join(HERE, "loadgen.py")],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def send(self, cmd, **kw):
+        kw["cmd"] = cmd
+        self.proc.stdin.write(json.dumps(kw).encode() + b"\n")
+        self.proc.stdin.flush()
+
+    def recv(self):
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("worker died")
+        r = json.loads(line)
+        if not r.pop("ok"):
+            raise RuntimeError("worker failed:\n" + r["error"])
+        return r
+
+    def call(self, cmd, **kw):
+        self.send(cmd, **kw)
+        return self.recv()
+
+    def stop(self):
+        try:
+            self.send("exit")
+            self.proc.wait(10)
+        except Exception:
+            self.proc.kill()
+
+
+def callAll(workers, cmd, perWorker=None, **kw):
+    """
+    Send C{cmd} to every worker (with per-worker arguments), then collect.
+    """
+    for i, w in enumerate(workers):
+        args = dict(kw)
+        if perWorker is not None:
+            args.update(perWorker[i])
+        w.send(cmd, **args)
+    return [w.recv() for w in workers]
+
+
+def split(items, n):
+    return [items[i::n] for i in range(n)]
+
+
+class Usage:
+    """
+    CPU used by the server and by the load generators over an interval.
+    """
+
+    def __init__(self, serverPid, clientPids):
+        self.serverPid, self.clientPids = serverPid, list(clientPids) + [os.getpid()]
+        self.t0 = time.perf_counter()
+        self.s0 = cpuTime(serverPid)
+        self.c0 = [cpuTime(p) for p in self.clientPids]
+
+    def stop(self):
+        wall = time.perf_counter() - self.t0
+        server = cpuTime(self.serverPid) - self.s0
+        client = sum(cpuTime(p) - c for p, c in zip(self.clientPids, self.c0))
+        self.figures = {"wall_s": wall, "server_cpu_s": server, "server_cpu_pct": 100 * server / wall,
+                        "client_cpu_s": client, "client_cpu_pct": 100 * client / wall}
+        return self.figures
+
+
+# -- scenarios ----------------------------------------------------------------------
+
+def scenario_codec(opts, results):
+    import json as _json
+    import struct
+    from fxim.model import Conversation, Message, MessageContent
+    from fxim.wire import clientcodecs
+    from fxim.wire.codecs import codecFor
+    from fxim.wire.envelope import decodeEnvelope, encodeEnvelope
+    from fxim.wire.frame import FrameDecoder, HEADER, encodeFrame, Frame
+    from fxim.wire.requests import SendMessage, SendResult
+
+    def request(pad):
+        return SendMessage(Message(Conversation(0, "u" * 10, 0), "",
+                                   MessageContent(type=1, searchableContent="x" * pad)))
+    pad = 0
+    while len(encodeFrame(Frame(9, 18, 1, clientcodecs.encodeRequestTcp(request(pad))))) < 200:
+        pad += 1
+    req = request(pad)
+    tcpFrame = encodeFrame(Frame(9, 18, 1, clientcodecs.encodeRequestTcp(req)))
+    wsPad = 0
+    while True:
+        text = clientcodecs.encodeRequestEnvelope(request(wsPad), 1)
+        if len(text.encode()) >= 200:
+            break
+        wsPad += 1
+    codec = codecFor(9, 18)
+    result = SendResult(123456789012345, 1700000000000)
+    n = 20000 if opts.quick else 100000
+
+    def timeit(f):
+        best = 0
+        for _ in range(3):
+            t0 = time.perf_counter()
+            f(n)
+            best = max(best, n / (time.perf_counter() - t0))
+        return best
+
+    def fximTcp(n):
+        dec = FrameDecoder()
+        for _ in range(n):
+            for fr in dec.feed(tcpFrame):
+                r = codec.decodeTcp(fr.body)
+                encodeFrame(codec.replyTcp(fr.messageId, 0, result))
+
+    unpack, pack = HEADER.unpack_from, HEADER.pack
+    ackBody = bytes(1) + struct.pack(">qq", result.uid, result.timestamp)
+
+    def bareTcp(n):
+        for _ in range(n):
+            m, v, s, ln, sub, mid = unpack(tcpFrame, 0)
+            body = tcpFrame[10:10 + ln]
+            pack(0xF8, 2, 10, 17, sub, mid) + ackBody
+
+    def fximWs(n):
+        for _ in range(n):
+            env = decodeEnvelope(text)
+            r = codec.decodeWs(env.content)
+            encodeEnvelope(codec.replyWs(env.messageId, 0, result))
+
+    loads, dumps = _json.loads, _json.dumps
+
+    def bareWs(n):
+        for _ in range(n):
+            o = loads(text)
+            dumps({"content": '{"messageUid":123456789012345,"timestamp":1700000000000}',
+                   "messageId": o["messageId"], "signal": "PUB_ACK", "subSignal": "MS"},
+                  ensure_ascii=False, separators=(",", ":"))
+
+    rows, out = [], {}
+    for name, f, base, baseName, size in (
+            ("tcp", fximTcp, bareTcp, "struct.unpack+pack", len(tcpFrame)),
+            ("ws", fximWs, bareWs, "json.loads+dumps", len(text.encode()))):
+        a, b = timeit(f), timeit(base)
+        out[name] = {"frame_bytes": size, "fxim_per_s": a, "baseline_per_s": b, "baseline": baseName,
+                     "ratio": a / b, "fxim_us_per_frame": 1e6 / a}
+        rows.append((f"MS {name} ({size} B)", a, 1e6 / a, baseName, b, f"{a / b:.3f}"))
+    table("codec: MS frames decoded + replied per second (one core, in-process)",
+          ["path", "fxim frames/s", "us/frame", "baseline", "baseline/s", "ratio"], rows)
+    results["codec"] = out
+
+
+def pairsLogins(node, n, tag):
+    items = []
+    for i in range(n):
+        items.append((mobile(100000 + i * 2), f"{tag}-s{i}"))
+        items.append((mobile(100001 + i * 2), f"{tag}-r{i}"))
+    creds, rate = loginMany(node.httpBase, items)
+    return [{"s": creds[2 * i], "r": creds[2 * i + 1]} for i in range(n)], rate
+
+
+def setupPairs(workers, port, mode, pairs):
+    for r in callAll(workers, "pairs_setup", [{"pairs": p} for p in split(pairs, len(workers))],
+                     port=port, mode=mode):
+        if r["failed"]:
+            raise RuntimeError(f"{r['failed']} pairs failed to connect: {r['error']}")
+
+
+def runPairs(workers, port, mode, pairs, count, window, timeLimit, serverPid, profile=None):
+    setupPairs(workers, port, mode, pairs)
+    # Warm up both ends (first-use costs, caches, SQLite pages).
+    callAll(workers, "pairs_go", count=20, window=min(window, 4), timeLimit=30)
+    callAll(workers, "pairs_close")
+    setupPairs(workers, port, mode, pairs)
+    prof = startProfile(serverPid, profile) if profile else None
+    usage = Usage(serverPid, [w.pid for w in workers])
+    rss0 = rssKiB(serverPid)
+    rs = callAll(workers, "pairs_go", count=count, window=window, timeLimit=timeLimit)
+    cpu = usage.stop()
+    stopProfile(prof)
+    callAll(workers, "pairs_close")
+    lat = [x for r in rs for x in r.pop("lat")]
+    delivered = sum(r["delivered"] for r in rs)
+    elapsed = max(r["elapsed"] for r in rs)
+    out = {"mode": mode, "pairs": len(pairs), "window": window, "per_sender": count,
+           "delivered": delivered, "expected": sum(r["expected"] for r in rs),
+           "duplicates": sum(r["dups"] for r in rs), "missing": sum(r["missing"] for r in rs),
+           "uid_mismatch": sum(r.get("uidMismatch", 0) for r in rs), "errors": sum(r["bad"] for r in rs),
+           "pulls": sum(r["pulls"] for r in rs),
+           "seconds": elapsed, "msgs_per_s": delivered / elapsed, **latencyStats(lat), **cpu,
+           "server_rss_growth_kib": rssKiB(serverPid) - rss0}
+    out["msgs_per_server_cpu_s"] = delivered / cpu["server_cpu_s"] if cpu["server_cpu_s"] else float("nan")
+    return out
+
+
+def scenario_pairs(opts, results):
+    n = 100
+    count = 60 if opts.quick else 300
+    window = 8
+    workers = [Worker() for _ in range(2)]
+    try:
+        node = Node(opts.backend).start()
+        try:
+            pairs, loginRate = pairsLogins(node, n, "pairs")
+            fx = runPairs(workers, node.tcpPort, "fxim", pairs, count, window, 120, node.pid,
+                          opts.profile)
+        finally:
+            node.stop()
+        relay = Script("relay.py")
+        try:
+            base = runPairs(workers, relay.port, "relay", pairs, count, window, 120, relay.pid)
+        finally:
+            relay.stop()
+    finally:
+        for w in workers:
+            w.stop()
+    rows = []
+    for name, r in (("fxim " + opts.backend, fx), ("bare relay", base)):
+        rows.append((name, r["msgs_per_s"], r["p50_ms"], r["p90_ms"], r["p99_ms"], r["max_ms"],
+                     f"{r['delivered']}/{r['expected']}", r["duplicates"], r["missing"] + r["uid_mismatch"],
+                     f"{r['server_cpu_pct']:.0f}%", f"{r['client_cpu_pct']:.0f}%",
+                     r["msgs_per_server_cpu_s"]))
+    rows.append(("fxim / relay", fx["msgs_per_s"] / base["msgs_per_s"],
+                 fx["p50_ms"] / base["p50_ms"], fx["p90_ms"] / base["p90_ms"],
+                 fx["p99_ms"] / base["p99_ms"], fx["max_ms"] / base["max_ms"], "", "", "", "", "",
+                 fx["msgs_per_server_cpu_s"] / base["msgs_per_server_cpu_s"]))
+    table(f"pairs: {n} TCP sender/receiver pairs, window {window}, {count} msgs/sender, "
+          f"200-byte MS frames; server on CPU 0, 2 load workers + orchestrator on CPU 1",
+          ["server", "msgs/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "delivered", "dups",
+           "lost", "server CPU", "client CPU", "msgs/server-CPU-s"], rows)
+    results["pairs"] = {"backend": opts.backend, "fxim": fx, "relay": base,
+                        "ratio_msgs_per_s": fx["msgs_per_s"] / base["msgs_per_s"],
+                        "ratio_per_server_cpu": fx["msgs_per_server_cpu_s"] / base["msgs_per_server_cpu_s"],
+                        "logins_per_s": loginRate,
+                        "cpu_split": "server CPU 0; 2 workers + orchestrator CPU 1"}
+
+
+def startProfile(pid, path):
+    exe = shutil.which("py-spy")
+    if not exe:
+        print("py-spy not found; no profile")
+        return None
+    return subprocess.Popen([exe, "record", "--pid", str(pid), "-o", path, "--format",
+                             "raw" if path.endswith(".txt") else "flamegraph", "--rate", "250",
+                             "--gil"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stopProfile(proc):
+    if proc is not None:
+        proc.send_signal(2)
+        proc.wait(30)
+
+
+def scenario_steady(opts, results):
+    rate, duration = 1000, (5 if opts.quick else 10)
+    n = 20
+    w = Worker()
+    try:
+        node = Node(opts.backend).start()
+        try:
+            pairs, _ = pairsLogins(node, n, "steady")
+            w.call("pairs_setup", pairs=pairs, port=node.tcpPort, mode="fxim")
+            w.call("steady_go", rate=200, duration=1)  # warm-up
+            usage = Usage(node.pid, [w.pid])
+            r = w.call("steady_go", rate=rate, duration=duration)
+            cpu = usage.stop()
+            w.call("pairs_close")
+        finally:
+            node.stop()
+        relay = Script("relay.py")
+        try:
+            w.call("pairs_setup", pairs=pairs, port=relay.port, mode="relay")
+            w.call("steady_go", rate=200, duration=1)
+            usageB = Usage(relay.pid, [w.pid])
+            b = w.call("steady_go", rate=rate, duration=duration)
+            cpuB = usageB.stop()
+            w.call("pairs_close")
+        finally:
+            relay.stop()
+    finally:
+        w.stop()
+    fx, base = latencyStats(r.pop("lat")), latencyStats(b.pop("lat"))
+    rows = []
+    for name, s, raw, c in (("fxim " + opts.backend, fx, r, cpu), ("bare relay", base, b, cpuB)):
+        rows.append((name, f"{raw['delivered']}/{raw['expected']}", s["p50_ms"], s["p90_ms"], s["p99_ms"],
+                     s["max_ms"], f"{c['server_cpu_pct']:.0f}%", raw["sendLatenessP99us"] / 1000))
+    rows.append(("fxim / relay", "", fx["p50_ms"] / base["p50_ms"], fx["p90_ms"] / base["p90_ms"],
+                 fx["p99_ms"] / base["p99_ms"], fx["max_ms"] / base["max_ms"], "", ""))
+    table(f"steady: {rate} msgs/s for {duration} s over {n} pairs (send -> receiver pulled it)",
+          ["server", "delivered", "p50 ms", "p90 ms", "p99 ms", "max ms", "server CPU",
+           "sender lateness p99 ms"], rows)
+    results["steady"] = {"backend": opts.backend, "rate": rate, "duration_s": duration,
+                         "fxim": {**fx, **{k: v for k, v in r.items()}, **cpu},
+                         "relay": {**base, **b, **cpuB},
+                         "ratio_p99": fx["p99_ms"] / base["p99_ms"]}
+
+
+def idlePhase(workers, pid, port, transport, kind, creds, settle=3.0):
+    """
+    Connect every credential's device; @return: figures.
+    """
+    time.sleep(1)
+    rss0 = rssKiB(pid)
+    rs = callAll(workers, "idle_connect", [{"creds": c} for c in split(creds, len(workers))],
+                 port=port, transport=transport, kind=kind, concurrency=50)
+    seconds = max(r["seconds"] for r in rs)
+    connected = sum(r["connected"] for r in rs)
+    time.sleep(settle)
+    rss1 = rssKiB(pid)
+    callAll(workers, "close_all")
+    failed = sum(r["failed"] for r in rs)
+    err = next((r["error"] for r in rs if r["error"]), None)
+    return {"connections": connected, "failed": failed, "error": err, "seconds": seconds,
+            "connects_per_s": connected / seconds, "rss_before_kib": rss0, "rss_after_kib": rss1,
+            "kib_per_connection": (rss1 - rss0) / max(connected, 1)}
+
+
+def scenario_idle(opts, results):
+    k = 2000 if opts.quick else 10000
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    workers = [Worker() for _ in range(2)]
+    out = {"connections": k}
+    dataDir = tempfile.mkdtemp(prefix="fximbench-idle-")
+    try:
+        node = Node(opts.backend, dataDir=dataDir).start()
+        try:
+            items = [(mobile(200000 + i), f"idle-{i}") for i in range(k)]
+            t0 = time.perf_counter()
+            creds, loginRate = loginMany(node.httpBase, items, 50)
+            out["logins_per_s"] = loginRate
+            out["login_concurrency"] = 50
+            out["fxim_tcp"] = idlePhase(workers, node.pid, node.tcpPort, "tcp", "fxim", creds)
+        finally:
+            node.stop(dropDb=False)
+        # A fresh process for WS (same data: the sessions persist).
+        node = Node(opts.backend, dataDir=dataDir)
+        if node.dsn is not None:
+            pass
+        node.start()
+        try:
+            out["fxim_ws"] = idlePhase(workers, node.pid, node.wsPort, "ws", "fxim", creds)
+        finally:
+            node.stop()
+        for kind in ("tcp", "ws"):
+            srv = Script("bare.py", kind)
+            try:
+                out[f"bare_{kind}"] = idlePhase(workers, srv.pid, srv.port, kind, "bare", creds)
+            finally:
+                srv.stop()
+    finally:
+        for w in workers:
+            w.stop()
+        shutil.rmtree(dataDir, ignore_errors=True)
+    rows = []
+    for name, key, base in (("fxim TCP (authenticated)", "fxim_tcp", "bare_tcp"),
+                            ("bare Twisted Protocol", "bare_tcp", None),
+                            ("fxim WS (authenticated)", "fxim_ws", "bare_ws"),
+                            ("bare Autobahn WS", "bare_ws", None)):
+        r = out[key]
+        ratio = f"{r['kib_per_connection'] / out[base]['kib_per_connection']:.2f}" if base else ""
+        rows.append((name, f"{r['connections']}/{k}", r["kib_per_connection"], ratio,
+                     r["connects_per_s"], r["rss_before_kib"] / 1024, r["rss_after_kib"] / 1024))
+    table(f"idle: {k} idle connections per server; logins {out['logins_per_s']:.0f}/s "
+          f"(HTTP, 50 concurrent)",
+          ["server", "connected", "KiB/conn", "ratio", "connects/s", "RSS before MiB",
+           "RSS after MiB"], rows)
+    results["idle"] = out
+
+
+def scenario_fanout(opts, results):
+    m = 500
+    messages = 5 if opts.quick else 20
+    window = 4
+    workers = [Worker() for _ in range(2)]
+    try:
+        node = Node(opts.backend).start()
+        try:
+            items = [(mobile(300000 + i), f"fan-{i}") for i in range(m)]
+            creds, _ = loginMany(node.httpBase, items)
+            # The sender (creds[0], worker 0) is a member too: its device is
+            # not notified of its own messages.
+            callAll(workers, "fanout_setup", [{"creds": c} for c in split(creds, 2)], port=node.tcpPort)
+            group = workers[0].call("fanout_group", members=[c["uid"] for c in creds])["group"]
+            time.sleep(3)  # the group-created notices settle
+            # Warm-up message (not counted).
+            callAll(workers, "fanout_expect", messages=messages)
+            usage = Usage(node.pid, [w.pid for w in workers])
+            for w in workers:
+                w.send("fanout_wait", timeLimit=120)
+            sent = workers[0].call("fanout_send", group=group, messages=messages, window=window)
+            rs = [w.recv() for w in workers]
+            cpu = usage.stop()
+        finally:
+            node.stop()
+    finally:
+        for w in workers:
+            w.stop()
+    receivers = m - 1
+    complete = sum(r["complete"] for r in rs) - 1  # the sender's own device never completes
+    deliveries = sum(r["deliveries"] for r in rs)
+    end = max(r["last"] for r in rs)
+    seconds = end - sent["t0"]
+    # Per-delivery latency cannot be attributed without the seq; use the
+    # time from the first send to each delivery's pull.
+    out = {"backend": opts.backend, "members": m, "messages": messages, "window": window,
+           "deliveries": deliveries, "expected": messages * receivers,
+           "receivers_complete": complete, "seconds": seconds,
+           "deliveries_per_s": deliveries / seconds, "pulls": sum(r["pulls"] for r in rs), **cpu}
+    rows = [("fxim " + opts.backend, f"{deliveries}/{messages * receivers}", seconds,
+             deliveries / seconds, out["pulls"], f"{cpu['server_cpu_pct']:.0f}%")]
+    table(f"fanout: 1 sender, group of {m} members all online (TCP), {messages} messages, window {window}",
+          ["server", "deliveries", "seconds", "deliveries/s", "pulls", "server CPU"], rows)
+    results.setdefault("fanout", {})[opts.backend] = out
+
+
+def scenario_storm(opts, results):
+    k = 1000 if opts.quick else 5000
+    per, jitter = 3, 2.0
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    workers = [Worker() for _ in range(2)]
+    try:
+        node = Node(opts.backend).start()
+        try:
+            items = [(mobile(400000 + i), f"storm-{i}") for i in range(k)]
+            items += [(mobile(490000 + i), f"storm-sender-{i}") for i in range(20)]
+            creds, loginRate = loginMany(node.httpBase, items)
+            clients, senders = creds[:k], creds[k:]
+            rs = callAll(workers, "storm_setup", [{"creds": c} for c in split(clients, 2)],
+                         port=node.tcpPort)
+            callAll(workers, "storm_drop")
+            time.sleep(2)
+            backlog = workers[0].call("backlog", port=node.tcpPort, senders=senders,
+                                      targets=[c["uid"] for c in clients], perTarget=per, window=8)
+            usage = Usage(node.pid, [w.pid for w in workers])
+            t0 = time.time()
+            rs = callAll(workers, "storm_reconnect", jitter=jitter, expectPer=per, timeLimit=180)
+            cpu = usage.stop()
+            callAll(workers, "close_all")
+        finally:
+            node.stop()
+    finally:
+        for w in workers:
+            w.stop()
+    current = sum(r["current"] for r in rs)
+    failed = sum(r["failed"] for r in rs)
+    end = max(r["end"] for r in rs)
+    clat = latencyStats([round(x * 1e6) for r in rs for x in r["connectLat"]])
+    short = sum(r.get("short", 0) for r in rs)
+    out = {"backend": opts.backend, "clients": k, "backlog_per_client": per, "jitter_s": jitter,
+           "current": current, "failed": failed, "short": short,
+           "messages_pulled": sum(r["messages"] for r in rs),
+           "error": next((r["err"] for r in rs if r["err"]), None),
+           "seconds_until_all_current": end - t0, "connect_latency": clat,
+           "backlog_send": backlog, "backlog_msgs_per_s": backlog["sent"] / backlog["seconds"], **cpu}
+    table(f"storm: {k} TCP clients drop, {per} msgs each sent meanwhile, all reconnect "
+          f"(uniform jitter 0-{jitter:g} s) and pull",
+          ["server", "current", "all current after s", "CONNECT p50 ms", "p99 ms", "max ms",
+           "backlog stored msgs/s (offline receivers)", "server CPU"],
+          [("fxim " + opts.backend, f"{current}/{k}" + (f" ({failed} failed)" if failed else ""),
+            end - t0, clat["p50_ms"], clat["p99_ms"], clat["max_ms"], out["backlog_msgs_per_s"],
+            f"{cpu['server_cpu_pct']:.0f}%")])
+    results["storm"] = out
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("scenarios", nargs="*", metavar="scenario",
+                        help="any of " + " ".join(SCENARIOS) + " (default: all)")
+    parser.add_argument("--backend", choices=["embedded", "postgres"], default="embedded")
+    parser.add_argument("--json", default=os.path.join(HERE, "results", "latest.json"))
+    parser.add_argument("--quick", action="store_true", help="a ~1-minute smoke run")
+    parser.add_argument("--profile", metavar="OUT",
+                        help="py-spy record the node during pairs (OUT.svg flamegraph or OUT.txt raw)")
+    opts = parser.parse_args()
+    scenarios = opts.scenarios or SCENARIOS
+    for name in scenarios:
+        if name not in SCENARIOS:
+            parser.error(f"unknown scenario {name!r}; choose from {' '.join(SCENARIOS)}")
+    try:
+        os.sched_setaffinity(0, CLIENT_CPU)
+    except OSError:
+        pass
+    results = {}
+    if os.path.exists(opts.json):
+        try:
+            with open(opts.json) as f:
+                results = json.load(f)
+        except ValueError:
+            results = {}
+    results["meta"] = {"when": time.strftime("%Y-%m-%d %H:%M:%S"), "python": platform.python_version(),
+                       "cpus": os.cpu_count(), "quick": opts.quick, "backend": opts.backend,
+                       "cpu_split": "server under test pinned to CPU 0; load workers and "
+                                    "orchestrator pinned to CPU 1",
+                       "node_args": NODE_ARGS, "command": " ".join(sys.argv)}
+    print(f"fximbench: {', '.join(scenarios)} on {opts.backend}{' (quick)' if opts.quick else ''}; "
+          f"server on CPU 0, load generators on CPU 1")
+    for name in scenarios:
+        t0 = time.time()
+        globals()["scenario_" + name](opts, results)
+        print(f"({name} took {time.time() - t0:.0f} s)")
+        os.makedirs(os.path.dirname(os.path.abspath(opts.json)), exist_ok=True)
+        with open(opts.json, "w") as f:
+            json.dump(results, f, indent=1, sort_keys=True, default=str)
+    print(f"\nfigures written to {opts.json}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,720 @@
+#!/usr/bin/env python
+"""
+The load-generator worker of C{bench/fximbench.py}.
+
+Run by the orchestrator (C{python bench/loadgen.py}), one JSON command per
+stdin line, one JSON answer per stdout line.  Each worker is one Twisted
+reactor driving hundreds or thousands of connections with a lean frame
+client (L{Client}): pre-encoded MS bodies, no per-message logging, no
+Deferred per message on the hot path.
+"""
+
+import json
+import os
+import random
+import resource
+import struct
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from twisted.internet import reactor, stdio  # noqa: E402
+from twisted.internet.defer import Deferred, ensureDeferred, gatherResults  # noqa: E402
+from twisted.internet.endpoints import TCP4ClientEndpoint  # noqa: E402
+from twisted.internet.protocol import Factory, Protocol  # noqa: E402
+from twisted.internet.task import deferLater  # noqa: E402
+from twisted.protocols.basic import LineReceiver  # noqa: E402
+
+from fxim import crypto  # noqa: E402
+from fxim.model import Conversation, GroupInfo, GroupMember  # noqa: E402
+from fxim.wire import clientcodecs, im_pb2 as pb  # noqa: E402
+from fxim.wire.frame import HEADER, FrameDecoder  # noqa: E402
+from fxim.wire.requests import ConnectRequest, CreateGroup  # noqa: E402
+from fxim.wire.signals import Signal, SubSignal  # noqa: E402
+
+PUBLISH, PUB_ACK, CONNECT, CONNECT_ACK = 9, 10, 6, 7
+MS, MP, MN, GC = int(SubSignal.MS), int(SubSignal.MP), int(SubSignal.MN), int(SubSignal.GC)
+_ACK = struct.Struct(">qq")
+MARK = "#" * 16
+#: Total size of the MS frames sent (header + body).
+FRAME_SIZE = 200
+
+
+def raiseFdLimit():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def sleep(seconds):
+    return deferLater(reactor, seconds, lambda: None)
+
+
+def frame(signal, sub, mid, body):
+    return HEADER.pack(0xF8, 2, signal, len(body), sub, mid & 0xFFFF) + body
+
+
+class MsTemplate:
+    """
+    A pre-encoded MS protobuf body whose searchable content starts with a
+    16-character slot for the message key, sized so that the whole frame
+    is L{FRAME_SIZE} bytes.
+    """
+
+    def __init__(self, convType, target, size=FRAME_SIZE):
+        pad = 0
+        while True:
+            m = pb.Message()
+            m.conversation.type = convType
+            m.conversation.target = target
+            m.conversation.line = 0
+            m.from_user = ""
+            m.content.type = 1
+            m.content.searchable_content = MARK + "x" * pad
+            body = m.SerializeToString()
+            if len(body) + 10 >= size:
+                break
+            pad += size - 10 - len(body)
+        i = body.index(MARK.encode())
+        self.head, self.tail = body[:i], body[i + 16:]
+
+    def body(self, key):
+        return self.head + key + self.tail
+
+
+class Client(Protocol):
+    """
+    One lean fxim (or relay) TCP connection.
+
+    @ivar lastSeq: the seq of the last pulled message.
+    @ivar head: the highest seq heard of (CONNECT_ACK, MN, MP).
+    """
+
+    def __init__(self):
+        self.decoder = FrameDecoder(1 << 30)
+        self.mid = 0
+        self.waiters = {}
+        self.connectWaiter = None
+        self.lastSeq = 0
+        self.head = 0
+        self.pulling = False
+        self.again = False
+        self.onMessages = None      # f(client, [pb.Message])
+        self.onMsAck = None         # f(client, messageId, body)
+        self.onRelayed = None       # f(client, body) -- relay mode
+        self.onCurrent = None       # f(client) once lastSeq >= head after a pull
+        self.closedD = Deferred()
+        self.pulls = 0
+
+    def nextId(self):
+        self.mid = self.mid % 65535 + 1
+        return self.mid
+
+    def connectionLost(self, reason=None):
+        if not self.closedD.called:
+            self.closedD.callback(None)
+
+    def dataReceived(self, data):
+        for f in self.decoder.feed(data):
+            signal, sub = f.signal, f.subsignal
+            if signal == PUB_ACK:
+                if sub == MS:
+                    self.onMsAck(self, f.messageId, f.body)
+                elif sub == MP and f.messageId:
+                    self._pulled(f.body)
+                else:
+                    d = self.waiters.pop(f.messageId, None)
+                    if d is not None:
+                        d.callback(f)
+            elif signal == PUBLISH:
+                if sub == MN:
+                    n = pb.NotifyMessage()
+                    n.ParseFromString(f.body)
+                    if n.head > self.head:
+                        self.head = n.head
+                    if n.head > self.lastSeq:
+                        self.pull()
+                elif sub == MS and self.onRelayed is not None:
+                    self.onRelayed(self, f.body)
+            elif signal == CONNECT_ACK:
+                d, self.connectWaiter = self.connectWaiter, None
+                if d is not None:
+                    d.callback(f)
+
+    def connect(self, uid, token, cid):
+        password = crypto.makePassword(token, int(time.time() * 1000))
+        body = clientcodecs.encodeRequestTcp(ConnectRequest(uid, password, cid))
+        self.connectWaiter = d = Deferred()
+        self.transport.write(frame(CONNECT, 0, 0, body))
+        return d.addCallback(self._connected)
+
+    def _connected(self, f):
+        if f.subsignal != 1:
+            raise RuntimeError(f"CONNECT refused: {f.subsignal}")
+        ack = clientcodecs.decodeReplyTcp(f.subsignal, f.body, Signal.CONNECT_ACK)[1]
+        self.head = max(self.head, ack.msgHead)
+        return ack
+
+    def request(self, sub, body):
+        mid = self.nextId()
+        d = self.waiters[mid] = Deferred()
+        self.transport.write(frame(PUBLISH, sub, mid, body))
+        return d
+
+    def sendMs(self, body):
+        mid = self.nextId()
+        self.transport.write(frame(PUBLISH, MS, mid, body))
+        return mid
+
+    def pull(self):
+        if self.pulling:
+            self.again = True
+            return
+        self.pulling = True
+        self.again = False
+        self.pulls += 1
+        body = pb.PullMessageRequest(id=self.lastSeq, type=0).SerializeToString()
+        self.transport.write(frame(PUBLISH, MP, self.nextId(), body))
+
+    def _pulled(self, body):
+        self.pulling = False
+        if body[:1] != b"\x00":
+            raise RuntimeError(f"MP failed with code {body[0]}")
+        r = pb.PullMessageResult()
+        r.ParseFromString(body[1:])
+        if r.head > self.head:
+            self.head = r.head
+        if r.message:
+            self.lastSeq = r.current
+            if self.onMessages is not None:
+                self.onMessages(self, r.message)
+        if r.current < r.head or self.again or self.lastSeq < self.head:
+            if r.message or self.again:
+                self.pull()
+        elif self.onCurrent is not None:
+            self.onCurrent(self)
+
+
+_factory = Factory.forProtocol(Client)
+
+
+async def openClient(port, host="127.0.0.1"):
+    return await TCP4ClientEndpoint(reactor, host, port, timeout=60).connect(_factory)
+
+
+async def bounded(items, concurrency, fn):
+    """
+    Run C{fn(item)} for every item, at most C{concurrency} at a time.
+
+    @return: (results in order, number failed, first error text).
+    """
+    results = [None] * len(items)
+    it = iter(enumerate(items))
+    failed = [0, None]
+
+    async def lane():
+        for i, item in it:
+            try:
+                results[i] = await fn(item)
+            except Exception as e:
+                failed[0] += 1
+                failed[1] = failed[1] or repr(e)
+    await gatherResults([ensureDeferred(lane()) for _ in range(concurrency)])
+    return results, failed[0], failed[1]
+
+
+def cpuSeconds():
+    t = os.times()
+    return t.user + t.system
+
+
+class Worker:
+    def __init__(self, out):
+        self.out = out
+        self.clients = []
+        self.pairs = []
+        self.ws = []
+
+    # -- pairs and steady ---------------------------------------------------
+
+    async def cmd_pairs_setup(self, c):
+        """
+        Connect sender/receiver pairs.  C{mode} fxim: log in with the given
+        credentials; relay: CONNECT with the peer's name as the client id.
+        """
+        port, mode = c["port"], c["mode"]
+        self.mode = mode
+        self.pairs = []
+
+        async def setup(p):
+            s, r = await openClient(port), await openClient(port)
+            if mode == "fxim":
+                await s.connect(p["s"]["uid"], p["s"]["token"], p["s"]["cid"])
+                ack = await r.connect(p["r"]["uid"], p["r"]["token"], p["r"]["cid"])
+                r.lastSeq = ack.msgHead  # skip earlier runs' messages
+            else:
+                await r.connect(p["r"]["uid"], p["r"]["token"], "recv")
+                await s.connect(p["s"]["uid"], p["s"]["token"], "to:" + p["r"]["uid"])
+            return (s, r, MsTemplate(0, p["r"]["uid"]))
+        t0 = time.time()
+        self.pairs, failed, err = await bounded(c["pairs"], 20, setup)
+        return {"pairs": len(self.pairs), "failed": failed, "error": err, "seconds": time.time() - t0}
+
+    def _arm(self, count):
+        """
+        Install the per-pair state and callbacks; @return: the state.
+        """
+        st = {"lat": [], "delivered": 0, "dups": 0, "bad": 0, "acked": 0, "done": Deferred(),
+              "total": count * len(self.pairs), "last": 0.0, "mismatch": 0}
+        perf = time.perf_counter
+        for idx, (s, r, tpl) in enumerate(self.pairs):
+            s.pairIdx = idx
+            s.sentAt = {}        # seq -> perf time
+            s.inflight = {}      # mid -> seq
+            s.uids = {}          # seq -> uid (from the ack)
+            s.next = 0
+            s.tpl = tpl
+            r.got = {}           # seq -> uid (as pulled)
+            r.sender = s
+
+            def received(client, seq, uid, st=st):
+                s = client.sender
+                t = s.sentAt.pop(seq, None)
+                if seq in client.got:
+                    st["dups"] += 1
+                    return
+                if t is None:
+                    st["bad"] += 1
+                    return
+                now = perf()
+                client.got[seq] = uid
+                st["lat"].append(now - t)
+                st["delivered"] += 1
+                st["last"] = now
+                if st["delivered"] + st["bad"] >= st["total"] and not st["done"].called:
+                    st["done"].callback(None)
+
+            def onMessages(client, messages, received=received):
+                for m in messages:
+                    key = m.content.searchable_content[:16]
+                    seq = int(key[6:])
+                    received(client, seq, m.message_id)
+
+            def onRelayed(client, body, received=received):
+                m = pb.Message()
+                m.ParseFromString(body)
+                key = m.content.searchable_content[:16]
+                received(client, int(key[6:]), 0)
+            r.onMessages = onMessages
+            r.onRelayed = onRelayed
+        return st
+
+    def _sendNext(self, s, st):
+        seq = s.next
+        s.next += 1
+        key = b"%06d%010d" % (s.pairIdx, seq)
+        s.sentAt[seq] = time.perf_counter()
+        s.inflight[s.sendMs(s.tpl.body(key))] = seq
+
+    async def cmd_pairs_go(self, c):
+        count, window, limit = c["count"], c["window"], c["timeLimit"]
+        st = self._arm(count)
+        relay = self.mode == "relay"
+
+        def onAck(s, mid, body, st=st):
+            seq = s.inflight.pop(mid, None)
+            if seq is None:
+                return
+            if body[:1] != b"\x00":
+                st["bad"] += 1
+            else:
+                st["acked"] += 1
+                s.uids[seq] = 0 if relay else _ACK.unpack_from(body, 1)[0]
+            if s.next < count:
+                self._sendNext(s, st)
+        cpu0, t0 = cpuSeconds(), time.perf_counter()
+        for s, r, _ in self.pairs:
+            s.onMsAck = onAck
+            for _ in range(min(window, count)):
+                self._sendNext(s, st)
+        timer = reactor.callLater(limit, lambda: st["done"].called or st["done"].callback(None))
+        await st["done"]
+        if timer.active():
+            timer.cancel()
+        elapsed = (st["last"] or time.perf_counter()) - t0
+        # exactly-once: every acked uid pulled once, under the same uid.
+        missing = mismatch = 0
+        for s, r, _ in self.pairs:
+            for seq, uid in s.uids.items():
+                got = r.got.get(seq)
+                if got is None:
+                    missing += 1
+                elif not relay and got != uid:
+                    mismatch += 1
+        return {"delivered": st["delivered"], "acked": st["acked"], "dups": st["dups"],
+                "bad": st["bad"], "missing": missing, "uidMismatch": mismatch,
+                "expected": st["total"], "elapsed": elapsed, "cpu": cpuSeconds() - cpu0,
+                "lat": [round(x * 1e6) for x in st["lat"]],
+                "pulls": sum(r.pulls for _, r, _ in self.pairs)}
+
+    async def cmd_steady_go(self, c):
+        """
+        Send at C{rate} msgs/s for C{duration} s round-robin over the pairs
+        (no window: open loop, every message on its schedule).
+        """
+        rate, duration = c["rate"], c["duration"]
+        count = int(rate * duration)
+        st = self._arm(count)  # total = count * pairs, fixed below
+        st["total"] = count
+        n = len(self.pairs)
+        for s, r, _ in self.pairs:
+            s.onMsAck = lambda s, mid, body: s.inflight.pop(mid, None)
+        perf = time.perf_counter
+        t0 = perf()
+        cpu0 = cpuSeconds()
+        sent = [0]
+        lateness = []
+
+        def tick():
+            now = perf()
+            due = min(count, int((now - t0) * rate) + 1)
+            while sent[0] < due:
+                i = sent[0]
+                lateness.append(now - (t0 + i / rate))
+                s = self.pairs[i % n][0]
+                self._sendNext(s, st)
+                sent[0] += 1
+            if sent[0] < count:
+                reactor.callLater(max(0.0, t0 + sent[0] / rate - perf()), tick)
+        tick()
+        timer = reactor.callLater(duration + 15, lambda: st["done"].called or st["done"].callback(None))
+        await st["done"]
+        if timer.active():
+            timer.cancel()
+        lateness.sort()
+        return {"delivered": st["delivered"], "dups": st["dups"], "bad": st["bad"],
+                "expected": count, "elapsed": perf() - t0, "cpu": cpuSeconds() - cpu0,
+                "lat": [round(x * 1e6) for x in st["lat"]],
+                "sendLatenessP99us": round(lateness[int(len(lateness) * 0.99)] * 1e6) if lateness else 0}
+
+    async def cmd_pairs_close(self, c):
+        for s, r, _ in self.pairs:
+            s.transport.loseConnection()
+            r.transport.loseConnection()
+        self.pairs = []
+        await sleep(0.5)
+        return {}
+
+    # -- idle -----------------------------------------------------------------
+
+    async def cmd_idle_connect(self, c):
+        """
+        Open one connection per credential (C{kind} fxim: authenticated;
+        bare: just the TCP connection or the WebSocket handshake).
+        """
+        port, transport, kind = c["port"], c["transport"], c["kind"]
+        creds = c["creds"]
+
+        async def one(cr):
+            if transport == "tcp":
+                cl = await openClient(port)
+                if kind == "fxim":
+                    await cl.connect(cr["uid"], cr["token"], cr["cid"])
+                return cl
+            if kind == "fxim":
+                from fxim.client import openConnection
+                conn = await openConnection(reactor, "ws", "127.0.0.1", port)
+                await conn.connect(cr["uid"], cr["token"], cr["cid"], timeout=60)
+                return conn
+            return await bareWs(port)
+        t0 = time.time()
+        got, failed, err = await bounded(creds, c.get("concurrency", 50), one)
+        elapsed = time.time() - t0
+        self.clients = [g for g in got if g is not None]
+        return {"connected": len(self.clients), "failed": failed, "error": err, "seconds": elapsed}
+
+    async def cmd_close_all(self, c):
+        ds = []
+        for cl in self.clients:
+            try:
+                if hasattr(cl, "closedD"):
+                    ds.append(cl.closedD)
+                    cl.transport.loseConnection()
+                else:
+                    cl.transport.abortConnection()
+            except Exception:
+                pass
+        self.clients = []
+        if ds:
+            timer = reactor.callLater(20, lambda: None)
+            await gatherResults(ds)
+            if timer.active():
+                timer.cancel()
+        return {}
+
+    # -- fanout -----------------------------------------------------------------
+
+    async def cmd_fanout_setup(self, c):
+        port = c["port"]
+
+        async def one(cr):
+            cl = await openClient(port)
+            await cl.connect(cr["uid"], cr["token"], cr["cid"])
+            cl.fan = {}
+            return cl
+        t0 = time.time()
+        self.clients, failed, err = await bounded(c["creds"], 50, one)
+        self.clients = [x for x in self.clients if x is not None]
+        st = self.fan = {"done": Deferred(), "lat": [], "complete": 0, "expect": 0, "last": 0.0}
+
+        def onMessages(cl, messages):
+            now = time.time()
+            for m in messages:
+                text = m.content.searchable_content
+                if text.startswith("F"):
+                    seq = int(text[1:16])
+                    if seq in cl.fan:
+                        continue
+                    cl.fan[seq] = now
+                    st["lat"].append(now)
+                    if len(cl.fan) == st["expect"]:
+                        st["complete"] += 1
+                        st["last"] = now
+                        if st["complete"] == len(self.clients) and not st["done"].called:
+                            st["done"].callback(None)
+        for cl in self.clients:
+            cl.onMessages = onMessages
+            cl.pull()
+        return {"connected": len(self.clients), "failed": failed, "error": err,
+                "seconds": time.time() - t0}
+
+    async def cmd_fanout_group(self, c):
+        """
+        The first client creates the group of C{members} uids.
+        """
+        owner = self.clients[0]
+        req = CreateGroup(GroupInfo("", "bench fanout"), tuple(GroupMember(u) for u in c["members"]))
+        f = await owner.request(GC, clientcodecs.encodeRequestTcp(req))
+        code, created = clientcodecs.decodeReplyTcp(f.subsignal, f.body)
+        if code:
+            raise RuntimeError(f"GC failed: {code}")
+        return {"group": created.groupId}
+
+    async def cmd_fanout_expect(self, c):
+        self.fan["expect"] = c["messages"]
+        self.fan["cpu0"] = cpuSeconds()
+        return {}
+
+    async def cmd_fanout_wait(self, c):
+        st = self.fan
+        timer = reactor.callLater(c["timeLimit"], lambda: st["done"].called or st["done"].callback(None))
+        await st["done"]
+        if timer.active():
+            timer.cancel()
+        return {"complete": st["complete"], "members": len(self.clients), "last": st["last"],
+                "deliveries": len(st["lat"]), "times": st["lat"], "cpu": cpuSeconds() - st["cpu0"],
+                "pulls": sum(cl.pulls for cl in self.clients)}
+
+    async def cmd_fanout_send(self, c):
+        owner = self.clients[0]
+        tpl = MsTemplate(1, c["group"])
+        count, window = c["messages"], c["window"]
+        sentAt = {}
+        done = Deferred()
+        state = {"next": 0, "acked": 0}
+        inflight = {}
+
+        def send():
+            seq = state["next"]
+            state["next"] += 1
+            key = b"F%015d" % seq
+            sentAt[seq] = time.time()
+            inflight[owner.sendMs(tpl.body(key))] = seq
+
+        def onAck(cl, mid, body):
+            if inflight.pop(mid, None) is None:
+                return
+            if body[:1] != b"\x00":
+                done.errback(RuntimeError(f"MS to group failed: {body[0]}"))
+                return
+            state["acked"] += 1
+            if state["next"] < count:
+                send()
+            elif state["acked"] == count and not done.called:
+                done.callback(None)
+        owner.onMsAck = onAck
+        t0 = time.time()
+        for _ in range(min(window, count)):
+            send()
+        await done
+        return {"t0": t0, "sentAt": sentAt, "ackedAt": time.time()}
+
+    # -- storm ------------------------------------------------------------------
+
+    async def cmd_storm_setup(self, c):
+        self.port = c["port"]
+        self.creds = c["creds"]
+
+        async def one(cr):
+            cl = await openClient(self.port)
+            await cl.connect(cr["uid"], cr["token"], cr["cid"])
+            return cl
+        t0 = time.time()
+        self.clients, failed, err = await bounded(self.creds, 50, one)
+        return {"connected": sum(1 for x in self.clients if x), "failed": failed, "error": err,
+                "seconds": time.time() - t0}
+
+    async def cmd_backlog(self, c):
+        """
+        Senders (C{senders} credentials) send C{perTarget} messages to
+        every uid of C{targets}, each sender with a window of C{window}.
+        """
+        port, per, window = c["port"], c["perTarget"], c["window"]
+        targets = [u for u in c["targets"] for _ in range(per)]
+        senders = []
+        for cr in c["senders"]:
+            cl = await openClient(port)
+            await cl.connect(cr["uid"], cr["token"], cr["cid"])
+            senders.append(cl)
+        queue = iter(targets)
+        done = Deferred()
+        st = {"acked": 0, "failed": 0, "inflight": 0}
+        tpls = {}
+
+        def send(cl):
+            t = next(queue, None)
+            if t is None:
+                if st["inflight"] == 0 and not done.called:
+                    done.callback(None)
+                return
+            tpl = tpls.get(t) or tpls.setdefault(t, MsTemplate(0, t))
+            cl.sendMs(tpl.body(b"B%015d" % st["acked"]))
+            st["inflight"] += 1
+
+        def onAck(cl, mid, body):
+            st["inflight"] -= 1
+            if body[:1] == b"\x00":
+                st["acked"] += 1
+            else:
+                st["failed"] += 1
+            send(cl)
+        t0 = time.time()
+        for cl in senders:
+            cl.onMsAck = onAck
+            for _ in range(window):
+                send(cl)
+        await done
+        elapsed = time.time() - t0
+        for cl in senders:
+            cl.transport.loseConnection()
+        return {"sent": st["acked"], "failed": st["failed"], "seconds": elapsed}
+
+    async def cmd_storm_drop(self, c):
+        for cl in self.clients:
+            if cl is not None:
+                cl.transport.abortConnection()
+        self.old = {cr["uid"] + cr["cid"]: cl.lastSeq for cr, cl in zip(self.creds, self.clients) if cl}
+        self.clients = []
+        return {}
+
+    async def cmd_storm_reconnect(self, c):
+        """
+        Every device reconnects after a random delay in [0, jitter] s,
+        CONNECTs and pulls until current.
+        """
+        jitter, expect = c["jitter"], c["expectPer"]
+        results = {"current": 0, "failed": 0, "err": None, "connectLat": [], "currentAt": [],
+                   "messages": 0}
+        done = Deferred()
+        n = len(self.creds)
+        t0 = time.time()
+
+        def finished():
+            if results["current"] + results["failed"] >= n and not done.called:
+                done.callback(None)
+
+        async def one(cr):
+            await sleep(random.uniform(0, jitter))
+            try:
+                ts = time.time()
+                cl = await openClient(self.port)
+                cl.lastSeq = self.old.get(cr["uid"] + cr["cid"], 0)
+                ack = await cl.connect(cr["uid"], cr["token"], cr["cid"])
+                results["connectLat"].append(time.time() - ts)
+                got = Deferred()
+                cl.got = 0
+
+                def onMessages(cl, messages):
+                    cl.got += len(messages)
+                    results["messages"] += len(messages)
+                cl.onMessages = onMessages
+                cl.onCurrent = lambda cl: got.called or got.callback(None)
+                if ack.msgHead > cl.lastSeq:
+                    cl.pull()
+                    await got
+                results["currentAt"].append(time.time())
+                if cl.got < expect:
+                    results["short"] = results.get("short", 0) + 1
+                results["current"] += 1
+                self.clients.append(cl)
+            except Exception as e:
+                results["failed"] += 1
+                results["err"] = results["err"] or repr(e)
+            finished()
+        for cr in self.creds:
+            ensureDeferred(one(cr))
+        timer = reactor.callLater(c["timeLimit"], lambda: done.called or done.callback(None))
+        await done
+        if timer.active():
+            timer.cancel()
+        results["t0"] = t0
+        results["end"] = max(results["currentAt"]) if results["currentAt"] else time.time()
+        return results
+
+
+async def bareWs(port):
+    from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
+
+    class P(WebSocketClientProtocol):
+        def onOpen(self):
+            d = self.factory.opened.setdefault(id(self), Deferred())
+            if not d.called:
+                d.callback(self)
+
+    f = WebSocketClientFactory(f"ws://127.0.0.1:{port}/ws", reactor=reactor)
+    f.protocol = P
+    f.opened = {}
+    proto = await TCP4ClientEndpoint(reactor, "127.0.0.1", port, timeout=60).connect(f)
+    return await f.opened.setdefault(id(proto), Deferred())
+
+
+class Control(LineReceiver):
+    delimiter = b"\n"
+    MAX_LENGTH = 1 << 30
+
+    def __init__(self):
+        self.worker = Worker(self)
+
+    def lineReceived(self, line):
+        c = json.loads(line)
+        if c["cmd"] == "exit":
+            reactor.stop()
+            return
+        d = ensureDeferred(getattr(self.worker, "cmd_" + c["cmd"])(c))
+        d.addCallback(lambda r: self.sendLine(json.dumps({"ok": True, **r}).encode()))
+        d.addErrback(lambda f: self.sendLine(json.dumps(
+            {"ok": False, "error": f.getTraceback()[-3000:]}).encode()))
+
+    def connectionLost(self, reason=None):
+        if reactor.running:
+            reactor.stop()
+
+
+def main():
+    raiseFdLimit()
+    stdio.StandardIO(Control())
+    reactor.run()
+
+
+if __name__ == "__main__":
+    main()
