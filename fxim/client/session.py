@@ -253,6 +253,8 @@ class ChatClient:
     @ivar friendVersion: the friend-list version pulled so far.
     @ivar friendRequestVersion: the friend-request version pulled so far.
     @ivar attempt: reconnect attempts since the last successful CONNECT.
+    @ivar resent: how many times a message was sent again (after a drop
+        or a timeout), for statistics and tests.
     """
 
     def __init__(self, reactor: Any, transport: str = "tcp", host: str = "127.0.0.1",
@@ -305,6 +307,7 @@ class ChatClient:
         self.connection: Any = None
         self.lastConnectAck: Optional[rq.ConnectAck] = None
         self.attempt = 0
+        self.resent = 0
         self.nextRetryDelay: Optional[float] = None
         self._running = False
         self._retryCall: Any = None
@@ -695,6 +698,8 @@ class ChatClient:
     def _transmit(self, conn: Any, entry: _Outgoing) -> None:
         entry.inFlight = True
         entry.attempts += 1
+        if entry.attempts > 1:
+            self.resent += 1
         localId = entry.message.localId
         d = conn.request(rq.SendMessage(entry.message), timeout=self.requestTimeout)
 
