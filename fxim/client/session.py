@@ -263,7 +263,7 @@ class ChatClient:
                  clock: Any = None, backoff: Optional[Backoff] = None,
                  heartbeatInterval: Optional[float] = None, heartbeatTimeout: float = 20.0,
                  requestTimeout: float = 10.0, lastSeq: int = 0, lastLocalId: int = 0,
-                 groups: Optional[Dict[str, str]] = None,
+                 groups: Optional[Dict[str, str]] = None, autoSync: bool = True,
                  connector: Optional[Callable[[], Any]] = None) -> None:
         """
         @param transport: C{"tcp"} (binary) or C{"ws"} (WebSocket JSON).
@@ -276,6 +276,8 @@ class ChatClient:
             60 (TCP) and 25 (WebSocket, as the web client).
         @param heartbeatTimeout: a TCP PING unanswered this long drops the
             connection (and so reconnects).
+        @param autoSync: pull at connect and after every MN (default); with
+            C{False} only L{sync} pulls (for one-shot tools).
         @param connector: a no-argument callable returning a L{Deferred} (or
             coroutine) of an unauthenticated
             L{fxim.client.connection.ClientConnection}; defaults to opening
@@ -299,6 +301,7 @@ class ChatClient:
         self.lastSeq = lastSeq
         self.lastLocalId = lastLocalId
         self.groups: Dict[str, str] = dict(groups or {})
+        self.autoSync = autoSync
         self.friendVersion = 0
         self.friendRequestVersion = 0
         self._connector = connector or (lambda: openConnection(
@@ -511,11 +514,12 @@ class ChatClient:
         self._scheduleHeartbeat(conn)
         self._releaseWaiters()
         self._flushOutbox(conn)
-        self.sync()
-        if ack.friendHead > self.friendVersion:
-            self.syncFriends()
-        if conn.transportName == "ws" or ack.friendRqHead > self.friendRequestVersion:
-            self.syncFriendRequests()
+        if self.autoSync:
+            self.sync()
+            if ack.friendHead > self.friendVersion:
+                self.syncFriends()
+            if conn.transportName == "ws" or ack.friendRqHead > self.friendRequestVersion:
+                self.syncFriendRequests()
         conn.closed.addBoth(lambda _: self._lost(conn))
 
     def _connectFailed(self, failure: Any) -> None:
@@ -729,15 +733,15 @@ class ChatClient:
         if conn is not self.connection:
             return
         if isinstance(push, rq.MessageNotify):
-            if push.head > self.lastSeq:
+            if self.autoSync and push.head > self.lastSeq:
                 self.sync()
         elif isinstance(push, rq.TransparentMessage):
             self._fire("transparent", push.message)
         elif isinstance(push, rq.RecallNotify):
             self._fire("recall", Recall(push.uid, push.fromUser))
-        elif isinstance(push, rq.FriendNotify):
+        elif isinstance(push, rq.FriendNotify) and self.autoSync:
             self.syncFriends()
-        elif isinstance(push, rq.FriendRequestNotify):
+        elif isinstance(push, rq.FriendRequestNotify) and self.autoSync:
             self.syncFriendRequests()
 
     def sync(self) -> Deferred:
