@@ -252,7 +252,9 @@ class Cli:
         sender = self.label(message.fromUser)
         conv = message.conversation
         if conv.type == 1:
-            groupName = self.state.get("groups", {}).get(conv.target) or conv.target
+            client = getattr(self, "client", None)
+            groups = client.groups if client is not None else self.state.get("groups", {})
+            groupName = groups.get(conv.target) or conv.target
             where = f"[{groupName}] "
         elif message.fromUser == self.state.get("uid"):
             where = f"(to {self.label(conv.target)}) "

@@ -1080,6 +1080,8 @@ def describe(message: Message) -> str:
         return c.searchableContent
     if c.type == ContentType.RECALL:
         return "[recalled a message]"
+    if c.type == ContentType.TIP:
+        return f"[{c.content or c.searchableContent}]"
     event = groupEvent(message)
     if event is not None:
         verbs = {104: "created the group", 105: "added", 106: "removed", 107: "left the group",
