@@ -665,10 +665,11 @@ def scenario_fanout(opts, results):
             creds, _ = loginMany(node.httpBase, items)
             # The sender (creds[0], worker 0) is a member too: its device is
             # not notified of its own messages.
-            callAll(workers, "fanout_setup", [{"creds": c} for c in split(creds, 2)], port=node.tcpPort)
+            callAll(workers, "fanout_setup", [{"creds": c, "hasSender": i == 0}
+                                              for i, c in enumerate(split(creds, 2))],
+                    port=node.tcpPort)
             group = workers[0].call("fanout_group", members=[c["uid"] for c in creds])["group"]
             time.sleep(3)  # the group-created notices settle
-            # Warm-up message (not counted).
             callAll(workers, "fanout_expect", messages=messages)
             usage = Usage(node.pid, [w.pid for w in workers])
             for w in workers:

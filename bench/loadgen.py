@@ -466,6 +466,8 @@ class Worker:
         self.clients, failed, err = await bounded(c["creds"], 50, one)
         self.clients = [x for x in self.clients if x is not None]
         st = self.fan = {"done": Deferred(), "lat": [], "complete": 0, "expect": 0, "last": 0.0}
+        # The sender's own device is not notified of its own messages.
+        st["members"] = len(self.clients) - (1 if c.get("hasSender") else 0)
 
         def onMessages(cl, messages):
             now = time.time()
@@ -480,7 +482,7 @@ class Worker:
                     if len(cl.fan) == st["expect"]:
                         st["complete"] += 1
                         st["last"] = now
-                        if st["complete"] == len(self.clients) and not st["done"].called:
+                        if st["complete"] >= st["members"] and not st["done"].called:
                             st["done"].callback(None)
         for cl in self.clients:
             cl.onMessages = onMessages
