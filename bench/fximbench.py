@@ -783,9 +783,12 @@ def main():
     print(f"fximbench: {', '.join(scenarios)} on {opts.backend}{' (quick)' if opts.quick else ''}; "
           f"server on CPU 0, load generators on CPU 1")
     for name in scenarios:
-        t0 = time.time()
+        t0, load0 = time.time(), os.getloadavg()[0]
         globals()["scenario_" + name](opts, results)
-        print(f"({name} took {time.time() - t0:.0f} s)")
+        load1 = os.getloadavg()[0]
+        results["meta"].setdefault("loadavg_1min", {})[name] = [load0, load1]
+        print(f"({name} took {time.time() - t0:.0f} s; 1-min load average {load0:.1f} before, "
+              f"{load1:.1f} after: other processes on this box share both cores)")
         os.makedirs(os.path.dirname(os.path.abspath(opts.json)), exist_ok=True)
         with open(opts.json, "w") as f:
             json.dump(results, f, indent=1, sort_keys=True, default=str)
