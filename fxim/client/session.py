@@ -722,10 +722,23 @@ class ChatClient:
                 if conn is self.connection:
                     self._transmit(conn, entry)  # same local id: deduplicated
                 return
+            if failure.check(RequestFailed) and failure.value.code == ErrorCode.OVER_FREQUENCY:
+                # The server's rate limit: try again a little later.
+                entry.inFlight = True
+                self.clock.callLater(self._throttleDelay(), self._retransmit, conn, entry)
+                return
             self._outbox.pop(localId, None)
             if not entry.deferred.called:
                 entry.deferred.errback(failure)
         d.addCallbacks(acked, failed)
+
+    def _throttleDelay(self) -> float:
+        return 0.5 + self.backoff.random.random()
+
+    def _retransmit(self, conn: Any, entry: _Outgoing) -> None:
+        entry.inFlight = False
+        if entry.message.localId in self._outbox and conn is self.connection:
+            self._transmit(conn, entry)
 
     # -- receiving --------------------------------------------------------------
 
@@ -784,6 +797,13 @@ class ChatClient:
                     break
         except ConnectionLost:
             pass
+        except RequestFailed as e:
+            if e.code == ErrorCode.OVER_FREQUENCY and conn is self.connection:
+                self.clock.callLater(self._throttleDelay(), self.sync)
+            else:
+                _log.failure("fxim client: pull failed")
+                if conn is self.connection:
+                    _abort(conn)
         except Exception:
             _log.failure("fxim client: pull failed")
             if conn is self.connection:

@@ -361,6 +361,23 @@ class OutboxTests(SynchronousTestCase):
         ad.callback(rq.SendResult(7, 8))
         self.assertEqual(self.successResultOf(d).uid, 7)
 
+    def test_rateLimitedRetried(self):
+        """
+        A send refused by the server's rate limit (250) is retried a moment
+        later with the same local id.
+        """
+        h = Harness()
+        h.client.start()
+        d = h.client.sendText("peer", "busy")
+        [(first, fd)] = h.conn.pending(rq.SendMessage)
+        fd.errback(RequestFailed(ErrorCode.OVER_FREQUENCY))
+        self.assertEqual(h.conn.pending(rq.SendMessage), [])
+        h.clock.advance(1.5)
+        [(again, ad)] = h.conn.pending(rq.SendMessage)
+        self.assertEqual(again.message.localId, first.message.localId)
+        ad.callback(rq.SendResult(7, 8))
+        self.assertEqual(self.successResultOf(d).uid, 7)
+
     def test_refusedFails(self):
         """
         A send the server refuses fails with its code and leaves the
