@@ -5,7 +5,7 @@ pulls after every MN (and once at start), and hands each message to its
 observers exactly once, in order.
 """
 
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, List
 
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
@@ -34,6 +34,7 @@ class Inbox:
         self._waiters: List[tuple] = []
         self._pulling = False
         self._again = False
+        self._syncWaiters: List[Deferred] = []
         connection.onPush(self._push)
 
     def onMessage(self, observer: Callable[[Any], None]) -> None:
@@ -56,10 +57,13 @@ class Inbox:
         Pull until current; @return: a L{Deferred} firing when done.
         """
         from twisted.internet.defer import ensureDeferred
+        d: Deferred = Deferred()
+        self._syncWaiters.append(d)
         if self._pulling:
             self._again = True
-            return Deferred()
-        return ensureDeferred(self._pullLoop())
+        else:
+            ensureDeferred(self._pullLoop())
+        return d
 
     async def _pullLoop(self) -> None:
         self._pulling = True
@@ -80,6 +84,9 @@ class Inbox:
             _log.failure("pull failed")
         finally:
             self._pulling = False
+            waiters, self._syncWaiters = self._syncWaiters, []
+            for d in waiters:
+                d.callback(None)
 
     def waitFor(self, count: int, kind: str = "messages") -> Deferred:
         """

@@ -6,7 +6,6 @@ real C{twistd fxim} node.
 
 import json
 import os
-import signal
 import stat
 import sys
 import tempfile
