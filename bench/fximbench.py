@@ -44,6 +44,10 @@ LOGIN_CODE = "556677"
 NODE_ARGS = ["--request-rate", "10000000", "--request-burst", "10000000",
              "--tcp-idle", "1200", "--ws-idle", "1200", "--max-devices", "100"]
 
+#: --listen-backlog: listen(2) backlog of the node's TCP and WS ports (None:
+#: the endpoint default, 50).
+LISTEN_BACKLOG = None
+
 SCENARIOS = ["codec", "pairs", "steady", "idle", "fanout", "storm"]
 
 
@@ -155,6 +159,10 @@ class Node:
             args += ["--database", self.dsn, "--redis", e2e.REDIS,
                      "--redis-prefix", f"fximbench:{uuid.uuid4().hex[:8]}:"]
         self.sp = ServerProcess(None, args, dataDir=dataDir)
+        if LISTEN_BACKLOG:
+            # The endpoint options given last win over ServerProcess's.
+            self.sp.args += ["--tcp", f"tcp:{self.sp.tcpPort}:interface=127.0.0.1:backlog={LISTEN_BACKLOG}",
+                             "--ws", f"tcp:{self.sp.wsPort}:interface=127.0.0.1:backlog={LISTEN_BACKLOG}"]
         self.proc = None
 
     def __getattr__(self, name):
@@ -759,7 +767,12 @@ def main():
     parser.add_argument("--quick", action="store_true", help="a ~1-minute smoke run")
     parser.add_argument("--profile", metavar="OUT",
                         help="py-spy record the node during pairs (OUT.svg flamegraph or OUT.txt raw)")
+    parser.add_argument("--listen-backlog", type=int, metavar="N",
+                        help="listen backlog of the node's TCP and WS ports (default: the "
+                             "endpoint default, 50)")
     opts = parser.parse_args()
+    global LISTEN_BACKLOG
+    LISTEN_BACKLOG = opts.listen_backlog
     scenarios = opts.scenarios or SCENARIOS
     for name in scenarios:
         if name not in SCENARIOS:
@@ -779,7 +792,7 @@ def main():
                        "cpus": os.cpu_count(), "quick": opts.quick, "backend": opts.backend,
                        "cpu_split": "server under test pinned to CPU 0; load workers and "
                                     "orchestrator pinned to CPU 1",
-                       "node_args": NODE_ARGS, "command": " ".join(sys.argv)}
+                       "node_args": NODE_ARGS, "listen_backlog": opts.listen_backlog, "command": " ".join(sys.argv)}
     print(f"fximbench: {', '.join(scenarios)} on {opts.backend}{' (quick)' if opts.quick else ''}; "
           f"server on CPU 0, load generators on CPU 1")
     for name in scenarios:
