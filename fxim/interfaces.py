@@ -212,6 +212,15 @@ class IMessageStore(Interface):
         @return: L{Deferred} firing with the L{fxim.model.Message} or L{None}.
         """
 
+    def getSendContext(uid, conversationType, target):
+        """
+        What sending a message checks, read at once: the sender, and for a
+        private conversation the target user and whether it blacklisted
+        the sender, or for a group its non-removed members.
+        @return: L{Deferred} firing with a
+            L{fxim.storage.records.SendContext}.
+        """
+
     def getReceivers(messageUid):
         """
         @return: L{Deferred} firing with the sorted list of uids whose inbox

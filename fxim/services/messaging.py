@@ -17,7 +17,7 @@ from twisted.logger import Logger
 
 from fxim.errors import ErrorCode, SignalError
 from fxim.model import (
-    ContentType, Conversation, ConversationType, FriendState, MemberType, Message,
+    ContentType, Conversation, ConversationType, MemberType, Message,
     MessageContent, UserStatus,
 )
 from fxim.services.ids import MessageUidGenerator
@@ -109,10 +109,9 @@ class MessagingService:
         ticket = sequencer.take()
         submitted: Deferred = Deferred()
         try:
-            sender = await self.store.getUser(uid)
-            if sender is None or sender.status in (UserStatus.MUTED, UserStatus.BLOCKED):
-                raise SignalError(ErrorCode.FORBIDDEN_SEND_MSG)
-            receivers = await self._receivers(uid, message.conversation)
+            conversation = message.conversation
+            context = await self.store.getSendContext(uid, conversation.type, conversation.target)
+            receivers = self._check(uid, conversation, context)
         except BaseException:
             self._release(key, sequencer, ticket, None)
             raise
@@ -153,25 +152,33 @@ class MessagingService:
         self._notify(stored.seqs, None, None)
         return stored.message
 
-    async def _receivers(self, uid: str, conversation: Conversation) -> list:
+    def _check(self, uid: str, conversation: Conversation, context) -> list:
+        """
+        Apply upstream's checks, in its order, to what
+        C{store.getSendContext} read.
+
+        @return: the receivers, sender included.
+        """
+        sender = context.sender
+        if sender is None or sender.status in (UserStatus.MUTED, UserStatus.BLOCKED):
+            raise SignalError(ErrorCode.FORBIDDEN_SEND_MSG)
         if conversation.type == ConversationType.PRIVATE:
             if not conversation.target:
                 raise SignalError(ErrorCode.INVALID_MESSAGE, "no target")
-            if conversation.target != uid:
-                if await self.store.getUser(conversation.target) is None:
-                    raise SignalError(ErrorCode.NOT_EXIST, "unknown target user")
-                friend = await self.store.getFriend(conversation.target, uid)
-                if friend is not None and friend.state == FriendState.BLACKED:
-                    raise SignalError(ErrorCode.IN_BLACK_LIST)
-            return [uid] if conversation.target == uid else [uid, conversation.target]
+            if conversation.target == uid:
+                return [uid]
+            if context.target is None:
+                raise SignalError(ErrorCode.NOT_EXIST, "unknown target user")
+            if context.blacklisted:
+                raise SignalError(ErrorCode.IN_BLACK_LIST)
+            return [uid, conversation.target]
         if conversation.type == ConversationType.GROUP:
-            members = await self.store.getMembers(conversation.target)
-            me = next((m for m in members if m.memberId == uid), None)
+            me = next((m for m in context.members if m.memberId == uid), None)
             if me is None:
                 raise SignalError(ErrorCode.NOT_IN_GROUP)
             if me.type == MemberType.SILENT:
                 raise SignalError(ErrorCode.NOT_RIGHT, "muted in the group")
-            return [m.memberId for m in members]
+            return [m.memberId for m in context.members]
         raise SignalError(ErrorCode.NOT_IMPLEMENT, f"conversation type {conversation.type}")
 
     def _notify(self, seqs: dict, senderUid: Optional[str], senderCid: Optional[str]) -> None:

@@ -108,6 +108,21 @@ class MemoryStore:
         return self.users.get(uid)
 
     @_deferred
+    def getSendContext(self, uid, conversationType, target):
+        from fxim.model import ConversationType, FriendState
+        from fxim.storage.records import SendContext
+        sender = self.users.get(uid)
+        if conversationType == ConversationType.GROUP:
+            return SendContext(sender, members=[
+                m for m in self.members.get(target, {}).values()
+                if m.type != MemberType.REMOVED])
+        if not target or target == uid:
+            return SendContext(sender)
+        friend = self.friends.get((target, uid))
+        return SendContext(sender, self.users.get(target),
+                           friend is not None and friend.state == FriendState.BLACKED)
+
+    @_deferred
     def getUsers(self, uids):
         return {u: self.users[u] for u in uids if u in self.users}
 

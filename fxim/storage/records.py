@@ -4,11 +4,11 @@ Records returned by the stores, besides the domain records of
 L{fxim.model}.
 """
 
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import attr
 
-from fxim.model import ConversationType, Message
+from fxim.model import ConversationType, GroupMember, Message, User
 
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
@@ -61,6 +61,25 @@ class PullBatch:
 
     entries: List[Tuple[int, Message]]
     head: int
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class SendContext:
+    """
+    What sending a message needs to check, read in one interaction
+    (L{fxim.interfaces.IMessageStore.getSendContext}).
+
+    @ivar sender: the sending L{User}, or None.
+    @ivar target: the private target's L{User} (None if unknown, or for a
+        group or a message to oneself).
+    @ivar blacklisted: whether the private target blacklisted the sender.
+    @ivar members: the group's non-removed members (None for private).
+    """
+
+    sender: Optional[User]
+    target: Optional[User] = None
+    blacklisted: bool = False
+    members: Optional[List[GroupMember]] = None
 
 
 #: Fixed per-message overhead counted by L{estimateSize}.

@@ -12,6 +12,7 @@ transaction.
 import attr
 
 from fxim.model import (
+    FriendState,
     Friend, FriendRequest, GroupInfo, GroupMember, MemberType, Session, User,
 )
 from fxim.storage.ids import toUid
@@ -392,3 +393,20 @@ def groupsOf_txn(txn, d, uid):
     return [row[0] for row in _all(
         txn, d, "SELECT gid FROM group_members WHERE member_id = ?"
         " AND type <> ? ORDER BY gid", (uid, int(MemberType.REMOVED)))]
+
+
+def getSendContext_txn(txn, d, uid, conversationType, target):
+    """
+    Everything sending a message checks, in one interaction: the sender,
+    and the private target and its blacklist entry, or the group's members.
+    """
+    from fxim.model import ConversationType
+    from fxim.storage.records import SendContext
+    sender = getUser_txn(txn, d, uid)
+    if conversationType == ConversationType.GROUP:
+        return SendContext(sender, members=getMembers_txn(txn, d, target, False))
+    if not target or target == uid:
+        return SendContext(sender)
+    friend = getFriend_txn(txn, d, target, uid)
+    return SendContext(sender, getUser_txn(txn, d, target),
+                       friend is not None and friend.state == FriendState.BLACKED)

@@ -224,6 +224,7 @@ class SQLStore:
     pullMessages = _reads("pullMessages")
     getHead = _reads("getHead")
     getMessage = _reads("getMessage")
+    getSendContext = _reads("getSendContext")
     getReceivers = _reads("getReceivers")
     replaceContent = _writes("replaceContent")
     loadHistory = _reads("loadHistory")

@@ -76,7 +76,7 @@ class MessagingMixin:
         2,000 messages sent while the receiver is offline all arrive, in
         order, none twice, after it reconnects and pulls.
         """
-        node = await self.startNode()
+        node = await self.startNode(["--request-rate", "100000", "--request-burst", "100000"])
         a = await self.loginAndConnect(node, "13800000012", "tcp")
         b = await self.loginAndConnect(node, "13800000013", "tcp", clientId="b-phone")
         bUid, creds = b.uid, b.credentials
