@@ -20,7 +20,7 @@ from fxim.client import (
 )
 from fxim.errors import ErrorCode
 from fxim.model import Conversation, Message, MessageContent
-from fxim.test.e2e import LOGIN_CODE, NodeTestMixin, sleep
+from fxim.test.e2e import LOGIN_CODE, NodeTestMixin, ProductionBackend, sleep
 from fxim.testing import ServerProcess
 from fxim.wire import requests as rq
 
@@ -788,6 +788,14 @@ class TcpClientTests(ClientE2EMixin, TestCase):
 class WsClientTests(ClientE2EMixin, TestCase):
     """
     L{ChatClient} over WebSocket.
+    """
+
+    transport = "ws"
+
+
+class ProductionWsClientTests(ClientE2EMixin, ProductionBackend, TestCase):
+    """
+    L{ChatClient} over WebSocket on PostgreSQL + Redis.
     """
 
     transport = "ws"
