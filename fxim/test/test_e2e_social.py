@@ -30,10 +30,10 @@ from fxim.wire.requests import (
 )
 
 #: The test plugin's subsignal (in the plugin range 64-127).
-BLACKLIST = 120
+BLACKLIST = 125
 
 _PLUGIN = '''
-# A test-only fxim plugin: subsignal 120 (FXIMTESTBLACKLIST) calls the
+# A test-only fxim plugin: subsignal 125 (FXIMTESTBLACKLIST) calls the
 # admin-only SocialService.setBlacklisted for the caller.
 from fxim.dispatch import HandlerSet
 from fxim.wire.signals import Signal
@@ -41,7 +41,7 @@ from fxim.wire.signals import Signal
 fximTestBlacklist = HandlerSet("fximtest.blacklist", "test-only blacklist subsignal")
 
 
-@fximTestBlacklist.handler(Signal.PUBLISH, 120, name="FXIMTESTBLACKLIST")
+@fximTestBlacklist.handler(Signal.PUBLISH, 125, name="FXIMTESTBLACKLIST")
 async def blacklist(context, request):
     value = request.value
     row = await context.server.social.setBlacklisted(
