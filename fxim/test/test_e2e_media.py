@@ -88,6 +88,21 @@ class MediaMixin:
         self.assertEqual((status, body == IMAGE), (200, True))
         # Unknown keys are 404.
         self.assertEqual((await http(b"GET", grant.domain + "/missing.jpg"))[0], 404)
+        # HEAD, Range, the safety headers and CORS for browsers.
+        status, body, headers = await http(b"HEAD", url)
+        self.assertEqual((status, body), (200, b""))
+        self.assertEqual(headers.getRawHeaders(b"content-length"), [str(len(IMAGE)).encode()])
+        status, body, headers = await http(b"GET", url, headers={"Range": "bytes=10-19"})
+        self.assertEqual((status, body), (206, IMAGE[10:20]))
+        self.assertEqual(headers.getRawHeaders(b"x-content-type-options"), [b"nosniff"])
+        self.assertEqual(headers.getRawHeaders(b"access-control-allow-origin"), [b"*"])
+        status, _, headers = await http(b"OPTIONS", url, headers={
+            "Origin": "http://web.example", "Access-Control-Request-Method": "PUT",
+            "Access-Control-Request-Headers": "authorization, content-type"})
+        self.assertEqual(status, 204)
+        self.assertIn(b"PUT", headers.getRawHeaders(b"access-control-allow-methods")[0])
+        self.assertEqual((await http(b"DELETE", url))[0], 405)
+        self.assertEqual((await http(b"GET", url))[1], IMAGE)
 
     async def test_presignedUploadWs(self):
         """

@@ -233,6 +233,23 @@ class WebSocketTests(NodeMixin, SynchronousTestCase):
         self.pump.flush()
         self.assertTrue(client.closed.called)
 
+    def test_refusedConnectCloses(self):
+        """
+        A CONNECT with a wrong password is answered CONNECT_ACK 5 with
+        content C{""}, then the server closes the WebSocket.
+        """
+        client, server = self.open()
+        result = self.successResultOf(self.auth.login("13800000009", CODE, "web"))
+        d = Deferred.fromCoroutine(client.connectWithPassword(result.uid, "bogus", "web"))
+        self.pump.flush()
+        self.assertEqual(self.failureResultOf(d, RequestFailed).value.code,
+                         SubSignal.CONNECTION_REFUSED_BAD_USER_NAME_OR_PASSWORD)
+        envelope = json.loads(client.factory.received[0])
+        self.assertEqual((envelope["signal"], envelope["subSignal"], envelope["content"]),
+                         ("CONNECT_ACK", "CONNECTION_REFUSED_BAD_USER_NAME_OR_PASSWORD", ""))
+        self.assertTrue(client.closed.called)
+        self.assertIsNone(server.uid)
+
     def test_requestBeforeConnectCloses(self):
         """
         A PUBLISH before CONNECT closes the WebSocket unanswered.
