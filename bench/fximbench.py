@@ -691,7 +691,7 @@ def scenario_fanout(opts, results):
         for w in workers:
             w.stop()
     receivers = m - 1
-    complete = sum(r["complete"] for r in rs) - 1  # the sender's own device never completes
+    complete = sum(r["complete"] for r in rs)  # the sender's own device is not counted
     deliveries = sum(r["deliveries"] for r in rs)
     end = max(r["last"] for r in rs)
     seconds = end - sent["t0"]
@@ -792,6 +792,8 @@ def main():
                        "cpus": os.cpu_count(), "quick": opts.quick, "backend": opts.backend,
                        "cpu_split": "server under test pinned to CPU 0; load workers and "
                                     "orchestrator pinned to CPU 1",
+                       "git_head": subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
+                                                 capture_output=True, text=True).stdout.strip(),
                        "node_args": NODE_ARGS, "listen_backlog": opts.listen_backlog, "command": " ".join(sys.argv)}
     print(f"fximbench: {', '.join(scenarios)} on {opts.backend}{' (quick)' if opts.quick else ''}; "
           f"server on CPU 0, load generators on CPU 1")
