@@ -573,7 +573,7 @@ def loadOrCreateKey(path) -> bytes:
             f.write(key)
             f.flush()
             os.fsync(f.fileno())
-        _log.info("Generated a new token signing key in {path}", path=path)
+        _log.info("Generated a new secret key in {path}", path=path)
         return key
     if len(key) < MIN_HMAC_KEY_SIZE:
         raise ValueError("the HMAC key file %s holds fewer than %d bytes"
