@@ -8,7 +8,7 @@ import os
 from typing import Any, List, Optional
 
 from twisted.application.service import MultiService
-from twisted.internet.defer import Deferred, DeferredList, ensureDeferred
+from twisted.internet.defer import Deferred, DeferredList, ensureDeferred, maybeDeferred
 from twisted.internet.endpoints import serverFromString
 from twisted.logger import Logger
 from twisted.python import usage
@@ -61,9 +61,34 @@ class Options(usage.Options):
             raise usage.UsageError("--database must be a postgresql:// or sqlite: URL")
         if self["redis"] and not self["redis"].startswith("redis://"):
             raise usage.UsageError("--redis must be a redis:// URL")
+        for name, low, high in _RANGES:
+            value = self[name]
+            if value < low or (high is not None and value > high):
+                bound = f"at least {low}" if high is None else f"between {low} and {high}"
+                raise usage.UsageError(f"--{name} must be {bound}")
+        if self["ping-min"] > self["ping-max"]:
+            raise usage.UsageError("--ping-min must not exceed --ping-max")
+        for name in ("tcp", "ws", "http"):
+            kind = self[name].split(":", 1)[0]
+            if kind not in ("tcp", "tcp6", "ssl", "unix", "systemd"):
+                raise usage.UsageError(f"--{name}: unsupported endpoint type {kind!r}")
+        if self["public-url"] and not self["public-url"].startswith(("http://", "https://")):
+            raise usage.UsageError("--public-url must be an http:// or https:// URL")
         code = self["login-code"]
         if code is not None and not (code.isdigit() and 4 <= len(code) <= 8):
             raise usage.UsageError("--login-code must be 4-8 digits")
+
+
+#: (option, lowest, highest or None) of every numeric limit.
+_RANGES = [
+    ("max-frame-size", 64, None), ("max-ws-payload", 1024, None),
+    ("tcp-idle", 1, None), ("ws-idle", 1, None), ("ping-min", 1000, None), ("ping-max", 1000, None),
+    ("token-ttl", 60, None), ("pull-max-bytes", 1024, None), ("dedup-ttl", 0, None),
+    ("recall-window", 0, None), ("history-max-count", 1, 10000), ("max-group-size", 2, None),
+    ("max-devices", 1, None), ("request-rate", 0, None), ("request-burst", 1, None),
+    ("login-max-attempts", 1, None), ("code-length", 4, 6), ("max-upload-size", 1, None),
+    ("upload-token-ttl", 1, None),
+]
 
 
 class FximService(MultiService):
@@ -139,7 +164,7 @@ class FximService(MultiService):
                     connection.disconnect()
             for closer in reversed(self._closers):
                 try:
-                    await ensureDeferred(closer())
+                    await maybeDeferred(closer)
                 except Exception:
                     _log.failure("error while stopping")
         return d.addCallback(lambda r: ensureDeferred(close(r)))

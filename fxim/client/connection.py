@@ -8,7 +8,7 @@ import json
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, fail
 from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
@@ -174,9 +174,15 @@ class ClientConnection:
         """
         if request is not None:
             subsignal = clientcodecs.requestKey(request, subsignal)[1]
+        if self.core.closed.called:
+            return fail(ConnectionLost("connection closed"))
         messageId = self.core.messageId()
         d = self.core.expect(Signal.PUBLISH, subsignal, messageId, timeout)
-        self._sendPublish(subsignal, messageId, request)
+        try:
+            self._sendPublish(subsignal, messageId, request)
+        except Exception as e:  # e.g. autobahn's Disconnected while closing
+            self.core.resolve(subsignal, messageId,
+                              ConnectionLost(f"send failed: {e}"), failed=True)
         return d
 
     async def ping(self, interval: int, timeout: float = 10.0) -> str:

@@ -108,8 +108,9 @@ class OptionsTests(SynchronousTestCase):
         defaults = Config()
         args = []
         expected = {}
+        special = {"code-length": 5, "history-max-count": 50, "ping-min": 2000, "ping-max": 3000}
         for i, (name, field, convert, _) in enumerate(_LIMIT_SPECS):
-            value = convert(1000 + i)
+            value = convert(special.get(name, 100000 + i))
             args += [f"--{name}", str(value)]
             expected[field] = value
             self.assertEqual(getattr(Config.fromOptions(parse()), field), getattr(defaults, field))
@@ -118,6 +119,18 @@ class OptionsTests(SynchronousTestCase):
             self.assertEqual(getattr(config, field), value, field)
             self.assertIsInstance(getattr(config, field), type(value))
         self.assertEqual(Config.fromOptions(parse("--tcp-idle", "2.5")).tcpIdle, 2.5)
+
+    def test_limitRanges(self):
+        """
+        A limit out of its range, an inverted PING range, an unknown
+        endpoint type or a non-HTTP public URL is a L{usage.UsageError}.
+        """
+        for args in (["--max-frame-size", "-1"], ["--code-length", "9"], ["--code-length", "3"],
+                     ["--ping-min", "50000", "--ping-max", "10000"], ["--tcp-idle", "-5"],
+                     ["--request-burst", "0"], ["--max-devices", "0"], ["--token-ttl", "0"],
+                     ["--login-max-attempts", "0"], ["--history-max-count", "-1"],
+                     ["--tcp", "bogus:1"], ["--public-url", "ftp://x"]):
+            self.assertRaises(usage.UsageError, parse, *args)
 
     def test_badValues(self):
         """
