@@ -8,7 +8,9 @@ C{A-Z a-z 0-9 _ -}: positions 0, 3 and 6 hold random values r0, r3, r6;
 positions 1, 2, 4, 5 and 7 hold the 6-bit digits of C{n}, least significant
 first, shifted (mod 64) by r0, r0, r0, r3 and r6.  The mapping is
 injective, so distinct counter values give distinct ids whatever the
-random values.  Larger values fall back to a 32-character hex id.
+random values.  The first character is never C{-} (an id that reads as a
+command-line option is a trap).  Larger values fall back to a 32-character
+hex id.
 """
 
 import random as _random
@@ -38,6 +40,9 @@ def toUid(n, randint=_sysRandom.randrange):
     out = [0] * 8
     for pos in (0, 3, 6):
         out[pos] = randint(64)
+    # Never start with "-": such an id reads as an option on command lines.
+    if out[0] == _INDEX["-"]:
+        out[0] = randint(63)
     for pos, shiftPos in _DIGIT_POSITIONS:
         out[pos] = (n % 64 + out[shiftPos]) % 64
         n //= 64

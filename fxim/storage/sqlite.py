@@ -3,8 +3,11 @@
 The embedded SQLite store (the default: C{<data-dir>/fxim.sqlite3}).
 
 One writer connection (a one-thread L{adbapi.ConnectionPool}) in WAL mode
-does every write; a small pool of read-only connections serves reads, which
-WAL lets run while the writer writes.  Nothing blocks the reactor thread.
+does every write, so fsyncs never block the reactor thread.  Reads -- small
+indexed lookups -- run on a read-only connection on the reactor thread
+(L{InlineReader}): in WAL mode they never wait for the writer, and a
+thread hop costs several times such a query.  If SQLite reports the
+database busy (a rare WAL recovery), the read retries on a pool thread.
 
 Durability: C{synchronous=FULL} by default, so a committed (acked) message
 survives a process kill and also an OS crash or power loss; C{NORMAL} (in
@@ -12,7 +15,10 @@ WAL mode) survives a process kill (SIGKILL) but may lose the last commits
 on power loss.
 """
 
+import sqlite3
+
 from twisted.enterprise import adbapi
+from twisted.internet.defer import fail, succeed
 from twisted.logger import Logger
 
 from fxim.storage.dialect import SQLITE
@@ -28,6 +34,46 @@ def _pool(reactor, path, size, openfun):
         "sqlite3", path, check_same_thread=False, isolation_level=None,
         timeout=30, cp_min=1, cp_max=size, cp_openfun=openfun,
         cp_reactor=reactor, cp_noisy=False)
+
+
+class InlineReader:
+    """
+    Runs read-only interactions on the calling thread with one read-only
+    connection, falling back to a thread pool when SQLite is busy.
+
+    @ivar fallbacks: how many reads went to the fallback pool.
+    """
+
+    def __init__(self, path, openfun, fallback):
+        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None,
+                                     timeout=0.05)
+        openfun(self._conn)
+        self._conn.execute("PRAGMA busy_timeout=50")
+        self._fallback = fallback
+        self.fallbacks = 0
+
+    def runInteraction(self, func, *args):
+        """
+        @return: a fired L{Deferred} with C{func(cursor, *args)}'s result,
+            or the fallback pool's L{Deferred} if SQLite was busy.
+        """
+        cursor = self._conn.cursor()
+        try:
+            result = func(cursor, *args)
+        except sqlite3.OperationalError as e:
+            if "locked" in str(e) or "busy" in str(e):
+                self.fallbacks += 1
+                return self._fallback.runInteraction(func, *args)
+            return fail()
+        except Exception:
+            return fail()
+        finally:
+            cursor.close()
+        return succeed(result)
+
+    def close(self):
+        self._conn.close()
+        self._fallback.close()
 
 
 def openSqlite(reactor, path, synchronous="FULL", readers=2):
@@ -62,7 +108,8 @@ def openSqlite(reactor, path, synchronous="FULL", readers=2):
         if applied:
             _log.info("SQLite {path}: applied schema deltas {applied}",
                       path=path, applied=applied)
-        store._readPool = _pool(reactor, path, readers, openReader)
+        store._readPool = InlineReader(path, openReader,
+                                       _pool(reactor, path, readers, openReader))
         return store
 
     def failed(failure):

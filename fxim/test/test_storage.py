@@ -976,6 +976,15 @@ class IdTests(TestCase):
                 self.assertEqual(len(uid), 8)
                 self.assertEqual(fromUid(uid), n)
 
+    def test_neverLeadingDash(self):
+        """
+        An id never starts with C{-}, even when the random shift would
+        give one (it would read as a command-line option).
+        """
+        uid = toUid(5, randint=lambda k: k - 1)
+        self.assertNotEqual(uid[0], "-")
+        self.assertEqual(fromUid(uid), 5)
+
     def test_upstreamExamples(self):
         """
         Upstream's example ids decode.
