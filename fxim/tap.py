@@ -144,7 +144,7 @@ class FximService(MultiService):
         for name, description, factory in (("tcp", config.tcp, tcpFactory),
                                            ("ws", config.ws, wsFactory),
                                            ("http", config.http, site)):
-            port = await serverFromString(reactor, description).listen(factory)
+            port = await serverFromString(reactor, withBacklog(description)).listen(factory)
             self.ports.append(port)
             _log.info("fxim {name} listening on {address}", name=name, address=port.getHost())
         _log.info("fxim node {node} ready (storage: {db}, presence: {presence}, plugins: {plugins})",
@@ -168,6 +168,22 @@ class FximService(MultiService):
                 except Exception:
                     _log.failure("error while stopping")
         return d.addCallback(lambda r: ensureDeferred(close(r)))
+
+
+#: Listen backlog for endpoints that name none: a reconnect storm of
+#: thousands of clients overflows Twisted's default of 50.
+DEFAULT_BACKLOG = 1024
+
+
+def withBacklog(description: str) -> str:
+    """
+    Add C{backlog=DEFAULT_BACKLOG} to a C{tcp:}/C{tcp6:}/C{ssl:} endpoint
+    description that does not set one.
+    """
+    kind = description.split(":", 1)[0]
+    if kind in ("tcp", "tcp6", "ssl") and "backlog=" not in description:
+        return f"{description}:backlog={DEFAULT_BACKLOG}"
+    return description
 
 
 def makeService(options: Options, reactor: Any = None) -> FximService:

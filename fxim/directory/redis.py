@@ -96,6 +96,9 @@ class RedisDirectory:
         self._loop.clock = reactor
         self._beating = None
         self._reviveObservers: List[Callable[[], object]] = []
+        self._aliveCache = {}
+        #: How long another node's liveness is trusted without asking Redis.
+        self.aliveCacheSeconds = min(1.0, ttl / 4)
 
     # -- keys ---------------------------------------------------------------
 
@@ -237,11 +240,7 @@ class RedisDirectory:
                 parsed[cid] = json.loads(value)
             except ValueError:
                 parsed[cid] = {"n": "", "i": "", "t": ""}
-        nodes = sorted({entry["n"] for entry in parsed.values()})
-        incarnations = yield self._call(gatherResults(
-            [self._redis.get(self._aliveKey(n)) for n in nodes],
-            consumeErrors=True))
-        alive = dict(zip(nodes, incarnations))
+        alive = yield self._incarnations({entry["n"] for entry in parsed.values()})
         live, dead = [], []
         for cid, entry in parsed.items():
             current = alive.get(entry["n"])
@@ -252,6 +251,32 @@ class RedisDirectory:
         if dead:
             yield self._forgetDead(key, dead, entries)
         return live
+
+    @inlineCallbacks
+    def _incarnations(self, nodes):
+        """
+        The current incarnation of each node (None for a dead one).  Other
+        nodes' values are cached for L{aliveCacheSeconds}: liveness changes
+        on the scale of the TTL, and this saves a round trip per lookup.
+        """
+        now = self._reactor.seconds()
+        alive, missing = {}, []
+        for node in nodes:
+            if node == self.nodeId and self._loop.running:
+                alive[node] = self.incarnation
+                continue
+            cached = self._aliveCache.get(node)
+            if cached is not None and cached[1] > now:
+                alive[node] = cached[0]
+            else:
+                missing.append(node)
+        if missing:
+            values = yield self._call(gatherResults(
+                [self._redis.get(self._aliveKey(n)) for n in missing], consumeErrors=True))
+            for node, value in zip(missing, values):
+                alive[node] = value
+                self._aliveCache[node] = (value, now + self.aliveCacheSeconds)
+        return alive
 
     def _forgetDead(self, key, cids, entries):
         def failed(f):

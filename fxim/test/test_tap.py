@@ -245,3 +245,20 @@ class StartTests(TestCase):
         self.assertEqual(service.ports, [])
         # Whether stopping logs errors is the business of a separate test.
         self.flushLoggedErrors()
+
+
+class BacklogTests(TestCase):
+    """
+    L{fxim.tap.withBacklog}.
+    """
+
+    def test_addsBacklog(self):
+        """
+        TCP and TLS endpoints without a backlog get the default one; others
+        and explicit backlogs are kept.
+        """
+        from fxim.tap import DEFAULT_BACKLOG, withBacklog
+        self.assertEqual(withBacklog("tcp:6789"), f"tcp:6789:backlog={DEFAULT_BACKLOG}")
+        self.assertEqual(withBacklog("ssl:1:privateKey=k"), f"ssl:1:privateKey=k:backlog={DEFAULT_BACKLOG}")
+        self.assertEqual(withBacklog("tcp:1:backlog=5"), "tcp:1:backlog=5")
+        self.assertEqual(withBacklog("unix:/tmp/s"), "unix:/tmp/s")
