@@ -14,6 +14,7 @@ from typing import Any, List, Optional, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 from twisted.internet import reactor
+from twisted.internet.defer import ensureDeferred
 from twisted.internet.task import deferLater
 
 from fxim.client import login, openConnection
@@ -29,6 +30,15 @@ LOGIN_CODE = "556677"
 
 def sleep(seconds: float):
     return deferLater(reactor, seconds, lambda: None)
+
+
+def withTimeout(d, seconds: float = 30.0):
+    """
+    @param d: a L{Deferred} or coroutine.
+    @return: a L{Deferred} that fails with L{defer.TimeoutError} if C{d}
+        has not fired after C{seconds}.
+    """
+    return ensureDeferred(d).addTimeout(seconds, reactor)
 
 
 def createDatabase() -> str:

@@ -9,7 +9,7 @@ import uuid
 from typing import Any, List
 
 from twisted.internet import reactor
-from twisted.internet.defer import Deferred, ensureDeferred, gatherResults, succeed
+from twisted.internet.defer import Deferred, gatherResults, succeed
 from twisted.internet.error import ConnectionRefusedError
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase, TestCase
@@ -20,7 +20,7 @@ from fxim.client import (
 )
 from fxim.errors import ErrorCode
 from fxim.model import Conversation, Message, MessageContent
-from fxim.test.e2e import LOGIN_CODE, NodeTestMixin, ProductionBackend, sleep
+from fxim.test.e2e import LOGIN_CODE, NodeTestMixin, ProductionBackend, sleep, withTimeout
 from fxim.testing import ServerProcess
 from fxim.wire import requests as rq
 
@@ -519,15 +519,6 @@ class PullTests(SynchronousTestCase):
 
 
 # -- end to end -----------------------------------------------------------------
-
-async def withTimeout(d, seconds: float = 30.0):
-    d = ensureDeferred(d) if not isinstance(d, Deferred) else d
-    timer = reactor.callLater(seconds, d.cancel)
-    try:
-        return await d
-    finally:
-        if timer.active():
-            timer.cancel()
 
 
 async def waitUntil(predicate, seconds: float = 30.0, step: float = 0.05):

@@ -12,7 +12,6 @@ C{content ""} (the SDK reports it as C{INVALID_DATA}).
 import json
 
 from autobahn.exception import Disconnected
-from twisted.internet import reactor
 from twisted.trial.unittest import TestCase
 
 from fxim.client import Inbox, RequestFailed
@@ -21,20 +20,12 @@ from fxim.model import (
     ContentType, Conversation, ConversationType, GroupInfo, GroupMember, MemberType, Message,
     MessageContent,
 )
-from fxim.test.e2e import NodeTestMixin, ProductionBackend, sleep
+from fxim.test.e2e import NodeTestMixin, ProductionBackend, sleep, withTimeout
 from fxim.wire.requests import (
     AddGroupMembers, CreateGroup, DismissGroup, KickGroupMembers, LoadHistory, ModifyGroupInfo,
     PullGroupInfo, PullGroupMembers, PullMessages, QuitGroup, SendMessage,
 )
 
-
-async def withTimeout(d, seconds: float = 20.0):
-    timer = reactor.callLater(seconds, d.cancel)
-    try:
-        return await d
-    finally:
-        if timer.active():
-            timer.cancel()
 
 
 def groupText(groupId: str, body: str) -> SendMessage:

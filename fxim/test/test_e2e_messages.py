@@ -7,14 +7,13 @@ Redis -- plus two nodes and a SIGKILL crash.
 
 import signal
 
-from twisted.internet import reactor
 from twisted.internet.defer import gatherResults
 from twisted.trial.unittest import TestCase
 
 from fxim.client import Inbox, RequestFailed
 from fxim.errors import ErrorCode
 from fxim.model import Conversation, Message, MessageContent
-from fxim.test.e2e import NodeTestMixin, ProductionBackend, sleep
+from fxim.test.e2e import NodeTestMixin, ProductionBackend, sleep, withTimeout
 from fxim.wire.requests import (
     LoadHistory, PullMessages, RecallMessage, SendMessage,
 )
@@ -29,14 +28,6 @@ def text(target: str, body: str, localId=None, group: bool = False, **content) -
 def bodies(messages):
     return [m.content.searchableContent for m in messages]
 
-
-async def withTimeout(d, seconds: float = 30.0):
-    timer = reactor.callLater(seconds, d.cancel)
-    try:
-        return await d
-    finally:
-        if timer.active():
-            timer.cancel()
 
 
 class MessagingMixin:

@@ -23,7 +23,7 @@ from fxim.errors import ErrorCode
 from fxim.model import (
     ContentType, Conversation, FriendRequestStatus, FriendState, Message, MessageContent,
 )
-from fxim.test.e2e import NodeTestMixin, ProductionBackend, sleep
+from fxim.test.e2e import NodeTestMixin, ProductionBackend, sleep, withTimeout
 from fxim.wire.requests import (
     AddFriend, FriendNotify, FriendRequestNotify, HandleFriendRequest, JsonRequest,
     PullFriendRequests, PullFriends, PullMessages, SearchUsers, SendMessage, SetFriendAlias,
@@ -62,14 +62,6 @@ def blacklistPluginPath() -> str:
         f.write(_PLUGIN)
     return root
 
-
-async def withTimeout(d, seconds: float = 20.0):
-    timer = reactor.callLater(seconds, d.cancel)
-    try:
-        return await d
-    finally:
-        if timer.active():
-            timer.cancel()
 
 
 async def until(predicate, seconds: float = 10.0) -> None:
