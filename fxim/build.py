@@ -63,7 +63,7 @@ async def _presence(config: Config, reactor: Any, closers: List[Callable]):
     from fxim.directory.redis import RedisDirectory
     from fxim.redisconn import connectRedis
     from fxim.wire.codecs import encodePush
-    redis = await connectRedis(reactor, config.redis)
+    redis = await connectRedis(reactor, config.redis, poolSize=8)
     closers.append(redis.disconnect)
     directory = RedisDirectory(reactor, redis, str(config.nodeId), prefix=config.redisPrefix)
     await directory.start()
