@@ -191,12 +191,19 @@ class ClientConnection:
         """
         raise NotImplementedError("PING is a TCP signal")
 
-    def disconnect(self, clearSession: bool = False) -> None:
+    def disconnect(self, clearSession: bool = False, timeout: float = 5.0) -> None:
         """
-        Send DISCONNECT (clearSession logs the device out) and close.
+        Send DISCONNECT and close.  With C{clearSession} (log out) the
+        server closes the connection once the session is deleted, so the
+        client waits for that (at most C{timeout} seconds): when C{closed}
+        fires, the token no longer works.
         """
         self._sendDisconnect(clearSession)
-        self.close()
+        if not clearSession:
+            self.close()
+            return
+        timer = self.core.clock.callLater(timeout, self.close)
+        self.core.closed.addBoth(lambda r: (timer.cancel() if timer.active() else None, r)[1])
 
     def close(self) -> Deferred:
         """
