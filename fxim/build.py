@@ -65,7 +65,8 @@ async def _presence(config: Config, reactor: Any, closers: List[Callable]):
     from fxim.wire.codecs import encodePush
     redis = await connectRedis(reactor, config.redis, poolSize=8)
     closers.append(redis.disconnect)
-    directory = RedisDirectory(reactor, redis, str(config.nodeId), prefix=config.redisPrefix)
+    directory = RedisDirectory(reactor, redis, str(config.nodeId), prefix=config.redisPrefix,
+                               deviceCache=1.0)
     await directory.start()
     # A clean stop forgets this node's devices at once (no TTL wait).
     closers.append(lambda: directory.stop(forget=True))

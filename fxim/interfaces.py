@@ -388,6 +388,13 @@ class IDeliveryBus(Interface):
         it was sent to.
         """
 
+    def presenceChanged(uid):
+        """
+        Announce that C{uid}'s devices changed (called after a device
+        registered), so that nodes caching device lists drop them.
+        @return: L{Deferred}.
+        """
+
     def kick(uid, cid, keep=None):
         """
         Close every connection of (uid, cid) on any node except C{keep} (a

@@ -74,6 +74,7 @@ class Server:
         await self.bus.kick(uid, cid, keep=connection)
         self.connections.add(connection)
         await self.directory.register(uid, cid, self.nodeId, connection.transportName)
+        await self.bus.presenceChanged(uid)
         _log.info("{peer}: {uid}/{cid} connected", peer=connection.peer, uid=uid, cid=cid)
 
     async def disconnectDevices(self, uid: str, cid: Any = None) -> None:

@@ -160,6 +160,12 @@ class LocalBus:
     def deliver(self, uid, push, excludeCid=None):
         return succeed(deliverLocally(self.local, uid, push, excludeCid))
 
+    def presenceChanged(self, uid):
+        """
+        Nothing to tell: one node.  @return: a fired L{Deferred}.
+        """
+        return succeed(None)
+
     def kick(self, uid, cid, keep=None):
         kickLocally(self.local, uid, cid, keep)
         return succeed(None)

@@ -119,10 +119,13 @@ class RedisBus:
             _log.warn("Registering local connections again: {error}",
                       error=f.getErrorMessage())
 
-        return gatherResults([
-            self.directory.register(conn.uid, conn.cid, self.nodeId,
-                                    conn.transportName)
-            for conn in self.local], consumeErrors=True).addErrback(failed)
+        def again(conn):
+            d = self.directory.register(conn.uid, conn.cid, self.nodeId,
+                                        conn.transportName)
+            return d.addCallback(lambda _: self.presenceChanged(conn.uid))
+
+        return gatherResults([again(conn) for conn in self.local],
+                             consumeErrors=True).addErrback(failed)
 
     # -- sending ------------------------------------------------------------
 
@@ -204,11 +207,27 @@ class RedisBus:
         if op == "push":
             self._pushReceived(decoded)
         elif op == "kick":
+            self._forget(decoded["uid"])
             if decoded.get("from") != self.nodeId:
                 kickLocally(self.local, decoded["uid"], decoded["cid"])
+        elif op == "presence":
+            self._forget(decoded["uid"])
         else:
             _log.warn("Unknown op {op!r} on {channel}", op=op,
                       channel=channel)
+
+    def _forget(self, uid):
+        forget = getattr(self.directory, "forget", None)
+        if forget is not None:
+            forget(uid)
+
+    def presenceChanged(self, uid):
+        """
+        Tell every node that C{uid}'s devices changed (after a register),
+        so cached device lists are dropped.  @return: L{Deferred}.
+        """
+        self._forget(uid)
+        return self._publish(self.clusterChannel, {"op": "presence", "uid": uid})
 
     def _pushReceived(self, message):
         uid = message["uid"]

@@ -73,7 +73,7 @@ class RedisDirectory:
 
     def __init__(self, reactor, redis, nodeId: str, prefix: str = "fxim:",
                  ttl: float = 15.0, heartbeatInterval: float = 5.0,
-                 timeout: float = 10.0):
+                 timeout: float = 10.0, deviceCache: float = 0.0):
         """
         @param reactor: provides C{IReactorTime}; runs the heartbeat.
         @param redis: a connection from L{fxim.redisconn.connectRedis}
@@ -83,6 +83,11 @@ class RedisDirectory:
             C{ttl}).
         @param timeout: seconds before a Redis operation fails (e.g. while
             Redis is unreachable).
+        @param deviceCache: seconds a user's device list may be served from
+            this node's memory (0: never).  Only safe when every change of
+            presence is announced to every node, which
+            L{fxim.bus.redis.RedisBus} does: each node calls L{forget} on
+            every CONNECT anywhere.
         """
         self._reactor = reactor
         self._redis = redis
@@ -97,6 +102,11 @@ class RedisDirectory:
         self._beating = None
         self._reviveObservers: List[Callable[[], object]] = []
         self._aliveCache = {}
+        self.deviceCacheSeconds = deviceCache
+        self._devices: dict = {}
+        # Bumped by every invalidation: a lookup that overlapped one is not
+        # cached (its answer may predate the change).
+        self._epoch = 0
         #: How long another node's liveness is trusted without asking Redis.
         self.aliveCacheSeconds = min(1.0, ttl / 4)
 
@@ -199,25 +209,43 @@ class RedisDirectory:
                 self._redis.get(self._aliveKey(nodeId)))
         value = json.dumps({"n": nodeId, "i": incarnation or "",
                             "t": transportName}, separators=(",", ":"))
+        self.forget(uid)
         yield self._call(self._redis.hset(self._userKey(uid), cid, value))
+        self.forget(uid)
 
     def unregister(self, uid, cid, nodeId):
         """
         @return: L{Deferred} firing with C{True} if the entry was removed,
             C{False} if there was none or it belongs to another node.
         """
+        self.forget(uid)
         d = self._call(self._redis.eval(
             _UNREGISTER, [self._userKey(uid)], [cid, nodeId]))
-        return d.addCallback(bool)
+        return d.addCallback(lambda removed: (self.forget(uid), bool(removed))[1])
+
+    def forget(self, uid):
+        """
+        Drop C{uid}'s cached device list (its presence changed somewhere).
+        """
+        self._epoch += 1
+        self._devices.pop(uid, None)
 
     @inlineCallbacks
     def devicesOf(self, uid):
+        now = self._reactor.seconds()
+        cached = self._devices.get(uid)
+        if cached is not None and cached[0] > now:
+            return list(cached[1])
+        epoch = self._epoch
         key = self._userKey(uid)
         entries = yield self._call(self._redis.hgetall(key))
-        if not entries:
-            return []
-        live = yield self._live(key, uid, entries)
-        return sorted(live, key=lambda p: p.cid)
+        live = (yield self._live(key, uid, entries)) if entries else []
+        live = sorted(live, key=lambda p: p.cid)
+        if self.deviceCacheSeconds and epoch == self._epoch:
+            if len(self._devices) > 100_000:
+                self._devices.clear()
+            self._devices[uid] = (now + self.deviceCacheSeconds, tuple(live))
+        return live
 
     @inlineCallbacks
     def lookup(self, uid, cid):

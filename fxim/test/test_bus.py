@@ -404,3 +404,45 @@ class RedisBusTests(RedisFixtureMixin, TestCase):
         self.assertIsNot(factory.pool[0], protocol)
         self.assertEqual((yield self.nodeA.bus.deliver("u1", "again")), 1)
         yield waitFor(lambda: conn.raw)
+
+
+class DeviceCacheTests(RedisBusTests):
+    """
+    The same two nodes with device lists cached per node
+    (C{deviceCache}), as C{twistd fxim --redis} runs them: announcing a
+    CONNECT with L{RedisBus.presenceChanged} keeps every cache correct.
+    """
+
+    @inlineCallbacks
+    def startNode(self, nodeId, local):
+        node = yield RedisBusTests.startNode(self, nodeId, local)
+        node.directory.deviceCacheSeconds = 30.0
+        return node
+
+    @inlineCallbacks
+    def connect(self, node, local, uid, cid, transportName="tcp"):
+        conn = yield RedisBusTests.connect(self, node, local, uid, cid, transportName)
+        yield node.bus.presenceChanged(uid)
+        return conn
+
+    @inlineCallbacks
+    def test_cachedListRefreshedByAnnouncement(self):
+        """
+        Node A caches that u1 has one device; a second device connecting on
+        node B is announced, so A's next delivery reaches it too, and a
+        repeated lookup is then served from the cache.
+        """
+        first = yield self.connect(self.nodeA, self.localA, "u1", "c1")
+        devices = yield self.nodeA.directory.devicesOf("u1")
+        self.assertEqual([p.cid for p in devices], ["c1"])
+        second = yield self.connect(self.nodeB, self.localB, "u1", "c2")
+        yield waitFor(lambda: "u1" not in self.nodeA.directory._devices)
+        count = yield self.nodeA.bus.deliver("u1", "hi")
+        self.assertEqual(count, 2)
+        yield waitFor(lambda: second.raw)
+        self.assertEqual(first.pushes, ["hi"])
+        # Once the announcements have settled, a lookup is cached.
+        yield waitFor(lambda: self.nodeA.directory.devicesOf("u1") and
+                      "u1" in self.nodeA.directory._devices)
+        devices = yield self.nodeA.directory.devicesOf("u1")
+        self.assertEqual([p.cid for p in devices], ["c1", "c2"])
