@@ -145,7 +145,7 @@ class Node:
     L{fxim.testing.ServerProcess}).
     """
 
-    def __init__(self, backend, dataDir=None, extra=()):
+    def __init__(self, backend, dataDir=None, extra=(), dsn=None):
         from fxim.testing import ServerProcess
         self.backend = backend
         self.dsn = None
@@ -155,7 +155,7 @@ class Node:
             if not (e2e.POSTGRES and e2e.REDIS):
                 raise SystemExit("--backend postgres needs FXIM_TEST_POSTGRES_DSN and "
                                  "FXIM_TEST_REDIS_URL (source /tmp/fxim-dev-env)")
-            self.dsn = e2e.createDatabase()
+            self.dsn = dsn or e2e.createDatabase()
             args += ["--database", self.dsn, "--redis", e2e.REDIS,
                      "--redis-prefix", f"fximbench:{uuid.uuid4().hex[:8]}:"]
         self.sp = ServerProcess(None, args, dataDir=dataDir)
@@ -627,9 +627,7 @@ def scenario_idle(opts, results):
         finally:
             node.stop(dropDb=False)
         # A fresh process for WS (same data: the sessions persist).
-        node = Node(opts.backend, dataDir=dataDir)
-        if node.dsn is not None:
-            pass
+        node = Node(opts.backend, dataDir=dataDir, dsn=node.dsn)
         node.start()
         try:
             out["fxim_ws"] = idlePhase(workers, node.pid, node.wsPort, "ws", "fxim", creds)
