@@ -10,6 +10,7 @@ from typing import Any, Callable, List
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
+from fxim.client.connection import ConnectionLost
 from fxim.wire.requests import MessageNotify, PullMessages, RecallNotify, TransparentMessage
 
 _log = Logger()
@@ -80,6 +81,10 @@ class Inbox:
                 self._check()
                 if result.current >= result.head and not self._again:
                     break
+        except ConnectionLost:
+            # The connection went away mid-pull: the next connection's
+            # pull starts again from lastSeq, so nothing is lost.
+            _log.info("pull interrupted: connection lost")
         except Exception:
             _log.failure("pull failed")
         finally:
