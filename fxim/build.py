@@ -24,7 +24,10 @@ async def buildServer(config: Config, reactor: Any) -> Tuple[Any, List[Callable]
     """
     from fxim.server import Server
     from fxim.services.auth import AuthService, loadAdminSecret, loadOrCreateKey
+    from fxim.services.groups import GroupService
+    from fxim.services.media import MediaService
     from fxim.services.messaging import MessagingService
+    from fxim.services.social import SocialService
     from fxim.sms import LogSmsSender
     from fxim.storage import openStore
     from fxim.storage.maintenance import startDedupPurge
@@ -43,8 +46,12 @@ async def buildServer(config: Config, reactor: Any) -> Tuple[Any, List[Callable]
         loginCode=config.loginCode, codeLength=config.codeLength,
         maxAttempts=config.loginMaxAttempts, tokenTtl=config.tokenTtl)
     messages = MessagingService(store, bus, reactor, config)
-    services = dict(messages=messages)
-    services.update(_optionalServices(config, reactor, store, bus, messages))
+    services = dict(
+        messages=messages,
+        social=SocialService(store, bus, reactor, config, messages),
+        groups=GroupService(store, bus, reactor, config, messages),
+        media=MediaService(config, reactor),
+    )
     server = Server(config, reactor, store, directory, connections, bus, auth, **services)
     auth.onRevoked = server.disconnectDevices
     adminSecret = loadAdminSecret(config.adminSecretFile) if config.adminSecretFile else None
@@ -77,32 +84,5 @@ async def _presence(config: Config, reactor: Any, closers: List[Callable]):
     return directory, connections, bus
 
 
-def _optionalServices(config, reactor, store, bus, messages) -> dict:
-    """
-    Services of the social, group and media families, when present.
-    """
-    services = {}
-    try:
-        from fxim.services.social import SocialService
-    except ImportError:
-        pass
-    else:
-        services["social"] = SocialService(store, bus, reactor, config, messages)
-    try:
-        from fxim.services.groups import GroupService
-    except ImportError:
-        pass
-    else:
-        services["groups"] = GroupService(store, bus, reactor, config, messages)
-    try:
-        from fxim.services.media import MediaService
-    except ImportError:
-        pass
-    else:
-        services["media"] = MediaService(config, reactor)
-    return services
-
-
 def _httpChildren(server) -> dict:
-    media = getattr(server, "media", None)
-    return media.resources() if media is not None else {}
+    return server.media.resources()

@@ -84,14 +84,9 @@ class NodeTestMixin:
         Start a node sharing this test's backend; stopped in cleanup.
         """
         node = ServerProcess(reactor, list(self.backendArgs()) + list(args), **kwargs)
-        self.addCleanup(self._stopNode, node)
+        self.addCleanup(node.stop)
         await node.start()
         return node
-
-    async def _stopNode(self, node: ServerProcess) -> None:
-        await node.stop()
-        if not getattr(self, "_keepLogs", False):
-            pass
 
     async def loginAndConnect(self, node: ServerProcess, mobile: str, transport: str = "tcp",
                               clientId: Optional[str] = None):
