@@ -13,6 +13,8 @@ cd "$(dirname "$0")"
 python3 -m pip install --quiet --disable-pip-version-check . >&2 || {
   echo "pip install failed" >&2; echo "0 passed, 1 failed"; exit 1; }
 
+# shellcheck source=.ci/tools.sh
+source .ci/tools.sh
 # shellcheck source=.ci/services.sh
 source .ci/services.sh
 trap fxim_services_stop EXIT
