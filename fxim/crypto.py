@@ -12,7 +12,8 @@ section 5):
 
   - the B{usertoken}, opaque to clients: an HMAC-SHA256 signed record of
     uid, cid, issue time and expiry (L{signUserToken}, L{verifyUserToken}),
-    keyed with the server's secret HMAC key.
+    keyed with the server's secret HMAC key, a multiple of 8 bytes long
+    because the web client zero-pads it.
 
 Every function that reads untrusted input raises only L{CryptoError} (or its
 subclass L{TokenExpired}) on bad input.
@@ -41,7 +42,25 @@ HOUR_EPOCH = 1514736000
 #: client always sends the bogus hour 16356457).
 MAX_AGE_HOURS = 24
 
-_USERTOKEN_VERSION = 1
+#: The usertoken layout L{signUserToken} issues.  Version 1 (no padding) is
+#: still accepted: tokens issued before version 2 keep working.
+USERTOKEN_VERSION = 2
+
+#: Issued usertokens are a multiple of this many bytes (see L{signUserToken}).
+USERTOKEN_ALIGN = 8
+
+#: How many zero bytes may follow a usertoken in a CONNECT password: the web
+#: client pads the usertoken to a multiple of 4 bytes; 7 also covers a client
+#: that pads to 8, and a version 1 usertoken that is not aligned.
+MAX_TRAILING_ZEROS = 7
+
+#: A ciphertext starting with these bytes is read by crypto-js's
+#: C{CryptoJS.AES.decrypt(string, ...)} as OpenSSL's salted format: the next
+#: 8 bytes are taken as a salt and dropped (see L{makeToken}).
+_OPENSSL_SALTED = b"Salted__"
+
+#: Layout version -> the length everything before the tag is padded to.
+_ALIGN_OF_VERSION = {1: 1, 2: USERTOKEN_ALIGN}
 _USERTOKEN_HEADER = struct.Struct(">BqqB")
 _TAG_SIZE = 32
 
@@ -196,7 +215,14 @@ def makeToken(usertoken: bytes, secret: str, dbSecret: str,
     if "|" in secret or "|" in dbSecret:
         raise ValueError("token parts must not contain '|'")
     inner = "|".join([b64encode(usertoken), secret, dbSecret]).encode("utf-8")
-    return b64encode(aesWrap(inner, DEFAULT_KEY, hourOf(nowMillis)))
+    hour = hourOf(nowMillis)
+    data = aesWrap(inner, DEFAULT_KEY, hour)
+    if data.startswith(_OPENSSL_SALTED):
+        # crypto-js would take this token for OpenSSL's salted format and
+        # decrypt the wrong bytes (odds 2**-64).  Clients ignore the hour of
+        # a token, so the previous hour gives other, usable ciphertext.
+        data = aesWrap(inner, DEFAULT_KEY, hour - 1)
+    return b64encode(data)
 
 
 def splitToken(token: str):
@@ -221,7 +247,9 @@ def makePassword(token: str, nowMillis: int, hour=None) -> str:
     """
     Compute the CONNECT password from a token, as a client does (used by
     fxim's own client code and tests):
-    C{Base64(aesWrap(Base64dec(usertoken), convertUserKey(secret)))}.
+    C{Base64(aesWrap(Base64dec(usertoken), convertUserKey(secret)))}.  The
+    web client also zero-pads the usertoken to a multiple of 4 bytes, which
+    changes nothing for the usertokens L{signUserToken} issues.
 
     @param hour: the prefix hour to use instead of C{nowMillis}'s (the web
         client always uses 16356457).
@@ -267,16 +295,27 @@ def _mac(key: bytes, body: bytes) -> bytes:
     return hmac.new(key, body, hashlib.sha256).digest()
 
 
+def _padTo(length: int, unit: int) -> int:
+    """
+    C{length} rounded up to a multiple of C{unit}.
+    """
+    return -(-length // unit) * unit
+
+
 def signUserToken(tok: UserToken, key: bytes) -> bytes:
     """
-    Serialize and sign C{tok}.
+    Serialize and sign C{tok} in the current layout (version 2).
 
-    The layout is C{version(1) issuedAt(int64 BE) expiresAt(int64 BE)
-    len(uid)(1) uid len(cid)(1) cid tag(32)} with the tag an HMAC-SHA256 of
-    everything before it.
+    The layout is C{version(1)=2 issuedAt(int64 BE) expiresAt(int64 BE)
+    len(uid)(1) uid len(cid)(1) cid zeros(0-7) tag(32)}, with as many zero
+    bytes as make everything before the tag a multiple of 8, and the tag an
+    HMAC-SHA256 of everything before it.  The whole usertoken is therefore a
+    multiple of 8 bytes, so a client that pads it with zeros to a multiple of
+    4 or 8 (the web client does, see C{docs/auth.md}) sends it unchanged.
 
     @param key: the server's HMAC key (at least 16 bytes).
-    @raise ValueError: if uid or cid is longer than 255 UTF-8 bytes.
+    @raise ValueError: if uid or cid is longer than 255 UTF-8 bytes or is
+        not encodable as UTF-8.
     """
     if len(key) < 16:
         raise ValueError("the HMAC key must have at least 16 bytes")
@@ -284,16 +323,27 @@ def signUserToken(tok: UserToken, key: bytes) -> bytes:
     cid = tok.cid.encode("utf-8")
     if len(uid) > 255 or len(cid) > 255:
         raise ValueError("uid and cid are at most 255 bytes")
-    body = (_USERTOKEN_HEADER.pack(_USERTOKEN_VERSION, tok.issuedAt,
+    body = (_USERTOKEN_HEADER.pack(USERTOKEN_VERSION, tok.issuedAt,
                                    tok.expiresAt, len(uid))
             + uid + bytes([len(cid)]) + cid)
+    body += bytes(_padTo(len(body), USERTOKEN_ALIGN) - len(body))
     return body + _mac(key, body)
 
 
-def verifyUserToken(data: bytes, key: bytes, nowMillis: int) -> UserToken:
+def verifyUserToken(data: bytes, key: bytes, nowMillis: int,
+                    trailingZeros: int = 0) -> UserToken:
     """
     Check a usertoken's signature, then its expiry.
 
+    The usertoken is read by the lengths its own header declares: its
+    version gives the layout (1: no padding, as fxim issued before; 2: the
+    padded layout of L{signUserToken}), its uid and cid lengths where the
+    tag is.  Up to C{trailingZeros} zero bytes may follow it (the web
+    client's zero padding, L{MAX_TRAILING_ZEROS}); anything else after it
+    is refused.  The header is only used to find the tag: nothing in it is
+    believed before the tag is checked.
+
+    @param trailingZeros: how many zero bytes may follow the usertoken.
     @raise TokenExpired: if it is correctly signed but C{nowMillis} is at or
         after its expiry.
     @raise CryptoError: if it is malformed or its signature is wrong.
@@ -303,23 +353,32 @@ def verifyUserToken(data: bytes, key: bytes, nowMillis: int) -> UserToken:
     data = bytes(data)
     if len(data) < _USERTOKEN_HEADER.size + 1 + _TAG_SIZE:
         raise CryptoError("usertoken too short")
-    body, tag = data[:-_TAG_SIZE], data[-_TAG_SIZE:]
-    if not hmac.compare_digest(_mac(key, body), tag):
-        raise CryptoError("bad usertoken signature")
-    version, issuedAt, expiresAt, uidLen = _USERTOKEN_HEADER.unpack_from(body)
-    if version != _USERTOKEN_VERSION:
+    version = data[0]
+    if version not in _ALIGN_OF_VERSION:
         raise CryptoError("unknown usertoken version")
     offset = _USERTOKEN_HEADER.size
-    uid = body[offset:offset + uidLen]
-    offset += uidLen
-    if len(uid) != uidLen or offset >= len(body):
+    uidLen = data[offset - 1]
+    cidAt = offset + uidLen
+    if cidAt >= len(data):
         raise CryptoError("malformed usertoken")
-    cidLen = body[offset]
-    cid = body[offset + 1:]
-    if len(cid) != cidLen:
+    cidLen = data[cidAt]
+    fieldsEnd = cidAt + 1 + cidLen
+    signedEnd = _padTo(fieldsEnd, _ALIGN_OF_VERSION[version])
+    end = signedEnd + _TAG_SIZE
+    if end > len(data):
         raise CryptoError("malformed usertoken")
+    trailing = data[end:]
+    if len(trailing) > trailingZeros or trailing.count(0) != len(trailing):
+        raise CryptoError("unexpected bytes after the usertoken")
+    body, tag = data[:signedEnd], data[signedEnd:end]
+    if not hmac.compare_digest(_mac(key, body), tag):
+        raise CryptoError("bad usertoken signature")
+    if body[fieldsEnd:].count(0) != signedEnd - fieldsEnd:
+        raise CryptoError("malformed usertoken")
+    _, issuedAt, expiresAt, _ = _USERTOKEN_HEADER.unpack_from(body)
     try:
-        tok = UserToken(uid.decode("utf-8"), cid.decode("utf-8"),
+        tok = UserToken(body[offset:cidAt].decode("utf-8"),
+                        body[cidAt + 1:fieldsEnd].decode("utf-8"),
                         issuedAt, expiresAt)
     except UnicodeDecodeError:
         raise CryptoError("malformed usertoken") from None

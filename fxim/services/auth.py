@@ -41,6 +41,10 @@ DB_SECRET_LENGTH = 24
 #: Longest accepted clientId, in characters.
 MAX_CLIENT_ID = 128
 
+#: Longest accepted clientId in UTF-8 bytes: the usertoken stores its
+#: length in one byte (a non-ASCII clientId of 128 characters can need 512).
+MAX_CLIENT_ID_BYTES = 255
+
 #: Size of a generated HMAC key, and the smallest one accepted from a file.
 HMAC_KEY_SIZE = 32
 MIN_HMAC_KEY_SIZE = 16
@@ -302,8 +306,7 @@ class AuthService:
         """
         if not isMobile(mobile):
             return fail(AuthError(RestCode.INVALID_MOBILE, "invalid mobile"))
-        if (not isinstance(clientId, str) or not clientId.strip()
-                or len(clientId) > MAX_CLIENT_ID or "|" in clientId):
+        if not _validClientId(clientId):
             return fail(AuthError(RestCode.INVALID_PARAMETER,
                                    "invalid clientId"))
         if not isinstance(code, str):
@@ -395,7 +398,9 @@ class AuthService:
         now = self.now()
         try:
             usertoken = crypto.openPassword(password, session.secret, now)
-            tok = crypto.verifyUserToken(usertoken, self.hmacKey, now)
+            # The web client pads the usertoken with zeros (docs/auth.md).
+            tok = crypto.verifyUserToken(usertoken, self.hmacKey, now,
+                                         crypto.MAX_TRAILING_ZEROS)
         except crypto.TokenExpired:
             raise ConnectRefused(ConnectCode.BAD_USER_NAME_OR_PASSWORD,
                                  "token expired") from None
@@ -474,7 +479,7 @@ class AuthService:
         if mobile and not isMobile(mobile):
             raise AuthError(RestCode.INVALID_MOBILE, "invalid mobile")
         if uid is not None and (not isinstance(uid, str) or not uid
-                                or len(uid.encode("utf-8")) > 64):
+                                or not 0 < _utf8Length(uid) <= 64):
             raise AuthError(RestCode.INVALID_PARAMETER, "invalid uid")
         try:
             user = await self._store.createUser(mobile, displayName or "",
@@ -528,8 +533,7 @@ class AuthService:
         @return: L{Deferred} firing with the token, or failing with
             L{NoSuchUser} or L{AuthError} (1: bad clientId).
         """
-        if (not isinstance(cid, str) or not cid.strip()
-                or len(cid) > MAX_CLIENT_ID or "|" in cid):
+        if not _validClientId(cid):
             raise AuthError(RestCode.INVALID_PARAMETER, "invalid clientId")
         if await self._store.getUser(uid) is None:
             raise NoSuchUser(uid)
@@ -537,6 +541,29 @@ class AuthService:
         _log.info("Minted a token for user {uid} on device {cid}",
                   uid=uid, cid=cid)
         return token
+
+
+def _utf8Length(text: str) -> int:
+    """
+    @return: the length of C{text} in UTF-8, or -1 if it has no UTF-8 form
+        (a lone surrogate, which JSON can carry).
+    """
+    try:
+        return len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        return -1
+
+
+def _validClientId(cid) -> bool:
+    """
+    Whether C{cid} can be a device's clientId: a non-blank string of at
+    most L{MAX_CLIENT_ID} characters, without C{|}, that fits the
+    usertoken's one-byte cid length (at most
+    L{MAX_CLIENT_ID_BYTES} UTF-8 bytes).
+    """
+    return (isinstance(cid, str) and bool(cid.strip())
+            and len(cid) <= MAX_CLIENT_ID and "|" not in cid
+            and 0 < _utf8Length(cid) <= MAX_CLIENT_ID_BYTES)
 
 
 def _equal(a: str, b: str) -> bool:

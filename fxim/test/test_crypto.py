@@ -3,6 +3,10 @@
 Tests for L{fxim.crypto}.
 """
 
+import hashlib
+import hmac
+import struct
+
 from Crypto.Cipher import DES
 from Crypto.Util.Padding import unpad
 from hypothesis import given
@@ -440,3 +444,136 @@ class TamperTests(SynchronousTestCase):
                 f(data)
             except CryptoError:
                 pass
+
+
+def _legacySign(tok, key):
+    """
+    A usertoken in layout version 1 (no padding), as fxim issued before.
+    """
+    uid, cid = tok.uid.encode("utf-8"), tok.cid.encode("utf-8")
+    body = (struct.pack(">BqqB", 1, tok.issuedAt, tok.expiresAt, len(uid))
+            + uid + bytes([len(cid)]) + cid)
+    return body + hmac.new(key, body, hashlib.sha256).digest()
+
+
+def _resign(body, key):
+    return body + hmac.new(key, body, hashlib.sha256).digest()
+
+
+class AlignedUserTokenTests(SynchronousTestCase):
+    """
+    The padded usertoken layout (version 2) and the trailing zeros a CONNECT
+    password may carry after a usertoken.
+    """
+
+    def test_everyLength(self):
+        """
+        For every uid length (1-64) and cid length (1-255) the usertoken is
+        a multiple of 8 bytes, is read back with 0 to 7 zero bytes after it
+        and not with 8; the version 1 layout of the same record too.
+        """
+        for uidLen in range(1, 65):
+            for cidLen in range(1, 256):
+                tok = UserToken("u" * uidLen, "c" * cidLen, 1, NOW + 1)
+                signed = signUserToken(tok, HMAC_KEY)
+                self.assertEqual(len(signed) % crypto.USERTOKEN_ALIGN, 0)
+                self.assertEqual(len(signed) - (51 + uidLen + cidLen),
+                                 -(51 + uidLen + cidLen) % 8)
+                legacy = _legacySign(tok, HMAC_KEY)
+                for data in (signed, legacy):
+                    for zeros in (0, -len(data) % 4, 7):
+                        self.assertEqual(verifyUserToken(
+                            data + bytes(zeros), HMAC_KEY, NOW, 7), tok)
+                    self.assertRaises(CryptoError, verifyUserToken,
+                                      data + bytes(8), HMAC_KEY, NOW, 7)
+
+    def test_layout(self):
+        """
+        Version 2 is the version 1 record with zeros up to a multiple of 8
+        before the tag, all signed.
+        """
+        tok = UserToken("abcdefgh", "8d785094-0928-4a3d-89af-1117f66c7829",
+                        1, NOW + 1)
+        signed = signUserToken(tok, HMAC_KEY)
+        legacy = _legacySign(tok, HMAC_KEY)
+        self.assertEqual((len(legacy), len(signed)), (95, 96))
+        self.assertEqual(signed[0], 2)
+        self.assertEqual(signed[1:63], legacy[1:63])
+        self.assertEqual(signed[63:64], b"\x00")
+        self.assertEqual(signed, _resign(signed[:64], HMAC_KEY))
+
+    def test_strictByDefault(self):
+        """
+        Without C{trailingZeros}, nothing may follow a usertoken.
+        """
+        signed = signUserToken(_userToken(), HMAC_KEY)
+        self.assertRaises(CryptoError, verifyUserToken, signed + b"\x00",
+                          HMAC_KEY, NOW)
+        self.assertEqual(verifyUserToken(signed, HMAC_KEY, NOW), _userToken())
+
+    @given(st.binary(min_size=1, max_size=7).filter(any))
+    def test_nonZeroTrailing(self, trailing):
+        """
+        Trailing bytes that are not all zero are refused, not as expired.
+        """
+        signed = signUserToken(_userToken(), HMAC_KEY)
+        exc = self.assertRaises(CryptoError, verifyUserToken,
+                                signed + trailing, HMAC_KEY, NOW, 7)
+        self.assertNotIsInstance(exc, TokenExpired)
+
+    def test_signedNonZeroPadding(self):
+        """
+        Padding inside the signed layout must be zero even when the tag
+        covers it.
+        """
+        signed = signUserToken(UserToken("u", "c", 1, NOW + 1), HMAC_KEY)
+        body = bytearray(signed[:-32])
+        body[-1] = 1
+        self.assertRaises(CryptoError, verifyUserToken,
+                          _resign(bytes(body), HMAC_KEY), HMAC_KEY, NOW, 7)
+
+    def test_unknownVersion(self):
+        """
+        A correctly signed usertoken of another version is refused.
+        """
+        signed = signUserToken(_userToken(), HMAC_KEY)
+        for version in (0, 3, 255):
+            body = bytes([version]) + signed[1:-32]
+            self.assertRaises(CryptoError, verifyUserToken,
+                              _resign(body, HMAC_KEY), HMAC_KEY, NOW, 7)
+
+    def test_truncatedPadding(self):
+        """
+        A version 2 usertoken that lacks its padding is refused.
+        """
+        signed = signUserToken(UserToken("u", "c", 1, NOW + 1), HMAC_KEY)
+        body = signed[:-32].rstrip(b"\x00")
+        self.assertRaises(CryptoError, verifyUserToken,
+                          _resign(body, HMAC_KEY), HMAC_KEY, NOW, 7)
+
+    @given(st.binary(max_size=120), st.integers(min_value=0, max_value=7))
+    def test_anyBytes(self, data, trailingZeros):
+        """
+        Any bytes raise only L{CryptoError}.
+        """
+        self.assertRaises(CryptoError, verifyUserToken, data, HMAC_KEY, NOW,
+                          trailingZeros)
+
+    def test_saltedPrefixAvoided(self):
+        """
+        A token whose ciphertext would start with C{Salted__} (which
+        crypto-js reads as OpenSSL's salted format) is made with the
+        previous hour instead.
+        """
+        real = crypto.aesWrap
+        hours = []
+
+        def aesWrap(plain, key, hour):
+            hours.append(hour)
+            data = real(plain, key, hour)
+            return b"Salted__" + data[8:] if len(hours) == 1 else data
+        self.patch(crypto, "aesWrap", aesWrap)
+        token = makeToken(b"usertoken", SECRET, DB_SECRET, NOW)
+        self.assertEqual(hours, [hourOf(NOW), hourOf(NOW) - 1])
+        self.assertFalse(b64decode(token).startswith(b"Salted__"))
+        self.assertEqual(splitToken(token), (b"usertoken", SECRET, DB_SECRET))
