@@ -25,7 +25,7 @@ from twisted.trial.unittest import TestCase
 
 from fxim import crypto
 from fxim.client.http import login, postJson
-from fxim.test.e2e import LOGIN_CODE, NodeTestMixin, withTimeout
+from fxim.test.e2e import LOGIN_CODE, NodeTestMixin, ProductionBackend, withTimeout
 
 JS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "js", "webpassword")
 SCRIPT = os.path.join(JS_DIR, "webpassword.js")
@@ -115,7 +115,7 @@ async def sendConnect(port: int, frame: str):
         await withTimeout(factory.closed, 30)
 
 
-class WebPasswordTests(NodeTestMixin, TestCase):
+class WebPasswordMixin:
     """
     CONNECT passwords made by crypto-js 3.1.9-1 as the web client makes
     them, against one real node.
@@ -127,9 +127,10 @@ class WebPasswordTests(NodeTestMixin, TestCase):
         """
         For the uid lengths the server issues (8 characters, 32 hex
         characters) and every cid length from 1 to 64, plus the 128
-        character limit and non-ASCII ids, the web client's CONNECT is
-        accepted.  The real failing case, an 8-character uid with a UUID
-        device id, goes through C{/login} as the browser does.
+        character limit and non-ASCII ids up to 255 UTF-8 bytes, the web
+        client's CONNECT is accepted; admin-made uids of 1, 64 and non-ASCII
+        characters too.  The real failing case, an 8-character uid with a
+        UUID device id, goes through C{/login} as the browser does.
         """
         nodeTool()
         secretPath = os.path.join(tempfile.mkdtemp(), "admin.secret")
@@ -159,7 +160,7 @@ class WebPasswordTests(NodeTestMixin, TestCase):
         longUid = uuid.uuid4().hex  # what the server issues past 2**30 users
         await createUser(longUid, "13800000001")
         cids = [cidOfLength(n) for n in range(1, 65)] + [cidOfLength(128)]
-        cids += ["设备" * k for k in range(1, 9)] + ["é" * 127, "😀" * 63]
+        cids += ["设备" * k for k in range(1, 9)] + ["é" * 127, "😀" * 63, "设" * 85]
         pairs = [(shortUid, cid) for cid in cids] + [(longUid, cid) for cid in cids]
         # Admin-created uids of other lengths, on a few device ids.
         for n, uid in enumerate(["a", "z" * 64, "用户名"]):
@@ -191,3 +192,16 @@ class WebPasswordTests(NodeTestMixin, TestCase):
         # are a multiple of 8, so it added nothing.
         self.assertEqual([item["usertokenBytes"] for item in made],
                          [len(crypto.splitToken(d["token"])[0]) for d in devices])
+
+
+class EmbeddedWebPasswordTests(WebPasswordMixin, NodeTestMixin, TestCase):
+    """
+    The web client's passwords on the embedded default (SQLite).
+    """
+
+
+class ProductionWebPasswordTests(WebPasswordMixin, ProductionBackend, TestCase):
+    """
+    The web client's passwords on PostgreSQL + Redis (the sessions of
+    non-ASCII and 255-byte device ids are stored there).
+    """
