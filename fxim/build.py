@@ -28,7 +28,6 @@ async def buildServer(config: Config, reactor: Any) -> Tuple[Any, List[Callable]
     from fxim.services.media import MediaService
     from fxim.services.messaging import MessagingService
     from fxim.services.social import SocialService
-    from fxim.sms import LogSmsSender
     from fxim.storage import openStore
     from fxim.storage.maintenance import startDedupPurge
     from fxim.transport.http import buildSite
@@ -41,8 +40,13 @@ async def buildServer(config: Config, reactor: Any) -> Tuple[Any, List[Callable]
     directory, connections, bus = await _presence(config, reactor, closers)
 
     keyPath = config.hmacKeyFile or os.path.join(config.dataDir, "hmac.key")
+    # i12: code senders per identity kind, e-mail logins, admin API
+    from fxim.senders.select import buildCodeSenders
+    from fxim.storage.adminstore import adminStoreFor
+    adminStore = adminStoreFor(store)
     auth = AuthService(
-        store, reactor, loadOrCreateKey(keyPath), LogSmsSender(),
+        store, reactor, loadOrCreateKey(keyPath), buildCodeSenders(config, reactor),
+        emails=adminStore,
         loginCode=config.loginCode, codeLength=config.codeLength,
         maxAttempts=config.loginMaxAttempts, tokenTtl=config.tokenTtl)
     messages = MessagingService(store, bus, reactor, config)

@@ -46,6 +46,18 @@ class Config:
     codeLength: int = 6
     maxUploadSize: int = 100 * 1024 * 1024
     uploadTokenTtl: float = 3600.0
+    # i12: code senders, admin API
+    codeSender: str = "log"
+    emailCodeSender: Optional[str] = None
+    codeSenderUrl: Optional[str] = None
+    codeSenderSecretFile: Optional[str] = None
+    codeSenderOptions: Tuple[Tuple[str, str], ...] = ()
+    smtpHost: Optional[str] = None
+    smtpPort: int = 587
+    smtpFrom: Optional[str] = None
+    smtpStarttls: str = "require"
+    smtpCaFile: Optional[str] = None
+    adminCorsOrigins: Tuple[str, ...] = ()
 
     @classmethod
     def fromOptions(cls, options: dict) -> "Config":
@@ -63,6 +75,17 @@ class Config:
             nodeId=int(options["node-id"]), loginCode=opt("login-code"),
             adminSecretFile=opt("admin-secret-file"), hmacKeyFile=opt("hmac-key-file"),
             disabledPlugins=tuple(options["disable-plugin"]), publicUrl=opt("public-url"),
+        )
+        # i12: code senders, admin API
+        kwargs.update(
+            codeSender=options.get("code-sender") or "log",
+            emailCodeSender=opt("email-code-sender"), codeSenderUrl=opt("code-sender-url"),
+            codeSenderSecretFile=opt("code-sender-secret-file"),
+            codeSenderOptions=tuple(options.get("code-sender-option") or ()),
+            smtpHost=opt("smtp-host"), smtpPort=int(options.get("smtp-port") or 587),
+            smtpFrom=opt("smtp-from"), smtpStarttls=options.get("smtp-starttls") or "require",
+            smtpCaFile=opt("smtp-ca-file"),
+            adminCorsOrigins=tuple(options.get("admin-cors-origin") or ()),
         )
         for optionName, field, convert in _LIMITS:
             kwargs[field] = convert(options[optionName])

@@ -23,7 +23,7 @@ class LogSmsSender:
 
     log = Logger()
 
-    def sendCode(self, mobile, code):
+    def sendCode(self, mobile, code, kind=None):
         """
         Write the code to the log.  @return: a fired L{Deferred}.
         """
@@ -45,7 +45,7 @@ class MemorySmsSender:
         self.sent = []
         self.failing = False
 
-    def sendCode(self, mobile, code):
+    def sendCode(self, mobile, code, kind=None):
         """
         Record the code.  @return: a fired L{Deferred}.
         """

@@ -41,11 +41,43 @@ class Options(usage.Options):
         ["admin-secret-file", None, None, "File holding the admin API secret (no file: admin API off)."],
         ["hmac-key-file", None, None, "File holding the token signing key (default: generated in --data-dir)."],
         ["public-url", None, None, "Base URL clients reach the HTTP API at (used in media URLs)."],
-    ] + limitParameters()
+    ] + limitParameters() + [
+        # i12: code senders, admin API
+        ["code-sender", None, "log", "Login code sender plugin (log, http, smtp or a third-party one)."],
+        ["email-code-sender", None, None, "Sender for e-mail logins (default: smtp when --smtp-host is set, else --code-sender)."],
+        ["code-sender-url", None, None, "The http sender's gateway URL."],
+        ["code-sender-secret-file", None, None, "File with the http sender's HMAC secret (or $FXIM_CODE_SENDER_SECRET)."],
+        ["smtp-host", None, None, "SMTP relay of the smtp sender (account: $FXIM_SMTP_USER, $FXIM_SMTP_PASSWORD)."],
+        ["smtp-port", None, 587, "SMTP relay port.", int],
+        ["smtp-from", None, None, "From address of login code mails."],
+        ["smtp-starttls", None, "require", "require (default) or off (only for a relay on this host)."],
+        ["smtp-ca-file", None, None, "PEM CA certificate to trust for the relay (default: the system's)."],
+    ]
 
     def __init__(self) -> None:
         usage.Options.__init__(self)
         self["disable-plugin"] = []
+        # i12: code senders, admin API
+        self["code-sender-option"] = []
+        self["admin-cors-origin"] = []
+
+    def opt_code_sender_option(self, value: str) -> None:
+        """
+        KEY=VALUE setting for a third-party code sender (repeatable).
+        """
+        key, sep, rest = value.partition("=")
+        if not sep or not key:
+            raise usage.UsageError("--code-sender-option must be KEY=VALUE")
+        self["code-sender-option"].append((key, rest))
+
+    def opt_admin_cors_origin(self, origin: str) -> None:
+        """
+        Allow browser pages from ORIGIN to call the admin API (repeatable;
+        default: no CORS on the admin API).
+        """
+        if not origin.startswith(("http://", "https://")):
+            raise usage.UsageError("--admin-cors-origin must be an http(s):// origin")
+        self["admin-cors-origin"].append(origin.rstrip("/"))
 
     def opt_disable_plugin(self, name: str) -> None:
         """
@@ -74,6 +106,11 @@ class Options(usage.Options):
                 raise usage.UsageError(f"--{name}: unsupported endpoint type {kind!r}")
         if self["public-url"] and not self["public-url"].startswith(("http://", "https://")):
             raise usage.UsageError("--public-url must be an http:// or https:// URL")
+        # i12: code senders
+        if self["smtp-starttls"] not in ("require", "off"):
+            raise usage.UsageError("--smtp-starttls must be require or off")
+        if not 0 < self["smtp-port"] < 65536:
+            raise usage.UsageError("--smtp-port must be a TCP port")
         code = self["login-code"]
         if code is not None and not (code.isdigit() and 4 <= len(code) <= 8):
             raise usage.UsageError("--login-code must be 4-8 digits")

@@ -21,6 +21,7 @@ from twisted.internet.defer import Deferred, DeferredLock, fail
 from twisted.logger import Logger
 
 from fxim import crypto
+from fxim.identity import InvalidIdentity, parseIdentity
 from fxim.model import Session, UserStatus
 from fxim.storage.records import CodeState
 
@@ -69,6 +70,8 @@ class RestCode(IntEnum):
     SESSION_EXPIRED = 8
     SESSION_NOT_VERIFIED = 9
     SESSION_NOT_SCANNED = 10
+    #: i12: the account is blocked by an administrator: no token.
+    USER_BLOCKED = 11
 
 
 class ConnectCode(IntEnum):
@@ -177,7 +180,7 @@ class AuthService:
                  loginCode: Optional[str] = None, codeLength: int = 6,
                  codeTtl: float = 300.0, resendInterval: float = 60.0,
                  maxSendsPerDay: int = 10, maxAttempts: int = 5,
-                 tokenTtl: float = 30 * 86400.0, random=None) -> None:
+                 tokenTtl: float = 30 * 86400.0, random=None, emails=None) -> None:
         """
         @param store: provides L{fxim.interfaces.IUserStore},
             L{fxim.interfaces.ISessionStore} and
@@ -196,6 +199,8 @@ class AuthService:
         @param tokenTtl: seconds a token and its session stay valid.
         @param random: a L{random.Random}-like source (C{choice}); default
             L{secrets.SystemRandom}.
+        @param emails: the L{fxim.storage.adminstore.IAdminStore} holding
+            e-mail logins (default: the one beside C{store}).
         """
         if len(hmacKey) < MIN_HMAC_KEY_SIZE:
             raise ValueError("the HMAC key must have at least %d bytes"
@@ -207,6 +212,10 @@ class AuthService:
         if loginCode is not None and not loginCode:
             raise ValueError("an empty fixed login code")
         self._store = store
+        if emails is None:
+            from fxim.storage.adminstore import adminStoreFor
+            emails = adminStoreFor(store)
+        self._emails = emails
         self._clock = clock
         self.hmacKey = bytes(hmacKey)
         self._sms = sms
@@ -262,11 +271,14 @@ class AuthService:
             C{resendInterval} since the last send, or C{maxSendsPerDay}
             sends in the current 24 hours), 4 the SMS could not be sent.
         """
-        if not isMobile(mobile):
-            return fail(AuthError(RestCode.INVALID_MOBILE, "invalid mobile"))
-        return self._serialized(mobile, lambda: self._sendCode(mobile))
+        try:
+            identity = parseIdentity(mobile)
+        except InvalidIdentity as e:
+            return fail(AuthError(RestCode.INVALID_MOBILE, str(e)))
+        return self._serialized(identity.value, lambda: self._sendCode(identity))
 
-    async def _sendCode(self, mobile):
+    async def _sendCode(self, identity):
+        mobile = identity.value
         now = self.now()
         state = await self._store.getCodeState(mobile)
         dayStart, sentToday = now, 0
@@ -284,11 +296,24 @@ class AuthService:
             code=code, expiresAt=now + self.codeTtl, attempts=0,
             lastSentAt=now, dayStart=dayStart, sentToday=sentToday + 1))
         try:
-            await self._sms.sendCode(mobile, code)
-        except Exception:
-            _log.failure("Could not send a login code to {mobile}",
-                         mobile=mobile)
-            raise AuthError(RestCode.SERVER_ERROR, "could not send the code")
+            await self._sms.sendCode(mobile, code, identity.kind)
+        except Exception as e:
+            from fxim.senders import SendFailed
+            if isinstance(e, SendFailed):
+                # Expected (gateway down, address refused): one line.
+                _log.warn("Could not send a login code to {mobile}: {reason}",
+                          mobile=mobile, reason=e.reason)
+            else:
+                _log.failure("Could not send a login code to {mobile}",
+                             mobile=mobile)
+            # The failed send does not make the person wait before trying
+            # again (it still counts against the daily limit).
+            await self._store.putCodeState(mobile, CodeState(
+                code="", expiresAt=0, attempts=0,
+                lastSentAt=state.lastSentAt if state is not None else 0,
+                dayStart=dayStart, sentToday=sentToday + 1))
+            raise AuthError(RestCode.SERVER_ERROR,
+                            "could not deliver the login code, please try again later")
         _log.info("Login code sent to {mobile}", mobile=mobile)
 
     # -- login --------------------------------------------------------------
@@ -304,8 +329,11 @@ class AuthService:
             clientId, 3 too many wrong attempts (until a new code is sent),
             5 code expired, 6 code incorrect.
         """
-        if not isMobile(mobile):
-            return fail(AuthError(RestCode.INVALID_MOBILE, "invalid mobile"))
+        try:
+            identity = parseIdentity(mobile)
+        except InvalidIdentity as e:
+            return fail(AuthError(RestCode.INVALID_MOBILE, str(e)))
+        mobile = identity.value
         if not _validClientId(clientId):
             return fail(AuthError(RestCode.INVALID_PARAMETER,
                                    "invalid clientId"))
@@ -313,7 +341,7 @@ class AuthService:
             return fail(AuthError(RestCode.CODE_INCORRECT, "wrong code"))
         d = self._serialized(mobile, lambda: self._checkCode(mobile, code))
         d.addCallback(lambda _: Deferred.fromCoroutine(
-            self._login(mobile, clientId)))
+            self._login(identity, clientId)))
         return d
 
     async def _checkCode(self, mobile, code):
@@ -341,9 +369,16 @@ class AuthService:
             raise AuthError(RestCode.CODE_EXPIRED, "code expired")
         raise AuthError(RestCode.CODE_INCORRECT, "wrong code")
 
-    async def _login(self, mobile, clientId):
-        user, created = await self._store.getOrCreateByMobile(mobile,
-                                                              self.now())
+    async def _login(self, identity, clientId):
+        if identity.isPhone:
+            user, created = await self._store.getOrCreateByMobile(
+                identity.value, self.now())
+        else:
+            user, created = await self._emails.getOrCreateByEmail(
+                identity.value, self.now())
+        if user.status == UserStatus.BLOCKED:
+            _log.info("Refused a login of blocked user {uid}", uid=user.uid)
+            raise AuthError(RestCode.USER_BLOCKED, "this account is blocked")
         token = await self._issue(user.uid, clientId)
         _log.info("User {uid} logged in on device {cid} (new user: {new})",
                   uid=user.uid, cid=clientId, new=created)
@@ -472,20 +507,36 @@ class AuthService:
         """
         Create a user.
 
-        @param mobile: an 11-digit mobile, or C{""}.
+        @param mobile: a login identity (Chinese mobile, E.164 number or
+            e-mail address, normalised here), or C{""}.
         @return: L{Deferred} firing with the L{fxim.model.User}, or failing
             with L{AuthError} (1: bad mobile or uid) or L{UserExists}.
         """
-        if mobile and not isMobile(mobile):
-            raise AuthError(RestCode.INVALID_MOBILE, "invalid mobile")
+        identity = None
+        if mobile:
+            try:
+                identity = parseIdentity(mobile)
+            except InvalidIdentity as e:
+                raise AuthError(RestCode.INVALID_MOBILE, str(e)) from None
         if uid is not None and (not isinstance(uid, str) or not uid
                                 or not 0 < _utf8Length(uid) <= 64):
             raise AuthError(RestCode.INVALID_PARAMETER, "invalid uid")
+        phone = identity.value if identity is not None and identity.isPhone else ""
+        email = identity.value if identity is not None and not identity.isPhone else ""
+        if email and await self._emails.getUserByEmail(email) is not None:
+            raise UserExists("uid or e-mail already exists")
+        name = displayName or (email.split("@", 1)[0] if email else "")
         try:
-            user = await self._store.createUser(mobile, displayName or "",
-                                                self.now(), uid=uid)
+            user = await self._store.createUser(phone, name, self.now(), uid=uid)
         except KeyError:
             raise UserExists("uid or mobile already exists") from None
+        if email:
+            try:
+                await self._emails.setLoginEmail(user.uid, email)
+            except KeyError:
+                await self._emails.deleteUser(user.uid, False)
+                raise UserExists("uid or e-mail already exists") from None
+            user = await self._store.updateUser(user.uid, {"email": email}, self.now())
         _log.info("Created user {uid}", uid=user.uid)
         return user
 

@@ -79,12 +79,13 @@ class SendCodeTests(_Base):
 
     def test_badMobile(self):
         """
-        Anything but an 11-digit mobile starting with 13-19 is refused with
-        code 1, and nothing is sent.
+        Anything but an 11-digit mobile starting with 13-19, a valid E.164
+        number or an e-mail address is refused with code 1, and nothing is
+        sent.
         """
         for mobile in ["", "12345678901", "1380000000", "138000000000",
                        "1380000000a", "\uff11" * 11, "1\u0663800000000",
-                       " 13800000000", None, 13800000000]:
+                       "+1234", "+49abc", "a@b", "a@@b.cn", None, 13800000000]:
             self.assertEqual(self.restCode(self.auth.sendCode(mobile)), 1,
                              mobile)
         self.assertEqual(self.sms.sent, [])

@@ -124,12 +124,13 @@ class LoginApiTests(_SiteTestMixin, SynchronousTestCase):
 
     def test_sendCode(self):
         """
-        C{POST /send_code} sends a code and answers code 0, with CORS.
+        C{POST /send_code} sends a code and answers code 0 with C{result}
+        true (the newer clients decode it as a bool), with CORS.
         """
         response = self.post("/send_code", {"mobile": MOBILE})
         self.assertEqual(response.status, 200)
         self.assertEqual(response.json(),
-                         {"code": 0, "message": "success", "result": None})
+                         {"code": 0, "message": "success", "result": True})
         self.assertEqual(response.headers["access-control-allow-origin"], "*")
         self.assertEqual(len(self.sms.sent), 1)
 

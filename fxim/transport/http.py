@@ -168,7 +168,8 @@ class SendCodeResource(JsonResource):
             await self._auth.sendCode(body.get("mobile"))
         except AuthError as e:
             return _restError(e)
-        return _ok()
+        # The newer clients decode result as a bool (true on success).
+        return _ok(True)
 
 
 class LoginResource(JsonResource):

@@ -1,0 +1,395 @@
+# -*- test-case-name: fxim.test.test_admin_store -*-
+"""
+Storage for e-mail logins and the admin API: L{IAdminStore}, on SQL
+(L{SQLAdminStore}, beside an L{fxim.storage.sqlstore.SQLStore} on the same
+database) and in memory (L{MemoryAdminStore}, beside a
+L{fxim.storage.memory.MemoryStore}).  Schema: C{003_admin_identities.sql}.
+"""
+
+import json
+
+import attr
+from twisted.internet.defer import succeed
+from zope.interface import Attribute, Interface, implementer
+
+from fxim.model import ContentType, FriendState, MessageContent, User
+from fxim.storage import sql
+from fxim.storage.sql import _USER_SELECT, _all, _one, _user
+
+#: Content that replaces an erased message (GDPR erasure): shown by clients
+#: as a recalled message, with none of the original text or media left.
+ERASED = MessageContent(type=ContentType.RECALL, content="admin")
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class AuditEntry:
+    """
+    One admin action.
+
+    @ivar id: increasing id (0 before it is stored).
+    @ivar at: time in ms.
+    @ivar action: e.g. C{"users.block"}.
+    @ivar target: what it acted on (a uid, group id, ...).
+    @ivar detail: a JSON-able dict of the request's parameters (never a
+        secret).
+    @ivar peer: the client address of the request.
+    """
+
+    id: int
+    at: int
+    action: str
+    target: str
+    detail: dict
+    peer: str
+
+    def asJson(self) -> dict:
+        return attr.asdict(self)
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class DeleteCounts:
+    """
+    What L{IAdminStore.deleteUser} removed.
+    """
+
+    sessions: int = 0
+    friends: int = 0
+    friendRequests: int = 0
+    erasedMessages: int = 0
+
+
+class IAdminStore(Interface):
+    """
+    E-mail logins, user and group listings, user deletion and the audit
+    log.  Every method returns a L{Deferred}.
+    """
+
+    supportsAudit = Attribute("Always true; for symmetry with the twins.")
+
+    def getOrCreateByEmail(email, now):
+        """
+        @param email: a normalised (lower-case) address.
+        @return: C{(user, created)}; a new user has C{email} in its profile
+            and as login e-mail.
+        """
+
+    def getUserByEmail(email):
+        """
+        @return: the L{User} whose login e-mail is C{email}, or L{None}.
+        """
+
+    def loginEmailOf(uid):
+        """
+        @return: the login e-mail of C{uid} (C{""} for none).
+        """
+
+    def setLoginEmail(uid, email):
+        """
+        Set (C{""}: clear) the login e-mail of C{uid}.
+
+        @raise KeyError: (asynchronously) if another user has it.
+        """
+
+    def listUsers(query, offset, limit):
+        """
+        Users in creation order; with C{query}, those whose uid, mobile or
+        login e-mail equals it or whose display name contains it.
+
+        @return: a list of at most C{limit} L{User}s.
+        """
+
+    def listGroups(query, offset, limit):
+        """
+        Groups by id; with C{query}, those whose id equals it or whose name
+        contains it.
+
+        @return: a list of L{fxim.model.GroupInfo}.
+        """
+
+    def deleteUser(uid, eraseMessages):
+        """
+        Delete the user's profile, sessions, friendships (both directions),
+        friend requests and login codes; with C{eraseMessages}, replace the
+        content of every message they sent with L{ERASED}.  Group
+        memberships are left to the caller (they produce notifications).
+
+        @return: a L{DeleteCounts}, or L{None} for an unknown user.
+        """
+
+    def addAudit(entry):
+        """
+        Store an L{AuditEntry} (its C{id} is assigned).
+
+        @return: the stored entry.
+        """
+
+    def listAudit(offset, limit):
+        """
+        @return: audit entries, newest first.
+        """
+
+
+# -- SQL ---------------------------------------------------------------------------
+
+def _local(email):
+    return email.split("@", 1)[0]
+
+
+def getUserByEmail_txn(txn, d, email):
+    row = _one(txn, d, _USER_SELECT + " WHERE login_email = ? AND login_email <> ''", (email,))
+    return None if row is None else _user(row)
+
+
+def getOrCreateByEmail_txn(txn, d, email, now):
+    found = getUserByEmail_txn(txn, d, email)
+    if found is not None:
+        return (found, False)
+    name = _local(email)
+    user = sql._insertUser_txn(txn, d, User(uid="", name=name, displayName=name, email=email,
+                                            updateDt=now))
+    # A concurrent login of the same address on another node makes this
+    # fail with an integrity error: the whole transaction is undone and
+    # the caller reads the winner.
+    txn.execute(d.q("UPDATE users SET login_email = ? WHERE uid = ?"), (email, user.uid))
+    return (sql.getUser_txn(txn, d, user.uid), True)
+
+
+def loginEmailOf_txn(txn, d, uid):
+    row = _one(txn, d, "SELECT login_email FROM users WHERE uid = ?", (uid,))
+    return "" if row is None else row[0]
+
+
+def setLoginEmail_txn(txn, d, uid, email):
+    txn.execute(d.q("UPDATE users SET login_email = ? WHERE uid = ?"), (email, uid))
+    return txn.rowcount > 0
+
+
+def _like(d, column):
+    return d.contains(column)
+
+
+def listUsers_txn(txn, d, query, offset, limit):
+    if query:
+        rows = _all(txn, d, _USER_SELECT + " WHERE uid = ? OR (mobile = ? AND mobile <> '')"
+                    " OR (login_email = ? AND login_email <> '') OR " + _like(d, "display_name")
+                    + " ORDER BY seq LIMIT ? OFFSET ?",
+                    (query, query, query.lower(), query, limit, offset))
+    else:
+        rows = _all(txn, d, _USER_SELECT + " ORDER BY seq LIMIT ? OFFSET ?", (limit, offset))
+    return [_user(row) for row in rows]
+
+
+def listGroups_txn(txn, d, query, offset, limit):
+    if query:
+        rows = _all(txn, d, sql._GROUP_SELECT + " WHERE gid = ? OR " + _like(d, "name")
+                    + " ORDER BY gid LIMIT ? OFFSET ?", (query, query, limit, offset))
+    else:
+        rows = _all(txn, d, sql._GROUP_SELECT + " ORDER BY gid LIMIT ? OFFSET ?",
+                    (limit, offset))
+    from fxim.model import GroupInfo
+    return [GroupInfo(*row) for row in rows]
+
+
+def deleteUser_txn(txn, d, uid, eraseMessages):
+    user = sql.getUser_txn(txn, d, uid)
+    if user is None:
+        return None
+    loginEmail = loginEmailOf_txn(txn, d, uid)
+
+    def delete(statement, args):
+        txn.execute(d.q(statement), args)
+        return txn.rowcount
+    sessions = delete("DELETE FROM sessions WHERE uid = ?", (uid,))
+    friends = delete("DELETE FROM friends WHERE uid = ? OR friend_uid = ?", (uid, uid))
+    requests = delete("DELETE FROM friend_requests WHERE from_uid = ? OR to_uid = ?", (uid, uid))
+    for key in (user.mobile, loginEmail):
+        if key:
+            delete("DELETE FROM login_codes WHERE mobile = ?", (key,))
+    erased = 0
+    if eraseMessages:
+        from fxim.storage.sqlmessages import _contentValues, _CONTENT_COLUMNS
+        erased = delete("UPDATE messages SET %s WHERE from_user = ?" % (
+            ", ".join("%s = ?" % (c,) for c in _CONTENT_COLUMNS),),
+            _contentValues(ERASED, 64) + [uid])
+        # The user's own inbox goes too: nobody can pull it any more.
+        delete("DELETE FROM inboxes WHERE uid = ?", (uid,))
+    delete("DELETE FROM users WHERE uid = ?", (uid,))
+    return DeleteCounts(sessions, friends, requests, erased)
+
+
+def addAudit_txn(txn, d, entry):
+    entryId = sql.nextCounter_txn(txn, d, "admin_audit")
+    txn.execute(d.q("INSERT INTO admin_audit (id, at, action, target, detail, peer)"
+                    " VALUES (?, ?, ?, ?, ?, ?)"),
+                (entryId, entry.at, entry.action, entry.target,
+                 json.dumps(entry.detail, ensure_ascii=False, sort_keys=True), entry.peer))
+    return attr.evolve(entry, id=entryId)
+
+
+def listAudit_txn(txn, d, offset, limit):
+    rows = _all(txn, d, "SELECT id, at, action, target, detail, peer FROM admin_audit"
+                " ORDER BY id DESC LIMIT ? OFFSET ?", (limit, offset))
+    return [AuditEntry(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5]) for r in rows]
+
+
+@implementer(IAdminStore)
+class SQLAdminStore:
+    """
+    L{IAdminStore} on the database of an L{fxim.storage.sqlstore.SQLStore}
+    (its pools, dialect and retry rules).
+    """
+
+    supportsAudit = True
+
+    def __init__(self, store) -> None:
+        self._store = store
+
+    def _read(self, func, *args):
+        return self._store._runRead(func, *args)
+
+    def _write(self, func, *args):
+        return self._store._runWrite(func, *args)
+
+    def getOrCreateByEmail(self, email, now):
+        def lost(failure):
+            # Another node created it at the same moment: read the winner.
+            failure.trap(KeyError)
+            return self._read(getUserByEmail_txn, email).addCallback(lambda u: (u, False))
+        return self._write(getOrCreateByEmail_txn, email, now).addErrback(lost)
+
+    def getUserByEmail(self, email):
+        return self._read(getUserByEmail_txn, email)
+
+    def loginEmailOf(self, uid):
+        return self._read(loginEmailOf_txn, uid)
+
+    def setLoginEmail(self, uid, email):
+        return self._write(setLoginEmail_txn, uid, email)
+
+    def listUsers(self, query, offset, limit):
+        return self._read(listUsers_txn, query, offset, limit)
+
+    def listGroups(self, query, offset, limit):
+        return self._read(listGroups_txn, query, offset, limit)
+
+    def deleteUser(self, uid, eraseMessages):
+        return self._write(deleteUser_txn, uid, eraseMessages)
+
+    def addAudit(self, entry):
+        return self._write(addAudit_txn, entry)
+
+    def listAudit(self, offset, limit):
+        return self._read(listAudit_txn, offset, limit)
+
+
+# -- memory ---------------------------------------------------------------------------
+
+@implementer(IAdminStore)
+class MemoryAdminStore:
+    """
+    The in-memory twin, reading and changing a
+    L{fxim.storage.memory.MemoryStore}'s dictionaries.
+    """
+
+    supportsAudit = True
+
+    def __init__(self, store) -> None:
+        self._store = store
+        self._byEmail = {}
+        self._audit = []
+
+    def getOrCreateByEmail(self, email, now):
+        uid = self._byEmail.get(email)
+        if uid is not None and uid in self._store.users:
+            return succeed((self._store.users[uid], False))
+        name = _local(email)
+        user = User(uid=self._store._newUid(), name=name, displayName=name, email=email,
+                    updateDt=now)
+        self._store._addUser(user)
+        self._byEmail[email] = user.uid
+        return succeed((user, True))
+
+    def getUserByEmail(self, email):
+        uid = self._byEmail.get(email)
+        return succeed(self._store.users.get(uid) if uid else None)
+
+    def loginEmailOf(self, uid):
+        return succeed(next((e for e, u in self._byEmail.items() if u == uid), ""))
+
+    def setLoginEmail(self, uid, email):
+        from twisted.internet.defer import fail
+        if email and self._byEmail.get(email, uid) != uid:
+            return fail(KeyError(email))
+        for e, u in list(self._byEmail.items()):
+            if u == uid:
+                del self._byEmail[e]
+        if email:
+            self._byEmail[email] = uid
+        return succeed(uid in self._store.users)
+
+    def listUsers(self, query, offset, limit):
+        users = list(self._store.users.values())
+        if query:
+            emails = {u for e, u in self._byEmail.items() if e == query.lower()}
+            users = [u for u in users if u.uid == query or (u.mobile and u.mobile == query)
+                     or u.uid in emails or query in u.displayName]
+        return succeed(users[offset:offset + limit])
+
+    def listGroups(self, query, offset, limit):
+        groups = sorted(self._store.groups.values(), key=lambda g: g.targetId)
+        if query:
+            groups = [g for g in groups if g.targetId == query or query in g.name]
+        return succeed(groups[offset:offset + limit])
+
+    def deleteUser(self, uid, eraseMessages):
+        s = self._store
+        user = s.users.get(uid)
+        if user is None:
+            return succeed(None)
+        sessions = [k for k in s.sessions if k[0] == uid]
+        for k in sessions:
+            del s.sessions[k]
+        friends = [k for k in s.friends if uid in k]
+        for k in friends:
+            del s.friends[k]
+        requests = [k for k in s.friendRequests if uid in k]
+        for k in requests:
+            del s.friendRequests[k]
+        erased = 0
+        if eraseMessages:
+            for messageUid, m in list(s.messages.items()):
+                if m.fromUser == uid:
+                    s.messages[messageUid] = attr.evolve(m, content=ERASED)
+                    erased += 1
+            s.inboxes.pop(uid, None)
+        s.codes.pop(user.mobile, None)
+        for e, u in list(self._byEmail.items()):
+            if u == uid:
+                s.codes.pop(e, None)
+                del self._byEmail[e]
+        s._byMobile.pop(user.mobile, None)
+        del s.users[uid]
+        return succeed(DeleteCounts(len(sessions), len(friends), len(requests), erased))
+
+    def addAudit(self, entry):
+        entry = attr.evolve(entry, id=len(self._audit) + 1)
+        self._audit.append(entry)
+        return succeed(entry)
+
+    def listAudit(self, offset, limit):
+        return succeed(list(reversed(self._audit))[offset:offset + limit])
+
+
+def adminStoreFor(store):
+    """
+    @return: the L{IAdminStore} beside C{store} (an C{SQLStore} or a
+        C{MemoryStore}).
+    """
+    from fxim.storage.memory import MemoryStore
+    if isinstance(store, MemoryStore):
+        return MemoryAdminStore(store)
+    return SQLAdminStore(store)
+
+
+__all__ = ["IAdminStore", "SQLAdminStore", "MemoryAdminStore", "AuditEntry", "DeleteCounts",
+           "ERASED", "adminStoreFor", "FriendState"]
