@@ -111,6 +111,8 @@ class Options(usage.Options):
             raise usage.UsageError("--smtp-starttls must be require or off")
         if not 0 < self["smtp-port"] < 65536:
             raise usage.UsageError("--smtp-port must be a TCP port")
+        from fxim.senders.select import checkCodeSenders
+        checkCodeSenders(Config.fromOptions(self))
         code = self["login-code"]
         if code is not None and not (code.isdigit() and 4 <= len(code) <= 8):
             raise usage.UsageError("--login-code must be 4-8 digits")

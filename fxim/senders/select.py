@@ -53,3 +53,20 @@ def buildCodeSenders(config: Any, reactor: Any, plugins: Any = None) -> CodeSend
         built[name] = findSenderPlugin(name, plugins).build(config, reactor)
     _log.info("Login codes: phones via {phone}, e-mail via {email}", **names)
     return CodeSenderRouter({kind: built[name] for kind, name in names.items()})
+
+
+def checkCodeSenders(config: Any, plugins: Any = None) -> None:
+    """
+    Build the configured senders once without a reactor, so a wrong name
+    or a missing setting stops C{twistd} with a usage message.
+
+    @raise twisted.python.usage.UsageError: naming the problem.
+    """
+    from twisted.python.usage import UsageError
+
+    from fxim.senders import SenderConfigError
+    try:
+        for name in set(senderNames(config).values()):
+            findSenderPlugin(name, plugins).build(config, None)
+    except (SenderConfigError, OSError) as e:
+        raise UsageError(str(e)) from None

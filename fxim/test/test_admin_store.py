@@ -1,0 +1,133 @@
+"""
+Contract tests of L{fxim.storage.adminstore.IAdminStore} on memory,
+SQLite and PostgreSQL (when C{FXIM_TEST_POSTGRES_DSN} is set).
+"""
+
+from twisted.internet.defer import inlineCallbacks
+from twisted.trial.unittest import TestCase
+from zope.interface.verify import verifyObject
+
+from fxim.model import Friend, FriendRequest, GroupInfo, GroupMember, Session
+from fxim.storage.adminstore import ERASED, AuditEntry, IAdminStore, adminStoreFor
+from fxim.test.test_storage import (
+    MemoryBackendMixin, PostgresBackendMixin, SqliteBackendMixin, makeMessage,
+)
+
+NOW = 1_700_000_000_000
+
+
+class AdminStoreContract:
+
+    @property
+    def admin(self):
+        if not hasattr(self, "_admin"):
+            self._admin = adminStoreFor(self.store)
+        return self._admin
+
+    def test_interface(self):
+        self.assertTrue(verifyObject(IAdminStore, self.admin))
+
+    @inlineCallbacks
+    def test_emailLogin(self):
+        """
+        The first login by an address creates a user holding it; the next
+        finds the same user; another user cannot take it.
+        """
+        user, created = yield self.admin.getOrCreateByEmail("a@b.cn", NOW)
+        self.assertTrue(created)
+        self.assertEqual((user.email, user.displayName, user.mobile), ("a@b.cn", "a", ""))
+        again, created = yield self.admin.getOrCreateByEmail("a@b.cn", NOW)
+        self.assertEqual((again.uid, created), (user.uid, False))
+        self.assertEqual((yield self.admin.getUserByEmail("a@b.cn")).uid, user.uid)
+        self.assertEqual((yield self.admin.loginEmailOf(user.uid)), "a@b.cn")
+        other = yield self.store.createUser("13800000000", "x", NOW)
+        yield self.assertFailure(self.admin.setLoginEmail(other.uid, "a@b.cn"), KeyError)
+        # Editing the profile's e-mail does not change the login.
+        yield self.store.updateUser(other.uid, {"email": "a@b.cn"}, NOW)
+        self.assertEqual((yield self.admin.getUserByEmail("a@b.cn")).uid, user.uid)
+
+    @inlineCallbacks
+    def test_listUsers(self):
+        """
+        Users page in creation order; a query matches uid, mobile, login
+        e-mail exactly and display names by substring.
+        """
+        a = yield self.store.createUser("13800000001", "Alice", NOW)
+        b = yield self.store.createUser("13800000002", "Bob", NOW)
+        c, _ = yield self.admin.getOrCreateByEmail("carol@x.cn", NOW)
+        self.assertEqual([u.uid for u in (yield self.admin.listUsers("", 0, 10))],
+                         [a.uid, b.uid, c.uid])
+        self.assertEqual([u.uid for u in (yield self.admin.listUsers("", 1, 1))], [b.uid])
+        self.assertEqual([u.uid for u in (yield self.admin.listUsers("13800000002", 0, 10))],
+                         [b.uid])
+        self.assertEqual([u.uid for u in (yield self.admin.listUsers("CAROL@x.cn", 0, 10))],
+                         [c.uid])
+        self.assertEqual([u.uid for u in (yield self.admin.listUsers("lic", 0, 10))], [a.uid])
+        self.assertEqual([u.uid for u in (yield self.admin.listUsers("138000", 0, 10))], [])
+
+    @inlineCallbacks
+    def test_listGroups(self):
+        yield self.store.createGroup(GroupInfo("g1", "Chess club", owner="u", updateDt=NOW),
+                                     [GroupMember("u", type=2, updateDt=NOW)])
+        yield self.store.createGroup(GroupInfo("g2", "Go", owner="u", updateDt=NOW),
+                                     [GroupMember("u", type=2, updateDt=NOW)])
+        self.assertEqual([g.targetId for g in (yield self.admin.listGroups("", 0, 10))],
+                         ["g1", "g2"])
+        self.assertEqual([g.targetId for g in (yield self.admin.listGroups("Chess", 0, 10))],
+                         ["g1"])
+        self.assertEqual([g.targetId for g in (yield self.admin.listGroups("g2", 0, 10))],
+                         ["g2"])
+
+    @inlineCallbacks
+    def test_deleteUser(self):
+        """
+        Deleting removes the profile, sessions, friendships both ways and
+        friend requests; erasing replaces the content of sent messages.
+        """
+        a = yield self.store.createUser("13800000001", "A", NOW)
+        b = yield self.store.createUser("13800000002", "B", NOW)
+        yield self.store.createSession(Session(a.uid, "c", "s" * 16, "d" * 24, NOW, NOW + 1))
+        yield self.store.putFriend(a.uid, Friend(b.uid, 0, NOW))
+        yield self.store.putFriend(b.uid, Friend(a.uid, 0, NOW))
+        yield self.store.putFriendRequest(FriendRequest(a.uid, b.uid, "hi", 1, NOW))
+        m = makeMessage(1001, a.uid, b.uid, text="secret text")
+        yield self.store.storeMessage(m, [a.uid, b.uid], None, NOW)
+        counts = yield self.admin.deleteUser(a.uid, True)
+        self.assertEqual((counts.sessions, counts.friends, counts.friendRequests,
+                          counts.erasedMessages), (1, 2, 1, 1))
+        self.assertIsNone((yield self.store.getUser(a.uid)))
+        self.assertEqual((yield self.store.listSessions(a.uid)), [])
+        self.assertIsNone((yield self.store.getFriend(b.uid, a.uid)))
+        kept = yield self.store.getMessage(1001)
+        self.assertEqual(kept.content.type, ERASED.type)
+        self.assertEqual(kept.content.searchableContent, "")
+        # b still pulls it (as erased): its cursor is intact.
+        batch = yield self.store.pullMessages(b.uid, 0, 1 << 20)
+        self.assertEqual([m.uid for _, m in batch.entries], [1001])
+        self.assertIsNone((yield self.admin.deleteUser(a.uid, True)))
+        # The mobile can register again.
+        again, created = yield self.store.getOrCreateByMobile("13800000001", NOW)
+        self.assertTrue(created)
+
+    @inlineCallbacks
+    def test_audit(self):
+        for i in range(3):
+            yield self.admin.addAudit(AuditEntry(0, NOW + i, "users.block", "u%d" % i,
+                                                 {"n": i, "名": "x"}, "127.0.0.1"))
+        entries = yield self.admin.listAudit(0, 2)
+        self.assertEqual([e.target for e in entries], ["u2", "u1"])
+        self.assertEqual(entries[0].detail, {"n": 2, "名": "x"})
+        self.assertGreater(entries[0].id, entries[1].id)
+        self.assertEqual([e.target for e in (yield self.admin.listAudit(2, 5))], ["u0"])
+
+
+class MemoryAdminStoreTests(MemoryBackendMixin, AdminStoreContract, TestCase):
+    pass
+
+
+class SqliteAdminStoreTests(SqliteBackendMixin, AdminStoreContract, TestCase):
+    pass
+
+
+class PostgresAdminStoreTests(PostgresBackendMixin, AdminStoreContract, TestCase):
+    pass
