@@ -116,6 +116,23 @@ class IAdminStore(Interface):
         @return: a L{DeleteCounts}, or L{None} for an unknown user.
         """
 
+    def purgeMessages(selector, tombstone, limit):
+        """
+        Delete up to C{limit} stored messages chosen by C{selector} and
+        their inbox entries, leaving in each affected inbox, at the highest
+        seq it lost, an entry pointing at C{tombstone} (a message stored
+        here first), so a pull that reaches the purged range meets the
+        tombstone instead of silently skipping: seqs and cursors never
+        move.
+
+        @param selector: C{("before", ms)} for messages sent before C{ms}
+            (retention), C{("private", a, b)} or C{("group", gid)} for one
+            conversation.
+        @param tombstone: a L{fxim.model.Message} with its uid set.
+        @return: the number of messages deleted (0 when nothing is left;
+            the tombstone is then not stored).
+        """
+
     def addAudit(entry):
         """
         Store an L{AuditEntry} (its C{id} is assigned).
@@ -217,6 +234,47 @@ def deleteUser_txn(txn, d, uid, eraseMessages):
     return DeleteCounts(sessions, friends, requests, erased)
 
 
+def _selected_txn(txn, d, selector, limit, keep):
+    kind = selector[0]
+    if kind == "before":
+        where, args = "sent_at < ?", [selector[1]]
+    elif kind == "private":
+        where = ("conv_type = 0 AND ((from_user = ? AND conv_target = ?)"
+                 " OR (from_user = ? AND conv_target = ?))")
+        args = [selector[1], selector[2], selector[2], selector[1]]
+    elif kind == "group":
+        where, args = "conv_type = 1 AND conv_target = ?", [selector[1]]
+    else:
+        raise ValueError("unknown selector %r" % (kind,))
+    return [row[0] for row in _all(
+        txn, d, "SELECT uid FROM messages WHERE " + where + " AND uid NOT IN (%s)"
+        " ORDER BY uid LIMIT ?" % (", ".join("?" * len(keep)),), args + list(keep) + [limit])]
+
+
+def purgeMessages_txn(txn, d, selector, tombstone, limit, keep=()):
+    from fxim.storage.sqlmessages import MESSAGE_COLUMNS, _messageValues
+    uids = _selected_txn(txn, d, selector, limit, tuple(keep) + (tombstone.uid,))
+    if not uids:
+        return 0
+    marks = "(%s)" % (", ".join("?" * len(uids)),)
+    tails = _all(txn, d, "SELECT uid, MAX(seq) FROM inboxes WHERE message_uid IN " + marks
+                 + " GROUP BY uid", uids)
+    # One tombstone serves every batch of a purge run.
+    txn.execute(d.q("INSERT INTO messages (%s) VALUES (%s) ON CONFLICT (uid) DO NOTHING" % (
+        ", ".join(MESSAGE_COLUMNS), ", ".join("?" * len(MESSAGE_COLUMNS)))),
+        _messageValues(tombstone))
+    for owner, seq in tails:
+        # One marker per inbox and tombstone: the highest one reports all.
+        txn.execute(d.q("DELETE FROM inboxes WHERE uid = ? AND message_uid = ? AND seq < ?"),
+                    (owner, tombstone.uid, seq))
+        txn.execute(d.q("UPDATE inboxes SET message_uid = ? WHERE uid = ? AND seq = ?"),
+                    (tombstone.uid, owner, seq))
+    for table in ("inboxes", "dedup_keys"):
+        txn.execute(d.q("DELETE FROM %s WHERE message_uid IN %s" % (table, marks)), uids)
+    txn.execute(d.q("DELETE FROM messages WHERE uid IN " + marks), uids)
+    return len(uids)
+
+
 def addAudit_txn(txn, d, entry):
     entryId = sql.nextCounter_txn(txn, d, "admin_audit")
     txn.execute(d.q("INSERT INTO admin_audit (id, at, action, target, detail, peer)"
@@ -240,6 +298,9 @@ class SQLAdminStore:
     """
 
     supportsAudit = True
+
+    #: Message uids never purged (none by default).
+    keep = ()
 
     def __init__(self, store) -> None:
         self._store = store
@@ -274,6 +335,9 @@ class SQLAdminStore:
 
     def deleteUser(self, uid, eraseMessages):
         return self._write(deleteUser_txn, uid, eraseMessages)
+
+    def purgeMessages(self, selector, tombstone, limit=500):
+        return self._write(purgeMessages_txn, selector, tombstone, limit, self.keep)
 
     def addAudit(self, entry):
         return self._write(addAudit_txn, entry)
@@ -370,6 +434,38 @@ class MemoryAdminStore:
         s._byMobile.pop(user.mobile, None)
         del s.users[uid]
         return succeed(DeleteCounts(len(sessions), len(friends), len(requests), erased))
+
+    def purgeMessages(self, selector, tombstone, limit=500):
+        s = self._store
+        kind = selector[0]
+
+        def chosen(m):
+            c = m.conversation
+            if kind == "before":
+                return m.timestamp < selector[1]
+            if kind == "private":
+                return c.type == 0 and {m.fromUser, c.target} == {selector[1], selector[2]}
+            return c.type == 1 and c.target == selector[1]
+        uids = sorted(u for u, m in s.messages.items() if u != tombstone.uid and chosen(m))[:limit]
+        if not uids:
+            return succeed(0)
+        gone = set(uids)
+        s.messages[tombstone.uid] = tombstone
+        for owner, inbox in s.inboxes.items():
+            hit = [i for i, u in enumerate(inbox) if u in gone]
+            if hit:
+                for i, u in enumerate(inbox):
+                    if u == tombstone.uid:
+                        inbox[i] = None
+            for i in hit:
+                inbox[i] = None
+            if hit:
+                inbox[hit[-1]] = tombstone.uid
+                s._receivers.setdefault(tombstone.uid, {})[owner] = hit[-1] + 1
+        for u in uids:
+            del s.messages[u]
+            s._receivers.pop(u, None)
+        return succeed(len(uids))
 
     def addAudit(self, entry):
         entry = attr.evolve(entry, id=len(self._audit) + 1)

@@ -227,6 +227,8 @@ class MemoryStore:
         inbox = self.inboxes.get(uid, [])
         entries, total = [], 0
         for seq in range(max(afterSeq, 0) + 1, len(inbox) + 1):
+            if inbox[seq - 1] is None:
+                continue  # i12: purged (a tombstone follows)
             message = self.messages[inbox[seq - 1]]
             size = estimateSize(message)
             if entries and total + size > maxBytes:
@@ -258,7 +260,7 @@ class MemoryStore:
     @_deferred
     def loadHistory(self, viewer, conversation, beforeUid, count):
         found = []
-        for messageUid in set(self.inboxes.get(viewer, ())):
+        for messageUid in set(self.inboxes.get(viewer, ())) - {None}:  # i12: None = purged
             m = self.messages[messageUid]
             c = m.conversation
             if (c.type == conversation.type and c.line == conversation.line

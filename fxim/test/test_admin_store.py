@@ -3,6 +3,7 @@ Contract tests of L{fxim.storage.adminstore.IAdminStore} on memory,
 SQLite and PostgreSQL (when C{FXIM_TEST_POSTGRES_DSN} is set).
 """
 
+import attr
 from twisted.internet.defer import inlineCallbacks
 from twisted.trial.unittest import TestCase
 from zope.interface.verify import verifyObject
@@ -130,4 +131,71 @@ class SqliteAdminStoreTests(SqliteBackendMixin, AdminStoreContract, TestCase):
 
 
 class PostgresAdminStoreTests(PostgresBackendMixin, AdminStoreContract, TestCase):
+    pass
+
+
+class PurgeContract:
+    """
+    L{IAdminStore.purgeMessages}: purged ranges leave a tombstone, never a
+    silent gap.
+    """
+
+    @property
+    def admin(self):
+        if not hasattr(self, "_admin"):
+            self._admin = adminStoreFor(self.store)
+        return self._admin
+
+    @inlineCallbacks
+    def test_retentionLeavesTombstone(self):
+        """
+        Purging messages sent before a time removes them; a pull from any
+        cursor below the purged range meets the tombstone at the highest
+        purged seq; seqs and the head do not move; the rest is intact.
+        """
+        for uid in range(1, 7):
+            m = attr.evolve(makeMessage(uid, "alice", "bob", text="m%d" % uid),
+                            timestamp=NOW + uid)
+            yield self.store.storeMessage(m, ["alice", "bob"], None, NOW)
+        tomb = attr.evolve(makeMessage(100, "SystemNotification", "", text="removed"),
+                           timestamp=NOW + 1000)
+        purged = yield self.admin.purgeMessages(("before", NOW + 4), tomb, 2)
+        self.assertEqual(purged, 2)
+        purged = yield self.admin.purgeMessages(("before", NOW + 4), tomb, 2)
+        self.assertEqual(purged, 1)
+        self.assertEqual((yield self.admin.purgeMessages(("before", NOW + 4), tomb, 2)), 0)
+        self.assertIsNone((yield self.store.getMessage(1)))
+        for after in (0, 1, 2):
+            batch = yield self.store.pullMessages("bob", after, 1 << 20)
+            self.assertEqual([(seq, m.uid) for seq, m in batch.entries],
+                             [(3, 100), (4, 4), (5, 5), (6, 6)])
+            self.assertEqual(batch.head, 6)
+        batch = yield self.store.pullMessages("bob", 3, 1 << 20)
+        self.assertEqual([m.uid for _, m in batch.entries], [4, 5, 6])
+
+    @inlineCallbacks
+    def test_conversationPurge(self):
+        """
+        Purging one conversation leaves the others alone.
+        """
+        yield self.store.storeMessage(makeMessage(1, "alice", "bob"), ["alice", "bob"], None, NOW)
+        yield self.store.storeMessage(makeMessage(2, "carol", "bob"), ["carol", "bob"], None, NOW)
+        yield self.store.storeMessage(makeMessage(3, "bob", "alice"), ["alice", "bob"], None, NOW)
+        tomb = makeMessage(50, "SystemNotification", "", text="removed")
+        self.assertEqual((yield self.admin.purgeMessages(("private", "bob", "alice"), tomb, 100)), 2)
+        batch = yield self.store.pullMessages("bob", 0, 1 << 20)
+        self.assertEqual([(seq, m.uid) for seq, m in batch.entries], [(2, 2), (3, 50)])
+        batch = yield self.store.pullMessages("alice", 0, 1 << 20)
+        self.assertEqual([(seq, m.uid) for seq, m in batch.entries], [(2, 50)])
+
+
+class MemoryPurgeTests(MemoryBackendMixin, PurgeContract, TestCase):
+    pass
+
+
+class SqlitePurgeTests(SqliteBackendMixin, PurgeContract, TestCase):
+    pass
+
+
+class PostgresPurgeTests(PostgresBackendMixin, PurgeContract, TestCase):
     pass
