@@ -60,6 +60,8 @@ async def buildServer(config: Config, reactor: Any) -> Tuple[Any, List[Callable]
     auth.onRevoked = server.disconnectDevices
     adminSecret = loadAdminSecret(config.adminSecretFile) if config.adminSecretFile else None
     site = buildSite(auth, adminSecret=adminSecret, extraChildren=_httpChildren(server))
+    from fxim.admin.build import installAdmin
+    installAdmin(server, adminStore, site, adminSecret, config, reactor, closers)
     return server, closers, site
 
 

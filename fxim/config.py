@@ -58,6 +58,8 @@ class Config:
     smtpStarttls: str = "require"
     smtpCaFile: Optional[str] = None
     adminCorsOrigins: Tuple[str, ...] = ()
+    retentionDays: float = 0.0
+    retentionInterval: float = 3600.0
 
     @classmethod
     def fromOptions(cls, options: dict) -> "Config":
@@ -86,6 +88,8 @@ class Config:
             smtpFrom=opt("smtp-from"), smtpStarttls=options.get("smtp-starttls") or "require",
             smtpCaFile=opt("smtp-ca-file"),
             adminCorsOrigins=tuple(options.get("admin-cors-origin") or ()),
+            retentionDays=float(options.get("retention-days") or 0),
+            retentionInterval=float(options.get("retention-interval") or 3600),
         )
         for optionName, field, convert in _LIMITS:
             kwargs[field] = convert(options[optionName])

@@ -52,6 +52,8 @@ class Options(usage.Options):
         ["smtp-from", None, None, "From address of login code mails."],
         ["smtp-starttls", None, "require", "require (default) or off (only for a relay on this host)."],
         ["smtp-ca-file", None, None, "PEM CA certificate to trust for the relay (default: the system's)."],
+        ["retention-days", None, 0.0, "Delete messages older than N days in the background (0: keep forever).", float],
+        ["retention-interval", None, 3600.0, "Seconds between two retention purges.", float],
     ]
 
     def __init__(self) -> None:
@@ -111,6 +113,8 @@ class Options(usage.Options):
             raise usage.UsageError("--smtp-starttls must be require or off")
         if not 0 < self["smtp-port"] < 65536:
             raise usage.UsageError("--smtp-port must be a TCP port")
+        if self["retention-days"] < 0 or self["retention-interval"] < 1:
+            raise usage.UsageError("--retention-days must be >= 0 and --retention-interval >= 1")
         from fxim.senders.select import checkCodeSenders
         checkCodeSenders(Config.fromOptions(self))
         code = self["login-code"]

@@ -106,9 +106,11 @@ class IAdminStore(Interface):
         @return: a list of L{fxim.model.GroupInfo}.
         """
 
-    def deleteUser(uid, eraseMessages):
+    def deleteUser(uid, eraseMessages, now):
         """
-        Delete the user's profile, sessions, friendships (both directions),
+        Delete the user's profile, sessions, friendships (their own rows;
+        the other side's rows become C{DELETED} at C{now}, so an
+        incremental FP tells the friends),
         friend requests and login codes; with C{eraseMessages}, replace the
         content of every message they sent with L{ERASED}.  Group
         memberships are left to the caller (they produce notifications).
@@ -207,7 +209,7 @@ def listGroups_txn(txn, d, query, offset, limit):
     return [GroupInfo(*row) for row in rows]
 
 
-def deleteUser_txn(txn, d, uid, eraseMessages):
+def deleteUser_txn(txn, d, uid, eraseMessages, now):
     user = sql.getUser_txn(txn, d, uid)
     if user is None:
         return None
@@ -217,7 +219,9 @@ def deleteUser_txn(txn, d, uid, eraseMessages):
         txn.execute(d.q(statement), args)
         return txn.rowcount
     sessions = delete("DELETE FROM sessions WHERE uid = ?", (uid,))
-    friends = delete("DELETE FROM friends WHERE uid = ? OR friend_uid = ?", (uid, uid))
+    friends = delete("DELETE FROM friends WHERE uid = ?", (uid,))
+    friends += delete("UPDATE friends SET state = ?, update_dt = ? WHERE friend_uid = ?",
+                      (int(FriendState.DELETED), now, uid))
     requests = delete("DELETE FROM friend_requests WHERE from_uid = ? OR to_uid = ?", (uid, uid))
     for key in (user.mobile, loginEmail):
         if key:
@@ -230,6 +234,7 @@ def deleteUser_txn(txn, d, uid, eraseMessages):
             _contentValues(ERASED, 64) + [uid])
         # The user's own inbox goes too: nobody can pull it any more.
         delete("DELETE FROM inboxes WHERE uid = ?", (uid,))
+        delete("DELETE FROM user_heads WHERE uid = ?", (uid,))
     delete("DELETE FROM users WHERE uid = ?", (uid,))
     return DeleteCounts(sessions, friends, requests, erased)
 
@@ -333,8 +338,8 @@ class SQLAdminStore:
     def listGroups(self, query, offset, limit):
         return self._read(listGroups_txn, query, offset, limit)
 
-    def deleteUser(self, uid, eraseMessages):
-        return self._write(deleteUser_txn, uid, eraseMessages)
+    def deleteUser(self, uid, eraseMessages, now=0):
+        return self._write(deleteUser_txn, uid, eraseMessages, now)
 
     def purgeMessages(self, selector, tombstone, limit=500):
         return self._write(purgeMessages_txn, selector, tombstone, limit, self.keep)
@@ -405,7 +410,7 @@ class MemoryAdminStore:
             groups = [g for g in groups if g.targetId == query or query in g.name]
         return succeed(groups[offset:offset + limit])
 
-    def deleteUser(self, uid, eraseMessages):
+    def deleteUser(self, uid, eraseMessages, now=0):
         s = self._store
         user = s.users.get(uid)
         if user is None:
@@ -415,7 +420,10 @@ class MemoryAdminStore:
             del s.sessions[k]
         friends = [k for k in s.friends if uid in k]
         for k in friends:
-            del s.friends[k]
+            if k[0] == uid:
+                del s.friends[k]
+            else:
+                s.friends[k] = attr.evolve(s.friends[k], state=FriendState.DELETED, updateDt=now)
         requests = [k for k in s.friendRequests if uid in k]
         for k in requests:
             del s.friendRequests[k]

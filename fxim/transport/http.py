@@ -105,8 +105,15 @@ class JsonResource(Resource):
     serverError = (200, {"code": int(RestCode.SERVER_ERROR),
                          "message": "server error"})
 
-    def render(self, request):
+    def applyCors(self, request) -> None:
+        """
+        Set this resource's CORS headers (any origin; the admin API
+        overrides it: fxim.admin.resource).
+        """
         setCorsHeaders(request)
+
+    def render(self, request):
+        self.applyCors(request)
         if request.method == b"OPTIONS":
             request.setResponseCode(204)
             request.setHeader(b"access-control-max-age", b"86400")
