@@ -125,6 +125,11 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("name")
     c.add_argument("members", nargs="*")
     sub.add_parser("logout", help="log out (the token stops working) and forget it")
+    # i12: a token minted with the admin API (fxim-admin mint-token)
+    c = sub.add_parser("import-token", help="use a token minted by an administrator "
+                       "(fxim-admin mint-token UID DEVICE | fxim-chat import-token)")
+    c.add_argument("file", nargs="?", default="-",
+                   help='JSON {"userId","clientId","token"} (default: stdin)')
     return p
 
 
@@ -470,6 +475,39 @@ class Cli:
         "search": search, "add-friend": addFriend, "accept": accept,
         "create-group": createGroup, "logout": logout,
     }
+
+    async def importToken(self) -> None:
+        """
+        Save a minted token as this state file's session (i12).
+        """
+        name = self.args.file
+        try:
+            if name == "-":
+                text = await self._readAll()
+            else:
+                with open(name, encoding="utf-8") as f:
+                    text = f.read()
+            data = json.loads(text)
+            if isinstance(data, dict) and isinstance(data.get("result"), dict):
+                data = data["result"]
+            uid, cid, token = data["userId"], data["clientId"], data["token"]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise CommandError(f"cannot read a minted token from {name}: "
+                               f"{type(e).__name__}: {e}")
+        if not all(isinstance(v, str) and v for v in (uid, cid, token)):
+            raise CommandError("userId, clientId and token must be non-empty strings")
+        if self.state.get("uid") != uid:
+            for key in ("lastSeq", "groups", "groupScanSeq", "mobile"):
+                self.state.data.pop(key, None)
+        self.state.data.update({"uid": uid, "token": token, "deviceId": cid})
+        self.state.save()
+        self.print(f"Using a minted token for {uid}, device {cid}.")
+        self.print(f"State saved in {self.state.path}")
+
+    def _readAll(self) -> Deferred:
+        return _inThread(self.reactor, self.stdin.read)
+
+    COMMANDS["import-token"] = importToken
 
     async def run(self) -> None:
         await self.COMMANDS[self.args.command](self)

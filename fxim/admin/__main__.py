@@ -1,0 +1,3 @@
+from fxim.admin.cli import main
+
+main()
