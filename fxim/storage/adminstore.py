@@ -10,7 +10,7 @@ import json
 
 import attr
 from twisted.internet.defer import succeed
-from zope.interface import Attribute, Interface, implementer
+from zope.interface import Interface, implementer
 
 from fxim.model import ContentType, FriendState, MessageContent, User
 from fxim.storage import sql
@@ -63,8 +63,6 @@ class IAdminStore(Interface):
     E-mail logins, user and group listings, user deletion and the audit
     log.  Every method returns a L{Deferred}.
     """
-
-    supportsAudit = Attribute("Always true; for symmetry with the twins.")
 
     def getOrCreateByEmail(email, now):
         """
@@ -302,8 +300,6 @@ class SQLAdminStore:
     (its pools, dialect and retry rules).
     """
 
-    supportsAudit = True
-
     #: Message uids never purged (none by default).
     keep = ()
 
@@ -359,8 +355,6 @@ class MemoryAdminStore:
     The in-memory twin, reading and changing a
     L{fxim.storage.memory.MemoryStore}'s dictionaries.
     """
-
-    supportsAudit = True
 
     def __init__(self, store) -> None:
         self._store = store
@@ -496,4 +490,4 @@ def adminStoreFor(store):
 
 
 __all__ = ["IAdminStore", "SQLAdminStore", "MemoryAdminStore", "AuditEntry", "DeleteCounts",
-           "ERASED", "adminStoreFor", "FriendState"]
+           "ERASED", "adminStoreFor"]

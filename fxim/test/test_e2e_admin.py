@@ -102,6 +102,7 @@ class AdminMixin:
         # Delete with erasure: the peer's copy loses its content, the
         # account and its sessions are gone, the mobile is free again.
         inbox = Inbox(peer)
+        inbox.sync()  # the MN may have come before the inbox existed
         [kept] = await withTimeout(inbox.waitFor(1))
         self.assertEqual(kept.content.searchableContent, "secret words")
         result = await admin.call("DELETE", "/users/ann", query={"eraseMessages": "true"})

@@ -3,7 +3,6 @@ Tests for the login code senders (L{fxim.senders}): plugin discovery, the
 router, the http sender's signature and retries, the smtp mail.
 """
 
-import json
 
 import attr
 from twisted.internet.defer import succeed
