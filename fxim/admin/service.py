@@ -194,6 +194,12 @@ class AdminService:
         return user
 
     async def listUsers(self, query: str, offset: int, limit: int) -> List[dict]:
+        if query:
+            # A phone number or address in any spelling finds its account.
+            try:
+                query = parseIdentity(query).value
+            except InvalidIdentity:
+                pass
         users = await self.store.listUsers(query, offset, limit)
         return [userJson(u, await self.store.loginEmailOf(u.uid)) for u in users]
 
