@@ -8,11 +8,12 @@ use it to test their drop-ins against a real server.
 """
 
 import os
+import random
 import signal
 import socket
 import sys
 import tempfile
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from twisted.internet import protocol
 from twisted.internet.defer import Deferred
@@ -27,10 +28,32 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def freePort() -> int:
     """
     @return: a TCP port on 127.0.0.1 that was free a moment ago.
+
+    Chosen below the kernel's ephemeral range, so the outgoing connections
+    of concurrent tests (which take ephemeral ports) cannot grab it
+    between this check and the node's C{listen}.
     """
+    low, high = _listenRange()
+    for _ in range(200):
+        port = random.randint(low, high)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _listenRange() -> Tuple[int, int]:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            ephemeralLow = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeralLow = 32768
+    return 10000, max(10001, ephemeralLow - 1)
 
 
 class _Output(protocol.ProcessProtocol):
@@ -80,6 +103,7 @@ class ServerProcess:
         self.tcpEndpoint = tcpEndpoint
         self._process = None
         self._output: Optional[_Output] = None
+        self._started = False
 
     @property
     def httpBase(self) -> str:
@@ -95,9 +119,13 @@ class ServerProcess:
             args += ["--login-code", self.loginCode]
         return args + self.args
 
-    async def start(self, timeout: float = 30.0) -> "ServerProcess":
+    async def start(self, timeout: float = 30.0, retries: int = 3) -> "ServerProcess":
         """
         Start the node and wait until all three ports accept connections.
+
+        A first start that fails because a port was taken meanwhile is
+        retried (up to C{retries} times) on new ports; a restart keeps its
+        ports, since its clients reconnect to them.
 
         @raise RuntimeError: if it exits or is not ready within C{timeout}.
         """
@@ -111,8 +139,13 @@ class ServerProcess:
         deadline = self.reactor.seconds() + timeout
         while True:
             if self._output.ended.called:
+                if not self._started and "Address already in use" in self.log() and retries:
+                    # Another test took a port between freePort and listen.
+                    self.tcpPort, self.wsPort, self.httpPort = freePort(), freePort(), freePort()
+                    return await self.start(timeout, retries - 1)
                 raise RuntimeError(f"fxim exited during startup; log:\n{self.log()}")
             if self._listening():
+                self._started = True
                 return self
             if self.reactor.seconds() > deadline:
                 await self.stop()
