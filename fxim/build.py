@@ -62,6 +62,8 @@ async def buildServer(config: Config, reactor: Any) -> Tuple[Any, List[Callable]
     site = buildSite(auth, adminSecret=adminSecret, extraChildren=_httpChildren(server))
     from fxim.admin.build import installAdmin
     installAdmin(server, adminStore, site, adminSecret, config, reactor, closers)
+    # i10a: HTTP read deadlines.
+    site.setReadLimits(config.httpHeaderTimeout, config.httpBodyTimeout, config.httpBodyMinRate)
     return server, closers, site
 
 

@@ -60,6 +60,15 @@ class Config:
     adminCorsOrigins: Tuple[str, ...] = ()
     retentionDays: float = 0.0
     retentionInterval: float = 3600.0
+    # i10a: hardening (pre-auth limits, deadlines, connection caps, list caps)
+    connectTimeout: float = 30.0
+    preAuthMaxFrame: int = 64 * 1024
+    maxConnections: int = 20000
+    maxConnectionsPerIp: int = 1000
+    httpHeaderTimeout: float = 20.0
+    httpBodyTimeout: float = 30.0
+    httpBodyMinRate: int = 16 * 1024
+    maxRequestIds: int = 2000
 
     @classmethod
     def fromOptions(cls, options: dict) -> "Config":
@@ -117,6 +126,23 @@ _LIMIT_SPECS = [
     ("code-length", "codeLength", int, "Digits in an SMS login code (4-6)."),
     ("max-upload-size", "maxUploadSize", int, "Largest media upload in bytes."),
     ("upload-token-ttl", "uploadTokenTtl", float, "Seconds an upload token or URL stays valid."),
+    # i10a: hardening (pre-auth limits, deadlines, connection caps, list caps)
+    ("connect-timeout", "connectTimeout", float,
+     "Seconds a TCP/WebSocket connection may stay without an accepted CONNECT (0 = forever)."),
+    ("preauth-max-frame", "preAuthMaxFrame", int,
+     "Largest TCP frame body / WebSocket message accepted before CONNECT is accepted."),
+    ("max-connections", "maxConnections", int,
+     "Most open connections of all listeners together (0 = only the file limit)."),
+    ("max-connections-per-ip", "maxConnectionsPerIp", int,
+     "Most open connections from one IP address (0 = no cap)."),
+    ("http-header-timeout", "httpHeaderTimeout", float,
+     "Seconds an HTTP connection may take to send a request's headers (also the keep-alive idle)."),
+    ("http-body-timeout", "httpBodyTimeout", float,
+     "Seconds allowed for an HTTP request body, plus its length / --http-body-min-rate."),
+    ("http-body-min-rate", "httpBodyMinRate", int,
+     "Slowest HTTP body upload (bytes/s) the body deadline allows for."),
+    ("max-request-ids", "maxRequestIds", int,
+     "Most ids (users, groups, members) one request may name."),
 ]
 _LIMITS = [(name, field, convert) for name, field, convert, _ in _LIMIT_SPECS]
 

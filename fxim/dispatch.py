@@ -24,6 +24,8 @@ from zope.interface import implementer
 from fxim.errors import ErrorCode, SignalError, WireError
 from fxim.interfaces import IHandlerPlugin
 from fxim.wire import codecs
+from fxim.wire.requests import ConnectAck
+from fxim.wire.sanitize import checkValue, tooManyItems
 from fxim.wire.signals import (
     PLUGIN_SUBSIGNALS, SERVER_ONLY_SUBSIGNALS, Signal, SubSignal,
 )
@@ -306,6 +308,19 @@ class Dispatcher:
         except WireError as e:
             _log.info("{peer}: malformed {key} body: {error}", peer=connection.peer,
                       key=_keyName((signal, subsignal)), error=str(e))
+            return succeed(self._reply(codec, tcp, messageId, ErrorCode.INVALID_DATA, None))
+        # i10a: no NUL in any string, no deep nesting, on every backend alike.
+        config = getattr(self.server, "config", None)
+        refused = checkValue(request, maxItems=getattr(config, "maxRequestIds", None))
+        if refused is not None:
+            _log.info("{peer}: refusing {key}: {why}", peer=connection.peer,
+                      key=_keyName((signal, subsignal)), why=refused)
+            if tooManyItems(refused):
+                return succeed(self._reply(codec, tcp, messageId, ErrorCode.INVALID_PARAMETER,
+                                           None))
+            if codec.signal == Signal.CONNECT:
+                return succeed(self._reply(codec, tcp, messageId, ErrorCode.SUCCESS, ConnectAck(
+                    SubSignal.CONNECTION_REFUSED_IDENTIFIER_REJECTED)))
             return succeed(self._reply(codec, tcp, messageId, ErrorCode.INVALID_DATA, None))
         context = RequestContext(connection, self.server, signal, subsignal, messageId)
         d = maybeDeferred(handler.function, context, request)

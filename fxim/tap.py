@@ -131,6 +131,10 @@ _RANGES = [
     ("max-devices", 1, None), ("request-rate", 0, None), ("request-burst", 1, None),
     ("login-max-attempts", 1, None), ("code-length", 4, 6), ("max-upload-size", 1, None),
     ("upload-token-ttl", 1, None),
+    # i10a: hardening
+    ("connect-timeout", 0, None), ("preauth-max-frame", 1024, None), ("max-connections", 0, None),
+    ("max-connections-per-ip", 0, None), ("http-header-timeout", 1, None),
+    ("http-body-timeout", 1, None), ("http-body-min-rate", 1, None), ("max-request-ids", 1, None),
 ]
 
 
@@ -149,9 +153,14 @@ class FximService(MultiService):
         self.ports: List[Any] = []
         self._closers: List[Any] = []
         self._ready: Optional[Deferred] = None
+        self.fileLimit: Optional[int] = None
+        self.caps: Any = None
 
     def startService(self) -> None:
         MultiService.startService(self)
+        # i10a: as many connections as the hard file limit allows.
+        from fxim.transport.admission import raiseFileLimit
+        self.fileLimit = raiseFileLimit()
         self._ready = ensureDeferred(self._start())
         self._ready.addErrback(self._startFailed)
 
@@ -181,12 +190,22 @@ class FximService(MultiService):
         dispatcher = Dispatcher(self.registry, server, reactor, config.requestRate,
                                 config.requestBurst)
         tcpFactory = FrameFactory(dispatcher, reactor, config.maxFrameSize, config.tcpIdle,
-                                  onLost=server.connectionLost)
+                                  onLost=server.connectionLost,
+                                  preAuthMaxLength=config.preAuthMaxFrame,
+                                  connectTimeout=config.connectTimeout)
         wsFactory = EnvelopeFactory(dispatcher, reactor, config.maxWsPayload, config.wsIdle,
-                                    onLost=server.connectionLost)
+                                    onLost=server.connectionLost,
+                                    preAuthPayload=config.preAuthMaxFrame,
+                                    connectTimeout=config.connectTimeout)
+        # i10a: one set of connection caps for every listener.
+        from fxim.transport.admission import CappedFactory, ConnectionCaps, effectiveTotalCap
+        caps = ConnectionCaps(reactor, effectiveTotalCap(config.maxConnections, self.fileLimit),
+                              config.maxConnectionsPerIp)
+        self.caps = caps
         for name, description, factory in (("tcp", config.tcp, tcpFactory),
                                            ("ws", config.ws, wsFactory),
                                            ("http", config.http, site)):
+            factory = CappedFactory(factory, caps)
             port = await serverFromString(reactor, withBacklog(description)).listen(factory)
             self.ports.append(port)
             _log.info("fxim {name} listening on {address}", name=name, address=port.getHost())

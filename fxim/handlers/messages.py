@@ -5,7 +5,7 @@ The C{fxim.messages} family: MS, MP, MR and LRM.
 
 from fxim.dispatch import HandlerSet, RequestContext
 from fxim.wire.requests import (
-    HistoryResult, LoadHistory, PullMessages, PullResult, RecallMessage, SendMessage, SendResult,
+    HistoryResult, LoadHistory, MessageNotify, PullMessages, PullResult, RecallMessage, SendMessage, SendResult,
 )
 from fxim.wire.signals import Signal, SubSignal
 
@@ -19,7 +19,25 @@ async def send(context: RequestContext, request: SendMessage) -> SendResult:
 
 @plugin.handler(Signal.PUBLISH, SubSignal.MP)
 async def pull(context: RequestContext, request: PullMessages) -> PullResult:
-    return await context.server.messages.pull(context.uid, request.afterSeq)
+    connection = context.connection
+    config = context.server.config
+    transport = getattr(connection, "transportName", None)
+    # The reply must fit the transport that carries it (docs/security.md).
+    limit = config.pullMaxBytes
+    if transport == "ws":
+        limit = min(limit, config.maxWsPayload)
+    result = await context.server.messages.pull(context.uid, request.afterSeq,
+                                                transport, limit)
+    if result.current < result.head:
+        # Capped: an MN right after the reply makes every client continue;
+        # its head is the next seq, since the web client pulls from head - 1.
+        notify = MessageNotify(request.pullType, result.current + 1)
+        context.server.reactor.callLater(0, _followUp, connection, notify)
+    return result
+
+
+def _followUp(connection, notify: MessageNotify) -> None:
+    connection.sendPush(notify)
 
 
 @plugin.handler(Signal.PUBLISH, SubSignal.MR)

@@ -132,6 +132,25 @@ class MediaResource(Resource):
             raise _Refused(http.FORBIDDEN, "bad or expired token")
         return granted[0], granted[1], False
 
+    def bodyLimit(self, head) -> int:
+        """
+        The body limit of a request to this tree, decided from its headers
+        alone (see L{fxim.transport.httplimits}): an upload without a
+        valid grant is refused before a byte of it is read.
+
+        @param head: a L{fxim.transport.httplimits.RequestHead}.
+        @raise fxim.transport.httplimits.BodyRefused: 404/400/403.
+        """
+        from fxim.transport.httplimits import BodyRefused
+        if head.method not in (b"PUT", b"POST"):
+            return 0
+        try:
+            bucket, key = self._target(head)
+            _uid, signedMax, _overwrite = self._grant(head, bucket, key)
+        except _Refused as e:
+            raise BodyRefused(e.code, e.text)
+        return min(signedMax, self.maxUploadSize)
+
     # -- methods -------------------------------------------------------------
 
     def render(self, request):

@@ -21,6 +21,7 @@ from fxim.model import (
     MessageContent, UserStatus,
 )
 from fxim.services.ids import MessageUidGenerator
+from fxim.wire.replysize import fitCount
 from fxim.wire.requests import (
     HistoryResult, MessageNotify, PullResult, RecallNotify, SendResult, TransparentMessage,
 )
@@ -196,18 +197,26 @@ class MessagingService:
             if receiver != sender:
                 self._deliver(receiver, push)
 
-    async def pull(self, uid: str, afterSeq: int) -> PullResult:
+    async def pull(self, uid: str, afterSeq: int, transport: Optional[str] = None,
+                   replyLimit: int = 0) -> PullResult:
         """
         Everything in C{uid}'s inbox after C{afterSeq}, oldest first, capped
         at the configured size; C{current} is the seq of the last message
         returned, so continuing after it never skips one.
+
+        @param transport: C{"tcp"} or C{"ws"}: also cap the result at
+            C{replyLimit} bytes as that transport encodes it.
         """
         batch = await self.store.pullMessages(uid, max(0, afterSeq), self.config.pullMaxBytes)
-        if batch.entries:
-            current = batch.entries[-1][0]
+        entries = batch.entries
+        if transport and replyLimit and entries:
+            keep = fitCount([m for _, m in entries], batch.head, transport, replyLimit)
+            entries = entries[:keep]
+        if entries:
+            current = entries[-1][0]
         else:
             current = batch.head
-        return PullResult(tuple(m for _, m in batch.entries), current, batch.head)
+        return PullResult(tuple(m for _, m in entries), current, batch.head)
 
     async def recall(self, uid: str, cid: str, messageUid: int) -> None:
         """

@@ -52,11 +52,19 @@ class InlineReader:
         self._fallback = fallback
         self.fallbacks = 0
 
+    #: Reads that can be big (a pull of up to C{--pull-max-bytes}, a page
+    #: of history): always on a pool thread, so they never stall the other
+    #: clients of the node (i10a).
+    offThread = frozenset({"pullMessages_txn", "loadHistory_txn"})
+
     def runInteraction(self, func, *args):
         """
         @return: a fired L{Deferred} with C{func(cursor, *args)}'s result,
-            or the fallback pool's L{Deferred} if SQLite was busy.
+            or the fallback pool's L{Deferred} if SQLite was busy or the
+            read is one of L{offThread}.
         """
+        if getattr(func, "__name__", None) in self.offThread:
+            return self._fallback.runInteraction(func, *args)
         cursor = self._conn.cursor()
         try:
             result = func(cursor, *args)

@@ -15,8 +15,9 @@ import attr
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.web.resource import Resource
-from twisted.web.server import NOT_DONE_YET, Site
+from twisted.web.server import NOT_DONE_YET
 
+from fxim.wire.sanitize import MAX_JSON_DEPTH, checkValue
 from fxim.services.auth import (
     AuthError, NoSuchUser, RestCode, UserExists,
 )
@@ -67,6 +68,9 @@ def writeJson(request, status: int, body) -> None:
     request.finish()
 
 
+_TOO_DEEP = object()
+
+
 def readJsonObject(request, code=RestCode.INVALID_PARAMETER, status=200):
     """
     The request body as a JSON object.
@@ -82,6 +86,13 @@ def readJsonObject(request, code=RestCode.INVALID_PARAMETER, status=200):
     except (UnicodeDecodeError, ValueError):
         raise HttpError(status, code,
                         "malformed request: the body must be a JSON object")
+    except RecursionError:
+        body = _TOO_DEEP
+    # i10a: deep nesting and NULs are refused, never a RecursionError.
+    refused = (f"nested deeper than {MAX_JSON_DEPTH} levels" if body is _TOO_DEEP
+               else checkValue(body))
+    if refused is not None:
+        raise HttpError(status, code, "malformed request: %s" % (refused,))
     if not isinstance(body, dict):
         raise HttpError(status, code,
                         "malformed request: the body must be a JSON object")
@@ -97,6 +108,9 @@ class JsonResource(Resource):
     """
 
     isLeaf = True
+
+    #: Largest body this route reads (see L{fxim.transport.httplimits}).
+    maxBodySize = MAX_BODY
 
     #: Methods this resource answers (besides OPTIONS).
     methods = (b"GET",)
@@ -287,6 +301,8 @@ class AdminResource(JsonResource):
             raise HttpError(404, 404, "not found")
         if segments and segments[-1] == "":
             segments.pop()
+        if any("\x00" in s for s in segments):
+            raise HttpError(400, 1, "malformed request: NUL character in the path")
         method = request.method.decode("ascii")
         if method == "HEAD":
             method = "GET"
@@ -395,6 +411,8 @@ def buildSite(auth, adminSecret=None, extraChildren=None, reactor=None):
             name = name.encode("utf-8")
         root.putChild(name, child)
     kwargs = {} if reactor is None else {"reactor": reactor}
-    site = Site(root, **kwargs)
+    # i10a: header/body deadlines and per-route body limits.
+    from fxim.transport.httplimits import BoundedSite
+    site = BoundedSite(root, **kwargs)
     site.displayTracebacks = False
     return site

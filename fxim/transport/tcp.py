@@ -23,6 +23,13 @@ _log = Logger()
 #: Idle timeout before any PING (upstream C{Const.TIMEOUT}).
 DEFAULT_TCP_IDLE = 120.0
 
+#: Largest frame body buffered before CONNECT is accepted (CONNECT and
+#: PING bodies are small JSON; see docs/security.md).
+DEFAULT_PREAUTH_MAX_LENGTH = 64 * 1024
+
+#: Seconds a connection may stay without an accepted CONNECT.
+DEFAULT_CONNECT_TIMEOUT = 30.0
+
 
 @implementer(IConnection)
 class FrameProtocol(Protocol, TimeoutMixin):
@@ -40,13 +47,37 @@ class FrameProtocol(Protocol, TimeoutMixin):
     pendingConnect: Optional[Deferred] = None
     peer = "?"
     _closed = False
+    _connectDeadline: Any = None
 
     def connectionMade(self) -> None:
         self.callLater = self.factory.reactor.callLater
-        self._decoder = FrameDecoder(self.factory.maxLength)
+        # Until CONNECT is accepted only small frames are buffered, and the
+        # connection has a deadline no traffic extends.
+        self._decoder = FrameDecoder(min(self.factory.preAuthMaxLength, self.factory.maxLength))
         address = self.transport.getPeer()
         self.peer = f"tcp:{getattr(address, 'host', '?')}:{getattr(address, 'port', '?')}"
         self.setTimeout(self.factory.idleTimeout)
+        if self.factory.connectTimeout:
+            self._connectDeadline = self.callLater(self.factory.connectTimeout,
+                                                   self._connectTimedOut)
+
+    def _connectTimedOut(self) -> None:
+        self._connectDeadline = None
+        if self.uid is None and not self._closed:
+            _log.info("{peer}: no CONNECT within {seconds}s; closing", peer=self.peer,
+                      seconds=self.factory.connectTimeout)
+            self._closed = True
+            self.transport.abortConnection()
+
+    def _checkAuthenticated(self) -> None:
+        """
+        Lift the pre-authentication limits once a CONNECT was accepted.
+        """
+        if self.uid is not None and self._decoder.maxLength != self.factory.maxLength:
+            self._decoder.maxLength = self.factory.maxLength
+            if self._connectDeadline is not None and self._connectDeadline.active():
+                self._connectDeadline.cancel()
+            self._connectDeadline = None
 
     def dataReceived(self, data: bytes) -> None:
         self.resetTimeout()
@@ -67,6 +98,7 @@ class FrameProtocol(Protocol, TimeoutMixin):
     def _outcome(self, outcome: Any) -> None:
         if self._closed:
             return
+        self._checkAuthenticated()
         if outcome.reply is not None:
             self.transport.write(encodeFrame(outcome.reply))
         if outcome.close:
@@ -79,6 +111,9 @@ class FrameProtocol(Protocol, TimeoutMixin):
     def connectionLost(self, reason: Any = None) -> None:
         self._closed = True
         self.setTimeout(None)
+        if self._connectDeadline is not None and self._connectDeadline.active():
+            self._connectDeadline.cancel()
+        self._connectDeadline = None
         self.factory.connectionLost(self)
 
     # IConnection
@@ -116,17 +151,24 @@ class FrameFactory(Factory):
     @ivar maxLength: the largest accepted frame body.
     @ivar idleTimeout: seconds of silence before a connection is closed.
     @ivar onLost: called with each connection that closes.
+    @ivar preAuthMaxLength: the largest frame body accepted before CONNECT.
+    @ivar connectTimeout: seconds a connection may stay without an accepted
+        CONNECT (0 = forever).
     """
 
     protocol = FrameProtocol
 
     def __init__(self, dispatcher: Any, reactor: Any, maxLength: int = DEFAULT_MAX_LENGTH,
-                 idleTimeout: float = DEFAULT_TCP_IDLE, onLost: Any = None) -> None:
+                 idleTimeout: float = DEFAULT_TCP_IDLE, onLost: Any = None,
+                 preAuthMaxLength: int = DEFAULT_PREAUTH_MAX_LENGTH,
+                 connectTimeout: float = DEFAULT_CONNECT_TIMEOUT) -> None:
         self.dispatcher = dispatcher
         self.reactor = reactor
         self.maxLength = maxLength
         self.idleTimeout = idleTimeout
         self.onLost = onLost
+        self.preAuthMaxLength = preAuthMaxLength
+        self.connectTimeout = connectTimeout
 
     def connectionLost(self, connection: FrameProtocol) -> None:
         if self.onLost is not None:

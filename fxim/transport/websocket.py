@@ -24,6 +24,12 @@ _log = Logger()
 DEFAULT_WS_IDLE = 60.0
 DEFAULT_WS_MAX_PAYLOAD = 1024 * 1024
 
+#: Largest WebSocket message accepted before CONNECT is accepted.
+DEFAULT_WS_PREAUTH_PAYLOAD = 64 * 1024
+
+#: Seconds a connection may stay without an accepted CONNECT.
+DEFAULT_CONNECT_TIMEOUT = 30.0
+
 
 @implementer(IConnection)
 class EnvelopeProtocol(WebSocketServerProtocol):
@@ -38,6 +44,38 @@ class EnvelopeProtocol(WebSocketServerProtocol):
     _fximClosed = False
     _idleCall = None
     _idleSeconds = DEFAULT_WS_IDLE
+    _connectDeadline: Any = None
+
+    def connectionMade(self) -> None:
+        WebSocketServerProtocol.connectionMade(self)
+        # The deadline runs from the TCP connection, handshake included;
+        # heartbeats do not extend it.
+        if self.factory.connectTimeout:
+            self._connectDeadline = self.factory.clock.callLater(
+                self.factory.connectTimeout, self._connectTimedOut)
+
+    def _connectTimedOut(self) -> None:
+        self._connectDeadline = None
+        if self.uid is None and not self._fximClosed:
+            _log.info("{peer}: no CONNECT within {seconds}s; closing", peer=self.peer,
+                      seconds=self.factory.connectTimeout)
+            self._fximClosed = True
+            self.dropConnection(abort=True)
+
+    def _checkAuthenticated(self) -> None:
+        """
+        Lift the pre-authentication payload limit once a CONNECT was
+        accepted (the factory's options are the pre-auth ones).
+        """
+        if self.uid is not None and self.maxMessagePayloadSize != self.factory.fullPayload:
+            self.maxMessagePayloadSize = self.factory.fullPayload
+            self.maxFramePayloadSize = self.factory.fullPayload
+            self._cancelConnectDeadline()
+
+    def _cancelConnectDeadline(self) -> None:
+        if self._connectDeadline is not None and self._connectDeadline.active():
+            self._connectDeadline.cancel()
+        self._connectDeadline = None
 
     def onOpen(self) -> None:
         try:
@@ -65,16 +103,37 @@ class EnvelopeProtocol(WebSocketServerProtocol):
     def _outcome(self, outcome: Any) -> None:
         if self._fximClosed:
             return
+        self._checkAuthenticated()
         if outcome.reply is not None:
             self._sendEnvelope(outcome.reply)
         if outcome.close:
             self.disconnect()
 
     def _sendEnvelope(self, envelope: Envelope) -> None:
-        self.sendMessage(encodeEnvelope(envelope).encode("utf-8"), False)
+        self._sendText(encodeEnvelope(envelope).encode("utf-8"))
+
+    def _sendText(self, data: bytes) -> None:
+        """
+        Send one text message.  The payload limit bounds what clients send;
+        what the node sends is bounded by the pull cap and by the senders'
+        own limits, so a message over it (a lone huge stored message, a big
+        transparent push) is still sent rather than lost.
+        """
+        limit = self.maxMessagePayloadSize
+        if not limit or len(data) <= limit:
+            self.sendMessage(data, False)
+            return
+        _log.info("{peer}: sending a {size}-byte message over the {limit}-byte payload limit",
+                  peer=self.peer, size=len(data), limit=limit)
+        self.maxMessagePayloadSize = 0
+        try:
+            self.sendMessage(data, False)
+        finally:
+            self.maxMessagePayloadSize = limit
 
     def onClose(self, wasClean: bool, code: Any, reason: Any) -> None:
         self._fximClosed = True
+        self._cancelConnectDeadline()
         if self._idleCall is not None and self._idleCall.active():
             self._idleCall.cancel()
         self._idleCall = None
@@ -93,11 +152,11 @@ class EnvelopeProtocol(WebSocketServerProtocol):
 
     def sendPush(self, push: Any) -> None:
         if not self._fximClosed:
-            self.sendMessage(encodePushWs(push).encode("utf-8"), False)
+            self._sendText(encodePushWs(push).encode("utf-8"))
 
     def sendRaw(self, tcpBytes: bytes, wsText: str) -> None:
         if not self._fximClosed:
-            self.sendMessage(wsText.encode("utf-8"), False)
+            self._sendText(wsText.encode("utf-8"))
 
     def disconnect(self) -> None:
         if not self._fximClosed:
@@ -128,14 +187,21 @@ class EnvelopeFactory(WebSocketServerFactory):
     protocol = EnvelopeProtocol
 
     def __init__(self, dispatcher: Any, reactor: Any, maxPayload: int = DEFAULT_WS_MAX_PAYLOAD,
-                 idleTimeout: float = DEFAULT_WS_IDLE, onLost: Any = None) -> None:
+                 idleTimeout: float = DEFAULT_WS_IDLE, onLost: Any = None,
+                 preAuthPayload: int = DEFAULT_WS_PREAUTH_PAYLOAD,
+                 connectTimeout: float = DEFAULT_CONNECT_TIMEOUT) -> None:
         WebSocketServerFactory.__init__(self, reactor=reactor)
         self.dispatcher = dispatcher
         self.clock = reactor
         self.idleTimeout = idleTimeout
         self.onLost = onLost
+        self.connectTimeout = connectTimeout
+        #: The payload limit once CONNECT is accepted; autobahn copies the
+        #: factory's (pre-auth) options into each new protocol.
+        self.fullPayload = maxPayload
+        preAuth = min(preAuthPayload, maxPayload)
         self.setProtocolOptions(
-            maxMessagePayloadSize=maxPayload, maxFramePayloadSize=maxPayload,
+            maxMessagePayloadSize=preAuth, maxFramePayloadSize=preAuth,
             requireMaskedClientFrames=False,
         )
 

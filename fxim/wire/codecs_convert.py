@@ -16,6 +16,7 @@ import json
 from typing import Any, Dict, Optional, Tuple
 
 from fxim.errors import WireError
+from fxim.wire.sanitize import MAX_JSON_DEPTH, checkValue
 from fxim.model import (
     Conversation, Friend, FriendRequest, GroupInfo, GroupMember, Message,
     MessageContent, User,
@@ -164,9 +165,13 @@ def loadsJson(body: bytes) -> Any:
     @raise WireError: for bad UTF-8 or bad JSON.
     """
     try:
-        return json.loads(bytes(body).decode("utf-8"))
+        value = json.loads(bytes(body).decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
         raise WireError(f"bad JSON body: {e}") from None
+    deep = checkValue(value, MAX_JSON_DEPTH, nul=False)
+    if deep is not None:
+        raise WireError(deep)
+    return value
 
 
 # -- protobuf helpers ---------------------------------------------------------

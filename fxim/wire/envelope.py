@@ -13,6 +13,7 @@ from typing import Any, Dict, Optional
 import attr
 
 from fxim.errors import WireError
+from fxim.wire.sanitize import MAX_JSON_DEPTH, checkValue
 from fxim.wire.signals import Signal, SubSignal
 
 #: The web client's heartbeat text frame: ignored, never answered.
@@ -81,6 +82,10 @@ def decodeEnvelope(text: str) -> Envelope:
         obj = json.loads(text)
     except (ValueError, RecursionError) as e:
         raise WireError(f"bad JSON: {e}") from None
+    # NULs are refused later, with a reply (see fxim.dispatch).
+    deep = checkValue(obj, MAX_JSON_DEPTH + 2, nul=False)
+    if deep is not None:
+        raise WireError(deep)
     if not isinstance(obj, dict):
         raise WireError("envelope is not an object")
     signalName = obj.get("signal")
@@ -110,10 +115,14 @@ def decodeEnvelope(text: str) -> Envelope:
             content = None
         else:
             try:
-                content = json.loads(content)
+                parsed = json.loads(content)
             except (ValueError, RecursionError):
                 # fastjson keeps a plain string as is; codecs reject it.
-                pass
+                parsed = content
+            deep = checkValue(parsed, MAX_JSON_DEPTH, nul=False)
+            if deep is not None:
+                raise WireError(deep)
+            content = parsed
     return Envelope(int(signal), subsignal, messageId & 0xFFFF, content)
 
 
