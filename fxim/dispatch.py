@@ -25,7 +25,7 @@ from fxim.errors import ErrorCode, SignalError, WireError
 from fxim.interfaces import IHandlerPlugin
 from fxim.wire import codecs
 from fxim.wire.requests import ConnectAck
-from fxim.wire.sanitize import checkValue, tooManyItems
+from fxim.wire.sanitize import TooManyItems, checkValue, tooManyItems
 from fxim.wire.signals import (
     PLUGIN_SUBSIGNALS, SERVER_ONLY_SUBSIGNALS, Signal, SubSignal,
 )
@@ -303,15 +303,22 @@ class Dispatcher:
         if signal == Signal.PUBLISH and self.rate and not self._allow(connection):
             _log.info("{peer}: over the request rate", peer=connection.peer)
             return succeed(self._reply(codec, tcp, messageId, ErrorCode.OVER_FREQUENCY, None))
+        # i10a: long id lists are refused before they are converted.
+        maxItems = getattr(getattr(self.server, "config", None), "maxRequestIds", None)
+        if not tcp and tooManyItems(checkValue(payload, nul=False, maxItems=maxItems)):
+            _log.info("{peer}: refusing {key}: too many items", peer=connection.peer,
+                      key=_keyName((signal, subsignal)))
+            return succeed(self._reply(codec, tcp, messageId, ErrorCode.INVALID_PARAMETER, None))
         try:
             request = codec.decodeTcp(payload) if tcp else codec.decodeWs(payload)
         except WireError as e:
             _log.info("{peer}: malformed {key} body: {error}", peer=connection.peer,
                       key=_keyName((signal, subsignal)), error=str(e))
-            return succeed(self._reply(codec, tcp, messageId, ErrorCode.INVALID_DATA, None))
+            code = (ErrorCode.INVALID_PARAMETER if isinstance(e, TooManyItems)
+                    else ErrorCode.INVALID_DATA)
+            return succeed(self._reply(codec, tcp, messageId, code, None))
         # i10a: no NUL in any string, no deep nesting, on every backend alike.
-        config = getattr(self.server, "config", None)
-        refused = checkValue(request, maxItems=getattr(config, "maxRequestIds", None))
+        refused = checkValue(request, maxItems=maxItems)
         if refused is not None:
             _log.info("{peer}: refusing {key}: {why}", peer=connection.peer,
                       key=_keyName((signal, subsignal)), why=refused)

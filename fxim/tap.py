@@ -197,11 +197,18 @@ class FximService(MultiService):
                                     onLost=server.connectionLost,
                                     preAuthPayload=config.preAuthMaxFrame,
                                     connectTimeout=config.connectTimeout)
+        # i10a: id lists in TCP requests are capped while parsing.
+        from fxim.wire import sanitize
+        sanitize.requestItemCap = config.maxRequestIds
         # i10a: one set of connection caps for every listener.
         from fxim.transport.admission import CappedFactory, ConnectionCaps, effectiveTotalCap
         caps = ConnectionCaps(reactor, effectiveTotalCap(config.maxConnections, self.fileLimit),
                               config.maxConnectionsPerIp)
         self.caps = caps
+        _log.info("connection caps: {total} in all, {perIp} per IP (file limit {files}); "
+                  "CONNECT within {connect}s", total=caps.maxTotal or "no cap",
+                  perIp=caps.maxPerIp or "no cap", files=self.fileLimit or "unknown",
+                  connect=config.connectTimeout)
         for name, description, factory in (("tcp", config.tcp, tcpFactory),
                                            ("ws", config.ws, wsFactory),
                                            ("http", config.http, site)):

@@ -422,20 +422,20 @@ class ListCapMixin:
 
     async def test_upuiAndGpgi(self):
         """
-        UPUI and GPGI with more ids than C{--max-request-ids} get 251 on
-        both transports; at the cap they are answered.
+        UPUI and GPGI with more ids than C{--max-request-ids} (default
+        2000) get 251 on both transports; at the cap they are answered.
         """
-        node = await self.startNode(["--max-request-ids", "50"])
+        node = await self.startNode()
         a = await self.loginAndConnect(node, "13800000108", "tcp")
         b = await self.loginAndConnect(node, "13800000109", "ws")
         for conn in (a, b):
-            for request in (PullUsers(tuple((str(i), 0) for i in range(51))),
-                            PullGroupInfo(tuple(str(i) for i in range(51)))):
+            for request in (PullUsers(tuple((str(i), 0) for i in range(2001))),
+                            PullGroupInfo(tuple(str(i) for i in range(2001)))):
                 failure = await self.assertFailure(conn.request(request), RequestFailed)
                 # WebSocket data replies carry no code: "" is a failure.
                 if conn is a:
                     self.assertEqual(failure.code, ErrorCode.INVALID_PARAMETER)
-            await conn.request(PullUsers(tuple((str(i), 0) for i in range(50))))
+            await conn.request(PullUsers(tuple((str(i), 0) for i in range(2000))))
         _noTraceback(self, node)
 
 

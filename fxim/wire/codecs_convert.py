@@ -16,6 +16,7 @@ import json
 from typing import Any, Dict, Optional, Tuple
 
 from fxim.errors import WireError
+from fxim.wire import sanitize
 from fxim.wire.sanitize import MAX_JSON_DEPTH, checkValue
 from fxim.model import (
     Conversation, Friend, FriendRequest, GroupInfo, GroupMember, Message,
@@ -203,6 +204,13 @@ def parsePb(cls: Any, body: bytes) -> Any:
     msg.ParseFromString(body)
     if not msg.IsInitialized():
         raise WireError(f"{cls.__name__}: missing required fields")
+    # Refuse long id lists before converting them (the costly part).
+    cap = sanitize.requestItemCap
+    if cap is not None:
+        for field, value in msg.ListFields():
+            if field.label == field.LABEL_REPEATED and len(value) > cap:
+                raise sanitize.TooManyItems(
+                    f"{cls.__name__}.{field.name}: {len(value)} items > {cap}")
     return msg
 
 

@@ -17,8 +17,22 @@ from typing import Any, Optional
 
 import attr
 
+from fxim.errors import WireError
+
 #: Deepest JSON nesting accepted from a client (objects and arrays).
 MAX_JSON_DEPTH = 64
+
+#: The most items a repeated field of a TCP request may hold, checked
+#: while parsing (before the costly conversion); set from
+#: C{--max-request-ids} at startup, L{None} for no check.
+requestItemCap: Optional[int] = None
+
+
+class TooManyItems(WireError):
+    """
+    A request names more items than L{requestItemCap}: answered with
+    C{INVALID_PARAMETER}, not C{INVALID_DATA}.
+    """
 
 
 #: The start of L{checkValue}'s answer for an over-long list.
