@@ -5,8 +5,8 @@ Resource-exhaustion figures of one fxim node (docs/security.md):
   tcp-preauth   memory (node RSS growth) held by N unauthenticated TCP
                 connections that each send a frame header announcing
                 4 MiB and then 4 MiB - 1 body bytes, never CONNECTing;
-  ws-preauth    the same with N WebSocket connections sending one 1 MiB
-                message each before CONNECT;
+  ws-preauth    the same with N WebSocket connections each sending a frame
+                header announcing 1 MiB and 1 MiB - 1 bytes before CONNECT;
   http-body     a 256 MiB body POSTed to /login: bytes the node took
                 before it answered or closed, and the temp-file space used;
   stall         the worst PING round trip another client sees while one
@@ -103,9 +103,10 @@ def _wsHandshake(port):
 
 def wsPreauth(node, n):
     before = settle(node.pid, 0.5)
-    payload = b"y" * (MIB - 64)
+    # A frame header announcing 1 MiB, then all of it but its last byte,
+    # so the node must hold it (or refuse it).
     mask = b"\x00\x00\x00\x00"  # a zero mask leaves the payload as is
-    frame = struct.pack(">BBQ", 0x81, 0x80 | 127, len(payload)) + mask + payload
+    frame = struct.pack(">BBQ", 0x81, 0x80 | 127, MIB) + mask + b"y" * (MIB - 1)
     socks, refusedEarly = [], 0
     for _ in range(n):
         s = _wsHandshake(node.wsPort)

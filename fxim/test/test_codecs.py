@@ -216,13 +216,18 @@ class GoldenReplyTests(SynchronousTestCase):
 
     def test_connectServerFailure(self):
         """
-        A failed CONNECT handler answers SERVER_UNAVAILABLE (4).
+        A failed CONNECT handler answers SERVER_UNAVAILABLE (4); a
+        malformed CONNECT IDENTIFIER_REJECTED (3).
         """
         c = codecs.codecFor(Signal.CONNECT, 0)
         self.assertEqual(c.replyTcp(0, ErrorCode.SERVER_ERROR, None),
                          Frame(Signal.CONNECT_ACK, 4, 0, b""))
-        self.assertEqual(c.replyWs(0, ErrorCode.INVALID_DATA, None),
+        self.assertEqual(c.replyWs(0, ErrorCode.SERVER_ERROR, None),
                          Envelope(Signal.CONNECT_ACK, 4, 0, ""))
+        self.assertEqual(c.replyTcp(0, ErrorCode.INVALID_DATA, None),
+                         Frame(Signal.CONNECT_ACK, 3, 0, b""))
+        self.assertEqual(c.replyWs(0, ErrorCode.INVALID_DATA, None),
+                         Envelope(Signal.CONNECT_ACK, 3, 0, ""))
 
     def test_connectLenient(self):
         """

@@ -105,8 +105,9 @@ class TcpMixin(NodeMixin):
 
     def setUp(self):
         self.buildNode()
+        # The CONNECT deadline is tested in test_preauth.
         self.factory = FrameFactory(self.dispatcher, self.clock, 1000, DEFAULT_TCP_IDLE,
-                                    onLost=self.onLost)
+                                    onLost=self.onLost, connectTimeout=0)
 
     def onLost(self, connection):
         self.lost.append(connection)
@@ -355,7 +356,8 @@ class PingAndIdleTests(TcpMixin, SynchronousTestCase):
         The clamp comes from C{Config.pingMin}/C{pingMax}.
         """
         self.buildNode(pingMin=5000, pingMax=20000)
-        factory = FrameFactory(self.dispatcher, self.clock, 1000, DEFAULT_TCP_IDLE)
+        factory = FrameFactory(self.dispatcher, self.clock, 1000, DEFAULT_TCP_IDLE,
+                               connectTimeout=0)
         protocol, transport = self.connect(factory)
         protocol.dataReceived(self.pingFrame(1000, 1) + self.pingFrame(999999, 2))
         self.assertEqual([f.body for f in self.replies(transport)],

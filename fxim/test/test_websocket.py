@@ -44,8 +44,9 @@ class WebSocketTests(NodeMixin, SynchronousTestCase):
 
     def setUp(self):
         self.buildNode()
+        # The CONNECT deadline is tested in test_preauth.
         self.factory = EnvelopeFactory(self.dispatcher, self.clock, 64 * 1024, DEFAULT_WS_IDLE,
-                                       onLost=self.onLost)
+                                       onLost=self.onLost, connectTimeout=0)
 
     def onLost(self, connection):
         self.lost.append(connection)

@@ -186,6 +186,10 @@ class _ConnectCodec(Codec):
 
     @staticmethod
     def _ackCode(code: int, response: Any) -> int:
+        if code == ErrorCode.INVALID_DATA:
+            # A malformed CONNECT (bad JSON, a NUL) is the client's fault,
+            # not the server being unavailable (docs/security.md).
+            return int(SubSignal.CONNECTION_REFUSED_IDENTIFIER_REJECTED)
         if code != 0 or response is None:
             return int(SubSignal.CONNECTION_REFUSED_SERVER_UNAVAILABLE)
         return int(response.code)
