@@ -22,7 +22,6 @@ from fxim.client import RequestFailed
 from fxim.errors import ErrorCode
 from fxim.model import Conversation, Message, MessageContent
 from fxim.test.e2e import LOGIN_CODE, NodeTestMixin, ProductionBackend, sleep, withTimeout
-from fxim.wire.frame import Frame, encodeFrame
 from fxim.wire.requests import PullGroupInfo, PullMessages, PullUsers, SendMessage
 from fxim.wire.signals import Signal, SubSignal
 
