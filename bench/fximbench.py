@@ -42,7 +42,9 @@ LOGIN_CODE = "556677"
 #: rate limiter and the idle timeouts are lifted so that they measure the
 #: server, not its limits.
 NODE_ARGS = ["--request-rate", "10000000", "--request-burst", "10000000",
-             "--tcp-idle", "1200", "--ws-idle", "1200", "--max-devices", "100"]
+             "--tcp-idle", "1200", "--ws-idle", "1200", "--max-devices", "100",
+             # i10a: one client address opens thousands of connections here.
+             "--max-connections-per-ip", "0", "--max-connections", "0"]
 
 #: --listen-backlog: listen(2) backlog of the node's TCP and WS ports (None:
 #: the endpoint default, 50).
