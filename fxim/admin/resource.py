@@ -21,6 +21,7 @@ from twisted.web.resource import Resource
 
 from fxim.admin.service import AdminError, invalid
 from fxim.transport.http import CORS_HEADERS, CORS_METHODS, HttpError, JsonResource
+from fxim.wire.sanitize import checkValue
 
 _log = Logger()
 
@@ -49,6 +50,10 @@ def readBody(request) -> dict:
         raise AdminError(400, "malformed request: the body must be a JSON object")
     if not isinstance(body, dict):
         raise AdminError(400, "malformed request: the body must be a JSON object")
+    # i10a: no NUL in a string, no deep nesting (docs/security.md).
+    refused = checkValue(body)
+    if refused is not None:
+        raise AdminError(400, "malformed request: %s" % (refused,))
     return body
 
 
@@ -89,6 +94,8 @@ class AdminApi(JsonResource):
 
     methods = (b"GET", b"POST", b"PUT", b"PATCH", b"DELETE")
     serverError = (500, {"code": 500, "message": "server error"})
+    #: Read limit of this route (see fxim.transport.httplimits).
+    maxBodySize = MAX_ADMIN_BODY
 
     def __init__(self, service: Any, secret: str, prefix: str = "admin",
                  corsOrigins: Sequence[str] = ()) -> None:
@@ -128,6 +135,8 @@ class AdminApi(JsonResource):
             raise HttpError(404, 404, "not found")
         while segments and segments[-1] == "":
             segments.pop()
+        if any("\x00" in segment for segment in segments):
+            raise HttpError(400, 1, "malformed request: NUL character in the path")
         method = request.method.decode("ascii")
         if method == "HEAD":
             method = "GET"
