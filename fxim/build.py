@@ -56,6 +56,8 @@ async def buildServer(config: Config, reactor: Any) -> Tuple[Any, List[Callable]
         groups=GroupService(store, bus, reactor, config, messages),
         media=MediaService(config, reactor),
     )
+    # i13: newer clients (reports, settings)
+    services.update(_newerServices(config, reactor, store, bus, messages, closers))
     server = Server(config, reactor, store, directory, connections, bus, auth, **services)
     auth.onRevoked = server.disconnectDevices
     adminSecret = loadAdminSecret(config.adminSecretFile) if config.adminSecretFile else None
@@ -90,6 +92,21 @@ async def _presence(config: Config, reactor: Any, closers: List[Callable]):
     await bus.start()
     closers.append(bus.stop)
     return directory, connections, bus
+
+
+def _newerServices(config: Config, reactor: Any, store: Any, bus: Any, messages: Any,
+                   closers: List[Callable]) -> dict:
+    """
+    The services of the newer clients' subsignals (i13).
+    """
+    from fxim.services.receipts import ReportService
+    from fxim.services.settings import SettingService
+    from fxim.storage.receipts import reportStoreFor
+    from fxim.storage.settings import settingStoreFor
+    return dict(
+        receipts=ReportService(reportStoreFor(store), store, bus, reactor),
+        settings=SettingService(settingStoreFor(store), bus, reactor),
+    )
 
 
 def _httpChildren(server) -> dict:

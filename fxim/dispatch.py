@@ -61,6 +61,11 @@ class Handler:
     codec: Optional[Any] = None
     overrides: bool = False
     plugin: str = ""
+    # i13: receipts
+    #: Whether a request over the rate limit is still handled (answered
+    #: 250 all the same): for reports, which a client sends in bursts and
+    #: which must not be lost.
+    keepOverLimit: bool = False
 
     @property
     def key(self) -> Key:
@@ -89,7 +94,8 @@ class HandlerSet:
 
     def handler(self, signal: int, subsignal: int = SubSignal.NONE, *,
                 anonymous: bool = False, name: Optional[str] = None,
-                codec: Any = None, overrides: bool = False) -> Callable:
+                codec: Any = None, overrides: bool = False,
+                keepOverLimit: bool = False) -> Callable:
         """
         Decorator registering C{function} for (signal, subsignal).
 
@@ -97,6 +103,8 @@ class HandlerSet:
         @param codec: a custom L{codecs.Codec} instead of the JSON one.
         @param overrides: replace a handler another plugin registered for
             the same key (logged at startup).
+        @param keepOverLimit: handle a request over the rate limit anyway
+            (its answer is still 250).
         """
         if codec is None and subsignal in PLUGIN_SUBSIGNALS:
             if name is None:
@@ -105,7 +113,8 @@ class HandlerSet:
 
         def decorate(function: Callable) -> Callable:
             self._handlers.append(Handler(
-                signal, subsignal, function, anonymous, codec, overrides, self.name))
+                signal, subsignal, function, anonymous, codec, overrides, self.name,
+                keepOverLimit))
             return function
         return decorate
 
@@ -302,6 +311,9 @@ class Dispatcher:
             return succeed(self._unhandled(connection, signal, subsignal, messageId, tcp))
         if signal == Signal.PUBLISH and self.rate and not self._allow(connection):
             _log.info("{peer}: over the request rate", peer=connection.peer)
+            if handler.keepOverLimit:
+                self._handleAnyway(handler, codec, tcp, connection, signal, subsignal,
+                                   messageId, payload)
             return succeed(self._reply(codec, tcp, messageId, ErrorCode.OVER_FREQUENCY, None))
         # i10a: long id lists are refused before they are converted.
         maxItems = getattr(getattr(self.server, "config", None), "maxRequestIds", None)
@@ -336,6 +348,23 @@ class Dispatcher:
             lambda response: self._reply(codec, tcp, messageId, ErrorCode.SUCCESS, response),
             lambda f: self._failed(f, codec, tcp, messageId, connection, signal, subsignal))
         return d
+
+    def _handleAnyway(self, handler: Handler, codec: Any, tcp: bool, connection: Any,
+                      signal: int, subsignal: int, messageId: int, payload: Any) -> None:
+        """
+        Run a C{keepOverLimit} handler whose reply was already decided.
+        """
+        try:
+            request = codec.decodeTcp(payload) if tcp else codec.decodeWs(payload)
+        except WireError as e:
+            _log.info("{peer}: malformed {key} body: {error}", peer=connection.peer,
+                      key=_keyName((signal, subsignal)), error=str(e))
+            return
+        context = RequestContext(connection, self.server, signal, subsignal, messageId)
+        d = maybeDeferred(handler.function, context, request)
+        d.addCallback(_awaitCoroutine)
+        d.addErrback(lambda f: self._failed(f, codec, tcp, messageId, connection, signal,
+                                            subsignal))
 
     def _allow(self, connection: Any) -> bool:
         """

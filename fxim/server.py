@@ -62,7 +62,12 @@ class Server:
         """
         msgHead = await self.store.getHead(uid)
         friendHead, friendRqHead = await self.store.getFriendHeads(uid)
-        return dict(msgHead=msgHead, friendHead=friendHead, friendRqHead=friendRqHead)
+        heads = dict(msgHead=msgHead, friendHead=friendHead, friendRqHead=friendRqHead)
+        # i13: settings sync
+        settings = self.services.get("settings")
+        if settings is not None:
+            heads["settingHead"] = await settings.head(uid)
+        return heads
 
     async def bind(self, connection: Any, uid: str, cid: str) -> None:
         """

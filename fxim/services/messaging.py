@@ -112,7 +112,7 @@ class MessagingService:
         try:
             conversation = message.conversation
             context = await self.store.getSendContext(uid, conversation.type, conversation.target)
-            receivers = self._check(uid, conversation, context)
+            receivers = self._check(uid, conversation, context, message.to)
         except BaseException:
             self._release(key, sequencer, ticket, None)
             raise
@@ -153,11 +153,15 @@ class MessagingService:
         self._notify(stored.seqs, None, None)
         return stored.message
 
-    def _check(self, uid: str, conversation: Conversation, context) -> list:
+    def _check(self, uid: str, conversation: Conversation, context,
+               tos: Sequence[str] = ()) -> list:
         """
         Apply upstream's checks, in its order, to what
         C{store.getSendContext} read.
 
+        @param tos: the message's C{tos} list; a group message carrying
+            one (a group call invitation) goes only to those members and
+            the sender, so the other members' devices do not ring.
         @return: the receivers, sender included.
         """
         sender = context.sender
@@ -179,6 +183,10 @@ class MessagingService:
                 raise SignalError(ErrorCode.NOT_IN_GROUP)
             if me.type == MemberType.SILENT:
                 raise SignalError(ErrorCode.NOT_RIGHT, "muted in the group")
+            if tos:
+                wanted = set(tos)
+                return [uid] + [m.memberId for m in context.members
+                                if m.memberId in wanted and m.memberId != uid]
             return [m.memberId for m in context.members]
         raise SignalError(ErrorCode.NOT_IMPLEMENT, f"conversation type {conversation.type}")
 

@@ -759,7 +759,8 @@ pushes = st.one_of(
 # -- what the WebSocket cannot carry -----------------------------------------------
 
 def _noLocalId(messages):
-    return tuple(attr.evolve(m, localId=None) for m in messages)
+    # WS carries localMessageId as a string; 0 means none.
+    return tuple(attr.evolve(m, localId=m.localId or None) for m in messages)
 
 
 def wsRequest(request):
@@ -802,7 +803,7 @@ def wsPush(push):
     if isinstance(push, MessageNotify):
         return attr.evolve(push, target="")
     if isinstance(push, TransparentMessage):
-        return TransparentMessage(attr.evolve(push.message, localId=None))
+        return TransparentMessage(_noLocalId((push.message,))[0])
     return push
 
 

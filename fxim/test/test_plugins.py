@@ -31,6 +31,10 @@ FAMILIES = {
                                                   SubSignal.GAM, SubSignal.GKM, SubSignal.GQ,
                                                   SubSignal.GD, SubSignal.GMI)},
     "fxim.media": {(Signal.PUBLISH, s) for s in (SubSignal.GQNUT, SubSignal.GMURL)},
+    # i13: newer clients
+    "fxim.receipts": {(Signal.PUBLISH, s) for s in (SubSignal.MDR, SubSignal.MRR,
+                                                    SubSignal.MRP)},
+    "fxim.settings": {(Signal.PUBLISH, s) for s in (SubSignal.UG, SubSignal.UP)},
 }
 
 

@@ -8,7 +8,7 @@ round-trip tests.
 
 What a transport cannot carry is lost on the way back, exactly as with the
 real clients: on WebSocket a C{PullUsers} update time, a
-C{MessageNotify.target}, a pulled message's C{localId}, a group's
+C{MessageNotify.target}, a group's
 C{memberUpdateDt}, friend-request read flags and the extra ConnectAck heads.
 """
 
@@ -17,7 +17,7 @@ import struct
 from typing import Any, Callable, Dict, Optional, Tuple
 
 from fxim.errors import WireError
-from fxim.wire import im_pb2 as pb
+from fxim.wire import extensions, im_pb2 as pb
 from fxim.wire.codecs_convert import (
     contentToJson, contentToPb, conversationToPb, dumps, friendFromJson,
     friendFromPb, friendRequestFromJson, friendRequestFromPb,
@@ -241,6 +241,8 @@ _REQUESTS: Dict[type, _Enc] = {
                    lambda r: {"mediaType": r.mediaType, "key": r.key}),
     JsonRequest: (Signal.PUBLISH, S.NONE, _jsonTcp, lambda r: r.value),
 }
+# i13: the newer clients' subsignals.
+_REQUESTS.update(extensions.CLIENT_REQUESTS)
 
 
 def _encoders(request: Any) -> _Enc:
@@ -364,6 +366,7 @@ _REPLIES: Dict[int, _Dec] = {
 }
 for _sub in (S.FAR, S.FALS, S.FHR, S.FRUS, S.GAM, S.GKM, S.GQ, S.GD, S.GMI, S.MMI, S.MR):
     _REPLIES[_sub] = (None, None)
+_REPLIES.update(extensions.CLIENT_REPLIES)
 
 
 def _guard(f: Callable[[], Any]) -> Any:
@@ -510,6 +513,9 @@ def _pushTcp(frame: Frame) -> Any:
         return FriendNotify(value) if sub == S.FN else FriendRequestNotify(value)
     if sub in PLUGIN_SUBSIGNALS:
         return PluginPush(sub, loadsJson(body) if body else None)
+    newer = extensions.decodePushTcp(sub, body)
+    if newer is not None:
+        return newer
     raise WireError(f"unknown push subsignal {sub}")
 
 
@@ -544,6 +550,9 @@ def _pushWs(envelope: Envelope) -> Any:
         return FriendRequestNotify(jint(jobj(value).get("version")))
     if sub in PLUGIN_SUBSIGNALS:
         return PluginPush(sub, value)
+    newer = extensions.decodePushWs(sub, value)
+    if newer is not None:
+        return newer
     raise WireError(f"unknown push subsignal {sub}")
 
 

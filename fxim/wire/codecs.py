@@ -568,6 +568,10 @@ def _install() -> None:
 
 _install()
 
+# i13: the newer clients' subsignals (reports, settings, SAI).
+from fxim.wire import extensions as _extensions  # noqa: E402
+_extensions.installServerCodecs(_builtin)
+
 #: The built-in codecs, for restoring after tests.
 BUILTIN_CODECS = dict(_CODECS)
 
@@ -746,3 +750,4 @@ registerPushCodec(
     lambda p: Envelope(_PUBLISH, SubSignal.FRN, 0, '{"version":"%d"}' % p.version))
 registerPushCodec(TransparentMessage, _transparentTcp, _transparentWs)
 registerPushCodec(PluginPush, _pluginTcp, _pluginWs)
+_extensions.installPushCodecs(registerPushCodec)

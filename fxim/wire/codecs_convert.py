@@ -444,7 +444,33 @@ def messageToJson(m: Message) -> Dict[str, Any]:
         d["to"] = m.toUser
     if m.to:
         d["tos"] = list(m.to)
+    if m.localId:
+        # A string: the web client compares it with === against the
+        # decimal string it generated (often above 2^53).
+        d["localMessageId"] = str(m.localId)
     return d
+
+
+def jlocalId(value: Any) -> Optional[int]:
+    """
+    A client's local message id: a JSON string or number, C{""}, C{"0"}
+    or null meaning none.
+
+    @raise WireError: for anything else (not a decimal integer, or out of
+        the int64 range).
+    """
+    n = jint(value)
+    return n if n else None
+
+
+def jtos(value: Any) -> Tuple[str, ...]:
+    """
+    The C{tos} receiver list: an array of uids; null, absent or C{""}
+    (what the newer web client sends when there is none) is empty.
+    """
+    if value == "":
+        return ()
+    return jstrs(value, "tos")
 
 
 def messageFromJson(value: Any, pulled: bool) -> Message:
@@ -463,15 +489,19 @@ def messageFromJson(value: Any, pulled: bool) -> Message:
                                 jstr(o.get("target")), jint32(o.get("line")))
     if pulled:
         uid = jint(o.get("messageId"))
-        localId = None
+        localId = jlocalId(o.get("localMessageId"))
     else:
         uid = jint(o.get("messageUid"))
-        raw = o.get("messageId")
-        localId = None if raw is None else jint(raw)
+        # The 2020 web client sends the local id as messageId (a number);
+        # the newer one sends it as a string in both messageId and
+        # localMessageId.
+        localId = jlocalId(o.get("localMessageId"))
+        if localId is None:
+            localId = jlocalId(o.get("messageId"))
     return Message(
         conversation, jstr(o.get("from")), contentFromJson(content),
         uid, jint(o.get("timestamp")), jstr(o.get("to")),
-        jstrs(o.get("tos"), "tos"), localId,
+        jtos(o.get("tos")), localId,
     )
 
 

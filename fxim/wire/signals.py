@@ -63,6 +63,12 @@ class SubSignal(IntEnum):
     MRR = 38
     MDR = 39
     SAI = 40
+    # i13: settings sync.  The newer clients' server has 44 subsignals
+    # (0-43); which of 41-43 is which is not known from any client source,
+    # so this enum is the one table to change if a client shows otherwise.
+    UG = 41
+    UP = 42
+    UN = 43
 
 
 #: Subsignal ordinals reserved for third-party plugins.
@@ -71,5 +77,5 @@ PLUGIN_SUBSIGNALS = range(64, 128)
 #: Subsignals only the server sends; a client sending one gets NOT_IMPLEMENT.
 SERVER_ONLY_SUBSIGNALS = frozenset(
     {SubSignal.NONE, SubSignal.MN, SubSignal.RMN, SubSignal.FN, SubSignal.FRN,
-     SubSignal.MRN, SubSignal.SAI}
+     SubSignal.MRN, SubSignal.SAI, SubSignal.UN}
 )

@@ -8,5 +8,8 @@ from fxim.handlers.groups import plugin as fximGroups
 from fxim.handlers.media import plugin as fximMedia
 from fxim.handlers.messages import plugin as fximMessages
 from fxim.handlers.users import plugin as fximUsers
+# i13: newer clients
+from fxim.handlers.receipts import plugin as fximReceipts
+from fxim.handlers.settings import plugin as fximSettings
 
 fxim = ServiceMaker("fxim", "fxim.tap", "fxim (飞享 IM) instant-messaging server", "fxim")

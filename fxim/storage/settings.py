@@ -1,0 +1,136 @@
+# -*- test-case-name: fxim.test.test_settings_storage -*-
+"""
+Per-user settings synced between a user's devices (UG/UP/UN).
+
+A setting is (scope, key) -> value; its C{updateDt} is its version, taken
+from the user's setting head, which only grows: a put gets
+C{max(now, head + 1)}, so versions are unique per user and a device that
+pulls with C{version = the highest it has} never misses a change.
+Settings are never deleted: clients write C{"0"} to switch one off.
+
+L{SQLSettingStore} runs on the pools of an
+L{fxim.storage.sqlstore.SQLStore} (tables of schema delta 004);
+L{MemorySettingStore} is its twin.  Both pass the contract tests in
+L{fxim.test.test_settings_storage}.
+"""
+
+from typing import Dict, Tuple
+
+import attr
+from twisted.internet.defer import Deferred, succeed
+from zope.interface import Interface, implementer
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class Setting:
+    scope: int
+    key: str
+    value: str
+    updateDt: int
+
+
+class ISettingStore(Interface):
+    """
+    Users' settings and setting heads.
+    """
+
+    def putSetting(uid, scope, key, value, now):
+        """
+        Set one setting.  @return: L{Deferred} firing with its new version
+            (the user's new setting head).
+        """
+
+    def getSettings(uid, afterVersion):
+        """
+        @return: L{Deferred} firing with the user's settings whose version
+            is above C{afterVersion}, in ascending version order.
+        """
+
+    def getSettingHead(uid):
+        """
+        @return: L{Deferred} firing with the user's setting head (0 if none).
+        """
+
+
+def _one(txn, d, sql, args=()):
+    txn.execute(d.q(sql), args)
+    return txn.fetchone()
+
+
+def putSetting_txn(txn, d, uid, scope, key, value, now):
+    # One statement: the head row lock orders concurrent puts (any node).
+    version = _one(txn, d, "INSERT INTO setting_heads (uid, head) VALUES (?, ?)"
+                   " ON CONFLICT (uid) DO UPDATE SET head = CASE"
+                   " WHEN excluded.head > setting_heads.head THEN excluded.head"
+                   " ELSE setting_heads.head + 1 END RETURNING head", (uid, now))[0]
+    txn.execute(d.q("INSERT INTO user_settings (uid, scope, skey, value, update_dt)"
+                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (uid, scope, skey)"
+                    " DO UPDATE SET value = excluded.value, update_dt = excluded.update_dt"),
+                (uid, scope, key, value, version))
+    return version
+
+
+def getSettings_txn(txn, d, uid, afterVersion):
+    txn.execute(d.q("SELECT scope, skey, value, update_dt FROM user_settings"
+                    " WHERE uid = ? AND update_dt > ? ORDER BY update_dt"),
+                (uid, afterVersion))
+    return [Setting(*row) for row in txn.fetchall()]
+
+
+def getSettingHead_txn(txn, d, uid):
+    row = _one(txn, d, "SELECT head FROM setting_heads WHERE uid = ?", (uid,))
+    return 0 if row is None else row[0]
+
+
+@implementer(ISettingStore)
+class SQLSettingStore:
+    """
+    L{ISettingStore} on the pools of an L{fxim.storage.sqlstore.SQLStore}.
+    """
+
+    def __init__(self, store) -> None:
+        self._store = store
+
+    def putSetting(self, uid: str, scope: int, key: str, value: str, now: int) -> Deferred:
+        return self._store._runWrite(putSetting_txn, uid, scope, key, value, now)
+
+    def getSettings(self, uid: str, afterVersion: int) -> Deferred:
+        return self._store._runRead(getSettings_txn, uid, afterVersion)
+
+    def getSettingHead(self, uid: str) -> Deferred:
+        return self._store._runRead(getSettingHead_txn, uid)
+
+
+@implementer(ISettingStore)
+class MemorySettingStore:
+    """
+    L{ISettingStore} in memory.
+    """
+
+    def __init__(self) -> None:
+        self.heads: Dict[str, int] = {}
+        self.settings: Dict[str, Dict[Tuple[int, str], Setting]] = {}
+
+    def putSetting(self, uid: str, scope: int, key: str, value: str, now: int) -> Deferred:
+        head = self.heads.get(uid)
+        version = now if head is None or now > head else head + 1
+        self.heads[uid] = version
+        self.settings.setdefault(uid, {})[(scope, key)] = Setting(scope, key, value, version)
+        return succeed(version)
+
+    def getSettings(self, uid: str, afterVersion: int) -> Deferred:
+        found = [s for s in self.settings.get(uid, {}).values() if s.updateDt > afterVersion]
+        return succeed(sorted(found, key=lambda s: s.updateDt))
+
+    def getSettingHead(self, uid: str) -> Deferred:
+        return succeed(self.heads.get(uid, 0))
+
+
+def settingStoreFor(store) -> ISettingStore:
+    """
+    The setting store beside C{store}: SQL on an SQL store's pools, else in
+    memory.
+    """
+    if hasattr(store, "_runWrite"):
+        return SQLSettingStore(store)
+    return MemorySettingStore()
