@@ -57,6 +57,7 @@ class NewerWebClient:
         self.settingNotices: List[Dict[str, Any]] = []
         self.events: List[tuple] = []
         self.lastMdrDate = 0
+        self._seen: set = set()
         self._waiting: Dict[int, Deferred] = {}
         self._nextId = 1000
         original = conn.onMessage
@@ -141,6 +142,11 @@ class NewerWebClient:
         if not isinstance(result, dict):
             return
         for m in result.get("messageResponseList", []):
+            # Pull windows overlap (each MN pulls from head - 1); the client
+            # keeps one copy per message (store.js addProtoMessage).
+            if m["messageId"] in self._seen:
+                continue
+            self._seen.add(m["messageId"])
             self.messages.append(m)
             self.events.append(("MSG", m))
             incoming = m.get("from") != self.uid

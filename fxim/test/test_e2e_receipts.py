@@ -21,6 +21,11 @@ from fxim.model import GroupInfo, GroupMember
 LOCAL_ID = "590093806636892161"  # above 2^53, as the web client generates them
 
 
+
+def settle():
+    return sleep(1.1)
+
+
 class TcpReports:
     """
     A TCP device that answers MRN with MRP, as an SDK client would.
@@ -44,6 +49,13 @@ def reportKeys(reports):
 
 
 class ReceiptsMixin:
+
+    async def startNode(self, *args, **kwargs):
+        node = await super().startNode(*args, **kwargs)
+        # Runs after the connections are closed: autobahn's batched close
+        # timers (1 s buckets) must fire before the reactor is checked.
+        self.addCleanup(settle)
+        return node
 
     async def web(self, node, mobile, clientId=None, **kw):
         self._node = node

@@ -1,0 +1,51 @@
+"""
+Tests for L{fxim.services.notices}: empty-target system notices are stored,
+notified and pulled with the shapes the iOS and web clients read.
+"""
+
+from twisted.internet.task import Clock
+from twisted.trial.unittest import TestCase
+
+from fxim.config import Config
+from fxim.model import Conversation, MessageContent
+from fxim.services.messaging import MessagingService
+from fxim.services.notices import SYSTEM_SENDER, pushSystemNotice
+from fxim.storage.memory import MemoryStore
+from fxim.wire import codecs, im_pb2 as pb
+from fxim.wire.requests import MessageNotify
+from fxim.wire.signals import Signal, SubSignal
+
+
+class RecordingBus:
+    def __init__(self):
+        self.pushes = []
+
+    async def deliver(self, uid, push, excludeCid=None):
+        self.pushes.append((uid, push))
+
+
+class SystemNoticeTests(TestCase):
+
+    async def test_emptyTargetNotice(self):
+        """
+        The notice has a non-zero uid, the empty target and the system
+        sender on TCP (field by field) and WS; each receiver gets one MN;
+        history finds it under the sender.
+        """
+        store, bus, clock = MemoryStore(), RecordingBus(), Clock()
+        clock.advance(1_800_000_000)
+        messaging = MessagingService(store, bus, clock, Config())
+        stored = await pushSystemNotice(messaging, ["alice", "bob"],
+                                        MessageContent(1, "维护通知"))
+        self.assertNotEqual(stored.uid, 0)
+        self.assertEqual(sorted(uid for uid, p in bus.pushes if isinstance(p, MessageNotify)),
+                         ["alice", "bob"])
+        result = await messaging.pull("bob", 0)
+        frame = codecs.codecFor(Signal.PUBLISH, SubSignal.MP).replyTcp(1, 0, result)
+        parsed = pb.PullMessageResult()
+        parsed.ParseFromString(frame.body[1:])
+        [m] = parsed.message
+        self.assertEqual((m.conversation.target, m.from_user, m.message_id),
+                         ("", SYSTEM_SENDER, stored.uid))
+        history = await messaging.history("bob", Conversation(0, SYSTEM_SENDER, 0), 0, 20)
+        self.assertEqual([x.uid for x in history.messages], [stored.uid])
