@@ -57,7 +57,7 @@ async def buildServer(config: Config, reactor: Any) -> Tuple[Any, List[Callable]
         media=MediaService(config, reactor),
     )
     # i13: newer clients (reports, settings)
-    services.update(_newerServices(config, reactor, store, bus, messages, closers))
+    services.update(await _newerServices(config, reactor, store, bus, messages, closers))
     server = Server(config, reactor, store, directory, connections, bus, auth, **services)
     auth.onRevoked = server.disconnectDevices
     adminSecret = loadAdminSecret(config.adminSecretFile) if config.adminSecretFile else None
@@ -94,7 +94,7 @@ async def _presence(config: Config, reactor: Any, closers: List[Callable]):
     return directory, connections, bus
 
 
-def _newerServices(config: Config, reactor: Any, store: Any, bus: Any, messages: Any,
+async def _newerServices(config: Config, reactor: Any, store: Any, bus: Any, messages: Any,
                    closers: List[Callable]) -> dict:
     """
     The services of the newer clients' subsignals (i13).
@@ -103,9 +103,20 @@ def _newerServices(config: Config, reactor: Any, store: Any, bus: Any, messages:
     from fxim.services.settings import SettingService
     from fxim.storage.receipts import reportStoreFor
     from fxim.storage.settings import settingStoreFor
+    from fxim.agents.service import AgentService, buildAgent
+    agents = AgentService(
+        {uid: buildAgent(reactor, url, config.agentConnectTimeout) for uid, url in config.agents},
+        messages, store, bus, reactor, maxConcurrent=config.agentConcurrency,
+        perUser=config.agentUserConcurrency, readTimeout=config.agentReadTimeout)
+    if agents.agents:
+        await agents.start()
+        messages.onStored.append(agents.onStored)
+    # Stopped before the store closes (closers run in reverse).
+    closers.append(agents.stop)
     return dict(
         receipts=ReportService(reportStoreFor(store), store, bus, reactor),
         settings=SettingService(settingStoreFor(store), bus, reactor),
+        agents=agents,
     )
 
 

@@ -69,6 +69,13 @@ class Config:
     httpBodyTimeout: float = 30.0
     httpBodyMinRate: int = 16 * 1024
     maxRequestIds: int = 2000
+    # i13: agents
+    #: C{(uid, url)} of every C{--agent UID=URL}.
+    agents: Tuple[Tuple[str, str], ...] = ()
+    agentConcurrency: int = 16
+    agentUserConcurrency: int = 1
+    agentConnectTimeout: float = 5.0
+    agentReadTimeout: float = 60.0
 
     @classmethod
     def fromOptions(cls, options: dict) -> "Config":
@@ -102,6 +109,8 @@ class Config:
         )
         for optionName, field, convert in _LIMITS:
             kwargs[field] = convert(options[optionName])
+        # i13: agents
+        kwargs["agents"] = tuple(options.get("agent") or ())
         return cls(**kwargs)
 
 
@@ -143,6 +152,11 @@ _LIMIT_SPECS = [
      "Slowest HTTP body upload (bytes/s) the body deadline allows for."),
     ("max-request-ids", "maxRequestIds", int,
      "Most ids (users, groups, members) one request may name."),
+    # i13: agents
+    ("agent-concurrency", "agentConcurrency", int, "Agent questions answered at once on a node."),
+    ("agent-user-concurrency", "agentUserConcurrency", int, "Agent questions of one user answered at once."),
+    ("agent-connect-timeout", "agentConnectTimeout", float, "Seconds to connect to an agent endpoint."),
+    ("agent-read-timeout", "agentReadTimeout", float, "Seconds to wait for an agent's next chunk."),
 ]
 _LIMITS = [(name, field, convert) for name, field, convert, _ in _LIMIT_SPECS]
 

@@ -62,6 +62,8 @@ class Options(usage.Options):
         # i12: code senders, admin API
         self["code-sender-option"] = []
         self["admin-cors-origin"] = []
+        # i13: agents
+        self["agent"] = []
 
     def opt_code_sender_option(self, value: str) -> None:
         """
@@ -86,6 +88,18 @@ class Options(usage.Options):
         Do not load the handler plugin NAME (repeatable).
         """
         self["disable-plugin"].append(name)
+
+    # i13: agents
+    def opt_agent(self, spec: str) -> None:
+        """
+        Make user UID an AI agent answered by URL: http(s)://host:port/stream,
+        openai+http(s)://host:port/v1?model=NAME or plugin:NAME (repeatable).
+        """
+        from fxim.agents.service import AgentSpecError, parseAgentSpec
+        try:
+            self["agent"].append(parseAgentSpec(spec))
+        except AgentSpecError as e:
+            raise usage.UsageError(str(e))
 
     def postOptions(self) -> None:
         if not 0 <= self["node-id"] <= 63:
@@ -135,6 +149,9 @@ _RANGES = [
     ("connect-timeout", 0, None), ("preauth-max-frame", 1024, None), ("max-connections", 0, None),
     ("max-connections-per-ip", 0, None), ("http-header-timeout", 1, None),
     ("http-body-timeout", 1, None), ("http-body-min-rate", 1, None), ("max-request-ids", 1, None),
+    # i13: agents
+    ("agent-concurrency", 1, None), ("agent-user-concurrency", 1, None),
+    ("agent-connect-timeout", 0.1, None), ("agent-read-timeout", 0.1, None),
 ]
 
 

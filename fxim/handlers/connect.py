@@ -47,6 +47,10 @@ async def connect(context: RequestContext, request: ConnectRequest) -> ConnectAc
                       user=session.uid, n=len(devices))
             return ConnectAck(SubSignal.CONNECTION_REFUSED_NOT_AUTHORIZED)
         await server.bind(connection, session.uid, session.cid)
+        # i13: agents are friends of every user (before the heads are read).
+        agents = server.services.get("agents")
+        if agents is not None and agents.agents:
+            await agents.befriend(session.uid)
         heads = await server.heads(session.uid)
         return ConnectAck(SubSignal.CONNECTION_ACCEPTED, serverTime=server.now(), **heads)
     finally:

@@ -87,6 +87,11 @@ class MessagingService:
         self.config = config
         self.uids = MessageUidGenerator(config.nodeId, clock)
         self._sequencers: dict = {}
+        # i13: agents
+        #: Callables C{(senderUid, message)} run after a client's message
+        #: is stored and its MNs sent (not for duplicates or transparent
+        #: messages); they must not block (the agents schedule their work).
+        self.onStored: list = []
 
     def now(self) -> int:
         return int(self.clock.seconds() * 1000)
@@ -133,6 +138,11 @@ class MessagingService:
             return SendResult(stored.uid, stored.timestamp)
         if not stored.duplicate:
             self._notify(stored.seqs, uid, cid)
+            for hook in self.onStored:
+                try:
+                    hook(uid, stored.message)
+                except Exception:
+                    _log.failure("an after-send hook failed")
         return SendResult(stored.message.uid, stored.message.timestamp)
 
     def _release(self, key, sequencer: "_Sequencer", ticket: int, work) -> None:
