@@ -50,7 +50,9 @@ NODE_ARGS = ["--request-rate", "10000000", "--request-burst", "10000000",
 #: the endpoint default, 50).
 LISTEN_BACKLOG = None
 
-SCENARIOS = ["codec", "pairs", "steady", "idle", "fanout", "storm"]
+SCENARIOS = ["codec", "pairs", "steady", "idle", "fanout", "storm",
+             # i13: receipts
+             "reports"]
 
 
 # -- helpers -------------------------------------------------------------------
@@ -756,6 +758,27 @@ def scenario_storm(opts, results):
             end - t0, clat["p50_ms"], clat["p99_ms"], clat["max_ms"], out["backlog_msgs_per_s"],
             f"{cpu['server_cpu_pct']:.0f}%")])
     results["storm"] = out
+
+
+# i13: receipts
+def scenario_reports(opts, results):
+    """
+    MDR/MRR stored and notified per second beside MS per second, in one run
+    (bench/reports.py, one in-process SDK driver).
+    """
+    args = [sys.executable, os.path.join(HERE, "reports.py"), "--backend", opts.backend,
+            "--pairs", "10" if opts.quick else "20", "--count", "100" if opts.quick else "300"]
+    done = subprocess.run(args, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError("reports.py failed:\n" + done.stdout[-2000:] + done.stderr[-2000:])
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    rows = [(kind, figures[f"{kind}_stored_per_s" if kind != "ms" else "ms_acked_per_s"],
+             figures[f"{kind}_notified_per_s" if kind != "ms" else "ms_pulled_per_s"])
+            for kind in ("ms", "mdr", "mrr")]
+    table(f"reports: {figures['pairs']} TCP pairs x {figures['count']}, window 8 "
+          "(MS: acked / pulled; MDR, MRR: acked / owner notified and pulled)",
+          ["request", "stored/s", "notified/s"], rows)
+    results["reports"] = figures
 
 
 def main():
