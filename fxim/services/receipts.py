@@ -36,6 +36,10 @@ _log = Logger()
 #: Most reports one MRP returns; the rest follows another MRN.
 PULL_LIMIT = 500
 
+#: How far ahead of the server clock a report date may be (ms): a date
+#: far in the future would make every later report of that key "older".
+MAX_CLOCK_SKEW = 24 * 3600 * 1000
+
 _Key = Tuple[str, str, str, int]
 
 
@@ -58,6 +62,9 @@ class ReportService:
         self.flushes = 0
         self.submitted = 0
 
+    def _date(self, date: int) -> int:
+        return max(0, min(date, int(self.clock.seconds() * 1000) + MAX_CLOCK_SKEW))
+
     async def delivered(self, uid: str, request: DeliveryReportRequest) -> None:
         """
         MDR from C{uid}.
@@ -69,7 +76,8 @@ class ReportService:
             return
         if await self.store.getUser(target) is None:
             raise SignalError(ErrorCode.NOT_EXIST, "unknown target user")
-        await self._submit([ReportEntry(target, Report(DELIVERED, uid, uid, request.date))])
+        await self._submit([ReportEntry(target, Report(DELIVERED, uid, uid,
+                                                       self._date(request.date)))])
 
     async def read(self, uid: str, request: ReadReportRequest) -> None:
         """
@@ -84,7 +92,8 @@ class ReportService:
                 return
             if await self.store.getUser(target) is None:
                 raise SignalError(ErrorCode.NOT_EXIST, "unknown target user")
-            await self._submit([ReportEntry(target, Report(READ, uid, uid, request.date))])
+            await self._submit([ReportEntry(target, Report(READ, uid, uid,
+                                                           self._date(request.date)))])
             return
         if request.conversationType != ConversationType.GROUP:
             raise SignalError(ErrorCode.NOT_IMPLEMENT,
@@ -96,7 +105,7 @@ class ReportService:
             raise SignalError(ErrorCode.NOT_IN_GROUP)
         owners = sorted(u for u in wanted if u in members)
         if owners:
-            await self._submit([ReportEntry(u, Report(READ, uid, target, request.date))
+            await self._submit([ReportEntry(u, Report(READ, uid, target, self._date(request.date)))
                                 for u in owners])
 
     def _submit(self, entries: List[ReportEntry]) -> Deferred:

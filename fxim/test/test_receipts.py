@@ -1,0 +1,93 @@
+"""
+Unit tests of L{fxim.services.receipts.ReportService} on the memory twins:
+who is told, refusals, date clamping, coalescing of bursts.
+"""
+
+from twisted.internet.task import Clock
+from twisted.trial.unittest import TestCase
+
+from fxim.errors import SignalError
+from fxim.model import GroupInfo, GroupMember
+from fxim.services.receipts import MAX_CLOCK_SKEW, ReportService
+from fxim.storage.memory import MemoryStore
+from fxim.storage.receipts import MemoryReportStore
+from fxim.wire.extensions import DeliveryReportRequest, PullReports, ReadReportRequest, ReportNotify
+
+
+class RecordingBus:
+    def __init__(self):
+        self.pushes = []
+
+    async def deliver(self, uid, push, excludeCid=None):
+        self.pushes.append((uid, push))
+
+
+class ReportServiceTests(TestCase):
+
+    async def setUp(self):
+        self.store = MemoryStore()
+        self.clock = Clock()
+        self.clock.advance(1_800_000_000)
+        self.bus = RecordingBus()
+        self.service = ReportService(MemoryReportStore(), self.store, self.bus, self.clock)
+        self.uids = []
+        for i in range(4):
+            user, _ = await self.store.getOrCreateByMobile(f"1380000060{i}", 0)
+            self.uids.append(user.uid)
+
+    async def test_unknownTarget(self):
+        with self.assertRaises(SignalError) as caught:
+            await self.service.delivered(self.uids[0], DeliveryReportRequest("nobody", 1))
+        self.assertEqual(caught.exception.code, 253)
+
+    async def test_selfReportIgnored(self):
+        a = self.uids[0]
+        await self.service.delivered(a, DeliveryReportRequest(a, 5))
+        await self.service.read(a, ReadReportRequest(a, 5))
+        self.assertEqual(self.bus.pushes, [])
+
+    async def test_futureDateClamped(self):
+        a, b = self.uids[:2]
+        await self.service.delivered(b, DeliveryReportRequest(a, 2 ** 62))
+        result = await self.service.pull(a, "phone", PullReports(1))
+        [report] = result.reports
+        self.assertEqual(report.date, 1_800_000_000_000 + MAX_CLOCK_SKEW)
+
+    async def test_groupNotMember(self):
+        a, b, c, outsider = self.uids
+        await self.store.createGroup(GroupInfo("g1", "g", owner=a),
+                                     [GroupMember(a, type=2), GroupMember(b)])
+        with self.assertRaises(SignalError) as caught:
+            await self.service.read(outsider, ReadReportRequest("g1", 5, 1, 0, (a,)))
+        self.assertEqual(caught.exception.code, 9)
+        # tos outside the group are ignored.
+        await self.service.read(b, ReadReportRequest("g1", 5, 1, 0, (a, c, b)))
+        self.assertEqual([uid for uid, p in self.bus.pushes], [a])
+
+    async def test_burstCoalesced(self):
+        """
+        Reports submitted while a store transaction runs are stored together
+        in the next one, newest date per key; one MRN per owner per
+        transaction.
+        """
+        a, b = self.uids[:2]
+        from twisted.internet.defer import Deferred, gatherResults
+        gate = Deferred()
+        original = self.service.reports.storeReports
+
+        async def slow(entries):
+            await gate
+            return await original(entries)
+        self.service.reports.storeReports = slow
+        ds = [self.service._submit([self._entry(a, b, date)]) for date in range(1, 101)]
+        gate.callback(None)
+        await gatherResults(ds)
+        self.assertEqual(self.service.flushes, 2)
+        mrns = [p for uid, p in self.bus.pushes if isinstance(p, ReportNotify)]
+        self.assertEqual(len(mrns), 2)
+        result = await self.service.pull(a, "phone", PullReports(1))
+        self.assertEqual([r.date for r in result.reports], [100])
+
+    def _entry(self, owner, reporter, date):
+        from fxim.storage.receipts import DELIVERED, Report, ReportEntry
+        return ReportEntry(owner, Report(DELIVERED, reporter, reporter, date))
