@@ -1,19 +1,23 @@
 """
-Tests for L{fxim.services.notices}: empty-target system notices are stored,
-notified and pulled with the shapes the iOS and web clients read.
+Empty-target system notices (what the admin API's push route stores) are
+stored, notified and pulled with the shapes the iOS client reads: a
+non-zero uid, an empty conversation target, the sender
+C{"SystemNotification"}, history under the sender.
 """
 
 from twisted.internet.task import Clock
 from twisted.trial.unittest import TestCase
 
 from fxim.config import Config
-from fxim.model import Conversation, MessageContent
+from fxim.model import Conversation, Message, MessageContent
 from fxim.services.messaging import MessagingService
-from fxim.services.notices import SYSTEM_SENDER, pushSystemNotice
 from fxim.storage.memory import MemoryStore
 from fxim.wire import codecs, im_pb2 as pb
 from fxim.wire.requests import MessageNotify
 from fxim.wire.signals import Signal, SubSignal
+
+
+SYSTEM_SENDER = "SystemNotification"
 
 
 class RecordingBus:
@@ -35,8 +39,9 @@ class SystemNoticeTests(TestCase):
         store, bus, clock = MemoryStore(), RecordingBus(), Clock()
         clock.advance(1_800_000_000)
         messaging = MessagingService(store, bus, clock, Config())
-        stored = await pushSystemNotice(messaging, ["alice", "bob"],
-                                        MessageContent(1, "维护通知"))
+        stored = await messaging.publish(
+            Message(Conversation(0, "", 0), SYSTEM_SENDER, MessageContent(1, "维护通知")),
+            ["alice", "bob"])
         self.assertNotEqual(stored.uid, 0)
         self.assertEqual(sorted(uid for uid, p in bus.pushes if isinstance(p, MessageNotify)),
                          ["alice", "bob"])
