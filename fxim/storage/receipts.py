@@ -127,7 +127,9 @@ def storeReports_txn(txn, d, entries):
         txn.execute(d.q(
             "INSERT INTO user_reports (uid, reporter, target, kind, report_date, seq)"
             " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (uid, reporter, target, kind)"
-            " DO UPDATE SET report_date = excluded.report_date, seq = excluded.seq"),
+            " DO UPDATE SET report_date = excluded.report_date, seq = excluded.seq"
+            # Another node may have stored a newer one since the SELECT.
+            " WHERE excluded.report_date > user_reports.report_date"),
             key + (r.date, head))
         changed[entry.owner] = (head, r.reportType)
     return changed

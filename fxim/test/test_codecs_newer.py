@@ -165,6 +165,38 @@ class GoldenNewerWebTests(SynchronousTestCase):
                 "content"]), {"i": "s1", "d": "hi", "f": False, "t": "AGENT"})
 
 
+class LocalIdPropertyTests(SynchronousTestCase):
+    """
+    MS with the newer keys: any local id value either is refused with
+    L{WireError} or decodes to an int that comes back as its decimal string.
+    """
+
+    @given(st.one_of(st.none(), st.integers(), st.text(max_size=25),
+                     st.integers(0, 2 ** 63 - 1).map(str), st.sampled_from(["", "0", " 7 "])),
+           st.one_of(st.none(), st.just(""), st.lists(text, max_size=3), fuzzJson))
+    def test_msLocalIdAndTos(self, localId, tos):
+        from fxim.model import Conversation, Message, MessageContent
+        from fxim.wire.codecs_convert import messageToJson
+        content = {"conversationType": 0, "target": "b", "line": 0, "from": "a",
+                   "content": {"type": 1, "searchableContent": "x"},
+                   "messageId": localId, "localMessageId": localId, "tos": tos}
+        try:
+            request = codecs.codecFor(Signal.PUBLISH, S.MS).decodeWs(content)
+        except WireError:
+            return
+        m = request.message
+        self.assertTrue(m.localId is None or isinstance(m.localId, int))
+        self.assertTrue(all(isinstance(t, str) for t in m.to))
+        stored = Message(Conversation(0, "b", 0), "a", MessageContent(1, "x"), uid=1,
+                         timestamp=1, localId=m.localId, to=m.to)
+        out = messageToJson(stored)
+        if m.localId is None:
+            self.assertNotIn("localMessageId", out)
+        else:
+            self.assertEqual(out["localMessageId"], str(m.localId))
+            self.assertEqual(int(str(localId).strip()), m.localId)
+
+
 class NewerFuzzTests(SynchronousTestCase):
     """
     The newer decoders return a request or raise L{WireError}.
