@@ -91,3 +91,35 @@ class ReportServiceTests(TestCase):
     def _entry(self, owner, reporter, date):
         from fxim.storage.receipts import DELIVERED, Report, ReportEntry
         return ReportEntry(owner, Report(DELIVERED, reporter, reporter, date))
+
+
+class KeepOverLimitTests(TestCase):
+    """
+    A C{keepOverLimit} handler (MDR, MRR) still runs over the rate limit;
+    only its answer is 250.
+    """
+
+    def test_overLimitStillHandled(self):
+        from fxim.dispatch import Dispatcher, HandlerRegistry, HandlerSet
+        from fxim.test.test_dispatch import FakeConnection
+        from fxim.wire.frame import Frame
+        from fxim.wire.signals import Signal, SubSignal
+        from fxim.wire import im_pb2 as pb
+        seen = []
+        handlers = HandlerSet("test.reports")
+
+        @handlers.handler(Signal.PUBLISH, SubSignal.MDR, keepOverLimit=True)
+        def mdr(context, request):
+            seen.append(request.date)
+        registry = HandlerRegistry.fromPlugins([handlers])
+        clock = Clock()
+        dispatcher = Dispatcher(registry, None, clock, rate=1.0, burst=1)
+        connection = FakeConnection("tcp")
+        replies = []
+        for date in (1, 2, 3):
+            body = pb.DeliveryReport(date=date, target="bob").SerializeToString()
+            replies.append(self.successResultOf(dispatcher.dispatch(
+                connection, Signal.PUBLISH, SubSignal.MDR, date, body)).reply)
+        self.assertEqual(seen, [1, 2, 3])
+        self.assertEqual([r.body for r in replies], [b"\x00", b"\xfa", b"\xfa"])
+        self.assertIsInstance(replies[0], Frame)
