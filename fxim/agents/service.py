@@ -169,12 +169,14 @@ class AgentService:
 
     # -- how the agent shows up ---------------------------------------------------
 
-    async def befriend(self, uid: str) -> None:
+    async def befriend(self, uid: str, cid: Optional[str] = None) -> None:
         """
         Make every agent a friend of C{uid} (and C{uid} one of every agent)
         if it is not yet: called at CONNECT, before the heads are read, so
         the client's first FP lists the agents and its chat can be opened.
-        A user who deleted or blocked an agent is left alone.
+        A user who deleted or blocked an agent is left alone.  The user's
+        other devices get FN; device C{cid} (connecting) reads it in its
+        CONNECT_ACK heads instead.
         """
         if uid in self.agents:
             return
@@ -184,7 +186,8 @@ class AgentService:
             now = self.now()
             await self.store.putFriend(uid, Friend(agentUid, int(FriendState.NORMAL), now))
             await self.store.putFriend(agentUid, Friend(uid, int(FriendState.NORMAL), now))
-            self._deliver(uid, FriendNotify(now))
+            d = ensureDeferred(self.bus.deliver(uid, FriendNotify(now), cid))
+            d.addErrback(lambda f: _log.failure("FN to {uid} failed", f, uid=uid))
 
     # -- questions ---------------------------------------------------------------
 

@@ -50,7 +50,7 @@ async def connect(context: RequestContext, request: ConnectRequest) -> ConnectAc
         # i13: agents are friends of every user (before the heads are read).
         agents = server.services.get("agents")
         if agents is not None and agents.agents:
-            await agents.befriend(session.uid)
+            await agents.befriend(session.uid, session.cid)
         heads = await server.heads(session.uid)
         return ConnectAck(SubSignal.CONNECTION_ACCEPTED, serverTime=server.now(), **heads)
     finally:
