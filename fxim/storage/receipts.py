@@ -16,10 +16,10 @@ is its twin for unit tests.  Both pass the contract tests in
 L{fxim.test.test_receipts_storage}.
 """
 
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Sequence, Tuple
 
 import attr
-from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.defer import Deferred, succeed
 from zope.interface import Interface, implementer
 
 #: Report kinds (C{reportType} on the wire).

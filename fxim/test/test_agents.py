@@ -6,7 +6,7 @@ in-process plugin agent, URL parsing, and the service's order of frames
 """
 
 from twisted.internet import reactor
-from twisted.internet.defer import Deferred, ensureDeferred
+from twisted.internet.defer import Deferred
 from twisted.trial.unittest import TestCase
 from zope.interface import implementer
 

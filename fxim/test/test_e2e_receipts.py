@@ -10,12 +10,11 @@ a capped pull followed by another MN.
 from twisted.internet.defer import gatherResults
 from twisted.trial.unittest import TestCase
 
-from fxim.client import Inbox
 from fxim.model import Conversation, Message, MessageContent
-from fxim.test.e2e import NodeTestMixin, ProductionBackend, sleep, withTimeout
+from fxim.test.e2e import NodeTestMixin, ProductionBackend, sleep
 from fxim.test.newerweb import NewerWebClient
 from fxim.wire.extensions import PullReports, ReportNotify
-from fxim.wire.requests import AddGroupMembers, CreateGroup, LoadHistory, PullMessages, SendMessage
+from fxim.wire.requests import CreateGroup, PullMessages, SendMessage
 from fxim.model import GroupInfo, GroupMember
 
 LOCAL_ID = "590093806636892161"  # above 2^53, as the web client generates them

@@ -6,7 +6,7 @@ against real C{twistd fxim} processes on both backends.
 from twisted.trial.unittest import TestCase
 
 from fxim.client import RequestFailed
-from fxim.test.e2e import NodeTestMixin, ProductionBackend, sleep, withTimeout
+from fxim.test.e2e import NodeTestMixin, ProductionBackend, sleep
 from fxim.test.newerweb import NewerWebClient
 from fxim.wire.extensions import GetSettings, PutSetting, SettingNotify, SettingVersion
 from fxim.storage.settings import Setting
