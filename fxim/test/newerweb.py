@@ -50,6 +50,7 @@ class NewerWebClient:
         self.autoDeliveryReport = autoDeliveryReport
         self.selected: Optional[str] = None
         self.raw: List[Dict[str, Any]] = []
+        self.rawTexts: List[str] = []
         self.messages: List[Dict[str, Any]] = []
         self.reports: List[Dict[str, Any]] = []
         self.mrn: List[Dict[str, Any]] = []
@@ -63,6 +64,7 @@ class NewerWebClient:
         original = conn.onMessage
 
         def spy(payload: bytes, isBinary: bool) -> None:
+            self.rawTexts.append(payload.decode("utf-8"))
             try:
                 self._envelope(json.loads(payload.decode("utf-8")))
             finally:

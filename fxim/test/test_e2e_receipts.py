@@ -264,6 +264,29 @@ class ReceiptsMixin:
         self.assertEqual(sorted({m["content"]["searchableContent"][:3] for m in b.messages}),
                          [f"{i:03d}" for i in range(52)])
 
+    async def test_wsPullFitsThePayloadLimit(self):
+        """
+        On WebSocket a pull is also cut to what the node's WebSocket payload
+        limit allows once encoded as JSON (escaped inside the envelope), and
+        the rest follows another MN.
+        """
+        node = await self.startNode(["--max-ws-payload", "65536"])
+        sender = await self.loginAndConnect(node, "13800000170", "tcp")
+        b = await self.web(node, "13800000171", "b-web", autoDeliveryReport=False)
+        body = '"quoted" ' * 1500  # 13.5 KB that JSON escaping inflates
+        for i in range(12):
+            await sender.request(SendMessage(Message(
+                Conversation(0, b.uid, 0), "", MessageContent(1, f"{i:02d}" + body))))
+        await b.waitFor(lambda: len(b.messages) >= 12, 60, what="every message")
+        self.assertEqual(sorted(m["content"]["searchableContent"][:2] for m in b.messages),
+                         [f"{i:02d}" for i in range(12)])
+        first = await b.send("MP", {"messageId": "0", "type": 0, "pullType": 0,
+                                    "sendMessageCount": 0})
+        self.assertLess(int(first["current"]), int(first["head"]))
+        self.assertGreater(int(first["current"]), 0)
+        for envelope in b.rawTexts:
+            self.assertLessEqual(len(envelope.encode("utf-8")), 65536)
+
 
 class ReceiptsEmbeddedTests(ReceiptsMixin, NodeTestMixin, TestCase):
     pass
