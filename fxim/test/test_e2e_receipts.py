@@ -294,3 +294,36 @@ class ReceiptsEmbeddedTests(ReceiptsMixin, NodeTestMixin, TestCase):
 
 class ReceiptsProductionTests(ReceiptsMixin, ProductionBackend, TestCase):
     pass
+
+
+class ReceiptsClusterTests(ProductionBackend, TestCase):
+    """
+    Two nodes sharing PostgreSQL and Redis: reports, settings and SAI
+    pushes reach devices on the other node.
+    """
+
+    async def test_reportsAcrossNodes(self):
+        """
+        B on node 2 reports on A's message; A's devices on node 1 and node 2
+        both get MRN and the report; a setting changed on node 1 reaches
+        A's device on node 2 via UN/UG.
+        """
+        nodeA = await self.startNode(["--node-id", "1"])
+        nodeB = await self.startNode(["--node-id", "2"])
+        self.addCleanup(settle)
+        a1 = NewerWebClient(await self.loginAndConnect(nodeA, "13800000180", "ws", "a-1"))
+        a2 = NewerWebClient(await self.loginAndConnect(nodeB, "13800000180", "ws", "a-2"))
+        b = NewerWebClient(await self.loginAndConnect(nodeB, "13800000181", "ws"))
+        await a1.sendText(b.uid, "hi", LOCAL_ID)
+        await b.waitFor(lambda: b.messages, what="B pulled")
+        self.assertEqual(b.messages[0]["localMessageId"], LOCAL_ID)
+        await b.readReport(a1.uid)
+        both = [(1, b.uid, b.uid), (2, b.uid, b.uid)]
+        for device in (a1, a2):
+            await device.waitFor(lambda d=device: reportKeys(d.reports) == both,
+                                 what="reports on both nodes")
+        version = await a1.send("UP", {"scope": 3, "key": f"0-0-{b.uid}", "value": "1"})
+        await a2.waitFor(lambda: a2.settingNotices, what="UN across nodes")
+        self.assertEqual(a2.settingNotices[0]["version"], version["version"])
+        got = await a2.send("UG", {"version": 0})
+        self.assertEqual([(s["scope"], s["value"]) for s in got], [(3, "1")])
