@@ -348,6 +348,15 @@ class IDirectory(Interface):
         entry of that device, whatever its node.  @return: L{Deferred}.
         """
 
+    def registerIfRoom(uid, cid, nodeId, transportName, maxDevices):
+        """
+        Like C{register}, but only if fewer than C{maxDevices} other live
+        devices (cids) of C{uid} are registered; checked and written in one
+        step, so concurrent CONNECTs cannot overshoot the cap.
+        @return: L{Deferred} firing with C{True} if registered, C{False} if
+            refused (nothing written).
+        """
+
     def unregister(uid, cid, nodeId):
         """
         Remove the entry if it still belongs to C{nodeId} (a device that

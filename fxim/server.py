@@ -4,12 +4,25 @@ L{Server}: the facade handlers (built-in and third-party) reach the node
 through as C{context.server} -- stores, services, presence and delivery.
 """
 
-from typing import Any
+import weakref
+from typing import Any, Optional
 
 from twisted.internet.defer import ensureDeferred
 from twisted.logger import Logger
 
 _log = Logger()
+
+
+class TooManyDevices(Exception):
+    """
+    L{Server.bind} refused: the user already has the most devices online.
+    """
+
+
+class ConnectionGone(Exception):
+    """
+    L{Server.bind} gave up: the connection closed while it was being bound.
+    """
 
 
 class Server:
@@ -38,6 +51,9 @@ class Server:
         self.bus = bus
         self.auth = auth
         self.services = services
+        # Connections whose connectionLost already ran: a bind still in
+        # flight for one of them must not leave it registered.
+        self._lost: "weakref.WeakSet[Any]" = weakref.WeakSet()
         for name, service in services.items():
             setattr(self, name, service)
 
@@ -69,18 +85,49 @@ class Server:
             heads["settingHead"] = await settings.head(uid)
         return heads
 
-    async def bind(self, connection: Any, uid: str, cid: str) -> None:
+    async def bind(self, connection: Any, uid: str, cid: str,
+                   maxDevices: Optional[int] = None) -> None:
         """
         Attach an authenticated device to C{connection}: any other
         connection of the same (uid, cid), on any node and transport, is
         closed, and the directory learns where the device is.
+
+        @param maxDevices: if given, refuse when that many other devices of
+            C{uid} are online (checked atomically with the registration).
+        @raise TooManyDevices: refused by C{maxDevices}.
+        @raise ConnectionGone: C{connection} closed meanwhile; it is left
+            unregistered.
         """
         connection.uid, connection.cid = uid, cid
         await self.bus.kick(uid, cid, keep=connection)
+        if connection in self._lost:
+            raise ConnectionGone()
         self.connections.add(connection)
-        await self.directory.register(uid, cid, self.nodeId, connection.transportName)
+        try:
+            if maxDevices is None:
+                await self.directory.register(uid, cid, self.nodeId, connection.transportName)
+            elif not await self.directory.registerIfRoom(
+                    uid, cid, self.nodeId, connection.transportName, maxDevices):
+                self.connections.remove(connection)
+                raise TooManyDevices()
+        finally:
+            if connection in self._lost:
+                await self._unbindLost(connection)
         await self.bus.presenceChanged(uid)
         _log.info("{peer}: {uid}/{cid} connected", peer=connection.peer, uid=uid, cid=cid)
+
+    async def _unbindLost(self, connection: Any) -> None:
+        """
+        C{connection} was lost while its registration was in flight: its
+        own C{connectionLost} may have unregistered before the entry was
+        written, so remove the entry now unless a newer connection of the
+        device on this node holds it.
+        """
+        uid, cid = connection.uid, connection.cid
+        self.connections.remove(connection)
+        if self.connections.get(uid, cid) is None:
+            await self.directory.unregister(uid, cid, self.nodeId)
+        raise ConnectionGone()
 
     async def disconnectDevices(self, uid: str, cid: Any = None) -> None:
         """
@@ -97,6 +144,7 @@ class Server:
         """
         Forget a closed connection (called by the transports).
         """
+        self._lost.add(connection)
         if connection.uid is None:
             return
         if self.connections.get(connection.uid, connection.cid) is connection:

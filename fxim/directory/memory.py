@@ -40,6 +40,15 @@ class MemoryDirectory:
             uid, cid, nodeId, transportName)
         return succeed(None)
 
+    def registerIfRoom(self, uid, cid, nodeId, transportName, maxDevices):
+        # One process, no await between check and write: atomic.
+        others = [c for c in self._devices.get(uid, {}) if c != cid]
+        if len(others) >= maxDevices:
+            return succeed(False)
+        self._devices.setdefault(uid, {})[cid] = Presence(
+            uid, cid, nodeId, transportName)
+        return succeed(True)
+
     def unregister(self, uid, cid, nodeId):
         devices = self._devices.get(uid, {})
         presence = devices.get(cid)

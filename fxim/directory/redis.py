@@ -50,6 +50,40 @@ end
 return 0
 """
 
+# Set field ARGV[1] to ARGV[2] unless ARGV[3] other live devices exist.
+# ARGV[4..] are (node, incarnation) pairs the caller knows ("-" for a dead
+# node); an entry whose node is not among them makes the script write
+# nothing and answer {-1, node...} so the caller can look those up and try
+# again.  Checking and writing in one script is what makes the cap hold
+# under concurrent CONNECTs (on any node).  Answers {1} (written) or {0}
+# (refused).
+_REGISTER_IF_ROOM = """
+local alive = {}
+for i = 4, #ARGV, 2 do alive[ARGV[i]] = ARGV[i + 1] end
+local fields = redis.call('HGETALL', KEYS[1])
+local live, unknown = 0, {}
+for i = 1, #fields, 2 do
+  if fields[i] ~= ARGV[1] then
+    local ok, e = pcall(cjson.decode, fields[i + 1])
+    if ok and type(e) == 'table' and type(e['n']) == 'string' then
+      local known = alive[e['n']]
+      if known == nil then
+        table.insert(unknown, e['n'])
+      elseif known == e['i'] then
+        live = live + 1
+      end
+    end
+  end
+end
+if #unknown > 0 then
+  table.insert(unknown, 1, -1)
+  return unknown
+end
+if live >= tonumber(ARGV[3]) then return {0} end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return {1}
+"""
+
 # Delete the liveness key if it still holds incarnation ARGV[1].
 _FORGET = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -212,6 +246,40 @@ class RedisDirectory:
         self.forget(uid)
         yield self._call(self._redis.hset(self._userKey(uid), cid, value))
         self.forget(uid)
+
+    @inlineCallbacks
+    def registerIfRoom(self, uid, cid, nodeId, transportName, maxDevices):
+        """
+        L{register} unless C{maxDevices} other live devices of C{uid} are
+        registered, checked and written by one Lua script.
+
+        @return: L{Deferred} firing with C{True} if registered.
+        """
+        if nodeId == self.nodeId:
+            incarnation = self.incarnation
+        else:
+            incarnation = yield self._call(
+                self._redis.get(self._aliveKey(nodeId)))
+        value = json.dumps({"n": nodeId, "i": incarnation or "",
+                            "t": transportName}, separators=(",", ":"))
+        known = {self.nodeId: self.incarnation}
+        self.forget(uid)
+        try:
+            # Each round learns the nodes the previous one did not know; a
+            # few rounds suffice unless nodes keep appearing.
+            for _ in range(5):
+                args = [cid, value, int(maxDevices)]
+                for node, inc in known.items():
+                    args += [node, inc or "-"]
+                answer = yield self._call(self._redis.eval(
+                    _REGISTER_IF_ROOM, [self._userKey(uid)], args))
+                if int(answer[0]) >= 0:
+                    return int(answer[0]) == 1
+                unknown = {str(n) for n in answer[1:]}
+                known.update((yield self._incarnations(unknown)))
+            raise RuntimeError("presence of %s kept changing" % (uid,))
+        finally:
+            self.forget(uid)
 
     def unregister(self, uid, cid, nodeId):
         """

@@ -46,7 +46,19 @@ async def connect(context: RequestContext, request: ConnectRequest) -> ConnectAc
             _log.info("{peer}: {user} already has {n} devices online", peer=connection.peer,
                       user=session.uid, n=len(devices))
             return ConnectAck(SubSignal.CONNECTION_REFUSED_NOT_AUTHORIZED)
-        await server.bind(connection, session.uid, session.cid)
+        from fxim.server import ConnectionGone, TooManyDevices
+        try:
+            # The check above spares a kick in the common case; this one is
+            # atomic with the registration (concurrent CONNECTs).
+            await server.bind(connection, session.uid, session.cid,
+                              maxDevices=server.config.maxDevices)
+        except TooManyDevices:
+            _log.info("{peer}: {user} reached the device limit", peer=connection.peer,
+                      user=session.uid)
+            return ConnectAck(SubSignal.CONNECTION_REFUSED_NOT_AUTHORIZED)
+        except ConnectionGone:
+            _log.info("{peer}: closed during CONNECT", peer=connection.peer)
+            return ConnectAck(SubSignal.CONNECTION_REFUSED_SERVER_UNAVAILABLE)
         # i13: agents are friends of every user (before the heads are read).
         agents = server.services.get("agents")
         if agents is not None and agents.agents:

@@ -193,6 +193,40 @@ class DirectoryContractMixin:
                          [Presence("u1", "c1", "n1", "ws")])
 
 
+    @inlineCallbacks
+    def test_registerIfRoom(self):
+        """
+        C{registerIfRoom} registers while fewer than C{maxDevices} other
+        devices are online, then refuses and writes nothing; the device
+        itself (same cid, any node) does not count against the cap.
+        """
+        self.assertTrue((yield self.directory.registerIfRoom("u1", "a", "n1", "tcp", 2)))
+        self.assertTrue((yield self.directoryB.registerIfRoom("u1", "b", "n2", "ws", 2)))
+        self.assertFalse((yield self.directory.registerIfRoom("u1", "c", "n1", "tcp", 2)))
+        self.assertIsNone((yield self.directory.lookup("u1", "c")))
+        # Re-registering a device already online is always allowed.
+        self.assertTrue((yield self.directory.registerIfRoom("u1", "b", "n1", "tcp", 2)))
+        self.assertEqual((yield self.directory.lookup("u1", "b")),
+                         Presence("u1", "b", "n1", "tcp"))
+        yield self.directory.unregister("u1", "a", "n1")
+        self.assertTrue((yield self.directoryB.registerIfRoom("u1", "c", "n2", "ws", 2)))
+        self.assertEqual([p.cid for p in (yield self.directory.devicesOf("u1"))], ["b", "c"])
+
+    @inlineCallbacks
+    def test_registerIfRoomConcurrent(self):
+        """
+        Many concurrent C{registerIfRoom} calls from two nodes never admit
+        more devices than the cap.
+        """
+        from twisted.internet.defer import gatherResults
+        results = yield gatherResults([
+            (self.directory if i % 2 else self.directoryB).registerIfRoom(
+                "u1", "c%d" % i, "n1" if i % 2 else "n2", "tcp", 3)
+            for i in range(20)])
+        self.assertEqual(results.count(True), 3)
+        self.assertEqual(len((yield self.directory.devicesOf("u1"))), 3)
+
+
 class MemoryDirectoryTests(DirectoryContractMixin, TestCase):
     """
     L{MemoryDirectory} satisfies the directory contract.
@@ -264,6 +298,19 @@ class RedisDirectoryTests(RedisFixtureMixin, DirectoryContractMixin,
         yield self.directoryB.stop()
         yield self.startDirectory("n2")
         self.assertEqual((yield self.directory.devicesOf("u1")), [])
+
+    @inlineCallbacks
+    def test_registerIfRoomIgnoresDeadNodes(self):
+        """
+        Entries of a dead node, or of a previous run of a node, do not
+        count against the cap.
+        """
+        yield self.directory.register("u1", "ghost-dev", "ghost", "tcp")
+        yield self.directoryB.register("u1", "old-run", "n2", "tcp")
+        yield self.directoryB.stop()
+        nodeB = yield self.startDirectory("n2")
+        self.assertTrue((yield nodeB.registerIfRoom("u1", "new", "n2", "ws", 1)))
+        self.assertFalse((yield self.directory.registerIfRoom("u1", "other", "n1", "ws", 1)))
 
     @inlineCallbacks
     def test_registerForUnknownNode(self):

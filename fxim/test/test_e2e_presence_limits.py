@@ -1,0 +1,141 @@
+"""
+End-to-end tests of the device cap and of presence left behind by closed
+connections, against real C{twistd fxim} nodes on the embedded default and
+on PostgreSQL + Redis.
+"""
+
+import uuid
+
+from twisted.internet import reactor
+from twisted.internet.defer import DeferredList
+from twisted.trial.unittest import TestCase
+
+from fxim import crypto
+from fxim.client import RequestFailed, login
+from fxim.test.e2e import LOGIN_CODE, NodeTestMixin, ProductionBackend, sleep, withTimeout
+from fxim.wire import clientcodecs
+from fxim.wire.frame import Frame, encodeFrame
+from fxim.wire.requests import ConnectRequest, PullMessages
+from fxim.wire.signals import Signal, SubSignal
+
+
+def connectFrame(uid: str, token: str, cid: str) -> bytes:
+    """
+    A TCP CONNECT frame for (uid, cid) with a fresh password.
+    """
+    password = crypto.makePassword(token, int(reactor.seconds() * 1000))
+    body = clientcodecs.encodeRequestTcp(ConnectRequest(uid, password, cid))
+    return encodeFrame(Frame(Signal.CONNECT, 0, 0, body))
+
+
+class PresenceLimitsMixin:
+    """
+    Device cap and ghost presence; mixed into one class per backend.
+    """
+
+    async def test_concurrentConnectsRespectMaxDevices(self):
+        """
+        Fifteen devices of one user CONNECTing at the same moment with
+        C{--max-devices 3}: exactly three are accepted, the rest get
+        CONNECT_ACK 6, and the three stay served.
+        """
+        node = await self.startNode(["--max-devices", "3"])
+        mobile = "13800000700"
+        devices = []
+        for i in range(15):
+            cid = f"dev-{i}-{uuid.uuid4().hex[:6]}"
+            creds = await login(reactor, node.httpBase, mobile, LOGIN_CODE, cid)
+            devices.append((await self.openClient(node, "tcp"), creds, cid))
+        results = await withTimeout(DeferredList(
+            [_ensure(conn.connect(creds.uid, creds.token, cid)) for conn, creds, cid in devices],
+            consumeErrors=True), 60)
+        accepted = [conn for (ok, _), (conn, _, _) in zip(results, devices) if ok]
+        refused = [f.value.code for ok, f in results if not ok]
+        self.assertEqual(len(accepted), 3, f"refusals: {refused}")
+        self.assertEqual(set(refused), {SubSignal.CONNECTION_REFUSED_NOT_AUTHORIZED})
+        for conn in accepted:
+            self.assertEqual((await conn.request(PullMessages(0, 0))).head, 0)
+
+    async def test_doubleConnectLeavesNoGhost(self):
+        """
+        Two CONNECT frames in one write: the connection is closed, and with
+        C{--max-devices 1} another device of the user is accepted
+        afterwards (the closed one is not left registered).
+        """
+        node = await self.startNode(["--max-devices", "1"])
+        mobile = "13800000701"
+        ghost = await login(reactor, node.httpBase, mobile, LOGIN_CODE, "ghost-dev")
+        other = await login(reactor, node.httpBase, mobile, LOGIN_CODE, "real-dev")
+        conn = await self.openClient(node, "tcp")
+        frame = connectFrame(ghost.uid, ghost.token, "ghost-dev")
+        conn.transport.write(frame + frame)
+        await withTimeout(conn.closed)
+        await sleep(1.0)
+        real = await self.openClient(node, "ws")
+        ack = await real.connect(other.uid, other.token, "real-dev")
+        self.assertEqual(ack.code, SubSignal.CONNECTION_ACCEPTED)
+
+    async def test_doubleConnectRepeatedly(self):
+        """
+        Repeating the double CONNECT many times never leaves a device
+        registered: the real device still gets in with C{--max-devices 1}.
+        """
+        node = await self.startNode(["--max-devices", "1"])
+        mobile = "13800000702"
+        ghost = await login(reactor, node.httpBase, mobile, LOGIN_CODE, "ghost-dev")
+        other = await login(reactor, node.httpBase, mobile, LOGIN_CODE, "real-dev")
+        for _ in range(10):
+            conn = await self.openClient(node, "tcp")
+            frame = connectFrame(ghost.uid, ghost.token, "ghost-dev")
+            conn.transport.write(frame + frame)
+            await withTimeout(conn.closed)
+        await sleep(1.0)
+        real = await self.openClient(node, "tcp")
+        ack = await real.connect(other.uid, other.token, "real-dev")
+        self.assertEqual(ack.code, SubSignal.CONNECTION_ACCEPTED)
+
+
+def _ensure(coroutine):
+    from twisted.internet.defer import ensureDeferred
+    return ensureDeferred(coroutine)
+
+
+class EmbeddedPresenceLimitsTests(PresenceLimitsMixin, NodeTestMixin, TestCase):
+    """
+    On the embedded default.
+    """
+
+
+class ProductionPresenceLimitsTests(PresenceLimitsMixin, ProductionBackend, TestCase):
+    """
+    On PostgreSQL + Redis.
+    """
+
+
+class ClusterPresenceLimitsTests(ProductionBackend, TestCase):
+    """
+    Two nodes sharing PostgreSQL + Redis.
+    """
+
+    async def test_concurrentConnectsOnTwoNodes(self):
+        """
+        Devices of one user CONNECTing at once to two nodes: the cap holds
+        across the cluster.
+        """
+        nodes = [await self.startNode(["--node-id", str(n), "--max-devices", "4"]) for n in (1, 2)]
+        mobile = "13800000703"
+        devices = []
+        for i in range(16):
+            node = nodes[i % 2]
+            cid = f"dev-{i}"
+            creds = await login(reactor, node.httpBase, mobile, LOGIN_CODE, cid)
+            devices.append((await self.openClient(node, "tcp"), creds, cid))
+        results = await withTimeout(DeferredList(
+            [_ensure(conn.connect(creds.uid, creds.token, cid)) for conn, creds, cid in devices],
+            consumeErrors=True), 60)
+        accepted = [ok for ok, _ in results if ok]
+        self.assertEqual(len(accepted), 4)
+        for ok, f in results:
+            if not ok:
+                self.assertIsInstance(f.value, RequestFailed)
+                self.assertEqual(f.value.code, SubSignal.CONNECTION_REFUSED_NOT_AUTHORIZED)
