@@ -76,6 +76,9 @@ class Config:
     agentUserConcurrency: int = 1
     agentConnectTimeout: float = 5.0
     agentReadTimeout: float = 60.0
+    # i10b: per-user caps
+    maxSessionsPerUser: int = 20
+    maxGroupsPerUser: int = 500
 
     @classmethod
     def fromOptions(cls, options: dict) -> "Config":
@@ -157,6 +160,11 @@ _LIMIT_SPECS = [
     ("agent-user-concurrency", "agentUserConcurrency", int, "Agent questions of one user answered at once."),
     ("agent-connect-timeout", "agentConnectTimeout", float, "Seconds to connect to an agent endpoint."),
     ("agent-read-timeout", "agentReadTimeout", float, "Seconds to wait for an agent's next chunk."),
+    # i10b: per-user caps
+    ("max-sessions-per-user", "maxSessionsPerUser", int,
+     "Most login sessions one user keeps; a new login evicts the oldest (0 = no cap)."),
+    ("max-groups-per-user", "maxGroupsPerUser", int,
+     "Most groups one user may own; GC beyond answers 245 (0 = no cap)."),
 ]
 _LIMITS = [(name, field, convert) for name, field, convert, _ in _LIMIT_SPECS]
 

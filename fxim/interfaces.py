@@ -280,12 +280,16 @@ class IGroupStore(Interface):
     Groups (C{t_group}) and members (C{t_group_member}).
     """
 
-    def createGroup(info, members):
+    def createGroup(info, members, maxOwned=None):
         """
         Store C{info} (its C{memberCount} is replaced by the number of
         C{members} not REMOVED) and C{members} (a member's updateDt of 0
         becomes C{info.updateDt}).
-        @return: L{Deferred}; fails with L{KeyError} if the id exists.
+        @param maxOwned: if given, refuse when C{info.owner} already owns
+            that many groups (counted in the same transaction).
+        @return: L{Deferred}; fails with L{KeyError} if the id exists,
+            L{fxim.storage.records.UnknownUsers} if a member is no user,
+            L{fxim.storage.records.TooManyGroups} over C{maxOwned}.
         """
 
     def getGroup(groupId):
@@ -319,7 +323,8 @@ class IGroupStore(Interface):
         member's updateDt of 0 becomes C{now}) and set the group's
         memberUpdateDt to C{now} and memberCount to the number of members
         not REMOVED.  @return: L{Deferred}; fails with L{KeyError} if there
-        is no such group.
+        is no such group, L{fxim.storage.records.UnknownUsers} (nothing
+        written) if a member put as not REMOVED is no user.
         """
 
     def groupsOf(uid):

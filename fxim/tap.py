@@ -152,6 +152,8 @@ _RANGES = [
     # i13: agents
     ("agent-concurrency", 1, None), ("agent-user-concurrency", 1, None),
     ("agent-connect-timeout", 0.1, None), ("agent-read-timeout", 0.1, None),
+    # i10b: per-user caps
+    ("max-sessions-per-user", 0, None), ("max-groups-per-user", 0, None),
 ]
 
 

@@ -24,6 +24,7 @@ from twisted.internet.defer import DeferredLock
 from twisted.logger import Logger
 
 from fxim.errors import ErrorCode, SignalError
+from fxim.storage.records import TooManyGroups, UnknownUsers
 from fxim.model import (
     ContentType, Conversation, ConversationType, GroupInfo, GroupMember, MemberType, Message,
     MessageContent, PersistFlag,
@@ -161,6 +162,10 @@ class GroupService:
         message = Message(Conversation(ConversationType.GROUP, groupId, 0), operator, content)
         await self.messages.publish(message, receivers)
 
+    def _maxOwned(self) -> Optional[int]:
+        cap = getattr(self.config, "maxGroupsPerUser", 0)
+        return cap if cap else None
+
     def _newId(self) -> str:
         return "".join(secrets.choice(_ID_ALPHABET) for _ in range(_ID_LENGTH))
 
@@ -180,7 +185,8 @@ class GroupService:
         @param info: name, portrait, extra, type and optional C{targetId}.
         @return: the group id (server-assigned if C{info.targetId} is empty).
         @raise SignalError: 11 if the given id is taken, 251 for a bad
-            type, id or size above C{maxGroupSize}.
+            type, id or size above C{maxGroupSize}, 253 if a member id is
+            no user, 245 if C{uid} already owns C{maxGroupsPerUser} groups.
         """
         if info.type not in GroupType.ALL:
             raise SignalError(ErrorCode.INVALID_PARAMETER, f"group type {info.type}")
@@ -204,9 +210,15 @@ class GroupService:
             record = attr.evolve(info, targetId=groupId, owner=uid, memberCount=len(ids),
                                  updateDt=now, memberUpdateDt=now)
             try:
-                await self.store.createGroup(record, records)
+                await self.store.createGroup(record, records, self._maxOwned())
             except KeyError:
                 continue
+            except UnknownUsers as e:
+                raise SignalError(ErrorCode.NOT_EXIST, "no such users: %s" % (
+                    ", ".join(e.uids[:10]),)) from None
+            except TooManyGroups:
+                raise SignalError(ErrorCode.CLIENT_COUNT_OUT_OF_LIMIT,
+                                  "already owns %d groups" % (self.config.maxGroupsPerUser,)) from None
             break
         else:
             if given:
@@ -258,8 +270,9 @@ class GroupService:
         to a restricted one; anyone may join a free group by adding
         himself.  Existing members are skipped.
 
-        @raise SignalError: 253 unknown group, 9 not a member, 248 not
-            allowed, 251 the group would exceed C{maxGroupSize}.
+        @raise SignalError: 253 unknown group or a member id that is no
+            user (nothing added), 9 not a member, 248 not allowed, 251 the
+            group would exceed C{maxGroupSize}.
         """
         await self._serialised(groupId, self._addMembers, uid, groupId, members, notifyContent)
 
@@ -280,8 +293,13 @@ class GroupService:
             raise SignalError(ErrorCode.INVALID_PARAMETER, "group full")
         aliases = {m.memberId: m.alias for m in members}
         now = self.now()
-        await self.store.putMembers(
-            groupId, [GroupMember(i, aliases.get(i, ""), MemberType.NORMAL, now) for i in new], now)
+        try:
+            await self.store.putMembers(
+                groupId, [GroupMember(i, aliases.get(i, ""), MemberType.NORMAL, now) for i in new],
+                now)
+        except UnknownUsers as e:
+            raise SignalError(ErrorCode.NOT_EXIST, "no such users: %s" % (
+                ", ".join(e.uids[:10]),)) from None
         built = notificationContent(ContentType.ADD_GROUP_MEMBER, g=groupId, o=uid, ms=new)
         await self._notify(groupId, uid, notifyContent, built)
 
@@ -344,8 +362,12 @@ class GroupService:
         now = self.now()
         changes = [attr.evolve(me, type=MemberType.REMOVED, updateDt=now)]
         if me.type == MemberType.OWNER:
-            managers = [m for m in others if m.type == MemberType.MANAGER]
-            heir = (managers or others)[0]
+            # Only a real user may inherit (members written before ids were
+            # checked could name none).
+            users = await self.store.getUsers([m.memberId for m in others])
+            candidates = [m for m in others if m.memberId in users] or others
+            managers = [m for m in candidates if m.type == MemberType.MANAGER]
+            heir = (managers or candidates)[0]
             changes.append(attr.evolve(heir, type=MemberType.OWNER, updateDt=now))
             await self.store.updateGroup(groupId, {"owner": heir.memberId}, now)
             _log.info("group {groupId}: ownership passed from {uid} to {heir}",

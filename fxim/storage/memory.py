@@ -320,9 +320,14 @@ class MemoryStore:
                    if m.type != MemberType.REMOVED)
 
     @_deferred
-    def createGroup(self, info, members):
+    def createGroup(self, info, members, maxOwned=None):
         if info.targetId in self.groups:
             raise KeyError(info.targetId)
+        self._checkUsersExist(members)
+        if maxOwned is not None and sum(
+                1 for g in self.groups.values() if g.owner == info.owner) >= maxOwned:
+            from fxim.storage.records import TooManyGroups
+            raise TooManyGroups(info.owner)
         self.members[info.targetId] = {
             m.memberId: m if m.updateDt else attr.evolve(
                 m, updateDt=info.updateDt)
@@ -366,6 +371,7 @@ class MemoryStore:
     def putMembers(self, groupId, members, now):
         if groupId not in self.groups:
             raise KeyError(groupId)
+        self._checkUsersExist(members)
         table = self.members[groupId]
         for m in members:
             table[m.memberId] = m if m.updateDt else attr.evolve(m,
@@ -373,6 +379,12 @@ class MemoryStore:
         self.groups[groupId] = attr.evolve(
             self.groups[groupId], memberUpdateDt=now,
             memberCount=self._count(groupId))
+
+    def _checkUsersExist(self, members):
+        from fxim.storage.records import UnknownUsers, activeMemberIds
+        missing = [i for i in dict.fromkeys(activeMemberIds(members)) if i not in self.users]
+        if missing:
+            raise UnknownUsers(missing)
 
     @_deferred
     def groupsOf(self, uid):

@@ -125,3 +125,30 @@ def uniqueReceivers(receivers):
     @return: C{receivers} as a list without repeats, in first-seen order.
     """
     return list(dict.fromkeys(receivers))
+
+
+class UnknownUsers(Exception):
+    """
+    A group write named member ids that are no user; nothing was written.
+
+    @ivar uids: the unknown ids, in the order given.
+    """
+
+    def __init__(self, uids):
+        Exception.__init__(self, "no such users: %s" % (", ".join(uids),))
+        self.uids = list(uids)
+
+
+class TooManyGroups(Exception):
+    """
+    C{createGroup} refused: the owner already owns C{maxOwned} groups.
+    """
+
+
+def activeMemberIds(members):
+    """
+    The ids of C{members} that are being put as members (not removed):
+    those must be users.
+    """
+    from fxim.model import MemberType
+    return [m.memberId for m in members if m.type != MemberType.REMOVED]

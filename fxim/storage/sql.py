@@ -322,7 +322,32 @@ def _countMembers_txn(txn, d, groupId):
                 (groupId, int(MemberType.REMOVED)))[0]
 
 
-def createGroup_txn(txn, d, info, members):
+def _checkUsersExist_txn(txn, d, members):
+    """
+    Raise L{UnknownUsers} if a member being put (not removed) is no user:
+    checked in the transaction that writes them.
+    """
+    from fxim.storage.records import UnknownUsers, activeMemberIds
+    ids = list(dict.fromkeys(activeMemberIds(members)))
+    found = set()
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        found.update(row[0] for row in _all(
+            txn, d, "SELECT uid FROM users WHERE uid IN (%s)" % (
+                ", ".join("?" * len(chunk)),), chunk))
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise UnknownUsers(missing)
+
+
+def createGroup_txn(txn, d, info, members, maxOwned=None):
+    _checkUsersExist_txn(txn, d, members)
+    if maxOwned is not None:
+        from fxim.storage.records import TooManyGroups
+        owned = _one(txn, d, "SELECT COUNT(*) FROM chat_groups WHERE owner = ?",
+                     (info.owner,))[0]
+        if owned >= maxOwned:
+            raise TooManyGroups(info.owner)
     txn.execute(d.q("INSERT INTO chat_groups (%s) VALUES (%s)" % (
         ", ".join(GROUP_COLUMNS[f] for f in _GROUP_FIELDS),
         ", ".join("?" * len(_GROUP_FIELDS)))),
@@ -383,6 +408,7 @@ def getMember_txn(txn, d, groupId, memberId):
 def putMembers_txn(txn, d, groupId, members, now):
     if getGroup_txn(txn, d, groupId, lock=True) is None:
         raise KeyError(groupId)
+    _checkUsersExist_txn(txn, d, members)
     _putMembers_txn(txn, d, groupId, members, now)
     txn.execute(d.q("UPDATE chat_groups SET member_update_dt = ?,"
                     " member_count = ? WHERE gid = ?"),

@@ -159,9 +159,56 @@ class CreateTests(GroupTestMixin, SynchronousTestCase):
                                      [GroupMember(str(i)) for i in range(5)], None),
                   ErrorCode.INVALID_PARAMETER)
         self.assertIsNone(self.wait(self.store.getGroup("big")))
+        for i in range(4):
+            self.wait(self.store.createUser("", str(i), 0, uid=str(i)))
         gid = self.makeGroup(members=[str(i) for i in range(4)])
         self.assertFails(self.groups.addMembers(OWNER, gid, [GroupMember(DAVE)], None),
                   ErrorCode.INVALID_PARAMETER)
+
+    def test_unknownMembersRefused(self):
+        """
+        GC naming an id that is no user fails with 253 and creates
+        nothing; GAM likewise adds nobody, not even the real users named
+        with it.
+        """
+        self.assertFails(self.groups.create(OWNER, GroupInfo("g-phantom", "p"),
+                                            [GroupMember(BOB), GroupMember("phantom")], None),
+                         ErrorCode.NOT_EXIST)
+        self.assertIsNone(self.wait(self.store.getGroup("g-phantom")))
+        gid = self.makeGroup(members=[BOB])
+        self.assertFails(self.groups.addMembers(
+            OWNER, gid, [GroupMember(CAROL), GroupMember("phantom")], None), ErrorCode.NOT_EXIST)
+        self.assertEqual(self.memberIds(gid), sorted([OWNER, BOB]))
+
+    def test_ownerQuitSkipsPhantoms(self):
+        """
+        A phantom member left by older data does not inherit the group:
+        the earliest real member does.
+        """
+        gid = self.makeGroup(members=[BOB])
+        self.store.members[gid]["ghost"] = GroupMember("ghost", "", MemberType.NORMAL, 1)
+        # Make the phantom the earliest non-owner member.
+        table = self.store.members[gid]
+        for key in [k for k in table if k not in (OWNER, "ghost")]:
+            table[key] = table.pop(key)
+        self.wait(self.groups.quit(OWNER, gid, None))
+        self.assertEqual(self.wait(self.store.getGroup(gid)).owner, BOB)
+
+    def test_maxGroupsPerUser(self):
+        """
+        With C{maxGroupsPerUser} 2 a third GC from the same owner fails
+        with 245; another user still creates groups, and dismissing one
+        frees a place.
+        """
+        self.config = Config(maxGroupSize=5, maxGroupsPerUser=2)
+        self.groups.config = self.config
+        first = self.makeGroup()
+        self.makeGroup()
+        self.assertFails(self.groups.create(OWNER, GroupInfo("", "third"), [], None),
+                         ErrorCode.CLIENT_COUNT_OUT_OF_LIMIT)
+        self.wait(self.groups.create(BOB, GroupInfo("", "bob's"), [], None))
+        self.wait(self.groups.dismiss(OWNER, first, None))
+        self.makeGroup()
 
     def test_clientNotifyContent(self):
         """

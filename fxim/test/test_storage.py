@@ -7,6 +7,7 @@ is set).
 
 import os
 import uuid
+import attr
 
 from twisted.internet import reactor
 from twisted.internet.defer import gatherResults, inlineCallbacks
@@ -779,10 +780,60 @@ class FriendStoreContract:
                          (NOW + 3, NOW + 8))
 
 
+class GroupUsersMixin:
+    """
+    Create the users the group contract names, after the backend's setUp.
+    """
+
+    USERS = ("alice", "bob", "carol", "dave", "erin", "zed", "amy", "a")
+
+    @inlineCallbacks
+    def setUp(self):
+        yield super().setUp()
+        for uid in self.USERS:
+            yield self.store.createUser("", uid, NOW, uid=uid)
+
+
 class GroupStoreContract:
     """
     L{IGroupStore} contract.
     """
+
+    @inlineCallbacks
+    def test_unknownUsersRefused(self):
+        """
+        C{createGroup} and C{putMembers} naming an id that is no user fail
+        with L{UnknownUsers} and write nothing; removing such an id is
+        allowed.
+        """
+        from fxim.storage.records import UnknownUsers
+        failure = yield self.assertFailure(self.store.createGroup(
+            self.info(), self.members + [GroupMember("ghost", "", MemberType.NORMAL, NOW)]),
+            UnknownUsers)
+        self.assertEqual(failure.uids, ["ghost"])
+        self.assertIsNone((yield self.store.getGroup("g1")))
+        yield self.store.createGroup(self.info(), self.members)
+        yield self.assertFailure(self.store.putMembers("g1", [
+            GroupMember("dave", "", MemberType.NORMAL, NOW),
+            GroupMember("ghost", "", MemberType.NORMAL, NOW)], NOW + 1), UnknownUsers)
+        self.assertIsNone((yield self.store.getMember("g1", "dave")))
+        yield self.store.putMembers("g1", [
+            GroupMember("ghost", "", MemberType.REMOVED, NOW)], NOW + 1)
+
+    @inlineCallbacks
+    def test_maxOwned(self):
+        """
+        C{createGroup} with C{maxOwned} refuses once the owner owns that
+        many groups, in the same transaction; other owners are unaffected.
+        """
+        from fxim.storage.records import TooManyGroups
+        yield self.store.createGroup(self.info("g1"), [], 2)
+        yield self.store.createGroup(self.info("g2"), [], 2)
+        yield self.assertFailure(self.store.createGroup(self.info("g3"), [], 2), TooManyGroups)
+        self.assertIsNone((yield self.store.getGroup("g3")))
+        yield self.store.createGroup(attr.evolve(self.info("g4"), owner="bob"), [], 2)
+        yield self.store.deleteGroup("g1")
+        yield self.store.createGroup(self.info("g3"), [], 2)
 
     def test_interface(self):
         """
@@ -1035,7 +1086,7 @@ class MemoryFriendStoreTests(MemoryBackendMixin, FriendStoreContract,
     """
 
 
-class MemoryGroupStoreTests(MemoryBackendMixin, GroupStoreContract, TestCase):
+class MemoryGroupStoreTests(GroupUsersMixin, MemoryBackendMixin, GroupStoreContract, TestCase):
     """
     L{GroupStoreContract} for L{MemoryStore}.
     """
@@ -1078,7 +1129,7 @@ class SqliteFriendStoreTests(SqliteBackendMixin, FriendStoreContract,
     """
 
 
-class SqliteGroupStoreTests(SqliteBackendMixin, GroupStoreContract, TestCase):
+class SqliteGroupStoreTests(GroupUsersMixin, SqliteBackendMixin, GroupStoreContract, TestCase):
     """
     L{GroupStoreContract} for SQLite.
     """
@@ -1122,7 +1173,7 @@ class PostgresFriendStoreTests(PostgresBackendMixin, FriendStoreContract,
     """
 
 
-class PostgresGroupStoreTests(PostgresBackendMixin, GroupStoreContract,
+class PostgresGroupStoreTests(GroupUsersMixin, PostgresBackendMixin, GroupStoreContract,
                               TestCase):
     """
     L{GroupStoreContract} for PostgreSQL.
