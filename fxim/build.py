@@ -60,6 +60,7 @@ async def buildServer(config: Config, reactor: Any) -> Tuple[Any, List[Callable]
     services.update(await _newerServices(config, reactor, store, bus, messages, closers))
     server = Server(config, reactor, store, directory, connections, bus, auth, **services)
     auth.onRevoked = server.disconnectDevices
+    auth.maxSessionsPerUser = config.maxSessionsPerUser  # i10b: per-user caps
     adminSecret = loadAdminSecret(config.adminSecretFile) if config.adminSecretFile else None
     site = buildSite(auth, adminSecret=adminSecret, extraChildren=_httpChildren(server))
     from fxim.admin.build import installAdmin

@@ -226,6 +226,9 @@ class AuthService:
         self.maxSendsPerDay = maxSendsPerDay
         self.maxAttempts = maxAttempts
         self.tokenTtl = int(tokenTtl * 1000)
+        #: Most sessions kept per user; a login beyond evicts the oldest
+        #: (0: no cap).  Set by the node from C{--max-sessions-per-user}.
+        self.maxSessionsPerUser = 0
         #: C{async onRevoked(uid, cid)} closes live connections of revoked
         #: or blocked devices (set by the node; None in unit tests).
         self.onRevoked = None
@@ -393,10 +396,32 @@ class AuthService:
             dbSecret=self._randomString(SECRET_ALPHABET, DB_SECRET_LENGTH),
             createdAt=now, expiresAt=expiresAt)
         await self._store.createSession(session)
+        await self._evictOldSessions(uid, cid)
         usertoken = crypto.signUserToken(
             crypto.UserToken(uid, cid, now, expiresAt), self.hmacKey)
         return crypto.makeToken(usertoken, session.secret, session.dbSecret,
                                 now)
+
+    async def _evictOldSessions(self, uid, keep):
+        """
+        Keep at most L{maxSessionsPerUser} sessions of C{uid}: the oldest
+        ones beyond (never C{keep}, the one just issued) are deleted and
+        their devices disconnected, as a logout would.  Concurrent logins
+        each trim after writing, so the cap holds once they are done.
+        """
+        cap = self.maxSessionsPerUser
+        if not cap:
+            return
+        sessions = await self._store.listSessions(uid)
+        if len(sessions) <= cap:
+            return
+        others = sorted((s for s in sessions if s.cid != keep),
+                        key=lambda s: (s.createdAt, s.cid))
+        for old in others[:len(sessions) - cap]:
+            if await self._store.deleteSession(uid, old.cid):
+                _log.info("User {uid} has more than {cap} sessions: logged out "
+                          "the oldest, device {cid}", uid=uid, cap=cap, cid=old.cid)
+                await self._revoked(uid, old.cid)
 
     # -- CONNECT --------------------------------------------------------------
 

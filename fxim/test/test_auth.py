@@ -342,6 +342,46 @@ class LoginTests(_Base):
         self.assertEqual(sorted(s.cid for s in sessions), sorted([CID, CID2]))
 
 
+class SessionCapTests(_Base):
+    """
+    C{maxSessionsPerUser}: a login beyond it logs the oldest session out.
+    """
+
+    def test_oldestEvicted(self):
+        """
+        With a cap of 2, a third device's login deletes the oldest session
+        and asks C{onRevoked} to close that device; logging in again on a
+        device that has a session evicts nothing.
+        """
+        revoked = []
+
+        async def onRevoked(uid, cid):
+            revoked.append((uid, cid))
+        self.auth.onRevoked = onRevoked
+        self.auth.maxSessionsPerUser = 2
+        uid = self.login(cid="first").uid
+        self.clock.advance(61)
+        self.login(cid="second")
+        self.clock.advance(61)
+        self.login(cid="second")
+        self.assertEqual(revoked, [])
+        self.clock.advance(61)
+        self.login(cid="third")
+        self.assertEqual(sorted(cid for (u, cid) in self.store.sessions if u == uid),
+                         ["second", "third"])
+        self.assertEqual(revoked, [(uid, "first")])
+
+    def test_noCap(self):
+        """
+        A cap of 0 keeps every session.
+        """
+        self.auth.maxSessionsPerUser = 0
+        for i in range(5):
+            self.clock.advance(61)
+            self.login(cid="d%d" % i)
+        self.assertEqual(len(self.store.sessions), 5)
+
+
 class FixedCodeTests(_Base):
     """
     Tests for the fixed login code (C{--login-code}).

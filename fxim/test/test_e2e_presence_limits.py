@@ -95,6 +95,29 @@ class PresenceLimitsMixin:
         self.assertEqual(ack.code, SubSignal.CONNECTION_ACCEPTED)
 
 
+    async def test_maxSessionsPerUserEvictsOldest(self):
+        """
+        With C{--max-sessions-per-user 2} a third login logs the oldest
+        device out: its open connection is closed and its token gets
+        CONNECT_ACK 8; the two newest still CONNECT.
+        """
+        node = await self.startNode(["--max-sessions-per-user", "2"])
+        mobile = "13800000704"
+        first = await self.loginAndConnect(node, mobile, "tcp", clientId="first")
+        await sleep(0.01)
+        second = await login(reactor, node.httpBase, mobile, LOGIN_CODE, "second")
+        await sleep(0.01)
+        third = await login(reactor, node.httpBase, mobile, LOGIN_CODE, "third")
+        await withTimeout(first.closed)
+        again = await self.openClient(node, "tcp")
+        with self.assertRaises(RequestFailed) as caught:
+            await again.connect(first.credentials.uid, first.credentials.token, "first")
+        self.assertEqual(caught.exception.code, SubSignal.CONNECTION_REFUSED_SESSION_NOT_EXIST)
+        for creds, cid in ((second, "second"), (third, "third")):
+            conn = await self.openClient(node, "ws")
+            await conn.connect(creds.uid, creds.token, cid)
+
+
 def _ensure(coroutine):
     from twisted.internet.defer import ensureDeferred
     return ensureDeferred(coroutine)
