@@ -200,7 +200,8 @@ class FximService(MultiService):
     async def _start(self) -> Any:
         from fxim.build import buildServer
         config, reactor = self.config, self.reactor
-        os.makedirs(config.dataDir, exist_ok=True)
+        from fxim.storage.permissions import makeDataDir
+        makeDataDir(config.dataDir)  # i10b: 0700
         server, closers, site = await buildServer(config, reactor)
         self.server = server
         self._closers.extend(closers)

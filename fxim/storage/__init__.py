@@ -26,7 +26,8 @@ def openStore(reactor, databaseUrl=None, dataDir="fxim-data", **options):
     @return: L{Deferred} firing with the store.
     """
     if not databaseUrl:
-        os.makedirs(dataDir, exist_ok=True)
+        from fxim.storage.permissions import makeDataDir
+        makeDataDir(dataDir)
         databaseUrl = "sqlite://" + os.path.join(dataDir, "fxim.sqlite3")
     if databaseUrl.startswith("sqlite://"):
         from fxim.storage.sqlite import openSqlite

@@ -109,6 +109,8 @@ def openSqlite(reactor, path, synchronous="FULL", readers=2):
         conn.execute("PRAGMA query_only=1")
         conn.execute("PRAGMA busy_timeout=30000")
 
+    from fxim.storage.permissions import secureDatabaseFile
+    secureDatabaseFile(path)
     writer = _pool(reactor, path, 1, openWriter)
     store = SQLStore(SQLITE, writer)
 
