@@ -17,5 +17,9 @@ def uploadToken(context: RequestContext, request: GetUploadToken) -> UploadToken
 
 
 @plugin.handler(Signal.PUBLISH, SubSignal.GMURL)
-def uploadUrl(context: RequestContext, request: GetUploadUrl) -> UploadUrl:
-    return context.server.media.uploadUrl(context.uid, request.mediaType, request.key)
+async def uploadUrl(context: RequestContext, request: GetUploadUrl) -> UploadUrl:
+    media = context.server.media
+    grant = media.uploadUrl(context.uid, request.mediaType, request.key)
+    # The PUT is refused anyway; saying so now spares the client an upload.
+    await media.checkKeyAvailable(context.uid, request.mediaType, request.key)
+    return grant

@@ -192,7 +192,9 @@ class MediaResource(Resource):
             if declared > limit:
                 return self._error(request, http.REQUEST_ENTITY_TOO_LARGE, "too large")
         request.content.seek(0)
-        d = self.storage.receive(f"{bucket}/{key}", request.content, limit, overwrite)
+        # Bound to the uploader: a presigned URL replaces only an object
+        # its own user stored; a token never replaces anything.
+        d = self.storage.receive(f"{bucket}/{key}", request.content, limit, overwrite, uid)
         finished = []
         request.notifyFinish().addBoth(finished.append)
 

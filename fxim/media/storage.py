@@ -63,13 +63,24 @@ class IStreamingMediaStorage(IMediaStorage):
     in memory, as L{fxim.media.resource.MediaResource} needs.
     """
 
-    def receive(key, source, limit, overwrite=True):
+    def receive(key, source, limit, overwrite=True, owner=None):
         """
         Copy C{source} (a binary file at its start) to C{key}, atomically.
 
+        @param owner: the uploader's uid.  When given, it is recorded with a
+            new object, and an existing object is only replaced (with
+            C{overwrite}) if it was stored by the same owner.
         @return: L{Deferred} firing with the size stored; fails with
-            L{TooLarge} past C{limit} bytes or L{AlreadyExists} if
-            C{overwrite} is false and C{key} exists; nothing is stored then.
+            L{TooLarge} past C{limit} bytes or L{AlreadyExists} if C{key}
+            exists and C{overwrite} is false or C{owner} is not its owner;
+            nothing is stored then.
+        """
+
+    def ownerOf(key):
+        """
+        @return: L{Deferred} firing with the uid that stored C{key}, C{""}
+            if it exists without a recorded owner, L{None} if it does not
+            exist.
         """
 
     def localPath(key):
@@ -92,6 +103,9 @@ class LocalMediaStorage:
         self.root = os.path.abspath(root)
         self.reactor = reactor
         self._tmp = os.path.join(self.root, ".tmp")
+        # Who stored each object: <root>/.owners/<bucket>/<name> holds the
+        # uid (names never start with a dot, so no bucket collides).
+        self._owners = os.path.join(self.root, ".owners")
         os.makedirs(self._tmp, mode=0o700, exist_ok=True)
 
     def _path(self, key: str) -> str:
@@ -103,7 +117,53 @@ class LocalMediaStorage:
     def _inThread(self, function, *args):
         return deferToThreadPool(self.reactor, self.reactor.getThreadPool(), function, *args)
 
-    def _store(self, key: str, source: BinaryIO, limit: Optional[int], overwrite: bool) -> int:
+    def _ownerPath(self, key: str) -> str:
+        self._path(key)
+        bucket, _, name = key.partition("/")
+        return os.path.join(self._owners, bucket, name)
+
+    def _readOwner(self, key: str) -> Optional[str]:
+        if not os.path.exists(self._path(key)):
+            return None
+        try:
+            with open(self._ownerPath(key), "rb") as f:
+                return f.read().decode("utf-8")
+        except FileNotFoundError:
+            return ""
+
+    def _writeOwner(self, key: str, owner: str) -> None:
+        path = self._ownerPath(key)
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        temp = os.path.join(self._tmp, secrets.token_hex(16))
+        with open(temp, "xb") as out:
+            out.write(owner.encode("utf-8"))
+        os.replace(temp, path)
+
+    def _place(self, temp: str, final: str, key: str, overwrite: bool,
+               owner: Optional[str]) -> None:
+        if owner is None:
+            if overwrite:
+                os.replace(temp, final)
+                return
+            try:
+                os.link(temp, final)
+            except FileExistsError:
+                raise AlreadyExists(key)
+            return
+        try:
+            # A new key: created atomically, nobody else's object replaced.
+            os.link(temp, final)
+        except FileExistsError:
+            # Only the uploader who stored it may replace it (a retry); an
+            # object with no recorded owner is never replaced.
+            if not overwrite or self._readOwner(key) != owner:
+                raise AlreadyExists(key)
+            os.replace(temp, final)
+            return
+        self._writeOwner(key, owner)
+
+    def _store(self, key: str, source: BinaryIO, limit: Optional[int], overwrite: bool,
+               owner: Optional[str] = None) -> int:
         final = self._path(key)
         os.makedirs(os.path.dirname(final), mode=0o700, exist_ok=True)
         temp = os.path.join(self._tmp, secrets.token_hex(16))
@@ -120,13 +180,7 @@ class LocalMediaStorage:
                     out.write(chunk)
                 out.flush()
                 os.fsync(out.fileno())
-            if overwrite:
-                os.replace(temp, final)
-            else:
-                try:
-                    os.link(temp, final)
-                except FileExistsError:
-                    raise AlreadyExists(key)
+            self._place(temp, final, key, overwrite, owner)
         finally:
             try:
                 os.unlink(temp)
@@ -134,12 +188,24 @@ class LocalMediaStorage:
                 pass
         return size
 
-    def receive(self, key: str, source: BinaryIO, limit: Optional[int], overwrite: bool = True):
+    def receive(self, key: str, source: BinaryIO, limit: Optional[int], overwrite: bool = True,
+                owner: Optional[str] = None):
         """
         See L{IStreamingMediaStorage.receive}.
         """
         self._path(key)
-        return self._inThread(self._store, key, source, limit, overwrite)
+        return self._inThread(self._store, key, source, limit, overwrite, owner)
+
+    def ownerOf(self, key: str):
+        """
+        See L{IStreamingMediaStorage.ownerOf}.
+        """
+        # A stat and a few bytes, like localPath: inline.
+        from twisted.internet.defer import fail, succeed
+        try:
+            return succeed(self._readOwner(key))
+        except Exception:
+            return fail()
 
     def put(self, key: str, data: bytes):
         """

@@ -121,3 +121,17 @@ class MediaService:
         domain = self.domain(mediaType)
         url = f"{domain}/{quote(key, safe='')}?{query}"
         return UploadUrl(domain, self.server, self.port, url)
+
+    async def checkKeyAvailable(self, uid: str, mediaType: int, key: str) -> None:
+        """
+        GMURL's early check: C{key} is free, or was stored by C{uid}.
+
+        @raise SignalError: 248 if another user's object (or one of unknown
+            owner) has that key.
+        """
+        ownerOf = getattr(self.storage, "ownerOf", None)
+        if ownerOf is None:
+            return
+        owner = await ownerOf(f"{self._bucket(mediaType)}/{key}")
+        if owner is not None and owner != uid:
+            raise SignalError(ErrorCode.NOT_RIGHT, "media key taken by another user")

@@ -137,10 +137,52 @@ class UnitTests(SynchronousTestCase):
             uid = UID
             server = type("S", (), {})()
         Context.server.media = MediaService(Config(dataDir=self.dataDir), self.clock)
-        result = handlers.uploadUrl(Context(), GetUploadUrl(2, "v.amr"))
+        from twisted.internet.defer import ensureDeferred
+        result = self.successResultOf(ensureDeferred(
+            handlers.uploadUrl(Context(), GetUploadUrl(2, "v.amr"))))
         self.assertIsInstance(result, UploadUrl)
         self.assertIsInstance(handlers.uploadToken(Context(), type("R", (), {"mediaType": 0})),
                               UploadToken)
+
+
+class OwnershipTests(SynchronousTestCase):
+    """
+    L{LocalMediaStorage} binds each object to the uid that stored it.
+    """
+
+    def setUp(self):
+        from fxim.media.storage import LocalMediaStorage
+        self.storage = LocalMediaStorage(self.mktemp(), None)
+
+    def store(self, key, data, overwrite, owner):
+        from fxim.media.storage import AlreadyExists
+        try:
+            return self.storage._store(key, BytesIO(data), None, overwrite, owner)
+        except AlreadyExists:
+            return "exists"
+
+    def test_onlyOwnerReplaces(self):
+        """
+        The uploader may replace its own object (a retry); another uid may
+        not, even with overwrite; without overwrite nobody may.
+        """
+        self.assertEqual(self.store("image/a.jpg", b"one", True, "alice"), 3)
+        self.assertEqual(self.successResultOf(self.storage.ownerOf("image/a.jpg")), "alice")
+        self.assertEqual(self.store("image/a.jpg", b"evil", True, "mallory"), "exists")
+        self.assertEqual(self.store("image/a.jpg", b"two!", False, "alice"), "exists")
+        self.assertEqual(self.store("image/a.jpg", b"two!", True, "alice"), 4)
+        with open(self.storage._path("image/a.jpg"), "rb") as f:
+            self.assertEqual(f.read(), b"two!")
+        self.assertIsNone(self.successResultOf(self.storage.ownerOf("image/b.jpg")))
+
+    def test_unknownOwnerNeverReplaced(self):
+        """
+        An object stored without an owner (older versions) is never
+        replaced by an owner-bound upload; its owner reads as C{""}.
+        """
+        self.storage._store("image/old.jpg", BytesIO(b"old"), None, True)
+        self.assertEqual(self.successResultOf(self.storage.ownerOf("image/old.jpg")), "")
+        self.assertEqual(self.store("image/old.jpg", b"new", True, "alice"), "exists")
 
 
 class HttpTests(TestCase):
@@ -192,7 +234,8 @@ class HttpTests(TestCase):
         self.assertEqual(code, 200)
         self.assertEqual(body, data)
         self.assertEqual(response.headers.getRawHeaders(b"content-type"), [b"image/jpeg"])
-        self.assertEqual(_files(self.mediaRoot), [os.path.join("image", KEY)])
+        self.assertEqual(_files(self.mediaRoot), [os.path.join(".owners", "image", KEY),
+                                                  os.path.join("image", KEY)])
 
     @inlineCallbacks
     def test_token(self):

@@ -413,6 +413,8 @@ def buildSite(auth, adminSecret=None, extraChildren=None, reactor=None):
     kwargs = {} if reactor is None else {"reactor": reactor}
     # i10a: header/body deadlines and per-route body limits.
     from fxim.transport.httplimits import BoundedSite
-    site = BoundedSite(root, **kwargs)
+    # i10b: grants redacted from the access log.
+    from fxim.transport.accesslog import redactedLogFormatter
+    site = BoundedSite(root, logFormatter=redactedLogFormatter, **kwargs)
     site.displayTracebacks = False
     return site
