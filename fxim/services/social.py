@@ -21,6 +21,7 @@ from fxim.model import (
     FriendRequestStatus, FriendState, Message, MessageContent, MyInfoType, PersistFlag,
     User,
 )
+from fxim.services.contacts import friendsOf, visibleTo
 from fxim.wire.requests import FriendNotify, FriendRequestNotify
 
 _log = Logger()
@@ -149,13 +150,20 @@ class SocialService:
         US: users whose mobile is C{keyword}, or (if C{fuzzy}) whose display
         name contains it, 20 per C{page} (from 0).  Users hidden from search
         (L{setSearchable}) are never found; a blank keyword finds nobody.
+        A display name that is only the login fallback (the mobile) is not
+        matched fuzzily, and results show contact details only as
+        L{fxim.services.contacts.visibleTo} allows.
         """
         keyword = (keyword or "").strip()
         if not keyword:
             return []
         page = max(0, int(page or 0))
-        return list(await self.store.searchUsers(
-            keyword, bool(fuzzy), page * SEARCH_PAGE_SIZE, SEARCH_PAGE_SIZE))
+        found = await self.store.searchUsers(
+            keyword, bool(fuzzy), page * SEARCH_PAGE_SIZE, SEARCH_PAGE_SIZE)
+        # Contact details only for oneself, friends, or the exact mobile
+        # searched for (i10b: contact privacy).
+        friends = await friendsOf(self.store, uid) if found else set()
+        return [visibleTo(u, uid, friends, searchedMobile=keyword) for u in found]
 
     async def pullUsers(self, uid: str,
                         requests: Sequence[Tuple[str, int]]) -> List[Tuple[User, int]]:
@@ -165,9 +173,12 @@ class SocialService:
         Code 1 (not found) carries C{User(uid)} only.  Code 2 (not modified)
         is answered when the requester's C{updateDt} is positive and not
         older than the user's; it carries only the uid and updateDt.
-        Otherwise code 0 with the whole user.
+        Otherwise code 0 with the user as the requester may see it: whole
+        for oneself and friends, else without mobile and e-mail
+        (L{fxim.services.contacts.strangerView}).
         """
         found = await self.store.getUsers(list({u for u, _ in requests}))
+        friends = await friendsOf(self.store, uid) if found else set()
         entries = []
         for requested, since in requests:
             user = found.get(requested)
@@ -177,7 +188,7 @@ class SocialService:
                 entries.append((User(uid=user.uid, updateDt=user.updateDt),
                                 USER_NOT_MODIFIED))
             else:
-                entries.append((user, USER_FOUND))
+                entries.append((visibleTo(user, uid, friends), USER_FOUND))
         return entries
 
     async def modifyMyInfo(self, uid: str, entries: Iterable[Tuple[int, str]]) -> User:

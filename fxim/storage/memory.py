@@ -149,7 +149,8 @@ class MemoryStore:
         found = [
             u for u in self.users.values()
             if u.searchable and (
-                u.mobile == keyword or (fuzzy and keyword in u.displayName))
+                u.mobile == keyword or (fuzzy and u.displayName != u.mobile
+                                        and keyword in u.displayName))
         ]
         return found[offset:offset + limit]
 

@@ -160,7 +160,10 @@ def searchUsers_txn(txn, d, keyword, fuzzy, offset, limit):
     where = "mobile = ?"
     args = [keyword]
     if fuzzy:
-        where = "(mobile = ? OR %s)" % (d.contains("display_name"),)
+        # The display name a login gives (the mobile itself) is not
+        # searched fuzzily: that would leak numbers (i10b).
+        where = "(mobile = ? OR (display_name <> mobile AND %s))" % (
+            d.contains("display_name"),)
         args.append(keyword)
     rows = _all(txn, d, _USER_SELECT + " WHERE searchable = 1 AND " + where
                 + " ORDER BY seq LIMIT ? OFFSET ?", args + [limit, offset])

@@ -126,6 +126,26 @@ class SearchTests(_Base):
         self.assertEqual([u.uid for u in users], ["carol"])
         self.assertEqual(self.wait(self.social.search("alice", "King", 0, 0)), [])
 
+    def test_noContactDetailsOfStrangers(self):
+        """
+        A fuzzy search never matches the display name a login gave (the
+        mobile) and never returns a stranger's mobile; an exact mobile
+        search returns that mobile (the searcher typed it) but not the
+        e-mail.
+        """
+        self.wait(self.store.createUser("13912345678", "", self.now(), uid="dave"))
+        self.wait(self.store.updateUser("dave", {"email": "d@example.com"}, self.now()))
+        self.assertEqual(self.wait(self.social.search("alice", "1", 1, 0)), [])
+        self.assertEqual(self.wait(self.social.search("alice", "1391234", 1, 0)), [])
+        for user in self.wait(self.social.search("alice", "o", 1, 0)):
+            self.assertEqual((user.mobile, user.email), ("", ""))
+            self.assertNotIn("1380000000", user.name + user.displayName)
+        [dave] = self.wait(self.social.search("alice", "13912345678", 1, 0))
+        self.assertEqual((dave.mobile, dave.email, dave.displayName),
+                         ("13912345678", "", "13912345678"))
+        [me] = self.wait(self.social.search("dave", "13912345678", 0, 0))
+        self.assertEqual(me.email, "d@example.com")
+
     def test_blankKeyword(self):
         """
         A blank keyword finds nobody, even fuzzily.
@@ -172,9 +192,25 @@ class PullUsersTests(_Base):
         """
         A known uid with updateDt 0 gets the whole user and code 0.
         """
-        [(user, code)] = self.wait(self.social.pullUsers("alice", [("bob", 0)]))
+        [(user, code)] = self.wait(self.social.pullUsers("bob", [("bob", 0)]))
         self.assertEqual(code, 0)
         self.assertEqual(user, self.store.users["bob"])
+
+    def test_strangerSeesNoContacts(self):
+        """
+        A non-friend gets the user without mobile or e-mail, the name that
+        is only the mobile masked, and updateDt 0; a friend gets it whole.
+        """
+        self.wait(self.store.updateUser("bob", {"email": "bob@example.com"}, self.now()))
+        bob = self.store.users["bob"]
+        [(seen, code)] = self.wait(self.social.pullUsers("alice", [("bob", 0)]))
+        self.assertEqual(code, 0)
+        self.assertEqual((seen.mobile, seen.email, seen.name, seen.displayName, seen.updateDt),
+                         ("", "", "*******0002", "Bob Marley", 0))
+        self.wait(self.social.addFriendRequest("alice", "bob", "hi"))
+        self.wait(self.social.handleFriendRequest("bob", "alice", 1))
+        [(seen, _)] = self.wait(self.social.pullUsers("alice", [("bob", 0)]))
+        self.assertEqual((seen.mobile, seen.email), (bob.mobile, "bob@example.com"))
 
     def test_unknown(self):
         """
@@ -195,7 +231,8 @@ class PullUsersTests(_Base):
                       ("bob", bob.updateDt - 1)]))
         self.assertEqual(entries[0], (User(uid="bob", updateDt=bob.updateDt), 2))
         self.assertEqual(entries[1][1], 2)
-        self.assertEqual(entries[2], (bob, 0))
+        from fxim.services.contacts import strangerView
+        self.assertEqual(entries[2], (strangerView(bob), 0))
 
     def test_afterModification(self):
         """

@@ -267,6 +267,17 @@ class UserStoreContract:
         self.assertEqual(sorted(page1 + page2, key=lambda u: u.uid), [a, b])
 
     @inlineCallbacks
+    def test_searchFuzzySkipsMobileFallback(self):
+        """
+        A display name that is the user's own mobile (the login fallback)
+        is not matched fuzzily; the exact mobile still finds the user.
+        """
+        a = yield self.store.createUser("13811112222", "", NOW, uid="a")
+        self.assertEqual(a.displayName, "13811112222")
+        self.assertEqual((yield self.store.searchUsers("1111", True, 0, 10)), [])
+        self.assertEqual((yield self.store.searchUsers("13811112222", True, 0, 10)), [a])
+
+    @inlineCallbacks
     def test_searchLiteral(self):
         """
         Fuzzy keywords are literal text, not patterns.
