@@ -61,6 +61,8 @@ async def buildServer(config: Config, reactor: Any) -> Tuple[Any, List[Callable]
     server = Server(config, reactor, store, directory, connections, bus, auth, **services)
     auth.onRevoked = server.disconnectDevices
     auth.maxSessionsPerUser = config.maxSessionsPerUser  # i10b: per-user caps
+    from fxim.services.contactchange import ContactVerifier  # i10b: proven contact changes
+    services["social"].contactVerifier = ContactVerifier(auth)
     adminSecret = loadAdminSecret(config.adminSecretFile) if config.adminSecretFile else None
     site = buildSite(auth, adminSecret=adminSecret, extraChildren=_httpChildren(server))
     from fxim.admin.build import installAdmin

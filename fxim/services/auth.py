@@ -319,6 +319,30 @@ class AuthService:
                             "could not deliver the login code, please try again later")
         _log.info("Login code sent to {mobile}", mobile=mobile)
 
+    # -- proving an address (i10b: contact change) -------------------------
+
+    def sendVerificationCode(self, address) -> Deferred:
+        """
+        Send a code to C{address} (a mobile or e-mail the caller already
+        validated) to prove it is the caller's, with the same store, limits
+        and sender as login codes (a code proves possession of the address
+        either way).
+
+        @return: L{Deferred}; fails with L{AuthError} 3 (too frequent) or 4.
+        """
+        return self._serialized(address, lambda: self._sendCode(address))
+
+    def checkVerificationCode(self, address, code) -> Deferred:
+        """
+        Check (and use up) a code sent to C{address}.
+
+        @return: L{Deferred}; fails with L{AuthError} 3 (too many wrong
+            attempts), 5 (expired) or 6 (wrong).
+        """
+        if not isinstance(code, str):
+            return fail(AuthError(RestCode.CODE_INCORRECT, "wrong code"))
+        return self._serialized(address, lambda: self._checkCode(address, code))
+
     # -- login --------------------------------------------------------------
 
     def login(self, mobile, code, clientId) -> Deferred:

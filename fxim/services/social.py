@@ -21,6 +21,7 @@ from fxim.model import (
     FriendRequestStatus, FriendState, Message, MessageContent, MyInfoType, PersistFlag,
     User,
 )
+from fxim.services.contactchange import VERIFIED_TYPES, splitCode
 from fxim.services.contacts import friendsOf, visibleTo
 from fxim.wire.requests import FriendNotify, FriendRequestNotify
 
@@ -123,6 +124,9 @@ class SocialService:
         self.config = config
         self.messages = messages
         self._lastStamp = 0
+        #: The L{fxim.services.contactchange.ContactVerifier} that proves a
+        #: new mobile or e-mail (set by the node); None refuses such changes.
+        self.contactVerifier = None
 
     def now(self) -> int:
         """
@@ -199,14 +203,20 @@ class SocialService:
         friend gets FN, so an incremental FP returns C{uid} and the client
         re-pulls its profile with UPUI; the user's own devices get FN too.
 
+        A new mobile or e-mail needs the code sent to it (value
+        C{"<address>:<code>"}; see L{fxim.services.contactchange}).
+
         @raise SignalError: 251 for an unknown type or an invalid value
-            (or a mobile another user has), 253 for an unknown user.
+            (or a mobile another user has), 253 for an unknown user, 244
+            (a code was sent), 15, 250 from the address proof.
         @return: the user as stored.
         """
-        changes = {}
+        changes, codes = {}, {}
         for infoType, value in entries:
             try:
                 field, validate = MY_INFO_FIELDS[MyInfoType(infoType)]
+                if infoType in VERIFIED_TYPES:
+                    value, codes[field] = splitCode(value or "")
                 changes[field] = validate(value or "")
             except (KeyError, ValueError, TypeError):
                 raise SignalError(ErrorCode.INVALID_PARAMETER,
@@ -219,6 +229,12 @@ class SocialService:
             taken = await self.store.searchUsers(changes["mobile"], False, 0, 1)
             if any(u.uid != uid and u.mobile == changes["mobile"] for u in taken):
                 raise SignalError(ErrorCode.INVALID_PARAMETER, "mobile taken")
+        for field in ("mobile", "email"):
+            # A new address must be proven with a code sent to it (i10b).
+            if changes.get(field):
+                if self.contactVerifier is None:
+                    raise SignalError(ErrorCode.NOT_RIGHT, f"{field} changes are disabled")
+                await self.contactVerifier.prove(changes[field], codes.get(field))
         now = self.now()
         try:
             user = await self.store.updateUser(uid, changes, now)

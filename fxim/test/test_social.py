@@ -68,6 +68,12 @@ class _Base(SynchronousTestCase):
         config = Config()
         self.messages = MessagingService(self.store, self.bus, self.clock, config)
         self.social = SocialService(self.store, self.bus, self.clock, config, self.messages)
+        from fxim.services.auth import AuthService
+        from fxim.services.contactchange import ContactVerifier
+        from fxim.sms import MemorySmsSender
+        self.sms = MemorySmsSender()
+        self.social.contactVerifier = ContactVerifier(
+            AuthService(self.store, self.clock, b"k" * 32, self.sms))
         for uid, mobile, name in [("alice", "13800000001", "Alice Liddell"),
                                   ("bob", "13800000002", "Bob Marley"),
                                   ("carol", "13800000003", "Carol King")]:
@@ -260,8 +266,8 @@ class ModifyMyInfoTests(_Base):
             (MyInfoType.DISPLAY_NAME, " Alice L. "),
             (MyInfoType.PORTRAIT, "https://img.example/a.png"),
             (MyInfoType.GENDER, "2"),
-            (MyInfoType.MOBILE, "+8613911112222"),
-            (MyInfoType.EMAIL, "alice@example.org"),
+            (MyInfoType.MOBILE, "+8613911112222:" + self.codeFor("+8613911112222")),
+            (MyInfoType.EMAIL, "alice@example.org:" + self.codeFor("alice@example.org")),
             (MyInfoType.ADDRESS, "Oxford"),
             (MyInfoType.COMPANY, "Wonderland"),
             (MyInfoType.SOCIAL, "{\"tw\":\"@alice\"}"),
@@ -275,6 +281,62 @@ class ModifyMyInfoTests(_Base):
             ("Alice L.", "https://img.example/a.png", 2, "+8613911112222",
              "alice@example.org", "Oxford", "Wonderland", "{\"tw\":\"@alice\"}",
              "x" * 4096, self.now()))
+
+    def codeFor(self, address):
+        """
+        Ask for a change of alice's mobile or e-mail to C{address} without
+        a code: refused with 244, a code is sent; @return: that code.
+        """
+        infoType = MyInfoType.EMAIL if "@" in address else MyInfoType.MOBILE
+        self.assertCode(self.social.modifyMyInfo("alice", [(infoType, address)]),
+                        ErrorCode.AUTH_FAILURE)
+        return self.sms.lastCode(address)
+
+    def test_mobileChangeNeedsCode(self):
+        """
+        A new mobile without a code changes nothing and sends a code to the
+        new mobile; a wrong code is 15; the right one applies the change
+        and is used up.
+        """
+        code = self.codeFor("13911112222")
+        self.assertIsNotNone(code)
+        self.assertEqual(self.store.users["alice"].mobile, "13800000001")
+        wrong = "000000" if code != "000000" else "111111"
+        self.assertCode(self.social.modifyMyInfo("alice", [(MyInfoType.MOBILE, "13911112222:" + wrong)]),
+                        ErrorCode.PASSWORD_INCORRECT)
+        self.assertEqual(self.store.users["alice"].mobile, "13800000001")
+        user = self.wait(self.social.modifyMyInfo("alice", [(MyInfoType.MOBILE, "13911112222:" + code)]))
+        self.assertEqual(user.mobile, "13911112222")
+        # Used up: it cannot prove the number for bob.
+        self.assertCode(self.social.modifyMyInfo("bob", [(MyInfoType.MOBILE, "13911112222:" + code)]),
+                        ErrorCode.INVALID_PARAMETER)
+
+    def test_codeForAnotherAddress(self):
+        """
+        A code sent to one mobile does not prove another.
+        """
+        code = self.codeFor("13911112222")
+        self.assertCode(self.social.modifyMyInfo("alice", [(MyInfoType.MOBILE, "13911113333:" + code)]),
+                        ErrorCode.PASSWORD_INCORRECT)
+        self.assertEqual(self.store.users["alice"].mobile, "13800000001")
+
+    def test_emailChangeNeedsCodeClearingDoesNot(self):
+        """
+        A new e-mail needs its code like a mobile; clearing it needs none.
+        """
+        code = self.codeFor("alice@example.org")
+        self.wait(self.social.modifyMyInfo("alice", [(MyInfoType.EMAIL, "alice@example.org:" + code)]))
+        self.assertEqual(self.store.users["alice"].email, "alice@example.org")
+        self.wait(self.social.modifyMyInfo("alice", [(MyInfoType.EMAIL, "")]))
+        self.assertEqual(self.store.users["alice"].email, "")
+
+    def test_takenMobileSendsNoCode(self):
+        """
+        A mobile another user has is refused (251) before any code is sent.
+        """
+        self.assertCode(self.social.modifyMyInfo("alice", [(MyInfoType.MOBILE, "13800000002")]),
+                        ErrorCode.INVALID_PARAMETER)
+        self.assertEqual(self.sms.sent, [])
 
     def test_invalid(self):
         """
