@@ -63,6 +63,9 @@ async def buildServer(config: Config, reactor: Any) -> Tuple[Any, List[Callable]
     auth.maxSessionsPerUser = config.maxSessionsPerUser  # i10b: per-user caps
     from fxim.services.contactchange import ContactVerifier  # i10b: proven contact changes
     services["social"].contactVerifier = ContactVerifier(auth)
+    if hasattr(bus, "catchUp"):  # i10b: MN catch-up after a Redis outage
+        from fxim.bus.catchup import CatchUp
+        bus.catchUp = CatchUp(store.getHead)
     adminSecret = loadAdminSecret(config.adminSecretFile) if config.adminSecretFile else None
     site = buildSite(auth, adminSecret=adminSecret, extraChildren=_httpChildren(server))
     from fxim.admin.build import installAdmin

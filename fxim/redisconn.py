@@ -249,6 +249,11 @@ class RedisSubscriber:
         self._factory.onMessage = onMessage
         self._waiting: List[Deferred] = []
         self._subscribed = False
+        self._everSubscribed = False
+        #: Called with no argument each time the channels are subscribed
+        #: again after a lost connection (what was published meanwhile is
+        #: lost: the owner catches up).
+        self.onResubscribed: Optional[Callable[[], object]] = None
 
     @property
     def subscribed(self) -> bool:
@@ -267,6 +272,11 @@ class RedisSubscriber:
             self._waiting, waiting = [], self._waiting
             for d in waiting:
                 d.callback(None)
+            again, self._everSubscribed = self._everSubscribed, True
+            if again and self.onResubscribed is not None:
+                maybeDeferred(self.onResubscribed).addErrback(
+                    lambda f: _log.warn("After re-subscribing: {error}",
+                                        error=f.getErrorMessage()))
 
         return protocol.subscribe(self.channels).addCallback(done)
 

@@ -13,23 +13,37 @@ Channels (C{prefix} defaults to C{"fxim:"}), all carrying JSON:
   - C{<prefix>cluster}, read by every node::
 
       {"op": "kick", "uid": U, "cid": C, "from": nodeId}
+      {"op": "presence", "uid": U}
+      {"op": "catchup", "uids": [U, ...]}    (or {"op": "catchup", "all": true})
+
+A push that is an MN also carries C{"mn": seq}, so the receiving node
+knows which seqs its connections were told about (L{fxim.bus.catchup}).
 
 Pub/sub is at-most-once: a message published while the target node is
-disconnected from Redis is lost.  That is fine because messages are stored
-before anybody is notified and clients pull what they missed.
+disconnected from Redis is lost.  Messages are stored before anybody is
+notified, so what is lost is the MN that makes a device pull; two things
+replace it (L{fxim.bus.catchup}):
+
+  - when this node's subscription comes back, it writes its liveness and
+    presence again and sends every local device the MNs it missed;
+  - when this node fails to look up or publish an MN for a user, it
+    announces C{catchup} for that user on the cluster channel as soon as
+    Redis answers again, and the nodes holding that user's devices send
+    the missed MNs.
 """
 
 import base64
 import json
 from typing import Callable, Tuple
 
-from twisted.internet.defer import gatherResults, inlineCallbacks, succeed
+from twisted.internet.defer import ensureDeferred, gatherResults, inlineCallbacks, succeed
 from twisted.logger import Logger
 from zope.interface import implementer
 
 from fxim.bus.local import deliverLocally, kickLocally
 from fxim.interfaces import IDeliveryBus
 from fxim.redisconn import RedisSubscriber
+from fxim.wire.requests import MessageNotify
 
 _log = Logger()
 
@@ -73,6 +87,15 @@ class RedisBus:
         self._subscriber = None
         if hasattr(directory, "addReviveObserver"):
             directory.addReviveObserver(self.registerAgain)
+        #: The L{fxim.bus.catchup.CatchUp} of this node (set by the node;
+        #: None: no catch-up).
+        self.catchUp = None
+        #: Users whose MN could not be published: announced for catch-up
+        #: once Redis answers again.
+        self._owed = set()
+        self._owedCall = None
+        #: Seconds between attempts to announce owed catch-ups.
+        self.owedRetryInterval = 1.0
 
     def channelOf(self, nodeId: str) -> str:
         """
@@ -97,6 +120,7 @@ class RedisBus:
             self._reactor, self._url,
             [self.channelOf(self.nodeId), self.clusterChannel],
             self._messageReceived)
+        self._subscriber.onResubscribed = self.resubscribed
         return self._subscriber.start()
 
     def stop(self):
@@ -104,9 +128,85 @@ class RedisBus:
         Close the subscriber connection.  @return: L{Deferred}.
         """
         subscriber, self._subscriber = self._subscriber, None
+        if self._owedCall is not None and self._owedCall.active():
+            self._owedCall.cancel()
+        self._owedCall = None
         if subscriber is None:
             return succeed(None)
         return subscriber.stop()
+
+    # -- catch-up after a broken bus -------------------------------------------
+
+    @inlineCallbacks
+    def resubscribed(self):
+        """
+        The subscription is back after a lost connection: whatever was
+        published to this node meanwhile is lost.  Write liveness and
+        presence again (Redis may have restarted empty), then send every
+        local device the MNs it missed.
+
+        @return: L{Deferred}.
+        """
+        _log.info("Bus of node {nodeId} subscribed again: catching up", nodeId=self.nodeId)
+        reviveNow = getattr(self.directory, "reviveNow", None)
+        if reviveNow is not None:
+            lost = yield reviveNow()
+            forgetAll = getattr(self.directory, "forgetAll", None)
+            if forgetAll is not None:
+                forgetAll()
+            if lost:
+                yield self.registerAgain()
+        if self.catchUp is not None:
+            sent = yield ensureDeferred(self.catchUp.run(list(self.local)))
+            if sent:
+                _log.info("Catch-up sent {n} MN(s) to local devices", n=sent)
+        self._scheduleOwed(0)
+
+    def _owe(self, uid):
+        """
+        An MN for C{uid} may not have reached its devices on other nodes.
+        """
+        if len(self._owed) < 100_000:
+            self._owed.add(uid)
+        else:
+            self._owed.add(None)  # too many: ask for a catch-up of everyone
+        self._scheduleOwed(self.owedRetryInterval)
+
+    def _scheduleOwed(self, delay):
+        if not self._owed or self._subscriber is None:
+            return
+        if self._owedCall is not None and self._owedCall.active():
+            return
+        self._owedCall = self._reactor.callLater(delay, self._announceOwed)
+
+    def _announceOwed(self):
+        self._owedCall = None
+        owed, self._owed = self._owed, set()
+        if None in owed:
+            message = {"op": "catchup", "all": True}
+        else:
+            message = {"op": "catchup", "uids": sorted(owed)}
+
+        def failed(f):
+            _log.warn("Announcing catch-up for {n} user(s): {error}", n=len(owed),
+                      error=f.getErrorMessage())
+            self._owed |= owed
+            self._scheduleOwed(self.owedRetryInterval)
+
+        d = self._redis.publish(self.clusterChannel, json.dumps(message, separators=(",", ":")))
+        d.addTimeout(self._timeout, self._reactor).addErrback(failed)
+        return d
+
+    def _catchUpReceived(self, message):
+        if self.catchUp is None:
+            return
+        if message.get("all"):
+            conns = list(self.local)
+        else:
+            conns = [c for uid in message.get("uids") or () for c in self.local.byUser(uid)]
+        if conns:
+            d = ensureDeferred(self.catchUp.run(conns))
+            d.addErrback(lambda f: _log.failure("Catch-up", f))
 
     def registerAgain(self):
         """
@@ -129,14 +229,17 @@ class RedisBus:
 
     # -- sending ------------------------------------------------------------
 
-    def _publish(self, channel, message):
+    def _publish(self, channel, message, onFailure=None):
         """
+        @param onFailure: called with no argument if publishing failed.
         @return: L{Deferred} firing with the number of subscribers that got
             C{message}, 0 if publishing failed.
         """
         def failed(f):
             _log.warn("Publishing to {channel}: {error}", channel=channel,
                       error=f.getErrorMessage())
+            if onFailure is not None:
+                onFailure()
             return 0
 
         d = self._redis.publish(channel, json.dumps(message,
@@ -151,11 +254,18 @@ class RedisBus:
         Redis are logged, not raised.
         """
         count = deliverLocally(self.local, uid, push, excludeCid)
+        isMN = isinstance(push, MessageNotify)
+        if isMN and self.catchUp is not None:
+            # The sender's own device (excluded) knows its message too.
+            for conn in self.local.byUser(uid):
+                self.catchUp.notified(conn, push)
         try:
             devices = yield self.directory.devicesOf(uid)
         except Exception as e:
             _log.warn("Looking up devices of {uid}: {error}", uid=uid,
                       error=e)
+            if isMN:
+                self._owe(uid)
             return count
         byNode = {}
         for presence in devices:
@@ -170,12 +280,15 @@ class RedisBus:
             targets = byNode[nodeId]
             message = {"op": "push", "uid": uid,
                        "to": [[p.cid, p.transportName] for p in targets]}
+            if isMN:
+                message["mn"] = push.head
             transports = {p.transportName for p in targets}
             if "ws" in transports:
                 message["ws"] = wsText
             if transports - {"ws"}:
                 message["tcp"] = tcpField
-            d = self._publish(self.channelOf(nodeId), message)
+            d = self._publish(self.channelOf(nodeId), message,
+                              (lambda: self._owe(uid)) if isMN else None)
             d.addCallback(lambda receivers, n=len(targets):
                           n if receivers else 0)
             publishes.append(d)
@@ -212,6 +325,8 @@ class RedisBus:
                 kickLocally(self.local, decoded["uid"], decoded["cid"])
         elif op == "presence":
             self._forget(decoded["uid"])
+        elif op == "catchup":
+            self._catchUpReceived(decoded)
         else:
             _log.warn("Unknown op {op!r} on {channel}", op=op,
                       channel=channel)
@@ -234,8 +349,11 @@ class RedisBus:
         tcpBytes = (base64.b64decode(message["tcp"]) if "tcp" in message
                     else None)
         wsText = message.get("ws")
+        mn = message.get("mn")
         for cid, _ in message["to"]:
             for conn in self.local.getAll(uid, cid):
+                if isinstance(mn, int) and self.catchUp is not None:
+                    self.catchUp.notifiedSeq(conn, mn)
                 payload = wsText if conn.transportName == "ws" else tcpBytes
                 if payload is None:
                     # moved to another transport since the directory lookup;

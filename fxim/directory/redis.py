@@ -202,6 +202,27 @@ class RedisDirectory:
         d.addCallback(done)
         return d
 
+    @inlineCallbacks
+    def reviveNow(self):
+        """
+        Write this node's liveness key at once (after Redis came back).
+
+        @return: L{Deferred} firing with C{True} if the key had been lost
+            (so this node's entries may be gone too and must be written
+            again), C{False} if Redis still had it.
+        """
+        previous = yield self._call(self._setAlive())
+        return previous != self.incarnation
+
+    def forgetAll(self):
+        """
+        Drop every cached device list and liveness (Redis may have lost
+        everything they describe).
+        """
+        self._epoch += 1
+        self._devices.clear()
+        self._aliveCache.clear()
+
     def addReviveObserver(self, observer: Callable[[], object]):
         """
         Call C{observer()} whenever a heartbeat finds this node's liveness
@@ -371,7 +392,13 @@ class RedisDirectory:
                 [self._redis.get(self._aliveKey(n)) for n in missing], consumeErrors=True))
             for node, value in zip(missing, values):
                 alive[node] = value
-                self._aliveCache[node] = (value, now + self.aliveCacheSeconds)
+                # Only "alive" is cached: a node seen dead for a moment (a
+                # Redis restart lost its key) must not have its entries
+                # deleted again once it has written them back.
+                if value is not None:
+                    self._aliveCache[node] = (value, now + self.aliveCacheSeconds)
+                else:
+                    self._aliveCache.pop(node, None)
         return alive
 
     def _forgetDead(self, key, cids, entries):

@@ -64,6 +64,10 @@ async def connect(context: RequestContext, request: ConnectRequest) -> ConnectAc
         if agents is not None and agents.agents:
             await agents.befriend(session.uid, session.cid)
         heads = await server.heads(session.uid)
+        catchUp = getattr(server.bus, "catchUp", None)
+        if catchUp is not None:
+            # i10b: what this device knows, for MN catch-up after a bus outage
+            catchUp.connected(connection, heads["msgHead"])
         return ConnectAck(SubSignal.CONNECTION_ACCEPTED, serverTime=server.now(), **heads)
     finally:
         connection.pendingConnect = None
