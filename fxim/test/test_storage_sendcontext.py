@@ -45,6 +45,8 @@ class SendContextContract:
         A group context lists the non-removed members.
         """
         alice, _ = yield self.store.getOrCreateByMobile("13800000001", NOW)
+        # Group members must be users.
+        yield self.store.createUser("", "Bob", NOW, uid="bob")
         yield self.store.createGroup(
             GroupInfo("g1", "G", owner=alice.uid, updateDt=NOW, memberUpdateDt=NOW),
             [GroupMember(alice.uid, "", MemberType.OWNER, NOW),
