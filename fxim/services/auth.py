@@ -328,9 +328,14 @@ class AuthService:
         and sender as login codes (a code proves possession of the address
         either way).
 
-        @return: L{Deferred}; fails with L{AuthError} 3 (too frequent) or 4.
+        @return: L{Deferred}; fails with L{AuthError} 1 (not a mobile or
+            e-mail), 3 (too frequent) or 4.
         """
-        return self._serialized(address, lambda: self._sendCode(address))
+        try:
+            identity = parseIdentity(address)
+        except InvalidIdentity as e:
+            return fail(AuthError(RestCode.INVALID_MOBILE, str(e)))
+        return self._serialized(identity.value, lambda: self._sendCode(identity))
 
     def checkVerificationCode(self, address, code) -> Deferred:
         """
@@ -341,6 +346,10 @@ class AuthService:
         """
         if not isinstance(code, str):
             return fail(AuthError(RestCode.CODE_INCORRECT, "wrong code"))
+        try:
+            address = parseIdentity(address).value
+        except InvalidIdentity as e:
+            return fail(AuthError(RestCode.INVALID_MOBILE, str(e)))
         return self._serialized(address, lambda: self._checkCode(address, code))
 
     # -- login --------------------------------------------------------------

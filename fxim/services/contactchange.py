@@ -68,6 +68,8 @@ class ContactVerifier:
                 raise SignalError(ErrorCode.OVER_FREQUENCY, str(e)) from None
             if e.code in (RestCode.CODE_INCORRECT, RestCode.CODE_EXPIRED):
                 raise SignalError(ErrorCode.PASSWORD_INCORRECT, "wrong or expired code") from None
+            if e.code == RestCode.INVALID_MOBILE:
+                raise SignalError(ErrorCode.INVALID_PARAMETER, str(e)) from None
             raise SignalError(ErrorCode.SERVER_ERROR, "could not send the code") from None
         raise SignalError(ErrorCode.AUTH_FAILURE,
                           "a code was sent to the new address: send it with the change")

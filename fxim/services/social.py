@@ -50,7 +50,6 @@ FRIENDS_TIP = "你们已经成为好友了，现在可以开始聊天了"
 MAX_REASON = 512
 MAX_ALIAS = 64
 
-_MOBILE = re.compile(r"\+?[0-9]{5,20}\Z")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\Z")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -75,17 +74,31 @@ def _gender(value: str) -> int:
 
 
 def _mobile(value: str) -> str:
-    value = value.strip()
-    if not _MOBILE.match(value):
+    # Normalised as a login is (one person, one spelling: i10b).
+    from fxim.identity import InvalidIdentity, parseIdentity
+    try:
+        identity = parseIdentity(value.strip())
+    except InvalidIdentity:
+        raise ValueError("mobile") from None
+    if not identity.isPhone:
         raise ValueError("mobile")
-    return value
+    return identity.value
 
 
 def _email(value: str) -> str:
+    from fxim.identity import EMAIL, InvalidIdentity, parseIdentity
     value = value.strip()
     if len(value) > 128 or (value and not _EMAIL.match(value)):
         raise ValueError("email")
-    return value
+    if not value:
+        return value
+    try:
+        identity = parseIdentity(value)
+    except InvalidIdentity:
+        raise ValueError("email") from None
+    if identity.kind != EMAIL:
+        raise ValueError("email")
+    return identity.value
 
 
 #: MyInfoType -> (User field, validator turning the wire string into the

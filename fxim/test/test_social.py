@@ -278,7 +278,7 @@ class ModifyMyInfoTests(_Base):
         self.assertEqual(
             (user.displayName, user.portrait, user.gender, user.mobile, user.email,
              user.address, user.company, user.social, user.extra, user.updateDt),
-            ("Alice L.", "https://img.example/a.png", 2, "+8613911112222",
+            ("Alice L.", "https://img.example/a.png", 2, "13911112222",
              "alice@example.org", "Oxford", "Wonderland", "{\"tw\":\"@alice\"}",
              "x" * 4096, self.now()))
 
@@ -290,7 +290,8 @@ class ModifyMyInfoTests(_Base):
         infoType = MyInfoType.EMAIL if "@" in address else MyInfoType.MOBILE
         self.assertCode(self.social.modifyMyInfo("alice", [(infoType, address)]),
                         ErrorCode.AUTH_FAILURE)
-        return self.sms.lastCode(address)
+        from fxim.identity import parseIdentity
+        return self.sms.lastCode(parseIdentity(address).value)
 
     def test_mobileChangeNeedsCode(self):
         """
@@ -310,6 +311,16 @@ class ModifyMyInfoTests(_Base):
         # Used up: it cannot prove the number for bob.
         self.assertCode(self.social.modifyMyInfo("bob", [(MyInfoType.MOBILE, "13911112222:" + code)]),
                         ErrorCode.INVALID_PARAMETER)
+
+    def test_mobileNormalised(self):
+        """
+        A new mobile is stored normalised as logins are (+86 and spaces
+        dropped), and the code sent to it proves any spelling of it.
+        """
+        code = self.codeFor("+86 139 1111 2222")
+        user = self.wait(self.social.modifyMyInfo(
+            "alice", [(MyInfoType.MOBILE, "13911112222:" + code)]))
+        self.assertEqual(user.mobile, "13911112222")
 
     def test_codeForAnotherAddress(self):
         """
