@@ -68,6 +68,8 @@ class AdminStoreContract:
 
     @inlineCallbacks
     def test_listGroups(self):
+        # Group members must be users.
+        yield self.store.createUser("", "U", NOW, uid="u")
         yield self.store.createGroup(GroupInfo("g1", "Chess club", owner="u", updateDt=NOW),
                                      [GroupMember("u", type=2, updateDt=NOW)])
         yield self.store.createGroup(GroupInfo("g2", "Go", owner="u", updateDt=NOW),
