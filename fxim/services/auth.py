@@ -416,6 +416,8 @@ class AuthService:
             _log.info("Refused a login of blocked user {uid}", uid=user.uid)
             raise AuthError(RestCode.USER_BLOCKED, "this account is blocked")
         token = await self._issue(user.uid, clientId)
+        # Logins only: tokens an operator mints (admin API) are not capped.
+        await self._evictOldSessions(user.uid, clientId)
         _log.info("User {uid} logged in on device {cid} (new user: {new})",
                   uid=user.uid, cid=clientId, new=created)
         return LoginResult(user.uid, token, bool(created))
@@ -429,7 +431,6 @@ class AuthService:
             dbSecret=self._randomString(SECRET_ALPHABET, DB_SECRET_LENGTH),
             createdAt=now, expiresAt=expiresAt)
         await self._store.createSession(session)
-        await self._evictOldSessions(uid, cid)
         usertoken = crypto.signUserToken(
             crypto.UserToken(uid, cid, now, expiresAt), self.hmacKey)
         return crypto.makeToken(usertoken, session.secret, session.dbSecret,
