@@ -95,39 +95,51 @@ class Server:
         @param maxDevices: if given, refuse when that many other devices of
             C{uid} are online (checked atomically with the registration).
         @raise TooManyDevices: refused by C{maxDevices}.
-        @raise ConnectionGone: C{connection} closed meanwhile; it is left
-            unregistered.
+        @raise ConnectionGone: C{connection} closed, or was replaced by a
+            newer connection of the device, meanwhile; it is left
+            unregistered (the directory names the newer one, if any).
         """
         connection.uid, connection.cid = uid, cid
         await self.bus.kick(uid, cid, keep=connection)
         if connection in self._lost:
             raise ConnectionGone()
         self.connections.add(connection)
+        refused = False
         try:
             if maxDevices is None:
                 await self.directory.register(uid, cid, self.nodeId, connection.transportName)
-            elif not await self.directory.registerIfRoom(
-                    uid, cid, self.nodeId, connection.transportName, maxDevices):
-                self.connections.remove(connection)
-                raise TooManyDevices()
+            else:
+                refused = not await self.directory.registerIfRoom(
+                    uid, cid, self.nodeId, connection.transportName, maxDevices)
         finally:
-            if connection in self._lost:
-                await self._unbindLost(connection)
+            # Closed, or replaced by a newer connection of the device (which
+            # kicked it out of self.connections), while registering.
+            gone = connection in self._lost or not any(
+                c is connection for c in self.connections.getAll(uid, cid))
+            if refused or gone:
+                self.connections.remove(connection)
+            if gone and not refused:
+                await self._repairEntry(uid, cid)
+        if refused:
+            raise TooManyDevices()
+        if gone:
+            raise ConnectionGone()
         await self.bus.presenceChanged(uid)
         _log.info("{peer}: {uid}/{cid} connected", peer=connection.peer, uid=uid, cid=cid)
 
-    async def _unbindLost(self, connection: Any) -> None:
+    async def _repairEntry(self, uid: str, cid: str) -> None:
         """
-        C{connection} was lost while its registration was in flight: its
-        own C{connectionLost} may have unregistered before the entry was
-        written, so remove the entry now unless a newer connection of the
-        device on this node holds it.
+        A connection of (uid, cid) was lost or replaced while its
+        registration was in flight, so its entry may have been written
+        after the unregistration (or the newer connection's registration)
+        it should have followed: write what is true now -- the newest
+        connection of the device on this node, or nothing.
         """
-        uid, cid = connection.uid, connection.cid
-        self.connections.remove(connection)
-        if self.connections.get(uid, cid) is None:
+        newer = self.connections.get(uid, cid)
+        if newer is None:
             await self.directory.unregister(uid, cid, self.nodeId)
-        raise ConnectionGone()
+        else:
+            await self.directory.register(uid, cid, self.nodeId, newer.transportName)
 
     async def disconnectDevices(self, uid: str, cid: Any = None) -> None:
         """
