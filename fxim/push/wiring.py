@@ -42,7 +42,13 @@ async def installPush(server: Any, config: Any, reactor: Any, closers: List[Call
     outbox = getattr(server, "outbox", None) or openOutbox(server.store)
     server.outbox = outbox
     name = pusherName(config)
-    push = PushService(reactor, pushStore, pushStore, outbox, server.directory, server.store,
+    preferences: Any = pushStore
+    settings = getattr(server, "settings", None)
+    if settings is not None and hasattr(settings, "settings"):
+        # The clients' synced settings (conversation / global silent) count too.
+        from fxim.push.settingsprefs import SettingsPreferences
+        preferences = SettingsPreferences(settings.settings, pushStore)
+    push = PushService(reactor, pushStore, preferences, outbox, server.directory, server.store,
                        enabled=name is not None, preview=config.pushPreview,
                        collapseWindow=config.pushCollapseWindow)
     server.push = server.services["push"] = push

@@ -229,6 +229,43 @@ class PushContract:
         return withTimeout(self._killed(), 90)
 
 
+    async def _settings(self):
+        from fxim.wire.extensions import PutSetting
+        gateway = self.gateway()
+        node = await self.startNode(["--push-gateway", gateway.url] + FAST)
+        alice = await self.loginAndConnect(node, "13800000001", "tcp")
+        bob = await self.loginAndConnect(node, "13800000002", "tcp", clientId="bob-phone")
+        await bob.request(JsonRequest({"platform": "ios", "pushToken": "tok"}), subsignal=PUSHREG)
+        # The client marks the conversation with Alice silent (UP, scope 1).
+        await bob.request(PutSetting(1, f"0-0-{alice.credentials.uid}", "1"))
+        await closeAndWait(bob)
+        await alice.request(text(bob.credentials.uid, "silenced"))
+        await sleep(1.5)
+        self.assertEqual(gateway.requests, [])
+        await alice.request(text(bob.credentials.uid, "@bob", mentionedType=2))
+        await gateway.waitFor(1)
+        # Un-silenced from another device: pushes again; global silent: none.
+        laptop = await self.loginAndConnect(node, "13800000002", "tcp", clientId="bob-laptop")
+        await laptop.request(PutSetting(1, f"0-0-{alice.credentials.uid}", "0"))
+        await closeAndWait(laptop)
+        await alice.request(text(bob.credentials.uid, "loud"))
+        await gateway.waitFor(2)
+        self.assertEqual(notification(gateway.requests[1])["content"]["body"], "loud")
+        laptop = await self.loginAndConnect(node, "13800000002", "tcp", clientId="bob-laptop")
+        await laptop.request(PutSetting(2, "", "1"))
+        await closeAndWait(laptop)
+        await alice.request(text(bob.credentials.uid, "dnd"))
+        await sleep(1.5)
+        self.assertEqual(len(gateway.requests), 2)
+
+    def test_clientSettingsMute(self):
+        """
+        The clients' synced settings mute pushes: conversation silent (scope
+        1; a mention still pushes), un-silenced again, global silent (scope 2).
+        """
+        return withTimeout(self._settings(), 90)
+
+
 class EmbeddedPushTests(NodeTestMixin, PushContract, TestCase):
     """
     On the embedded default (SQLite, in-process presence).

@@ -202,3 +202,29 @@ class GatewayBodyTests(TestCase):
                                     "pushToken": "pk", "collapsed": 3})
         self.assertEqual(body["notification"]["prio"], "low")
         self.assertEqual(body["notification"]["content"], {"collapsed": 3})
+
+
+class SettingsPreferencesTests(TestCase):
+    """
+    L{fxim.push.settingsprefs.SettingsPreferences} over a memory setting
+    store and push store.
+    """
+
+    @inlineCallbacks
+    def test_merge(self):
+        from fxim.push.settingsprefs import SettingsPreferences, preferenceKey
+        from fxim.storage.settings import MemorySettingStore
+        settings = MemorySettingStore()
+        push = openPushStore(MemoryStore())
+        prefs = SettingsPreferences(settings, push)
+        yield prefs.setPreference("u", "0:x:0", True)
+        yield prefs.setPreference("u", "0:y:0", True)
+        yield settings.putSetting("u", 1, "0-0-y", "0", 1)
+        yield settings.putSetting("u", 1, "1-2-g", "1", 2)
+        yield settings.putSetting("u", 2, "", "1", 3)
+        yield settings.putSetting("u", 3, "0-0-z", "1", 4)  # on top: not a push preference
+        self.assertEqual((yield prefs.preferencesOf(["u", "v"])), {"u": {"0:x:0", "1:g:2", DND}})
+        yield settings.putSetting("u", 2, "", "0", 5)
+        self.assertEqual((yield prefs.preferencesOf(["u"])), {"u": {"0:x:0", "1:g:2"}})
+        self.assertIsNone(preferenceKey(1, "bad"))
+        self.assertEqual(preferenceKey(1, "0-0-a-b"), "0:a-b:0")
