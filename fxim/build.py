@@ -67,9 +67,24 @@ async def buildServer(config: Config, reactor: Any) -> Tuple[Any, List[Callable]
         from fxim.bus.catchup import CatchUp
         bus.catchUp = CatchUp(store.getHead)
     adminSecret = loadAdminSecret(config.adminSecretFile) if config.adminSecretFile else None
-    site = buildSite(auth, adminSecret=adminSecret, extraChildren=_httpChildren(server))
+    # i14: push, webhooks, moderation, cluster-wide limits
+    from fxim.push.wiring import installPush
+    children = dict(_httpChildren(server))
+    children.update(await installPush(server, config, reactor, closers))
+    from fxim.webhooks.wiring import installWebhooks
+    await installWebhooks(server, config, reactor, closers)
+    from fxim.moderation.wiring import installModeration
+    await installModeration(server, config, reactor, closers)
+    site = buildSite(auth, adminSecret=adminSecret, extraChildren=children)
     from fxim.admin.build import installAdmin
     installAdmin(server, adminStore, site, adminSecret, config, reactor, closers)
+    # i14: outbox and moderation admin routes beside i12's, then the limits.
+    from fxim.outbox.admin import OutboxAdmin, mountAdmin
+    mountAdmin(site, "outbox", OutboxAdmin(adminSecret, server.outbox, reactor))
+    from fxim.moderation.admin import ModerationAdmin
+    mountAdmin(site, "moderation", ModerationAdmin(adminSecret, server.moderation))
+    from fxim.limits.wiring import installLimits
+    await installLimits(server, config, reactor, closers, site)
     # i10a: HTTP read deadlines.
     site.setReadLimits(config.httpHeaderTimeout, config.httpBodyTimeout, config.httpBodyMinRate)
     return server, closers, site

@@ -79,6 +79,34 @@ class Config:
     # i10b: per-user caps
     maxSessionsPerUser: int = 20
     maxGroupsPerUser: int = 500
+    # i14: push, webhooks, moderation, cluster-wide limits
+    pushGateway: Optional[str] = None
+    pushWebhook: Optional[str] = None
+    pushWebhookSecretFile: Optional[str] = None
+    pusher: Optional[str] = None
+    pushPreview: bool = True
+    pushCollapseWindow: float = 1.0
+    pushTimeout: float = 10.0
+    outboxMaxAttempts: int = 10
+    outboxPoll: float = 1.0
+    outboxBackoff: float = 1.0
+    webhookUrl: Optional[str] = None
+    webhookSecretFile: Optional[str] = None
+    webhookEvents: Optional[str] = None
+    beforeSendUrl: Optional[str] = None
+    beforeSendTimeout: float = 2.0
+    beforeSendPolicy: str = "open"
+    wordListFile: Optional[str] = None
+    wordActionMessage: str = "reject"
+    wordActionName: str = "reject"
+    trustedProxies: Optional[str] = None
+    limitWindow: float = 600.0
+    sendCodeIpLimit: int = 0
+    sendCodeAccountLimit: int = 0
+    loginIpLimit: int = 0
+    loginAccountLimit: int = 0
+    userSendLimit: int = 0
+    userSendWindow: float = 60.0
 
     @classmethod
     def fromOptions(cls, options: dict) -> "Config":
@@ -114,6 +142,19 @@ class Config:
             kwargs[field] = convert(options[optionName])
         # i13: agents
         kwargs["agents"] = tuple(options.get("agent") or ())
+        # i14: push, webhooks, moderation, cluster-wide limits
+        kwargs.update(
+            pushGateway=opt("push-gateway"), pushWebhook=opt("push-webhook"),
+            pushWebhookSecretFile=opt("push-webhook-secret-file"), pusher=opt("pusher"),
+            pushPreview=options.get("push-preview", "on") != "off",
+            webhookUrl=opt("webhook-url"), webhookSecretFile=opt("webhook-secret-file"),
+            webhookEvents=opt("webhook-events"), beforeSendUrl=opt("before-send-url"),
+            beforeSendPolicy=options.get("before-send-policy") or "open",
+            wordListFile=opt("word-list-file"),
+            wordActionMessage=options.get("word-action-message") or "reject",
+            wordActionName=options.get("word-action-name") or "reject",
+            trustedProxies=opt("trusted-proxies"),
+        )
         return cls(**kwargs)
 
 
@@ -165,6 +206,27 @@ _LIMIT_SPECS = [
      "Most login sessions one user keeps; a new login evicts the oldest (0 = no cap)."),
     ("max-groups-per-user", "maxGroupsPerUser", int,
      "Most groups one user may own; GC beyond answers 245 (0 = no cap)."),
+    # i14: push and the outbox
+    ("push-collapse-window", "pushCollapseWindow", float,
+     "Seconds a push waits so that a burst of messages in one conversation becomes one push."),
+    ("push-timeout", "pushTimeout", float, "Seconds a pusher waits for the gateway or webhook."),
+    ("outbox-max-attempts", "outboxMaxAttempts", int,
+     "Delivery attempts of a push or webhook before it is dead-lettered."),
+    ("outbox-poll", "outboxPoll", float, "Seconds between two looks at the durable outbox."),
+    ("outbox-backoff", "outboxBackoff", float,
+     "Seconds before the first retry of a failed delivery (doubling, at most 300)."),
+    ("before-send-timeout", "beforeSendTimeout", float,
+     "Seconds the before-send hook may take before its policy applies."),
+    # i14: cluster-wide limits (0 = off)
+    ("limit-window", "limitWindow", float, "Seconds of the /send_code and /login limit windows."),
+    ("send-code-ip-limit", "sendCodeIpLimit", int, "/send_code requests per client IP per window (0: off)."),
+    ("send-code-account-limit", "sendCodeAccountLimit", int,
+     "/send_code requests per mobile per window (0: off)."),
+    ("login-ip-limit", "loginIpLimit", int, "/login requests per client IP per window (0: off)."),
+    ("login-account-limit", "loginAccountLimit", int, "/login requests per mobile per window (0: off)."),
+    ("user-send-limit", "userSendLimit", int,
+     "Messages a user may send per --user-send-window, over all devices and nodes (0: off)."),
+    ("user-send-window", "userSendWindow", float, "Seconds of the per-user send limit window."),
 ]
 _LIMITS = [(name, field, convert) for name, field, convert, _ in _LIMIT_SPECS]
 

@@ -56,6 +56,9 @@ class Server:
         self._lost: "weakref.WeakSet[Any]" = weakref.WeakSet()
         for name, service in services.items():
             setattr(self, name, service)
+        # i14: push badges and online/offline webhooks.
+        #: C{async f(event, uid, cid)}, event C{"online"} or C{"offline"}.
+        self.deviceHooks: list = []
 
     @property
     def nodeId(self) -> str:
@@ -126,6 +129,12 @@ class Server:
             raise ConnectionGone()
         await self.bus.presenceChanged(uid)
         _log.info("{peer}: {uid}/{cid} connected", peer=connection.peer, uid=uid, cid=cid)
+        self._deviceEvent("online", uid, cid)
+
+    def _deviceEvent(self, event: str, uid: str, cid: str) -> None:
+        for hook in self.deviceHooks:
+            d = ensureDeferred(hook(event, uid, cid))
+            d.addErrback(lambda f: _log.failure("a device hook failed", f))
 
     async def _repairEntry(self, uid: str, cid: str) -> None:
         """
@@ -163,4 +172,5 @@ class Server:
             self.connections.remove(connection)
             d = ensureDeferred(self.directory.unregister(connection.uid, connection.cid, self.nodeId))
             d.addErrback(lambda f: _log.failure("unregister failed", f))
+            self._deviceEvent("offline", connection.uid, connection.cid)
 

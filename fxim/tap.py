@@ -54,6 +54,21 @@ class Options(usage.Options):
         ["smtp-ca-file", None, None, "PEM CA certificate to trust for the relay (default: the system's)."],
         ["retention-days", None, 0.0, "Delete messages older than N days in the background (0: keep forever).", float],
         ["retention-interval", None, 3600.0, "Seconds between two retention purges.", float],
+        # i14: push, webhooks, moderation, cluster-wide limits
+        ["push-gateway", None, None, "Matrix push gateway (e.g. Sygnal) base URL for offline push."],
+        ["push-webhook", None, None, "URL receiving offline pushes as signed JSON (pusher 'webhook')."],
+        ["push-webhook-secret-file", None, None, "File holding the push webhook's HMAC secret."],
+        ["pusher", None, None, "Pusher plugin name (default: matrix with --push-gateway, else webhook)."],
+        ["push-preview", None, "on", "on: pushes carry a text preview; off: they do not."],
+        ["webhook-url", None, None, "URL receiving signed event callbacks (webhooks)."],
+        ["webhook-secret-file", None, None, "File holding the HMAC secret of webhooks and the before-send hook."],
+        ["webhook-events", None, None, "Comma-separated webhook events to send (default: all)."],
+        ["before-send-url", None, None, "URL asked to accept, reject or rewrite every message."],
+        ["before-send-policy", None, "open", "When the before-send hook fails: open (accept) or closed (refuse)."],
+        ["word-list-file", None, None, "Sensitive words, one per line (UTF-8); reloadable via the admin API."],
+        ["word-action-message", None, "reject", "On a sensitive word in a message: reject, drop, mask or pass."],
+        ["word-action-name", None, "reject", "On a sensitive word in a nickname or group name: reject, mask or pass."],
+        ["trusted-proxies", None, None, "Comma-separated proxy addresses/CIDRs whose X-Forwarded-For is believed."],
     ]
 
     def __init__(self) -> None:
@@ -131,6 +146,41 @@ class Options(usage.Options):
             raise usage.UsageError("--retention-days must be >= 0 and --retention-interval >= 1")
         from fxim.senders.select import checkCodeSenders
         checkCodeSenders(Config.fromOptions(self))
+        # i14: push
+        for name in ("push-gateway", "push-webhook"):
+            if self[name] and not self[name].startswith(("http://", "https://")):
+                raise usage.UsageError(f"--{name} must be an http:// or https:// URL")
+        for name in ("webhook-url", "before-send-url"):
+            if self[name] and not self[name].startswith(("http://", "https://")):
+                raise usage.UsageError(f"--{name} must be an http:// or https:// URL")
+        if (self["webhook-url"] or self["before-send-url"]) and not self["webhook-secret-file"]:
+            raise usage.UsageError("--webhook-url and --before-send-url need --webhook-secret-file")
+        if self["before-send-policy"] not in ("open", "closed"):
+            raise usage.UsageError("--before-send-policy must be open or closed")
+        if self["webhook-events"]:
+            from fxim.webhooks.service import parseEvents
+            try:
+                parseEvents(self["webhook-events"])
+            except ValueError as e:
+                raise usage.UsageError(str(e))
+        if self["word-action-message"] not in ("reject", "drop", "mask", "pass"):
+            raise usage.UsageError("--word-action-message must be reject, drop, mask or pass")
+        if self["word-action-name"] not in ("reject", "mask", "pass"):
+            raise usage.UsageError("--word-action-name must be reject, mask or pass")
+        if self["word-list-file"]:
+            from fxim.moderation.words import loadWords
+            try:
+                loadWords(self["word-list-file"])
+            except ValueError as e:
+                raise usage.UsageError(str(e))
+        if self["trusted-proxies"]:
+            from fxim.limits.clientip import parseNetworks
+            try:
+                parseNetworks(self["trusted-proxies"])
+            except ValueError as e:
+                raise usage.UsageError(f"--trusted-proxies: {e}")
+        if self["push-preview"] not in ("on", "off"):
+            raise usage.UsageError("--push-preview must be on or off")
         code = self["login-code"]
         if code is not None and not (code.isdigit() and 4 <= len(code) <= 8):
             raise usage.UsageError("--login-code must be 4-8 digits")
@@ -154,6 +204,12 @@ _RANGES = [
     ("agent-connect-timeout", 0.1, None), ("agent-read-timeout", 0.1, None),
     # i10b: per-user caps
     ("max-sessions-per-user", 0, None), ("max-groups-per-user", 0, None),
+    # i14
+    ("push-collapse-window", 0, None), ("push-timeout", 0.1, None), ("outbox-max-attempts", 1, None),
+    ("outbox-poll", 0.05, None), ("outbox-backoff", 0.01, None), ("before-send-timeout", 0.05, None),
+    ("limit-window", 1, None), ("send-code-ip-limit", 0, None), ("send-code-account-limit", 0, None),
+    ("login-ip-limit", 0, None), ("login-account-limit", 0, None), ("user-send-limit", 0, None),
+    ("user-send-window", 1, None),
 ]
 
 

@@ -232,6 +232,12 @@ class AuthService:
         #: C{async onRevoked(uid, cid)} closes live connections of revoked
         #: or blocked devices (set by the node; None in unit tests).
         self.onRevoked = None
+        # i14: push targets die with their session.
+        #: C{async f(uid, cid)} called after a device logged out or was
+        #: revoked (C{cid} None: every device of the user).
+        self.sessionEnded = []
+        #: C{async f(uid, cid)} called after a device logged in.
+        self.loggedIn = []
         self._random = random if random is not None else secrets.SystemRandom()
         self._locks = {}
         if loginCode is not None:
@@ -420,6 +426,11 @@ class AuthService:
         await self._evictOldSessions(user.uid, clientId)
         _log.info("User {uid} logged in on device {cid} (new user: {new})",
                   uid=user.uid, cid=clientId, new=created)
+        for hook in self.loggedIn:
+            try:
+                await hook(user.uid, clientId)
+            except Exception:
+                _log.failure("A login hook failed for {uid}", uid=user.uid)
         return LoginResult(user.uid, token, bool(created))
 
     async def _issue(self, uid, cid):
@@ -509,6 +520,36 @@ class AuthService:
                                  "session expired")
         return session
 
+    # i14: the login token as an HTTP credential (POST /push/register).
+    @_deferred
+    async def verifyToken(self, token):
+        """
+        Identify the device a login token was issued to.
+
+        @return: L{Deferred} firing with its live L{fxim.model.Session}, or
+            failing with L{AuthError}: 1 malformed token, 8 the session was
+            logged out, revoked, replaced by a newer login or expired, or
+            the user is blocked.
+        """
+        if not isinstance(token, str) or not token:
+            raise AuthError(RestCode.INVALID_PARAMETER, "token must be a string")
+        now = self.now()
+        try:
+            usertoken, secret, _ = crypto.splitToken(token)
+            tok = crypto.verifyUserToken(usertoken, self.hmacKey, now)
+        except crypto.TokenExpired:
+            raise AuthError(RestCode.SESSION_EXPIRED, "token expired") from None
+        except crypto.CryptoError:
+            raise AuthError(RestCode.INVALID_PARAMETER, "malformed token") from None
+        session = await self._store.getSession(tok.uid, tok.cid)
+        if (session is None or not _equal(session.secret, secret)
+                or now >= session.expiresAt):
+            raise AuthError(RestCode.SESSION_EXPIRED, "no live session for this token")
+        user = await self._store.getUser(tok.uid)
+        if user is None or user.status == UserStatus.BLOCKED:
+            raise AuthError(RestCode.SESSION_EXPIRED, "user blocked")
+        return session
+
     # -- sessions -------------------------------------------------------------
 
     def logout(self, uid, cid) -> Deferred:
@@ -518,7 +559,18 @@ class AuthService:
 
         @return: L{Deferred} firing with C{True} if there was one.
         """
-        return self._store.deleteSession(uid, cid)
+        d = self._store.deleteSession(uid, cid)
+        if self.sessionEnded:
+            d.addCallback(lambda deleted: Deferred.fromCoroutine(
+                self._ended(uid, cid)).addCallback(lambda _: deleted))
+        return d
+
+    async def _ended(self, uid, cid):
+        for hook in self.sessionEnded:
+            try:
+                await hook(uid, cid)
+            except Exception:
+                _log.failure("A session-ended hook failed for {uid}", uid=uid)
 
     @_deferred
     async def revokeSessions(self, uid, cid=None):
@@ -546,6 +598,7 @@ class AuthService:
         Close the live connections of a revoked or blocked device (all of
         the user's when C{cid} is None), through L{onRevoked}.
         """
+        await self._ended(uid, cid)
         if self.onRevoked is not None:
             try:
                 await self.onRevoked(uid, cid)

@@ -114,6 +114,10 @@ class GroupService:
         self.config = config
         self.messages = messages
         self._locks: Dict[str, DeferredLock] = {}
+        # i14: moderation.
+        #: C{f(kind, name) -> name} checks a group name; it may mask it or
+        #: raise L{SignalError}.
+        self.nameFilter = None
 
     def now(self) -> int:
         return int(self.clock.seconds() * 1000)
@@ -192,6 +196,8 @@ class GroupService:
             raise SignalError(ErrorCode.INVALID_PARAMETER, f"group type {info.type}")
         self._checkLength(info.targetId, MAX_ID_LENGTH, "group id")
         self._checkLength(info.name, MAX_NAME_LENGTH, "name")
+        if self.nameFilter is not None:
+            info = attr.evolve(info, name=self.nameFilter("group name", info.name))
         self._checkLength(info.portrait, MAX_PORTRAIT_LENGTH, "portrait")
         self._checkLength(info.extra, MAX_EXTRA_LENGTH, "extra")
         if info.targetId and not info.targetId.isprintable():
@@ -419,6 +425,8 @@ class GroupService:
         value = value or ""
         if type == ModifyType.NAME:
             self._checkLength(value, MAX_NAME_LENGTH, "name")
+            if self.nameFilter is not None:
+                value = self.nameFilter("group name", value)
             field = "name"
             built = notificationContent(ContentType.CHANGE_GROUP_NAME, g=groupId, o=uid,
                                         n=value, m="")

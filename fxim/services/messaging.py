@@ -92,6 +92,19 @@ class MessagingService:
         #: is stored and its MNs sent (not for duplicates or transparent
         #: messages); they must not block (the agents schedule their work).
         self.onStored: list = []
+        # i14: hooks (see fxim.push, fxim.webhooks, fxim.moderation).
+        #: C{async f(uid, cid, message)} run in order before a message is
+        #: stored: return the message (possibly rewritten), None to drop
+        #: it silently, or raise L{SignalError} to refuse it.
+        self.beforeSend: list = []
+        #: C{async f(message, receivers)} awaited after a message is stored,
+        #: before the sender is acked (durable follow-ups: push, webhooks).
+        self.afterStore: list = []
+        #: C{async f(message, receivers)} after a server-generated message
+        #: (group notification, friend greeting) is stored.
+        self.afterPublish: list = []
+        #: C{async f(message, operator)} after a message is recalled.
+        self.afterRecall: list = []
 
     def now(self) -> int:
         return int(self.clock.seconds() * 1000)
@@ -118,6 +131,11 @@ class MessagingService:
             conversation = message.conversation
             context = await self.store.getSendContext(uid, conversation.type, conversation.target)
             receivers = self._check(uid, conversation, context, message.to)
+            for hook in self.beforeSend:
+                message = await hook(uid, cid, message)
+                if message is None:
+                    self._release(key, sequencer, ticket, None)
+                    return SendResult(self.uids.next(), self.now())
         except BaseException:
             self._release(key, sequencer, ticket, None)
             raise
@@ -143,6 +161,7 @@ class MessagingService:
                     hook(uid, stored.message)
                 except Exception:
                     _log.failure("an after-send hook failed")
+            await self._afterStore(stored.message, receivers)
         return SendResult(stored.message.uid, stored.message.timestamp)
 
     def _release(self, key, sequencer: "_Sequencer", ticket: int, work) -> None:
@@ -159,9 +178,21 @@ class MessagingService:
         @return: the stored message.
         """
         message = attr.evolve(message, uid=self.uids.next(), timestamp=self.now())
-        stored = await self.store.storeMessage(message, list(receivers), None, self.now())
+        receivers = list(receivers)
+        stored = await self.store.storeMessage(message, receivers, None, self.now())
         self._notify(stored.seqs, None, None)
+        await self._runHooks(self.afterPublish, stored.message, receivers)
         return stored.message
+
+    async def _afterStore(self, message: Message, receivers: Sequence[str]) -> None:
+        await self._runHooks(self.afterStore, message, receivers)
+
+    async def _runHooks(self, hooks: list, message: Message, *args) -> None:
+        for hook in hooks:
+            try:
+                await hook(message, *args)
+            except Exception:
+                _log.failure("a message hook failed for message {uid}", uid=message.uid)
 
     def _check(self, uid: str, conversation: Conversation, context,
                tos: Sequence[str] = ()) -> list:
@@ -263,6 +294,7 @@ class MessagingService:
         await self.store.replaceContent(messageUid, content)
         for receiver in await self.store.getReceivers(messageUid):
             self._deliver(receiver, RecallNotify(messageUid, uid), cid if receiver == uid else None)
+        await self._runHooks(self.afterRecall, message, uid)
 
     async def history(self, uid: str, conversation: Conversation, beforeUid: int,
                       count: int) -> HistoryResult:

@@ -140,6 +140,20 @@ class SocialService:
         #: The L{fxim.services.contactchange.ContactVerifier} that proves a
         #: new mobile or e-mail (set by the node); None refuses such changes.
         self.contactVerifier = None
+        # i14: webhooks.
+        #: C{async f(event, data)}: C{"friend.request"}, C{"friend.accepted"},
+        #: C{"friend.rejected"} with C{{"from","to"}} (and C{"reason"}).
+        self.eventHooks: list = []
+        #: C{f(kind, name) -> name} checks a nickname (moderation); it may
+        #: mask it or raise L{SignalError}.
+        self.nameFilter = None
+
+    async def _event(self, event: str, data: dict) -> None:
+        for hook in self.eventHooks:
+            try:
+                await hook(event, data)
+            except Exception:
+                _log.failure("a social event hook failed")
 
     def now(self) -> int:
         """
@@ -234,6 +248,8 @@ class SocialService:
             except (KeyError, ValueError, TypeError):
                 raise SignalError(ErrorCode.INVALID_PARAMETER,
                                   f"MMI type {infoType!r} value rejected")
+        if self.nameFilter is not None and changes.get("displayName"):
+            changes["displayName"] = self.nameFilter("nickname", changes["displayName"])
         user = await self._requireUser(uid)
         changes = {k: v for k, v in changes.items() if getattr(user, k) != v}
         if not changes:
@@ -360,6 +376,7 @@ class SocialService:
         await self.store.putFriendRequest(FriendRequest(
             uid, targetUid, reason, int(FriendRequestStatus.SENT), now,
             fromReadStatus=True, toReadStatus=False))
+        await self._event("friend.request", {"from": uid, "to": targetUid, "reason": reason})
         if target.type == 0:
             self._deliver(targetUid, FriendRequestNotify(now))
 
@@ -397,6 +414,8 @@ class SocialService:
             raise SignalError(ErrorCode.FRIEND_REQUEST_OVERTIME)
         await self.store.putFriendRequest(attr.evolve(
             request, status=int(wanted), updateDt=now, toReadStatus=True))
+        await self._event("friend.accepted" if accept else "friend.rejected",
+                          {"from": targetUid, "to": uid})
         if not accept:
             self._deliver(targetUid, FriendRequestNotify(now))
             self._deliver(uid, FriendRequestNotify(now))

@@ -35,7 +35,13 @@ FAMILIES = {
     "fxim.receipts": {(Signal.PUBLISH, s) for s in (SubSignal.MDR, SubSignal.MRR,
                                                     SubSignal.MRP)},
     "fxim.settings": {(Signal.PUBLISH, s) for s in (SubSignal.UG, SubSignal.UP)},
+    # i14: fxim's own extension subsignals (push registration, reports).
+    "fxim.push": {(Signal.PUBLISH, s) for s in (70, 71, 72)},
+    "fxim.moderation": {(Signal.PUBLISH, 73)},
 }
+
+#: Built-in families whose subsignals are fxim extensions in the plugin range.
+EXTENSION_FAMILIES = {"fxim.push", "fxim.moderation"}
 
 
 def builtins():
@@ -83,7 +89,10 @@ class HandlerPluginTests(SynchronousTestCase):
                 self.assertEqual(handler.anonymous, handler.signal in (Signal.CONNECT, Signal.PING),
                                  handler)
                 self.assertFalse(handler.overrides, handler)
-                self.assertNotIn(handler.subsignal, PLUGIN_SUBSIGNALS)
+                if plugin.name in EXTENSION_FAMILIES:
+                    self.assertIn(handler.subsignal, PLUGIN_SUBSIGNALS)
+                else:
+                    self.assertNotIn(handler.subsignal, PLUGIN_SUBSIGNALS)
 
     def test_registryFromDropins(self):
         """

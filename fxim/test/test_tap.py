@@ -24,7 +24,8 @@ CONTRACT = ["tcp", "ws", "http", "data-dir", "database", "redis", "node-id", "lo
             "admin-secret-file", "disable-plugin", "public-url"]
 
 BUILTIN_PLUGINS = ["fxim.connect", "fxim.friends", "fxim.groups", "fxim.media",
-                   "fxim.messages", "fxim.receipts", "fxim.settings", "fxim.users"]
+                   "fxim.messages", "fxim.moderation", "fxim.push", "fxim.receipts",
+                   "fxim.settings", "fxim.users"]
 
 
 def parse(*args) -> Options:

@@ -1,0 +1,22 @@
+# -*- test-case-name: fxim.test.test_e2e_moderation -*-
+"""
+The C{fxim.moderation} handler family: 73 C{REPORT}
+C{{"messageUid", "reason"}} -- a user reports a message it received;
+answers C{{"reportId"}}.
+"""
+
+from fxim.dispatch import HandlerSet, RequestContext
+from fxim.errors import ErrorCode, SignalError
+from fxim.wire.signals import Signal
+
+REPORT = 73
+
+plugin = HandlerSet("fxim.moderation", "message reports to moderators")
+
+
+@plugin.handler(Signal.PUBLISH, REPORT, name="REPORT")
+async def report(context: RequestContext, request) -> dict:
+    moderation = getattr(context.server, "moderation", None)
+    if moderation is None:
+        raise SignalError(ErrorCode.NOT_IMPLEMENT, "moderation is not available")
+    return {"reportId": await moderation.report(context.uid, request.value)}

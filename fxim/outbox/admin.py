@@ -1,0 +1,149 @@
+# -*- test-case-name: fxim.test.test_e2e_webhooks -*-
+"""
+C{/admin/outbox/...}: the outbox's dead-letter view, a small admin
+resource of its own, authenticated like the rest of the admin API
+(C{Authorization: Bearer <admin secret>}):
+
+  - C{GET /admin/outbox} -- pending and dead-lettered counts per kind
+  - C{GET /admin/outbox/dead[?kind=webhook|push&limit=N]} -- dead letters
+  - C{POST /admin/outbox/dead/<id>/retry} -- make one pending again
+
+L{mountAdmin} puts such resources beside the existing C{/admin/} ones.
+"""
+
+import hmac
+from typing import Any, Dict
+
+import attr
+from twisted.logger import Logger
+from twisted.web.resource import Resource
+
+from fxim.transport.http import HttpError, JsonResource
+
+_log = Logger()
+
+
+class AdminExtension(JsonResource):
+    """
+    A leaf under C{/admin/<name>/} answering only requests that carry the
+    admin secret; subclasses implement C{route(request, method, segments)}.
+    """
+
+    methods = (b"GET", b"POST", b"DELETE")
+    serverError = (500, {"code": 500, "message": "server error"})
+
+    def __init__(self, secret) -> None:
+        Resource.__init__(self)
+        self._expected = b"Bearer " + secret.encode("utf-8") if secret else None
+
+    async def handle(self, request):
+        if self._expected is None:
+            raise HttpError(403, 403, "the admin API is not enabled")
+        given = request.getHeader(b"authorization") or b""
+        if not hmac.compare_digest(given, self._expected):
+            request.setHeader(b"www-authenticate", b'Bearer realm="fxim-admin"')
+            _log.warn("Unauthorized admin API request from {peer}",
+                      peer=str(request.getClientAddress()))
+            raise HttpError(401, 401, "unauthorized")
+        try:
+            segments = [s.decode("utf-8") for s in request.postpath]
+        except UnicodeDecodeError:
+            raise HttpError(404, 404, "not found")
+        while segments and segments[-1] == "":
+            segments.pop()
+        method = request.method.decode("ascii")
+        return await self.route(request, "GET" if method == "HEAD" else method, segments)
+
+    async def route(self, request, method, segments):
+        raise NotImplementedError()
+
+
+def _jobJson(job) -> dict:
+    return attr.asdict(job)
+
+
+class OutboxAdmin(AdminExtension):
+    """
+    The dead-letter view of the L{fxim.outbox.store.IOutbox}.
+    """
+
+    def __init__(self, secret, outbox, clock, kinds=("push", "webhook")) -> None:
+        AdminExtension.__init__(self, secret)
+        self.outbox = outbox
+        self.clock = clock
+        self.kinds = tuple(kinds)
+
+    async def route(self, request, method, segments):
+        if segments == []:
+            _allow(method, "GET")
+            counts = {}
+            for kind in self.kinds:
+                dead = await self.outbox.deadLetters(kind, 10000)
+                counts[kind] = {"pending": await self.outbox.pending(kind), "dead": len(dead)}
+            return 200, {"code": 0, "message": "success", "result": counts}
+        if segments == ["dead"]:
+            _allow(method, "GET")
+            kind = _arg(request, "kind")
+            if kind is not None and kind not in self.kinds:
+                raise HttpError(400, 1, "kind must be one of " + ", ".join(self.kinds))
+            try:
+                limit = int(_arg(request, "limit") or 100)
+            except ValueError:
+                raise HttpError(400, 1, "limit must be an integer")
+            jobs = await self.outbox.deadLetters(kind, max(1, min(limit, 1000)))
+            return 200, {"code": 0, "message": "success", "result": [_jobJson(j) for j in jobs]}
+        if len(segments) == 3 and segments[0] == "dead" and segments[2] == "retry":
+            _allow(method, "POST")
+            try:
+                jobId = int(segments[1])
+            except ValueError:
+                raise HttpError(404, 404, "no such dead letter")
+            if not await self.outbox.requeue(jobId, int(self.clock.seconds() * 1000)):
+                raise HttpError(404, 404, "no such dead letter")
+            return 200, {"code": 0, "message": "success", "result": {"id": jobId}}
+        raise HttpError(404, 404, "not found")
+
+
+def _allow(method, *allowed):
+    if method not in allowed:
+        raise HttpError(405, 405, "method not allowed")
+
+
+def _arg(request, name):
+    values = request.args.get(name.encode("ascii"))
+    return values[0].decode("utf-8", "replace") if values else None
+
+
+class AdminMount(Resource):
+    """
+    C{/admin}: serves C{extensions} by their first path segment and hands
+    everything else to the existing admin resource (a leaf).
+    """
+
+    def __init__(self, existing: Any, extensions: Dict[bytes, Any]) -> None:
+        Resource.__init__(self)
+        self.existing = existing
+        self.extensions = dict(extensions)
+
+    def getChild(self, path, request):
+        if path in self.extensions:
+            return self.extensions[path]
+        # Give the segment back: the existing resource routes on postpath.
+        request.postpath.insert(0, request.prepath.pop())
+        return self.existing
+
+    def render(self, request):
+        return self.existing.render(request)
+
+
+def mountAdmin(site, name: str, resource) -> None:
+    """
+    Serve C{resource} at C{/admin/<name>/} on C{site}, keeping the other
+    admin routes.
+    """
+    root = site.resource
+    current = root.children.get(b"admin")
+    if isinstance(current, AdminMount):
+        current.extensions[name.encode("utf-8")] = resource
+        return
+    root.putChild(b"admin", AdminMount(current, {name.encode("utf-8"): resource}))

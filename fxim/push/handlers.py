@@ -1,0 +1,49 @@
+# -*- test-case-name: fxim.test.test_e2e_push -*-
+"""
+The C{fxim.push} handler family: push-target registration and push
+preferences on both transports (plugin subsignals; see docs/push.md).
+
+  - 70 C{PUSHREG} C{{"platform","pushToken","appId","voipToken"}}
+  - 71 C{PUSHUNREG} (no body)
+  - 72 C{PUSHPREFS} C{{"dnd": bool}} or
+    C{{"conversation": {"type","target","line"}, "muted": bool}}
+"""
+
+from fxim.dispatch import HandlerSet, RequestContext
+from fxim.errors import ErrorCode, SignalError
+from fxim.push.service import PushRefused
+from fxim.wire.signals import Signal
+
+#: The subsignal ordinals (fxim's own extensions, in the plugin range).
+PUSHREG, PUSHUNREG, PUSHPREFS = 70, 71, 72
+
+plugin = HandlerSet("fxim.push", "push-target registration and push preferences")
+
+
+def _service(context: RequestContext):
+    push = getattr(context.server, "push", None)
+    if push is None:
+        raise SignalError(ErrorCode.NOT_IMPLEMENT, "push is not available")
+    return push
+
+
+@plugin.handler(Signal.PUBLISH, PUSHREG, name="PUSHREG")
+async def register(context: RequestContext, request) -> dict:
+    try:
+        target = await _service(context).register(context.uid, context.cid, request.value)
+    except PushRefused as e:
+        raise SignalError(ErrorCode.INVALID_DATA, str(e))
+    return {"platform": target.platform, "appId": target.appId}
+
+
+@plugin.handler(Signal.PUBLISH, PUSHUNREG, name="PUSHUNREG")
+async def unregister(context: RequestContext, request) -> dict:
+    return {"dropped": await _service(context).unregister(context.uid, context.cid)}
+
+
+@plugin.handler(Signal.PUBLISH, PUSHPREFS, name="PUSHPREFS")
+async def preferences(context: RequestContext, request) -> None:
+    try:
+        await _service(context).setPreference(context.uid, request.value)
+    except PushRefused as e:
+        raise SignalError(ErrorCode.INVALID_DATA, str(e))
