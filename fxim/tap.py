@@ -54,6 +54,13 @@ class Options(usage.Options):
         ["smtp-ca-file", None, None, "PEM CA certificate to trust for the relay (default: the system's)."],
         ["retention-days", None, 0.0, "Delete messages older than N days in the background (0: keep forever).", float],
         ["retention-interval", None, 3600.0, "Seconds between two retention purges.", float],
+        # i15: web chat
+        ["web-root", None, None, "Serve this folder at / of the HTTP port instead of the built-in web chat."],
+    ]
+
+    optFlags = [
+        # i15: web chat
+        ["no-web", None, "Do not serve the web chat (nor /config.json) on the HTTP port."],
     ]
 
     def __init__(self) -> None:
@@ -131,6 +138,9 @@ class Options(usage.Options):
             raise usage.UsageError("--retention-days must be >= 0 and --retention-interval >= 1")
         from fxim.senders.select import checkCodeSenders
         checkCodeSenders(Config.fromOptions(self))
+        # i15: web chat
+        if self["web-root"] and not os.path.isdir(self["web-root"]):
+            raise usage.UsageError("--web-root must be an existing folder")
         code = self["login-code"]
         if code is not None and not (code.isdigit() and 4 <= len(code) <= 8):
             raise usage.UsageError("--login-code must be 4-8 digits")
@@ -232,6 +242,10 @@ class FximService(MultiService):
             factory = CappedFactory(factory, caps)
             port = await serverFromString(reactor, withBacklog(description)).listen(factory)
             self.ports.append(port)
+            if name == "ws":
+                # i15: the HTTP port accepts the same WebSocket protocol on /ws.
+                from fxim.web import attachWebSocket
+                attachWebSocket(site, wsFactory)
             _log.info("fxim {name} listening on {address}", name=name, address=port.getHost())
         _log.info("fxim node {node} ready (storage: {db}, presence: {presence}, plugins: {plugins})",
                   node=config.nodeId, db="postgresql" if config.database else "sqlite",
