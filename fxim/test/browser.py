@@ -191,9 +191,17 @@ class Browser:
         """
         from selenium.webdriver.common.by import By
 
+        from selenium.common.exceptions import StaleElementReferenceException
+
+        def shown(d: Any) -> bool:
+            try:
+                return any(e.is_displayed() for e in d.find_elements(By.CSS_SELECTOR, selector))
+            except StaleElementReferenceException:
+                return True  # re-rendered while looking: look again
+
         def gone(d: Any) -> None:
             deadline = time.monotonic() + timeout
-            while any(e.is_displayed() for e in d.find_elements(By.CSS_SELECTOR, selector)):
+            while shown(d):
                 if time.monotonic() > deadline:
                     raise BrowserError(f"{self.name}: {selector} still shown after {timeout}s")
                 time.sleep(0.1)
@@ -215,24 +223,49 @@ class Browser:
                 time.sleep(0.1)
         return await self.run(poll)
 
-    async def click(self, selector: str, text: Optional[str] = None, timeout: float = 20.0) -> None:
-        element = await self.find(selector, timeout, text)
-        await self.run(lambda d: element.click())
+    def _act(self, driver: Any, selector: str, text: Optional[str], timeout: float,
+             action: Callable[[Any], None]) -> None:
+        # Find and act in one go, again if the page re-rendered the element
+        # in between (the web chat rebuilds its lists on every event).
+        from selenium.common.exceptions import (
+            ElementClickInterceptedException, ElementNotInteractableException,
+            StaleElementReferenceException)
+        predicate = None if text is None else (lambda e: text in e.text)
+        what = "" if text is None else f"containing {text!r}"
+        deadline = time.monotonic() + timeout
+        while True:
+            element = self._find(driver, selector, max(0.5, deadline - time.monotonic()),
+                                 predicate, what)
+            try:
+                action(element)
+                return
+            except (StaleElementReferenceException, ElementClickInterceptedException,
+                    ElementNotInteractableException):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
 
-    async def type(self, selector: str, value: str, enter: bool = False, clear: bool = True) -> None:
+    async def click(self, selector: str, text: Optional[str] = None, timeout: float = 20.0) -> None:
+        """
+        Click the first visible element matching C{selector} (and
+        containing C{text}).
+        """
+        await self.run(lambda d: self._act(d, selector, text, timeout, lambda e: e.click()))
+
+    async def type(self, selector: str, value: str, enter: bool = False, clear: bool = True,
+                   timeout: float = 20.0) -> None:
         """
         Type C{value} into a field (after clearing it), then Enter if asked.
         """
         from selenium.webdriver.common.keys import Keys
-        element = await self.find(selector)
 
-        def typeIn(d: Any) -> None:
+        def typeIn(element: Any) -> None:
             if clear:
                 element.clear()
             element.send_keys(value)
             if enter:
                 element.send_keys(Keys.ENTER)
-        await self.run(typeIn)
+        await self.run(lambda d: self._act(d, selector, None, timeout, typeIn))
 
     async def upload(self, selector: str, path: str) -> None:
         """

@@ -358,11 +358,15 @@ export class ChatClient {
    * call signalling) is not queued: sent only if connected now.
    * @param {import('./protocol.js').Conversation} conv
    * @param {import('./protocol.js').MessageContent} content
-   * @param {{toUser?: string, to?: string[]}} [options]
+   * @param {{toUser?: string, to?: string[], localId?: number}} [options] localId: resend
+   *   a message saved from an earlier run (see unacked()) under its own id
    * @returns {Promise<import('./protocol.js').SendResult>}
    */
-  send(conv, content, { toUser = '', to = [] } = {}) {
-    const localId = this._nextLocalId();
+  send(conv, content, { toUser = '', to = [], localId: given } = {}) {
+    // A given local id resends a message kept across a page reload (the
+    // server stores it once per device and local id).
+    const localId = given || this._nextLocalId();
+    if (given) this.lastLocalId = Math.max(this.lastLocalId, given);
     const message = { conversation: conv, from: this.uid || '', content, toUser, to, localId };
     const body = sendMessageJson(conv, this.uid || '', content, localId, toUser, to);
     if (TRANSPARENT_TYPES.has(content.type)) {

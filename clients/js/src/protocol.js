@@ -83,6 +83,8 @@ export const CODE_ONLY = new Set(['FAR', 'FALS', 'FHR', 'FRUS', 'GAM', 'GKM', 'G
  * @property {string} [remoteMediaUrl]
  * @property {number} [mentionedType]
  * @property {string[]} [mentionedTargets]
+ * @property {number} [persistFlag] fxim addition, present when non-zero
+ * @property {number} [expireDuration] fxim addition, present when non-zero
  */
 
 /**
@@ -217,6 +219,8 @@ export function contentFromJson(c) {
   };
   if (c.binaryContent) out.binaryContent = String(c.binaryContent);
   if (Array.isArray(c.mentionedTargets)) out.mentionedTargets = c.mentionedTargets.map(str);
+  if (c.persistFlag) out.persistFlag = num(c.persistFlag);
+  if (c.expireDuration) out.expireDuration = num(c.expireDuration);
   return out;
 }
 

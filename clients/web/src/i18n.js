@@ -77,6 +77,8 @@ const STRINGS = {
     imageText: '[Image]',
     fileText: '[File] {0}',
     failed: 'Failed: {0}',
+    tipGreeting: 'Above is the greeting',
+    tipFriends: 'You are now friends. Start chatting!',
   },
   zh: {
     title: 'fxim 网页聊天',
@@ -154,6 +156,8 @@ const STRINGS = {
     imageText: '[图片]',
     fileText: '[文件] {0}',
     failed: '失败：{0}',
+    tipGreeting: '以上是打招呼信息',
+    tipFriends: '你们已经成为好友了，现在可以开始聊天了',
   },
 };
 

@@ -255,6 +255,7 @@ function summary(m) {
     case ContentType.IMAGE: return t('imageText');
     case ContentType.FILE: return t('fileText', c.searchableContent);
     case ContentType.RECALL: return t('recalled');
+    case ContentType.TIP: return tipText(c);
     default: {
       const ev = groupEvent(m);
       return ev ? groupNotice(ev) : t('unsupported', c.type);
@@ -282,16 +283,18 @@ function onMessage(m) {
   const me = app.client.uid;
   const entry = touchConv(key, m);
   const fresh = m.timestamp >= (app.st.loginAt || 0) - 1000;
-  if (m.from !== me && fresh && !isOpenAndSeen(key) && m.content.type !== ContentType.RECALL) {
+  // Only what people wrote counts as unread (not tips, notices or recalls).
+  if (m.from !== me && fresh && !isOpenAndSeen(key) && m.content.type < ContentType.RECALL) {
     entry.unread = (entry.unread || 0) + 1;
   }
   ensureNames([m.from]);
   if (m.conversation.type === 1 && !app.st.groupNames[m.conversation.target]) {
     refreshGroups([m.conversation.target]);
   }
+  const typing = app.typing.get(key);
+  if (typing && typing.uid === m.from) app.typing.delete(key); // they sent what they typed
   if (key === app.open) {
     addItem({ ...m, pending: false });
-    app.typing.delete(key);
     renderTyping();
   }
   // Saved with the cursor (after the batch): see the "cursor" observer.
@@ -335,6 +338,17 @@ function onGroupEvent(ev) {
   ensureNames([ev.operator, ...ev.members]);
   renderSide();
   if (app.open === key) renderHeader();
+}
+
+/** The server's fixed friend tips, in the page's language. */
+const KNOWN_TIPS = {
+  '以上是打招呼信息': 'tipGreeting',
+  '你们已经成为好友了，现在可以开始聊天了': 'tipFriends',
+};
+
+function tipText(c) {
+  const text = c.content || c.searchableContent;
+  return KNOWN_TIPS[text] ? t(KNOWN_TIPS[text]) : text;
 }
 
 function groupNotice(ev) {
@@ -636,7 +650,7 @@ function avatar(text, group) {
   const letter = (text || '?').trim().slice(0, 1).toUpperCase() || '?';
   let hash = 0;
   for (const ch of text || '') hash = (hash * 31 + ch.charCodeAt(0)) % 360;
-  return h('span', { class: group ? 'avatar group' : 'avatar', style: `--hue:${hash}`, 'aria-hidden': 'true' }, letter);
+  return h('span', { class: group ? 'avatar group' : 'avatar', style: { '--hue': String(hash) }, 'aria-hidden': 'true' }, letter);
 }
 
 function chatList() {
@@ -888,9 +902,9 @@ function renderChat() {
     h('div', { class: 'composer-status', 'data-t': 'progress' }),
     h('form', { class: 'composer', onsubmit: (event) => { event.preventDefault(); sendText(input); } },
       h('button', { type: 'button', class: 'icon', title: t('image'), 'aria-label': t('image'), 'data-t': 'attach-image',
-        onclick: () => imageInput.click() }, '🖼'),
+        onclick: () => imageInput.click() }, t('image')),
       h('button', { type: 'button', class: 'icon', title: t('file'), 'aria-label': t('file'), 'data-t': 'attach-file',
-        onclick: () => fileInput.click() }, '📎'),
+        onclick: () => fileInput.click() }, t('file')),
       input, imageInput, fileInput,
       h('button', { type: 'submit', class: 'primary', 'data-t': 'send' }, t('send'))));
   renderHeader();
@@ -969,7 +983,7 @@ function messageBody(item) {
     case ContentType.FILE: {
       const url = safeUrl(c.remoteMediaUrl);
       return h('a', { class: 'file', href: url || '#', target: '_blank', rel: 'noopener noreferrer', download: c.searchableContent },
-        '📄 ', c.searchableContent, h('span', { class: 'muted' }, ` ${fileSize(c.content)}`));
+        h('span', { class: 'file-icon', 'aria-hidden': 'true' }, 'FILE'), c.searchableContent, h('span', { class: 'muted' }, ` ${fileSize(c.content)}`));
     }
     case ContentType.RECALL:
       return h('div', { class: 'text recalled', 'data-t': 'recalled' },
@@ -981,6 +995,9 @@ function messageBody(item) {
 
 function messageRow(item) {
   const me = app.client.uid;
+  if (item.content.type === ContentType.TIP) {
+    return h('div', { class: 'notice', 'data-t': 'notice', 'data-uid': item.uid }, tipText(item.content));
+  }
   const ev = item.conversation && item.conversation.type === 1 ? groupEvent(item) : null;
   if (ev || (item.content.type >= 104 && item.content.type <= 117)) {
     return h('div', { class: 'notice', 'data-t': 'notice', 'data-uid': item.uid }, ev ? groupNotice(ev) : t('groupNotice'));

@@ -1,0 +1,58 @@
+"""
+The JavaScript SDK's own tests (C{npm test} in C{clients/js}, Node's
+built-in test runner), including its run against a real node.
+"""
+
+import os
+import shutil
+import subprocess
+
+from twisted.internet import reactor
+from twisted.internet.threads import deferToThread
+from twisted.trial import unittest
+
+from fxim.test.e2e import LOGIN_CODE, NodeTestMixin
+
+SDK = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                   "clients", "js")
+
+
+def npmTest(env):
+    return subprocess.run(["npm", "test"], cwd=SDK, env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+class JavaScriptSdkTests(NodeTestMixin, unittest.TestCase):
+    """
+    C{npm test} against a real C{twistd fxim}: WebSocket on the HTTP port's
+    C{/ws} and on the WebSocket port.
+    """
+
+    timeout = 400
+
+    def setUp(self):
+        if shutil.which("npm") is None or shutil.which("node") is None:
+            self.fail("node and npm are not installed (source .ci/tools.sh)")
+        if not os.path.isdir(os.path.join(SDK, "node_modules", "ws")):
+            self.fail("run `npm install` in clients/js (.ci/tools.sh does it)")
+
+    async def run_npm(self, wsUrl, node):
+        env = dict(os.environ, FXIM_TEST_HTTP_URL=node.httpBase, FXIM_TEST_WS_URL=wsUrl,
+                   FXIM_TEST_LOGIN_CODE=LOGIN_CODE)
+        result = await deferToThread(npmTest, env)
+        report = result.stdout + result.stderr
+        self.assertEqual(result.returncode, 0, report)
+        # Every test ran: the live one was not skipped.
+        self.assertIn("# fail 0", report)
+        self.assertIn("# skipped 0", report)
+        self.assertIn("ok ", report)
+        return report
+
+    async def test_againstHttpPort(self):
+        node = await self.startNode()
+        report = await self.run_npm(f"ws://127.0.0.1:{node.httpPort}/ws", node)
+        self.assertIn("two SDK clients against a real node", report)
+
+    async def test_againstWsPort(self):
+        node = await self.startNode()
+        await self.run_npm(f"ws://127.0.0.1:{node.wsPort}/", node)
