@@ -244,18 +244,47 @@ class WebChatBrowserTests(NodeTestMixin, unittest.TestCase):
         await alice.waitText("[data-t=chat-title]", "Team 3")
         await bob.waitText("[data-t=notice]", "renamed the group to Team 3")
 
+        # History on scroll: Carol writes 30 to Alice; the chat shows the
+        # newest page, then the older ones when scrolled to the top.
+        for i in range(30):
+            await withTimeout(carol.sendText(aliceUid, f"history {i:02d}"))
+        await alice.click("[data-t=tab-chats]")
+        await alice.click(f"[data-t=conv][data-key='0:{carol.uid}']")
+        await alice.waitText("[data-t=msg]", "history 29")
+        texts = await self.messageTexts(alice)
+        self.assertNotIn("history 00", texts)
+        await alice.js("document.querySelector('[data-t=messages]').scrollTop = 0;")
+        await alice.waitText("[data-t=msg]", "history 00")
+        texts = [t for t in await self.messageTexts(alice) if t.startswith("history")]
+        self.assertEqual(texts, [f"history {i:02d}" for i in range(30)])
+        await alice.screenshot("16-history")
+
+        # A file, with its name and size on the other side.
+        notes = os.path.abspath("notes.txt")
+        with open(notes, "w") as f:
+            f.write("fxim " * 300)
+        await self.openChat(alice, f"0:{bobUid}")
+        await alice.upload("[data-t=file-input]", notes)
+        await alice.waitText("[data-t=msg] a.file", "notes.txt")
+        await bob.click("[data-t=conv]", text="Alice")
+        link = await bob.waitText("[data-t=msg] a.file", "notes.txt")
+        self.assertIn("1 KB", link.text)
+        href = await bob.run(lambda d: link.get_attribute("href"))
+        status = await bob.js("return fetch(arguments[0]).then(r => r.text()).then(t => t.length);", href)
+        self.assertEqual(status, 1500)
+
         # 8. A reload keeps the session and the conversations.
         await alice.refresh()
         await alice.waitText("[data-t=conv]", "Team 3")
         await self.openChat(alice, f"0:{bobUid}")
         await alice.waitText("[data-t=msg]", "Fine thanks, and you?")
-        await alice.screenshot("16-after-reload")
+        await alice.screenshot("17-after-reload")
 
         # 9. The node restarts: the page shows it is offline, then recovers
         # by itself, and messages flow again.
         await node.stop()
         await alice.find("[data-t=banner]", text="Reconnecting")
-        await alice.screenshot("17-node-down")
+        await alice.screenshot("18-node-down")
         again = ServerProcess(reactor, dataDir=node.dataDir)
         again.tcpPort, again.wsPort, again.httpPort = node.tcpPort, node.wsPort, node.httpPort
         self.addCleanup(again.stop)
@@ -266,7 +295,7 @@ class WebChatBrowserTests(NodeTestMixin, unittest.TestCase):
         await bob.click("[data-t=tab-chats]")
         await self.openChat(bob, f"0:{aliceUid}")
         await bob.waitText("[data-t=msg]", "Still here after the restart")
-        await alice.screenshot("18-recovered")
+        await alice.screenshot("19-recovered")
 
         # 10. Bob leaves the group.
         await bob.click("[data-t=conv]", text="Team 3")
@@ -275,22 +304,22 @@ class WebChatBrowserTests(NodeTestMixin, unittest.TestCase):
         await bob.waitGone("[data-t=conv][data-key='1:%s']" % gid)
         await alice.click("[data-t=conv]", text="Team 3")
         await alice.waitText("[data-t=notice]", "Bob left the group")
-        await alice.screenshot("19-member-left")
+        await alice.screenshot("20-member-left")
 
         # 11. A phone-sized screen, and Chinese.
         await bob.setSize(390, 844)
         await bob.click("[data-t=tab-chats]")
-        await bob.screenshot("20-phone-list")
+        await bob.screenshot("21-phone-list")
         await bob.click(f"[data-t=conv][data-key='0:{aliceUid}']")
         await bob.find("[data-t=back]")
-        await bob.screenshot("21-phone-chat")
+        await bob.screenshot("22-phone-chat")
         await bob.click("[data-t=back]")
         await bob.click("[data-t=tab-me]")
         await bob.run(lambda d: __import__("selenium.webdriver.support.select", fromlist=["Select"])
                       .Select(d.find_element("css selector", "[data-t=lang]")).select_by_value("zh"))
         await bob.waitText("[data-t=tabs]", "会话")
         await bob.click("[data-t=tab-chats]")
-        await bob.screenshot("22-phone-chinese")
+        await bob.screenshot("23-phone-chinese")
 
         errors = [line for line in await alice.consoleLog() + await bob.consoleLog()
                   if line.startswith("SEVERE") and "WebSocket" not in line

@@ -111,8 +111,8 @@ function showLogin(message = '') {
   }
 
   fill(root, h('form', { class: 'login', onsubmit: doLogin },
-    h('h1', {}, t('loginTitle')),
-    languagePicker(() => showLogin(status.textContent)),
+    h('div', { class: 'login-head' }, h('h1', {}, t('loginTitle')),
+      languagePicker(() => showLogin(status.textContent))),
     h('label', {}, t('identity'), identity),
     h('div', { class: 'row' },
       h('label', { class: 'grow' }, t('code'), code),
@@ -218,6 +218,7 @@ async function endSession(message) {
 
 function onState(state) {
   renderBanner();
+  renderMeBar();
   if (state === State.CONNECTED) afterReconnect();
   if (state === State.UNAUTHORIZED) endSession(t('unauthorized'));
 }
@@ -391,6 +392,7 @@ async function ensureNames(uids) {
       if (u.uid === app.client.uid) app.me = u;
     }
     save();
+    renderMeBar();
     renderSide();
     renderHeader();
     renderMessages({ keepScroll: true });
@@ -582,13 +584,26 @@ function renderShell() {
   fill(root, h('div', { class: `shell${narrowOpen}` },
     h('div', { class: 'banner hidden', 'data-t': 'banner', role: 'status' }),
     h('aside', { class: 'side' },
+      h('div', { class: 'me-bar', 'data-t': 'me-bar' }),
       h('nav', { class: 'tabs', 'data-t': 'tabs' }),
       h('div', { class: 'side-body', 'data-t': 'side' })),
     h('main', { class: 'chat', 'data-t': 'chat' })));
   renderBanner();
+  renderMeBar();
   renderTabs();
   renderSide();
   renderChat();
+}
+
+/** Who is logged in, and whether the connection is up. */
+function renderMeBar() {
+  const el = root.querySelector('[data-t=me-bar]');
+  if (!el || !app.client) return;
+  const me = app.client.uid;
+  const online = app.client.state === State.CONNECTED;
+  fill(el, avatar(nameOf(me)), h('span', { class: 'me-name' }, nameOf(me)),
+    h('span', { class: online ? 'dot online' : 'dot', title: online ? 'online' : 'offline' }),
+    h('span', { class: 'brand' }, 'fxim'));
 }
 
 function renderBanner() {
@@ -614,7 +629,7 @@ function renderBanner() {
 function tabButton(name, label, badge) {
   return h('button', { type: 'button', class: app.tab === name ? 'tab active' : 'tab', 'data-t': `tab-${name}`,
     onclick: () => { app.tab = name; app.notice = ''; renderShell(); } },
-  label, badge ? h('span', { class: 'badge' }, String(badge)) : null);
+  h('span', { class: 'tab-label' }, label, badge ? h('span', { class: 'badge' }, String(badge)) : null));
 }
 
 function renderTabs() {
@@ -851,6 +866,7 @@ function profileView() {
         await app.client.setMyInfo({ displayName: name.value.trim() });
         app.st.names[me] = name.value.trim() || me;
         save();
+        renderMeBar();
         fill(status, t('saved'));
       } catch (e) {
         fill(status, t('failed', describeError(e)));
