@@ -22,6 +22,25 @@ def npmTest(env):
                           timeout=300)
 
 
+class PasswordFixtureTests(unittest.TestCase):
+    """
+    The SDK's password fixture is what the server's own code computes, so
+    the SDK's byte-for-byte test compares against fxim itself.
+    """
+
+    def test_fixtureIsCurrent(self):
+        import json
+        from fxim import crypto
+        with open(os.path.join(SDK, "test", "fixtures-password.json")) as f:
+            fixture = json.load(f)
+        self.assertEqual(crypto.makePassword(fixture["token"], fixture["nowMs"]),
+                         fixture["password"])
+        usertoken, secret, dbSecret = crypto.splitToken(fixture["token"])
+        self.assertEqual((crypto.b64encode(usertoken), secret, dbSecret),
+                         (fixture["usertoken"], fixture["secret"], fixture["dbSecret"]))
+        self.assertEqual(crypto.hourOf(fixture["nowMs"]), fixture["hour"])
+
+
 class JavaScriptSdkTests(NodeTestMixin, unittest.TestCase):
     """
     C{npm test} against a real C{twistd fxim}: WebSocket on the HTTP port's
