@@ -231,8 +231,16 @@ export class ChatClient {
     conn.onPush = (env) => this._push(conn, env);
     const creds = this.credentials;
     let ack;
+    let password;
     try {
-      const password = await makePassword(creds.token, this.clock.now(), this.crypto);
+      password = await makePassword(creds.token, this.clock.now(), this.crypto);
+    } catch (e) {
+      // A token that does not decode never will: log in again.
+      conn.close();
+      this._unauthorized(0);
+      return;
+    }
+    try {
       ack = await conn.connect(creds.uid, password, creds.clientId, timeoutMs);
     } catch (e) {
       conn.close();

@@ -229,3 +229,13 @@ test('typed calls: code-only success and failure, list results', async () => {
   assert.equal((await page)[0].uid, '5');
   await client.stop();
 });
+
+test('a token that does not decode is final too', async () => {
+  const server = new FakeServer();
+  const clock = new FakeClock(fixture.nowMs);
+  const client = makeClient(server, clock, { credentials: { uid: 'alice', token: 'AAAA', clientId: 'd' } });
+  await assert.rejects(client.start(), (e) => e.name === 'Unauthorized' && e.code === 0);
+  assert.equal(client.state, State.UNAUTHORIZED);
+  await clock.advance(120000);
+  assert.equal(server.sockets.length, 1);
+});

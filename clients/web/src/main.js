@@ -147,6 +147,7 @@ function startSession() {
   st.names = st.names || {};
   st.groupNames = st.groupNames || {};
   st.outbox = st.outbox || [];
+  app.everConnected = false;
   const client = new ChatClient({
     httpUrl: app.cfg.httpUrl, wsUrl: app.cfg.wsUrl, credentials: st.creds,
     lastSeq: st.lastSeq || 0, lastLocalId: st.lastLocalId || 0,
@@ -219,7 +220,10 @@ async function endSession(message) {
 function onState(state) {
   renderBanner();
   renderMeBar();
-  if (state === State.CONNECTED) afterReconnect();
+  if (state === State.CONNECTED) {
+    app.everConnected = true;
+    afterReconnect();
+  }
   if (state === State.UNAUTHORIZED) endSession(t('unauthorized'));
 }
 
@@ -622,7 +626,7 @@ function renderBanner() {
     fill(el, t('offline', seconds), ' ',
       h('button', { type: 'button', 'data-t': 'retry', onclick: () => app.client.reconnectNow() }, t('retryNow')));
   } else {
-    fill(el, t('reconnecting'));
+    fill(el, app.everConnected ? t('reconnecting') : t('connecting'));
   }
 }
 
