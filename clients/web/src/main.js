@@ -283,9 +283,24 @@ function isOpenAndSeen(key) {
   return app.open === key && document.visibilityState !== 'hidden';
 }
 
+/** Whether a group event takes this user out of the group. */
+function leavesMe(ev) {
+  const me = app.client.uid;
+  return ev.kind === ContentType.DISMISS_GROUP
+    || (ev.kind === ContentType.QUIT_GROUP && ev.operator === me)
+    || (ev.kind === ContentType.KICKOFF_GROUP_MEMBER && ev.members.includes(me));
+}
+
 function onMessage(m) {
   const key = messageKey(m);
   const me = app.client.uid;
+  const ev = m.conversation.type === 1 ? groupEvent(m) : null;
+  if (ev && leavesMe(ev) && ev.operator === me) {
+    // My own quit or dismiss: the conversation goes away (see onGroupEvent).
+    delete app.st.convs[key];
+    renderSide();
+    return;
+  }
   const entry = touchConv(key, m);
   const fresh = m.timestamp >= (app.st.loginAt || 0) - 1000;
   // Only what people wrote counts as unread (not tips, notices or recalls).
@@ -333,10 +348,7 @@ function onGroupEvent(ev) {
   const key = keyOf(conversation(ev.groupId, true));
   const me = app.client.uid;
   if (ev.name) st.groupNames[ev.groupId] = ev.name;
-  const gone = ev.kind === ContentType.DISMISS_GROUP
-    || (ev.kind === ContentType.QUIT_GROUP && ev.operator === me)
-    || (ev.kind === ContentType.KICKOFF_GROUP_MEMBER && ev.members.includes(me));
-  if (gone) {
+  if (leavesMe(ev)) {
     delete st.groupNames[ev.groupId];
     if (ev.operator === me) delete st.convs[key];
   }
