@@ -924,7 +924,10 @@ function renderChat() {
     onchange: () => { sendUpload(imageInput.files[0], 'image'); imageInput.value = ''; } });
   const fileInput = h('input', { type: 'file', class: 'hidden', 'data-t': 'file-input',
     onchange: () => { sendUpload(fileInput.files[0], 'file'); fileInput.value = ''; } });
+  app.atBottom = true;
+  rowCache = new Map();
   const list = h('div', { class: 'messages', 'data-t': 'messages', onscroll: () => {
+    app.atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 60;
     if (list.scrollTop < 40) loadOlder();
   } });
   fill(el,
@@ -1049,16 +1052,32 @@ function messageRow(item) {
     canRecall ? h('button', { type: 'button', class: 'link', 'data-t': 'recall', onclick: () => recall(item) }, t('recall')) : null));
 }
 
+/** Rendered rows, reused while what they show is unchanged (so images don't reload). */
+let rowCache = new Map();
+
+function rowKey(item) {
+  return [item.uid || `l${item.localId}`, item.content.type, item.pending, item.failed || '',
+    nameOf(item.from), timeText(item.timestamp), language()].join('|');
+}
+
 function renderMessages({ toBottom = false, keepScroll = false, stickToBottom = false, fromBottom = false, noRebuild = false } = {}) {
   const list = root.querySelector('[data-t=messages]');
   if (!list) return;
-  const nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 60;
+  const nearBottom = app.atBottom !== false || list.scrollHeight - list.scrollTop - list.clientHeight < 60;
   const distanceFromBottom = list.scrollHeight - list.scrollTop;
   if (!noRebuild) {
+    const cache = new Map();
+    const rows = app.items.map((item) => {
+      const key = rowKey(item);
+      const el = rowCache.get(key) || messageRow(item);
+      cache.set(key, el);
+      return el;
+    });
+    rowCache = cache;
     fill(list,
       app.loadingOlder ? h('div', { class: 'older muted' }, t('loadOlder'))
         : app.noOlder && app.items.length ? h('div', { class: 'older muted' }, t('noOlder')) : null,
-      app.items.map(messageRow));
+      rows);
   }
   if (toBottom || (stickToBottom && nearBottom)) list.scrollTop = list.scrollHeight;
   else if (fromBottom) list.scrollTop = list.scrollHeight - distanceFromBottom;
