@@ -17,15 +17,17 @@ from twisted.trial import unittest
 
 from fxim.client import ChatClient
 from fxim.test.browser import SKIP, Browser
-from fxim.test.e2e import LOGIN_CODE, NodeTestMixin, sleep, withTimeout
+from fxim.test.e2e import LOGIN_CODE, NodeTestMixin, ProductionBackend, sleep, withTimeout
 from fxim.testing import ServerProcess
 
 
-def shotsDir() -> str:
+def shotsDir(backend: str = "embedded") -> str:
     """
-    Where the screenshots go (created on first use).
+    Where the screenshots go (created on first use); the PostgreSQL + Redis
+    run writes into a C{postgresql+redis/} subfolder.
     """
-    return os.path.abspath(os.environ.get("FXIM_WEBCHAT_SHOTS") or "webchat-screenshots")
+    base = os.path.abspath(os.environ.get("FXIM_WEBCHAT_SHOTS") or "webchat-screenshots")
+    return base if backend == "embedded" else os.path.join(base, backend)
 
 
 def makePng(path: str, width: int = 160, height: int = 100) -> None:
@@ -60,7 +62,7 @@ class WebChatBrowserTests(NodeTestMixin, unittest.TestCase):
     timeout = 600
 
     async def browser(self, name: str, **kwargs) -> Browser:
-        b = await Browser.start(reactor, shotsDir(), name, **kwargs)
+        b = await Browser.start(reactor, shotsDir(self.backend), name, **kwargs)
         self.addCleanup(b.stop)
         return b
 
@@ -266,7 +268,7 @@ class WebChatBrowserTests(NodeTestMixin, unittest.TestCase):
         await self.openChat(alice, f"0:{bobUid}")
         await alice.upload("[data-t=file-input]", notes)
         await alice.waitText("[data-t=msg] a.file", "notes.txt")
-        await bob.click("[data-t=conv]", text="Alice")
+        await bob.click(f"[data-t=conv][data-key='0:{aliceUid}']")
         link = await bob.waitText("[data-t=msg] a.file", "notes.txt")
         self.assertIn("1 KB", link.text)
         href = await bob.run(lambda d: link.get_attribute("href"))
@@ -285,7 +287,7 @@ class WebChatBrowserTests(NodeTestMixin, unittest.TestCase):
         await node.stop()
         await alice.find("[data-t=banner]", text="Reconnecting")
         await alice.screenshot("18-node-down")
-        again = ServerProcess(reactor, dataDir=node.dataDir)
+        again = ServerProcess(reactor, list(self.backendArgs()), dataDir=node.dataDir)
         again.tcpPort, again.wsPort, again.httpPort = node.tcpPort, node.wsPort, node.httpPort
         self.addCleanup(again.stop)
         await again.start()
@@ -325,3 +327,11 @@ class WebChatBrowserTests(NodeTestMixin, unittest.TestCase):
                   if line.startswith("SEVERE") and "WebSocket" not in line
                   and "ERR_CONNECTION_REFUSED" not in line]
         self.assertEqual(errors, [])
+
+
+class ProductionWebChatBrowserTests(ProductionBackend, WebChatBrowserTests):
+    """
+    The same on PostgreSQL + Redis.
+    """
+
+    skip = ProductionBackend.skip or SKIP
