@@ -11,7 +11,7 @@ from twisted.internet import reactor
 from twisted.internet.threads import deferToThread
 from twisted.trial import unittest
 
-from fxim.test.e2e import LOGIN_CODE, NodeTestMixin
+from fxim.test.e2e import LOGIN_CODE, NodeTestMixin, ProductionBackend
 
 SDK = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                    "clients", "js")
@@ -75,3 +75,9 @@ class JavaScriptSdkTests(NodeTestMixin, unittest.TestCase):
     async def test_againstWsPort(self):
         node = await self.startNode()
         await self.run_npm(f"ws://127.0.0.1:{node.wsPort}/", node)
+
+
+class ProductionJavaScriptSdkTests(ProductionBackend, JavaScriptSdkTests):
+    """
+    The same on PostgreSQL + Redis.
+    """

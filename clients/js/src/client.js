@@ -119,7 +119,7 @@ export class ChatClient {
     this._pulling = false;
     this._pullAgain = false;
     this._syncWaiters = [];
-    this._friendPull = null;
+    this._friendPull = null; // see _coalesced
     this._friendRequestPull = null;
   }
 
@@ -571,42 +571,53 @@ export class ChatClient {
     this._fire('group', event);
   }
 
+  /**
+   * Run `pull` now, or once more after the one in flight: a notification
+   * arriving during a pull may be newer than what that pull returns.
+   */
+  _coalesced(name, pull) {
+    const state = this[name] || (this[name] = { running: null, again: false });
+    if (state.running) {
+      state.again = true;
+      return state.running;
+    }
+    state.running = (async () => {
+      try {
+        do {
+          state.again = false;
+          try {
+            await pull();
+          } catch (e) { /* retried at the next notification or connect */ }
+        } while (state.again && this._running);
+      } finally {
+        state.running = null;
+      }
+    })();
+    return state.running;
+  }
+
   /** Pull friend changes since friendVersion (done after each FN). */
   syncFriends() {
-    if (!this._friendPull) {
-      this._friendPull = (async () => {
-        try {
-          const list = await this.request('FP', { version: this.friendVersion });
-          for (const f of (list || []).map(friendFromJson)) {
-            this.friendVersion = Math.max(this.friendVersion, f.updateDt);
-            this._fire('friend', f);
-          }
-        } catch (e) { /* retried at the next FN or connect */ } finally {
-          this._friendPull = null;
-        }
-      })();
-    }
-    return this._friendPull;
+    return this._coalesced('_friendPull', async () => {
+      const list = await this.request('FP', { version: this.friendVersion });
+      for (const f of (list || []).map(friendFromJson)) {
+        this.friendVersion = Math.max(this.friendVersion, f.updateDt);
+        this._fire('friend', f);
+      }
+    });
   }
 
   /** Pull friend-request changes since friendRequestVersion (done after each FRN). */
   syncFriendRequests() {
-    if (!this._friendRequestPull) {
-      this._friendRequestPull = (async () => {
-        try {
-          const v = this.friendRequestVersion;
-          // The server subtracts 1000 from what the web client sends.
-          const list = await this.request('FRP', { version: v <= 0 ? null : String(v + 1000) });
-          for (const r of (list || []).map(friendRequestFromJson)) {
-            this.friendRequestVersion = Math.max(this.friendRequestVersion, r.updateDt);
-            this._fire('friendRequest', r);
-          }
-        } catch (e) { /* retried at the next FRN or connect */ } finally {
-          this._friendRequestPull = null;
-        }
-      })();
-    }
-    return this._friendRequestPull;
+    return this._coalesced('_friendRequestPull', async () => {
+      const v = this.friendRequestVersion;
+      // The server subtracts 1000 from what the web client sends.
+      const list = await this.request('FRP', { version: v <= 0 ? null : String(v + 1000) });
+      for (const r of (list || []).map(friendRequestFromJson)) {
+        this.friendRequestVersion = Math.max(this.friendRequestVersion, r.updateDt);
+        this._fire('friendRequest', r);
+      }
+    });
   }
 
   // -- requests ---------------------------------------------------------------

@@ -239,3 +239,24 @@ test('a token that does not decode is final too', async () => {
   await clock.advance(120000);
   assert.equal(server.sockets.length, 1);
 });
+
+test('an FRN during a friend-request pull pulls again afterwards', async () => {
+  const server = new FakeServer();
+  const clock = new FakeClock(fixture.nowMs);
+  const { client, sock } = await connected(server, clock);
+  const got = [];
+  client.on('friendRequest', (r) => got.push(r.from));
+  // The connect-time pull is in flight when the FRN arrives.
+  sock.deliver({ content: JSON.stringify({ version: '5' }), messageId: 0, signal: 'PUBLISH', subSignal: 'FRN' });
+  await flush();
+  assert.equal(sentOf(sock, 'FRP').length, 1);
+  sock.deliver(reply(sentOf(sock, 'FRP')[0], [{ from: 'bob', target: 'alice', reason: '', status: 0, timestamp: 3 }]));
+  await flush();
+  const second = sentOf(sock, 'FRP');
+  assert.equal(second.length, 2);
+  assert.deepEqual(second[1].content, { version: '1003' });
+  sock.deliver(reply(second[1], [{ from: 'carol', target: 'alice', reason: '', status: 0, timestamp: 5 }]));
+  await flush();
+  assert.deepEqual(got, ['bob', 'carol']);
+  await client.stop();
+});

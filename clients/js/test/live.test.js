@@ -31,9 +31,11 @@ function next(c, kind, match = () => true, ms = 20000) {
   });
 }
 
-test('two SDK clients against a real node', { skip, timeout: 120000 }, async () => {
+test('two SDK clients against a real node', { skip, timeout: 120000 }, async (t) => {
   const alice = client();
   const bob = client();
+  // Stopped even when an assertion fails, so the process can exit.
+  t.after(() => Promise.all([alice.stop(), bob.stop()]));
   await alice.login(randomMobile(), CODE);
   await bob.login(randomMobile(), CODE);
   await alice.start();
