@@ -18,7 +18,7 @@ from twisted.web.client import Agent, readBody
 from twisted.web.http_headers import Headers
 
 from fxim.client import ChatClient
-from fxim.test.e2e import LOGIN_CODE, NodeTestMixin, withTimeout
+from fxim.test.e2e import LOGIN_CODE, NodeTestMixin, sleep, withTimeout
 from fxim.tap import Options
 from fxim.web import STATIC, wsUrlFor
 
@@ -142,7 +142,8 @@ class WebServedTests(NodeTestMixin, unittest.TestCase):
         The WebSocket protocol also works on C{/ws} of the HTTP port, and
         its handshake names no server version.
         """
-        node = await self.startNode()
+        # Short HTTP read deadlines must not cut a WebSocket on the HTTP port.
+        node = await self.startNode(["--http-header-timeout", "1", "--http-body-timeout", "1"])
         alice = ChatClient(reactor, "ws", "127.0.0.1", node.httpPort, httpBase=node.httpBase,
                            wsPath="/ws")
         bob = ChatClient(reactor, "ws", "127.0.0.1", node.wsPort, httpBase=node.httpBase)
@@ -161,6 +162,12 @@ class WebServedTests(NodeTestMixin, unittest.TestCase):
             await withTimeout(bob.sync())
         self.assertEqual([(m.uid, m.content.searchableContent) for m in got],
                          [(sent.uid, "over the HTTP port")])
+        connection = alice.connection
+        await sleep(3)
+        self.assertIs(alice.connection, connection)
+        self.assertEqual(alice.attempt, 0)
+        await withTimeout(alice.sendText(bob.uid, "still there"))
+        self.assertNotIn("Traceback", node.log())
 
 
 def _run(argv, cwd, env=None):
