@@ -5,6 +5,7 @@ built-in test runner), including its run against a real node.
 
 import os
 import shutil
+import signal
 import subprocess
 
 from twisted.internet import reactor
@@ -17,9 +18,20 @@ SDK = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
                    "clients", "js")
 
 
-def npmTest(env):
-    return subprocess.run(["npm", "test"], cwd=SDK, env=env, capture_output=True, text=True,
-                          timeout=300)
+def npmTest(env, timeout=300):
+    """
+    Run C{npm test} in its own process group, so that a hung run is ended
+    with every child (npm leaves node running when it is killed alone).
+    """
+    process = subprocess.Popen(["npm", "test"], cwd=SDK, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        out, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        out, _ = process.communicate()
+        out += f"\n[npm test killed after {timeout}s]"
+    return subprocess.CompletedProcess(process.args, process.returncode, out, "")
 
 
 class PasswordFixtureTests(unittest.TestCase):
