@@ -486,10 +486,10 @@ export class ChatClient {
         if (this.autoSync) this.syncFriendRequests();
         break;
       default:
-        // HOOK(receipts, agents): delivery/read receipts and streaming agent
-        // replies are not in the server yet.  When they land they arrive
-        // here as pushes under their subsignal name; decode them into typed
-        // "receipt" / "agent" events at this point.
+        // HOOK(receipts, agents): delivery/read reports (MRN, then an MRP
+        // pull) and streaming agent frames (SAI) arrive here as pushes under
+        // their subsignal name (docs/newer-clients.md); decode them into
+        // typed "receipt" / "agent" events at this point.  Not done yet.
         this._fire('push', { subSignal: env.subSignal, value: env.value });
     }
   }
