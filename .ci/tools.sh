@@ -16,6 +16,8 @@ fxim_tools_install() {
   command -v npm >/dev/null 2>&1 || missing+=(npm)
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+  # i15: a CJK font, so the web chat's Chinese screenshots show characters
+  [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
   if [ "${#missing[@]}" -gt 0 ]; then
     echo "installing ${missing[*]} from Debian packages" >&2
     apt-get update -qq >&2

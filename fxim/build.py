@@ -87,6 +87,9 @@ async def buildServer(config: Config, reactor: Any) -> Tuple[Any, List[Callable]
     await installLimits(server, config, reactor, closers, site)
     # i10a: HTTP read deadlines.
     site.setReadLimits(config.httpHeaderTimeout, config.httpBodyTimeout, config.httpBodyMinRate)
+    # i15: the web chat at / (and /config.json)
+    from fxim.web import installWeb
+    installWeb(site, config)
     return server, closers, site
 
 

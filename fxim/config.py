@@ -107,6 +107,9 @@ class Config:
     loginAccountLimit: int = 0
     userSendLimit: int = 0
     userSendWindow: float = 60.0
+    # i15: web chat
+    webRoot: Optional[str] = None
+    web: bool = True
 
     @classmethod
     def fromOptions(cls, options: dict) -> "Config":
@@ -138,6 +141,8 @@ class Config:
             retentionDays=float(options.get("retention-days") or 0),
             retentionInterval=float(options.get("retention-interval") or 3600),
         )
+        # i15: web chat
+        kwargs.update(webRoot=opt("web-root"), web=not options.get("no-web"))
         for optionName, field, convert in _LIMITS:
             kwargs[field] = convert(options[optionName])
         # i13: agents

@@ -69,6 +69,13 @@ class Options(usage.Options):
         ["word-action-message", None, "reject", "On a sensitive word in a message: reject, drop, mask or pass."],
         ["word-action-name", None, "reject", "On a sensitive word in a nickname or group name: reject, mask or pass."],
         ["trusted-proxies", None, None, "Comma-separated proxy addresses/CIDRs whose X-Forwarded-For is believed."],
+        # i15: web chat
+        ["web-root", None, None, "Serve this folder at / of the HTTP port instead of the built-in web chat."],
+    ]
+
+    optFlags = [
+        # i15: web chat
+        ["no-web", None, "Do not serve the web chat (nor /config.json) on the HTTP port."],
     ]
 
     def __init__(self) -> None:
@@ -181,6 +188,9 @@ class Options(usage.Options):
                 raise usage.UsageError(f"--trusted-proxies: {e}")
         if self["push-preview"] not in ("on", "off"):
             raise usage.UsageError("--push-preview must be on or off")
+        # i15: web chat
+        if self["web-root"] and not os.path.isdir(self["web-root"]):
+            raise usage.UsageError("--web-root must be an existing folder")
         code = self["login-code"]
         if code is not None and not (code.isdigit() and 4 <= len(code) <= 8):
             raise usage.UsageError("--login-code must be 4-8 digits")
@@ -291,6 +301,10 @@ class FximService(MultiService):
             factory = CappedFactory(factory, caps)
             port = await serverFromString(reactor, withBacklog(description)).listen(factory)
             self.ports.append(port)
+            if name == "ws":
+                # i15: the HTTP port accepts the same WebSocket protocol on /ws.
+                from fxim.web import attachWebSocket
+                attachWebSocket(site, wsFactory)
             _log.info("fxim {name} listening on {address}", name=name, address=port.getHost())
         _log.info("fxim node {node} ready (storage: {db}, presence: {presence}, plugins: {plugins})",
                   node=config.nodeId, db="postgresql" if config.database else "sqlite",

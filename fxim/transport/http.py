@@ -376,9 +376,17 @@ class RootResource(Resource):
     """
     The site root: unknown children are a JSON 404.  Other components add
     theirs with L{putChild}.
+
+    @ivar fallback: L{None}, or a resource asked for the children no
+        C{putChild} named (the web chat's static files); its C{getChild}
+        answers a 404 itself.
     """
 
+    fallback = None
+
     def getChild(self, path, request):
+        if self.fallback is not None:
+            return self.fallback.getChild(path, request)
         return NotFoundResource()
 
     def render(self, request):

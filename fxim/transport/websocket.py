@@ -20,6 +20,12 @@ from fxim.wire.envelope import HEARTBEAT, Envelope, decodeEnvelope, encodeEnvelo
 
 _log = Logger()
 
+#: i15: bodies of the plain answers to non-WebSocket requests.
+_HTTP_ERROR_BODY = {
+    426: "This port speaks the WebSocket protocol only; the web chat is on the HTTP port.\n",
+}
+_HTTP_REASON = {400: "Bad Request", 404: "Not Found", 426: "Upgrade Required"}
+
 #: Upstream's WebSocket heartbeat timeout.
 DEFAULT_WS_IDLE = 60.0
 DEFAULT_WS_MAX_PAYLOAD = 1024 * 1024
@@ -165,6 +171,18 @@ class EnvelopeProtocol(WebSocketServerProtocol):
             # Don't wait forever for a close handshake from a dead peer.
             self.factory.clock.callLater(5, self._dropIfOpen)
 
+    def sendHttpErrorResponse(self, code: int, reason: str, responseHeaders: Any = None) -> None:
+        # i15: Autobahn's own answers to a plain HTTP request (its status
+        # page, a redirect, a bare status line) name its version; answer a
+        # complete, versionless plain-text response instead.
+        body = _HTTP_ERROR_BODY.get(code, "Bad request.\n").encode("utf-8")
+        head = [f"HTTP/1.1 {int(code)} {_HTTP_REASON.get(code, 'Bad Request')}",
+                "Content-Type: text/plain; charset=utf-8",
+                f"Content-Length: {len(body)}", "Connection: close"]
+        if code == 426:
+            head.append("Upgrade: websocket")
+        self.sendData(("\r\n".join(head) + "\r\n\r\n").encode("ascii") + body)
+
     def _dropIfOpen(self) -> None:
         if self.transport is not None and self.state != self.STATE_CLOSED:
             self.dropConnection(abort=True)
@@ -203,7 +221,11 @@ class EnvelopeFactory(WebSocketServerFactory):
         self.setProtocolOptions(
             maxMessagePayloadSize=preAuth, maxFramePayloadSize=preAuth,
             requireMaskedClientFrames=False,
+            # i15: no status page on a plain GET: a versionless 426.
+            webStatus=False,
         )
+        # i15: no "Server: AutobahnPython/<version>" header either.
+        self.server = None
 
     def connectionLost(self, connection: EnvelopeProtocol) -> None:
         if self.onLost is not None:
