@@ -50,9 +50,16 @@ NODE_ARGS = ["--request-rate", "10000000", "--request-burst", "10000000",
 #: the endpoint default, 50).
 LISTEN_BACKLOG = None
 
+#: A scenario that starts with a 1-minute load average above this was
+#: contended: something else was using the cores (the benchmark's own load
+#: decays below it within a minute of the previous scenario on 2 cores).
+CONTENDED_LOAD = 0.7
+
 SCENARIOS = ["codec", "pairs", "steady", "idle", "fanout", "storm",
              # i13: receipts
-             "reports"]
+             "reports",
+             # i17: latency, interpreters, nodes
+             "single"]
 
 
 # -- helpers -------------------------------------------------------------------
@@ -463,7 +470,8 @@ def setupPairs(workers, port, mode, pairs):
             raise RuntimeError(f"{r['failed']} pairs failed to connect: {r['error']}")
 
 
-def runPairs(workers, port, mode, pairs, count, window, timeLimit, serverPid, profile=None):
+def runPairs(workers, port, mode, pairs, count, window, timeLimit, serverPid, profile=None,
+             afterPull=False):
     setupPairs(workers, port, mode, pairs)
     # Warm up both ends (first-use costs, caches, SQLite pages).
     callAll(workers, "pairs_go", count=20, window=min(window, 4), timeLimit=30)
@@ -472,7 +480,8 @@ def runPairs(workers, port, mode, pairs, count, window, timeLimit, serverPid, pr
     prof = startProfile(serverPid, profile) if profile else None
     usage = Usage(serverPid, [w.pid for w in workers])
     rss0 = rssKiB(serverPid)
-    rs = callAll(workers, "pairs_go", count=count, window=window, timeLimit=timeLimit)
+    rs = callAll(workers, "pairs_go", count=count, window=window, timeLimit=timeLimit,
+                 afterPull=afterPull)
     cpu = usage.stop()
     stopProfile(prof)
     callAll(workers, "pairs_close")
@@ -579,12 +588,14 @@ def scenario_steady(opts, results):
     fx, base = latencyStats(r.pop("lat")), latencyStats(b.pop("lat"))
     rows = []
     for name, s, raw, c in (("fxim " + opts.backend, fx, r, cpu), ("bare relay", base, b, cpuB)):
-        rows.append((name, f"{raw['delivered']}/{raw['expected']}", s["p50_ms"], s["p90_ms"], s["p99_ms"],
-                     s["max_ms"], f"{c['server_cpu_pct']:.0f}%", raw["sendLatenessP99us"] / 1000))
-    rows.append(("fxim / relay", "", fx["p50_ms"] / base["p50_ms"], fx["p90_ms"] / base["p90_ms"],
+        rows.append((name, f"{raw['delivered']}/{raw['expected']}", raw["dups"],
+                     raw.get("missing", 0) + raw.get("uidMismatch", 0), s["p50_ms"], s["p90_ms"],
+                     s["p99_ms"], s["max_ms"], f"{c['server_cpu_pct']:.0f}%",
+                     raw["sendLatenessP99us"] / 1000))
+    rows.append(("fxim / relay", "", "", "", fx["p50_ms"] / base["p50_ms"], fx["p90_ms"] / base["p90_ms"],
                  fx["p99_ms"] / base["p99_ms"], fx["max_ms"] / base["max_ms"], "", ""))
     table(f"steady: {rate} msgs/s for {duration} s over {n} pairs (send -> receiver pulled it)",
-          ["server", "delivered", "p50 ms", "p90 ms", "p99 ms", "max ms", "server CPU",
+          ["server", "delivered", "dups", "lost", "p50 ms", "p90 ms", "p99 ms", "max ms", "server CPU",
            "sender lateness p99 ms"], rows)
     results["steady"] = {"backend": opts.backend, "rate": rate, "duration_s": duration,
                          "fxim": {**fx, **{k: v for k, v in r.items()}, **cpu},
@@ -781,6 +792,46 @@ def scenario_reports(opts, results):
     results["reports"] = figures
 
 
+def scenario_single(opts, results):
+    """
+    One message at a time: one TCP pair, each MS sent only once the
+    previous message was acked, notified (MN) and pulled (MP).  This is
+    the per-message round trip with nothing queued: on a connection without
+    C{TCP_NODELAY} it is the delayed-ACK floor (~40 ms).
+    """
+    count = 100 if opts.quick else 300
+    w = Worker()
+    try:
+        node = Node(opts.backend).start()
+        try:
+            pairs, _ = pairsLogins(node, 1, "single")
+            fx = runPairs([w], node.tcpPort, "fxim", pairs, count, 1, 120, node.pid,
+                          afterPull=True)
+        finally:
+            node.stop()
+        relay = Script("relay.py")
+        try:
+            base = runPairs([w], relay.port, "relay", pairs, count, 1, 120, relay.pid,
+                            afterPull=True)
+        finally:
+            relay.stop()
+    finally:
+        w.stop()
+    rows = []
+    for name, r in (("fxim " + opts.backend, fx), ("bare relay", base)):
+        rows.append((name, f"{r['delivered']}/{r['expected']}", r["duplicates"],
+                     r["missing"] + r["uid_mismatch"], r["p50_ms"], r["p90_ms"], r["p99_ms"],
+                     r["max_ms"]))
+    rows.append(("fxim / relay", "", "", "", fx["p50_ms"] / base["p50_ms"],
+                 fx["p90_ms"] / base["p90_ms"], fx["p99_ms"] / base["p99_ms"],
+                 fx["max_ms"] / base["max_ms"]))
+    table(f"single: one message at a time over one TCP pair ({count} msgs, window 1): "
+          f"send -> MN -> MP pulled",
+          ["server", "delivered", "dups", "lost", "p50 ms", "p90 ms", "p99 ms", "max ms"], rows)
+    results["single"] = {"backend": opts.backend, "fxim": fx, "relay": base,
+                         "ratio_p50": fx["p50_ms"] / base["p50_ms"]}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("scenarios", nargs="*", metavar="scenario",
@@ -825,8 +876,12 @@ def main():
         globals()["scenario_" + name](opts, results)
         load1 = os.getloadavg()[0]
         results["meta"].setdefault("loadavg_1min", {})[name] = [load0, load1]
+        contended = load0 > CONTENDED_LOAD
+        results["meta"].setdefault("contended", {})[name] = contended
         print(f"({name} took {time.time() - t0:.0f} s; 1-min load average {load0:.1f} before, "
-              f"{load1:.1f} after: other processes on this box share both cores)")
+              f"{load1:.1f} after: "
+              + ("CONTENDED, other processes shared the cores: read the figures as lower bounds)"
+                 if contended else "quiet)"))
         os.makedirs(os.path.dirname(os.path.abspath(opts.json)), exist_ok=True)
         with open(opts.json, "w") as f:
             json.dump(results, f, indent=1, sort_keys=True, default=str)

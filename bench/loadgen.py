@@ -27,6 +27,7 @@ from twisted.internet.task import deferLater  # noqa: E402
 from twisted.protocols.basic import LineReceiver  # noqa: E402
 
 from fxim import crypto  # noqa: E402
+from fxim.transport.nodelay import setNoDelay  # noqa: E402
 from fxim.model import Conversation, GroupInfo, GroupMember  # noqa: E402
 from fxim.wire import clientcodecs, im_pb2 as pb  # noqa: E402
 from fxim.wire.frame import HEADER, FrameDecoder  # noqa: E402
@@ -37,6 +38,9 @@ PUBLISH, PUB_ACK, CONNECT, CONNECT_ACK = 9, 10, 6, 7
 MS, MP, MN, GC = int(SubSignal.MS), int(SubSignal.MP), int(SubSignal.MN), int(SubSignal.GC)
 _ACK = struct.Struct(">qq")
 MARK = "#" * 16
+#: TCP_NODELAY on the workers' connections; FXIM_BENCH_NAGLE=1 leaves Nagle
+#: on, to measure a "before" the way clients without it behave.
+NODELAY = os.environ.get("FXIM_BENCH_NAGLE") != "1"
 #: Total size of the MS frames sent (header + body).
 FRAME_SIZE = 200
 
@@ -109,6 +113,10 @@ class Client(Protocol):
     def nextId(self):
         self.mid = self.mid % 65535 + 1
         return self.mid
+
+    def connectionMade(self):
+        if NODELAY:
+            setNoDelay(self.transport)
 
     def connectionLost(self, reason=None):
         if not self.closedD.called:
@@ -265,7 +273,8 @@ class Worker:
         Install the per-pair state and callbacks; @return: the state.
         """
         st = {"lat": [], "delivered": 0, "dups": 0, "bad": 0, "acked": 0, "done": Deferred(),
-              "total": count * len(self.pairs), "last": 0.0, "mismatch": 0}
+              "total": count * len(self.pairs), "last": 0.0, "mismatch": 0,
+              "onDelivered": None}
         perf = time.perf_counter
         for idx, (s, r, tpl) in enumerate(self.pairs):
             s.pairIdx = idx
@@ -293,6 +302,8 @@ class Worker:
                 st["last"] = now
                 if st["delivered"] + st["bad"] >= st["total"] and not st["done"].called:
                     st["done"].callback(None)
+                elif st["onDelivered"] is not None:
+                    st["onDelivered"](s)
 
             def onMessages(client, messages, received=received):
                 for m in messages:
@@ -317,9 +328,20 @@ class Worker:
         s.inflight[s.sendMs(s.tpl.body(key))] = seq
 
     async def cmd_pairs_go(self, c):
+        """
+        Closed loop: C{window} MS in flight per sender, the next sent on each
+        ack; with C{afterPull}, the next sent only once the receiver pulled
+        the previous one (one message at a time end to end).
+        """
         count, window, limit = c["count"], c["window"], c["timeLimit"]
+        afterPull = c.get("afterPull", False)
         st = self._arm(count)
         relay = self.mode == "relay"
+        if afterPull:
+            def onDelivered(s, st=st):
+                if s.next < count:
+                    self._sendNext(s, st)
+            st["onDelivered"] = onDelivered
 
         def onAck(s, mid, body, st=st):
             seq = s.inflight.pop(mid, None)
@@ -330,7 +352,7 @@ class Worker:
             else:
                 st["acked"] += 1
                 s.uids[seq] = 0 if relay else _ACK.unpack_from(body, 1)[0]
-            if s.next < count:
+            if s.next < count and not afterPull:
                 self._sendNext(s, st)
         cpu0, t0 = cpuSeconds(), time.perf_counter()
         for s, r, _ in self.pairs:
@@ -342,7 +364,20 @@ class Worker:
         if timer.active():
             timer.cancel()
         elapsed = (st["last"] or time.perf_counter()) - t0
-        # exactly-once: every acked uid pulled once, under the same uid.
+        missing, mismatch = self._exactlyOnce(relay)
+        return {"delivered": st["delivered"], "acked": st["acked"], "dups": st["dups"],
+                "bad": st["bad"], "missing": missing, "uidMismatch": mismatch,
+                "expected": st["total"], "elapsed": elapsed, "cpu": cpuSeconds() - cpu0,
+                "lat": [round(x * 1e6) for x in st["lat"]],
+                "pulls": sum(r.pulls for _, r, _ in self.pairs)}
+
+    def _exactlyOnce(self, relay):
+        """
+        Every acked uid pulled once, under the same uid (duplicates are
+        counted as they arrive).
+
+        @return: (acked but never pulled, pulled under another uid).
+        """
         missing = mismatch = 0
         for s, r, _ in self.pairs:
             for seq, uid in s.uids.items():
@@ -351,11 +386,7 @@ class Worker:
                     missing += 1
                 elif not relay and got != uid:
                     mismatch += 1
-        return {"delivered": st["delivered"], "acked": st["acked"], "dups": st["dups"],
-                "bad": st["bad"], "missing": missing, "uidMismatch": mismatch,
-                "expected": st["total"], "elapsed": elapsed, "cpu": cpuSeconds() - cpu0,
-                "lat": [round(x * 1e6) for x in st["lat"]],
-                "pulls": sum(r.pulls for _, r, _ in self.pairs)}
+        return missing, mismatch
 
     async def cmd_steady_go(self, c):
         """
@@ -367,8 +398,19 @@ class Worker:
         st = self._arm(count)  # total = count * pairs, fixed below
         st["total"] = count
         n = len(self.pairs)
+        relay = self.mode == "relay"
+
+        def onAck(s, mid, body, st=st):
+            seq = s.inflight.pop(mid, None)
+            if seq is None:
+                return
+            if body[:1] != b"\x00":
+                st["bad"] += 1
+            else:
+                st["acked"] += 1
+                s.uids[seq] = 0 if relay else _ACK.unpack_from(body, 1)[0]
         for s, r, _ in self.pairs:
-            s.onMsAck = lambda s, mid, body: s.inflight.pop(mid, None)
+            s.onMsAck = onAck
         perf = time.perf_counter
         t0 = perf()
         cpu0 = cpuSeconds()
@@ -392,7 +434,9 @@ class Worker:
         if timer.active():
             timer.cancel()
         lateness.sort()
+        missing, mismatch = self._exactlyOnce(relay)
         return {"delivered": st["delivered"], "dups": st["dups"], "bad": st["bad"],
+                "acked": st["acked"], "missing": missing, "uidMismatch": mismatch,
                 "expected": count, "elapsed": perf() - t0, "cpu": cpuSeconds() - cpu0,
                 "lat": [round(x * 1e6) for x in st["lat"]],
                 "sendLatenessP99us": round(lateness[int(len(lateness) * 0.99)] * 1e6) if lateness else 0}

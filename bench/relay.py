@@ -32,6 +32,11 @@ class Relay(Protocol):
     def __init__(self):
         self.buf = b""
 
+    def connectionMade(self):
+        # Like fxim (FXIM_BENCH_NAGLE=1: Nagle left on, for "before" runs).
+        if os.environ.get("FXIM_BENCH_NAGLE") != "1":
+            self.transport.setTcpNoDelay(True)
+
     def dataReceived(self, data):
         buf = self.buf + data if self.buf else data
         offset, end = 0, len(buf)

@@ -34,6 +34,8 @@ from twisted.internet.defer import (
 from twisted.internet.endpoints import HostnameEndpoint
 from twisted.logger import Logger
 
+from fxim.transport.nodelay import setNoDelay
+
 _log = Logger()
 
 #: Seconds allowed for the TCP connection to Redis to be established.
@@ -208,15 +210,31 @@ def connectRedis(reactor, url: str, poolSize: int = 1,
     """
     address = parseRedisURL(url)
     factory = _ReactorRedisFactory(reactor, address, poolSize,
-                                   txredisapi.RedisProtocol, replyTimeout,
+                                   _RedisProtocol, replyTimeout,
                                    None)
     return _connectFactory(reactor, factory, address, connectTimeout)
 
 
+class _RedisProtocol(txredisapi.RedisProtocol):
+    """
+    A command connection with C{TCP_NODELAY} on: each command is one small
+    write, and the next command must not wait for Redis's delayed ACK.
+    """
+
+    def connectionMade(self):
+        setNoDelay(self.transport)
+        return txredisapi.RedisProtocol.connectionMade(self)
+
+
 class _SubscriberProtocol(txredisapi.SubscriberProtocol):
     """
-    Hands messages to the factory's C{onMessage}.
+    Hands messages to the factory's C{onMessage}; C{TCP_NODELAY} on like
+    L{_RedisProtocol}.
     """
+
+    def connectionMade(self):
+        setNoDelay(self.transport)
+        return txredisapi.SubscriberProtocol.connectionMade(self)
 
     def messageReceived(self, pattern, channel, message):
         try:

@@ -15,6 +15,7 @@ from twisted.logger import Logger
 
 from fxim import crypto
 from fxim.errors import ErrorCode, SignalError
+from fxim.transport.nodelay import setNoDelay
 from fxim.wire import clientcodecs, codecs, requests as rq
 from fxim.wire.envelope import HEARTBEAT, Envelope, subSignalName
 from fxim.wire.frame import Frame, FrameDecoder, encodeFrame
@@ -232,6 +233,10 @@ class _TcpProtocol(Protocol, ClientConnection):
         self._decoder = FrameDecoder(1 << 30)
         self._pings: Dict[int, Deferred] = {}
 
+    def connectionMade(self) -> None:
+        # A request must not wait for the server's delayed ACK of the last.
+        setNoDelay(self.transport)
+
     def dataReceived(self, data: bytes) -> None:
         for frame in self._decoder.feed(data):
             self._frame(frame)
@@ -305,6 +310,12 @@ class _WsProtocol(WebSocketClientProtocol, ClientConnection):
         WebSocketClientProtocol.__init__(self)
         ClientConnection.__init__(self)
         self.opened: Deferred = Deferred()
+
+    def connectionMade(self) -> None:
+        WebSocketClientProtocol.connectionMade(self)
+        # Autobahn's own setTcpNoDelay runs before its options are copied
+        # onto the protocol and fails silently (see fxim.transport.websocket).
+        setNoDelay(self.transport)
 
     def onOpen(self) -> None:
         self.core = _Core(self.factory.clock)

@@ -15,6 +15,7 @@ from zope.interface import implementer
 
 from fxim.errors import WireError
 from fxim.interfaces import IConnection
+from fxim.transport.nodelay import setNoDelay
 from fxim.wire.codecs import encodePushTcp
 from fxim.wire.frame import DEFAULT_MAX_LENGTH, Frame, FrameDecoder, encodeFrame
 
@@ -50,6 +51,8 @@ class FrameProtocol(Protocol, TimeoutMixin):
     _connectDeadline: Any = None
 
     def connectionMade(self) -> None:
+        # Small replies must not wait for the client's delayed ACK.
+        setNoDelay(self.transport)
         self.callLater = self.factory.reactor.callLater
         # Until CONNECT is accepted only small frames are buffered, and the
         # connection has a deadline no traffic extends.

@@ -15,6 +15,7 @@ from zope.interface import implementer
 
 from fxim.errors import WireError
 from fxim.interfaces import IConnection
+from fxim.transport.nodelay import setNoDelay
 from fxim.wire.codecs import encodePushWs
 from fxim.wire.envelope import HEARTBEAT, Envelope, decodeEnvelope, encodeEnvelope
 
@@ -82,6 +83,14 @@ class EnvelopeProtocol(WebSocketServerProtocol):
         if self._connectDeadline is not None and self._connectDeadline.active():
             self._connectDeadline.cancel()
         self._connectDeadline = None
+
+    def connectionMade(self) -> None:
+        WebSocketServerProtocol.connectionMade(self)
+        # Autobahn tries setTcpNoDelay(self.tcpNoDelay) before it copies the
+        # factory's options onto the protocol, and swallows the
+        # AttributeError: accepted WS sockets kept Nagle on.  Small pushes
+        # must not wait for the client's delayed ACK.
+        setNoDelay(self.transport)
 
     def onOpen(self) -> None:
         try:
