@@ -18,6 +18,7 @@ fxim_tools_install() {
   command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
   # i15: a CJK font, so the web chat's Chinese screenshots show characters
   [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
+  command -v pypy3 >/dev/null 2>&1 || missing+=(pypy3 pypy3-dev pypy3-venv)  # i17: PyPy node tests
   if [ "${#missing[@]}" -gt 0 ]; then
     echo "installing ${missing[*]} from Debian packages" >&2
     apt-get update -qq >&2
@@ -36,3 +37,4 @@ fxim_tools_install() {
 }
 
 fxim_tools_install
+bash .ci/pypy-env.sh || echo "no PyPy venv: fxim.test.test_pypy will fail" >&2  # i17

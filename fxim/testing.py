@@ -109,8 +109,11 @@ class ServerProcess:
     def httpBase(self) -> str:
         return f"http://127.0.0.1:{self.httpPort}"
 
+    #: The interpreter that runs the node (e.g. a PyPy).
+    python: str = sys.executable
+
     def commandLine(self) -> List[str]:
-        args = [sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
+        args = [self.python, "-c", "from twisted.scripts.twistd import run; run()",
                 "-n", "--pidfile=", "--logfile=-", "fxim", "--data-dir", self.dataDir,
                 "--tcp", self.tcpEndpoint.format(port=self.tcpPort),
                 "--ws", f"tcp:{self.wsPort}:interface=127.0.0.1",

@@ -119,9 +119,11 @@ class PostgresDialect(Dialect):
         return isinstance(exc, psycopg2.IntegrityError)
 
     def isRetryable(self, exc):
-        import psycopg2.errors
-        return isinstance(exc, (psycopg2.errors.DeadlockDetected,
-                                psycopg2.errors.SerializationFailure))
+        # By SQLSTATE (deadlock_detected, serialization_failure), not by
+        # psycopg2.errors classes: psycopg2cffi (PyPy) has no such module.
+        import psycopg2
+        return (isinstance(exc, psycopg2.Error)
+                and getattr(exc, "pgcode", None) in ("40P01", "40001"))
 
 
 @lru_cache(maxsize=1024)

@@ -16,6 +16,7 @@ from twisted.enterprise import adbapi
 from twisted.logger import Logger
 
 from fxim.storage.dialect import POSTGRES
+from fxim.storage.pgdriver import registerDriver
 from fxim.storage.sqlstore import SQLStore
 
 _log = Logger()
@@ -42,8 +43,10 @@ def openPostgres(reactor, dsn, schema=None, poolSize=4, maxInflight=1):
             cursor = conn.cursor()
             cursor.execute("CREATE SCHEMA IF NOT EXISTS %s" % (schema,))
             cursor.execute("SET search_path TO %s" % (schema,))
+            cursor.close()
             conn.commit()
 
+    registerDriver()  # psycopg2cffi on PyPy
     pool = adbapi.ConnectionPool(
         "psycopg2", dsn, cp_min=1, cp_max=poolSize, cp_reconnect=True,
         cp_openfun=openfun, cp_reactor=reactor, cp_noisy=False)

@@ -29,6 +29,24 @@ _log = Logger()
 SYNCHRONOUS_MODES = ("FULL", "NORMAL", "EXTRA")
 
 
+def _pragma(conn, sql):
+    """
+    Run one PRAGMA and close its cursor at once.
+
+    C{conn.execute} leaves an implicit cursor behind; CPython frees it (and
+    resets its statement) immediately, PyPy only at its next GC.  A
+    statement left unfinished -- C{PRAGMA journal_mode=WAL} returns a row
+    nobody reads -- makes every later COMMIT fail with "cannot commit
+    transaction - SQL statements in progress".
+    """
+    cursor = conn.cursor()
+    try:
+        cursor.execute(sql)
+        cursor.fetchall()
+    finally:
+        cursor.close()
+
+
 def _pool(reactor, path, size, openfun):
     return adbapi.ConnectionPool(
         "sqlite3", path, check_same_thread=False, isolation_level=None,
@@ -48,7 +66,7 @@ class InlineReader:
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None,
                                      timeout=0.05)
         openfun(self._conn)
-        self._conn.execute("PRAGMA busy_timeout=50")
+        _pragma(self._conn, "PRAGMA busy_timeout=50")
         self._fallback = fallback
         self.fallbacks = 0
 
@@ -101,13 +119,13 @@ def openSqlite(reactor, path, synchronous="FULL", readers=2):
         raise ValueError("synchronous must be one of %s" % (SYNCHRONOUS_MODES,))
 
     def openWriter(conn):
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=%s" % (synchronous,))
-        conn.execute("PRAGMA busy_timeout=30000")
+        _pragma(conn, "PRAGMA journal_mode=WAL")
+        _pragma(conn, "PRAGMA synchronous=%s" % (synchronous,))
+        _pragma(conn, "PRAGMA busy_timeout=30000")
 
     def openReader(conn):
-        conn.execute("PRAGMA query_only=1")
-        conn.execute("PRAGMA busy_timeout=30000")
+        _pragma(conn, "PRAGMA query_only=1")
+        _pragma(conn, "PRAGMA busy_timeout=30000")
 
     from fxim.storage.permissions import secureDatabaseFile
     secureDatabaseFile(path)

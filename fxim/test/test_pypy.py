@@ -1,0 +1,142 @@
+# -*- test-case-name: fxim.test.test_pypy -*-
+"""
+End-to-end: a real C{twistd fxim} node running under PyPy, driven from
+this (CPython) test process over real TCP and HTTP: login, CONNECT, MS,
+MN, MP.  On the embedded default (SQLite) this is the regression test for
+"cannot commit transaction - SQL statements in progress" (PyPy frees an
+unfinished implicit cursor only at its next GC); on PostgreSQL + Redis it
+runs through psycopg2cffi.
+
+The interpreter: C{$FXIM_TEST_PYPY}, else the venv that C{.ci/pypy-env.sh}
+makes (C{${FXIM_PYPY_ENV:-/var/tmp/fxim-pypy}/bin/python}).  The tests skip
+only when no PyPy is installed at all; a PyPy without fxim's dependencies
+fails, naming the script that installs them.
+"""
+
+import os
+import shutil
+import subprocess
+from typing import Any, Optional, Sequence
+
+from twisted.internet import reactor
+from twisted.trial.unittest import TestCase
+
+from fxim.client import Inbox
+from fxim.model import Conversation, Message, MessageContent
+from fxim.test.e2e import NodeTestMixin, ProductionBackend, withTimeout
+from fxim.testing import ServerProcess
+from fxim.wire.requests import MessageNotify, PullMessages, SendMessage
+
+#: fxim's runtime imports, checked before starting a node.
+_IMPORTS = "import twisted, autobahn, txredisapi, Crypto, google.protobuf, attr, zope.interface"
+
+
+def findPyPy() -> Optional[str]:
+    """
+    @return: the PyPy to run nodes with, or L{None} if none is installed.
+    """
+    explicit = os.environ.get("FXIM_TEST_PYPY")
+    if explicit:
+        return explicit
+    venv = os.path.join(os.environ.get("FXIM_PYPY_ENV", "/var/tmp/fxim-pypy"), "bin", "python")
+    if os.access(venv, os.X_OK):
+        return venv
+    return shutil.which("pypy3")
+
+
+PYPY = findPyPy()
+PYPY_SKIP = None if PYPY else "pypy3 is not installed (Debian: apt-get install pypy3 pypy3-venv)"
+
+
+def checkPyPy(python: str, extra: str = "") -> str:
+    """
+    @return: C{python}'s version line.
+    @raise AssertionError: if it is not a PyPy with fxim's dependencies.
+    """
+    code = (f"{_IMPORTS}{extra}\nimport sys, platform\n"
+            "print(sys.implementation.name, platform.python_version())")
+    result = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=120)
+    if result.returncode != 0:
+        raise AssertionError(f"{python} lacks fxim's dependencies; run bash .ci/pypy-env.sh "
+                             f"(or set FXIM_TEST_PYPY):\n{result.stderr[-1500:]}")
+    line = result.stdout.strip()
+    if not line.startswith("pypy "):
+        raise AssertionError(f"{python} is not PyPy: {line}")
+    return line
+
+
+def text(target: str, body: str) -> SendMessage:
+    return SendMessage(Message(Conversation(0, target, 0), "", MessageContent(type=1, searchableContent=body)))
+
+
+class PyPyNodeMixin:
+    """
+    The flow, on whichever backend the class mixes in.
+    """
+
+    skip = PYPY_SKIP
+    #: Extra imports the backend needs in the node's interpreter.
+    extraImports = ""
+
+    async def startNode(self, args: Sequence[str] = (), **kwargs: Any) -> ServerProcess:
+        checkPyPy(PYPY, self.extraImports)
+        node = ServerProcess(reactor, list(self.backendArgs()) + list(args), **kwargs)
+        node.python = PYPY
+        self.addCleanup(node.stop)
+        await node.start(timeout=90.0)
+        return node
+
+    async def test_sendNotifyPull(self):
+        """
+        Log in, CONNECT two devices over TCP, send 50 MS one way: each is
+        acked (committed), notified (MN) and pulled (MP) exactly once and
+        intact; then an explicit MP from 0 returns all of them in order.
+        """
+        node = await self.startNode()
+        a = await self.loginAndConnect(node, "13800000020", "tcp")
+        b = await self.loginAndConnect(node, "13800000021", "tcp")
+        notified = []
+        b.onPush(lambda push: notified.append(push) if isinstance(push, MessageNotify) else None)
+        inbox = Inbox(b)
+        uids = []
+        for i in range(50):
+            ack = await a.request(text(b.uid, f"pypy {i} 你好"))
+            uids.append(ack.uid)
+        got = await withTimeout(inbox.waitFor(50), 60)
+        self.assertEqual([m.uid for m in got], uids)
+        self.assertEqual([m.content.searchableContent for m in got], [f"pypy {i} 你好" for i in range(50)])
+        self.assertEqual({m.fromUser for m in got}, {a.uid})
+        self.assertTrue(notified, "no MN pushed")
+        result = await b.request(PullMessages(0, 0))
+        self.assertEqual([m.uid for m in result.messages][:50], uids)
+        self.assertIn("PyPy", node.log() + self._implementation(node))
+
+    def _implementation(self, node: ServerProcess) -> str:
+        """
+        The node's interpreter as its /proc entry names it.
+        """
+        try:
+            with open(f"/proc/{node.pid}/cmdline", "rb") as f:
+                exe = f.read().split(b"\0")[0].decode()
+        except OSError:
+            return ""
+        return subprocess.run([exe, "-c", "import sys; print(sys.version)"], capture_output=True,
+                              text=True, timeout=60).stdout
+
+
+class PyPyEmbeddedTests(PyPyNodeMixin, NodeTestMixin, TestCase):
+    """
+    On the embedded default (SQLite).
+    """
+
+    timeout = 240
+
+
+class PyPyProductionTests(PyPyNodeMixin, ProductionBackend, TestCase):
+    """
+    On PostgreSQL (psycopg2cffi) + Redis.
+    """
+
+    timeout = 240
+    extraImports = ", psycopg2cffi"
+    skip = PYPY_SKIP or ProductionBackend.skip
