@@ -46,6 +46,9 @@ NODE_ARGS = ["--request-rate", "10000000", "--request-burst", "10000000",
              # i10a: one client address opens thousands of connections here.
              "--max-connections-per-ip", "0", "--max-connections", "0"]
 
+#: --python: the interpreter of the nodes under test.
+NODE_PYTHON = sys.executable
+
 #: --listen-backlog: listen(2) backlog of the node's TCP and WS ports (None:
 #: the endpoint default, 50).
 LISTEN_BACKLOG = None
@@ -59,7 +62,9 @@ SCENARIOS = ["codec", "pairs", "steady", "idle", "fanout", "storm",
              # i13: receipts
              "reports",
              # i17: latency, interpreters, nodes
-             "single"]
+             "single", "pypy", "nodes"]
+#: Run when none is named: pypy needs a PyPy, nodes needs --backend postgres.
+DEFAULT_SCENARIOS = ["codec", "pairs", "steady", "idle", "fanout", "storm", "reports", "single"]
 
 
 # -- helpers -------------------------------------------------------------------
@@ -156,7 +161,7 @@ class Node:
     L{fxim.testing.ServerProcess}).
     """
 
-    def __init__(self, backend, dataDir=None, extra=(), dsn=None):
+    def __init__(self, backend, dataDir=None, extra=(), dsn=None, python=None):
         from fxim.testing import ServerProcess
         self.backend = backend
         self.dsn = None
@@ -170,6 +175,7 @@ class Node:
             args += ["--database", self.dsn, "--redis", e2e.REDIS,
                      "--redis-prefix", f"fximbench:{uuid.uuid4().hex[:8]}:"]
         self.sp = ServerProcess(None, args, dataDir=dataDir)
+        self.sp.python = python or NODE_PYTHON
         if LISTEN_BACKLOG:
             # The endpoint options given last win over ServerProcess's.
             self.sp.args += ["--tcp", f"tcp:{self.sp.tcpPort}:interface=127.0.0.1:backlog={LISTEN_BACKLOG}",
@@ -832,6 +838,77 @@ def scenario_single(opts, results):
                          "ratio_p50": fx["p50_ms"] / base["p50_ms"]}
 
 
+def interpreterName(python):
+    return subprocess.run([python, "-c", "import sys, platform; print(sys.implementation.name, "
+                           "platform.python_version())"], capture_output=True, text=True,
+                          timeout=60).stdout.strip() or python
+
+
+def scenario_pypy(opts, results):
+    """
+    The same 1:1 pairs load (TCP) on a CPython node and on a PyPy node, one
+    after the other in this run: msgs per server-CPU-second and the
+    PyPy/CPython ratio, and the node's RSS after each of several rounds
+    (after a warm-up round: PyPy's JIT and both stores' caches) to show
+    whether memory stays flat under load.
+    """
+    from fxim.test.test_pypy import findPyPy
+    pypy = opts.pypy or findPyPy()
+    if not pypy:
+        raise SystemExit("pypy scenario: no PyPy (apt-get install pypy3 pypy3-venv; bash .ci/pypy-env.sh)")
+    n, window = 100, 8
+    count = 60 if opts.quick else 300
+    rounds = opts.rounds or (2 if opts.quick else 4)
+    out = {}
+    workers = [Worker() for _ in range(2)]
+    try:
+        interpreters = [("cpython", opts.python or sys.executable), ("pypy", pypy)]
+        for label, python in interpreters:
+            node = Node(opts.backend, python=python).start()
+            try:
+                pairs, _ = pairsLogins(node, n, label)
+                runPairs(workers, node.tcpPort, "fxim", pairs, count, window, 180, node.pid)  # warm-up
+                rss = [rssKiB(node.pid)]
+                runs = []
+                for _ in range(rounds):
+                    runs.append(runPairs(workers, node.tcpPort, "fxim", pairs, count, window, 180,
+                                         node.pid))
+                    rss.append(rssKiB(node.pid))
+                msgs = sum(r["delivered"] for r in runs)
+                # growth over the second half of the rounds: past the JIT's warm-up
+                half = rounds // 2
+                late = sum(r["delivered"] for r in runs[half:])
+                out[label] = {
+                    "interpreter": interpreterName(python), "python": python, "runs": runs,
+                    "rss_kib": rss, "delivered": msgs,
+                    "duplicates": sum(r["duplicates"] for r in runs),
+                    "lost": sum(r["missing"] + r["uid_mismatch"] for r in runs),
+                    "expected": sum(r["expected"] for r in runs),
+                    "msgs_per_s": sorted(r["msgs_per_s"] for r in runs)[len(runs) // 2],
+                    "msgs_per_server_cpu_s": msgs / sum(r["server_cpu_s"] for r in runs),
+                    "rss_growth_b_per_msg": (rss[-1] - rss[half]) * 1024 / late if late else float("nan"),
+                }
+            finally:
+                node.stop()
+    finally:
+        for w in workers:
+            w.stop()
+    rows = []
+    for label in ("cpython", "pypy"):
+        r = out[label]
+        rows.append((r["interpreter"], f"{r['delivered']}/{r['expected']}", r["duplicates"], r["lost"],
+                     r["msgs_per_s"], r["msgs_per_server_cpu_s"],
+                     " -> ".join(f"{k / 1024:.0f}" for k in r["rss_kib"]), r["rss_growth_b_per_msg"]))
+    ratio = out["pypy"]["msgs_per_server_cpu_s"] / out["cpython"]["msgs_per_server_cpu_s"]
+    rows.append(("pypy / cpython", "", "", "", out["pypy"]["msgs_per_s"] / out["cpython"]["msgs_per_s"],
+                 ratio, "", ""))
+    table(f"pypy: {n} TCP pairs, window {window}, {rounds} rounds of {count} msgs/sender after a "
+          f"warm-up round, on {opts.backend}",
+          ["node", "delivered", "dups", "lost", "msgs/s (median round)", "msgs/server-CPU-s",
+           "RSS MiB per round", "RSS growth B/msg (late rounds)"], rows)
+    results["pypy"] = {"backend": opts.backend, **out, "ratio_per_server_cpu": ratio}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("scenarios", nargs="*", metavar="scenario",
@@ -844,7 +921,20 @@ def main():
     parser.add_argument("--listen-backlog", type=int, metavar="N",
                         help="listen backlog of the node's TCP and WS ports (default: the "
                              "endpoint default, 50)")
+    # i17: interpreters
+    parser.add_argument("--python", metavar="PATH",
+                        help="interpreter of the nodes under test (default: this one), e.g. a "
+                             "PyPy venv's bin/python")
+    parser.add_argument("--pypy", metavar="PATH",
+                        help="the PyPy of the pypy scenario (default: $FXIM_TEST_PYPY, the "
+                             ".ci/pypy-env.sh venv, or pypy3)")
+    parser.add_argument("--rounds", type=int, metavar="N",
+                        help="measured rounds per interpreter in the pypy scenario (default 4, "
+                             "quick 2): more rounds show whether RSS levels off")
     opts = parser.parse_args()
+    global NODE_PYTHON
+    if opts.python:
+        NODE_PYTHON = opts.python
     global LISTEN_BACKLOG
     LISTEN_BACKLOG = opts.listen_backlog
     scenarios = opts.scenarios or SCENARIOS
@@ -868,7 +958,7 @@ def main():
                                     "orchestrator pinned to CPU 1",
                        "git_head": subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
                                                  capture_output=True, text=True).stdout.strip(),
-                       "node_args": NODE_ARGS, "listen_backlog": opts.listen_backlog, "command": " ".join(sys.argv)}
+                       "node_args": NODE_ARGS, "node_python": NODE_PYTHON, "listen_backlog": opts.listen_backlog, "command": " ".join(sys.argv)}
     print(f"fximbench: {', '.join(scenarios)} on {opts.backend}{' (quick)' if opts.quick else ''}; "
           f"server on CPU 0, load generators on CPU 1")
     for name in scenarios:
