@@ -161,7 +161,8 @@ class Node:
     L{fxim.testing.ServerProcess}).
     """
 
-    def __init__(self, backend, dataDir=None, extra=(), dsn=None, python=None):
+    def __init__(self, backend, dataDir=None, extra=(), dsn=None, python=None, redisPrefix=None,
+                 cpus=None):
         from fxim.testing import ServerProcess
         self.backend = backend
         self.dsn = None
@@ -171,9 +172,12 @@ class Node:
             if not (e2e.POSTGRES and e2e.REDIS):
                 raise SystemExit("--backend postgres needs FXIM_TEST_POSTGRES_DSN and "
                                  "FXIM_TEST_REDIS_URL (source /tmp/fxim-dev-env)")
+            # a shared dsn (several nodes of one cluster) is dropped by its creator
+            self.ownsDb = dsn is None
             self.dsn = dsn or e2e.createDatabase()
             args += ["--database", self.dsn, "--redis", e2e.REDIS,
-                     "--redis-prefix", f"fximbench:{uuid.uuid4().hex[:8]}:"]
+                     "--redis-prefix", redisPrefix or f"fximbench:{uuid.uuid4().hex[:8]}:"]
+        self.cpus = cpus or SERVER_CPU
         self.sp = ServerProcess(None, args, dataDir=dataDir)
         self.sp.python = python or NODE_PYTHON
         if LISTEN_BACKLOG:
@@ -190,8 +194,10 @@ class Node:
         env["PYTHONPATH"] = os.pathsep.join([ROOT, env.get("PYTHONPATH", "")])
         env["PYTHONUNBUFFERED"] = "1"
         self.logFile = open(self.sp.logPath, "ab")
+        cpus = getattr(self, "cpus", SERVER_CPU)
         self.proc = subprocess.Popen(self.sp.commandLine(), env=env, cwd=ROOT, stdout=self.logFile,
-                                     stderr=subprocess.STDOUT, preexec_fn=pinServer)
+                                     stderr=subprocess.STDOUT,
+                                     preexec_fn=lambda: os.sched_setaffinity(0, cpus))
         deadline = time.time() + 60
         while True:
             if self.proc.poll() is not None:
@@ -219,7 +225,7 @@ class Node:
                 self.proc.kill()
                 self.proc.wait()
         self.logFile.close()
-        if dropDb and self.dsn:
+        if dropDb and self.dsn and getattr(self, "ownsDb", True):
             from fxim.test import e2e
             try:
                 e2e.dropDatabase(self.dsn)
@@ -360,18 +366,20 @@ def split(items, n):
 
 class Usage:
     """
-    CPU used by the server and by the load generators over an interval.
+    CPU used by the server (one pid, or a list: every node of a cluster)
+    and by the load generators over an interval.
     """
 
     def __init__(self, serverPid, clientPids):
-        self.serverPid, self.clientPids = serverPid, list(clientPids) + [os.getpid()]
+        self.serverPids = list(serverPid) if isinstance(serverPid, (list, tuple)) else [serverPid]
+        self.clientPids = list(clientPids) + [os.getpid()]
         self.t0 = time.perf_counter()
-        self.s0 = cpuTime(serverPid)
+        self.s0 = sum(cpuTime(p) for p in self.serverPids)
         self.c0 = [cpuTime(p) for p in self.clientPids]
 
     def stop(self):
         wall = time.perf_counter() - self.t0
-        server = cpuTime(self.serverPid) - self.s0
+        server = sum(cpuTime(p) for p in self.serverPids) - self.s0
         client = sum(cpuTime(p) - c for p, c in zip(self.clientPids, self.c0))
         self.figures = {"wall_s": wall, "server_cpu_s": server, "server_cpu_pct": 100 * server / wall,
                         "client_cpu_s": client, "client_cpu_pct": 100 * client / wall}
@@ -485,7 +493,8 @@ def runPairs(workers, port, mode, pairs, count, window, timeLimit, serverPid, pr
     setupPairs(workers, port, mode, pairs)
     prof = startProfile(serverPid, profile) if profile else None
     usage = Usage(serverPid, [w.pid for w in workers])
-    rss0 = rssKiB(serverPid)
+    rssPids = serverPid if isinstance(serverPid, (list, tuple)) else [serverPid]
+    rss0 = sum(rssKiB(p) for p in rssPids)
     rs = callAll(workers, "pairs_go", count=count, window=window, timeLimit=timeLimit,
                  afterPull=afterPull)
     cpu = usage.stop()
@@ -500,7 +509,7 @@ def runPairs(workers, port, mode, pairs, count, window, timeLimit, serverPid, pr
            "uid_mismatch": sum(r.get("uidMismatch", 0) for r in rs), "errors": sum(r["bad"] for r in rs),
            "pulls": sum(r["pulls"] for r in rs),
            "seconds": elapsed, "msgs_per_s": delivered / elapsed, **latencyStats(lat), **cpu,
-           "server_rss_growth_kib": rssKiB(serverPid) - rss0}
+           "server_rss_growth_kib": sum(rssKiB(p) for p in rssPids) - rss0}
     out["msgs_per_server_cpu_s"] = delivered / cpu["server_cpu_s"] if cpu["server_cpu_s"] else float("nan")
     return out
 
@@ -909,6 +918,74 @@ def scenario_pypy(opts, results):
     results["pypy"] = {"backend": opts.backend, **out, "ratio_per_server_cpu": ratio}
 
 
+def scenario_nodes(opts, results):
+    """
+    Several nodes per machine sharing PostgreSQL + Redis: the pairs load on
+    one node (CPU 0), then on C{--nodes} nodes of one cluster (node k on
+    CPU k mod the CPU count; the load workers then share the CPUs), every
+    pair's sender on one node and its receiver on the next, so that every
+    message crosses nodes through Redis.  Same users, same database, same
+    run.  msgs per node-CPU-second sums the CPU of every node.
+    """
+    if opts.backend != "postgres":
+        raise SystemExit("the nodes scenario needs --backend postgres (nodes share PostgreSQL + Redis)")
+    from fxim.test import e2e
+    n, window = 100, 8
+    count = 60 if opts.quick else 300
+    k = opts.nodes
+    ncpu = os.cpu_count() or 1
+    dsn = e2e.createDatabase()
+    prefix = f"fximbench:{uuid.uuid4().hex[:8]}:"
+    out = {}
+    workers = [Worker() for _ in range(2)]
+    try:
+        # one node: the baseline (clients on CPU 1 as in pairs)
+        node = Node("postgres", dsn=dsn, redisPrefix=prefix, extra=["--node-id", "1"]).start()
+        try:
+            pairs, _ = pairsLogins(node, n, "nodes")
+            out["one"] = runPairs(workers, node.tcpPort, "fxim", pairs, count, window, 180, node.pid)
+        finally:
+            node.stop()
+        # Tokens must verify on every node: one signing key for the cluster.
+        key = os.path.join(node.dataDir, "hmac.key")
+        nodes = []
+        try:
+            for i in range(k):
+                nodes.append(Node("postgres", dsn=dsn, redisPrefix=prefix, cpus={i % ncpu},
+                                  extra=["--node-id", str(i + 1), "--hmac-key-file", key]).start())
+            for w in workers:
+                os.sched_setaffinity(w.pid, set(range(ncpu)))
+            spread = [dict(p, sport=nodes[i % k].tcpPort, rport=nodes[(i + 1) % k].tcpPort)
+                      for i, p in enumerate(pairs)]
+            out["cluster"] = runPairs(workers, nodes[0].tcpPort, "fxim", spread, count, window, 180,
+                                      [x.pid for x in nodes])
+        finally:
+            for x in nodes:
+                x.stop()
+            for w in workers:
+                os.sched_setaffinity(w.pid, CLIENT_CPU)
+    finally:
+        for w in workers:
+            w.stop()
+        e2e.dropDatabase(dsn)
+    rows = []
+    for name, r in ((f"1 node (CPU 0)", out["one"]), (f"{k} nodes (one per CPU), cross-node pairs",
+                                                     out["cluster"])):
+        rows.append((name, r["msgs_per_s"], r["p50_ms"], r["p99_ms"], f"{r['delivered']}/{r['expected']}",
+                     r["duplicates"], r["missing"] + r["uid_mismatch"], f"{r['server_cpu_pct']:.0f}%",
+                     f"{r['client_cpu_pct']:.0f}%", r["msgs_per_server_cpu_s"]))
+    rows.append((f"{k} / 1", out["cluster"]["msgs_per_s"] / out["one"]["msgs_per_s"],
+                 out["cluster"]["p50_ms"] / out["one"]["p50_ms"],
+                 out["cluster"]["p99_ms"] / out["one"]["p99_ms"], "", "", "", "", "",
+                 out["cluster"]["msgs_per_server_cpu_s"] / out["one"]["msgs_per_server_cpu_s"]))
+    table(f"nodes: {n} TCP pairs, window {window}, {count} msgs/sender on PostgreSQL + Redis: one node "
+          f"vs {k} nodes sharing them (PostgreSQL and Redis unpinned)",
+          ["nodes", "msgs/s", "p50 ms", "p99 ms", "delivered", "dups", "lost", "nodes' CPU",
+           "client CPU", "msgs/node-CPU-s"], rows)
+    results["nodes"] = {"backend": "postgres", "nodes": k, **out,
+                        "ratio_msgs_per_s": out["cluster"]["msgs_per_s"] / out["one"]["msgs_per_s"]}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("scenarios", nargs="*", metavar="scenario",
@@ -931,6 +1008,8 @@ def main():
     parser.add_argument("--rounds", type=int, metavar="N",
                         help="measured rounds per interpreter in the pypy scenario (default 4, "
                              "quick 2): more rounds show whether RSS levels off")
+    parser.add_argument("--nodes", type=int, default=2, metavar="N",
+                        help="nodes of the cluster in the nodes scenario (default 2: one per core)")
     opts = parser.parse_args()
     global NODE_PYTHON
     if opts.python:

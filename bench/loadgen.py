@@ -255,7 +255,8 @@ class Worker:
         self.pairs = []
 
         async def setup(p):
-            s, r = await openClient(port), await openClient(port)
+            # per-pair ports: sender and receiver on different nodes (--nodes)
+            s, r = await openClient(p.get("sport", port)), await openClient(p.get("rport", port))
             if mode == "fxim":
                 await s.connect(p["s"]["uid"], p["s"]["token"], p["s"]["cid"])
                 ack = await r.connect(p["r"]["uid"], p["r"]["token"], p["r"]["cid"])
