@@ -5,7 +5,8 @@ fxim load generator and benchmarks.
     python bench/fximbench.py [scenario ...] [--backend embedded|postgres]
         [--json bench/results/latest.json] [--quick]
 
-Scenarios: codec pairs steady idle fanout storm (default: all).  Every
+Scenarios: codec pairs steady idle fanout storm single (the default), pypy
+(needs a PyPy) and nodes (needs --backend postgres).  Every
 scenario starts its own server(s) on 127.0.0.1, measures a baseline in the
 same run where one exists, prints a table and adds its figures to the JSON
 file.  See bench/README.md and docs/performance.md.
@@ -989,7 +990,8 @@ def scenario_nodes(opts, results):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("scenarios", nargs="*", metavar="scenario",
-                        help="any of " + " ".join(SCENARIOS) + " (default: all)")
+                        help="any of " + " ".join(SCENARIOS) + " (default: "
+                             + " ".join(DEFAULT_SCENARIOS) + ")")
     parser.add_argument("--backend", choices=["embedded", "postgres"], default="embedded")
     parser.add_argument("--json", default=os.path.join(HERE, "results", "latest.json"))
     parser.add_argument("--quick", action="store_true", help="a ~1-minute smoke run")
@@ -1016,7 +1018,7 @@ def main():
         NODE_PYTHON = opts.python
     global LISTEN_BACKLOG
     LISTEN_BACKLOG = opts.listen_backlog
-    scenarios = opts.scenarios or SCENARIOS
+    scenarios = opts.scenarios or DEFAULT_SCENARIOS
     for name in scenarios:
         if name not in SCENARIOS:
             parser.error(f"unknown scenario {name!r}; choose from {' '.join(SCENARIOS)}")
