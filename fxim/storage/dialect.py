@@ -119,11 +119,19 @@ class PostgresDialect(Dialect):
         return isinstance(exc, psycopg2.IntegrityError)
 
     def isRetryable(self, exc):
-        # By SQLSTATE (deadlock_detected, serialization_failure), not by
-        # psycopg2.errors classes: psycopg2cffi (PyPy) has no such module.
+        # deadlock_detected, serialization_failure: by SQLSTATE, which both
+        # drivers set on server errors, and by psycopg2.errors class where
+        # that module exists (psycopg2cffi on PyPy has none).
         import psycopg2
-        return (isinstance(exc, psycopg2.Error)
-                and getattr(exc, "pgcode", None) in ("40P01", "40001"))
+        if not isinstance(exc, psycopg2.Error):
+            return False
+        if getattr(exc, "pgcode", None) in ("40P01", "40001"):
+            return True
+        try:
+            import psycopg2.errors as errors
+        except ImportError:
+            return False
+        return isinstance(exc, (errors.DeadlockDetected, errors.SerializationFailure))
 
 
 @lru_cache(maxsize=1024)

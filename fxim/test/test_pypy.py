@@ -19,13 +19,17 @@ import subprocess
 from typing import Any, Optional, Sequence
 
 from twisted.internet import reactor
-from twisted.trial.unittest import TestCase
+from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
 
 from fxim.client import Inbox
 from fxim.model import Conversation, Message, MessageContent
+from fxim.storage.dialect import POSTGRES
+from fxim.storage.pgdriver import registerDriver
 from fxim.test.e2e import NodeTestMixin, ProductionBackend, withTimeout
 from fxim.testing import ServerProcess
 from fxim.wire.requests import MessageNotify, PullMessages, SendMessage
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 #: fxim's runtime imports, checked before starting a node.
 _IMPORTS = "import twisted, autobahn, txredisapi, Crypto, google.protobuf, attr, zope.interface"
@@ -140,3 +144,58 @@ class PyPyProductionTests(PyPyNodeMixin, ProductionBackend, TestCase):
     timeout = 240
     extraImports = ", psycopg2cffi"
     skip = PYPY_SKIP or ProductionBackend.skip
+
+
+class DriverTests(SynchronousTestCase):
+    """
+    The PostgreSQL driver choice (L{registerDriver}) and the retryable
+    errors, on this interpreter and on the PyPy.
+    """
+
+    def test_cpython(self):
+        """
+        On CPython the driver is psycopg2 itself.
+        """
+        self.assertEqual(registerDriver(), "psycopg2")
+
+    def test_retryableBySqlstate(self):
+        """
+        Deadlocks and serialization failures are retried, by class
+        (psycopg2) or by SQLSTATE (psycopg2cffi has no C{psycopg2.errors});
+        other errors are not.
+        """
+        import psycopg2
+        import psycopg2.errors as errors
+
+        class Coded(psycopg2.OperationalError):
+            pgcode = "40P01"
+
+        class Other(psycopg2.OperationalError):
+            pgcode = "23505"
+        self.assertTrue(POSTGRES.isRetryable(errors.DeadlockDetected()))
+        self.assertTrue(POSTGRES.isRetryable(errors.SerializationFailure()))
+        self.assertTrue(POSTGRES.isRetryable(Coded()))
+        self.assertFalse(POSTGRES.isRetryable(Other()))
+        self.assertFalse(POSTGRES.isRetryable(errors.UniqueViolation()))
+        self.assertFalse(POSTGRES.isRetryable(ValueError()))
+
+    def test_pypy(self):
+        """
+        Under PyPy C{import psycopg2} resolves to psycopg2cffi once
+        registered, and a deadlock SQLSTATE is retryable there too.
+        """
+        if not PYPY:
+            raise SkipTest(PYPY_SKIP)
+        checkPyPy(PYPY, ", psycopg2cffi")
+        code = ("from fxim.storage.pgdriver import registerDriver\n"
+                "print(registerDriver())\n"
+                "import psycopg2\n"
+                "from fxim.storage.dialect import POSTGRES\n"
+                "class Coded(psycopg2.OperationalError):\n"
+                "    pgcode = '40001'\n"
+                "print(POSTGRES.isRetryable(Coded()), POSTGRES.isRetryable(psycopg2.IntegrityError()))\n")
+        env = dict(os.environ, PYTHONPATH=_ROOT)
+        result = subprocess.run([PYPY, "-c", code], capture_output=True, text=True, timeout=120,
+                                env=env)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(result.stdout.split(), ["psycopg2cffi", "True", "False"])
