@@ -31,10 +31,6 @@ from fxim.wire.requests import MessageNotify, PullMessages, SendMessage
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-#: fxim's runtime imports, checked before starting a node.
-_IMPORTS = "import twisted, autobahn, txredisapi, Crypto, google.protobuf, attr, zope.interface"
-
-
 def findPyPy() -> Optional[str]:
     """
     @return: the PyPy to run nodes with, or L{None} if none is installed.
@@ -51,15 +47,44 @@ def findPyPy() -> Optional[str]:
 PYPY = findPyPy()
 PYPY_SKIP = None if PYPY else "pypy3 is not installed (Debian: apt-get install pypy3 pypy3-venv)"
 
+#: Run by the PyPy: every install_requires of setup.cfg whose marker applies
+#: there must be installed in a satisfying version (so a dependency added
+#: later is caught here, not as a node that fails to start).
+_CHECK = """
+import configparser, sys, platform
+from importlib import metadata
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+installed = {canonicalize_name(d.metadata["Name"]): d.version for d in metadata.distributions()}
+cfg = configparser.ConfigParser()
+cfg.read(sys.argv[1])
+missing = []
+for line in cfg["options"]["install_requires"].splitlines():
+    line = line.strip()
+    if not line or line.startswith("#"):
+        continue
+    r = Requirement(line)
+    if r.marker is not None and not r.marker.evaluate():
+        continue
+    version = installed.get(canonicalize_name(r.name))
+    if version is None:
+        missing.append(line)
+        continue
+    if not r.specifier.contains(version, prereleases=True):
+        missing.append(line + " (have " + version + ")")
+if missing:
+    sys.exit("missing: " + "; ".join(missing))
+print(sys.implementation.name, platform.python_version())
+"""
 
-def checkPyPy(python: str, extra: str = "") -> str:
+
+def checkPyPy(python: str) -> str:
     """
     @return: C{python}'s version line.
     @raise AssertionError: if it is not a PyPy with fxim's dependencies.
     """
-    code = (f"{_IMPORTS}{extra}\nimport sys, platform\n"
-            "print(sys.implementation.name, platform.python_version())")
-    result = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=120)
+    result = subprocess.run([python, "-c", _CHECK, os.path.join(_ROOT, "setup.cfg")],
+                            capture_output=True, text=True, timeout=120)
     if result.returncode != 0:
         raise AssertionError(f"{python} lacks fxim's dependencies; run bash .ci/pypy-env.sh "
                              f"(or set FXIM_TEST_PYPY):\n{result.stderr[-1500:]}")
@@ -79,11 +104,9 @@ class PyPyNodeMixin:
     """
 
     skip = PYPY_SKIP
-    #: Extra imports the backend needs in the node's interpreter.
-    extraImports = ""
 
     async def startNode(self, args: Sequence[str] = (), **kwargs: Any) -> ServerProcess:
-        checkPyPy(PYPY, self.extraImports)
+        checkPyPy(PYPY)
         node = ServerProcess(reactor, list(self.backendArgs()) + list(args), **kwargs)
         node.python = PYPY
         self.addCleanup(node.stop)
@@ -142,7 +165,6 @@ class PyPyProductionTests(PyPyNodeMixin, ProductionBackend, TestCase):
     """
 
     timeout = 240
-    extraImports = ", psycopg2cffi"
     skip = PYPY_SKIP or ProductionBackend.skip
 
 
@@ -186,7 +208,7 @@ class DriverTests(SynchronousTestCase):
         """
         if not PYPY:
             raise SkipTest(PYPY_SKIP)
-        checkPyPy(PYPY, ", psycopg2cffi")
+        checkPyPy(PYPY)
         code = ("from fxim.storage.pgdriver import registerDriver\n"
                 "print(registerDriver())\n"
                 "import psycopg2\n"
