@@ -5,7 +5,7 @@ fxim load generator and benchmarks.
     python bench/fximbench.py [scenario ...] [--backend embedded|postgres]
         [--json bench/results/latest.json] [--quick]
 
-Scenarios: codec pairs steady idle fanout storm single (the default), pypy
+Scenarios: codec pairs steady idle fanout storm reports single (the default), pypy
 (needs a PyPy) and nodes (needs --backend postgres).  Every
 scenario starts its own server(s) on 127.0.0.1, measures a baseline in the
 same run where one exists, prints a table and adds its figures to the JSON
