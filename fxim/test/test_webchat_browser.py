@@ -429,6 +429,9 @@ class WebChatBrowserTests(NodeTestMixin, unittest.TestCase):
             "return Array.from(document.querySelectorAll('[data-t=msg] .text')).map(e => e.textContent)")
         self.assertEqual(texts, ["你好", answer])
         self.assertEqual([r["question"] for r in agentServer.requests], ["你好"])
+        errors = [line for line in await alice.consoleLog() + await bob.consoleLog()
+                  if line.startswith("SEVERE")]
+        self.assertEqual(errors, [])
 
 
 class ProductionWebChatBrowserTests(ProductionBackend, WebChatBrowserTests):
