@@ -16,9 +16,13 @@ from twisted.internet import reactor
 from twisted.trial import unittest
 
 from fxim.client import ChatClient
+from fxim.test.agentserver import CHUNKS, AgentServer
 from fxim.test.browser import SKIP, Browser
 from fxim.test.e2e import LOGIN_CODE, NodeTestMixin, ProductionBackend, sleep, withTimeout
 from fxim.testing import ServerProcess
+
+
+AGENT = "AIWEB1"
 
 
 def shotsDir(backend: str = "embedded") -> str:
@@ -329,6 +333,104 @@ class WebChatBrowserTests(NodeTestMixin, unittest.TestCase):
         errors = [line for line in await alice.consoleLog() + await bob.consoleLog()
                   if line.startswith("SEVERE") and "WebSocket" not in line
                   and "ERR_CONNECTION_REFUSED" not in line]
+        self.assertEqual(errors, [])
+
+
+    async def befriend(self, a: Browser, aUid: str, b: Browser, bUid: str, bWho: str) -> None:
+        """
+        A finds B by B's login (phone numbers match exactly) and asks; B accepts.
+        """
+        await a.click("[data-t=tab-contacts]")
+        await a.type("[data-t=search]", bWho)
+        await a.click("[data-t=search-go]")
+        await a.click("[data-t=add]")
+        await a.waitText("[data-t=add]", "Request sent")
+        await b.click("[data-t=tab-contacts]")
+        await b.click(f"[data-t=request][data-from='{aUid}'] [data-t=accept]")
+        await b.find(f"[data-t=friend][data-uid='{aUid}']")
+        await a.find(f"[data-t=friend][data-uid='{bUid}']", timeout=30)
+
+    async def test_receiptsAndAgent(self):
+        """
+        Delivered (✓) then read (✓✓) marks on the sender's page once the
+        receiver's page has the message and then opens the chat; an agent's
+        answer grows chunk by chunk in the page (from a real local agent
+        server) and is then replaced by the stored message, kept in history.
+        """
+        agentServer = await AgentServer(pause=0.8).start()
+        self.addCleanup(agentServer.stop)
+        node = await self.startNode(["--agent", f"{AGENT}={agentServer.url}/stream",
+                                     "--agent-read-timeout", "20"])
+        base = node.httpBase + "/"
+        alice = await self.browser("r-alice")
+        bob = await self.browser("r-bob")
+        aliceMobile, bobMobile = mobile(), mobile()
+        aliceUid = await self.logIn(alice, base, aliceMobile)
+        bobUid = await self.logIn(bob, base, bobMobile)
+        await self.befriend(alice, aliceUid, bob, bobUid, bobMobile)
+
+        # Bob's page is on his contacts tab: the message reaches it (✓) but
+        # he has not read it.
+        await alice.click(f"[data-t=friend][data-uid='{bobUid}']")
+        await alice.find("[data-t=composer]")
+        await self.say(alice, "Did you get this?")
+        await bob.click("[data-t=tab-chats]")
+        await bob.waitText(f"[data-t=conv][data-key='0:{aliceUid}'] [data-t=unread]", "1")
+        mark = "[data-t=msg].mine [data-t={}]"
+        await alice.waitText(mark.format("delivered"), "✓", timeout=30)
+        self.assertEqual(await alice.texts(mark.format("read")), [])
+        await alice.screenshot("30-delivered")
+        # Bob opens the chat: read (✓✓).
+        await self.openChat(bob, f"0:{aliceUid}")
+        await bob.waitText("[data-t=msg]", "Did you get this?")
+        await alice.waitText(mark.format("read"), "✓✓", timeout=30)
+        await alice.screenshot("31-read")
+        # Marks survive a reload (kept with the session).
+        await alice.refresh()
+        await self.openChat(alice, f"0:{bobUid}")
+        await alice.waitText(mark.format("read"), "✓✓", timeout=30)
+
+        # The agent is everyone's friend; Alice asks it.
+        await alice.click("[data-t=tab-contacts]")
+        await alice.click(f"[data-t=friend][data-uid='{AGENT}']")
+        await alice.find("[data-t=composer]")
+        # Every text the streaming row shows, as the page shows it.
+        await alice.js("""
+            window.__streamed = [];
+            new MutationObserver(() => {
+              const el = document.querySelector('[data-t=agent-stream] .text');
+              const text = el ? el.textContent : null;
+              const last = window.__streamed[window.__streamed.length - 1];
+              if (text !== null && text !== last) window.__streamed.push(text);
+            }).observe(document.body, {subtree: true, childList: true, characterData: true});
+        """)
+        await self.say(alice, "你好")
+        await alice.waitUntil(
+            "const el = document.querySelector('[data-t=agent-stream] .text');"
+            f"return el && el.textContent.startsWith({''.join(CHUNKS[:2])!r})",
+            timeout=30, what="the answer streaming")
+        await alice.screenshot("32-agent-streaming")
+        answer = "".join(CHUNKS)
+        await alice.waitGone("[data-t=agent-stream]", timeout=60)
+        await alice.waitText("[data-t=msg]", CHUNKS[-1].strip())
+        streamed = await alice.js("return window.__streamed")
+        # It grew chunk by chunk: every prefix of the answer, in order.
+        prefixes = ["".join(CHUNKS[:n]) for n in range(1, len(CHUNKS) + 1)]
+        self.assertEqual([t for t in streamed if t in prefixes], prefixes)
+        texts = await alice.js(
+            "return Array.from(document.querySelectorAll('[data-t=msg] .text')).map(e => e.textContent)")
+        self.assertEqual(texts, ["你好", answer])
+        await alice.screenshot("33-agent-stored")
+        # Stored: the history after a reload has it.
+        await alice.refresh()
+        await self.openChat(alice, f"0:{AGENT}")
+        await alice.waitText("[data-t=msg]", CHUNKS[-1].strip())
+        texts = await alice.js(
+            "return Array.from(document.querySelectorAll('[data-t=msg] .text')).map(e => e.textContent)")
+        self.assertEqual(texts, ["你好", answer])
+        self.assertEqual([r["question"] for r in agentServer.requests], ["你好"])
+        errors = [line for line in await alice.consoleLog() + await bob.consoleLog()
+                  if line.startswith("SEVERE")]
         self.assertEqual(errors, [])
 
 

@@ -10,8 +10,9 @@ import { login as httpLogin, putBytes, sendCode as httpSendCode } from './http.j
 import {
   ContentType, ConversationType, FATAL_CONNECT, MediaType, TRANSPARENT_TYPES,
   friendFromJson, friendRequestFromJson, groupEvent, groupInfoFromJson, groupMemberFromJson,
-  messageFromJson, sendMessageJson, userFromJson,
+  messageFromJson, receiptFromJson, sendMessageJson, userFromJson,
 } from './protocol.js';
+import { AgentStreams } from './agents.js';
 
 /** Connection states, as reported to `on('state', f)`. */
 export const State = Object.freeze({
@@ -80,6 +81,7 @@ class RecentUids {
  * @property {number} [lastLocalId] the last local id used (ids always grow)
  * @property {{now: () => number, setTimeout: Function, clearTimeout: Function}} [clock]
  * @property {boolean} [autoSync] pull at connect and after each MN (default true)
+ * @property {number} [reportSeq] resume pulling delivery/read reports after this seq
  */
 
 export class ChatClient {
@@ -121,6 +123,12 @@ export class ChatClient {
     this._syncWaiters = [];
     this._friendPull = null; // see _coalesced
     this._friendRequestPull = null;
+    /** The last delivery/read report seq pulled (MRP `current`). */
+    this.reportSeq = options.reportSeq || 0;
+    /** The newest date seen per (kind, reporter, conversation): a report is announced once. */
+    this._receipts = new Map();
+    this._reportPull = null;
+    this._agents = new AgentStreams((s) => this._fire('agentStream', s));
   }
 
   /** This device's user id (after login). */
@@ -270,6 +278,9 @@ export class ChatClient {
       this.sync();
       if (ack.friendHead > this.friendVersion) this.syncFriends();
       this.syncFriendRequests(); // the WebSocket ack carries no request head
+      // Reports that arrived while this device was away: the server
+      // announces them only with the next MRN, so pull once now.
+      this.syncReports();
     }
     conn.closed.then(() => this._lost(conn));
   }
@@ -485,11 +496,13 @@ export class ChatClient {
       case 'FRN':
         if (this.autoSync) this.syncFriendRequests();
         break;
+      case 'MRN':
+        if (this.autoSync) this.syncReports();
+        break;
+      case 'SAI':
+        this._agents.frame(v);
+        break;
       default:
-        // HOOK(receipts, agents): delivery/read reports (MRN, then an MRP
-        // pull) and streaming agent frames (SAI) arrive here as pushes under
-        // their subsignal name (docs/newer-clients.md); decode them into
-        // typed "receipt" / "agent" events at this point.  Not done yet.
         this._fire('push', { subSignal: env.subSignal, value: env.value });
     }
   }
@@ -594,6 +607,64 @@ export class ChatClient {
       }
     })();
     return state.running;
+  }
+
+  // -- delivery and read reports ---------------------------------------------
+
+  /**
+   * Tell `peer` (1:1 only) that its messages up to `date` reached this device.
+   * @param {string} peer
+   * @param {number} date the newest timestamp of the peer's messages received
+   */
+  reportDelivered(peer, date) {
+    return this.request('MDR', { date: Number(date), target: peer });
+  }
+
+  /**
+   * Tell a conversation that its messages up to `date` were read.  In a
+   * group, `tos` lists the senders to tell (the server tells nobody else).
+   * @param {import('./protocol.js').Conversation} conversation
+   * @param {number} date
+   * @param {string[]} [tos]
+   */
+  reportRead(conversation, date, tos = []) {
+    return this.request('MRR', { target: conversation.target, date: Number(date),
+      type: conversation.type, line: conversation.line || 0, tos });
+  }
+
+  /**
+   * Pull delivery/read reports after reportSeq (done at connect and after
+   * each MRN).  Each report is announced once as a `receipt` event: the
+   * server keeps the latest report per (reporter, conversation, kind), and
+   * may send one again (its per-device cursor); one that is not newer
+   * than what was announced is dropped.
+   */
+  syncReports() {
+    return this._coalesced('_reportPull', async () => {
+      const conn = this.connection;
+      while (conn && conn === this.connection) {
+        const r = await conn.request('MRP', { id: String(this.reportSeq + 1), type: 0 },
+          this.requestTimeout * 1000);
+        if (conn !== this.connection) return;
+        const list = (r && r.messageReportList) || [];
+        for (const raw of list) {
+          const receipt = receiptFromJson(raw);
+          if (!receipt) continue;
+          const key = `${receipt.kind}|${receipt.uid}|${receipt.target}`;
+          if ((this._receipts.get(key) ?? -1) >= receipt.date) continue;
+          this._receipts.set(key, receipt.date);
+          this._fire('receipt', receipt);
+        }
+        const current = Number(r && r.current);
+        const head = Number(r && r.head);
+        if (list.length && current > this.reportSeq) {
+          this.reportSeq = current;
+          this._fire('reportCursor', this.reportSeq);
+        }
+        // A capped result: the rest follows (the server also sends an MRN).
+        if (!list.length || !(current < head)) return;
+      }
+    });
   }
 
   /** Pull friend changes since friendVersion (done after each FN). */

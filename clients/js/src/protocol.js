@@ -63,7 +63,26 @@ export function connectAckCode(name) {
 
 /** Subsignals whose WebSocket reply is a WsResult {"code":200|400}. */
 export const CODE_ONLY = new Set(['FAR', 'FALS', 'FHR', 'FRUS', 'GAM', 'GKM', 'GQ', 'GD', 'GMI',
-  'MMI', 'MR', 'GC']);
+  'MMI', 'MR', 'GC', 'MDR', 'MRR']);
+
+/** MRP's reportType: what a delivery/read report says. */
+export const ReportType = Object.freeze({ DELIVERED: 1, READ: 2 });
+
+/**
+ * @typedef {object} Receipt
+ * @property {'delivered'|'read'} kind
+ * @property {string} uid who delivered / read
+ * @property {string} target the conversation: the reporter (1:1) or the group id
+ * @property {number} date the reporter's date (it sends the newest message timestamp it has)
+ */
+
+/** @returns {Receipt | null} null for a report type this SDK does not know */
+export function receiptFromJson(r) {
+  const type = Number(r && r.reportType);
+  if (type !== ReportType.DELIVERED && type !== ReportType.READ) return null;
+  return { kind: type === ReportType.DELIVERED ? 'delivered' : 'read', uid: String(r.uid || ''),
+    target: String(r.target || ''), date: Number(r.date || 0) };
+}
 
 /**
  * @typedef {object} Conversation

@@ -132,3 +132,38 @@ test('two SDK clients against a real node', { skip, timeout: 120000 }, async (t)
   await alice.stop();
   await bob.stop();
 });
+
+test('delivery and read reports against a real node', { skip, timeout: 120000 }, async (t) => {
+  const alice = client();
+  const bob = client();
+  t.after(() => Promise.all([alice.stop(), bob.stop()]));
+  await alice.login(randomMobile(), CODE);
+  await bob.login(randomMobile(), CODE);
+  await alice.start();
+  await bob.start();
+  const befriended = next(alice, 'friend', (f) => f.uid === bob.uid);
+  await alice.addFriend(bob.uid);
+  await bob.acceptFriend(alice.uid);
+  await befriended;
+  const received = next(bob, 'message', (m) => m.content.searchableContent === 'tick me');
+  const { timestamp } = await alice.sendText(bob.uid, 'tick me');
+  const m = await received;
+  assert.equal(m.timestamp, timestamp);
+  const delivered = next(alice, 'receipt', (r) => r.kind === 'delivered');
+  await bob.reportDelivered(alice.uid, m.timestamp);
+  assert.deepEqual(await delivered, { kind: 'delivered', uid: bob.uid, target: bob.uid, date: timestamp });
+  const read = next(alice, 'receipt', (r) => r.kind === 'read');
+  await bob.reportRead(conversation(alice.uid), m.timestamp);
+  assert.deepEqual(await read, { kind: 'read', uid: bob.uid, target: bob.uid, date: timestamp });
+  // A device that was away gets them at connect (MRP without an MRN), once each.
+  await alice.stop();
+  const late = client();
+  t.after(() => late.stop());
+  late.credentials = alice.credentials;
+  const seen = [];
+  late.on('receipt', (r) => seen.push(`${r.kind}:${r.date}`));
+  await late.start();
+  await late.syncReports();
+  for (let i = 0; i < 50 && seen.length < 2; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(seen.sort(), [`delivered:${timestamp}`, `read:${timestamp}`]);
+});

@@ -26,6 +26,8 @@ const app = {
   loadingOlder: false,
   friends: new Map(),
   requests: new Map(),
+  streams: new Map(), // agent uid -> the agent's streamed reply in progress (AgentStream)
+  readSent: new Map(), // conversation key -> newest date reported read
   typing: new Map(), // conversation key -> {uid, until}
   lastTypingSent: 0,
   membersOpen: false,
@@ -150,7 +152,7 @@ function startSession() {
   app.everConnected = false;
   const client = new ChatClient({
     httpUrl: app.cfg.httpUrl, wsUrl: app.cfg.wsUrl, credentials: st.creds,
-    lastSeq: st.lastSeq || 0, lastLocalId: st.lastLocalId || 0,
+    lastSeq: st.lastSeq || 0, lastLocalId: st.lastLocalId || 0, reportSeq: st.reportSeq || 0,
     backoff: new Backoff({ initial: 1, maximum: 30 }),
   });
   app.client = client;
@@ -168,11 +170,10 @@ function startSession() {
   });
   client.on('group', onGroupEvent);
   client.on('state', onState);
-  client.on('push', (p) => {
-    // HOOK(receipts, agents): delivered/read marks and streaming agent
-    // replies will arrive here once the server has them (see docs/webchat.md).
-    void p;
-  });
+  st.receipts = st.receipts || {};
+  client.on('receipt', onReceipt);
+  client.on('reportCursor', (seq) => { st.reportSeq = seq; save(); });
+  client.on('agentStream', onAgentStream);
   renderShell();
   // Messages queued before a reload: resent under their own local ids.
   for (const entry of st.outbox) transmit(entry);
@@ -313,13 +314,83 @@ function onMessage(m) {
   }
   const typing = app.typing.get(key);
   if (typing && typing.uid === m.from) app.typing.delete(key); // they sent what they typed
+  if (m.from !== me && m.conversation.type === 0 && m.content.type < ContentType.RECALL) {
+    queueDelivered(m.from, m.timestamp);
+  }
+  // The stored answer of a finished agent stream replaces the streamed text.
+  const stream = app.streams.get(m.from);
+  if (stream && stream.final) app.streams.delete(m.from);
   if (key === app.open) {
     addItem({ ...m, pending: false });
     renderTyping();
+    if (isOpenAndSeen(key)) reportOpenRead();
   }
   // Saved with the cursor (after the batch): see the "cursor" observer.
   renderSide();
   renderTabs();
+}
+
+// -- delivered/read marks (1:1 only) and streaming agent replies ---------------
+
+/** Peers whose messages arrived, with the newest timestamp: one MDR each, shortly after. */
+const pendingDelivered = new Map();
+let deliveredTimer = null;
+
+function queueDelivered(peer, ts) {
+  pendingDelivered.set(peer, Math.max(pendingDelivered.get(peer) || 0, ts));
+  if (!deliveredTimer) {
+    // Coalesced: a login backlog sends one report per peer, not per message.
+    deliveredTimer = setTimeout(() => {
+      deliveredTimer = null;
+      for (const [who, date] of pendingDelivered) app.client.reportDelivered(who, date).catch(() => {});
+      pendingDelivered.clear();
+    }, 200);
+  }
+}
+
+/** The open 1:1 chat is on screen: report it read up to the newest message from the peer. */
+function reportOpenRead() {
+  const key = app.open;
+  if (!key || !key.startsWith('0:') || !isOpenAndSeen(key)) return;
+  const me = app.client.uid;
+  let date = 0;
+  for (const item of app.items) {
+    if (item.from !== me && item.uid && item.timestamp > date) date = item.timestamp;
+  }
+  if (!date || (app.readSent.get(key) || 0) >= date) return;
+  app.readSent.set(key, date);
+  app.client.reportRead(convOf(key), date).catch(() => app.readSent.delete(key));
+}
+
+function onReceipt(r) {
+  if (r.uid !== r.target) return; // a group read report: no marks in groups
+  const entry = app.st.receipts[r.uid] || (app.st.receipts[r.uid] = { delivered: 0, read: 0 });
+  entry[r.kind] = Math.max(entry[r.kind] || 0, r.date);
+  // Read implies delivered (a report may be lost; the newest counts).
+  if (r.kind === 'read') entry.delivered = Math.max(entry.delivered || 0, r.date);
+  save();
+  if (app.open === `0:${r.uid}`) renderMessages({ keepScroll: true });
+}
+
+/** The mark of my own 1:1 message: 'read', 'delivered' or ''. */
+function markOf(item) {
+  if (!app.open || !app.open.startsWith('0:') || item.from !== app.client.uid || !item.uid) return '';
+  const r = app.st.receipts[app.open.slice(2)];
+  if (!r) return '';
+  if (r.read >= item.timestamp) return 'read';
+  if (r.delivered >= item.timestamp) return 'delivered';
+  return '';
+}
+
+function onAgentStream(s) {
+  app.streams.set(s.agent, s);
+  if (app.open === `0:${s.agent}`) renderMessages({ stickToBottom: true });
+}
+
+function streamRow(s) {
+  return h('div', { class: 'msg', 'data-t': 'agent-stream', 'data-stream': s.id, 'data-final': String(s.final) },
+    h('div', { class: 'bubble' }, h('span', { class: 'text streaming' }, s.text || '…')),
+    h('div', { class: 'meta' }, h('span', {}, s.final ? t('agentDone') : t('agentTyping'))));
 }
 
 function onRecall({ uid }) {
@@ -442,6 +513,7 @@ function openConversation(key) {
 }
 
 function markOpenRead() {
+  reportOpenRead();
   if (app.open && document.visibilityState !== 'hidden' && app.st.convs[app.open]) {
     app.st.convs[app.open].unread = 0;
     save();
@@ -465,6 +537,7 @@ async function loadOlder() {
     ensureNames(page.map((m) => m.from));
     app.loadingOlder = false;
     renderMessages(first ? { toBottom: true } : { keepScroll: true, fromBottom: true });
+    if (first) reportOpenRead();
   } catch (e) {
     app.loadingOlder = false;
     renderMessages({ keepScroll: true });
@@ -1037,6 +1110,7 @@ function messageRow(item) {
   if (ev || (item.content.type >= 104 && item.content.type <= 117)) {
     return h('div', { class: 'notice', 'data-t': 'notice', 'data-uid': item.uid }, ev ? groupNotice(ev) : t('groupNotice'));
   }
+  const mark = markOf(item);
   const mine = item.from === me;
   const group = app.open && app.open.startsWith('1:');
   const canRecall = mine && item.uid && item.content.type !== ContentType.RECALL && !item.pending;
@@ -1048,7 +1122,7 @@ function messageRow(item) {
     h('span', {}, timeText(item.timestamp)),
     item.pending ? h('span', { class: 'pending', 'data-t': 'pending' }, ` · ${t('sending')}`) : null,
     item.failed ? h('span', { class: 'error' }, ` · ${t('sendFailed')}: ${item.failed}`) : null,
-    // HOOK(receipts): delivered/read marks go here once the server sends receipts.
+    mark ? h('span', { class: `receipt ${mark}`, 'data-t': mark, title: t(mark) }, mark === 'read' ? ' ✓✓' : ' ✓') : null,
     canRecall ? h('button', { type: 'button', class: 'link', 'data-t': 'recall', onclick: () => recall(item) }, t('recall')) : null));
 }
 
@@ -1057,7 +1131,7 @@ let rowCache = new Map();
 
 function rowKey(item) {
   return [item.uid || `l${item.localId}`, item.content.type, item.pending, item.failed || '',
-    nameOf(item.from), timeText(item.timestamp), language()].join('|');
+    nameOf(item.from), timeText(item.timestamp), language(), markOf(item)].join('|');
 }
 
 function renderMessages({ toBottom = false, keepScroll = false, stickToBottom = false, fromBottom = false, noRebuild = false } = {}) {
@@ -1077,7 +1151,8 @@ function renderMessages({ toBottom = false, keepScroll = false, stickToBottom = 
     fill(list,
       app.loadingOlder ? h('div', { class: 'older muted' }, t('loadOlder'))
         : app.noOlder && app.items.length ? h('div', { class: 'older muted' }, t('noOlder')) : null,
-      rows);
+      rows,
+      app.open.startsWith('0:') && app.streams.has(app.open.slice(2)) ? streamRow(app.streams.get(app.open.slice(2))) : null);
   }
   if (toBottom || (stickToBottom && nearBottom)) list.scrollTop = list.scrollHeight;
   else if (fromBottom) list.scrollTop = list.scrollHeight - distanceFromBottom;
