@@ -10,7 +10,10 @@ transparent content; not when the receiver turned on do-not-disturb
 invitations and messages mentioning them); call invitations (400) are
 high priority and sent at once; others wait C{collapseWindow} seconds, and
 further messages of the conversation arriving meanwhile merge into the
-same push (C{collapsed} counts them).
+same push (C{collapsed} counts them).  Every stored message counts, the
+server's own (admin broadcasts, friend greetings, agent answers) as much as
+a client's; recalls, tips and notifications (content types 80-399: group
+member added/kicked, renamed, ...) never push.
 """
 
 from typing import Any, Iterable, Optional
@@ -34,6 +37,21 @@ MAX_APP_ID = 256
 
 #: Characters of a preview.
 PREVIEW_CHARS = 120
+
+
+#: Content types that never push: recall notices, tips and notifications
+#: (group changes and the like) -- state the client shows in the
+#: conversation, not something to ring a phone for.
+SILENT_TYPES = range(ContentType.RECALL, ContentType.CALL_START)
+
+
+def pushable(message: Message) -> bool:
+    """
+    @return: whether C{message} may push at all (before the per-receiver
+        rules): not transparent, not a recall, tip or notification.
+    """
+    content = message.content
+    return not content.transparent and int(content.type) not in SILENT_TYPES
 
 
 class PushRefused(ValueError):
@@ -172,7 +190,7 @@ class PushService:
 
         @return: the number of pushes queued or merged.
         """
-        if not self.enabled or message.content.transparent:
+        if not self.enabled or not pushable(message):
             return 0
         others = [r for r in receivers if r != message.fromUser]
         if not others:

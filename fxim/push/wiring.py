@@ -63,7 +63,7 @@ async def installPush(server: Any, config: Any, reactor: Any, closers: List[Call
         closers.append(push.worker.stop)
         _log.info("offline push on: pusher {name}, preview {preview}", name=name,
                   preview="on" if config.pushPreview else "off")
-    server.messages.afterStore.append(push.messageStored)
+    server.messages.afterReach.append(push.messageStored)
     server.auth.sessionEnded.append(push.unregister)
 
     async def device(event, uid, cid):

@@ -105,6 +105,13 @@ class MessagingService:
         self.afterPublish: list = []
         #: C{async f(message, operator)} after a message is recalled.
         self.afterRecall: list = []
+        # ipush2: one hook for every stored message
+        #: C{async f(message, receivers)} awaited after I{every} stored
+        #: message reached its receivers' inboxes -- sent by a client or
+        #: published by the server (broadcasts, greetings, agent answers,
+        #: group notifications) -- so a decision such as offline push is
+        #: made in one place for all of them.
+        self.afterReach: list = []
 
     def now(self) -> int:
         return int(self.clock.seconds() * 1000)
@@ -162,6 +169,7 @@ class MessagingService:
                 except Exception:
                     _log.failure("an after-send hook failed")
             await self._afterStore(stored.message, receivers)
+            await self._runHooks(self.afterReach, stored.message, receivers)
         return SendResult(stored.message.uid, stored.message.timestamp)
 
     def _release(self, key, sequencer: "_Sequencer", ticket: int, work) -> None:
@@ -182,6 +190,7 @@ class MessagingService:
         stored = await self.store.storeMessage(message, receivers, None, self.now())
         self._notify(stored.seqs, None, None)
         await self._runHooks(self.afterPublish, stored.message, receivers)
+        await self._runHooks(self.afterReach, stored.message, receivers)
         return stored.message
 
     async def _afterStore(self, message: Message, receivers: Sequence[str]) -> None:
