@@ -98,7 +98,7 @@ class MessagingService:
         #: it silently, or raise L{SignalError} to refuse it.
         self.beforeSend: list = []
         #: C{async f(message, receivers)} awaited after a message is stored,
-        #: before the sender is acked (durable follow-ups: push, webhooks).
+        #: before the sender is acked (durable follow-ups: webhooks).
         self.afterStore: list = []
         #: C{async f(message, receivers)} after a server-generated message
         #: (group notification, friend greeting) is stored.
