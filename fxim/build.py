@@ -75,7 +75,7 @@ async def buildServer(config: Config, reactor: Any) -> Tuple[Any, List[Callable]
     await installWebhooks(server, config, reactor, closers)
     from fxim.moderation.wiring import installModeration
     await installModeration(server, config, reactor, closers)
-    site = buildSite(auth, adminSecret=adminSecret, extraChildren=children)
+    site = buildSite(auth, extraChildren=children)
     from fxim.admin.build import installAdmin
     installAdmin(server, adminStore, site, adminSecret, config, reactor, closers)
     # i14: outbox and moderation admin routes beside i12's, then the limits.

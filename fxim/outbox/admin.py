@@ -135,6 +135,15 @@ class AdminMount(Resource):
     def render(self, request):
         return self.existing.render(request)
 
+    def bodyLimit(self, head) -> int:
+        """
+        The body limit of the resource C{getChild} will pick (so the
+        admin API keeps its own, larger limit behind this mount).
+        """
+        from fxim.transport.httplimits import limitOf
+        name = head.postpath[0] if head.postpath else None
+        return limitOf(self.extensions.get(name, self.existing), head)
+
 
 def mountAdmin(site, name: str, resource) -> None:
     """

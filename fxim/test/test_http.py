@@ -51,14 +51,31 @@ class Response:
         return json.loads(self.body.decode("utf-8"))
 
 
+def installTestAdmin(site, auth, store, clock, secret=ADMIN_SECRET):
+    """
+    Put the node's admin API (L{fxim.admin.resource.AdminApi}) on C{site}
+    over C{store}, as a node does when it has an admin secret.
+    """
+    from types import SimpleNamespace
+
+    from fxim.admin.build import installAdmin
+    from fxim.storage.adminstore import adminStoreFor
+    server = SimpleNamespace(auth=auth, store=store,
+                             now=lambda: int(clock.seconds() * 1000))
+    installAdmin(server, adminStoreFor(store), site, secret, SimpleNamespace(),
+                 clock, [])
+
+
 class _SiteTestMixin:
 
     adminSecret = ADMIN_SECRET
 
     def setUp(self):
         makeService(self)
-        self.site = buildSite(self.auth, adminSecret=self.adminSecret,
-                              reactor=self.clock)
+        self.site = buildSite(self.auth, reactor=self.clock)
+        if self.adminSecret:
+            installTestAdmin(self.site, self.auth, self.store, self.clock,
+                             self.adminSecret)
         self.site.doStart()
         self.addCleanup(self.site.doStop)
 
@@ -88,9 +105,9 @@ class _SiteTestMixin:
         self.assertTrue(value, "no response")
         return Response(value)
 
-    def admin(self, method, path, body=None, secret=None):
+    def admin(self, method, path, body=None, secret=None, raw=None):
         return self.request(method, "/admin/" + path, body, headers={
-            "Authorization": "Bearer " + (secret or ADMIN_SECRET)})
+            "Authorization": "Bearer " + (secret or ADMIN_SECRET)}, raw=raw)
 
     def post(self, path, body):
         return self.request("POST", path, body)
@@ -350,7 +367,9 @@ class AdminApiTests(_SiteTestMixin, SynchronousTestCase):
                          ("alice", "Alice", MOBILE))
         response = self.admin("GET", "users/alice")
         self.assertEqual(response.status, 200)
-        self.assertEqual(response.json()["result"], user)
+        got = response.json()["result"]
+        self.assertEqual({k: got[k] for k in user}, user)
+        self.assertEqual((got["groups"], got["sessions"]), ([], []))
         response = self.admin("GET", "users/alice/")
         self.assertEqual(response.status, 200)
 
@@ -387,10 +406,10 @@ class AdminApiTests(_SiteTestMixin, SynchronousTestCase):
         """
         self.assertEqual(self.admin("GET", "nothing").status, 404)
         self.assertEqual(self.admin("GET", "users/a/b/c/d").status, 404)
-        self.assertEqual(self.admin("GET", "users").status, 405)
-        self.assertEqual(self.admin("DELETE", "users/a").status, 405)
+        self.assertEqual(self.admin("GET", "tokens").status, 405)
+        self.assertEqual(self.admin("POST", "users/a").status, 405)
         self.assertEqual(self.admin("GET", "users/a/block").status, 405)
-        self.assertEqual(self.admin("PUT", "users/a").status, 405)
+        self.assertEqual(self.admin("PUT", "users/a/sessions").status, 405)
 
     def test_blockUnblock(self):
         """
@@ -484,7 +503,8 @@ class RealPortTests(TestCase):
         makeService(self)
         self.auth = AuthService(self.store, reactor, self.auth.hmacKey,
                                 self.sms)
-        site = buildSite(self.auth, adminSecret=ADMIN_SECRET)
+        site = buildSite(self.auth)
+        installTestAdmin(site, self.auth, self.store, reactor)
         self.port = reactor.listenTCP(0, site, interface="127.0.0.1")
         self.addCleanup(self.port.stopListening)
         self.base = "http://127.0.0.1:%d" % (self.port.getHost().port,)

@@ -1,26 +1,23 @@
 # -*- test-case-name: fxim.test.test_http -*-
 """
-The HTTP API: login (C{/send_code}, C{/login}), C{/health} and the admin
-API under C{/admin/}; see C{docs/auth.md} and C{docs/admin-api.md}.
+The HTTP API: login (C{/send_code}, C{/login}), C{/health}, and the
+shared JSON plumbing (L{JsonResource}, L{HttpError}) of the admin API
+(L{fxim.admin.resource}); see C{docs/auth.md} and C{docs/admin-api.md}.
 
 Every answer is JSON with CORS headers; no traceback ever reaches a client.
 Login API errors are HTTP 200 with the L{RestCode} in C{code} (browser
 clients reject other statuses); admin API errors use HTTP statuses.
 """
 
-import hmac
 import json
 
-import attr
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 
 from fxim.wire.sanitize import MAX_JSON_DEPTH, checkValue
-from fxim.services.auth import (
-    AuthError, NoSuchUser, RestCode, UserExists,
-)
+from fxim.services.auth import AuthError, RestCode
 
 _log = Logger()
 
@@ -249,129 +246,6 @@ class AdminDisabledResource(JsonResource):
         raise HttpError(403, 403, "the admin API is not enabled")
 
 
-def userJson(user):
-    """
-    An admin view of a L{fxim.model.User}.
-    """
-    return attr.asdict(user)
-
-
-def sessionJson(session):
-    """
-    An admin view of a L{fxim.model.Session}: never its secrets.
-    """
-    return {"uid": session.uid, "clientId": session.cid,
-            "createdAt": session.createdAt, "expiresAt": session.expiresAt,
-            "platform": session.platform}
-
-
-class AdminResource(JsonResource):
-    """
-    The admin API, authenticated with C{Authorization: Bearer <secret>}.
-
-    Routes (under C{/admin/}): C{POST users}; C{GET users/<uid>};
-    C{POST users/<uid>/block}, C{POST users/<uid>/unblock};
-    C{GET users/<uid>/sessions}; C{DELETE users/<uid>/sessions[/<cid>]};
-    C{POST tokens}.
-    """
-
-    methods = (b"GET", b"POST", b"DELETE")
-    serverError = (500, {"code": 500, "message": "server error"})
-
-    def __init__(self, auth, secret: str):
-        Resource.__init__(self)
-        if not secret:
-            raise ValueError("an empty admin secret")
-        self._auth = auth
-        self._expected = b"Bearer " + secret.encode("utf-8")
-
-    def _authorized(self, request) -> bool:
-        given = request.getHeader(b"authorization") or b""
-        return hmac.compare_digest(given, self._expected)
-
-    async def handle(self, request):
-        if not self._authorized(request):
-            request.setHeader(b"www-authenticate", b'Bearer realm="fxim-admin"')
-            _log.warn("Unauthorized admin API request from {peer}",
-                      peer=str(request.getClientAddress()))
-            raise HttpError(401, 401, "unauthorized")
-        try:
-            segments = [s.decode("utf-8") for s in request.postpath]
-        except UnicodeDecodeError:
-            raise HttpError(404, 404, "not found")
-        if segments and segments[-1] == "":
-            segments.pop()
-        if any("\x00" in s for s in segments):
-            raise HttpError(400, 1, "malformed request: NUL character in the path")
-        method = request.method.decode("ascii")
-        if method == "HEAD":
-            method = "GET"
-        try:
-            return await self._route(request, method, segments)
-        except AuthError as e:
-            raise HttpError(400, int(e.code), e.message)
-        except NoSuchUser:
-            raise HttpError(404, 404, "no such user")
-        except UserExists:
-            raise HttpError(409, 409, "the uid or mobile already exists")
-
-    async def _route(self, request, method, segments):
-        n = len(segments)
-        if segments == ["users"]:
-            self._allow(method, "POST")
-            return await self._createUser(readJsonObject(request, 1, 400))
-        if segments == ["tokens"]:
-            self._allow(method, "POST")
-            return await self._mintToken(readJsonObject(request, 1, 400))
-        if n >= 2 and segments[0] == "users" and segments[1]:
-            uid = segments[1]
-            if n == 2:
-                self._allow(method, "GET")
-                user = await self._auth.getUser(uid)
-                if user is None:
-                    raise NoSuchUser(uid)
-                return _ok(userJson(user))
-            if n == 3 and segments[2] in ("block", "unblock"):
-                self._allow(method, "POST")
-                user = await self._auth.setBlocked(uid,
-                                                   segments[2] == "block")
-                return _ok(userJson(user))
-            if n == 3 and segments[2] == "sessions":
-                self._allow(method, "GET", "DELETE")
-                if method == "GET":
-                    sessions = await self._auth.listSessions(uid)
-                    return _ok([sessionJson(s) for s in sessions])
-                revoked = await self._auth.revokeSessions(uid)
-                return _ok({"revoked": revoked})
-            if n == 4 and segments[2] == "sessions" and segments[3]:
-                self._allow(method, "DELETE")
-                revoked = await self._auth.revokeSessions(uid, segments[3])
-                return _ok({"revoked": revoked})
-        raise HttpError(404, 404, "not found")
-
-    def _allow(self, method, *allowed):
-        if method not in allowed:
-            raise HttpError(405, 405, "method not allowed")
-
-    async def _createUser(self, body):
-        for name in ("mobile", "displayName", "uid"):
-            value = body.get(name)
-            if value is not None and not isinstance(value, str):
-                raise HttpError(400, 1, "%s must be a string" % (name,))
-        user = await self._auth.createUser(
-            body.get("mobile") or "", body.get("displayName") or "",
-            uid=body.get("uid"))
-        status, result = _ok(userJson(user))
-        return 201, result
-
-    async def _mintToken(self, body):
-        uid, cid = body.get("uid"), body.get("clientId")
-        if not isinstance(uid, str) or not uid:
-            raise HttpError(400, 1, "uid must be a non-empty string")
-        token = await self._auth.mintToken(uid, cid)
-        return _ok({"userId": uid, "clientId": cid, "token": token})
-
-
 class RootResource(Resource):
     """
     The site root: unknown children are a JSON 404.  Other components add
@@ -393,13 +267,13 @@ class RootResource(Resource):
         return NotFoundResource().render(request)
 
 
-def buildSite(auth, adminSecret=None, extraChildren=None, reactor=None):
+def buildSite(auth, extraChildren=None, reactor=None):
     """
-    The HTTP site of a node.
+    The HTTP site of a node.  C{/admin/} refuses every request with 403
+    until L{fxim.admin.build.installAdmin} puts the admin API there (when
+    an admin secret is configured).
 
     @param auth: the L{fxim.services.auth.AuthService}.
-    @param adminSecret: the admin API secret (C{str}), or L{None} to refuse
-        every C{/admin/} request with 403.
     @param extraChildren: a mapping of path segment (C{str} or C{bytes}) to
         L{twisted.web.resource.IResource}, put at the root (media upload).
     @param reactor: the reactor for the site's timers (default: global).
@@ -410,10 +284,7 @@ def buildSite(auth, adminSecret=None, extraChildren=None, reactor=None):
     root.putChild(b"send_code", SendCodeResource(auth))
     root.putChild(b"login", LoginResource(auth))
     root.putChild(b"health", HealthResource())
-    if adminSecret:
-        root.putChild(b"admin", AdminResource(auth, adminSecret))
-    else:
-        root.putChild(b"admin", AdminDisabledResource())
+    root.putChild(b"admin", AdminDisabledResource())
     for name, child in (extraChildren or {}).items():
         if isinstance(name, str):
             name = name.encode("utf-8")

@@ -96,7 +96,17 @@ def bodyLimitFor(root: Any, head: RequestHead) -> int:
 
     @raise BodyRefused: if the route refuses the request outright.
     """
-    resource = routeFor(root, head)
+    return limitOf(routeFor(root, head), head)
+
+
+def limitOf(resource: Any, head: RequestHead) -> int:
+    """
+    The body limit C{resource} declares for C{head} (its C{bodyLimit} or
+    C{maxBodySize}, else L{DEFAULT_MAX_BODY}); for a resource that routes
+    to others by code, which L{routeFor} cannot follow.
+
+    @raise BodyRefused: if the route refuses the request outright.
+    """
     declare = getattr(resource, "bodyLimit", None)
     if declare is not None:
         return int(declare(head))
@@ -258,4 +268,4 @@ class BoundedSite(Site):
 
 
 __all__ = ["BodyRefused", "BoundedChannel", "BoundedRequest", "BoundedSite", "DEFAULT_MAX_BODY",
-           "RequestHead", "bodyLimitFor"]
+           "RequestHead", "bodyLimitFor", "limitOf"]
