@@ -321,8 +321,8 @@ class ChatClient:
         self._pullAgain = False
         self._syncWaiters: List[Deferred] = []
         self._connectedWaiters: List[Deferred] = []
-        self._friendPull: Optional[Deferred] = None
-        self._friendRequestPull: Optional[Deferred] = None
+        # Pulls run by _coalesced, by name: {"again": bool, "done": Deferred}.
+        self._coalescedPulls: Dict[str, Dict[str, Any]] = {}
         self._observers: Dict[str, List[Callable[..., None]]] = {
             k: [] for k in ("message", "recall", "transparent", "friend", "friendRequest",
                             "state", "group", "cursor")}
@@ -837,45 +837,61 @@ class ChatClient:
             self.groups.setdefault(gid, "")
         self._fire("group", event)
 
+    def _coalesced(self, name: str, pull: Callable[[], Any], what: str) -> Deferred:
+        """
+        Run C{pull} now, or once more after the one in flight (named
+        C{name}): a notice arriving during a pull may be newer than what
+        that pull returns.
+
+        @return: a L{Deferred} firing when no pull is left to run.
+        """
+        state = self._coalescedPulls.get(name)
+        if state is not None:
+            state["again"] = True
+            return state["done"]
+        state = self._coalescedPulls[name] = {"again": False, "done": None}
+
+        async def loop() -> None:
+            try:
+                while True:
+                    state["again"] = False
+                    try:
+                        await pull()
+                    except Exception as e:
+                        # Retried at the next notice or connect.
+                        _log.info("fxim client: {what} pull failed: {e}", what=what, e=e)
+                    if not (state["again"] and self._running):
+                        break
+            finally:
+                del self._coalescedPulls[name]
+        state["done"] = ensureDeferred(loop())
+        return state["done"]
+
     def syncFriends(self) -> Deferred:
         """
         Pull friend changes since L{friendVersion} and tell L{onFriend}
         observers (done automatically after FN).
         """
-        if self._friendPull is None:
-            self._friendPull = ensureDeferred(self._syncFriends())
-        return self._friendPull
+        return self._coalesced("friend", self._syncFriends, "friend")
 
     async def _syncFriends(self) -> None:
-        try:
-            friends = await self._request(rq.PullFriends(self.friendVersion))
-            for friend in friends.friends:
-                self.friendVersion = max(self.friendVersion, friend.updateDt)
-                self._fire("friend", friend)
-        except Exception as e:
-            _log.info("fxim client: friend pull failed: {e}", e=e)
-        finally:
-            self._friendPull = None
+        friends = await self._request(rq.PullFriends(self.friendVersion))
+        for friend in friends.friends:
+            self.friendVersion = max(self.friendVersion, friend.updateDt)
+            self._fire("friend", friend)
 
     def syncFriendRequests(self) -> Deferred:
         """
         Pull friend-request changes since L{friendRequestVersion} and tell
         L{onFriendRequest} observers (done automatically after FRN).
         """
-        if self._friendRequestPull is None:
-            self._friendRequestPull = ensureDeferred(self._syncFriendRequests())
-        return self._friendRequestPull
+        return self._coalesced("friendRequest", self._syncFriendRequests, "friend request")
 
     async def _syncFriendRequests(self) -> None:
-        try:
-            result = await self._request(rq.PullFriendRequests(self.friendRequestVersion))
-            for request in result.requests:
-                self.friendRequestVersion = max(self.friendRequestVersion, request.updateDt)
-                self._fire("friendRequest", request)
-        except Exception as e:
-            _log.info("fxim client: friend request pull failed: {e}", e=e)
-        finally:
-            self._friendRequestPull = None
+        result = await self._request(rq.PullFriendRequests(self.friendRequestVersion))
+        for request in result.requests:
+            self.friendRequestVersion = max(self.friendRequestVersion, request.updateDt)
+            self._fire("friendRequest", request)
 
     # -- requests ---------------------------------------------------------------
 

@@ -499,6 +499,38 @@ class PullTests(SynchronousTestCase):
         self.assertEqual([r.fromUid for r in requests], ["x"])
         self.assertEqual((h.client.friendVersion, h.client.friendRequestVersion), (50, 60))
 
+    def test_noticeDuringPull(self):
+        """
+        An FRN (or FN) arriving while the pull it triggers is in flight
+        pulls once more after it: that pull may predate the new change.
+        """
+        from fxim.model import Friend, FriendRequest
+        h = Harness()
+        requests, friends = [], []
+        h.client.onFriendRequest(requests.append)
+        h.client.onFriend(friends.append)
+        h.client.start()
+        h.conn.push(rq.FriendRequestNotify(60))
+        [(frp, d)] = h.conn.pending(rq.PullFriendRequests)
+        h.conn.push(rq.FriendRequestNotify(70))
+        h.conn.push(rq.FriendRequestNotify(71))
+        d.callback(rq.FriendRequestList((FriendRequest("x", "me", "hi", 0, 60),)))
+        [(frp, d)] = h.conn.pending(rq.PullFriendRequests)
+        self.assertEqual(frp.version, 60)
+        d.callback(rq.FriendRequestList((FriendRequest("y", "me", "yo", 0, 70),)))
+        self.assertEqual(h.conn.pending(rq.PullFriendRequests), [])
+        self.assertEqual([r.fromUid for r in requests], ["x", "y"])
+        self.assertEqual(h.client.friendRequestVersion, 70)
+        h.conn.push(rq.FriendNotify(50))
+        [(fp, d)] = h.conn.pending(rq.PullFriends)
+        h.conn.push(rq.FriendNotify(55))
+        d.callback(rq.FriendList((Friend("peer", 0, 50),)))
+        [(fp, d)] = h.conn.pending(rq.PullFriends)
+        self.assertEqual(fp.version, 50)
+        d.callback(rq.FriendList((Friend("other", 0, 55),)))
+        self.assertEqual(h.conn.pending(rq.PullFriends), [])
+        self.assertEqual([f.uid for f in friends], ["peer", "other"])
+
     def test_groupsTracked(self):
         """
         Group notifications maintain L{ChatClient.groups}.
