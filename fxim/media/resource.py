@@ -74,6 +74,13 @@ class MediaResource(Resource):
         request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
         return text.encode("utf-8") + b"\n"
 
+    def applyCors(self, request) -> None:
+        """
+        The CORS headers of this tree's answers (also put on a refusal
+        made before its body is read: fxim.transport.httplimits).
+        """
+        self._cors(request)
+
     def _cors(self, request) -> None:
         for name, value in _CORS.items():
             request.setHeader(name, value)

@@ -32,9 +32,22 @@ class AdminExtension(JsonResource):
     methods = (b"GET", b"POST", b"DELETE")
     serverError = (500, {"code": 500, "message": "server error"})
 
+    #: The resource whose CORS policy this one follows: the admin API
+    #: beside it (set by L{AdminMount}); without one, no CORS headers.
+    corsPolicy: Any = None
+
     def __init__(self, secret) -> None:
         Resource.__init__(self)
         self._expected = b"Bearer " + secret.encode("utf-8") if secret else None
+
+    def applyCors(self, request) -> None:
+        """
+        The admin API's CORS headers (none unless C{--admin-cors-origin}
+        names the origin), not the any-origin ones of the login API.
+        """
+        apply = getattr(self.corsPolicy, "applyCors", None)
+        if apply is not None:
+            apply(request)
 
     async def handle(self, request):
         if self._expected is None:
@@ -123,7 +136,18 @@ class AdminMount(Resource):
     def __init__(self, existing: Any, extensions: Dict[bytes, Any]) -> None:
         Resource.__init__(self)
         self.existing = existing
-        self.extensions = dict(extensions)
+        self.extensions: Dict[bytes, Any] = {}
+        for name, resource in extensions.items():
+            self.add(name, resource)
+
+    def add(self, name: bytes, resource: Any) -> None:
+        """
+        Serve C{resource} at C{/admin/<name>/}, with the CORS policy of
+        the existing admin resource.
+        """
+        if hasattr(resource, "corsPolicy"):
+            resource.corsPolicy = self.existing
+        self.extensions[name] = resource
 
     def getChild(self, path, request):
         if path in self.extensions:
@@ -144,6 +168,15 @@ class AdminMount(Resource):
         name = head.postpath[0] if head.postpath else None
         return limitOf(self.extensions.get(name, self.existing), head)
 
+    def applyCors(self, request) -> None:
+        """
+        The admin API's CORS headers (none unless C{--admin-cors-origin}
+        names the origin), for a refusal made before the body is read.
+        """
+        apply = getattr(self.existing, "applyCors", None)
+        if apply is not None:
+            apply(request)
+
 
 def mountAdmin(site, name: str, resource) -> None:
     """
@@ -153,6 +186,6 @@ def mountAdmin(site, name: str, resource) -> None:
     root = site.resource
     current = root.children.get(b"admin")
     if isinstance(current, AdminMount):
-        current.extensions[name.encode("utf-8")] = resource
+        current.add(name.encode("utf-8"), resource)
         return
     root.putChild(b"admin", AdminMount(current, {name.encode("utf-8"): resource}))

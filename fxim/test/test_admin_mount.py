@@ -36,6 +36,8 @@ class AdminMountTests(_SiteTestMixin, SynchronousTestCase):
         response = self.admin("GET", "outbox")
         self.assertEqual(response.status, 200)
         self.assertEqual(response.json()["result"]["push"], {"pending": 2, "dead": 0})
+        # The admin API's CORS policy (none configured), not any origin.
+        self.assertNotIn("access-control-allow-origin", response.headers)
         response = self.admin("POST", "users", {"mobile": "13800000000", "uid": "alice"})
         self.assertEqual(response.status, 201)
         self.assertEqual(self.admin("GET", "users/alice").json()["result"]["uid"], "alice")

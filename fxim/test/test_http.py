@@ -51,10 +51,11 @@ class Response:
         return json.loads(self.body.decode("utf-8"))
 
 
-def installTestAdmin(site, auth, store, clock, secret=ADMIN_SECRET):
+def installTestAdmin(site, auth, store, clock, secret=ADMIN_SECRET, corsOrigins=()):
     """
     Put the node's admin API (L{fxim.admin.resource.AdminApi}) on C{site}
-    over C{store}, as a node does when it has an admin secret.
+    over C{store}, as a node does when it has an admin secret
+    (C{corsOrigins} as C{--admin-cors-origin}).
     """
     from types import SimpleNamespace
 
@@ -62,8 +63,8 @@ def installTestAdmin(site, auth, store, clock, secret=ADMIN_SECRET):
     from fxim.storage.adminstore import adminStoreFor
     server = SimpleNamespace(auth=auth, store=store,
                              now=lambda: int(clock.seconds() * 1000))
-    installAdmin(server, adminStoreFor(store), site, secret, SimpleNamespace(),
-                 clock, [])
+    installAdmin(server, adminStoreFor(store), site, secret,
+                 SimpleNamespace(adminCorsOrigins=tuple(corsOrigins)), clock, [])
 
 
 class _SiteTestMixin:

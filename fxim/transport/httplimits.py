@@ -16,7 +16,7 @@ nothing get L{DEFAULT_MAX_BODY}.
 """
 
 import json
-from typing import Any, List, Optional
+from typing import Any, List, Optional, Tuple
 from urllib.parse import parse_qs, unquote_to_bytes
 
 from twisted.logger import Logger
@@ -113,6 +113,46 @@ def limitOf(resource: Any, head: RequestHead) -> int:
     return int(getattr(resource, "maxBodySize", DEFAULT_MAX_BODY))
 
 
+class _HeaderSink:
+    """
+    What a route's C{applyCors(request)} is given for a refusal answered
+    before any resource ran: the request's headers and path to read, and
+    a list collecting the headers it sets.
+    """
+
+    def __init__(self, head: RequestHead) -> None:
+        self._head = head
+        self.postpath = list(head.postpath)
+        self.headers: List[Tuple[bytes, bytes]] = []
+
+    def getHeader(self, name: bytes) -> Optional[bytes]:
+        return self._head.getHeader(name)
+
+    def setHeader(self, name: Any, value: Any) -> None:
+        def raw(v: Any) -> bytes:
+            return v.encode("latin-1") if isinstance(v, str) else bytes(v)
+        self.headers.append((raw(name), raw(value)))
+
+
+def corsHeadersFor(resource: Any, head: RequestHead) -> List[Tuple[bytes, bytes]]:
+    """
+    The CORS headers C{resource}'s own answers carry (its C{applyCors}),
+    so that a browser can read a refusal of its route too.
+
+    @return: C{(name, value)} pairs; none for a route without CORS.
+    """
+    apply = getattr(resource, "applyCors", None)
+    if apply is None:
+        return []
+    sink = _HeaderSink(head)
+    try:
+        apply(sink)
+    except Exception:
+        _log.failure("computing the CORS headers of {path}", path=head.path)
+        return []
+    return sink.headers
+
+
 class BoundedRequest(Request):
     """
     A request that refuses a body over its route's limit: by the declared
@@ -124,12 +164,16 @@ class BoundedRequest(Request):
     bodyLimit: int = DEFAULT_MAX_BODY
     _fximRefused = False
     _fximReceived = 0
+    _fximRoute: Any = None
 
     def gotLength(self, length: Optional[int]) -> None:
         channel = self.channel
         head = RequestHead(channel._command, channel._path, self.requestHeaders)
         try:
-            self.bodyLimit = bodyLimitFor(self.channel.site.resource, head)
+            resource = routeFor(self.channel.site.resource, head)
+            # Kept for the CORS headers of a refusal.
+            self._fximRoute = (resource, head)
+            self.bodyLimit = limitOf(resource, head)
             if length is not None and length > self.bodyLimit:
                 raise BodyRefused(413, "request body too large (limit %d bytes)" % self.bodyLimit)
         except BodyRefused as e:
@@ -168,10 +212,14 @@ class BoundedRequest(Request):
                   status=refusal.status, why=refusal.message)
         body = json.dumps({"code": refusal.status, "message": refusal.message}).encode("utf-8")
         reason = http.RESPONSES.get(refusal.status, b"Refused")
+        cors = corsHeadersFor(*self._fximRoute) if self._fximRoute is not None else []
+        # Header values never carry CR/LF: no injection into the answer.
+        extra = b"".join(b"%s: %s\r\n" % (name, value) for name, value in cors
+                         if b"\r" not in name + value and b"\n" not in name + value)
         channel.transport.write(
             b"HTTP/1.1 %d %s\r\ncontent-type: application/json; charset=utf-8\r\n"
-            b"content-length: %d\r\nconnection: close\r\n\r\n%s"
-            % (refusal.status, reason, len(body), body))
+            b"content-length: %d\r\n%sconnection: close\r\n\r\n%s"
+            % (refusal.status, reason, len(body), extra, body))
         # Stop reading: the rest of the body stays unread in the kernel.
         channel.persistent = False
         channel.loseConnection()
@@ -268,4 +316,4 @@ class BoundedSite(Site):
 
 
 __all__ = ["BodyRefused", "BoundedChannel", "BoundedRequest", "BoundedSite", "DEFAULT_MAX_BODY",
-           "RequestHead", "bodyLimitFor", "limitOf"]
+           "RequestHead", "bodyLimitFor", "corsHeadersFor", "limitOf"]
