@@ -11,19 +11,17 @@ C{{"items","offset","limit","next"}}.  There is no CORS on this API
 unless C{--admin-cors-origin} names an origin.  See docs/admin-api.md.
 """
 
-import hmac
 import json
 from typing import Any, Optional, Sequence
 from urllib.parse import parse_qs
 
-from twisted.logger import Logger
 from twisted.web.resource import Resource
 
+from fxim.admin.guard import allow, bearerFor, checkBearer, pathSegments, peerOf, routeMethod
 from fxim.admin.service import AdminError, invalid
 from fxim.transport.http import CORS_HEADERS, CORS_METHODS, HttpError, JsonResource
 from fxim.wire.sanitize import checkValue
 
-_log = Logger()
 
 #: Largest admin request body (a broadcast's content fits).
 MAX_ADMIN_BODY = 256 * 1024
@@ -105,7 +103,7 @@ class AdminApi(JsonResource):
         self.service = service
         self.prefix = prefix
         self.corsOrigins = frozenset(corsOrigins)
-        self._expected = b"Bearer " + secret.encode("utf-8")
+        self._expected = bearerFor(secret)
 
     def applyCors(self, request) -> None:
         """
@@ -118,37 +116,18 @@ class AdminApi(JsonResource):
             request.setHeader(b"access-control-allow-methods", CORS_METHODS + b", PATCH")
             request.setHeader(b"access-control-allow-headers", CORS_HEADERS)
 
-    def _authorized(self, request) -> bool:
-        given = request.getHeader(b"authorization") or b""
-        return hmac.compare_digest(given.encode("latin-1") if isinstance(given, str) else given,
-                                   self._expected)
-
     async def handle(self, request):
-        if not self._authorized(request):
-            request.setHeader(b"www-authenticate", b'Bearer realm="fxim-admin"')
-            _log.warn("Unauthorized admin API request from {peer}",
-                      peer=_peer(request))
-            raise HttpError(401, 401, "unauthorized")
+        checkBearer(request, self._expected)
+        segments = pathSegments(request)
         try:
-            segments = [s.decode("utf-8") for s in request.postpath]
-        except UnicodeDecodeError:
-            raise HttpError(404, 404, "not found")
-        while segments and segments[-1] == "":
-            segments.pop()
-        if any("\x00" in segment for segment in segments):
-            raise HttpError(400, 1, "malformed request: NUL character in the path")
-        method = request.method.decode("ascii")
-        if method == "HEAD":
-            method = "GET"
-        try:
-            return await self._route(request, method, segments)
+            return await self._route(request, routeMethod(request), segments)
         except AdminError as e:
             raise HttpError(e.status, e.code, e.message)
 
     async def _route(self, request, method, segments):
         if self.prefix == "imopenapi":
             if segments == ["pushNotificationByMobile"]:
-                _allow(method, "POST")
+                allow(method, "POST")
                 body = readBody(request)
                 result = await self.service.pushByMobile(body)
                 await self._audit(request, "messages.pushByMobile", ",".join(
@@ -164,7 +143,7 @@ class AdminApi(JsonResource):
         return await handler(self, request, *args)
 
     async def _audit(self, request, action: str, target: str, detail: Optional[dict] = None):
-        await self.service.audit(action, target, detail or {}, _peer(request))
+        await self.service.audit(action, target, detail or {}, peerOf(request))
 
     # -- users -----------------------------------------------------------------
 
@@ -323,11 +302,6 @@ class AdminApi(JsonResource):
         return _list(await self.service.listAudit(offset, limit), offset, limit)
 
 
-def _allow(method, *allowed):
-    if method not in allowed:
-        raise HttpError(405, 405, "method not allowed")
-
-
 def _ok(result=None):
     return 200, {"code": 0, "message": "success", "result": result}
 
@@ -335,11 +309,6 @@ def _ok(result=None):
 def _list(items, offset, limit):
     return _ok({"items": items, "offset": offset, "limit": limit,
                 "next": offset + len(items) if len(items) == limit else None})
-
-
-def _peer(request) -> str:
-    address = request.getClientAddress()
-    return "%s:%s" % (getattr(address, "host", address), getattr(address, "port", ""))
 
 
 def _match(segments):

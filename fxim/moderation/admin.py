@@ -10,7 +10,8 @@ API):
 
 import attr
 
-from fxim.outbox.admin import AdminExtension, _allow, _arg
+from fxim.admin.guard import allow
+from fxim.outbox.admin import AdminExtension, _arg
 from fxim.transport.http import HttpError
 
 
@@ -23,7 +24,7 @@ class ModerationAdmin(AdminExtension):
     async def route(self, request, method, segments):
         m = self.moderation
         if segments == ["reports"]:
-            _allow(method, "GET")
+            allow(method, "GET")
             try:
                 limit = int(_arg(request, "limit") or 100)
                 before = _arg(request, "before")
@@ -34,12 +35,12 @@ class ModerationAdmin(AdminExtension):
             return 200, {"code": 0, "message": "success",
                          "result": [attr.asdict(r) for r in reports]}
         if segments == ["words"]:
-            _allow(method, "GET")
+            allow(method, "GET")
             return 200, {"code": 0, "message": "success", "result": {
                 "words": len(m.words), "messageAction": m.messageAction,
                 "nameAction": m.nameAction, "matched": m.matched}}
         if segments == ["words", "reload"]:
-            _allow(method, "POST")
+            allow(method, "POST")
             try:
                 count = m.reload()
             except ValueError as e:

@@ -11,16 +11,13 @@ resource of its own, authenticated like the rest of the admin API
 L{mountAdmin} puts such resources beside the existing C{/admin/} ones.
 """
 
-import hmac
 from typing import Any, Dict
 
 import attr
-from twisted.logger import Logger
 from twisted.web.resource import Resource
 
+from fxim.admin.guard import allow, bearerFor, checkBearer, pathSegments, routeMethod
 from fxim.transport.http import HttpError, JsonResource
-
-_log = Logger()
 
 
 class AdminExtension(JsonResource):
@@ -38,7 +35,7 @@ class AdminExtension(JsonResource):
 
     def __init__(self, secret) -> None:
         Resource.__init__(self)
-        self._expected = b"Bearer " + secret.encode("utf-8") if secret else None
+        self._expected = bearerFor(secret) if secret else None
 
     def applyCors(self, request) -> None:
         """
@@ -52,20 +49,8 @@ class AdminExtension(JsonResource):
     async def handle(self, request):
         if self._expected is None:
             raise HttpError(403, 403, "the admin API is not enabled")
-        given = request.getHeader(b"authorization") or b""
-        if not hmac.compare_digest(given, self._expected):
-            request.setHeader(b"www-authenticate", b'Bearer realm="fxim-admin"')
-            _log.warn("Unauthorized admin API request from {peer}",
-                      peer=str(request.getClientAddress()))
-            raise HttpError(401, 401, "unauthorized")
-        try:
-            segments = [s.decode("utf-8") for s in request.postpath]
-        except UnicodeDecodeError:
-            raise HttpError(404, 404, "not found")
-        while segments and segments[-1] == "":
-            segments.pop()
-        method = request.method.decode("ascii")
-        return await self.route(request, "GET" if method == "HEAD" else method, segments)
+        checkBearer(request, self._expected)
+        return await self.route(request, routeMethod(request), pathSegments(request))
 
     async def route(self, request, method, segments):
         raise NotImplementedError()
@@ -88,14 +73,14 @@ class OutboxAdmin(AdminExtension):
 
     async def route(self, request, method, segments):
         if segments == []:
-            _allow(method, "GET")
+            allow(method, "GET")
             counts = {}
             for kind in self.kinds:
                 dead = await self.outbox.deadLetters(kind, 10000)
                 counts[kind] = {"pending": await self.outbox.pending(kind), "dead": len(dead)}
             return 200, {"code": 0, "message": "success", "result": counts}
         if segments == ["dead"]:
-            _allow(method, "GET")
+            allow(method, "GET")
             kind = _arg(request, "kind")
             if kind is not None and kind not in self.kinds:
                 raise HttpError(400, 1, "kind must be one of " + ", ".join(self.kinds))
@@ -106,7 +91,7 @@ class OutboxAdmin(AdminExtension):
             jobs = await self.outbox.deadLetters(kind, max(1, min(limit, 1000)))
             return 200, {"code": 0, "message": "success", "result": [_jobJson(j) for j in jobs]}
         if len(segments) == 3 and segments[0] == "dead" and segments[2] == "retry":
-            _allow(method, "POST")
+            allow(method, "POST")
             try:
                 jobId = int(segments[1])
             except ValueError:
@@ -115,11 +100,6 @@ class OutboxAdmin(AdminExtension):
                 raise HttpError(404, 404, "no such dead letter")
             return 200, {"code": 0, "message": "success", "result": {"id": jobId}}
         raise HttpError(404, 404, "not found")
-
-
-def _allow(method, *allowed):
-    if method not in allowed:
-        raise HttpError(405, 405, "method not allowed")
 
 
 def _arg(request, name):

@@ -43,6 +43,10 @@ class AdminMountTests(_SiteTestMixin, SynchronousTestCase):
         self.assertEqual(self.admin("GET", "users/alice").json()["result"]["uid"], "alice")
         self.assertEqual(self.admin("GET", "nothing").status, 404)
         self.assertEqual(self.request("GET", "/admin/outbox").status, 401)
+        # The shared guard (fxim.admin.guard): a NUL in the path is 400.
+        for path in ("outbox/dead/1%00/retry", "users/a%00b"):
+            response = self.admin("POST", path)
+            self.assertEqual((response.status, response.json()["code"]), (400, 1), path)
 
     def test_bodyLimits(self):
         """

@@ -22,6 +22,7 @@ from fxim.client import RequestFailed
 from fxim.errors import ErrorCode
 from fxim.model import Conversation, Message, MessageContent
 from fxim.test.e2e import LOGIN_CODE, NodeTestMixin, ProductionBackend, sleep, withTimeout
+from fxim.test.test_e2e_spine import rawExchange
 from fxim.wire.requests import PullGroupInfo, PullMessages, PullUsers, SendMessage
 from fxim.wire.signals import Signal, SubSignal
 
@@ -88,18 +89,7 @@ def _httpPost(port: int, path: str, body: bytes, headers: str = "") -> tuple:
     """
     head = (f"POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n{headers}\r\n")
-    with socket.create_connection(("127.0.0.1", port), timeout=15) as s:
-        s.sendall(head.encode() + body)
-        chunks = []
-        while True:
-            try:
-                chunk = s.recv(65536)
-            except (socket.timeout, ConnectionResetError):
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-    raw = b"".join(chunks)
+    raw = rawExchange(port, head.encode() + body, timeout=15)
     status = int(raw.split(b" ", 2)[1]) if raw else 0
     return status, raw.partition(b"\r\n\r\n")[2]
 
