@@ -55,6 +55,11 @@ class EnvelopeProtocol(WebSocketServerProtocol):
 
     def connectionMade(self) -> None:
         WebSocketServerProtocol.connectionMade(self)
+        # Autobahn tries setTcpNoDelay(self.tcpNoDelay) before it copies the
+        # factory's options onto the protocol, and swallows the
+        # AttributeError: accepted WS sockets kept Nagle on.  Small pushes
+        # must not wait for the client's delayed ACK.
+        setNoDelay(self.transport)
         # The deadline runs from the TCP connection, handshake included;
         # heartbeats do not extend it.
         if self.factory.connectTimeout:
@@ -83,14 +88,6 @@ class EnvelopeProtocol(WebSocketServerProtocol):
         if self._connectDeadline is not None and self._connectDeadline.active():
             self._connectDeadline.cancel()
         self._connectDeadline = None
-
-    def connectionMade(self) -> None:
-        WebSocketServerProtocol.connectionMade(self)
-        # Autobahn tries setTcpNoDelay(self.tcpNoDelay) before it copies the
-        # factory's options onto the protocol, and swallows the
-        # AttributeError: accepted WS sockets kept Nagle on.  Small pushes
-        # must not wait for the client's delayed ACK.
-        setNoDelay(self.transport)
 
     def onOpen(self) -> None:
         try:
