@@ -5,7 +5,7 @@ every object of a node.
 """
 
 import os
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred, DeferredList, ensureDeferred, maybeDeferred
@@ -240,12 +240,22 @@ class FximService(MultiService):
         self._ready: Optional[Deferred] = None
         self.fileLimit: Optional[int] = None
         self.caps: Any = None
+        self.tlsContexts: Dict[str, Any] = {}
+
+    #: Install the SIGHUP handler (certificate reload); set by L{makeService}.
+    handleSignals = False
 
     def startService(self) -> None:
         MultiService.startService(self)
         # i10a: as many connections as the hard file limit allows.
         from fxim.transport.admission import raiseFileLimit
         self.fileLimit = raiseFileLimit()
+        if self.handleSignals:
+            import signal
+            # SIGHUP would otherwise end the process; the handler runs in the
+            # main thread between reactor iterations, so hop back properly.
+            signal.signal(signal.SIGHUP,
+                          lambda *_: self.reactor.callFromThread(self.reloadCertificates))
         self._ready = ensureDeferred(self._start())
         self._ready.addErrback(self._startFailed)
 
@@ -299,7 +309,7 @@ class FximService(MultiService):
                                            ("ws", config.ws, wsFactory),
                                            ("http", config.http, site)):
             factory = CappedFactory(factory, caps)
-            port = await serverFromString(reactor, withBacklog(description)).listen(factory)
+            port = await self._endpoint(name, description).listen(factory)
             self.ports.append(port)
             if name == "ws":
                 # i15: the HTTP port accepts the same WebSocket protocol on /ws.
@@ -311,6 +321,36 @@ class FximService(MultiService):
                   presence="redis" if config.redis else "in-process",
                   plugins=", ".join(self.registry.plugins))
         return server
+
+    def _endpoint(self, name: str, description: str) -> Any:
+        """
+        The listening endpoint of port C{name}; C{ssl:} ones get fxim's own
+        TLS context (ALPN that accepts browsers, reload on SIGHUP).
+        """
+        description = withBacklog(description)
+        if description.split(":", 1)[0] != "ssl":
+            return serverFromString(self.reactor, description)
+        from fxim.transport.tls import ALPN_BY_PORT, tlsServerEndpoint
+        endpoint, context = tlsServerEndpoint(self.reactor, description, ALPN_BY_PORT[name])
+        self.tlsContexts[name] = context
+        return endpoint
+
+    def reloadCertificates(self) -> None:
+        """
+        Re-read every TLS port's certificate and key (SIGHUP); a port whose
+        files are unusable keeps its current ones.
+        """
+        from fxim.transport.tls import TLSConfigError
+        if not self.tlsContexts:
+            _log.info("fxim: SIGHUP: no TLS port, nothing to reload")
+        for name, context in self.tlsContexts.items():
+            try:
+                context.reload()
+            except TLSConfigError as e:
+                _log.error("fxim {name}: certificate reload failed, keeping the current one: "
+                           "{error}", name=name, error=str(e))
+            else:
+                _log.info("fxim {name}: certificate reloaded", name=name)
 
     def stopService(self) -> Deferred:
         MultiService.stopService(self)
@@ -357,4 +397,6 @@ def makeService(options: Options, reactor: Any = None) -> FximService:
         _log.warn("--login-code is set: every mobile can log in with the fixed code "
                   "(for demos and tests only)")
     registry = HandlerRegistry.fromPlugins(disabled=config.disabledPlugins)
-    return FximService(config, registry, reactor)
+    service = FximService(config, registry, reactor)
+    service.handleSignals = True
+    return service

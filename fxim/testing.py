@@ -86,12 +86,17 @@ class ServerProcess:
 
     @param tcpEndpoint: the C{--tcp} endpoint, with C{{port}} standing for
         the chosen free port (e.g. an C{ssl:} one).
+    @param wsEndpoint: the C{--ws} endpoint, likewise.
+    @param httpEndpoint: the C{--http} endpoint, likewise (an C{ssl:} one
+        makes L{httpBase} C{https://}).
     """
 
     def __init__(self, reactor, args: Sequence[str] = (), dataDir: Optional[str] = None,
                  env: Optional[Dict[str, str]] = None, loginCode: Optional[str] = "556677",
                  pythonPath: Sequence[str] = (),
-                 tcpEndpoint: str = "tcp:{port}:interface=127.0.0.1") -> None:
+                 tcpEndpoint: str = "tcp:{port}:interface=127.0.0.1",
+                 wsEndpoint: str = "tcp:{port}:interface=127.0.0.1",
+                 httpEndpoint: str = "tcp:{port}:interface=127.0.0.1") -> None:
         self.reactor = reactor
         self.tcpPort, self.wsPort, self.httpPort = freePort(), freePort(), freePort()
         self.dataDir = dataDir or tempfile.mkdtemp(prefix="fxim-node-")
@@ -101,13 +106,16 @@ class ServerProcess:
         self.env = dict(env or {})
         self.pythonPath = list(pythonPath)
         self.tcpEndpoint = tcpEndpoint
+        self.wsEndpoint = wsEndpoint
+        self.httpEndpoint = httpEndpoint
         self._process = None
         self._output: Optional[_Output] = None
         self._started = False
 
     @property
     def httpBase(self) -> str:
-        return f"http://127.0.0.1:{self.httpPort}"
+        scheme = "https" if self.httpEndpoint.startswith("ssl:") else "http"
+        return f"{scheme}://127.0.0.1:{self.httpPort}"
 
     #: The interpreter that runs the node (e.g. a PyPy).
     python: str = sys.executable
@@ -116,8 +124,8 @@ class ServerProcess:
         args = [self.python, "-c", "from twisted.scripts.twistd import run; run()",
                 "-n", "--pidfile=", "--logfile=-", "fxim", "--data-dir", self.dataDir,
                 "--tcp", self.tcpEndpoint.format(port=self.tcpPort),
-                "--ws", f"tcp:{self.wsPort}:interface=127.0.0.1",
-                "--http", f"tcp:{self.httpPort}:interface=127.0.0.1"]
+                "--ws", self.wsEndpoint.format(port=self.wsPort),
+                "--http", self.httpEndpoint.format(port=self.httpPort)]
         if self.loginCode is not None:
             args += ["--login-code", self.loginCode]
         return args + self.args
