@@ -344,6 +344,8 @@ class Dispatcher:
         context = RequestContext(connection, self.server, signal, subsignal, messageId)
         d = maybeDeferred(handler.function, context, request)
         d.addCallback(_awaitCoroutine)
+        self.inflight += 1
+        d.addBoth(self._done)
         d.addCallbacks(
             lambda response: self._reply(codec, tcp, messageId, ErrorCode.SUCCESS, response),
             lambda f: self._failed(f, codec, tcp, messageId, connection, signal, subsignal))
@@ -366,6 +368,27 @@ class Dispatcher:
         d.addErrback(lambda f: self._failed(f, codec, tcp, messageId, connection, signal,
                                             subsignal))
 
+    #: Requests whose handler has not finished (for a clean shutdown).
+    inflight = 0
+
+    def _done(self, result: Any) -> Any:
+        self.inflight -= 1
+        if not self.inflight:
+            waiters, self._idleWaiters = getattr(self, "_idleWaiters", []), []
+            for waiter in waiters:
+                waiter.callback(None)
+        return result
+
+    def whenIdle(self) -> Deferred:
+        """
+        @return: a L{Deferred} firing once no handler is running.
+        """
+        if not self.inflight:
+            return succeed(None)
+        d: Deferred = Deferred()
+        self.__dict__.setdefault("_idleWaiters", []).append(d)
+        return d
+
     def _allow(self, connection: Any) -> bool:
         """
         Token bucket per connection: C{burst} tokens, refilled at C{rate}
@@ -387,8 +410,16 @@ class Dispatcher:
 
     def _failed(self, failure: Failure, codec: Any, tcp: bool, messageId: int,
                 connection: Any, signal: int, subsignal: int) -> Outcome:
+        from fxim.health import outageKind
+        outages = getattr(self.server, "outages", None)
+        kind = outageKind(failure.value)
         if failure.check(SignalError):
             code = failure.value.code
+        elif kind is not None and outages is not None:
+            # An unreachable database/Redis or a full disk: one line per
+            # outage interval, not a traceback per request.
+            outages.failed(kind, failure.value, _keyName((signal, subsignal)))
+            code = ErrorCode.SERVER_ERROR
         else:
             _log.failure("{peer}: {key} handler failed", failure, peer=connection.peer,
                          key=_keyName((signal, subsignal)))

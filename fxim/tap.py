@@ -8,8 +8,12 @@ import os
 from typing import Any, Dict, List, Optional
 
 from twisted.application.service import MultiService
-from twisted.internet.defer import Deferred, DeferredList, ensureDeferred, maybeDeferred
+from twisted.internet.defer import (
+    CancelledError, Deferred, DeferredList, ensureDeferred, maybeDeferred,
+)
+from twisted.internet.defer import TimeoutError as DeferTimeoutError
 from twisted.internet.endpoints import serverFromString
+from twisted.internet.error import CannotListenError
 from twisted.logger import Logger
 from twisted.python import usage
 
@@ -17,6 +21,20 @@ from fxim.config import Config, limitParameters
 from fxim.dispatch import Dispatcher, HandlerRegistry
 
 _log = Logger()
+
+
+def versionLine() -> str:
+    """
+    C{fxim X (Twisted Y, Autobahn Z, Python W)}.
+    """
+    import platform
+
+    import autobahn
+    import twisted
+
+    from fxim import __version__
+    return (f"fxim {__version__} (Twisted {twisted.__version__}, Autobahn {autobahn.__version__}, "
+            f"Python {platform.python_version()})")
 
 
 class Options(usage.Options):
@@ -104,6 +122,13 @@ class Options(usage.Options):
         if not origin.startswith(("http://", "https://")):
             raise usage.UsageError("--admin-cors-origin must be an http(s):// origin")
         self["admin-cors-origin"].append(origin.rstrip("/"))
+
+    def opt_version(self) -> None:
+        """
+        Print fxim's version (and Twisted's, Autobahn's) and exit.
+        """
+        print(versionLine())
+        raise SystemExit(0)
 
     def opt_disable_plugin(self, name: str) -> None:
         """
@@ -242,8 +267,14 @@ class FximService(MultiService):
         self.caps: Any = None
         self.tlsContexts: Dict[str, Any] = {}
 
-    #: Install the SIGHUP handler (certificate reload); set by L{makeService}.
+    #: Install the SIGHUP handler (certificate reload) and exit non-zero
+    #: after a failed start; set by L{makeService}.
     handleSignals = False
+    #: 1 once the start failed.
+    exitStatus = 0
+    #: Seconds SIGTERM may take before the process exits anyway.
+    stopTimeout = 20.0
+    dispatcher: Any = None
 
     def startService(self) -> None:
         MultiService.startService(self)
@@ -269,13 +300,24 @@ class FximService(MultiService):
         return d
 
     def _startFailed(self, failure: Any) -> None:
-        _log.failure("fxim failed to start", failure)
+        from fxim.health import describeStartFailure
+        message = describeStartFailure(failure.value, self.config)
+        if message is None:
+            _log.failure("fxim failed to start", failure)
+        else:
+            # An expected failure (port in use, database or Redis down, bad
+            # certificate): one line saying what to do, no traceback.
+            _log.critical("fxim failed to start: {message}", message=message)
+        self.exitStatus = 1
+        if self.handleSignals:
+            _exitWithStatusAtEnd(1)
         if self.reactor.running:
             self.reactor.stop()
 
     async def _start(self) -> Any:
         from fxim.build import buildServer
         config, reactor = self.config, self.reactor
+        _log.info("{version} starting", version=versionLine())
         from fxim.storage.permissions import makeDataDir
         makeDataDir(config.dataDir)  # i10b: 0700
         server, closers, site = await buildServer(config, reactor)
@@ -285,6 +327,7 @@ class FximService(MultiService):
         from fxim.transport.websocket import EnvelopeFactory
         dispatcher = Dispatcher(self.registry, server, reactor, config.requestRate,
                                 config.requestBurst)
+        self.dispatcher = dispatcher
         tcpFactory = FrameFactory(dispatcher, reactor, config.maxFrameSize, config.tcpIdle,
                                   onLost=server.connectionLost,
                                   preAuthMaxLength=config.preAuthMaxFrame,
@@ -309,15 +352,20 @@ class FximService(MultiService):
                                            ("ws", config.ws, wsFactory),
                                            ("http", config.http, site)):
             factory = CappedFactory(factory, caps)
-            port = await self._endpoint(name, description).listen(factory)
+            try:
+                port = await self._endpoint(name, description).listen(factory)
+            except CannotListenError as e:
+                from fxim.health import listenFailure
+                raise listenFailure(name, description, e)
             self.ports.append(port)
             if name == "ws":
                 # i15: the HTTP port accepts the same WebSocket protocol on /ws.
                 from fxim.web import attachWebSocket
                 attachWebSocket(site, wsFactory)
             _log.info("fxim {name} listening on {address}", name=name, address=port.getHost())
-        _log.info("fxim node {node} ready (storage: {db}, presence: {presence}, plugins: {plugins})",
-                  node=config.nodeId, db="postgresql" if config.database else "sqlite",
+        _log.info("fxim node {node} ready, {version} (storage: {db}, presence: {presence}, plugins: {plugins})",
+                  node=config.nodeId, version=versionLine(),
+                  db="postgresql" if config.database else "sqlite",
                   presence="redis" if config.redis else "in-process",
                   plugins=", ".join(self.registry.plugins))
         return server
@@ -358,7 +406,14 @@ class FximService(MultiService):
         d = DeferredList([port.stopListening() for port in ports])
 
         async def close(_: Any) -> None:
+            if self.dispatcher is not None and self.dispatcher.inflight:
+                # Requests already received (a send being stored) finish and
+                # get their reply before the connections close.
+                _log.info("fxim stopping: waiting for {n} requests in flight",
+                          n=self.dispatcher.inflight)
+                await self.dispatcher.whenIdle()
             if self.server is not None:
+                self.server.stopping = True
                 for connection in list(self.server.connections):
                     connection.disconnect()
             for closer in reversed(self._closers):
@@ -366,7 +421,33 @@ class FximService(MultiService):
                     await maybeDeferred(closer)
                 except Exception:
                     _log.failure("error while stopping")
-        return d.addCallback(lambda r: ensureDeferred(close(r)))
+            _log.info("fxim stopped")
+
+        def late(failure: Any) -> None:
+            failure.trap(CancelledError, DeferTimeoutError)
+            _log.warn("fxim stop took longer than {seconds} s; exiting anyway",
+                      seconds=self.stopTimeout)
+        closing = d.addCallback(lambda r: ensureDeferred(close(r)))
+        return closing.addTimeout(self.stopTimeout, self.reactor).addErrback(late)
+
+
+def _exitWithStatusAtEnd(status: int) -> None:
+    """
+    Make the process exit with C{status} once twistd has finished its own
+    shutdown (pid file, logs): twistd itself always exits 0 after the
+    reactor stops.
+    """
+    import atexit
+    import sys
+
+    def exit() -> None:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        os._exit(status)
+    atexit.register(exit)
 
 
 #: Listen backlog for endpoints that name none: a reconnect storm of

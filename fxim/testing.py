@@ -197,6 +197,15 @@ class ServerProcess:
         if timer.active():
             timer.cancel()
 
+    async def exitCode(self) -> Optional[int]:
+        """
+        Wait for the process to end.
+
+        @return: its exit status (None if killed by a signal).
+        """
+        status = await self._output.ended
+        return getattr(status, "exitCode", None)
+
     def _kill(self) -> None:
         try:
             self._process.signalProcess("KILL")

@@ -180,6 +180,10 @@ class SQLStore:
             return result.addErrback(lambda f: [f])
 
         def oneByOne(failure):
+            from fxim.health import outageKind
+            if outageKind(failure.value) is not None:
+                # The database is unreachable: one by one would fail too.
+                return [failure] * len(items)
             _log.failure("storing a batch of {n} messages failed; storing"
                          " them one by one", failure, n=len(items))
             results = []
