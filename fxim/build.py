@@ -76,7 +76,7 @@ async def buildServer(config: Config, reactor: Any) -> Tuple[Any, List[Callable]
     adminSecret = loadAdminSecret(config.adminSecretFile) if config.adminSecretFile else None
     # i14: push, webhooks, moderation, cluster-wide limits
     from fxim.push.wiring import installPush
-    children = dict(_httpChildren(server))
+    children = dict(_httpChildren(server, adminSecret))
     children.update(await installPush(server, config, reactor, closers))
     from fxim.webhooks.wiring import installWebhooks
     await installWebhooks(server, config, reactor, closers)
@@ -151,8 +151,13 @@ async def _newerServices(config: Config, reactor: Any, store: Any, bus: Any, mes
     )
 
 
-def _httpChildren(server) -> dict:
+def _httpChildren(server, adminSecret=None) -> dict:
     from fxim.health import ReadyResource
+    from fxim.metrics import ProtectedMetricsResource, parseAllowList, watchConnections
     children = dict(server.media.resources())
+    # i11: readiness and metrics
     children[b"ready"] = ReadyResource(server.readiness)
+    watchConnections(server.connections)
+    children[b"metrics"] = ProtectedMetricsResource(
+        parseAllowList(server.config.metricsAllow or ""), adminSecret)
     return children

@@ -110,6 +110,8 @@ class Config:
     # i15: web chat
     webRoot: Optional[str] = None
     web: bool = True
+    # i11: metrics
+    metricsAllow: str = "127.0.0.1,::1"
 
     @classmethod
     def fromOptions(cls, options: dict) -> "Config":
@@ -160,6 +162,9 @@ class Config:
             wordActionName=options.get("word-action-name") or "reject",
             trustedProxies=opt("trusted-proxies"),
         )
+        # i11: metrics
+        if options.get("metrics-allow") is not None:
+            kwargs["metricsAllow"] = options["metrics-allow"]
         return cls(**kwargs)
 
 

@@ -12,6 +12,7 @@ C{SERVER_ERROR}.  Only this module turns failures into wire replies.
 """
 
 import inspect
+import time
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 import attr
@@ -21,6 +22,7 @@ from twisted.plugin import IPlugin, getPlugins
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from fxim import metrics
 from fxim.errors import ErrorCode, SignalError, WireError
 from fxim.interfaces import IHandlerPlugin
 from fxim.wire import codecs
@@ -314,7 +316,9 @@ class Dispatcher:
             if handler.keepOverLimit:
                 self._handleAnyway(handler, codec, tcp, connection, signal, subsignal,
                                    messageId, payload)
-            return succeed(self._reply(codec, tcp, messageId, ErrorCode.OVER_FREQUENCY, None))
+            metrics.RATE_LIMITED.inc()
+            return succeed(self._reply(codec, tcp, messageId, ErrorCode.OVER_FREQUENCY, None,
+                                       key=(signal, subsignal)))
         # i10a: long id lists are refused before they are converted.
         maxItems = getattr(getattr(self.server, "config", None), "maxRequestIds", None)
         if not tcp and tooManyItems(checkValue(payload, nul=False, maxItems=maxItems)):
@@ -346,9 +350,12 @@ class Dispatcher:
         d.addCallback(_awaitCoroutine)
         self.inflight += 1
         d.addBoth(self._done)
+        started = time.monotonic()
         d.addCallbacks(
-            lambda response: self._reply(codec, tcp, messageId, ErrorCode.SUCCESS, response),
-            lambda f: self._failed(f, codec, tcp, messageId, connection, signal, subsignal))
+            lambda response: self._reply(codec, tcp, messageId, ErrorCode.SUCCESS, response,
+                                         key=(signal, subsignal), started=started),
+            lambda f: self._failed(f, codec, tcp, messageId, connection, signal, subsignal,
+                                   started))
         return d
 
     def _handleAnyway(self, handler: Handler, codec: Any, tcp: bool, connection: Any,
@@ -402,14 +409,23 @@ class Dispatcher:
         return allowed
 
     def _reply(self, codec: Any, tcp: bool, messageId: int, code: int,
-               response: Any) -> Outcome:
+               response: Any, key: Optional[Key] = None,
+               started: Optional[float] = None) -> Outcome:
         reply = (codec.replyTcp if tcp else codec.replyWs)(messageId, code, response)
         close = codec.signal == Signal.CONNECT and (
             response is None or response.code != SubSignal.CONNECTION_ACCEPTED)
+        if key is not None:
+            name = _keyName(key)
+            # CONNECT's result is the CONNECT_ACK code, not the error code.
+            result = getattr(response, "code", code) if codec.signal == Signal.CONNECT else code
+            metrics.REQUESTS.labels(name, str(int(result))).inc()
+            if started is not None:
+                metrics.REQUEST_SECONDS.labels(name).observe(time.monotonic() - started)
         return Outcome(reply, close)
 
     def _failed(self, failure: Failure, codec: Any, tcp: bool, messageId: int,
-                connection: Any, signal: int, subsignal: int) -> Outcome:
+                connection: Any, signal: int, subsignal: int,
+                started: Optional[float] = None) -> Outcome:
         from fxim.health import outageKind
         outages = getattr(self.server, "outages", None)
         kind = outageKind(failure.value)
@@ -424,7 +440,8 @@ class Dispatcher:
             _log.failure("{peer}: {key} handler failed", failure, peer=connection.peer,
                          key=_keyName((signal, subsignal)))
             code = ErrorCode.SERVER_ERROR
-        return self._reply(codec, tcp, messageId, code, None)
+        return self._reply(codec, tcp, messageId, code, None, key=(signal, subsignal),
+                           started=started)
 
     def _unhandled(self, connection: Any, signal: int, subsignal: int,
                    messageId: int, tcp: bool) -> Outcome:

@@ -88,6 +88,8 @@ class OutageLog:
         """
         now = self.clock.seconds()
         self.counts[kind] = self.counts.get(kind, 0) + 1
+        from fxim import metrics
+        metrics.DEPENDENCY_ERRORS.labels(kind).inc()
         if kind not in self._open:
             self._open[kind] = (now, now, 0)
             self.log.error("{kind} unavailable: {error}{what} (further failures are counted "

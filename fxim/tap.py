@@ -89,6 +89,10 @@ class Options(usage.Options):
         ["trusted-proxies", None, None, "Comma-separated proxy addresses/CIDRs whose X-Forwarded-For is believed."],
         # i15: web chat
         ["web-root", None, None, "Serve this folder at / of the HTTP port instead of the built-in web chat."],
+        # i11: metrics
+        ["metrics-allow", None, "127.0.0.1,::1",
+         "Addresses/networks (comma-separated) allowed to GET /metrics; the admin secret as "
+         "a bearer token is accepted from anywhere. Empty: the secret only."],
     ]
 
     optFlags = [
@@ -216,6 +220,11 @@ class Options(usage.Options):
         # i15: web chat
         if self["web-root"] and not os.path.isdir(self["web-root"]):
             raise usage.UsageError("--web-root must be an existing folder")
+        from fxim.metrics import parseAllowList
+        try:
+            parseAllowList(self["metrics-allow"] or "")
+        except ValueError as e:
+            raise usage.UsageError(f"--metrics-allow: {e}")
         code = self["login-code"]
         if code is not None and not (code.isdigit() and 4 <= len(code) <= 8):
             raise usage.UsageError("--login-code must be 4-8 digits")

@@ -214,7 +214,11 @@ class LoginResource(JsonResource):
             uid, token, register = await self._auth.login(
                 body.get("mobile"), code, body.get("clientId"))
         except AuthError as e:
+            from fxim import metrics
+            metrics.LOGINS.labels(str(int(e.code))).inc()
             return _restError(e)
+        from fxim import metrics
+        metrics.LOGINS.labels("ok").inc()
         return _ok({"userId": uid, "token": token, "register": register})
 
 
