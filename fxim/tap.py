@@ -93,12 +93,41 @@ class Options(usage.Options):
         ["metrics-allow", None, "127.0.0.1,::1",
          "Addresses/networks (comma-separated) allowed to GET /metrics; the admin secret as "
          "a bearer token is accepted from anywhere. Empty: the secret only."],
+        # i11: configuration file and logs
+        ["config", None, None, "TOML configuration file (keys: option names; see "
+         "--generate-config). Precedence: flags > FXIM_* environment > file > defaults."],
+        ["log-format", None, "text", "Log format: text, or json (one JSON object per line on "
+         "standard output)."],
+        ["log-level", None, "info", "Lowest level logged: debug, info, warn, error, critical."],
     ]
 
     optFlags = [
         # i15: web chat
         ["no-web", None, "Do not serve the web chat (nor /config.json) on the HTTP port."],
+        # i11: configuration file
+        ["generate-config", None, "Print a commented default configuration file and exit."],
     ]
+
+    #: The environment read for FXIM_* overrides (None: os.environ).
+    environ: Any = None
+
+    def parseOptions(self, options: Any = None) -> None:
+        """
+        Apply the C{--config} file and C{FXIM_*} variables, then the command
+        line (see L{fxim.configfile}).
+        """
+        import sys
+
+        from fxim import configfile
+        if options is None:
+            options = sys.argv[1:]
+        path, generating = configfile.findConfigArgument(options)
+        if generating:
+            print(configfile.generate(self))
+            raise SystemExit(0)
+        environ = self.environ if self.environ is not None else configfile.environment()
+        configfile.apply(self, configfile.loadFile(path) if path else {}, environ)
+        usage.Options.parseOptions(self, options)
 
     def __init__(self) -> None:
         usage.Options.__init__(self)
@@ -220,6 +249,10 @@ class Options(usage.Options):
         # i15: web chat
         if self["web-root"] and not os.path.isdir(self["web-root"]):
             raise usage.UsageError("--web-root must be an existing folder")
+        if self["log-format"] not in ("text", "json"):
+            raise usage.UsageError("--log-format must be text or json")
+        if self["log-level"] not in ("debug", "info", "warn", "error", "critical"):
+            raise usage.UsageError("--log-level must be debug, info, warn, error or critical")
         from fxim.metrics import parseAllowList
         try:
             parseAllowList(self["metrics-allow"] or "")
@@ -285,6 +318,35 @@ class FximService(MultiService):
     stopTimeout = 20.0
     dispatcher: Any = None
 
+    def setServiceParent(self, parent: Any) -> None:
+        MultiService.setServiceParent(self, parent)
+        observer = self.logObserver()
+        if observer is not None and hasattr(parent, "setComponent"):
+            # twistd starts logging after building the application and uses
+            # an ILogObserver component of it when there is one.
+            from twisted.logger import ILogObserver
+            parent.setComponent(ILogObserver, observer)
+
+    def logObserver(self) -> Any:
+        """
+        The observer for C{--log-format json} or a C{--log-level} other
+        than info, on the real standard output (twistd later redirects
+        C{sys.stdout} into the log); L{None} keeps twistd's own.
+        """
+        import sys
+
+        from twisted.logger import (
+            FilteringLogObserver, LogLevel, LogLevelFilterPredicate, jsonFileLogObserver,
+            textFileLogObserver,
+        )
+        if self.config.logFormat == "text" and self.config.logLevel == "info":
+            return None
+        out = sys.stdout
+        sink = (jsonFileLogObserver(out, recordSeparator="") if self.config.logFormat == "json"
+                else textFileLogObserver(out))
+        level = LogLevel.levelWithName(self.config.logLevel)
+        return FilteringLogObserver(sink, [LogLevelFilterPredicate(defaultLogLevel=level)])
+
     def startService(self) -> None:
         MultiService.startService(self)
         # i10a: as many connections as the hard file limit allows.
@@ -329,6 +391,7 @@ class FximService(MultiService):
         _log.info("{version} starting", version=versionLine())
         from fxim.storage.permissions import makeDataDir
         makeDataDir(config.dataDir)  # i10b: 0700
+        os.makedirs(config.dataDir, mode=0o700, exist_ok=True)
         server, closers, site = await buildServer(config, reactor)
         self.server = server
         self._closers.extend(closers)

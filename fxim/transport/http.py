@@ -321,12 +321,18 @@ class AdminResource(JsonResource):
 
     async def _route(self, request, method, segments):
         n = len(segments)
+        from fxim.adminlog import logAdminAction
         if segments == ["users"]:
             self._allow(method, "POST")
-            return await self._createUser(readJsonObject(request, 1, 400))
+            status, result = await self._createUser(readJsonObject(request, 1, 400))
+            logAdminAction("user.create", result["result"]["uid"], request)
+            return status, result
         if segments == ["tokens"]:
             self._allow(method, "POST")
-            return await self._mintToken(readJsonObject(request, 1, 400))
+            status, result = await self._mintToken(readJsonObject(request, 1, 400))
+            logAdminAction("token.mint", f"{result['result']['userId']}/"
+                           f"{result['result']['clientId']}", request)
+            return status, result
         if n >= 2 and segments[0] == "users" and segments[1]:
             uid = segments[1]
             if n == 2:
@@ -339,6 +345,7 @@ class AdminResource(JsonResource):
                 self._allow(method, "POST")
                 user = await self._auth.setBlocked(uid,
                                                    segments[2] == "block")
+                logAdminAction("user." + segments[2], uid, request)
                 return _ok(userJson(user))
             if n == 3 and segments[2] == "sessions":
                 self._allow(method, "GET", "DELETE")
@@ -346,10 +353,13 @@ class AdminResource(JsonResource):
                     sessions = await self._auth.listSessions(uid)
                     return _ok([sessionJson(s) for s in sessions])
                 revoked = await self._auth.revokeSessions(uid)
+                logAdminAction("sessions.revoke", uid, request, revoked=revoked)
                 return _ok({"revoked": revoked})
             if n == 4 and segments[2] == "sessions" and segments[3]:
                 self._allow(method, "DELETE")
                 revoked = await self._auth.revokeSessions(uid, segments[3])
+                logAdminAction("sessions.revoke", f"{uid}/{segments[3]}", request,
+                               revoked=revoked)
                 return _ok({"revoked": revoked})
         raise HttpError(404, 404, "not found")
 
