@@ -186,10 +186,15 @@ def databaseCheck(store: Any) -> Callable[[], Any]:
     """
     pool = getattr(store, "_readPool", None)
 
+    def select(cursor: Any) -> Any:
+        cursor.execute("SELECT 1")
+        return cursor.fetchall()
+
     def check():
         if pool is None:
             return None
-        return pool.runQuery("SELECT 1")
+        # runInteraction: the SQLite read pool (InlineReader) has only that.
+        return pool.runInteraction(select)
     return check
 
 

@@ -99,6 +99,8 @@ class ServerProcess:
                  httpEndpoint: str = "tcp:{port}:interface=127.0.0.1") -> None:
         self.reactor = reactor
         self.tcpPort, self.wsPort, self.httpPort = freePort(), freePort(), freePort()
+        #: Whether L{cleanup} removes C{dataDir} (it made it).
+        self.ownsDataDir = dataDir is None
         self.dataDir = dataDir or tempfile.mkdtemp(prefix="fxim-node-")
         self.logPath = os.path.join(self.dataDir, "node.log")
         self.args = list(args)
@@ -196,6 +198,16 @@ class ServerProcess:
         await self._output.ended
         if timer.active():
             timer.cancel()
+
+    async def cleanup(self) -> None:
+        """
+        Stop the node, then remove its data folder if this object created
+        it (set C{FXIM_KEEP_NODE_DIRS=1} to keep them for debugging).
+        """
+        await self.stop()
+        if self.ownsDataDir and not os.environ.get("FXIM_KEEP_NODE_DIRS"):
+            import shutil
+            shutil.rmtree(self.dataDir, ignore_errors=True)
 
     async def exitCode(self) -> Optional[int]:
         """

@@ -165,7 +165,7 @@ class NodeConfigTests(NodeTestMixin, TestCase):
         C{--log-level warn} drops info lines, keeps warnings.
         """
         node = _PortsOnlyNode(reactor, ["--log-level", "warn"])
-        self.addCleanup(node.stop)
+        self.addCleanup(node.cleanup)
         await node.start()
         log = node.log()
         self.assertIn("fixed login code", log)

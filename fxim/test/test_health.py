@@ -93,7 +93,7 @@ class FailedStartTests(NodeTestMixin, TestCase):
 
     async def _failedStart(self, args, **kwargs):
         node = ServerProcess(reactor, args, **kwargs)
-        self.addCleanup(node.stop)
+        self.addCleanup(node.cleanup)
         with self.assertRaises(RuntimeError):
             await node.start()
         code = await withTimeout(node.exitCode(), 30)
@@ -266,3 +266,14 @@ class OutageTests(NodeTestMixin, TestCase):
         self.assertNotIn("unregister failed", log)
         self.assertNotIn("Traceback", log)
         self.assertIn("fxim stopped", log)
+
+
+class EmbeddedReadyTests(NodeTestMixin, TestCase):
+    """
+    C{/ready} on the embedded default (SQLite, no Redis).
+    """
+
+    async def test_ready(self):
+        node = await self.startNode()
+        status, body = await deferToThread(_get, node.httpBase + "/ready")
+        self.assertEqual((status, body), (200, {"ok": True, "checks": {"database": "ok"}}))
