@@ -12,7 +12,8 @@ from twisted.logger import Logger
 _log = Logger(namespace="fxim.admin")
 
 
-def logAdminAction(action: str, target: str, request: Any = None, **details: Any) -> None:
+def logAdminAction(action: str, target: str, request: Any = None, peer: Optional[str] = None,
+                   **details: Any) -> None:
     """
     Log one admin action.
 
@@ -20,10 +21,10 @@ def logAdminAction(action: str, target: str, request: Any = None, **details: Any
         C{sessions.revoke}, C{token.mint}, ...).
     @param target: whom it was done to (a uid, C{uid/cid}).
     @param request: the HTTP request, for the caller's address.
+    @param peer: the caller's address, when there is no request at hand.
     @param details: further non-secret fields (counts, flags).
     """
-    peer: Optional[str] = None
-    if request is not None:
+    if peer is None and request is not None:
         address = request.getClientAddress()
         peer = getattr(address, "host", None) or str(address)
     extra = "".join(f" {k}={v}" for k, v in sorted(details.items()))
