@@ -148,6 +148,9 @@ class MetricsTests(NodeTestMixin, TestCase):
         self.assertEqual(status, 403)
         samples = await self.scrape(node, "metrics-admin-secret-123456")
         self.assertIn(("fxim_connections", frozenset({("transport", "tcp")})), samples)
+        # Neither the secret nor a wrong guess of it reaches the log.
+        self.assertNotIn("metrics-admin-secret-123456", node.log())
+        self.assertNotIn("Bearer", node.log())
 
 
 class MetricsProductionTests(ProductionBackend, MetricsTests):
