@@ -484,6 +484,10 @@ class FximService(MultiService):
                 _log.info("fxim stopping: waiting for {n} requests in flight",
                           n=self.dispatcher.inflight)
                 await self.dispatcher.whenIdle()
+                # whenIdle fires inside the last handler's callback chain; let
+                # the chain write its reply before the connections close.
+                from twisted.internet.task import deferLater
+                await deferLater(self.reactor, 0, lambda: None)
             if self.server is not None:
                 self.server.stopping = True
                 for connection in list(self.server.connections):

@@ -278,3 +278,30 @@ class EmbeddedReadyTests(NodeTestMixin, TestCase):
         node = await self.startNode()
         status, body = await deferToThread(_get, node.httpBase + "/ready")
         self.assertEqual((status, body), (200, {"ok": True, "checks": {"database": "ok"}}))
+
+
+SLOW_PLUGIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "slowplugin")
+
+
+class StopInFlightTests(NodeTestMixin, TestCase):
+    """
+    SIGTERM while a request is being handled: its reply is sent before
+    the connection closes.
+    """
+
+    async def test_replyBeforeClose(self):
+        from fxim.client import registerPluginSubsignal
+        from fxim.wire.requests import JsonRequest
+        registerPluginSubsignal("SLOW", 65)
+        node = await self.startNode(pythonPath=[SLOW_PLUGIN])
+        conn = await self.loginAndConnect(node, "13900000031", "tcp")
+        reply = conn.request(JsonRequest({"n": 1}), subsignal=65, timeout=20)
+        await sleep(0.5)
+        node._process.signalProcess("TERM")
+        self.assertEqual(await withTimeout(reply, 20), {"slept": True, "echo": {"n": 1}})
+        await withTimeout(conn.closed, 20)
+        await withTimeout(node.exitCode(), 30)
+        log = node.log()
+        self.assertIn("waiting for 1 requests in flight", log)
+        self.assertIn("fxim stopped", log)
+        self.assertNotIn("Traceback", log)
