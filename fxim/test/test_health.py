@@ -305,3 +305,66 @@ class StopInFlightTests(NodeTestMixin, TestCase):
         self.assertIn("waiting for 1 requests in flight", log)
         self.assertIn("fxim stopped", log)
         self.assertNotIn("Traceback", log)
+
+
+def _mountTmpfs(path: str, size: str) -> bool:
+    os.makedirs(path, exist_ok=True)
+    if os.getuid() != 0:
+        return False
+    return subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", path],
+                          capture_output=True).returncode == 0
+
+
+def _fill(path: str) -> None:
+    with open(os.path.join(path, "filler"), "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+
+
+class FullDiskTests(NodeTestMixin, TestCase):
+    """
+    The embedded database on a real (tmpfs) file system that fills up:
+    one log line for the outage, no traceback per send, and sends work
+    again once space is freed.
+    """
+
+    timeout = 300
+
+    async def test_fullDisk(self):
+        mnt = os.path.abspath(self.mktemp())
+        if not _mountTmpfs(mnt, "8m"):
+            raise self.skipTest("cannot mount a tmpfs here (needs root)")
+        self.addCleanup(subprocess.run, ["umount", "-l", mnt], capture_output=True)
+        data = os.path.join(mnt, "data")
+        node = await self.startNode(["--data-dir", data])
+        alice = await self.loginAndConnect(node, "13900000041", "tcp")
+        bob = await self.loginAndConnect(node, "13900000042", "tcp")
+        from fxim.client import RequestFailed
+        from fxim.model import Conversation, ConversationType, MessageContent, Message
+        from fxim.wire import requests as rq
+
+        def send(i):
+            message = Message(Conversation(ConversationType.PRIVATE, bob.credentials.uid, 0),
+                              alice.credentials.uid, MessageContent(type=1,
+                              searchableContent=f"m{i}" + "x" * 2000), localId=i + 1)
+            return withTimeout(alice.request(rq.SendMessage(message)), 30)
+        await send(0)
+        await deferToThread(_fill, mnt)
+        failures = 0
+        for i in range(1, 40):
+            try:
+                await send(i)
+            except RequestFailed:
+                failures += 1
+        self.assertGreater(failures, 0)
+        log = node.log()
+        self.assertFalse("Traceback" in log, log[-3000:])
+        self.assertEqual(log.count("disk unavailable") + log.count("database unavailable"), 1,
+                         log[-3000:])
+        os.remove(os.path.join(mnt, "filler"))
+        await send(100)
+        self.assertFalse("Traceback" in node.log(), node.log()[-3000:])
