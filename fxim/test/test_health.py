@@ -254,6 +254,10 @@ class OutageTests(NodeTestMixin, TestCase):
         """
         clients = [await self._client(f"1390000001{i}") for i in range(3)]
         await withTimeout(clients[0].sendText(clients[1].uid, "hi"))
+        # More devices, on both transports, whose connections close while
+        # Redis is being closed.
+        for i in range(20):
+            await self.loginAndConnect(self.node, f"139000002{i:02d}", ("tcp", "ws")[i % 2])
         start = reactor.seconds()
         self.node._process.signalProcess("TERM")
         code = await withTimeout(self.node.exitCode(), 30)
