@@ -40,8 +40,11 @@ def _installAndRun(work: str) -> dict:
     """
     seen: dict = {}
     wheels = os.path.join(work, "wheels")
-    # Build isolation fetches setuptools and wheel as any user's pip would.
-    r = _run([sys.executable, "-m", "pip", "wheel", "--no-deps",
+    # With the wheel package installed, build offline; else build isolation
+    # fetches setuptools and wheel from the index as any user's pip would.
+    import importlib.util
+    offline = ["--no-build-isolation"] if importlib.util.find_spec("wheel") else []
+    r = _run([sys.executable, "-m", "pip", "wheel", "--no-deps", *offline,
               "--disable-pip-version-check", "-q", "-w", wheels, ROOT])
     seen["wheel"] = (r.returncode, r.stderr[-2000:])
     found = glob.glob(os.path.join(wheels, f"fxim-{__version__}-*.whl"))
