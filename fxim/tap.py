@@ -423,9 +423,16 @@ class FximService(MultiService):
         for name, description, factory in (("tcp", config.tcp, tcpFactory),
                                            ("ws", config.ws, wsFactory),
                                            ("http", config.http, site)):
+            endpoint = self._endpoint(name, description)
+            if name in self.tlsContexts:
+                # TLS inside the caps: connections are counted (and refused)
+                # before any TLS work, and the protocols see the TLS transport
+                # itself (autobahn needs it for wss://).
+                from fxim.transport.tls import wrapServerTLS
+                factory = wrapServerTLS(self.tlsContexts[name], factory)
             factory = CappedFactory(factory, caps)
             try:
-                port = await self._endpoint(name, description).listen(factory)
+                port = await endpoint.listen(factory)
             except CannotListenError as e:
                 from fxim.health import listenFailure
                 raise listenFailure(name, description, e)
@@ -444,8 +451,9 @@ class FximService(MultiService):
 
     def _endpoint(self, name: str, description: str) -> Any:
         """
-        The listening endpoint of port C{name}; C{ssl:} ones get fxim's own
-        TLS context (ALPN that accepts browsers, reload on SIGHUP).
+        The listening endpoint of port C{name}; for C{ssl:} ones a plain
+        TCP endpoint, with fxim's own TLS context (ALPN that accepts
+        browsers, reload on SIGHUP) in C{tlsContexts} for L{wrapServerTLS}.
         """
         description = withBacklog(description)
         if description.split(":", 1)[0] != "ssl":

@@ -26,7 +26,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from OpenSSL import SSL, crypto
 from twisted.internet import ssl
-from twisted.internet.endpoints import SSL4ServerEndpoint
+from twisted.internet.endpoints import TCP4ServerEndpoint
 from twisted.internet.interfaces import IOpenSSLServerConnectionCreator, IProtocolNegotiationFactory
 from twisted.logger import Logger
 from twisted.python.filepath import FilePath
@@ -163,12 +163,22 @@ class TLSServerContext:
         self._context = self._build()
 
 
+def wrapServerTLS(context: TLSServerContext, factory: Any) -> Any:
+    """
+    @return: a factory speaking TLS with C{context} around C{factory}'s
+        protocols (listen with it on the endpoint of L{tlsServerEndpoint}).
+    """
+    from twisted.protocols.tls import TLSMemoryBIOFactory
+    return TLSMemoryBIOFactory(context, False, factory)
+
+
 def tlsServerEndpoint(reactor: Any, description: str,
-                      acceptableProtocols: Sequence[bytes] = ()) -> Tuple[SSL4ServerEndpoint,
+                      acceptableProtocols: Sequence[bytes] = ()) -> Tuple[TCP4ServerEndpoint,
                                                                           TLSServerContext]:
     """
-    Build a listening endpoint and its L{TLSServerContext} from an
-    C{ssl:} description.
+    Build the TCP listening endpoint and the L{TLSServerContext} of an
+    C{ssl:} description; wrap the factory with L{wrapServerTLS}, so other
+    wrappers (connection caps) can go outside TLS.
 
     @raise TLSConfigError: if a file is unusable or an argument unknown.
     """
@@ -189,6 +199,6 @@ def tlsServerEndpoint(reactor: Any, description: str,
              ("certKey", "extraCertChain", "dhParameters", "sslmethod")}
     files["privateKey"] = keywords.get("privateKey", "server.pem")
     context = TLSServerContext(files, acceptableProtocols)
-    endpoint = SSL4ServerEndpoint(reactor, port, context, backlog=backlog,
+    endpoint = TCP4ServerEndpoint(reactor, port, backlog=backlog,
                                   interface=keywords.get("interface", ""))
     return endpoint, context
