@@ -20,6 +20,8 @@ source .ci/services.sh
 # A temp folder of this run only: two runs on one machine do not collide,
 # and everything the tests leave (trial's folder, node data) goes with it.
 run_tmp=$(mktemp -d /tmp/fxim-run.XXXXXX)
+# Traversable by the postgres user (tests start their own PostgreSQL in it).
+chmod 755 "$run_tmp"
 export TMPDIR="$run_tmp"
 trap 'fxim_services_stop; rm -rf "$run_tmp"' EXIT
 
