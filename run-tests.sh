@@ -10,18 +10,24 @@
 set -uo pipefail
 cd "$(dirname "$0")"
 
-python3 -m pip install --quiet --disable-pip-version-check . >&2 || {
+python3 -m pip install --quiet --disable-pip-version-check ".[test]" >&2 || {
   echo "pip install failed" >&2; echo "0 passed, 1 failed"; exit 1; }
 
 # shellcheck source=.ci/tools.sh
 source .ci/tools.sh
 # shellcheck source=.ci/services.sh
 source .ci/services.sh
-trap fxim_services_stop EXIT
+# A temp folder of this run only: two runs on one machine do not collide,
+# and everything the tests leave (trial's folder, node data) goes with it.
+run_tmp=$(mktemp -d /tmp/fxim-run.XXXXXX)
+# Traversable by the postgres user (tests start their own PostgreSQL in it).
+chmod 755 "$run_tmp"
+export TMPDIR="$run_tmp"
+trap 'fxim_services_stop; rm -rf "$run_tmp"' EXIT
 
-log=$(mktemp /tmp/fxim-trial.XXXXXX)
+log=$(mktemp "$run_tmp/trial-log.XXXXXX")
 # -j2: two local workers on this 2-core machine.
-python3 -m twisted.trial --jobs=2 --temp-directory=/tmp/fxim-trial-tmp "${@:-fxim}" 2>&1 | tee "$log"
+python3 -m twisted.trial --jobs=2 --temp-directory="$run_tmp/trial" "${@:-fxim}" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 
 summary=$(grep -E '^(PASSED|FAILED) \(' "$log" | tail -n 1)

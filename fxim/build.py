@@ -37,7 +37,7 @@ async def buildServer(config: Config, reactor: Any) -> Tuple[Any, List[Callable]
     closers.append(store.close)
     purge = startDedupPurge(reactor, store, keepMs=int(config.dedupTtl * 1000))
     closers.append(lambda: purge.stop() if purge.running else None)
-    directory, connections, bus = await _presence(config, reactor, closers)
+    directory, connections, bus, redis = await _presence(config, reactor, closers)
 
     keyPath = config.hmacKeyFile or os.path.join(config.dataDir, "hmac.key")
     # i12: code senders per identity kind, e-mail logins, admin API
@@ -59,6 +59,13 @@ async def buildServer(config: Config, reactor: Any) -> Tuple[Any, List[Callable]
     # i13: newer clients (reports, settings)
     services.update(await _newerServices(config, reactor, store, bus, messages, closers))
     server = Server(config, reactor, store, directory, connections, bus, auth, **services)
+    # i11: readiness and outage logging
+    from fxim.health import OutageLog, Readiness, databaseCheck
+    server.outages = OutageLog(reactor)
+    server.readiness = Readiness(reactor, server.outages)
+    server.readiness.add("database", databaseCheck(store))
+    if redis is not None:
+        server.readiness.add("redis", redis.ping)
     auth.onRevoked = server.disconnectDevices
     auth.maxSessionsPerUser = config.maxSessionsPerUser  # i10b: per-user caps
     from fxim.services.contactchange import ContactVerifier  # i10b: proven contact changes
@@ -69,7 +76,7 @@ async def buildServer(config: Config, reactor: Any) -> Tuple[Any, List[Callable]
     adminSecret = loadAdminSecret(config.adminSecretFile) if config.adminSecretFile else None
     # i14: push, webhooks, moderation, cluster-wide limits
     from fxim.push.wiring import installPush
-    children = dict(_httpChildren(server))
+    children = dict(_httpChildren(server, adminSecret))
     children.update(await installPush(server, config, reactor, closers))
     from fxim.webhooks.wiring import installWebhooks
     await installWebhooks(server, config, reactor, closers)
@@ -99,7 +106,7 @@ async def _presence(config: Config, reactor: Any, closers: List[Callable]):
     if not config.redis:
         from fxim.directory.memory import MemoryDirectory
         directory = MemoryDirectory()
-        return directory, connections, LocalBus(connections)
+        return directory, connections, LocalBus(connections), None
     from fxim.bus.redis import RedisBus
     from fxim.directory.redis import RedisDirectory
     from fxim.redisconn import connectRedis
@@ -115,7 +122,7 @@ async def _presence(config: Config, reactor: Any, closers: List[Callable]):
                    redis, config.redis, prefix=config.redisPrefix)
     await bus.start()
     closers.append(bus.stop)
-    return directory, connections, bus
+    return directory, connections, bus, redis
 
 
 async def _newerServices(config: Config, reactor: Any, store: Any, bus: Any, messages: Any,
@@ -144,5 +151,13 @@ async def _newerServices(config: Config, reactor: Any, store: Any, bus: Any, mes
     )
 
 
-def _httpChildren(server) -> dict:
-    return server.media.resources()
+def _httpChildren(server, adminSecret=None) -> dict:
+    from fxim.health import ReadyResource
+    from fxim.metrics import ProtectedMetricsResource, parseAllowList, watchConnections
+    children = dict(server.media.resources())
+    # i11: readiness and metrics
+    children[b"ready"] = ReadyResource(server.readiness)
+    watchConnections(server.connections)
+    children[b"metrics"] = ProtectedMetricsResource(
+        parseAllowList(server.config.metricsAllow or ""), adminSecret)
+    return children

@@ -110,6 +110,10 @@ class Config:
     # i15: web chat
     webRoot: Optional[str] = None
     web: bool = True
+    # i11: metrics, logs
+    metricsAllow: str = "127.0.0.1,::1"
+    logFormat: str = "text"
+    logLevel: str = "info"
 
     @classmethod
     def fromOptions(cls, options: dict) -> "Config":
@@ -160,6 +164,11 @@ class Config:
             wordActionName=options.get("word-action-name") or "reject",
             trustedProxies=opt("trusted-proxies"),
         )
+        # i11: metrics, logs
+        for name, field in (("metrics-allow", "metricsAllow"), ("log-format", "logFormat"),
+                            ("log-level", "logLevel")):
+            if options.get(name) is not None:
+                kwargs[field] = options[name]
         return cls(**kwargs)
 
 

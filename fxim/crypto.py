@@ -2,8 +2,7 @@
 """
 Token and CONNECT password cryptography, sans-IO.
 
-Two layers live here (see C{docs/auth.md} and universe-push-wire.md
-section 5):
+Two layers live here (see C{docs/auth.md} and C{docs/protocol.md}):
 
   - the B{outer layer} that clients compute themselves: AES-128-CBC with
     PKCS7 padding and IV = key over a 4-byte "hour" prefix and a payload

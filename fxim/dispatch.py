@@ -12,6 +12,7 @@ C{SERVER_ERROR}.  Only this module turns failures into wire replies.
 """
 
 import inspect
+import time
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 import attr
@@ -21,6 +22,7 @@ from twisted.plugin import IPlugin, getPlugins
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from fxim import metrics
 from fxim.errors import ErrorCode, SignalError, WireError
 from fxim.interfaces import IHandlerPlugin
 from fxim.wire import codecs
@@ -314,7 +316,9 @@ class Dispatcher:
             if handler.keepOverLimit:
                 self._handleAnyway(handler, codec, tcp, connection, signal, subsignal,
                                    messageId, payload)
-            return succeed(self._reply(codec, tcp, messageId, ErrorCode.OVER_FREQUENCY, None))
+            metrics.RATE_LIMITED.inc()
+            return succeed(self._reply(codec, tcp, messageId, ErrorCode.OVER_FREQUENCY, None,
+                                       key=(signal, subsignal)))
         # i10a: long id lists are refused before they are converted.
         maxItems = getattr(getattr(self.server, "config", None), "maxRequestIds", None)
         if not tcp and tooManyItems(checkValue(payload, nul=False, maxItems=maxItems)):
@@ -344,9 +348,14 @@ class Dispatcher:
         context = RequestContext(connection, self.server, signal, subsignal, messageId)
         d = maybeDeferred(handler.function, context, request)
         d.addCallback(_awaitCoroutine)
+        self.inflight += 1
+        d.addBoth(self._done)
+        started = time.monotonic()
         d.addCallbacks(
-            lambda response: self._reply(codec, tcp, messageId, ErrorCode.SUCCESS, response),
-            lambda f: self._failed(f, codec, tcp, messageId, connection, signal, subsignal))
+            lambda response: self._reply(codec, tcp, messageId, ErrorCode.SUCCESS, response,
+                                         key=(signal, subsignal), started=started),
+            lambda f: self._failed(f, codec, tcp, messageId, connection, signal, subsignal,
+                                   started))
         return d
 
     def _handleAnyway(self, handler: Handler, codec: Any, tcp: bool, connection: Any,
@@ -366,6 +375,27 @@ class Dispatcher:
         d.addErrback(lambda f: self._failed(f, codec, tcp, messageId, connection, signal,
                                             subsignal))
 
+    #: Requests whose handler has not finished (for a clean shutdown).
+    inflight = 0
+
+    def _done(self, result: Any) -> Any:
+        self.inflight -= 1
+        if not self.inflight:
+            waiters, self._idleWaiters = getattr(self, "_idleWaiters", []), []
+            for waiter in waiters:
+                waiter.callback(None)
+        return result
+
+    def whenIdle(self) -> Deferred:
+        """
+        @return: a L{Deferred} firing once no handler is running.
+        """
+        if not self.inflight:
+            return succeed(None)
+        d: Deferred = Deferred()
+        self.__dict__.setdefault("_idleWaiters", []).append(d)
+        return d
+
     def _allow(self, connection: Any) -> bool:
         """
         Token bucket per connection: C{burst} tokens, refilled at C{rate}
@@ -379,21 +409,39 @@ class Dispatcher:
         return allowed
 
     def _reply(self, codec: Any, tcp: bool, messageId: int, code: int,
-               response: Any) -> Outcome:
+               response: Any, key: Optional[Key] = None,
+               started: Optional[float] = None) -> Outcome:
         reply = (codec.replyTcp if tcp else codec.replyWs)(messageId, code, response)
         close = codec.signal == Signal.CONNECT and (
             response is None or response.code != SubSignal.CONNECTION_ACCEPTED)
+        if key is not None:
+            name = _keyName(key)
+            # CONNECT's result is the CONNECT_ACK code, not the error code.
+            result = getattr(response, "code", code) if codec.signal == Signal.CONNECT else code
+            metrics.REQUESTS.labels(name, str(int(result))).inc()
+            if started is not None:
+                metrics.REQUEST_SECONDS.labels(name).observe(time.monotonic() - started)
         return Outcome(reply, close)
 
     def _failed(self, failure: Failure, codec: Any, tcp: bool, messageId: int,
-                connection: Any, signal: int, subsignal: int) -> Outcome:
+                connection: Any, signal: int, subsignal: int,
+                started: Optional[float] = None) -> Outcome:
+        from fxim.health import outageKind
+        outages = getattr(self.server, "outages", None)
+        kind = outageKind(failure.value)
         if failure.check(SignalError):
             code = failure.value.code
+        elif kind is not None and outages is not None:
+            # An unreachable database/Redis or a full disk: one line per
+            # outage interval, not a traceback per request.
+            outages.failed(kind, failure.value, _keyName((signal, subsignal)))
+            code = ErrorCode.SERVER_ERROR
         else:
             _log.failure("{peer}: {key} handler failed", failure, peer=connection.peer,
                          key=_keyName((signal, subsignal)))
             code = ErrorCode.SERVER_ERROR
-        return self._reply(codec, tcp, messageId, code, None)
+        return self._reply(codec, tcp, messageId, code, None, key=(signal, subsignal),
+                           started=started)
 
     def _unhandled(self, connection: Any, signal: int, subsignal: int,
                    messageId: int, tcp: bool) -> Outcome:

@@ -127,7 +127,7 @@ class MessageContent:
     def transparent(self) -> bool:
         """
         Whether this content is pushed without being stored, decided by
-        content type as upstream's store does (fxim.md section 6).
+        content type as upstream's store does (docs/decisions.md).
         """
         return self.type in TRANSPARENT_TYPES
 

@@ -170,7 +170,24 @@ class Server:
             return
         if self.connections.get(connection.uid, connection.cid) is connection:
             self.connections.remove(connection)
-            d = ensureDeferred(self.directory.unregister(connection.uid, connection.cid, self.nodeId))
-            d.addErrback(lambda f: _log.failure("unregister failed", f))
+            if not self.stopping:
+                # (Stopping forgets all of this node's devices at once, and
+                # Redis may already be closed: no unregister per device.)
+                d = ensureDeferred(self.directory.unregister(connection.uid, connection.cid,
+                                                             self.nodeId))
+                d.addErrback(self._unregisterFailed)
             self._deviceEvent("offline", connection.uid, connection.cid)
+
+    #: Set when the node shuts down (see L{fxim.tap.FximService}).
+    stopping = False
+    #: The node's L{fxim.health.OutageLog} (set by L{fxim.build}).
+    outages: Any = None
+
+    def _unregisterFailed(self, failure: Any) -> None:
+        from fxim.health import outageKind
+        kind = outageKind(failure.value)
+        if kind is not None and self.outages is not None:
+            self.outages.failed(kind, failure.value, "unregister")
+        else:
+            _log.failure("unregister failed", failure)
 

@@ -5,11 +5,15 @@ every object of a node.
 """
 
 import os
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 from twisted.application.service import MultiService
-from twisted.internet.defer import Deferred, DeferredList, ensureDeferred, maybeDeferred
+from twisted.internet.defer import (
+    CancelledError, Deferred, DeferredList, ensureDeferred, maybeDeferred,
+)
+from twisted.internet.defer import TimeoutError as DeferTimeoutError
 from twisted.internet.endpoints import serverFromString
+from twisted.internet.error import CannotListenError
 from twisted.logger import Logger
 from twisted.python import usage
 
@@ -17,6 +21,20 @@ from fxim.config import Config, limitParameters
 from fxim.dispatch import Dispatcher, HandlerRegistry
 
 _log = Logger()
+
+
+def versionLine() -> str:
+    """
+    C{fxim X (Twisted Y, Autobahn Z, Python W)}.
+    """
+    import platform
+
+    import autobahn
+    import twisted
+
+    from fxim import __version__
+    return (f"fxim {__version__} (Twisted {twisted.__version__}, Autobahn {autobahn.__version__}, "
+            f"Python {platform.python_version()})")
 
 
 class Options(usage.Options):
@@ -71,12 +89,45 @@ class Options(usage.Options):
         ["trusted-proxies", None, None, "Comma-separated proxy addresses/CIDRs whose X-Forwarded-For is believed."],
         # i15: web chat
         ["web-root", None, None, "Serve this folder at / of the HTTP port instead of the built-in web chat."],
+        # i11: metrics
+        ["metrics-allow", None, "127.0.0.1,::1",
+         "Addresses/networks (comma-separated) allowed to GET /metrics; the admin secret as "
+         "a bearer token is accepted from anywhere. Empty: the secret only."],
+        # i11: configuration file and logs
+        ["config", None, None, "TOML configuration file (keys: option names; see "
+         "--generate-config). Precedence: flags > FXIM_* environment > file > defaults."],
+        ["log-format", None, "text", "Log format: text, or json (one JSON object per line on "
+         "standard output)."],
+        ["log-level", None, "info", "Lowest level logged: debug, info, warn, error, critical."],
     ]
 
     optFlags = [
         # i15: web chat
         ["no-web", None, "Do not serve the web chat (nor /config.json) on the HTTP port."],
+        # i11: configuration file
+        ["generate-config", None, "Print a commented default configuration file and exit."],
     ]
+
+    #: The environment read for FXIM_* overrides (None: os.environ).
+    environ: Any = None
+
+    def parseOptions(self, options: Any = None) -> None:
+        """
+        Apply the C{--config} file and C{FXIM_*} variables, then the command
+        line (see L{fxim.configfile}).
+        """
+        import sys
+
+        from fxim import configfile
+        if options is None:
+            options = sys.argv[1:]
+        path, generating = configfile.findConfigArgument(options)
+        if generating:
+            print(configfile.generate(self))
+            raise SystemExit(0)
+        environ = self.environ if self.environ is not None else configfile.environment()
+        configfile.apply(self, configfile.loadFile(path) if path else {}, environ)
+        usage.Options.parseOptions(self, options)
 
     def __init__(self) -> None:
         usage.Options.__init__(self)
@@ -104,6 +155,13 @@ class Options(usage.Options):
         if not origin.startswith(("http://", "https://")):
             raise usage.UsageError("--admin-cors-origin must be an http(s):// origin")
         self["admin-cors-origin"].append(origin.rstrip("/"))
+
+    def opt_version(self) -> None:
+        """
+        Print fxim's version (and Twisted's, Autobahn's) and exit.
+        """
+        print(versionLine())
+        raise SystemExit(0)
 
     def opt_disable_plugin(self, name: str) -> None:
         """
@@ -191,6 +249,15 @@ class Options(usage.Options):
         # i15: web chat
         if self["web-root"] and not os.path.isdir(self["web-root"]):
             raise usage.UsageError("--web-root must be an existing folder")
+        if self["log-format"] not in ("text", "json"):
+            raise usage.UsageError("--log-format must be text or json")
+        if self["log-level"] not in ("debug", "info", "warn", "error", "critical"):
+            raise usage.UsageError("--log-level must be debug, info, warn, error or critical")
+        from fxim.metrics import parseAllowList
+        try:
+            parseAllowList(self["metrics-allow"] or "")
+        except ValueError as e:
+            raise usage.UsageError(f"--metrics-allow: {e}")
         code = self["login-code"]
         if code is not None and not (code.isdigit() and 4 <= len(code) <= 8):
             raise usage.UsageError("--login-code must be 4-8 digits")
@@ -240,12 +307,57 @@ class FximService(MultiService):
         self._ready: Optional[Deferred] = None
         self.fileLimit: Optional[int] = None
         self.caps: Any = None
+        self.tlsContexts: Dict[str, Any] = {}
+
+    #: Install the SIGHUP handler (certificate reload) and exit non-zero
+    #: after a failed start; set by L{makeService}.
+    handleSignals = False
+    #: 1 once the start failed.
+    exitStatus = 0
+    #: Seconds SIGTERM may take before the process exits anyway.
+    stopTimeout = 20.0
+    dispatcher: Any = None
+
+    def setServiceParent(self, parent: Any) -> None:
+        MultiService.setServiceParent(self, parent)
+        observer = self.logObserver()
+        if observer is not None and hasattr(parent, "setComponent"):
+            # twistd starts logging after building the application and uses
+            # an ILogObserver component of it when there is one.
+            from twisted.logger import ILogObserver
+            parent.setComponent(ILogObserver, observer)
+
+    def logObserver(self) -> Any:
+        """
+        The observer for C{--log-format json} or a C{--log-level} other
+        than info, on the real standard output (twistd later redirects
+        C{sys.stdout} into the log); L{None} keeps twistd's own.
+        """
+        import sys
+
+        from twisted.logger import (
+            FilteringLogObserver, LogLevel, LogLevelFilterPredicate, jsonFileLogObserver,
+            textFileLogObserver,
+        )
+        if self.config.logFormat == "text" and self.config.logLevel == "info":
+            return None
+        out = sys.stdout
+        sink = (jsonFileLogObserver(out, recordSeparator="") if self.config.logFormat == "json"
+                else textFileLogObserver(out))
+        level = LogLevel.levelWithName(self.config.logLevel)
+        return FilteringLogObserver(sink, [LogLevelFilterPredicate(defaultLogLevel=level)])
 
     def startService(self) -> None:
         MultiService.startService(self)
         # i10a: as many connections as the hard file limit allows.
         from fxim.transport.admission import raiseFileLimit
         self.fileLimit = raiseFileLimit()
+        if self.handleSignals:
+            import signal
+            # SIGHUP would otherwise end the process; the handler runs in the
+            # main thread between reactor iterations, so hop back properly.
+            signal.signal(signal.SIGHUP,
+                          lambda *_: self.reactor.callFromThread(self.reloadCertificates))
         self._ready = ensureDeferred(self._start())
         self._ready.addErrback(self._startFailed)
 
@@ -259,15 +371,27 @@ class FximService(MultiService):
         return d
 
     def _startFailed(self, failure: Any) -> None:
-        _log.failure("fxim failed to start", failure)
+        from fxim.health import describeStartFailure
+        message = describeStartFailure(failure.value, self.config)
+        if message is None:
+            _log.failure("fxim failed to start", failure)
+        else:
+            # An expected failure (port in use, database or Redis down, bad
+            # certificate): one line saying what to do, no traceback.
+            _log.critical("fxim failed to start: {message}", message=message)
+        self.exitStatus = 1
+        if self.handleSignals:
+            _exitWithStatusAtEnd(1)
         if self.reactor.running:
             self.reactor.stop()
 
     async def _start(self) -> Any:
         from fxim.build import buildServer
         config, reactor = self.config, self.reactor
+        _log.info("{version} starting", version=versionLine())
         from fxim.storage.permissions import makeDataDir
         makeDataDir(config.dataDir)  # i10b: 0700
+        os.makedirs(config.dataDir, mode=0o700, exist_ok=True)
         server, closers, site = await buildServer(config, reactor)
         self.server = server
         self._closers.extend(closers)
@@ -275,6 +399,7 @@ class FximService(MultiService):
         from fxim.transport.websocket import EnvelopeFactory
         dispatcher = Dispatcher(self.registry, server, reactor, config.requestRate,
                                 config.requestBurst)
+        self.dispatcher = dispatcher
         tcpFactory = FrameFactory(dispatcher, reactor, config.maxFrameSize, config.tcpIdle,
                                   onLost=server.connectionLost,
                                   preAuthMaxLength=config.preAuthMaxFrame,
@@ -298,19 +423,62 @@ class FximService(MultiService):
         for name, description, factory in (("tcp", config.tcp, tcpFactory),
                                            ("ws", config.ws, wsFactory),
                                            ("http", config.http, site)):
+            endpoint = self._endpoint(name, description)
+            if name in self.tlsContexts:
+                # TLS inside the caps: connections are counted (and refused)
+                # before any TLS work, and the protocols see the TLS transport
+                # itself (autobahn needs it for wss://).
+                from fxim.transport.tls import wrapServerTLS
+                factory = wrapServerTLS(self.tlsContexts[name], factory)
             factory = CappedFactory(factory, caps)
-            port = await serverFromString(reactor, withBacklog(description)).listen(factory)
+            try:
+                port = await endpoint.listen(factory)
+            except CannotListenError as e:
+                from fxim.health import listenFailure
+                raise listenFailure(name, description, e)
             self.ports.append(port)
             if name == "ws":
                 # i15: the HTTP port accepts the same WebSocket protocol on /ws.
                 from fxim.web import attachWebSocket
                 attachWebSocket(site, wsFactory)
             _log.info("fxim {name} listening on {address}", name=name, address=port.getHost())
-        _log.info("fxim node {node} ready (storage: {db}, presence: {presence}, plugins: {plugins})",
-                  node=config.nodeId, db="postgresql" if config.database else "sqlite",
+        _log.info("fxim node {node} ready, {version} (storage: {db}, presence: {presence}, plugins: {plugins})",
+                  node=config.nodeId, version=versionLine(),
+                  db="postgresql" if config.database else "sqlite",
                   presence="redis" if config.redis else "in-process",
                   plugins=", ".join(self.registry.plugins))
         return server
+
+    def _endpoint(self, name: str, description: str) -> Any:
+        """
+        The listening endpoint of port C{name}; for C{ssl:} ones a plain
+        TCP endpoint, with fxim's own TLS context (ALPN that accepts
+        browsers, reload on SIGHUP) in C{tlsContexts} for L{wrapServerTLS}.
+        """
+        description = withBacklog(description)
+        if description.split(":", 1)[0] != "ssl":
+            return serverFromString(self.reactor, description)
+        from fxim.transport.tls import ALPN_BY_PORT, tlsServerEndpoint
+        endpoint, context = tlsServerEndpoint(self.reactor, description, ALPN_BY_PORT[name])
+        self.tlsContexts[name] = context
+        return endpoint
+
+    def reloadCertificates(self) -> None:
+        """
+        Re-read every TLS port's certificate and key (SIGHUP); a port whose
+        files are unusable keeps its current ones.
+        """
+        from fxim.transport.tls import TLSConfigError
+        if not self.tlsContexts:
+            _log.info("fxim: SIGHUP: no TLS port, nothing to reload")
+        for name, context in self.tlsContexts.items():
+            try:
+                context.reload()
+            except TLSConfigError as e:
+                _log.error("fxim {name}: certificate reload failed, keeping the current one: "
+                           "{error}", name=name, error=str(e))
+            else:
+                _log.info("fxim {name}: certificate reloaded", name=name)
 
     def stopService(self) -> Deferred:
         MultiService.stopService(self)
@@ -318,7 +486,18 @@ class FximService(MultiService):
         d = DeferredList([port.stopListening() for port in ports])
 
         async def close(_: Any) -> None:
+            if self.dispatcher is not None and self.dispatcher.inflight:
+                # Requests already received (a send being stored) finish and
+                # get their reply before the connections close.
+                _log.info("fxim stopping: waiting for {n} requests in flight",
+                          n=self.dispatcher.inflight)
+                await self.dispatcher.whenIdle()
+                # whenIdle fires inside the last handler's callback chain; let
+                # the chain write its reply before the connections close.
+                from twisted.internet.task import deferLater
+                await deferLater(self.reactor, 0, lambda: None)
             if self.server is not None:
+                self.server.stopping = True
                 for connection in list(self.server.connections):
                     connection.disconnect()
             for closer in reversed(self._closers):
@@ -326,7 +505,33 @@ class FximService(MultiService):
                     await maybeDeferred(closer)
                 except Exception:
                     _log.failure("error while stopping")
-        return d.addCallback(lambda r: ensureDeferred(close(r)))
+            _log.info("fxim stopped")
+
+        def late(failure: Any) -> None:
+            failure.trap(CancelledError, DeferTimeoutError)
+            _log.warn("fxim stop took longer than {seconds} s; exiting anyway",
+                      seconds=self.stopTimeout)
+        closing = d.addCallback(lambda r: ensureDeferred(close(r)))
+        return closing.addTimeout(self.stopTimeout, self.reactor).addErrback(late)
+
+
+def _exitWithStatusAtEnd(status: int) -> None:
+    """
+    Make the process exit with C{status} once twistd has finished its own
+    shutdown (pid file, logs): twistd itself always exits 0 after the
+    reactor stops.
+    """
+    import atexit
+    import sys
+
+    def exit() -> None:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        os._exit(status)
+    atexit.register(exit)
 
 
 #: Listen backlog for endpoints that name none: a reconnect storm of
@@ -357,4 +562,6 @@ def makeService(options: Options, reactor: Any = None) -> FximService:
         _log.warn("--login-code is set: every mobile can log in with the fixed code "
                   "(for demos and tests only)")
     registry = HandlerRegistry.fromPlugins(disabled=config.disabledPlugins)
-    return FximService(config, registry, reactor)
+    service = FximService(config, registry, reactor)
+    service.handleSignals = True
+    return service

@@ -86,14 +86,21 @@ class ServerProcess:
 
     @param tcpEndpoint: the C{--tcp} endpoint, with C{{port}} standing for
         the chosen free port (e.g. an C{ssl:} one).
+    @param wsEndpoint: the C{--ws} endpoint, likewise.
+    @param httpEndpoint: the C{--http} endpoint, likewise (an C{ssl:} one
+        makes L{httpBase} C{https://}).
     """
 
     def __init__(self, reactor, args: Sequence[str] = (), dataDir: Optional[str] = None,
                  env: Optional[Dict[str, str]] = None, loginCode: Optional[str] = "556677",
                  pythonPath: Sequence[str] = (),
-                 tcpEndpoint: str = "tcp:{port}:interface=127.0.0.1") -> None:
+                 tcpEndpoint: str = "tcp:{port}:interface=127.0.0.1",
+                 wsEndpoint: str = "tcp:{port}:interface=127.0.0.1",
+                 httpEndpoint: str = "tcp:{port}:interface=127.0.0.1") -> None:
         self.reactor = reactor
         self.tcpPort, self.wsPort, self.httpPort = freePort(), freePort(), freePort()
+        #: Whether L{cleanup} removes C{dataDir} (it made it).
+        self.ownsDataDir = dataDir is None
         self.dataDir = dataDir or tempfile.mkdtemp(prefix="fxim-node-")
         self.logPath = os.path.join(self.dataDir, "node.log")
         self.args = list(args)
@@ -101,13 +108,16 @@ class ServerProcess:
         self.env = dict(env or {})
         self.pythonPath = list(pythonPath)
         self.tcpEndpoint = tcpEndpoint
+        self.wsEndpoint = wsEndpoint
+        self.httpEndpoint = httpEndpoint
         self._process = None
         self._output: Optional[_Output] = None
         self._started = False
 
     @property
     def httpBase(self) -> str:
-        return f"http://127.0.0.1:{self.httpPort}"
+        scheme = "https" if self.httpEndpoint.startswith("ssl:") else "http"
+        return f"{scheme}://127.0.0.1:{self.httpPort}"
 
     #: The interpreter that runs the node (e.g. a PyPy).
     python: str = sys.executable
@@ -116,8 +126,8 @@ class ServerProcess:
         args = [self.python, "-c", "from twisted.scripts.twistd import run; run()",
                 "-n", "--pidfile=", "--logfile=-", "fxim", "--data-dir", self.dataDir,
                 "--tcp", self.tcpEndpoint.format(port=self.tcpPort),
-                "--ws", f"tcp:{self.wsPort}:interface=127.0.0.1",
-                "--http", f"tcp:{self.httpPort}:interface=127.0.0.1"]
+                "--ws", self.wsEndpoint.format(port=self.wsPort),
+                "--http", self.httpEndpoint.format(port=self.httpPort)]
         if self.loginCode is not None:
             args += ["--login-code", self.loginCode]
         return args + self.args
@@ -188,6 +198,25 @@ class ServerProcess:
         await self._output.ended
         if timer.active():
             timer.cancel()
+
+    async def cleanup(self) -> None:
+        """
+        Stop the node, then remove its data folder if this object created
+        it (set C{FXIM_KEEP_NODE_DIRS=1} to keep them for debugging).
+        """
+        await self.stop()
+        if self.ownsDataDir and not os.environ.get("FXIM_KEEP_NODE_DIRS"):
+            import shutil
+            shutil.rmtree(self.dataDir, ignore_errors=True)
+
+    async def exitCode(self) -> Optional[int]:
+        """
+        Wait for the process to end.
+
+        @return: its exit status (None if killed by a signal).
+        """
+        status = await self._output.ended
+        return getattr(status, "exitCode", None)
 
     def _kill(self) -> None:
         try:

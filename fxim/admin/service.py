@@ -180,7 +180,8 @@ class AdminService:
             await self.store.addAudit(AuditEntry(0, self.now(), action, target, detail, peer))
         except Exception:
             _log.failure("Could not record admin action {action}", action=action)
-        _log.info("admin {action} {target} from {peer}", action=action, target=target, peer=peer)
+        from fxim.adminlog import logAdminAction
+        logAdminAction(action, target, peer=peer)
 
     async def listAudit(self, offset: int, limit: int) -> List[dict]:
         return [e.asJson() for e in await self.store.listAudit(offset, limit)]

@@ -108,6 +108,8 @@ def deliverLocally(local, uid, push, excludeCid=None):
             _log.failure("Push to {uid}/{cid}", uid=uid, cid=conn.cid)
         else:
             count += 1
+            from fxim import metrics
+            metrics.PUSHES.labels(type(push).__name__).inc()
     return count
 
 

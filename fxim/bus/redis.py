@@ -366,3 +366,6 @@ class RedisBus:
                     conn.sendRaw(tcpBytes, wsText)
                 except Exception:
                     _log.failure("Raw push to {uid}/{cid}", uid=uid, cid=cid)
+                else:
+                    from fxim import metrics
+                    metrics.PUSHES.labels("relayed").inc()

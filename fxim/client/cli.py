@@ -86,8 +86,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--server", help=f"HTTP API base URL (default {DEFAULT_SERVER})")
     transport = p.add_mutually_exclusive_group()
     transport.add_argument("--tcp", metavar="HOST:PORT",
-                           help=f"binary TCP endpoint (default {DEFAULT_TCP})")
-    transport.add_argument("--ws", metavar="URL", help="WebSocket endpoint, ws://HOST:PORT/PATH")
+                           help=f"binary TCP endpoint (default {DEFAULT_TCP}); "
+                                "tls:HOST:PORT for a TLS port")
+    transport.add_argument("--ws", metavar="URL",
+                           help="WebSocket endpoint, ws://HOST:PORT/PATH or wss://HOST:PORT/PATH")
+    p.add_argument("--ca-file", metavar="PEM",
+                   help="trust these certificate authorities for https://, wss:// and tls: "
+                        "(default: the system's)")
     p.add_argument("--state", default=os.environ.get("FXIM_CHAT_STATE", DEFAULT_STATE),
                    help=f"state file (default {DEFAULT_STATE})")
     p.add_argument("--timeout", type=float, default=15.0,
@@ -157,10 +162,11 @@ class Cli:
         self.state = State(args.state)
         self._names: Dict[str, str] = {}
         # Remember server options given on the command line.
-        for key in ("server", "tcp", "ws"):
-            value = getattr(args, key)
+        for key in ("server", "tcp", "ws", "ca_file"):
+            value = getattr(args, key, None)
             if value:
-                self.state.data[key] = value
+                # A relative CA path would depend on where the next run starts.
+                self.state.data[key] = os.path.abspath(value) if key == "ca_file" else value
                 if key in ("tcp", "ws"):
                     self.state.data.pop("ws" if key == "tcp" else "tcp", None)
 
@@ -177,9 +183,28 @@ class Cli:
             if "://" not in ws:
                 ws = "ws://" + ws
             parts = urlsplit(ws)
+            if parts.scheme not in ("ws", "wss"):
+                raise CommandError(f"--ws must be a ws:// or wss:// URL, not {ws!r}")
             return "ws", parts.hostname or "127.0.0.1", parts.port or 9326, parts.path or "/ws"
-        host, port = _hostPort(self.state.get("tcp") or DEFAULT_TCP, 6789)
+        tcp = self.state.get("tcp") or DEFAULT_TCP
+        if tcp.startswith("tls:"):
+            tcp = tcp[len("tls:"):]
+        host, port = _hostPort(tcp, 6789)
         return "tcp", host, port, ""
+
+    def connectionTLS(self) -> Any:
+        """
+        The L{ClientTLS} of the connection: set for C{wss://} and
+        C{tls:HOST:PORT}, else L{None}.
+        """
+        ws, tcp = self.state.get("ws") or "", self.state.get("tcp") or ""
+        if ws.startswith("wss://") or (not ws and tcp.startswith("tls:")):
+            return self.httpsTrust()
+        return None
+
+    def httpsTrust(self) -> Any:
+        from fxim.client.tls import ClientTLS
+        return ClientTLS(self.state.get("ca_file"))
 
     def credentials(self) -> Credentials:
         if not self.state.get("token"):
@@ -194,7 +219,8 @@ class Cli:
                             credentials=creds, wsPath=path or "/ws",
                             lastSeq=self.state.get("lastSeq", 0) if lastSeq is None else lastSeq,
                             lastLocalId=self.state.get("lastLocalId", 0),
-                            groups=self.state.get("groups", {}), autoSync=autoSync)
+                            groups=self.state.get("groups", {}), autoSync=autoSync,
+                            tls=self.connectionTLS(), httpsTrust=self.httpsTrust())
         self.client = client
         return client
 

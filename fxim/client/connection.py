@@ -388,31 +388,47 @@ class _WsProtocol(WebSocketClientProtocol, ClientConnection):
         return self.core.closed
 
 
-async def connectTcp(reactor: Any, host: str, port: int) -> ClientConnection:
+def _endpoint(reactor: Any, host: str, port: int, tls: Any, alpn: Any = None) -> Any:
+    endpoint = TCP4ClientEndpoint(reactor, host, port)
+    if tls is None:
+        return endpoint
+    from twisted.internet.endpoints import wrapClientTLS
+    return wrapClientTLS(tls.forHost(host, alpn), endpoint)
+
+
+async def connectTcp(reactor: Any, host: str, port: int, tls: Any = None) -> ClientConnection:
     """
     Open a TCP connection (not yet authenticated; call C{connect}).
+
+    @param tls: a L{fxim.client.tls.ClientTLS} to speak TLS (an C{ssl:}
+        port of the server), or L{None} for plain TCP.
     """
     factory = Factory.forProtocol(lambda: _TcpProtocol(reactor))
-    return await TCP4ClientEndpoint(reactor, host, port).connect(factory)
+    return await _endpoint(reactor, host, port, tls).connect(factory)
 
 
-async def connectWs(reactor: Any, host: str, port: int, path: str = "/ws") -> ClientConnection:
+async def connectWs(reactor: Any, host: str, port: int, path: str = "/ws",
+                    tls: Any = None) -> ClientConnection:
     """
     Open a WebSocket connection (not yet authenticated; call C{connect}).
+
+    @param tls: a L{fxim.client.tls.ClientTLS} for C{wss://}, or L{None}
+        for C{ws://}.
     """
-    factory = WebSocketClientFactory(f"ws://{host}:{port}{path}", reactor=reactor)
+    scheme = "ws" if tls is None else "wss"
+    factory = WebSocketClientFactory(f"{scheme}://{host}:{port}{path}", reactor=reactor)
     factory.protocol = _WsProtocol
     factory.clock = reactor
-    protocol = await TCP4ClientEndpoint(reactor, host, port).connect(factory)
+    protocol = await _endpoint(reactor, host, port, tls, [b"http/1.1"]).connect(factory)
     return await protocol.opened
 
 
 async def openConnection(reactor: Any, transportName: str, host: str, port: int,
-                         path: str = "/ws") -> ClientConnection:
+                         path: str = "/ws", tls: Any = None) -> ClientConnection:
     """
     Open a connection of either transport (C{path} is the WebSocket URL
-    path).
+    path; C{tls} a L{fxim.client.tls.ClientTLS} for TLS).
     """
     if transportName == "tcp":
-        return await connectTcp(reactor, host, port)
-    return await connectWs(reactor, host, port, path)
+        return await connectTcp(reactor, host, port, tls)
+    return await connectWs(reactor, host, port, path, tls)

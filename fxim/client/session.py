@@ -264,7 +264,8 @@ class ChatClient:
                  heartbeatInterval: Optional[float] = None, heartbeatTimeout: float = 20.0,
                  requestTimeout: float = 10.0, lastSeq: int = 0, lastLocalId: int = 0,
                  groups: Optional[Dict[str, str]] = None, autoSync: bool = True,
-                 connector: Optional[Callable[[], Any]] = None) -> None:
+                 connector: Optional[Callable[[], Any]] = None, tls: Any = None,
+                 httpsTrust: Any = None) -> None:
         """
         @param transport: C{"tcp"} (binary) or C{"ws"} (WebSocket JSON).
         @param port: defaults to 6789 (TCP) or 9326 (WebSocket).
@@ -282,6 +283,12 @@ class ChatClient:
             coroutine) of an unauthenticated
             L{fxim.client.connection.ClientConnection}; defaults to opening
             C{transport} to C{host:port}.
+        @param tls: a L{fxim.client.tls.ClientTLS}: connect with TLS
+            (C{wss://}, TLS TCP) and trust its authorities for C{https://}
+            logins; L{None}: plain connections, platform trust for HTTPS.
+        @param httpsTrust: a L{fxim.client.tls.ClientTLS} for C{https://}
+            only (default: C{tls}), for plain connections with an HTTPS
+            login.
         """
         if transport not in ("tcp", "ws"):
             raise ValueError("transport must be 'tcp' or 'ws'")
@@ -304,8 +311,10 @@ class ChatClient:
         self.autoSync = autoSync
         self.friendVersion = 0
         self.friendRequestVersion = 0
+        self.tls = tls
+        self.httpsTrust = httpsTrust if httpsTrust is not None else tls
         self._connector = connector or (lambda: openConnection(
-            reactor, transport, self.host, self.port, self.wsPath))
+            reactor, transport, self.host, self.port, self.wsPath, tls))
         self.state = ConnectionState.STOPPED
         self.connection: Any = None
         self.lastConnectAck: Optional[rq.ConnectAck] = None
@@ -342,7 +351,7 @@ class ChatClient:
 
         @raise fxim.client.http.LoginError: on a refusal.
         """
-        await _httpSendCode(self.reactor, self._http(), mobile)
+        await _httpSendCode(self.reactor, self._http(), mobile, tls=self.httpsTrust)
 
     async def login(self, mobile: str, code: str, clientId: Optional[str] = None) -> Credentials:
         """
@@ -354,7 +363,8 @@ class ChatClient:
         """
         clientId = clientId or (self.credentials.clientId if self.credentials else None) \
             or str(uuid.uuid4())
-        self.credentials = await _httpLogin(self.reactor, self._http(), mobile, code, clientId)
+        self.credentials = await _httpLogin(self.reactor, self._http(), mobile, code, clientId,
+                                            tls=self.httpsTrust)
         return self.credentials
 
     def _http(self) -> str:
@@ -1066,7 +1076,9 @@ class ChatClient:
         safe = _SAFE_KEY.sub("_", filename).lstrip(".")[:100] or "file"
         key = f"{mediaType}-{_SAFE_KEY.sub('_', self.uid or 'u')}-{self._nextLocalId()}-{safe}"
         target = await self._request(rq.GetUploadUrl(mediaType, key))
-        response = await Agent(self.reactor).request(
+        agent = (Agent(self.reactor) if self.httpsTrust is None
+                 else Agent(self.reactor, contextFactory=self.httpsTrust.httpPolicy()))
+        response = await agent.request(
             b"PUT", target.url.encode("ascii"),
             Headers({b"Content-Type": [b"application/octet-stream"]}),
             FileBodyProducer(BytesIO(data)))

@@ -33,6 +33,8 @@ async def pull(context: RequestContext, request: PullMessages) -> PullResult:
         # its head is the next seq, since the web client pulls from head - 1.
         notify = MessageNotify(request.pullType, result.current + 1)
         context.server.reactor.callLater(0, _followUp, connection, notify)
+    from fxim import metrics
+    metrics.PULL_MESSAGES.observe(len(result.messages))
     return result
 
 

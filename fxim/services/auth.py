@@ -473,7 +473,7 @@ class AuthService:
     @_deferred
     async def verifyConnect(self, userName, password, clientIdentifier):
         """
-        Check a CONNECT, in universe-push-wire.md section 5.4's order.
+        Check a CONNECT, in the order docs/auth.md gives.
 
         @return: L{Deferred} firing with the device's
             L{fxim.model.Session}, or failing with L{ConnectRefused}: 3 empty

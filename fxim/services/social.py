@@ -1,7 +1,7 @@
 # -*- test-case-name: fxim.test.test_social -*-
 """
 Users and friends: search, profile pulls and edits, friend requests,
-friendship, aliases and the blacklist (universe-push-wire.md section 4.3,
+friendship, aliases and the blacklist (docs/protocol.md,
 docs/friends.md).
 
 Every change is stored before the pushes that announce it go out; pushes
@@ -37,7 +37,7 @@ REQUEST_COOLDOWN = 24 * 3600 * 1000
 #: A request older than this (ms) can no longer be handled (FHR -> 19).
 REQUEST_EXPIRY = 7 * 24 * 3600 * 1000
 
-#: UPUI result codes (universe-push-wire.md section 7.2).
+#: UPUI result codes (docs/protocol.md).
 USER_FOUND = 0
 USER_NOT_FOUND = 1
 USER_NOT_MODIFIED = 2

@@ -34,6 +34,10 @@ def openStore(reactor, databaseUrl=None, dataDir="fxim-data", **options):
         path = databaseUrl[len("sqlite://"):]
         if not path:
             raise ValueError("no path in %r" % (databaseUrl,))
+        if path != ":memory:" and not os.path.exists(path):
+            # Created 0600 before SQLite opens it (its -wal/-shm files
+            # inherit the mode).
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
         return openSqlite(reactor, path, **options)
     if databaseUrl.startswith(("postgresql://", "postgres://")):
         from fxim.storage.postgres import openPostgres

@@ -1,7 +1,7 @@
 # -*- test-case-name: fxim.test.test_storage -*-
 """
 Short user and group ids, as upstream's C{IDUtils} builds them
-(universe-push-wire.md section 9.5).
+(docs/protocol.md).
 
 A counter value C{n} (below 2 ** 30) becomes 8 characters over
 C{A-Z a-z 0-9 _ -}: positions 0, 3 and 6 hold random values r0, r3, r6;

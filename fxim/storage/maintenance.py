@@ -8,7 +8,7 @@ from twisted.logger import Logger
 
 _log = Logger()
 
-#: Dedup keys are kept at least this long (ms): fxim.md section 6.
+#: Dedup keys are kept at least this long (ms): docs/decisions.md.
 DEDUP_KEEP_MS = 24 * 3600 * 1000
 
 

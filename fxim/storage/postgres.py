@@ -50,6 +50,8 @@ def openPostgres(reactor, dsn, schema=None, poolSize=4, maxInflight=1):
     pool = adbapi.ConnectionPool(
         "psycopg2", dsn, cp_min=1, cp_max=poolSize, cp_reconnect=True,
         cp_openfun=openfun, cp_reactor=reactor, cp_noisy=False)
+    from fxim.storage.quietpool import QuietConnection
+    pool.connectionFactory = QuietConnection
     store = SQLStore(POSTGRES, pool, maxInflight=maxInflight)
 
     def migrated(applied):

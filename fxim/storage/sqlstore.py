@@ -12,6 +12,8 @@ whole (which the SQL avoids for known per-message errors), its messages are
 retried one transaction each so one bad message cannot fail the others.
 """
 
+import time
+
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -164,7 +166,7 @@ class SQLStore:
             self.batches += 1
             self.batchedMessages += len(batch)
             items = [item for item, _ in batch]
-            self._storeBatch(items).addCallback(self._flushed, batch)
+            self._storeBatch(items).addCallback(self._flushed, batch, time.monotonic())
         if not self._inflight:
             waiters, self._idleWaiters = self._idleWaiters, []
             for w in waiters:
@@ -180,6 +182,10 @@ class SQLStore:
             return result.addErrback(lambda f: [f])
 
         def oneByOne(failure):
+            from fxim.health import outageKind
+            if outageKind(failure.value) is not None:
+                # The database is unreachable: one by one would fail too.
+                return [failure] * len(items)
             _log.failure("storing a batch of {n} messages failed; storing"
                          " them one by one", failure, n=len(items))
             results = []
@@ -195,8 +201,14 @@ class SQLStore:
             return step()
         return result.addErrback(oneByOne)
 
-    def _flushed(self, results, batch):
+    def _flushed(self, results, batch, started=None):
         self._inflight -= 1
+        if started is not None:
+            from fxim import metrics
+            metrics.COMMIT_SECONDS.observe(time.monotonic() - started)
+            metrics.BATCH_SIZE.observe(len(batch))
+            metrics.MESSAGES_STORED.inc(sum(
+                1 for r in results if not isinstance(r, (Failure, Exception))))
         self._pump()
         for (_, d), result in zip(batch, results):
             if isinstance(result, (Failure, Exception)):

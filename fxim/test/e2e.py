@@ -84,7 +84,8 @@ class NodeTestMixin:
         Start a node sharing this test's backend; stopped in cleanup.
         """
         node = ServerProcess(reactor, list(self.backendArgs()) + list(args), **kwargs)
-        self.addCleanup(node.stop)
+        # Stops the node and removes the fxim-node-* folder it made.
+        self.addCleanup(node.cleanup)
         await node.start()
         return node
 

@@ -433,7 +433,7 @@ class FixedCodeTests(_Base):
 class ConnectTests(_Base):
     """
     Tests for L{AuthService.verifyConnect}, in the order of
-    universe-push-wire.md section 5.4.
+    docs/protocol.md
     """
 
     def setUp(self):

@@ -183,7 +183,7 @@ class GoldenWsTests(SynchronousTestCase):
 
 class GoldenReplyTests(SynchronousTestCase):
     """
-    Replies and pushes as client-contract.md section 3.5/3.6 shows them.
+    Replies and pushes as docs/protocol.md shows them.
     """
 
     def reply(self, sub, response, code=0, messageId=1):

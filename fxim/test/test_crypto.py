@@ -20,7 +20,7 @@ from fxim.crypto import (
     openPassword, signUserToken, splitToken, verifyUserToken,
 )
 
-# universe-push-wire.md section 5.3
+# docs/protocol.md
 VECTOR_USERTOKEN = "hN0AF2XX6+pGXT3ry6TPpaaRcS7Wx3QpkDmajUGat68="
 VECTOR_SECRET = "e9266a45-18dd-4180-a184-0c051cace456"
 VECTOR_HOUR = 17346
@@ -47,7 +47,7 @@ def _userToken(uid="u1", cid="04710539-6441-485a-b264-4b09b58eba3d"):
 
 class VectorTests(SynchronousTestCase):
     """
-    The test vectors of universe-push-wire.md section 5.
+    The test vectors of docs/protocol.md
     """
 
     def test_hourPrefix(self):

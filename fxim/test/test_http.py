@@ -483,7 +483,14 @@ class AdminApiTests(_SiteTestMixin, SynchronousTestCase):
         self.admin("GET", "users/%s/sessions" % (uid,))
         self.admin("GET", "users/x", secret="wrong-" + ADMIN_SECRET)
         self.admin("POST", "users/%s/block" % (uid,))
+        self.admin("DELETE", "users/%s/sessions/d2" % (uid,))
         self.assertTrue(events)
+        # Admin actions are logged with their action and target.
+        actions = [(e["adminAction"], e["adminTarget"]) for e in events if "adminAction" in e]
+        self.assertIn(("user.block", uid), actions)
+        self.assertIn(("token.mint", uid + "/d2"), actions)
+        self.assertIn(("sessions.revoke", uid + "/d2"), actions)
+        self.assertIn("user.create", [a for a, _ in actions])
         text = "\n".join(repr(e) for e in events)
         for secret in [ADMIN_SECRET, self.auth.hmacKey.hex(),
                        repr(self.auth.hmacKey), code, body["result"]["token"],

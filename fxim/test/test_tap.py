@@ -1,7 +1,7 @@
 # -*- test-case-name: fxim.test.test_tap -*-
 """
 Tests for L{fxim.tap}: the C{twistd fxim} options (the command-line
-contract of fxim.md section 5), L{fxim.config.Config.fromOptions} and
+contract of docs/operating.md, the stable option names), L{fxim.config.Config.fromOptions} and
 L{fxim.tap.makeService}.
 """
 
@@ -19,7 +19,7 @@ from fxim.dispatch import DuplicateHandler, HandlerSet
 from fxim.tap import FximService, Options, makeService
 from fxim.wire.signals import Signal, SubSignal
 
-#: The option names tools outside the project rely on (fxim.md section 5).
+#: The option names tools outside the project rely on (docs/operating.md, the stable option names).
 CONTRACT = ["tcp", "ws", "http", "data-dir", "database", "redis", "node-id", "login-code",
             "admin-secret-file", "disable-plugin", "public-url"]
 
