@@ -970,7 +970,7 @@ def scenario_nodes(opts, results):
             w.stop()
         e2e.dropDatabase(dsn)
     rows = []
-    for name, r in ((f"1 node (CPU 0)", out["one"]), (f"{k} nodes (one per CPU), cross-node pairs",
+    for name, r in (("1 node (CPU 0)", out["one"]), (f"{k} nodes (one per CPU), cross-node pairs",
                                                      out["cluster"])):
         rows.append((name, r["msgs_per_s"], r["p50_ms"], r["p99_ms"], f"{r['delivered']}/{r['expected']}",
                      r["duplicates"], r["missing"] + r["uid_mismatch"], f"{r['server_cpu_pct']:.0f}%",

@@ -28,7 +28,7 @@ from twisted.protocols.basic import LineReceiver  # noqa: E402
 
 from fxim import crypto  # noqa: E402
 from fxim.transport.nodelay import setNoDelay  # noqa: E402
-from fxim.model import Conversation, GroupInfo, GroupMember  # noqa: E402
+from fxim.model import GroupInfo, GroupMember  # noqa: E402
 from fxim.wire import clientcodecs, im_pb2 as pb  # noqa: E402
 from fxim.wire.frame import HEADER, FrameDecoder  # noqa: E402
 from fxim.wire.requests import ConnectRequest, CreateGroup  # noqa: E402

@@ -11,11 +11,8 @@ import shutil
 import signal
 import socket
 import ssl
-import struct
 import subprocess
 import tempfile
-import uuid
-from typing import Optional
 
 from OpenSSL import SSL
 from twisted.internet import reactor

@@ -8,7 +8,6 @@ import shutil
 import signal
 import subprocess
 
-from twisted.internet import reactor
 from twisted.internet.threads import deferToThread
 from twisted.trial import unittest
 
