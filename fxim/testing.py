@@ -143,7 +143,10 @@ class ServerProcess:
         @raise RuntimeError: if it exits or is not ready within C{timeout}.
         """
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join([_ROOT] + self.pythonPath + [env.get("PYTHONPATH", "")])
+        # Another interpreter (PyPy) cannot use this one's paths, which
+        # trial's workers put in PYTHONPATH.
+        inherited = [env.get("PYTHONPATH", "")] if self.python == sys.executable else []
+        env["PYTHONPATH"] = os.pathsep.join([_ROOT] + self.pythonPath + inherited)
         env["PYTHONUNBUFFERED"] = "1"
         env.update(self.env)
         self._output = _Output(self.logPath)

@@ -78,13 +78,24 @@ print(sys.implementation.name, platform.python_version())
 """
 
 
+def _foreignEnv() -> dict:
+    """
+    This process's environment for another interpreter: without
+    C{PYTHONPATH}, which trial's workers set to this CPython's own paths
+    (PyPy's C{site} fails on them).
+    """
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    return env
+
+
 def checkPyPy(python: str) -> str:
     """
     @return: C{python}'s version line.
     @raise AssertionError: if it is not a PyPy with fxim's dependencies.
     """
     result = subprocess.run([python, "-c", _CHECK, os.path.join(_ROOT, "setup.cfg")],
-                            capture_output=True, text=True, timeout=120)
+                            capture_output=True, text=True, timeout=120, env=_foreignEnv())
     if result.returncode != 0:
         raise AssertionError(f"{python} lacks fxim's dependencies; run bash .ci/pypy-env.sh "
                              f"(or set FXIM_TEST_PYPY):\n{result.stderr[-1500:]}")
@@ -148,7 +159,7 @@ class PyPyNodeMixin:
         except OSError:
             return ""
         return subprocess.run([exe, "-c", "import sys; print(sys.version)"], capture_output=True,
-                              text=True, timeout=60).stdout
+                              text=True, timeout=60, env=_foreignEnv()).stdout
 
 
 class PyPyEmbeddedTests(PyPyNodeMixin, NodeTestMixin, TestCase):

@@ -16,6 +16,7 @@ from twisted.logger import Logger
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 
+from fxim import metrics
 from fxim.wire.sanitize import MAX_JSON_DEPTH, checkValue
 from fxim.services.auth import AuthError, RestCode
 
@@ -211,7 +212,9 @@ class LoginResource(JsonResource):
             uid, token, register = await self._auth.login(
                 body.get("mobile"), code, body.get("clientId"))
         except AuthError as e:
+            metrics.LOGINS.labels(str(int(e.code))).inc()
             return _restError(e)
+        metrics.LOGINS.labels("ok").inc()
         return _ok({"userId": uid, "token": token, "register": register})
 
 
