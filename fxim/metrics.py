@@ -46,6 +46,8 @@ PULL_MESSAGES = Histogram("fxim_pull_messages", "Messages returned by one MP pul
                           buckets=(0, 1, 5, 10, 50, 100, 500, 1000, 5000), registry=REGISTRY)
 LOGINS = Counter("fxim_logins", "HTTP /login attempts by result (ok or the RestCode)",
                  ["result"], registry=REGISTRY)
+CODE_SENDS = Counter("fxim_code_sends", "Login codes handed to a code sender, by identity kind and result",
+                     ["kind", "result"], registry=REGISTRY)
 DEPENDENCY_ERRORS = Counter("fxim_dependency_errors",
                             "Failures caused by an unreachable database or Redis, or a full disk",
                             ["kind"], registry=REGISTRY)

@@ -304,10 +304,12 @@ class AuthService:
         await self._store.putCodeState(mobile, CodeState(
             code=code, expiresAt=now + self.codeTtl, attempts=0,
             lastSentAt=now, dayStart=dayStart, sentToday=sentToday + 1))
+        from fxim import metrics
         try:
             await self._sms.sendCode(mobile, code, identity.kind)
         except Exception as e:
             from fxim.senders import SendFailed
+            metrics.CODE_SENDS.labels(identity.kind, "failed").inc()
             if isinstance(e, SendFailed):
                 # Expected (gateway down, address refused): one line.
                 _log.warn("Could not send a login code to {mobile}: {reason}",
@@ -323,6 +325,7 @@ class AuthService:
                 dayStart=dayStart, sentToday=sentToday + 1))
             raise AuthError(RestCode.SERVER_ERROR,
                             "could not deliver the login code, please try again later")
+        metrics.CODE_SENDS.labels(identity.kind, "ok").inc()
         _log.info("Login code sent to {mobile}", mobile=mobile)
 
     # -- proving an address (i10b: contact change) -------------------------

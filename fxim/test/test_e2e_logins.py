@@ -12,6 +12,7 @@ import re
 import tempfile
 
 from twisted.internet import reactor
+from twisted.internet.threads import deferToThread
 from twisted.trial.unittest import TestCase
 
 from fxim.client import Inbox, LoginError, login
@@ -20,6 +21,7 @@ from fxim.senders.http import verify
 from fxim.test.e2e import NodeTestMixin, ProductionBackend, withTimeout
 from fxim.test.farsides import HttpGateway, SmtpReceiver, writeSelfSignedCert
 from fxim.test.test_e2e_messages import bodies, text
+from fxim.test.test_metrics import _fetch, _samples, _value
 
 ADMIN_SECRET = "s3cret-admin-token-for-tests"
 
@@ -80,6 +82,12 @@ class LoginsMixin:
         self.assertEqual(answer["code"], 4)
         self.assertIn("could not deliver", answer["message"])
         self.assertNotIn("Traceback", node.log())
+        # The failure is counted in /metrics (open to loopback by default).
+        status, body = await deferToThread(_fetch, node.httpBase + "/metrics")
+        self.assertEqual(status, 200, body)
+        samples = _samples(body)
+        self.assertEqual(_value(samples, "fxim_code_sends_total", kind="email", result="failed"), 1)
+        self.assertEqual(_value(samples, "fxim_code_sends_total", kind="email", result="ok"), 0)
 
     async def test_httpSenderSignedAndRetried(self):
         """
