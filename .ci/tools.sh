@@ -18,7 +18,9 @@ fxim_tools_install() {
   command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
   # i15: a CJK font, so the web chat's Chinese screenshots show characters
   [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
-  command -v pypy3 >/dev/null 2>&1 || missing+=(pypy3 pypy3-dev pypy3-venv)  # i17: PyPy node tests
+  # PyPy node tests; psycopg2cffi (PostgreSQL on PyPy) builds against libpq.
+  command -v pypy3 >/dev/null 2>&1 || missing+=(pypy3 pypy3-dev pypy3-venv)
+  command -v pg_config >/dev/null 2>&1 || missing+=(libpq-dev)
   if [ "${#missing[@]}" -gt 0 ]; then
     echo "installing ${missing[*]} from Debian packages" >&2
     apt-get update -qq >&2
