@@ -57,8 +57,10 @@ def _installAndRun(work: str) -> dict:
     _run([sys.executable, "-m", "venv", "--system-site-packages", venv])
     bin_ = os.path.join(venv, "bin")
     env = _cleanEnv()
+    # --force-reinstall: where run-tests.sh installed fxim into the system
+    # site-packages, pip would otherwise call the wheel already satisfied.
     r = _run([os.path.join(bin_, "pip"), "install", "--no-deps", "--no-index", "-q",
-              "--disable-pip-version-check", found[0]], env=env)
+              "--force-reinstall", "--disable-pip-version-check", found[0]], env=env)
     seen["install"] = (r.returncode, r.stderr[-2000:])
     r = _run([os.path.join(bin_, "pip"), "check"], env=env)
     seen["check"] = (r.returncode, r.stdout[-2000:])
