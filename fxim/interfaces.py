@@ -274,6 +274,21 @@ class IFriendStore(Interface):
             max updateDt of the user's friends and of requests to/from them.
         """
 
+    def changeFriendRequest(fromUid, toUid, decide):
+        """
+        Check and write a friend request between two users in one
+        transaction, with both users' rows locked (so nodes sharing the
+        database take turns).
+
+        @param decide: C{f(pair) -> change}: given the
+            L{fxim.storage.friends.FriendPair} read for C{fromUid} and
+            C{toUid}, return the L{fxim.storage.friends.FriendChange} to
+            write, or L{None} to write nothing; whatever it raises fails
+            the call with nothing written.  It may be called in a database
+            thread, and again if the transaction is retried.
+        @return: L{Deferred} firing with C{(pair, change)}.
+        """
+
 
 class IGroupStore(Interface):
     """
@@ -331,6 +346,22 @@ class IGroupStore(Interface):
         """
         @return: L{Deferred} firing with the sorted ids of the groups C{uid}
             is a member of (not REMOVED).
+        """
+
+    def changeGroup(groupId, decide):
+        """
+        Check and write a change of one group in one transaction, with the
+        group's row locked (so nodes sharing the database take turns).
+
+        @param decide: C{f(state) -> change}: given the
+            L{fxim.storage.groups.GroupState} (info L{None} for no such
+            group), return the L{fxim.storage.groups.GroupChange} to write,
+            or L{None} to write nothing; whatever it raises (and
+            L{fxim.storage.records.UnknownUsers} for a member put who is no
+            user) fails the call with nothing written.  It may be called in
+            a database thread, and again if the transaction is retried.
+        @return: L{Deferred} firing with C{(state, change, info)}, C{info}
+            being the group after the change (L{None} if deleted).
         """
 
 

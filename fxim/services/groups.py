@@ -6,10 +6,15 @@ and the admin-only manager and mute switches.
 Every operation that changes a group publishes a group notification (a
 group-conversation message on line 0 from the operator, content types
 104-112) through L{fxim.services.messaging.MessagingService.publish}.
-Kick, quit and dismiss publish it I{before} the membership change, so the
-members who leave still receive it; after the change a removed member
-(type L{MemberType.REMOVED}) is no longer a receiver, because
-C{IGroupStore.getMembers} leaves removed members out.
+Kick, quit and dismiss send it to the members the group had I{before} the
+change, so the members who leave still receive it; after the change a
+removed member (type L{MemberType.REMOVED}) is no longer a receiver,
+because C{IGroupStore.getMembers} leaves removed members out.
+
+Each change checks and writes in one store transaction
+(L{fxim.interfaces.IGroupStore.changeGroup}, the group's row locked), so
+nodes sharing a database need no lock of their own; the notification is
+published once the change is committed.
 
 Permissions are described in C{docs/groups.md}.
 """
@@ -17,13 +22,13 @@ Permissions are described in C{docs/groups.md}.
 import json
 import secrets
 import string
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Iterable, List, Optional, Sequence, Tuple
 
 import attr
-from twisted.internet.defer import DeferredLock
 from twisted.logger import Logger
 
 from fxim.errors import ErrorCode, SignalError
+from fxim.storage.groups import GroupChange, GroupState
 from fxim.storage.records import TooManyGroups, UnknownUsers
 from fxim.model import (
     ContentType, Conversation, ConversationType, GroupInfo, GroupMember, MemberType, Message,
@@ -88,6 +93,16 @@ def _isMember(member: Optional[GroupMember]) -> bool:
     return member is not None and member.type != MemberType.REMOVED
 
 
+def _existing(state: GroupState, groupId: str) -> GroupInfo:
+    """
+    @return: the group C{state} read.
+    @raise SignalError: C{NOT_EXIST} if there is none.
+    """
+    if state.info is None:
+        raise SignalError(ErrorCode.NOT_EXIST, f"no group {groupId!r}")
+    return state.info
+
+
 def _unique(ids: Iterable[str]) -> List[str]:
     seen, result = set(), []
     for i in ids:
@@ -113,7 +128,6 @@ class GroupService:
         self.clock = clock
         self.config = config
         self.messages = messages
-        self._locks: Dict[str, DeferredLock] = {}
         # i14: moderation.
         #: C{f(kind, name) -> name} checks a group name; it may mask it or
         #: raise L{SignalError}.
@@ -123,28 +137,6 @@ class GroupService:
         return int(self.clock.seconds() * 1000)
 
     # -- helpers -------------------------------------------------------------
-
-    async def _serialised(self, groupId: str, function, *args):
-        """
-        Run C{function(*args)} with no other change to C{groupId} running
-        on this node at the same time.
-        """
-        lock = self._locks.get(groupId)
-        if lock is None:
-            lock = self._locks[groupId] = DeferredLock()
-        await lock.acquire()
-        try:
-            return await function(*args)
-        finally:
-            lock.release()
-            if not lock.locked and not lock.waiting:
-                self._locks.pop(groupId, None)
-
-    async def _group(self, groupId: str) -> GroupInfo:
-        info = await self.store.getGroup(groupId) if groupId else None
-        if info is None:
-            raise SignalError(ErrorCode.NOT_EXIST, f"no group {groupId!r}")
-        return info
 
     async def _member(self, groupId: str, uid: str) -> GroupMember:
         member = await self.store.getMember(groupId, uid)
@@ -276,37 +268,41 @@ class GroupService:
         to a restricted one; anyone may join a free group by adding
         himself.  Existing members are skipped.
 
-        @raise SignalError: 253 unknown group or a member id that is no
-            user (nothing added), 9 not a member, 248 not allowed, 251 the
-            group would exceed C{maxGroupSize}.
+        @raise SignalError: C{NOT_EXIST} unknown group or a member id that
+            is no user (nothing added), C{NOT_IN_GROUP} not a member,
+            C{NOT_RIGHT} not allowed, C{INVALID_PARAMETER} the group would
+            exceed C{maxGroupSize}.
         """
-        await self._serialised(groupId, self._addMembers, uid, groupId, members, notifyContent)
-
-    async def _addMembers(self, uid, groupId, members, notifyContent) -> None:
-        info = await self._group(groupId)
-        me = await self.store.getMember(groupId, uid)
         ids = _unique(m.memberId for m in members)
-        if not _isMember(me):
-            if not (info.type == GroupType.FREE and ids == [uid]):
-                raise SignalError(ErrorCode.NOT_IN_GROUP)
-        elif info.type == GroupType.RESTRICTED and me.type not in _ADMINS:
-            raise SignalError(ErrorCode.NOT_RIGHT, "restricted group")
-        current = {m.memberId for m in await self.store.getMembers(groupId)}
-        new = [i for i in ids if i not in current]
-        if not new:
-            return
-        if len(current) + len(new) > self.config.maxGroupSize:
-            raise SignalError(ErrorCode.INVALID_PARAMETER, "group full")
         aliases = {m.memberId: m.alias for m in members}
         now = self.now()
+        added: List[str] = []
+
+        def decide(state: GroupState) -> Optional[GroupChange]:
+            info = _existing(state, groupId)
+            me = state.member(uid)
+            if me is None:
+                if not (info.type == GroupType.FREE and ids == [uid]):
+                    raise SignalError(ErrorCode.NOT_IN_GROUP)
+            elif info.type == GroupType.RESTRICTED and me.type not in _ADMINS:
+                raise SignalError(ErrorCode.NOT_RIGHT, "restricted group")
+            current = {m.memberId for m in state.members}
+            new = [i for i in ids if i not in current]
+            if not new:
+                return None
+            if len(current) + len(new) > self.config.maxGroupSize:
+                raise SignalError(ErrorCode.INVALID_PARAMETER, "group full")
+            added[:] = new
+            return GroupChange(now, members=[
+                GroupMember(i, aliases.get(i, ""), MemberType.NORMAL, now) for i in new])
         try:
-            await self.store.putMembers(
-                groupId, [GroupMember(i, aliases.get(i, ""), MemberType.NORMAL, now) for i in new],
-                now)
+            _, change, _ = await self.store.changeGroup(groupId, decide)
         except UnknownUsers as e:
             raise SignalError(ErrorCode.NOT_EXIST, "no such users: %s" % (
                 ", ".join(e.uids[:10]),)) from None
-        built = notificationContent(ContentType.ADD_GROUP_MEMBER, g=groupId, o=uid, ms=new)
+        if change is None:
+            return
+        built = notificationContent(ContentType.ADD_GROUP_MEMBER, g=groupId, o=uid, ms=added)
         await self._notify(groupId, uid, notifyContent, built)
 
     async def kickMembers(self, uid: str, groupId: str, memberIds: Sequence[str],
@@ -314,91 +310,103 @@ class GroupService:
         """
         Remove members.  The owner may kick anyone but himself; a manager
         only normal and muted members.  106 C{{"g","o","ms"}} goes to every
-        member, the kicked included, before they are removed.  Ids that are
-        not members are ignored.
+        member the group had, the kicked included.  Ids that are not
+        members are ignored.
 
-        @raise SignalError: 253 unknown group, 248 not allowed.
+        @raise SignalError: C{NOT_EXIST} unknown group, C{NOT_RIGHT} not
+            allowed.
         """
-        await self._serialised(groupId, self._kickMembers, uid, groupId, memberIds,
-                               notifyContent)
-
-    async def _kickMembers(self, uid, groupId, memberIds, notifyContent) -> None:
-        await self._group(groupId)
-        me = await self.store.getMember(groupId, uid)
-        if not _isMember(me) or me.type not in _ADMINS:
-            raise SignalError(ErrorCode.NOT_RIGHT, "only the owner and managers may kick")
-        members = {m.memberId: m for m in await self.store.getMembers(groupId)}
-        targets = [members[i] for i in _unique(memberIds) if i in members]
-        for target in targets:
-            if target.memberId == uid or target.type == MemberType.OWNER:
-                raise SignalError(ErrorCode.NOT_RIGHT, "cannot kick the owner or oneself")
-            if me.type == MemberType.MANAGER and target.type == MemberType.MANAGER:
-                raise SignalError(ErrorCode.NOT_RIGHT, "a manager cannot kick a manager")
-        if not targets:
-            return
-        ids = [t.memberId for t in targets]
-        built = notificationContent(ContentType.KICKOFF_GROUP_MEMBER, g=groupId, o=uid, ms=ids)
-        await self._notify(groupId, uid, notifyContent, built, list(members))
         now = self.now()
-        await self.store.putMembers(
-            groupId, [attr.evolve(t, type=MemberType.REMOVED, updateDt=now) for t in targets], now)
+        kicked: List[str] = []
+
+        def decide(state: GroupState) -> Optional[GroupChange]:
+            _existing(state, groupId)
+            me = state.member(uid)
+            if me is None or me.type not in _ADMINS:
+                raise SignalError(ErrorCode.NOT_RIGHT, "only the owner and managers may kick")
+            members = {m.memberId: m for m in state.members}
+            targets = [members[i] for i in _unique(memberIds) if i in members]
+            for target in targets:
+                if target.memberId == uid or target.type == MemberType.OWNER:
+                    raise SignalError(ErrorCode.NOT_RIGHT, "cannot kick the owner or oneself")
+                if me.type == MemberType.MANAGER and target.type == MemberType.MANAGER:
+                    raise SignalError(ErrorCode.NOT_RIGHT, "a manager cannot kick a manager")
+            if not targets:
+                return None
+            kicked[:] = [t.memberId for t in targets]
+            return GroupChange(now, members=[
+                attr.evolve(t, type=MemberType.REMOVED, updateDt=now) for t in targets])
+        state, change, _ = await self.store.changeGroup(groupId, decide)
+        if change is None:
+            return
+        built = notificationContent(ContentType.KICKOFF_GROUP_MEMBER, g=groupId, o=uid, ms=kicked)
+        await self._notify(groupId, uid, notifyContent, built,
+                           [m.memberId for m in state.members])
 
     async def quit(self, uid: str, groupId: str,
                    notifyContent: Optional[MessageContent] = None) -> None:
         """
-        Leave a group; 107 C{{"g","o","m":""}} goes to every member first.
-        An owner who quits hands the group to the earliest manager, else
-        the earliest member; the last member quitting deletes the group.
+        Leave a group; 107 C{{"g","o","m":""}} goes to every member the
+        group had.  An owner who quits hands the group to the earliest
+        manager, else the earliest member; the last member quitting deletes
+        the group.
 
-        @raise SignalError: 253 unknown group, 9 not a member.
+        @raise SignalError: C{NOT_EXIST} unknown group, C{NOT_IN_GROUP} not
+            a member.
         """
-        await self._serialised(groupId, self._quit, uid, groupId, notifyContent)
-
-    async def _quit(self, uid, groupId, notifyContent) -> None:
-        await self._group(groupId)
-        me = await self._member(groupId, uid)
-        members = await self.store.getMembers(groupId)
-        built = notificationContent(ContentType.QUIT_GROUP, g=groupId, o=uid, m="")
-        await self._notify(groupId, uid, notifyContent, built, [m.memberId for m in members])
-        others = [m for m in members if m.memberId != uid]
-        if not others:
-            await self.store.deleteGroup(groupId)
-            _log.info("last member {uid} left group {groupId}: deleted", uid=uid, groupId=groupId)
-            return
         now = self.now()
-        changes = [attr.evolve(me, type=MemberType.REMOVED, updateDt=now)]
-        if me.type == MemberType.OWNER:
+
+        def decide(state: GroupState) -> GroupChange:
+            _existing(state, groupId)
+            me = state.member(uid)
+            if me is None:
+                raise SignalError(ErrorCode.NOT_IN_GROUP, f"{uid} not in {groupId}")
+            others = [m for m in state.members if m.memberId != uid]
+            if not others:
+                return GroupChange(now, delete=True)
+            changes = [attr.evolve(me, type=MemberType.REMOVED, updateDt=now)]
+            if me.type != MemberType.OWNER:
+                return GroupChange(now, members=changes)
             # Only a real user may inherit (members written before ids were
             # checked could name none).
-            users = await self.store.getUsers([m.memberId for m in others])
+            users = state.getUsers([m.memberId for m in others])
             candidates = [m for m in others if m.memberId in users] or others
             managers = [m for m in candidates if m.type == MemberType.MANAGER]
             heir = (managers or candidates)[0]
             changes.append(attr.evolve(heir, type=MemberType.OWNER, updateDt=now))
-            await self.store.updateGroup(groupId, {"owner": heir.memberId}, now)
+            return GroupChange(now, changes={"owner": heir.memberId}, members=changes)
+        state, change, _ = await self.store.changeGroup(groupId, decide)
+        if change.delete:
+            _log.info("last member {uid} left group {groupId}: deleted", uid=uid, groupId=groupId)
+        elif "owner" in change.changes:
             _log.info("group {groupId}: ownership passed from {uid} to {heir}",
-                      groupId=groupId, uid=uid, heir=heir.memberId)
-        await self.store.putMembers(groupId, changes, now)
+                      groupId=groupId, uid=uid, heir=change.changes["owner"])
+        built = notificationContent(ContentType.QUIT_GROUP, g=groupId, o=uid, m="")
+        await self._notify(groupId, uid, notifyContent, built,
+                           [m.memberId for m in state.members])
 
     async def dismiss(self, uid: str, groupId: str,
                       notifyContent: Optional[MessageContent] = None) -> None:
         """
         Delete a group (owner only); 108 C{{"g","o","m":""}} goes to every
-        member first.
+        member it had.
 
-        @raise SignalError: 253 unknown group, 248 not the owner.
+        @raise SignalError: C{NOT_EXIST} unknown group, C{NOT_RIGHT} not the
+            owner.
         """
-        await self._serialised(groupId, self._dismiss, uid, groupId, notifyContent)
+        now = self.now()
 
-    async def _dismiss(self, uid, groupId, notifyContent) -> None:
-        await self._group(groupId)
-        me = await self.store.getMember(groupId, uid)
-        if not _isMember(me) or me.type != MemberType.OWNER:
-            raise SignalError(ErrorCode.NOT_RIGHT, "only the owner may dismiss")
-        built = notificationContent(ContentType.DISMISS_GROUP, g=groupId, o=uid, m="")
-        await self._notify(groupId, uid, notifyContent, built)
-        await self.store.deleteGroup(groupId)
+        def decide(state: GroupState) -> GroupChange:
+            _existing(state, groupId)
+            me = state.member(uid)
+            if me is None or me.type != MemberType.OWNER:
+                raise SignalError(ErrorCode.NOT_RIGHT, "only the owner may dismiss")
+            return GroupChange(now, delete=True)
+        state, _, _ = await self.store.changeGroup(groupId, decide)
         _log.info("{uid} dismissed group {groupId}", uid=uid, groupId=groupId)
+        built = notificationContent(ContentType.DISMISS_GROUP, g=groupId, o=uid, m="")
+        await self._notify(groupId, uid, notifyContent, built,
+                           [m.memberId for m in state.members])
 
     # -- info ----------------------------------------------------------------
 
@@ -411,35 +419,47 @@ class GroupService:
         owner and managers in a restricted one.
 
         @return: the new L{GroupInfo}.
-        @raise SignalError: 253 unknown group, 9 not a member, 248 not
-            allowed, 251 unknown type or value too long.
+        @raise SignalError: C{NOT_EXIST} unknown group, C{NOT_IN_GROUP} not
+            a member, C{NOT_RIGHT} not allowed, C{INVALID_PARAMETER} unknown
+            type or value too long (checked after the membership).
         """
-        return await self._serialised(groupId, self._modify, uid, groupId, type, value,
-                                      notifyContent)
-
-    async def _modify(self, uid, groupId, type, value, notifyContent) -> GroupInfo:
-        info = await self._group(groupId)
-        me = await self._member(groupId, uid)
-        if info.type == GroupType.RESTRICTED and me.type not in _ADMINS:
-            raise SignalError(ErrorCode.NOT_RIGHT, "restricted group")
         value = value or ""
-        if type == ModifyType.NAME:
-            self._checkLength(value, MAX_NAME_LENGTH, "name")
-            if self.nameFilter is not None:
-                value = self.nameFilter("group name", value)
-            field = "name"
-            built = notificationContent(ContentType.CHANGE_GROUP_NAME, g=groupId, o=uid,
-                                        n=value, m="")
-        elif type == ModifyType.PORTRAIT:
-            self._checkLength(value, MAX_PORTRAIT_LENGTH, "portrait")
-            field = "portrait"
-            built = notificationContent(ContentType.CHANGE_GROUP_PORTRAIT, g=groupId, o=uid, m="")
-        elif type == ModifyType.EXTRA:
-            self._checkLength(value, MAX_EXTRA_LENGTH, "extra")
-            field, built = "extra", None
-        else:
-            raise SignalError(ErrorCode.INVALID_PARAMETER, f"modify type {type}")
-        new = await self.store.updateGroup(groupId, {field: value}, self.now())
+        refused: Optional[SignalError] = None
+        field = ""
+        built: Optional[MessageContent] = None
+        try:
+            if type == ModifyType.NAME:
+                self._checkLength(value, MAX_NAME_LENGTH, "name")
+                if self.nameFilter is not None:
+                    value = self.nameFilter("group name", value)
+                field = "name"
+                built = notificationContent(ContentType.CHANGE_GROUP_NAME, g=groupId, o=uid,
+                                            n=value, m="")
+            elif type == ModifyType.PORTRAIT:
+                self._checkLength(value, MAX_PORTRAIT_LENGTH, "portrait")
+                field = "portrait"
+                built = notificationContent(ContentType.CHANGE_GROUP_PORTRAIT, g=groupId, o=uid,
+                                            m="")
+            elif type == ModifyType.EXTRA:
+                self._checkLength(value, MAX_EXTRA_LENGTH, "extra")
+                field = "extra"
+            else:
+                raise SignalError(ErrorCode.INVALID_PARAMETER, f"modify type {type}")
+        except SignalError as e:
+            refused = e
+        now = self.now()
+
+        def decide(state: GroupState) -> GroupChange:
+            info = _existing(state, groupId)
+            me = state.member(uid)
+            if me is None:
+                raise SignalError(ErrorCode.NOT_IN_GROUP, f"{uid} not in {groupId}")
+            if info.type == GroupType.RESTRICTED and me.type not in _ADMINS:
+                raise SignalError(ErrorCode.NOT_RIGHT, "restricted group")
+            if refused is not None:
+                raise refused
+            return GroupChange(now, changes={field: value})
+        _, _, new = await self.store.changeGroup(groupId, decide)
         if new is None:
             raise SignalError(ErrorCode.NOT_EXIST)
         if built is not None:
@@ -453,33 +473,37 @@ class GroupService:
         Make a member a manager or a normal member again (admin API; no
         wire subsignal, no notification).
 
-        @raise SignalError: 253 unknown group, 9 not a member, 248 for the
-            owner.
+        @raise SignalError: C{NOT_EXIST} unknown group, C{NOT_IN_GROUP} not
+            a member, C{NOT_RIGHT} for the owner.
         """
         target = MemberType.MANAGER if isManager else MemberType.NORMAL
-        await self._serialised(groupId, self._setType, groupId, uid, target,
-                               MemberType.MANAGER)
+        await self._setType(groupId, uid, target, MemberType.MANAGER)
 
     async def mute(self, groupId: str, uid: str, muted: bool) -> None:
         """
-        Mute (member type SILENT: MS answers 248) or unmute a member (admin
-        API; no wire subsignal, no notification).  Muting a manager makes
-        him a muted normal member.
+        Mute (member type SILENT: MS answers C{NOT_RIGHT}) or unmute a
+        member (admin API; no wire subsignal, no notification).  Muting a
+        manager makes him a muted normal member.
 
-        @raise SignalError: 253 unknown group, 9 not a member, 248 for the
-            owner.
+        @raise SignalError: C{NOT_EXIST} unknown group, C{NOT_IN_GROUP} not
+            a member, C{NOT_RIGHT} for the owner.
         """
         target = MemberType.SILENT if muted else MemberType.NORMAL
-        await self._serialised(groupId, self._setType, groupId, uid, target, MemberType.SILENT)
+        await self._setType(groupId, uid, target, MemberType.SILENT)
 
-    async def _setType(self, groupId, uid, target, undoes) -> None:
-        await self._group(groupId)
-        member = await self._member(groupId, uid)
-        if member.type == MemberType.OWNER:
-            raise SignalError(ErrorCode.NOT_RIGHT, "the owner's type cannot change")
-        if target == MemberType.NORMAL and member.type != undoes:
-            return
-        if member.type == target:
-            return
+    async def _setType(self, groupId: str, uid: str, target: int, undoes: int) -> None:
         now = self.now()
-        await self.store.putMembers(groupId, [attr.evolve(member, type=target, updateDt=now)], now)
+
+        def decide(state: GroupState) -> Optional[GroupChange]:
+            _existing(state, groupId)
+            member = state.member(uid)
+            if member is None:
+                raise SignalError(ErrorCode.NOT_IN_GROUP, f"{uid} not in {groupId}")
+            if member.type == MemberType.OWNER:
+                raise SignalError(ErrorCode.NOT_RIGHT, "the owner's type cannot change")
+            if target == MemberType.NORMAL and member.type != undoes:
+                return None
+            if member.type == target:
+                return None
+            return GroupChange(now, members=[attr.evolve(member, type=target, updateDt=now)])
+        await self.store.changeGroup(groupId, decide)

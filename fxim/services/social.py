@@ -23,6 +23,7 @@ from fxim.model import (
 )
 from fxim.services.contactchange import VERIFIED_TYPES, splitCode
 from fxim.services.contacts import friendsOf, visibleTo
+from fxim.storage.friends import FriendChange, FriendPair
 from fxim.wire.requests import FriendNotify, FriendRequestNotify
 
 _log = Logger()
@@ -114,6 +115,20 @@ MY_INFO_FIELDS = {
     MyInfoType.SOCIAL: ("social", _text(1024, singleLine=False)),
     MyInfoType.EXTRA: ("extra", _text(4096, singleLine=False)),
 }
+
+
+def _befriended(row: Optional[Friend], friendUid: str, now: int,
+                keepBlacklist: bool) -> Friend:
+    """
+    @return: the friend row for C{friendUid} that accepting a request
+        stores in place of C{row}: state NORMAL (BLACKED kept if
+        C{keepBlacklist}), the alias kept.
+    """
+    state = FriendState.NORMAL
+    if keepBlacklist and row is not None and row.state == FriendState.BLACKED:
+        state = FriendState.BLACKED
+    alias = row.alias if row is not None else ""
+    return Friend(friendUid, int(state), now, alias)
 
 
 class SocialService:
@@ -357,27 +372,32 @@ class SocialService:
         reason = reason or ""
         if targetUid == uid or len(reason) > MAX_REASON:
             raise SignalError(ErrorCode.INVALID_PARAMETER)
-        target = await self._requireUser(targetUid)
-        theirs = await self.store.getFriend(targetUid, uid)
-        if theirs is not None and theirs.state == FriendState.BLACKED:
-            raise SignalError(ErrorCode.FRIEND_REQUEST_BLOCKED)
-        mine = await self.store.getFriend(uid, targetUid)
-        if (mine is not None and mine.state == FriendState.NORMAL
-                and theirs is not None and theirs.state == FriendState.NORMAL):
-            raise SignalError(ErrorCode.FRIEND_ALREADY_REQUEST)
         now = self.now()
-        previous = await self.store.getFriendRequest(uid, targetUid)
-        if (previous is not None
-                and previous.status in (FriendRequestStatus.SENT, FriendRequestStatus.REJECTED)
-                and now - previous.updateDt < REQUEST_COOLDOWN):
+
+        def decide(pair: FriendPair) -> Optional[FriendChange]:
+            if pair.target is None:
+                raise SignalError(ErrorCode.NOT_EXIST, f"no user {targetUid!r}")
+            theirs, mine, previous = pair.toRow, pair.fromRow, pair.request
+            if theirs is not None and theirs.state == FriendState.BLACKED:
+                raise SignalError(ErrorCode.FRIEND_REQUEST_BLOCKED)
+            if (mine is not None and mine.state == FriendState.NORMAL
+                    and theirs is not None and theirs.state == FriendState.NORMAL):
+                raise SignalError(ErrorCode.FRIEND_ALREADY_REQUEST)
+            if (previous is not None
+                    and previous.status in (FriendRequestStatus.SENT,
+                                            FriendRequestStatus.REJECTED)
+                    and now - previous.updateDt < REQUEST_COOLDOWN):
+                return None
+            return FriendChange(request=FriendRequest(
+                uid, targetUid, reason, int(FriendRequestStatus.SENT), now,
+                fromReadStatus=True, toReadStatus=False))
+        pair, change = await self.store.changeFriendRequest(uid, targetUid, decide)
+        if change is None:
             _log.debug("{uid}: repeated friend request to {target} ignored",
                        uid=uid, target=targetUid)
             return
-        await self.store.putFriendRequest(FriendRequest(
-            uid, targetUid, reason, int(FriendRequestStatus.SENT), now,
-            fromReadStatus=True, toReadStatus=False))
         await self._event("friend.request", {"from": uid, "to": targetUid, "reason": reason})
-        if target.type == 0:
+        if pair.target.type == 0:
             self._deliver(targetUid, FriendRequestNotify(now))
 
     async def handleFriendRequest(self, uid: str, targetUid: str, status: int) -> None:
@@ -386,14 +406,16 @@ class SocialService:
         rejects (status 2) the request C{targetUid} sent it.
 
         Accepting makes both friend rows state 0 (a blacklist the requester
-        holds is kept), marks the request ACCEPTED, publishes the greetings
-        from the requester to C{uid} (the reason as text unless empty, then
-        two tips) to both inboxes, then sends FN to both users.  Rejecting
-        marks it REJECTED and sends FRN to both users.  Handling a request
-        again with the same decision is answered 0 and changes nothing.
+        holds is kept) and marks the request ACCEPTED, in one transaction;
+        then publishes the greetings from the requester to C{uid} (the
+        reason as text unless empty, then two tips) to both inboxes, then
+        sends FN to both users.  Rejecting marks it REJECTED and sends FRN
+        to both users.  Handling a request again with the same decision is
+        answered 0 and changes nothing.
 
-        @raise SignalError: 251 other status, 253 no such pending request,
-            19 request older than 7 days.
+        @raise SignalError: C{INVALID_PARAMETER} other status, C{NOT_EXIST}
+            no such pending request, C{FRIEND_REQUEST_OVERTIME} request
+            older than 7 days.
         """
         if status in (0, FriendRequestStatus.ACCEPTED):
             accept = True
@@ -401,39 +423,40 @@ class SocialService:
             accept = False
         else:
             raise SignalError(ErrorCode.INVALID_PARAMETER, f"FHR status {status!r}")
-        request = await self.store.getFriendRequest(targetUid, uid)
-        if request is None:
-            raise SignalError(ErrorCode.NOT_EXIST, "no friend request")
         wanted = FriendRequestStatus.ACCEPTED if accept else FriendRequestStatus.REJECTED
-        if request.status != FriendRequestStatus.SENT:
-            if request.status == wanted:
-                return
-            raise SignalError(ErrorCode.NOT_EXIST, "request already handled")
         now = self.now()
-        if now - request.updateDt > REQUEST_EXPIRY:
-            raise SignalError(ErrorCode.FRIEND_REQUEST_OVERTIME)
-        await self.store.putFriendRequest(attr.evolve(
-            request, status=int(wanted), updateDt=now, toReadStatus=True))
+
+        def decide(pair: FriendPair) -> Optional[FriendChange]:
+            # The request goes from targetUid (the pair's "from") to uid.
+            request = pair.request
+            if request is None:
+                raise SignalError(ErrorCode.NOT_EXIST, "no friend request")
+            if request.status != FriendRequestStatus.SENT:
+                if request.status == wanted:
+                    return None
+                raise SignalError(ErrorCode.NOT_EXIST, "request already handled")
+            if now - request.updateDt > REQUEST_EXPIRY:
+                raise SignalError(ErrorCode.FRIEND_REQUEST_OVERTIME)
+            handled = attr.evolve(request, status=int(wanted), updateDt=now, toReadStatus=True)
+            if not accept:
+                return FriendChange(request=handled)
+            return FriendChange(request=handled, friends=[
+                (uid, _befriended(pair.toRow, targetUid, now, keepBlacklist=False)),
+                (targetUid, _befriended(pair.fromRow, uid, now, keepBlacklist=True))])
+        pair, change = await self.store.changeFriendRequest(targetUid, uid, decide)
+        if change is None:
+            return
         await self._event("friend.accepted" if accept else "friend.rejected",
                           {"from": targetUid, "to": uid})
         if not accept:
             self._deliver(targetUid, FriendRequestNotify(now))
             self._deliver(uid, FriendRequestNotify(now))
             return
-        await self._befriend(uid, targetUid, now, keepBlacklist=False)
-        await self._befriend(targetUid, uid, now, keepBlacklist=True)
         _log.info("{uid} accepted the friend request of {target}", uid=uid, target=targetUid)
-        await self._greet(targetUid, uid, request.reason)
+        assert pair.request is not None
+        await self._greet(targetUid, uid, pair.request.reason)
         self._deliver(uid, FriendNotify(now))
         self._deliver(targetUid, FriendNotify(now))
-
-    async def _befriend(self, uid: str, friendUid: str, now: int, keepBlacklist: bool) -> None:
-        row = await self.store.getFriend(uid, friendUid)
-        state = FriendState.NORMAL
-        if keepBlacklist and row is not None and row.state == FriendState.BLACKED:
-            state = FriendState.BLACKED
-        alias = row.alias if row is not None else ""
-        await self.store.putFriend(uid, Friend(friendUid, int(state), now, alias))
 
     async def _greet(self, requester: str, accepter: str, reason: str) -> None:
         contents = []

@@ -7,14 +7,16 @@ L{fxim.storage.memory.MemoryStore}).  Schema: C{003_admin_identities.sql}.
 """
 
 import json
+from typing import Dict, List
 
 import attr
 from twisted.internet.defer import succeed
 from zope.interface import Interface, implementer
 
 from fxim.model import ContentType, FriendState, MessageContent, User
-from fxim.storage import sql
-from fxim.storage.sql import _USER_SELECT, _all, _one, _user
+from fxim.storage.database import all_txn, nextCounter_txn, one_txn
+from fxim.storage.groups import GROUP_SELECT
+from fxim.storage.users import USER_SELECT, getUser_txn, insertUser_txn, userFromRow
 
 #: Content that replaces an erased message (GDPR erasure): shown by clients
 #: as a recalled message, with none of the original text or media left.
@@ -153,8 +155,8 @@ def _local(email):
 
 
 def getUserByEmail_txn(txn, d, email):
-    row = _one(txn, d, _USER_SELECT + " WHERE login_email = ? AND login_email <> ''", (email,))
-    return None if row is None else _user(row)
+    row = one_txn(txn, d, USER_SELECT + " WHERE login_email = ? AND login_email <> ''", (email,))
+    return None if row is None else userFromRow(row)
 
 
 def getOrCreateByEmail_txn(txn, d, email, now):
@@ -162,17 +164,17 @@ def getOrCreateByEmail_txn(txn, d, email, now):
     if found is not None:
         return (found, False)
     name = _local(email)
-    user = sql._insertUser_txn(txn, d, User(uid="", name=name, displayName=name, email=email,
+    user = insertUser_txn(txn, d, User(uid="", name=name, displayName=name, email=email,
                                             updateDt=now))
     # A concurrent login of the same address on another node makes this
     # fail with an integrity error: the whole transaction is undone and
     # the caller reads the winner.
     txn.execute(d.q("UPDATE users SET login_email = ? WHERE uid = ?"), (email, user.uid))
-    return (sql.getUser_txn(txn, d, user.uid), True)
+    return (getUser_txn(txn, d, user.uid), True)
 
 
 def loginEmailOf_txn(txn, d, uid):
-    row = _one(txn, d, "SELECT login_email FROM users WHERE uid = ?", (uid,))
+    row = one_txn(txn, d, "SELECT login_email FROM users WHERE uid = ?", (uid,))
     return "" if row is None else row[0]
 
 
@@ -187,28 +189,28 @@ def _like(d, column):
 
 def listUsers_txn(txn, d, query, offset, limit):
     if query:
-        rows = _all(txn, d, _USER_SELECT + " WHERE uid = ? OR (mobile = ? AND mobile <> '')"
+        rows = all_txn(txn, d, USER_SELECT + " WHERE uid = ? OR (mobile = ? AND mobile <> '')"
                     " OR (login_email = ? AND login_email <> '') OR " + _like(d, "display_name")
                     + " ORDER BY seq LIMIT ? OFFSET ?",
                     (query, query, query.lower(), query, limit, offset))
     else:
-        rows = _all(txn, d, _USER_SELECT + " ORDER BY seq LIMIT ? OFFSET ?", (limit, offset))
-    return [_user(row) for row in rows]
+        rows = all_txn(txn, d, USER_SELECT + " ORDER BY seq LIMIT ? OFFSET ?", (limit, offset))
+    return [userFromRow(row) for row in rows]
 
 
 def listGroups_txn(txn, d, query, offset, limit):
     if query:
-        rows = _all(txn, d, sql._GROUP_SELECT + " WHERE gid = ? OR " + _like(d, "name")
+        rows = all_txn(txn, d, GROUP_SELECT + " WHERE gid = ? OR " + _like(d, "name")
                     + " ORDER BY gid LIMIT ? OFFSET ?", (query, query, limit, offset))
     else:
-        rows = _all(txn, d, sql._GROUP_SELECT + " ORDER BY gid LIMIT ? OFFSET ?",
+        rows = all_txn(txn, d, GROUP_SELECT + " ORDER BY gid LIMIT ? OFFSET ?",
                     (limit, offset))
     from fxim.model import GroupInfo
     return [GroupInfo(*row) for row in rows]
 
 
 def deleteUser_txn(txn, d, uid, eraseMessages, now):
-    user = sql.getUser_txn(txn, d, uid)
+    user = getUser_txn(txn, d, uid)
     if user is None:
         return None
     loginEmail = loginEmailOf_txn(txn, d, uid)
@@ -226,10 +228,10 @@ def deleteUser_txn(txn, d, uid, eraseMessages, now):
             delete("DELETE FROM login_codes WHERE mobile = ?", (key,))
     erased = 0
     if eraseMessages:
-        from fxim.storage.sqlmessages import _contentValues, _CONTENT_COLUMNS
+        from fxim.storage.messages import CONTENT_COLUMNS, contentValues
         erased = delete("UPDATE messages SET %s WHERE from_user = ?" % (
-            ", ".join("%s = ?" % (c,) for c in _CONTENT_COLUMNS),),
-            _contentValues(ERASED, 64) + [uid])
+            ", ".join("%s = ?" % (c,) for c in CONTENT_COLUMNS),),
+            contentValues(ERASED, 64) + [uid])
         # The user's own inbox goes too: nobody can pull it any more.
         delete("DELETE FROM inboxes WHERE uid = ?", (uid,))
         delete("DELETE FROM user_heads WHERE uid = ?", (uid,))
@@ -249,23 +251,23 @@ def _selected_txn(txn, d, selector, limit, keep):
         where, args = "conv_type = 1 AND conv_target = ?", [selector[1]]
     else:
         raise ValueError("unknown selector %r" % (kind,))
-    return [row[0] for row in _all(
+    return [row[0] for row in all_txn(
         txn, d, "SELECT uid FROM messages WHERE " + where + " AND uid NOT IN (%s)"
         " ORDER BY uid LIMIT ?" % (", ".join("?" * len(keep)),), args + list(keep) + [limit])]
 
 
 def purgeMessages_txn(txn, d, selector, tombstone, limit, keep=()):
-    from fxim.storage.sqlmessages import MESSAGE_COLUMNS, _messageValues
+    from fxim.storage.messages import MESSAGE_COLUMNS, messageValues
     uids = _selected_txn(txn, d, selector, limit, tuple(keep) + (tombstone.uid,))
     if not uids:
         return 0
     marks = "(%s)" % (", ".join("?" * len(uids)),)
-    tails = _all(txn, d, "SELECT uid, MAX(seq) FROM inboxes WHERE message_uid IN " + marks
+    tails = all_txn(txn, d, "SELECT uid, MAX(seq) FROM inboxes WHERE message_uid IN " + marks
                  + " GROUP BY uid", uids)
     # One tombstone serves every batch of a purge run.
     txn.execute(d.q("INSERT INTO messages (%s) VALUES (%s) ON CONFLICT (uid) DO NOTHING" % (
         ", ".join(MESSAGE_COLUMNS), ", ".join("?" * len(MESSAGE_COLUMNS)))),
-        _messageValues(tombstone))
+        messageValues(tombstone))
     for owner, seq in tails:
         # One marker per inbox and tombstone: the highest one reports all.
         txn.execute(d.q("DELETE FROM inboxes WHERE uid = ? AND message_uid = ? AND seq < ?"),
@@ -279,7 +281,7 @@ def purgeMessages_txn(txn, d, selector, tombstone, limit, keep=()):
 
 
 def addAudit_txn(txn, d, entry):
-    entryId = sql.nextCounter_txn(txn, d, "admin_audit")
+    entryId = nextCounter_txn(txn, d, "admin_audit")
     txn.execute(d.q("INSERT INTO admin_audit (id, at, action, target, detail, peer)"
                     " VALUES (?, ?, ?, ?, ?, ?)"),
                 (entryId, entry.at, entry.action, entry.target,
@@ -288,7 +290,7 @@ def addAudit_txn(txn, d, entry):
 
 
 def listAudit_txn(txn, d, offset, limit):
-    rows = _all(txn, d, "SELECT id, at, action, target, detail, peer FROM admin_audit"
+    rows = all_txn(txn, d, "SELECT id, at, action, target, detail, peer FROM admin_audit"
                 " ORDER BY id DESC LIMIT ? OFFSET ?", (limit, offset))
     return [AuditEntry(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5]) for r in rows]
 
@@ -358,8 +360,8 @@ class MemoryAdminStore:
 
     def __init__(self, store) -> None:
         self._store = store
-        self._byEmail = {}
-        self._audit = []
+        self._byEmail: Dict[str, str] = {}
+        self._audit: List[AuditEntry] = []
 
     def getOrCreateByEmail(self, email, now):
         uid = self._byEmail.get(email)

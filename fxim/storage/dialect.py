@@ -21,7 +21,7 @@ class Dialect:
     @cvar maxParams: bound parameters allowed in one statement.
     """
 
-    name = None
+    name = ""
     forUpdate = ""
     maxParams = 30000
 

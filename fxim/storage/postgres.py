@@ -10,10 +10,15 @@ twice nor leave a gap.  Durability is PostgreSQL's: with the default
 C{synchronous_commit=on} an acked message survives a crash or power loss.
 """
 
+from __future__ import annotations
+
 import re
+from typing import Any, List, Optional
 
 from twisted.enterprise import adbapi
+from twisted.internet.defer import Deferred
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from fxim.storage.dialect import POSTGRES
 from fxim.storage.pgdriver import registerDriver
@@ -23,7 +28,8 @@ _log = Logger()
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
-def openPostgres(reactor, dsn, schema=None, poolSize=4, maxInflight=1):
+def openPostgres(reactor: Any, dsn: str, schema: Optional[str] = None, poolSize: int = 4,
+                 maxInflight: int = 1) -> Deferred[SQLStore]:
     """
     Connect to PostgreSQL and migrate the schema.
 
@@ -38,7 +44,7 @@ def openPostgres(reactor, dsn, schema=None, poolSize=4, maxInflight=1):
     if schema is not None and not _SCHEMA_NAME.match(schema):
         raise ValueError("bad schema name %r" % (schema,))
 
-    def openfun(conn):
+    def openfun(conn: Any) -> None:
         if schema is not None:
             cursor = conn.cursor()
             cursor.execute("CREATE SCHEMA IF NOT EXISTS %s" % (schema,))
@@ -54,13 +60,13 @@ def openPostgres(reactor, dsn, schema=None, poolSize=4, maxInflight=1):
     pool.connectionFactory = QuietConnection
     store = SQLStore(POSTGRES, pool, maxInflight=maxInflight)
 
-    def migrated(applied):
+    def migrated(applied: List[int]) -> SQLStore:
         if applied:
             _log.info("PostgreSQL: applied schema deltas {applied}",
                       applied=applied)
         return store
 
-    def failed(failure):
+    def failed(failure: Failure) -> Failure:
         pool.close()
         return failure
     d = store.migrate(int(reactor.seconds() * 1000))

@@ -15,12 +15,17 @@ WAL mode) survives a process kill (SIGKILL) but may lose the last commits
 on power loss.
 """
 
+from __future__ import annotations
+
 import sqlite3
+from typing import Any, Callable, List
 
 from twisted.enterprise import adbapi
-from twisted.internet.defer import fail, succeed
+from twisted.internet.defer import Deferred, fail, succeed
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
+from fxim.storage.database import SQLDatabase
 from fxim.storage.dialect import SQLITE
 from fxim.storage.sqlstore import SQLStore
 
@@ -29,7 +34,7 @@ _log = Logger()
 SYNCHRONOUS_MODES = ("FULL", "NORMAL", "EXTRA")
 
 
-def _pragma(conn, sql):
+def _pragma(conn: sqlite3.Connection, sql: str) -> None:
     """
     Run one PRAGMA and close its cursor at once.
 
@@ -47,7 +52,8 @@ def _pragma(conn, sql):
         cursor.close()
 
 
-def _pool(reactor, path, size, openfun):
+def _pool(reactor: Any, path: str, size: int,
+          openfun: Callable[[sqlite3.Connection], None]) -> adbapi.ConnectionPool:
     return adbapi.ConnectionPool(
         "sqlite3", path, check_same_thread=False, isolation_level=None,
         timeout=30, cp_min=1, cp_max=size, cp_openfun=openfun,
@@ -62,7 +68,8 @@ class InlineReader:
     @ivar fallbacks: how many reads went to the fallback pool.
     """
 
-    def __init__(self, path, openfun, fallback):
+    def __init__(self, path: str, openfun: Callable[[sqlite3.Connection], None],
+                 fallback: adbapi.ConnectionPool) -> None:
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None,
                                      timeout=0.05)
         openfun(self._conn)
@@ -75,7 +82,7 @@ class InlineReader:
     #: clients of the node (i10a).
     offThread = frozenset({"pullMessages_txn", "loadHistory_txn"})
 
-    def runInteraction(self, func, *args):
+    def runInteraction(self, func: Callable[..., Any], *args: Any) -> Deferred:
         """
         @return: a fired L{Deferred} with C{func(cursor, *args)}'s result,
             or the fallback pool's L{Deferred} if SQLite was busy or the
@@ -97,12 +104,13 @@ class InlineReader:
             cursor.close()
         return succeed(result)
 
-    def close(self):
+    def close(self) -> None:
         self._conn.close()
         self._fallback.close()
 
 
-def openSqlite(reactor, path, synchronous="FULL", readers=2):
+def openSqlite(reactor: Any, path: str, synchronous: str = "FULL",
+               readers: int = 2) -> Deferred[SQLStore]:
     """
     Open (creating if needed) the SQLite database at C{path} and migrate
     it.
@@ -111,37 +119,37 @@ def openSqlite(reactor, path, synchronous="FULL", readers=2):
         shared file).
     @param synchronous: C{"FULL"} (default) or C{"NORMAL"}, see the module
         docstring.
-    @param readers: read connections.
-    @return: L{Deferred} firing with an open L{SQLStore}.
+    @param readers: read connections (of the fallback pool).
+    @return: L{Deferred} firing with an open L{SQLStore} that reads
+        through an L{InlineReader}.
     """
     synchronous = synchronous.upper()
     if synchronous not in SYNCHRONOUS_MODES:
         raise ValueError("synchronous must be one of %s" % (SYNCHRONOUS_MODES,))
 
-    def openWriter(conn):
+    def openWriter(conn: sqlite3.Connection) -> None:
         _pragma(conn, "PRAGMA journal_mode=WAL")
         _pragma(conn, "PRAGMA synchronous=%s" % (synchronous,))
         _pragma(conn, "PRAGMA busy_timeout=30000")
 
-    def openReader(conn):
+    def openReader(conn: sqlite3.Connection) -> None:
         _pragma(conn, "PRAGMA query_only=1")
         _pragma(conn, "PRAGMA busy_timeout=30000")
 
     from fxim.storage.permissions import secureDatabaseFile
     secureDatabaseFile(path)
     writer = _pool(reactor, path, 1, openWriter)
-    store = SQLStore(SQLITE, writer)
 
-    def migrated(applied):
+    def migrated(applied: List[int]) -> SQLStore:
         if applied:
             _log.info("SQLite {path}: applied schema deltas {applied}",
                       path=path, applied=applied)
-        store._readPool = InlineReader(path, openReader,
-                                       _pool(reactor, path, readers, openReader))
-        return store
+        # The readers open on the migrated schema.
+        reader = InlineReader(path, openReader, _pool(reactor, path, readers, openReader))
+        return SQLStore(SQLITE, writer, readPool=reader)
 
-    def failed(failure):
+    def failed(failure: Failure) -> Failure:
         writer.close()
         return failure
-    d = store.migrate(int(reactor.seconds() * 1000))
+    d = SQLDatabase(SQLITE, writer).migrate(int(reactor.seconds() * 1000))
     return d.addCallbacks(migrated, failed)

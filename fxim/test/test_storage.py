@@ -1363,15 +1363,15 @@ class SqliteStoreTests(TestCase):
         If a whole batch fails, its messages are stored one by one: only
         the bad one fails.
         """
-        from fxim.storage import sqlmessages
+        from fxim.storage import messages
         store = yield self.openStore(self.mktemp())
-        original = sqlmessages.storeBatch_txn
+        original = messages.storeBatch_txn
 
         def storeBatch_txn(txn, d, items):
             if any(it.message.uid == 13 for it in items):
                 raise RuntimeError("boom")
             return original(txn, d, items)
-        self.patch(sqlmessages, "storeBatch_txn", storeBatch_txn)
+        self.patch(messages, "storeBatch_txn", storeBatch_txn)
         ds = [store.storeMessage(makeMessage(i), ["bob"], None, NOW)
               for i in range(10, 20)]
         yield self.assertFailure(ds[3], RuntimeError)

@@ -1,0 +1,170 @@
+# -*- test-case-name: fxim.test.test_storage -*-
+"""
+L{SQLDatabase}: running C{*_txn} functions in transactions on the
+connection pools of one SQL database (SQLite or PostgreSQL), and the small
+query helpers every C{*_txn} module uses.
+
+Each C{*_txn(txn, d, ...)} function runs inside one transaction: C{txn} is
+a DB-API cursor (an L{twisted.enterprise.adbapi.Transaction}) and C{d} the
+L{fxim.storage.dialect.Dialect}.  They run in a database thread (or, for
+SQLite's small reads, inline: L{fxim.storage.sqlite.InlineReader}), never
+touch the reactor, and never begin or commit: L{SQLDatabase.runWrite} does.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, List, Optional, Protocol, Sequence, TypeVar
+
+from twisted.internet.defer import Deferred, succeed
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from fxim.storage.dialect import Dialect
+
+_log = Logger()
+
+T = TypeVar("T")
+
+
+class Pool(Protocol):
+    """
+    What L{SQLDatabase} needs of a connection pool: an
+    L{twisted.enterprise.adbapi.ConnectionPool} or an
+    L{fxim.storage.sqlite.InlineReader}.
+    """
+
+    def runInteraction(self, interaction: Callable[..., Any], *args: Any) -> Deferred:
+        ...
+
+    def close(self) -> None:
+        ...
+
+
+def one_txn(txn: Any, d: Dialect, sql: str, args: Sequence[Any] = ()) -> Any:
+    """
+    @return: the first row of C{sql}, or L{None}.
+    """
+    txn.execute(d.q(sql), args)
+    return txn.fetchone()
+
+
+def all_txn(txn: Any, d: Dialect, sql: str, args: Sequence[Any] = ()) -> List[Any]:
+    """
+    @return: every row of C{sql}.
+    """
+    txn.execute(d.q(sql), args)
+    return txn.fetchall()
+
+
+def insertMany_txn(txn: Any, d: Dialect, head: str, columns: int,
+                   rows: Sequence[Sequence[Any]], tail: str = "") -> List[Any]:
+    """
+    Insert C{rows} with multi-row C{VALUES} statements, as few as the
+    dialect's parameter limit allows.
+
+    @param head: C{"INSERT INTO table (a, b)"}.
+    @param columns: the number of values per row.
+    @param tail: appended to each statement (C{ON CONFLICT ...},
+        C{RETURNING ...}).
+    @return: every row returned (with a C{RETURNING} tail).
+    """
+    out: List[Any] = []
+    per = max(1, d.maxParams // columns)
+    one = "(" + ", ".join(["?"] * columns) + ")"
+    for start in range(0, len(rows), per):
+        chunk = rows[start:start + per]
+        sql = "%s VALUES %s %s" % (head, ", ".join([one] * len(chunk)), tail)
+        txn.execute(d.q(sql), [v for row in chunk for v in row])
+        if "RETURNING" in tail:
+            out.extend(txn.fetchall())
+    return out
+
+
+def nextCounter_txn(txn: Any, d: Dialect, name: str) -> int:
+    """
+    @return: the next value of counter C{name} (locks it until commit).
+    """
+    return one_txn(txn, d, "UPDATE counters SET value = value + 1"
+                   " WHERE name = ? RETURNING value", (name,))[0]
+
+
+class SQLDatabase:
+    """
+    Transactions on one SQL database.
+
+    Every per-domain SQL store (L{fxim.storage.users.SQLUserStore} and its
+    siblings) is a L{SQLDatabase}; L{fxim.storage.sqlstore.SQLStore}
+    combines them on one pair of pools.
+
+    @ivar dialect: the L{fxim.storage.dialect.Dialect}.
+    @ivar maxRetries: how often a transaction failing with a retryable
+        error (deadlock, busy) is run again.
+    """
+
+    maxRetries = 5
+
+    def __init__(self, dialect: Dialect, writePool: Pool,
+                 readPool: Optional[Pool] = None) -> None:
+        """
+        @param writePool: the pool for writes (for SQLite: exactly one
+            connection).
+        @param readPool: the pool for reads (default: C{writePool}); on
+            SQLite an L{fxim.storage.sqlite.InlineReader}.
+        """
+        self.dialect = dialect
+        self._writePool = writePool
+        self._readPool = readPool or writePool
+
+    def _runRead(self, func: Callable[..., T], *args: Any) -> Deferred[T]:
+        """
+        Run C{func(txn, dialect, *args)} on the read pool, without an
+        explicit transaction.
+        """
+        return self._readPool.runInteraction(func, self.dialect, *args)
+
+    def _runWrite(self, func: Callable[..., T], *args: Any) -> Deferred[T]:
+        """
+        Run C{func(txn, dialect, *args)} in one write transaction, again
+        (up to L{maxRetries} times) if it fails with a retryable error.
+
+        @return: L{Deferred} firing with C{func}'s result; a constraint
+            violation fails it with L{KeyError}.
+        """
+        d = self.dialect
+
+        def interaction(txn: Any) -> T:
+            d.begin(txn)
+            return func(txn, d, *args)
+
+        def retry(failure: Failure, left: int) -> Any:
+            if left > 0 and d.isRetryable(failure.value):
+                _log.info("retrying transaction after {error}",
+                          error=failure.value)
+                return self._writePool.runInteraction(
+                    interaction).addErrback(retry, left - 1)
+            return failure
+
+        def translate(failure: Failure) -> Any:
+            if d.isIntegrityError(failure.value):
+                raise KeyError(str(failure.value))
+            return failure
+        result = self._writePool.runInteraction(interaction)
+        return result.addErrback(retry, self.maxRetries).addErrback(translate)
+
+    def migrate(self, now: int) -> Deferred[List[int]]:
+        """
+        Apply pending schema deltas (see L{fxim.storage.schema}).
+        @return: L{Deferred} firing with the list of versions applied.
+        """
+        from fxim.storage.schema import applyMigrations_txn
+        return self._runWrite(applyMigrations_txn, now)
+
+    def close(self) -> Deferred[None]:
+        """
+        Close the pools.
+        @return: a fired L{Deferred}.
+        """
+        self._writePool.close()
+        if self._readPool is not self._writePool:
+            self._readPool.close()
+        return succeed(None)

@@ -1,0 +1,248 @@
+# -*- test-case-name: fxim.test.test_storage -*-
+"""
+Friends and friend requests (L{fxim.interfaces.IFriendStore}): their
+C{*_txn} queries, the SQL store L{SQLFriendStore} and its in-memory twin
+L{MemoryFriendStore}.
+
+A friend request's check-and-write (FAR, FHR) is one transaction:
+L{IFriendStore.changeFriendRequest} reads what the decision needs with
+both users' rows locked (PostgreSQL: C{SELECT ... FOR UPDATE}; SQLite has
+one writer), calls the service's decision, and writes what it returns --
+so two nodes handling requests between the same two users take turns.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import attr
+from twisted.internet.defer import Deferred
+from zope.interface import implementer
+
+from fxim.interfaces import IFriendStore
+from fxim.model import Friend, FriendRequest, User
+from fxim.storage.database import SQLDatabase, all_txn, one_txn
+from fxim.storage.dialect import Dialect
+from fxim.storage.fired import fired
+from fxim.storage.users import getUser_txn, lockUsers_txn
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class FriendPair:
+    """
+    What a friend-request decision reads about two users, C{fromUid} and
+    C{toUid}, in the transaction that writes its outcome.
+
+    @ivar target: the L{User} C{toUid}, or L{None}.
+    @ivar fromRow: C{fromUid}'s friend row for C{toUid}, or L{None}.
+    @ivar toRow: C{toUid}'s friend row for C{fromUid}, or L{None}.
+    @ivar request: the request from C{fromUid} to C{toUid}, or L{None}.
+    """
+
+    target: Optional[User]
+    fromRow: Optional[Friend]
+    toRow: Optional[Friend]
+    request: Optional[FriendRequest]
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class FriendChange:
+    """
+    What a friend-request decision writes.
+
+    @ivar request: the request to store, or L{None}.
+    @ivar friends: C{(owner uid, Friend)} rows to store.
+    """
+
+    request: Optional[FriendRequest] = None
+    friends: Sequence[Tuple[str, Friend]] = ()
+
+
+#: A decision: raises to refuse (nothing is written), returns L{None} to
+#: write nothing.
+Decision = Callable[[FriendPair], Optional[FriendChange]]
+
+_FRIEND_SELECT = "SELECT friend_uid, state, update_dt, alias FROM friends"
+_REQUEST_SELECT = ("SELECT from_uid, to_uid, reason, status, update_dt,"
+                   " from_read_status, to_read_status FROM friend_requests")
+
+
+def _request(row: Sequence[Any]) -> FriendRequest:
+    fromUid, toUid, reason, status, updateDt, fromRead, toRead = row
+    return FriendRequest(fromUid, toUid, reason, status, updateDt, bool(fromRead), bool(toRead))
+
+
+def getFriend_txn(txn: Any, d: Dialect, uid: str, friendUid: str) -> Optional[Friend]:
+    row = one_txn(txn, d, _FRIEND_SELECT + " WHERE uid = ? AND friend_uid = ?",
+                  (uid, friendUid))
+    return None if row is None else Friend(*row)
+
+
+def putFriend_txn(txn: Any, d: Dialect, uid: str, f: Friend) -> None:
+    txn.execute(d.q(
+        "INSERT INTO friends (uid, friend_uid, state, alias, update_dt)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (uid, friend_uid) DO UPDATE"
+        " SET state = excluded.state, alias = excluded.alias,"
+        " update_dt = excluded.update_dt"),
+        (uid, f.uid, f.state, f.alias, f.updateDt))
+
+
+def listFriends_txn(txn: Any, d: Dialect, uid: str, sinceDt: int) -> List[Friend]:
+    return [Friend(*row) for row in all_txn(
+        txn, d, _FRIEND_SELECT + " WHERE uid = ? AND update_dt > ?"
+        " ORDER BY update_dt, friend_uid", (uid, sinceDt))]
+
+
+def getFriendRequest_txn(txn: Any, d: Dialect, fromUid: str,
+                         toUid: str) -> Optional[FriendRequest]:
+    row = one_txn(txn, d, _REQUEST_SELECT + " WHERE from_uid = ? AND to_uid = ?",
+                  (fromUid, toUid))
+    return None if row is None else _request(row)
+
+
+def putFriendRequest_txn(txn: Any, d: Dialect, r: FriendRequest) -> None:
+    txn.execute(d.q(
+        "INSERT INTO friend_requests (from_uid, to_uid, reason, status,"
+        " update_dt, from_read_status, to_read_status)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (from_uid, to_uid)"
+        " DO UPDATE SET reason = excluded.reason, status = excluded.status,"
+        " update_dt = excluded.update_dt,"
+        " from_read_status = excluded.from_read_status,"
+        " to_read_status = excluded.to_read_status"),
+        (r.fromUid, r.toUid, r.reason, r.status, r.updateDt,
+         int(r.fromReadStatus), int(r.toReadStatus)))
+
+
+def listFriendRequests_txn(txn: Any, d: Dialect, uid: str,
+                           sinceDt: int) -> List[FriendRequest]:
+    return [_request(row) for row in all_txn(
+        txn, d, _REQUEST_SELECT + " WHERE (from_uid = ? OR to_uid = ?)"
+        " AND update_dt > ? ORDER BY update_dt, from_uid, to_uid",
+        (uid, uid, sinceDt))]
+
+
+def getFriendHeads_txn(txn: Any, d: Dialect, uid: str) -> Tuple[int, int]:
+    friends = one_txn(txn, d, "SELECT MAX(update_dt) FROM friends"
+                      " WHERE uid = ?", (uid,))[0]
+    requests = one_txn(txn, d, "SELECT MAX(update_dt) FROM friend_requests"
+                       " WHERE from_uid = ? OR to_uid = ?", (uid, uid))[0]
+    return (friends or 0, requests or 0)
+
+
+def changeFriendRequest_txn(txn: Any, d: Dialect, fromUid: str, toUid: str,
+                            decide: Decision) -> Tuple[FriendPair, Optional[FriendChange]]:
+    lockUsers_txn(txn, d, [fromUid, toUid])
+    pair = FriendPair(getUser_txn(txn, d, toUid), getFriend_txn(txn, d, fromUid, toUid),
+                      getFriend_txn(txn, d, toUid, fromUid),
+                      getFriendRequest_txn(txn, d, fromUid, toUid))
+    change = decide(pair)
+    if change is not None:
+        if change.request is not None:
+            putFriendRequest_txn(txn, d, change.request)
+        for owner, row in change.friends:
+            putFriend_txn(txn, d, owner, row)
+    return (pair, change)
+
+
+@implementer(IFriendStore)
+class SQLFriendStore(SQLDatabase):
+    """
+    L{IFriendStore} on an SQL database.
+    """
+
+    def getFriend(self, uid: str, friendUid: str) -> Deferred[Optional[Friend]]:
+        return self._runRead(getFriend_txn, uid, friendUid)
+
+    def putFriend(self, uid: str, friend: Friend) -> Deferred[None]:
+        return self._runWrite(putFriend_txn, uid, friend)
+
+    def listFriends(self, uid: str, sinceDt: int) -> Deferred[List[Friend]]:
+        return self._runRead(listFriends_txn, uid, sinceDt)
+
+    def getFriendRequest(self, fromUid: str, toUid: str) -> Deferred[Optional[FriendRequest]]:
+        return self._runRead(getFriendRequest_txn, fromUid, toUid)
+
+    def putFriendRequest(self, request: FriendRequest) -> Deferred[None]:
+        return self._runWrite(putFriendRequest_txn, request)
+
+    def listFriendRequests(self, uid: str, sinceDt: int) -> Deferred[List[FriendRequest]]:
+        return self._runRead(listFriendRequests_txn, uid, sinceDt)
+
+    def getFriendHeads(self, uid: str) -> Deferred[Tuple[int, int]]:
+        return self._runRead(getFriendHeads_txn, uid)
+
+    def changeFriendRequest(
+            self, fromUid: str, toUid: str,
+            decide: Decision) -> Deferred[Tuple[FriendPair, Optional[FriendChange]]]:
+        return self._runWrite(changeFriendRequest_txn, fromUid, toUid, decide)
+
+
+@implementer(IFriendStore)
+class MemoryFriendStore:
+    """
+    L{IFriendStore} in memory; L{changeFriendRequest} needs the C{users} of
+    a L{fxim.storage.users.MemoryUserStore} beside it.
+
+    @ivar friends: C{(uid, friend uid)} -> L{Friend}.
+    @ivar friendRequests: C{(from uid, to uid)} -> L{FriendRequest}.
+    """
+
+    users: Dict[str, User]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.friends: Dict[Tuple[str, str], Friend] = {}
+        self.friendRequests: Dict[Tuple[str, str], FriendRequest] = {}
+
+    @fired
+    def getFriend(self, uid: str, friendUid: str) -> Optional[Friend]:
+        return self.friends.get((uid, friendUid))
+
+    @fired
+    def putFriend(self, uid: str, friend: Friend) -> None:
+        self.friends[(uid, friend.uid)] = friend
+
+    @fired
+    def listFriends(self, uid: str, sinceDt: int) -> List[Friend]:
+        return sorted(
+            (f for (u, _), f in self.friends.items() if u == uid and f.updateDt > sinceDt),
+            key=lambda f: (f.updateDt, f.uid))
+
+    @fired
+    def getFriendRequest(self, fromUid: str, toUid: str) -> Optional[FriendRequest]:
+        return self.friendRequests.get((fromUid, toUid))
+
+    @fired
+    def putFriendRequest(self, request: FriendRequest) -> None:
+        self.friendRequests[(request.fromUid, request.toUid)] = request
+
+    def _requestsOf(self, uid: str) -> List[FriendRequest]:
+        return [r for r in self.friendRequests.values() if uid in (r.fromUid, r.toUid)]
+
+    @fired
+    def listFriendRequests(self, uid: str, sinceDt: int) -> List[FriendRequest]:
+        return sorted(
+            (r for r in self._requestsOf(uid) if r.updateDt > sinceDt),
+            key=lambda r: (r.updateDt, r.fromUid, r.toUid))
+
+    @fired
+    def getFriendHeads(self, uid: str) -> Tuple[int, int]:
+        friendHead = max((f.updateDt for (u, _), f in self.friends.items() if u == uid),
+                         default=0)
+        requestHead = max((r.updateDt for r in self._requestsOf(uid)), default=0)
+        return (friendHead, requestHead)
+
+    @fired
+    def changeFriendRequest(self, fromUid: str, toUid: str,
+                            decide: Decision) -> Tuple[FriendPair, Optional[FriendChange]]:
+        pair = FriendPair(self.users.get(toUid), self.friends.get((fromUid, toUid)),
+                          self.friends.get((toUid, fromUid)),
+                          self.friendRequests.get((fromUid, toUid)))
+        change = decide(pair)
+        if change is not None:
+            if change.request is not None:
+                r = change.request
+                self.friendRequests[(r.fromUid, r.toUid)] = r
+            for owner, row in change.friends:
+                self.friends[(owner, row.uid)] = row
+        return (pair, change)

@@ -1,0 +1,587 @@
+# -*- test-case-name: fxim.test.test_storage -*-
+"""
+Messages (L{fxim.interfaces.IMessageStore}): their C{*_txn} queries
+(storing a batch, pulls, history, recall, the send context), the SQL store
+L{SQLMessageStore} with group commit for C{storeMessage}, and its
+in-memory twin L{MemoryMessageStore}.
+
+Group commit: at most C{maxInflight} (1 on SQLite) message-storing
+transactions run at a time per store.  Calls arriving while they run wait
+in a queue; when one commits, the next transaction takes the whole queue
+(up to C{maxBatch}) and stores it with one COMMIT, and each caller of the
+committed batch gets its Deferred fired.  If a batch fails as a
+whole (which the SQL avoids for known per-message errors), its messages are
+retried one transaction each so one bad message cannot fail the others.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+
+import attr
+from twisted.internet.defer import Deferred, fail, succeed
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from fxim.interfaces import IMessageStore
+from fxim.model import (
+    Conversation, ConversationType, FriendState, GroupMember, MemberType, Message,
+    MessageContent, User,
+)
+from fxim.storage.database import SQLDatabase, all_txn, insertMany_txn, one_txn
+from fxim.storage.dialect import Dialect
+from fxim.storage.fired import fired
+from fxim.storage.friends import getFriend_txn
+from fxim.storage.groups import getMembers_txn
+from fxim.storage.records import (
+    PullBatch, SendContext, StoredMessage, estimateSize, peerOf, uniqueReceivers,
+)
+from fxim.storage.users import getUser_txn
+
+_log = Logger()
+
+#: Largest signed 64-bit value: C{beforeUid=0} means "below this".
+MAX_UID = 2 ** 63 - 1
+
+#: A dedup key: C{(uid, cid, localId)}.
+DedupKey = Tuple[str, str, Optional[int]]
+
+MESSAGE_COLUMNS = (
+    "uid", "conv_type", "conv_target", "conv_line", "from_user", "sent_at",
+    "to_user", "to_users", "local_id", "content_type", "searchable_content",
+    "push_content", "content", "data", "media_type", "remote_media_url",
+    "persist_flag", "expire_duration", "mentioned_type",
+    "mentioned_targets", "size",
+)
+CONTENT_COLUMNS = MESSAGE_COLUMNS[9:]
+_COLUMNS = ", ".join("m." + c for c in MESSAGE_COLUMNS)
+_SELECT = "SELECT %s FROM messages m" % (_COLUMNS,)
+_PULL_CHUNK = 500
+
+#: What storing one message gives: a L{StoredMessage}, or the exception
+#: or L{Failure} to fail its caller with.
+Outcome = Union[StoredMessage, Exception, Failure, None]
+
+
+@attr.s(slots=True, auto_attribs=True)
+class PendingStore:
+    """
+    One C{storeMessage} call waiting for the next batch.
+    """
+
+    message: Message
+    receivers: List[str]
+    dedupKey: Optional[DedupKey]
+    now: int
+
+
+def _jsonList(values: Iterable[Any]) -> str:
+    return json.dumps(list(values)) if values else "[]"
+
+
+def contentValues(c: MessageContent, size: int) -> List[Any]:
+    return [c.type, c.searchableContent, c.pushContent, c.content,
+            bytes(c.data), c.mediaType, c.remoteMediaUrl, c.persistFlag,
+            c.expireDuration, c.mentionedType,
+            _jsonList(c.mentionedTargets), size]
+
+
+def messageValues(m: Message) -> List[Any]:
+    c = m.conversation
+    return [m.uid, c.type, c.target, c.line, m.fromUser, m.timestamp,
+            m.toUser, _jsonList(m.to), m.localId] + contentValues(
+                m.content, estimateSize(m))
+
+
+def _message(row: Sequence[Any]) -> Message:
+    (uid, convType, target, line, fromUser, sentAt, toUser, toUsers,
+     localId, ctype, searchable, push, content, data, mediaType, url,
+     persistFlag, expire, mentionedType, mentioned, _) = row[:21]
+    return Message(
+        conversation=Conversation(convType, target, line),
+        fromUser=fromUser,
+        content=MessageContent(
+            type=ctype, searchableContent=searchable, pushContent=push,
+            content=content, data=bytes(data), mediaType=mediaType,
+            remoteMediaUrl=url, persistFlag=persistFlag,
+            expireDuration=expire, mentionedType=mentionedType,
+            mentionedTargets=tuple(json.loads(mentioned))),
+        uid=uid, timestamp=sentAt, toUser=toUser,
+        to=tuple(json.loads(toUsers)), localId=localId)
+
+
+def getMessage_txn(txn: Any, d: Dialect, messageUid: int) -> Optional[Message]:
+    row = one_txn(txn, d, _SELECT + " WHERE m.uid = ?", (messageUid,))
+    return None if row is None else _message(row)
+
+
+def seqsOf_txn(txn: Any, d: Dialect, messageUid: int) -> Dict[str, int]:
+    return dict(all_txn(txn, d, "SELECT uid, seq FROM inboxes"
+                        " WHERE message_uid = ?", (messageUid,)))
+
+
+def getReceivers_txn(txn: Any, d: Dialect, messageUid: int) -> List[str]:
+    return [row[0] for row in all_txn(
+        txn, d, "SELECT uid FROM inboxes WHERE message_uid = ? ORDER BY uid",
+        (messageUid,))]
+
+
+def _dedupKey(item: PendingStore) -> Optional[DedupKey]:
+    key = item.dedupKey
+    if key is None or key[2] is None:
+        return None
+    return (key[0], key[1], key[2])
+
+
+def storeBatch_txn(txn: Any, d: Dialect, items: Sequence[PendingStore]) -> List[Outcome]:
+    """
+    Store a batch of messages in the current transaction.
+
+    Within the batch the first message with a given uid or dedup key wins.
+    Locks are taken in one global order (dedup keys sorted, then user
+    heads sorted by uid) so that concurrent batches of several nodes
+    cannot deadlock.
+
+    @param items: a list of L{PendingStore}.
+    @return: a list with, for each item, a L{StoredMessage} or the
+        exception (L{KeyError}: uid already stored) to fail it with.
+    """
+    results: List[Outcome] = [None] * len(items)
+    firstWithKey: Dict[DedupKey, int] = {}
+    duplicates: Dict[int, DedupKey] = {}
+    candidates: List[int] = []
+    uids = set()
+    for i, it in enumerate(items):
+        key = _dedupKey(it)
+        if key is not None and key in firstWithKey:
+            duplicates[i] = key
+        elif it.message.uid in uids:
+            results[i] = KeyError(it.message.uid)
+        else:
+            uids.add(it.message.uid)
+            if key is not None:
+                firstWithKey[key] = i
+            candidates.append(i)
+    if firstWithKey:
+        claimedRows = insertMany_txn(
+            txn, d, "INSERT INTO dedup_keys (uid, cid, local_id,"
+            " message_uid, created_at)", 5,
+            [key + (items[i].message.uid, items[i].now)
+             for key, i in sorted(firstWithKey.items())],
+            "ON CONFLICT DO NOTHING RETURNING uid, cid, local_id")
+        claimed = {tuple(row) for row in claimedRows}
+        for key, i in firstWithKey.items():
+            if key not in claimed:
+                duplicates[i] = key
+        candidates = [i for i in candidates if i not in duplicates]
+    inserted = {row[0] for row in insertMany_txn(
+        txn, d, "INSERT INTO messages (%s)" % (", ".join(MESSAGE_COLUMNS),),
+        len(MESSAGE_COLUMNS),
+        [messageValues(items[i].message) for i in candidates],
+        "ON CONFLICT (uid) DO NOTHING RETURNING uid")}
+    stored = []
+    for i in candidates:
+        if items[i].message.uid in inserted:
+            stored.append(i)
+            continue
+        results[i] = KeyError(items[i].message.uid)
+        key = _dedupKey(items[i])
+        if key is not None:
+            txn.execute(d.q("DELETE FROM dedup_keys WHERE uid = ? AND"
+                            " cid = ? AND local_id = ?"), key)
+    if stored:
+        _insertStored_txn(txn, d, items, stored, results)
+    for i, key in duplicates.items():
+        row = one_txn(txn, d, "SELECT message_uid FROM dedup_keys WHERE"
+                      " uid = ? AND cid = ? AND local_id = ?", key)
+        if row is None:
+            results[i] = KeyError(items[i].message.uid)
+        else:
+            original = getMessage_txn(txn, d, row[0])
+            assert original is not None  # the dedup key row is its message's
+            results[i] = StoredMessage(original, seqsOf_txn(txn, d, row[0]), True)
+    return results
+
+
+def _insertStored_txn(txn: Any, d: Dialect, items: Sequence[PendingStore], stored: List[int],
+                      results: List[Outcome]) -> None:
+    receivers = {i: uniqueReceivers(items[i].receivers) for i in stored}
+    counts: Dict[str, int] = {}
+    for i in stored:
+        for r in receivers[i]:
+            counts[r] = counts.get(r, 0) + 1
+    nextSeq: Dict[str, int] = {}
+    if counts:
+        rows = insertMany_txn(
+            txn, d, "INSERT INTO user_heads (uid, head)", 2,
+            sorted(counts.items()),
+            "ON CONFLICT (uid) DO UPDATE SET"
+            " head = user_heads.head + excluded.head RETURNING uid, head")
+        nextSeq = {uid: head - counts[uid] + 1 for uid, head in rows}
+    inbox = []
+    for i in stored:
+        m = items[i].message
+        seqs = {}
+        for r in receivers[i]:
+            seqs[r] = nextSeq[r]
+            nextSeq[r] += 1
+            inbox.append((r, seqs[r], m.uid, m.conversation.type,
+                          peerOf(m, r), m.conversation.line))
+        results[i] = StoredMessage(m, seqs, False)
+    if inbox:
+        insertMany_txn(txn, d, "INSERT INTO inboxes (uid, seq, message_uid,"
+                       " conv_type, peer, conv_line)", 6, inbox)
+
+
+def purgeDedupKeys_txn(txn: Any, d: Dialect, olderThan: int) -> int:
+    txn.execute(d.q("DELETE FROM dedup_keys WHERE created_at < ?"),
+                (olderThan,))
+    return txn.rowcount
+
+
+def getHead_txn(txn: Any, d: Dialect, uid: str) -> int:
+    row = one_txn(txn, d, "SELECT head FROM user_heads WHERE uid = ?", (uid,))
+    return 0 if row is None else row[0]
+
+
+def pullMessages_txn(txn: Any, d: Dialect, uid: str, afterSeq: int, maxBytes: int) -> PullBatch:
+    """
+    Read the inbox in seq ranges of C{_PULL_CHUNK} (seqs are gapless, so a
+    range bounds the rows read whatever plan the database picks), up to
+    the head read first.
+    """
+    head = getHead_txn(txn, d, uid)
+    entries: List[Tuple[int, Message]] = []
+    total, after = 0, max(afterSeq, 0)
+    while after < head:
+        upTo = min(after + _PULL_CHUNK, head)
+        rows = all_txn(txn, d, "SELECT i.seq, %s FROM inboxes i JOIN messages m"
+                       " ON m.uid = i.message_uid WHERE i.uid = ? AND i.seq > ?"
+                       " AND i.seq <= ? ORDER BY i.seq" % (_COLUMNS,),
+                       (uid, after, upTo))
+        for row in rows:
+            size = row[-1]
+            if entries and total + size > maxBytes:
+                return PullBatch(entries, head)
+            entries.append((row[0], _message(row[1:])))
+            total += size
+        after = upTo
+    return PullBatch(entries, head)
+
+
+def replaceContent_txn(txn: Any, d: Dialect, messageUid: int,
+                       content: MessageContent) -> Optional[Message]:
+    old = getMessage_txn(txn, d, messageUid)
+    if old is None:
+        return None
+    new = attr.evolve(old, content=content)
+    txn.execute(d.q("UPDATE messages SET %s WHERE uid = ?" % (
+        ", ".join("%s = ?" % (c,) for c in CONTENT_COLUMNS),)),
+        contentValues(content, estimateSize(new)) + [messageUid])
+    return new
+
+
+def loadHistory_txn(txn: Any, d: Dialect, viewer: str, conversation: Conversation,
+                    beforeUid: int, count: int) -> List[Message]:
+    rows = all_txn(txn, d, _SELECT + " JOIN inboxes i ON i.message_uid = m.uid"
+                   " WHERE i.uid = ? AND i.conv_type = ? AND i.peer = ?"
+                   " AND i.conv_line = ? AND i.message_uid < ?"
+                   " ORDER BY i.message_uid DESC LIMIT ?",
+                   (viewer, conversation.type, conversation.target,
+                 conversation.line, beforeUid or MAX_UID, count))
+    return [_message(row) for row in rows]
+
+
+def getSendContext_txn(txn: Any, d: Dialect, uid: str, conversationType: int,
+                       target: str) -> SendContext:
+    """
+    Everything sending a message checks, in one interaction: the sender,
+    and the private target and its blacklist entry, or the group's members.
+    """
+    sender = getUser_txn(txn, d, uid)
+    if conversationType == ConversationType.GROUP:
+        return SendContext(sender, members=getMembers_txn(txn, d, target, False))
+    if not target or target == uid:
+        return SendContext(sender)
+    friend = getFriend_txn(txn, d, target, uid)
+    return SendContext(sender, getUser_txn(txn, d, target),
+                       friend is not None and friend.state == FriendState.BLACKED)
+
+
+@implementer(IMessageStore)
+class SQLMessageStore(SQLDatabase):
+    """
+    L{IMessageStore} on an SQL database, with group commit for
+    L{storeMessage} (see the module docstring).
+
+    @ivar maxBatch: most messages stored in one transaction.
+    @ivar maxInflight: most batch transactions running at once.
+    @ivar batches: transactions run by group commit so far.
+    @ivar batchedMessages: messages they stored.
+    """
+
+    maxBatch = 1000
+
+    def __init__(self, dialect: Dialect, writePool: Any, readPool: Any = None,
+                 maxInflight: int = 1) -> None:
+        """
+        @param maxInflight: most message batches in concurrent
+            transactions (1 for SQLite; a batch waits for the previous
+            one's per-user head locks, so order and gaplessness hold).
+        """
+        super().__init__(dialect, writePool, readPool)
+        self.maxInflight = maxInflight
+        self._queue: List[Tuple[PendingStore, Deferred[StoredMessage]]] = []
+        self._inflight = 0
+        self._idleWaiters: List[Deferred[None]] = []
+        self._closed = False
+        self.batches = 0
+        self.batchedMessages = 0
+
+    def close(self) -> Deferred[None]:
+        """
+        Wait for queued messages to be stored, then close the pools.
+        Closing again does nothing.
+        @return: L{Deferred} firing when closed.
+        """
+        if self._closed:
+            return succeed(None)
+        self._closed = True
+        waiting: Deferred[None] = Deferred()
+        if self._inflight:
+            self._idleWaiters.append(waiting)
+        else:
+            waiting.callback(None)
+        return waiting.addCallback(lambda _: SQLDatabase.close(self))
+
+    # -- group commit ---------------------------------------------------------
+
+    def storeMessage(self, message: Message, receivers: Iterable[str],
+                     dedupKey: Optional[Sequence[Any]], now: int) -> Deferred[StoredMessage]:
+        if self._closed:
+            return fail(RuntimeError("store is closed"))
+        d: Deferred[StoredMessage] = Deferred()
+        key = tuple(dedupKey) if dedupKey is not None else None
+        self._queue.append((PendingStore(message, list(receivers), key, now), d))  # type: ignore[arg-type]
+        self._pump()
+        return d
+
+    def _pump(self) -> None:
+        """
+        Start batch transactions while fewer than C{maxInflight} run.
+        """
+        while self._queue and self._inflight < self.maxInflight:
+            batch = self._queue[:self.maxBatch]
+            del self._queue[:self.maxBatch]
+            self._inflight += 1
+            self.batches += 1
+            self.batchedMessages += len(batch)
+            items = [item for item, _ in batch]
+            self._storeBatch(items).addCallback(self._flushed, batch, time.monotonic())
+        if not self._inflight:
+            waiters, self._idleWaiters = self._idleWaiters, []
+            for w in waiters:
+                w.callback(None)
+
+    def _storeBatch(self, items: List[PendingStore]) -> Deferred[List[Outcome]]:
+        """
+        @return: L{Deferred} firing with one result (StoredMessage,
+            exception or Failure) per item; it never fails.
+        """
+        result = self._runWrite(storeBatch_txn, items)
+        if len(items) == 1:
+            return result.addErrback(lambda f: [f])
+
+        def oneByOne(failure: Failure) -> Any:
+            from fxim.health import outageKind
+            if outageKind(failure.value) is not None:
+                # The database is unreachable: one by one would fail too.
+                return [failure] * len(items)
+            _log.failure("storing a batch of {n} messages failed; storing"
+                         " them one by one", failure, n=len(items))
+            results: List[Outcome] = []
+
+            def step(_: object = None) -> Any:
+                if len(results) == len(items):
+                    return results
+                item = items[len(results)]
+                d = self._runWrite(storeBatch_txn, [item])
+                d.addCallbacks(lambda r: results.extend(r), lambda f: results.append(f))
+                return d.addCallback(step)
+            return step()
+        return result.addErrback(oneByOne)
+
+    def _flushed(self, results: List[Outcome],
+                 batch: List[Tuple[PendingStore, Deferred[StoredMessage]]],
+                 started: Optional[float] = None) -> None:
+        self._inflight -= 1
+        if started is not None:
+            from fxim import metrics
+            metrics.COMMIT_SECONDS.observe(time.monotonic() - started)
+            metrics.BATCH_SIZE.observe(len(batch))
+            metrics.MESSAGES_STORED.inc(sum(
+                1 for r in results if not isinstance(r, (Failure, Exception))))
+        self._pump()
+        for (_, d), result in zip(batch, results):
+            if isinstance(result, (Failure, Exception)):
+                d.errback(result)
+            else:
+                d.callback(result)  # type: ignore[arg-type]
+
+    # -- everything else --------------------------------------------------------
+
+    def purgeDedupKeys(self, olderThan: int) -> Deferred[int]:
+        return self._runWrite(purgeDedupKeys_txn, olderThan)
+
+    def pullMessages(self, uid: str, afterSeq: int, maxBytes: int) -> Deferred[PullBatch]:
+        return self._runRead(pullMessages_txn, uid, afterSeq, maxBytes)
+
+    def getHead(self, uid: str) -> Deferred[int]:
+        return self._runRead(getHead_txn, uid)
+
+    def getMessage(self, messageUid: int) -> Deferred[Optional[Message]]:
+        return self._runRead(getMessage_txn, messageUid)
+
+    def getSendContext(self, uid: str, conversationType: int,
+                       target: str) -> Deferred[SendContext]:
+        return self._runRead(getSendContext_txn, uid, conversationType, target)
+
+    def getReceivers(self, messageUid: int) -> Deferred[List[str]]:
+        return self._runRead(getReceivers_txn, messageUid)
+
+    def replaceContent(self, messageUid: int,
+                       content: MessageContent) -> Deferred[Optional[Message]]:
+        return self._runWrite(replaceContent_txn, messageUid, content)
+
+    def loadHistory(self, viewer: str, conversation: Conversation, beforeUid: int,
+                    count: int) -> Deferred[List[Message]]:
+        return self._runRead(loadHistory_txn, viewer, conversation, beforeUid, count)
+
+
+@implementer(IMessageStore)
+class MemoryMessageStore:
+    """
+    L{IMessageStore} in memory; L{getSendContext} reads the tables of the
+    L{fxim.storage.users.MemoryUserStore},
+    L{fxim.storage.friends.MemoryFriendStore} and
+    L{fxim.storage.groups.MemoryGroupStore} beside it.
+
+    @ivar messages: message uid -> L{fxim.model.Message}.
+    @ivar inboxes: user uid -> list of message uids (seq = index + 1;
+        L{None} for a purged one).
+    """
+
+    users: Dict[str, User]
+    friends: Dict[Tuple[str, str], Any]
+    members: Dict[str, Dict[str, GroupMember]]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: Dict[int, Message] = {}
+        self.inboxes: Dict[str, List[Optional[int]]] = {}
+        self._receivers: Dict[int, Dict[str, int]] = {}
+        self._dedup: Dict[Tuple[Any, ...], Tuple[int, int]] = {}
+
+    def _seqsOf(self, messageUid: int) -> Dict[str, int]:
+        return dict(self._receivers.get(messageUid, {}))
+
+    @fired
+    def storeMessage(self, message: Message, receivers: Iterable[str],
+                     dedupKey: Optional[Sequence[Any]], now: int) -> StoredMessage:
+        key = None
+        if dedupKey is not None and dedupKey[2] is not None:
+            key = tuple(dedupKey)
+            seen = self._dedup.get(key)
+            if seen is not None:
+                return StoredMessage(self.messages[seen[0]], self._seqsOf(seen[0]), True)
+        if message.uid in self.messages:
+            raise KeyError(message.uid)
+        self.messages[message.uid] = message
+        seqs = {}
+        for r in uniqueReceivers(receivers):
+            inbox = self.inboxes.setdefault(r, [])
+            inbox.append(message.uid)
+            seqs[r] = len(inbox)
+        self._receivers[message.uid] = seqs
+        if key is not None:
+            self._dedup[key] = (message.uid, now)
+        return StoredMessage(message, dict(seqs), False)
+
+    @fired
+    def purgeDedupKeys(self, olderThan: int) -> int:
+        """
+        Forget dedup keys recorded before C{olderThan} (ms).
+        @return: L{Deferred} firing with the number forgotten.
+        """
+        old = [k for k, (_, t) in self._dedup.items() if t < olderThan]
+        for k in old:
+            del self._dedup[k]
+        return len(old)
+
+    @fired
+    def pullMessages(self, uid: str, afterSeq: int, maxBytes: int) -> PullBatch:
+        inbox = self.inboxes.get(uid, [])
+        entries: List[Tuple[int, Message]] = []
+        total = 0
+        for seq in range(max(afterSeq, 0) + 1, len(inbox) + 1):
+            messageUid = inbox[seq - 1]
+            if messageUid is None:
+                continue  # i12: purged (a tombstone follows)
+            message = self.messages[messageUid]
+            size = estimateSize(message)
+            if entries and total + size > maxBytes:
+                break
+            entries.append((seq, message))
+            total += size
+        return PullBatch(entries, len(inbox))
+
+    @fired
+    def getHead(self, uid: str) -> int:
+        return len(self.inboxes.get(uid, ()))
+
+    @fired
+    def getMessage(self, messageUid: int) -> Optional[Message]:
+        return self.messages.get(messageUid)
+
+    @fired
+    def getSendContext(self, uid: str, conversationType: int, target: str) -> SendContext:
+        sender = self.users.get(uid)
+        if conversationType == ConversationType.GROUP:
+            return SendContext(sender, members=[
+                m for m in self.members.get(target, {}).values()
+                if m.type != MemberType.REMOVED])
+        if not target or target == uid:
+            return SendContext(sender)
+        friend = self.friends.get((target, uid))
+        return SendContext(sender, self.users.get(target),
+                           friend is not None and friend.state == FriendState.BLACKED)
+
+    @fired
+    def getReceivers(self, messageUid: int) -> List[str]:
+        return sorted(self._receivers.get(messageUid, ()))
+
+    @fired
+    def replaceContent(self, messageUid: int, content: MessageContent) -> Optional[Message]:
+        old = self.messages.get(messageUid)
+        if old is None:
+            return None
+        new = self.messages[messageUid] = attr.evolve(old, content=content)
+        return new
+
+    @fired
+    def loadHistory(self, viewer: str, conversation: Conversation, beforeUid: int,
+                    count: int) -> List[Message]:
+        found = []
+        for messageUid in set(self.inboxes.get(viewer, ())) - {None}:  # i12: None = purged
+            assert messageUid is not None
+            m = self.messages[messageUid]
+            c = m.conversation
+            if (c.type == conversation.type and c.line == conversation.line
+                    and peerOf(m, viewer) == conversation.target
+                    and (beforeUid == 0 or m.uid < beforeUid)):
+                found.append(m)
+        found.sort(key=lambda m: m.uid, reverse=True)
+        return found[:count]

@@ -1,0 +1,255 @@
+# -*- test-case-name: fxim.test.test_storage -*-
+"""
+Users (L{fxim.interfaces.IUserStore}): their C{*_txn} queries, the SQL
+store L{SQLUserStore} that runs them, and its in-memory twin
+L{MemoryUserStore}.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+import attr
+from twisted.internet.defer import Deferred
+from zope.interface import implementer
+
+from fxim.interfaces import IUserStore
+from fxim.model import User
+from fxim.storage.database import SQLDatabase, all_txn, nextCounter_txn, one_txn
+from fxim.storage.dialect import Dialect
+from fxim.storage.fired import fired
+from fxim.storage.ids import toUid
+
+#: L{User} field -> column.
+USER_COLUMNS = {
+    "uid": "uid", "name": "name", "displayName": "display_name",
+    "portrait": "portrait", "mobile": "mobile", "email": "email",
+    "address": "address", "company": "company", "extra": "extra",
+    "updateDt": "update_dt", "gender": "gender", "social": "social",
+    "type": "type", "status": "status", "searchable": "searchable",
+}
+_USER_FIELDS = [f.name for f in attr.fields(User)]
+USER_SELECT = "SELECT %s FROM users" % (
+    ", ".join(USER_COLUMNS[f] for f in _USER_FIELDS),)
+
+#: L{User} fields that L{IUserStore.updateUser} may change.
+USER_FIELDS = frozenset(_USER_FIELDS) - {"uid"}
+
+
+def userFromRow(row: Sequence[Any]) -> User:
+    """
+    @return: the L{User} of a row selected with L{USER_SELECT}.
+    """
+    values = dict(zip(_USER_FIELDS, row))
+    values["searchable"] = bool(values["searchable"])
+    return User(**values)
+
+
+def _userValues(user: User) -> List[Any]:
+    values = [getattr(user, f) for f in _USER_FIELDS]
+    values[_USER_FIELDS.index("searchable")] = int(user.searchable)
+    return values
+
+
+def insertUser_txn(txn: Any, d: Dialect, user: User, conflict: str = "") -> User:
+    seq = nextCounter_txn(txn, d, "users")
+    if not user.uid:
+        user = attr.evolve(user, uid=toUid(seq))
+    cols = [USER_COLUMNS[f] for f in _USER_FIELDS] + ["seq"]
+    txn.execute(d.q("INSERT INTO users (%s) VALUES (%s) %s" % (
+        ", ".join(cols), ", ".join("?" * len(cols)), conflict)),
+        _userValues(user) + [seq])
+    return user
+
+
+def getUserByMobile_txn(txn: Any, d: Dialect, mobile: str) -> Optional[User]:
+    row = one_txn(txn, d, USER_SELECT + " WHERE mobile = ? AND mobile <> ''", (mobile,))
+    return None if row is None else userFromRow(row)
+
+
+def getOrCreateByMobile_txn(txn: Any, d: Dialect, mobile: str, now: int) -> Tuple[User, bool]:
+    found = getUserByMobile_txn(txn, d, mobile)
+    if found is not None:
+        return (found, False)
+    user = insertUser_txn(txn, d, User(uid="", name=mobile, displayName=mobile,
+                                        mobile=mobile, updateDt=now),
+                           "ON CONFLICT DO NOTHING")
+    found = getUserByMobile_txn(txn, d, mobile)
+    assert found is not None
+    return (found, found.uid == user.uid)
+
+
+def createUser_txn(txn: Any, d: Dialect, mobile: str, displayName: str, now: int,
+                   uid: Optional[str]) -> User:
+    return insertUser_txn(txn, d, User(uid=uid or "", name=mobile,
+                                        displayName=displayName or mobile,
+                                        mobile=mobile, updateDt=now))
+
+
+def getUser_txn(txn: Any, d: Dialect, uid: str) -> Optional[User]:
+    row = one_txn(txn, d, USER_SELECT + " WHERE uid = ?", (uid,))
+    return None if row is None else userFromRow(row)
+
+
+def getUsers_txn(txn: Any, d: Dialect, uids: Iterable[str]) -> Dict[str, User]:
+    found = {}
+    uids = list(uids)
+    for start in range(0, len(uids), 500):
+        chunk = uids[start:start + 500]
+        for row in all_txn(txn, d, USER_SELECT + " WHERE uid IN (%s)" % (
+                ", ".join("?" * len(chunk)),), chunk):
+            user = userFromRow(row)
+            found[user.uid] = user
+    return found
+
+
+def lockUsers_txn(txn: Any, d: Dialect, uids: Iterable[str]) -> None:
+    """
+    Lock the rows of the users C{uids} until commit (on PostgreSQL; SQLite
+    has one writer), in uid order so concurrent lockers cannot deadlock.
+    """
+    uids = sorted(set(uids))
+    if not uids:
+        return
+    all_txn(txn, d, "SELECT uid FROM users WHERE uid IN (%s) ORDER BY uid%s" % (
+        ", ".join("?" * len(uids)), d.forUpdate), uids)
+
+
+def updateUser_txn(txn: Any, d: Dialect, uid: str, changes: Mapping[str, Any],
+                   now: int) -> Optional[User]:
+    unknown = set(changes) - set(USER_COLUMNS) | ({"uid"} & set(changes))
+    if unknown:
+        raise ValueError("not updatable: %s" % (sorted(unknown),))
+    values = dict(changes, updateDt=now)
+    if "searchable" in values:
+        values["searchable"] = int(bool(values["searchable"]))
+    names = sorted(values)
+    txn.execute(d.q("UPDATE users SET %s WHERE uid = ?" % (
+        ", ".join("%s = ?" % (USER_COLUMNS[n],) for n in names),)),
+        [values[n] for n in names] + [uid])
+    return getUser_txn(txn, d, uid)
+
+
+def searchUsers_txn(txn: Any, d: Dialect, keyword: str, fuzzy: bool, offset: int,
+                    limit: int) -> List[User]:
+    where = "mobile = ?"
+    args: List[Any] = [keyword]
+    if fuzzy:
+        # The display name a login gives (the mobile itself) is not
+        # searched fuzzily: that would leak numbers (i10b).
+        where = "(mobile = ? OR (display_name <> mobile AND %s))" % (
+            d.contains("display_name"),)
+        args.append(keyword)
+    rows = all_txn(txn, d, USER_SELECT + " WHERE searchable = 1 AND " + where
+                   + " ORDER BY seq LIMIT ? OFFSET ?", args + [limit, offset])
+    return [userFromRow(row) for row in rows]
+
+
+@implementer(IUserStore)
+class SQLUserStore(SQLDatabase):
+    """
+    L{IUserStore} on an SQL database.
+    """
+
+    def getOrCreateByMobile(self, mobile: str, now: int) -> Deferred[Tuple[User, bool]]:
+        return self._runWrite(getOrCreateByMobile_txn, mobile, now)
+
+    def createUser(self, mobile: str, displayName: str, now: int,
+                   uid: Optional[str] = None) -> Deferred[User]:
+        return self._runWrite(createUser_txn, mobile, displayName, now, uid)
+
+    def getUser(self, uid: str) -> Deferred[Optional[User]]:
+        return self._runRead(getUser_txn, uid)
+
+    def getUsers(self, uids: Iterable[str]) -> Deferred[Dict[str, User]]:
+        return self._runRead(getUsers_txn, uids)
+
+    def updateUser(self, uid: str, changes: Mapping[str, Any],
+                   now: int) -> Deferred[Optional[User]]:
+        return self._runWrite(updateUser_txn, uid, changes, now)
+
+    def searchUsers(self, keyword: str, fuzzy: bool, offset: int,
+                    limit: int) -> Deferred[List[User]]:
+        return self._runRead(searchUsers_txn, keyword, fuzzy, offset, limit)
+
+
+@implementer(IUserStore)
+class MemoryUserStore:
+    """
+    L{IUserStore} in memory.
+
+    @ivar users: uid -> L{User}.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._idCounter = 0
+        self.users: Dict[str, User] = {}
+        self._byMobile: Dict[str, str] = {}
+
+    def _newUid(self) -> str:
+        while True:
+            self._idCounter += 1
+            uid = toUid(self._idCounter)
+            if uid not in self.users:
+                return uid
+
+    def _addUser(self, user: User) -> User:
+        if user.uid in self.users or (user.mobile and user.mobile in self._byMobile):
+            raise KeyError(user.uid)
+        self.users[user.uid] = user
+        if user.mobile:
+            self._byMobile[user.mobile] = user.uid
+        return user
+
+    @fired
+    def getOrCreateByMobile(self, mobile: str, now: int) -> Tuple[User, bool]:
+        uid = self._byMobile.get(mobile)
+        if uid is not None:
+            return (self.users[uid], False)
+        user = User(uid=self._newUid(), name=mobile, displayName=mobile,
+                    mobile=mobile, updateDt=now)
+        return (self._addUser(user), True)
+
+    @fired
+    def createUser(self, mobile: str, displayName: str, now: int,
+                   uid: Optional[str] = None) -> User:
+        user = User(uid=uid or self._newUid(), name=mobile,
+                    displayName=displayName or mobile, mobile=mobile, updateDt=now)
+        return self._addUser(user)
+
+    @fired
+    def getUser(self, uid: str) -> Optional[User]:
+        return self.users.get(uid)
+
+    @fired
+    def getUsers(self, uids: Iterable[str]) -> Dict[str, User]:
+        return {u: self.users[u] for u in uids if u in self.users}
+
+    @fired
+    def updateUser(self, uid: str, changes: Mapping[str, Any], now: int) -> Optional[User]:
+        unknown = set(changes) - USER_FIELDS
+        if unknown:
+            raise ValueError("not updatable: %s" % (sorted(unknown),))
+        old = self.users.get(uid)
+        if old is None:
+            return None
+        new = attr.evolve(old, updateDt=now, **changes)
+        if new.mobile != old.mobile:
+            if new.mobile and new.mobile in self._byMobile:
+                raise KeyError(new.mobile)
+            self._byMobile.pop(old.mobile, None)
+            if new.mobile:
+                self._byMobile[new.mobile] = uid
+        self.users[uid] = new
+        return new
+
+    @fired
+    def searchUsers(self, keyword: str, fuzzy: bool, offset: int, limit: int) -> List[User]:
+        found = [
+            u for u in self.users.values()
+            if u.searchable and (
+                u.mobile == keyword or (fuzzy and u.displayName != u.mobile
+                                        and keyword in u.displayName))
+        ]
+        return found[offset:offset + limit]
