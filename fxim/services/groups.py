@@ -28,6 +28,7 @@ import attr
 from twisted.logger import Logger
 
 from fxim.errors import ErrorCode, SignalError
+from fxim.interfaces import IGroupStore
 from fxim.storage.groups import GroupChange, GroupState
 from fxim.storage.records import TooManyGroups, UnknownUsers
 from fxim.model import (
@@ -122,7 +123,7 @@ class GroupService:
     @param messages: the L{fxim.services.messaging.MessagingService}.
     """
 
-    def __init__(self, store, bus, clock, config, messages) -> None:
+    def __init__(self, store: IGroupStore, bus, clock, config, messages) -> None:
         self.store = store
         self.bus = bus
         self.clock = clock

@@ -16,6 +16,7 @@ from twisted.internet.defer import ensureDeferred
 from twisted.logger import Logger
 
 from fxim.errors import ErrorCode, SignalError
+from fxim.interfaces import IFriendStore, IUserStore
 from fxim.model import (
     ContentType, Conversation, ConversationType, Friend, FriendRequest,
     FriendRequestStatus, FriendState, Message, MessageContent, MyInfoType, PersistFlag,
@@ -136,17 +137,20 @@ class SocialService:
     The users and friends service behind US, UPUI, MMI, FAR, FHR, FRP, FRUS,
     FP and FALS, plus the admin-only search visibility and blacklist.
 
-    @param store: an L{fxim.interfaces.IUserStore} and
-        L{fxim.interfaces.IFriendStore}.
+    @param users: the L{fxim.interfaces.IUserStore}.
     @param bus: the L{fxim.interfaces.IDeliveryBus}.
     @param clock: an C{IReactorTime}.
     @param config: the L{fxim.config.Config}.
     @param messages: the L{fxim.services.messaging.MessagingService}, used
         to publish the greetings of an accepted request.
+    @param friends: the L{fxim.interfaces.IFriendStore} (default:
+        C{users}, when one store provides both).
     """
 
-    def __init__(self, store, bus, clock, config, messages) -> None:
-        self.store = store
+    def __init__(self, users: IUserStore, bus, clock, config, messages,
+                 friends: Optional[IFriendStore] = None) -> None:
+        self.users = users
+        self.friends: IFriendStore = friends if friends is not None else IFriendStore(users)
         self.bus = bus
         self.clock = clock
         self.config = config
@@ -184,7 +188,7 @@ class SocialService:
         d.addErrback(lambda f: _log.failure("delivery to {uid} failed", f, uid=uid))
 
     async def _requireUser(self, uid: str) -> User:
-        user = await self.store.getUser(uid)
+        user = await self.users.getUser(uid)
         if user is None:
             raise SignalError(ErrorCode.NOT_EXIST, f"no user {uid!r}")
         return user
@@ -204,11 +208,11 @@ class SocialService:
         if not keyword:
             return []
         page = max(0, int(page or 0))
-        found = await self.store.searchUsers(
+        found = await self.users.searchUsers(
             keyword, bool(fuzzy), page * SEARCH_PAGE_SIZE, SEARCH_PAGE_SIZE)
         # Contact details only for oneself, friends, or the exact mobile
         # searched for (i10b: contact privacy).
-        friends = await friendsOf(self.store, uid) if found else set()
+        friends = await friendsOf(self.friends, uid) if found else set()
         return [visibleTo(u, uid, friends, searchedMobile=keyword) for u in found]
 
     async def pullUsers(self, uid: str,
@@ -223,8 +227,8 @@ class SocialService:
         for oneself and friends, else without mobile and e-mail
         (L{fxim.services.contacts.strangerView}).
         """
-        found = await self.store.getUsers(list({u for u, _ in requests}))
-        friends = await friendsOf(self.store, uid) if found else set()
+        found = await self.users.getUsers(list({u for u, _ in requests}))
+        friends = await friendsOf(self.friends, uid) if found else set()
         entries = []
         for requested, since in requests:
             user = found.get(requested)
@@ -270,7 +274,7 @@ class SocialService:
         if not changes:
             return user
         if "mobile" in changes:
-            taken = await self.store.searchUsers(changes["mobile"], False, 0, 1)
+            taken = await self.users.searchUsers(changes["mobile"], False, 0, 1)
             if any(u.uid != uid and u.mobile == changes["mobile"] for u in taken):
                 raise SignalError(ErrorCode.INVALID_PARAMETER, "mobile taken")
         for field in ("mobile", "email"):
@@ -281,7 +285,7 @@ class SocialService:
                 await self.contactVerifier.prove(changes[field], codes.get(field))
         now = self.now()
         try:
-            user = await self.store.updateUser(uid, changes, now)
+            user = await self.users.updateUser(uid, changes, now)
         except KeyError:
             raise SignalError(ErrorCode.INVALID_PARAMETER, "mobile taken")
         await self._touchFriendsOf(uid, now)
@@ -293,11 +297,11 @@ class SocialService:
         and to C{uid}.
         """
         notified = []
-        for mine in await self.store.listFriends(uid, -1):
-            theirs = await self.store.getFriend(mine.uid, uid)
+        for mine in await self.friends.listFriends(uid, -1):
+            theirs = await self.friends.getFriend(mine.uid, uid)
             if theirs is None or theirs.state == FriendState.DELETED:
                 continue
-            await self.store.putFriend(mine.uid, attr.evolve(theirs, updateDt=now))
+            await self.friends.putFriend(mine.uid, attr.evolve(theirs, updateDt=now))
             notified.append(mine.uid)
         for friendUid in notified:
             self._deliver(friendUid, FriendNotify(now))
@@ -309,7 +313,7 @@ class SocialService:
 
         @raise SignalError: 253 for an unknown user.
         """
-        user = await self.store.updateUser(uid, {"searchable": bool(searchable)}, self.now())
+        user = await self.users.updateUser(uid, {"searchable": bool(searchable)}, self.now())
         if user is None:
             raise SignalError(ErrorCode.NOT_EXIST, f"no user {uid!r}")
         return user
@@ -335,12 +339,12 @@ class SocialService:
         await self._requireUser(uid)
         await self._requireUser(targetUid)
         now = self.now()
-        mine = await self.store.getFriend(uid, targetUid)
+        mine = await self.friends.getFriend(uid, targetUid)
         alias = mine.alias if mine is not None else ""
         if blacklisted:
             state = FriendState.BLACKED
         else:
-            theirs = await self.store.getFriend(targetUid, uid)
+            theirs = await self.friends.getFriend(targetUid, uid)
             friends = theirs is not None and theirs.state == FriendState.NORMAL
             state = FriendState.NORMAL if friends else FriendState.DELETED
             if mine is None:
@@ -348,7 +352,7 @@ class SocialService:
         if state is None:
             return None
         row = Friend(targetUid, int(state), now, alias)
-        await self.store.putFriend(uid, row)
+        await self.friends.putFriend(uid, row)
         _log.info("{uid} {verb} {target}", uid=uid, target=targetUid,
                   verb="blacklisted" if blacklisted else "lifted the blacklist of")
         self._deliver(uid, FriendNotify(now))
@@ -391,7 +395,7 @@ class SocialService:
             return FriendChange(request=FriendRequest(
                 uid, targetUid, reason, int(FriendRequestStatus.SENT), now,
                 fromReadStatus=True, toReadStatus=False))
-        pair, change = await self.store.changeFriendRequest(uid, targetUid, decide)
+        pair, change = await self.friends.changeFriendRequest(uid, targetUid, decide)
         if change is None:
             _log.debug("{uid}: repeated friend request to {target} ignored",
                        uid=uid, target=targetUid)
@@ -443,7 +447,7 @@ class SocialService:
             return FriendChange(request=handled, friends=[
                 (uid, _befriended(pair.toRow, targetUid, now, keepBlacklist=False)),
                 (targetUid, _befriended(pair.fromRow, uid, now, keepBlacklist=True))])
-        pair, change = await self.store.changeFriendRequest(targetUid, uid, decide)
+        pair, change = await self.friends.changeFriendRequest(targetUid, uid, decide)
         if change is None:
             return
         await self._event("friend.accepted" if accept else "friend.rejected",
@@ -477,7 +481,7 @@ class SocialService:
         FRP: requests to or from C{uid} updated after C{version} (ms),
         oldest first.  Nobody sees requests they are not part of.
         """
-        return list(await self.store.listFriendRequests(uid, max(0, int(version or 0))))
+        return list(await self.friends.listFriendRequests(uid, max(0, int(version or 0))))
 
     async def syncUnread(self, uid: str, version: int) -> None:
         """
@@ -488,13 +492,13 @@ class SocialService:
         """
         now = self.now()
         limit = now if not version or version <= 0 else version
-        for request in await self.store.listFriendRequests(uid, -1):
+        for request in await self.friends.listFriendRequests(uid, -1):
             if request.updateDt > limit:
                 continue
             if request.toUid == uid and not request.toReadStatus:
-                await self.store.putFriendRequest(attr.evolve(request, toReadStatus=True))
+                await self.friends.putFriendRequest(attr.evolve(request, toReadStatus=True))
             elif request.fromUid == uid and not request.fromReadStatus:
-                await self.store.putFriendRequest(attr.evolve(request, fromReadStatus=True))
+                await self.friends.putFriendRequest(attr.evolve(request, fromReadStatus=True))
         self._deliver(uid, FriendRequestNotify(now))
 
     # -- friends ----------------------------------------------------------------
@@ -503,7 +507,7 @@ class SocialService:
         """
         FP: C{uid}'s friend rows (any state) updated after C{version} (ms).
         """
-        return list(await self.store.listFriends(uid, max(0, int(version or 0))))
+        return list(await self.friends.listFriends(uid, max(0, int(version or 0))))
 
     async def setAlias(self, uid: str, targetUid: str, alias: str) -> Friend:
         """
@@ -517,11 +521,11 @@ class SocialService:
             alias = _text(MAX_ALIAS)(alias or "")
         except ValueError:
             raise SignalError(ErrorCode.INVALID_PARAMETER, "alias")
-        row = await self.store.getFriend(uid, targetUid)
+        row = await self.friends.getFriend(uid, targetUid)
         if row is None or row.state == FriendState.DELETED:
             raise SignalError(ErrorCode.NOT_EXIST, "not a friend")
         now = self.now()
         row = attr.evolve(row, alias=alias, updateDt=now)
-        await self.store.putFriend(uid, row)
+        await self.friends.putFriend(uid, row)
         self._deliver(uid, FriendNotify(now))
         return row

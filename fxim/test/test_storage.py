@@ -734,6 +734,35 @@ class FriendStoreContract:
         self.assertEqual((yield self.store.getFriend("alice", "bob")), f2)
 
     @inlineCallbacks
+    def test_changeFriendRequest(self):
+        """
+        C{changeFriendRequest} gives the decision the target user, both
+        friend rows and the request, then writes the request and rows it
+        returns; what it raises fails the call with nothing written.
+        """
+        from fxim.storage.friends import FriendChange
+        bob = yield self.store.createUser("13800000002", "Bob", NOW, uid="bob")
+        mine, theirs = Friend("bob", 1, NOW, "B"), Friend("alice", 2, NOW, "")
+        yield self.store.putFriend("alice", mine)
+        yield self.store.putFriend("bob", theirs)
+        request = FriendRequest("alice", "bob", "hi", 0, NOW, True, False)
+
+        def refuse(pair):
+            raise ValueError("no")
+        yield self.assertFailure(self.store.changeFriendRequest("alice", "bob", refuse),
+                                 ValueError)
+        pair, change = yield self.store.changeFriendRequest(
+            "alice", "bob", lambda pair: FriendChange(request, [("alice", Friend("bob", 0, NOW + 1))]))
+        self.assertEqual((pair.target, pair.fromRow, pair.toRow, pair.request),
+                         (bob, mine, theirs, None))
+        self.assertEqual(change.request, request)
+        self.assertEqual((yield self.store.getFriendRequest("alice", "bob")), request)
+        self.assertEqual((yield self.store.getFriend("alice", "bob")), Friend("bob", 0, NOW + 1))
+        pair, change = yield self.store.changeFriendRequest("bob", "nobody", lambda pair: None)
+        self.assertEqual((pair.target, pair.fromRow, pair.toRow, pair.request, change),
+                         (None, None, None, None, None))
+
+    @inlineCallbacks
     def test_listFriendsSince(self):
         """
         C{listFriends} gives the user's rows updated after C{sinceDt}.
@@ -860,6 +889,68 @@ class GroupStoreContract:
     members = [GroupMember("alice", "", MemberType.OWNER, NOW),
                GroupMember("bob", "B", MemberType.NORMAL, NOW),
                GroupMember("carol", "", MemberType.REMOVED, NOW)]
+
+    @inlineCallbacks
+    def test_changeGroup(self):
+        """
+        C{changeGroup} gives the decision the group and its non-removed
+        members, then writes the info changes and members it returns, in
+        one go; it fires with what was read, the change and the new info.
+        """
+        from fxim.storage.groups import GroupChange
+        yield self.store.createGroup(self.info(), self.members)
+        seen = []
+
+        def decide(state):
+            seen.append((state.info, state.members, sorted(state.getUsers(["bob", "ghost"]))))
+            return GroupChange(NOW + 5, changes={"name": "H"},
+                               members=[GroupMember("dave", "", MemberType.NORMAL, NOW + 5)])
+        state, change, info = yield self.store.changeGroup("g1", decide)
+        self.assertEqual(seen, [(self.info(memberCount=2), self.members[:2], ["bob"])])
+        self.assertEqual(state.info, self.info(memberCount=2))
+        self.assertEqual(change.now, NOW + 5)
+        expected = attr.evolve(self.info(memberCount=3), name="H", updateDt=NOW + 5,
+                               memberUpdateDt=NOW + 5)
+        self.assertEqual(info, expected)
+        self.assertEqual((yield self.store.getGroup("g1")), expected)
+        self.assertEqual([m.memberId for m in (yield self.store.getMembers("g1"))],
+                         ["alice", "bob", "dave"])
+
+    @inlineCallbacks
+    def test_changeGroupRefusedOrNothing(self):
+        """
+        What the decision raises fails C{changeGroup} with nothing written;
+        L{None} writes nothing; an unknown group is read as L{None}; a
+        member who is no user fails it with L{UnknownUsers}, nothing
+        written.
+        """
+        from fxim.storage.groups import GroupChange
+        from fxim.storage.records import UnknownUsers
+        yield self.store.createGroup(self.info(), self.members)
+
+        def refuse(state):
+            raise ValueError("no")
+        yield self.assertFailure(self.store.changeGroup("g1", refuse), ValueError)
+        state, change, info = yield self.store.changeGroup("nope", lambda state: None)
+        self.assertEqual((state.info, state.members, change, info), (None, [], None, None))
+        yield self.assertFailure(self.store.changeGroup("g1", lambda state: GroupChange(
+            NOW + 5, changes={"name": "H"},
+            members=[GroupMember("ghost", "", MemberType.NORMAL, NOW + 5)])), UnknownUsers)
+        self.assertEqual((yield self.store.getGroup("g1")), self.info(memberCount=2))
+
+    @inlineCallbacks
+    def test_changeGroupDelete(self):
+        """
+        A change with C{delete} deletes the group and its members.
+        """
+        from fxim.storage.groups import GroupChange
+        yield self.store.createGroup(self.info(), self.members)
+        state, _, info = yield self.store.changeGroup(
+            "g1", lambda state: GroupChange(NOW + 5, delete=True))
+        self.assertEqual(len(state.members), 2)
+        self.assertIsNone(info)
+        self.assertIsNone((yield self.store.getGroup("g1")))
+        self.assertEqual((yield self.store.getMembers("g1", True)), [])
 
     @inlineCallbacks
     def test_createAndGet(self):
