@@ -7,10 +7,19 @@ memory (L{fxim.storage.memory.MemoryStore}), on SQLite
 Use L{openStore} to get the store a server was configured with.
 """
 
+from __future__ import annotations
+
 import os
+from typing import TYPE_CHECKING, Any, Optional
+
+if TYPE_CHECKING:
+    from twisted.internet.defer import Deferred
+
+    from fxim.storage.sqlstore import SQLStore
 
 
-def openStore(reactor, databaseUrl=None, dataDir="fxim-data", **options):
+def openStore(reactor: Any, databaseUrl: Optional[str] = None, dataDir: str = "fxim-data",
+              **options: Any) -> Deferred[SQLStore]:
     """
     Open the configured database, apply pending migrations, and return one
     object providing all six store interfaces plus C{close()}.

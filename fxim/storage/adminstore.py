@@ -6,17 +6,30 @@ database) and in memory (L{MemoryAdminStore}, beside a
 L{fxim.storage.memory.MemoryStore}).  Schema: C{003_admin_identities.sql}.
 """
 
+from __future__ import annotations
+
 import json
-from typing import Dict, List
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
 
 import attr
-from twisted.internet.defer import succeed
+from twisted.internet.defer import Deferred, fail, succeed
+from twisted.python.failure import Failure
 from zope.interface import Interface, implementer
 
-from fxim.model import ContentType, FriendState, MessageContent, User
-from fxim.storage.database import all_txn, nextCounter_txn, one_txn
+from fxim.model import ContentType, FriendState, GroupInfo, Message, MessageContent, User
+from fxim.storage.database import SQLDatabase, all_txn, nextCounter_txn, one_txn
+from fxim.storage.dialect import Dialect
 from fxim.storage.groups import GROUP_SELECT
 from fxim.storage.users import USER_SELECT, getUser_txn, insertUser_txn, userFromRow
+
+if TYPE_CHECKING:
+    from fxim.storage.memory import MemoryStore
+
+T = TypeVar("T")
+
+#: Which messages L{IAdminStore.purgeMessages} deletes: C{("before", ms)},
+#: C{("private", a, b)} or C{("group", gid)}.
+Selector = Tuple[Any, ...]
 
 #: Content that replaces an erased message (GDPR erasure): shown by clients
 #: as a recalled message, with none of the original text or media left.
@@ -150,72 +163,71 @@ class IAdminStore(Interface):
 
 # -- SQL ---------------------------------------------------------------------------
 
-def _local(email):
+def _local(email: str) -> str:
     return email.split("@", 1)[0]
 
 
-def getUserByEmail_txn(txn, d, email):
+def getUserByEmail_txn(txn: Any, d: Dialect, email: str) -> Optional[User]:
     row = one_txn(txn, d, USER_SELECT + " WHERE login_email = ? AND login_email <> ''", (email,))
     return None if row is None else userFromRow(row)
 
 
-def getOrCreateByEmail_txn(txn, d, email, now):
+def getOrCreateByEmail_txn(txn: Any, d: Dialect, email: str, now: int) -> Tuple[User, bool]:
     found = getUserByEmail_txn(txn, d, email)
     if found is not None:
         return (found, False)
     name = _local(email)
     user = insertUser_txn(txn, d, User(uid="", name=name, displayName=name, email=email,
-                                            updateDt=now))
+                                       updateDt=now))
     # A concurrent login of the same address on another node makes this
     # fail with an integrity error: the whole transaction is undone and
     # the caller reads the winner.
     txn.execute(d.q("UPDATE users SET login_email = ? WHERE uid = ?"), (email, user.uid))
-    return (getUser_txn(txn, d, user.uid), True)
+    created = getUser_txn(txn, d, user.uid)
+    assert created is not None
+    return (created, True)
 
 
-def loginEmailOf_txn(txn, d, uid):
+def loginEmailOf_txn(txn: Any, d: Dialect, uid: str) -> str:
     row = one_txn(txn, d, "SELECT login_email FROM users WHERE uid = ?", (uid,))
     return "" if row is None else row[0]
 
 
-def setLoginEmail_txn(txn, d, uid, email):
+def setLoginEmail_txn(txn: Any, d: Dialect, uid: str, email: str) -> bool:
     txn.execute(d.q("UPDATE users SET login_email = ? WHERE uid = ?"), (email, uid))
     return txn.rowcount > 0
 
 
-def _like(d, column):
-    return d.contains(column)
-
-
-def listUsers_txn(txn, d, query, offset, limit):
+def listUsers_txn(txn: Any, d: Dialect, query: str, offset: int, limit: int) -> List[User]:
     if query:
         rows = all_txn(txn, d, USER_SELECT + " WHERE uid = ? OR (mobile = ? AND mobile <> '')"
-                    " OR (login_email = ? AND login_email <> '') OR " + _like(d, "display_name")
-                    + " ORDER BY seq LIMIT ? OFFSET ?",
-                    (query, query, query.lower(), query, limit, offset))
+                       " OR (login_email = ? AND login_email <> '') OR " + d.contains("display_name")
+                       + " ORDER BY seq LIMIT ? OFFSET ?",
+                       (query, query, query.lower(), query, limit, offset))
     else:
         rows = all_txn(txn, d, USER_SELECT + " ORDER BY seq LIMIT ? OFFSET ?", (limit, offset))
     return [userFromRow(row) for row in rows]
 
 
-def listGroups_txn(txn, d, query, offset, limit):
+def listGroups_txn(txn: Any, d: Dialect, query: str, offset: int,
+                   limit: int) -> List[GroupInfo]:
     if query:
-        rows = all_txn(txn, d, GROUP_SELECT + " WHERE gid = ? OR " + _like(d, "name")
-                    + " ORDER BY gid LIMIT ? OFFSET ?", (query, query, limit, offset))
+        rows = all_txn(txn, d, GROUP_SELECT + " WHERE gid = ? OR " + d.contains("name")
+                       + " ORDER BY gid LIMIT ? OFFSET ?", (query, query, limit, offset))
     else:
         rows = all_txn(txn, d, GROUP_SELECT + " ORDER BY gid LIMIT ? OFFSET ?",
-                    (limit, offset))
-    from fxim.model import GroupInfo
+                       (limit, offset))
     return [GroupInfo(*row) for row in rows]
 
 
-def deleteUser_txn(txn, d, uid, eraseMessages, now):
+def deleteUser_txn(txn: Any, d: Dialect, uid: str, eraseMessages: bool,
+                   now: int) -> Optional[DeleteCounts]:
     user = getUser_txn(txn, d, uid)
     if user is None:
         return None
     loginEmail = loginEmailOf_txn(txn, d, uid)
 
-    def delete(statement, args):
+    def delete(statement: str, args: Sequence[Any]) -> int:
         txn.execute(d.q(statement), args)
         return txn.rowcount
     sessions = delete("DELETE FROM sessions WHERE uid = ?", (uid,))
@@ -239,8 +251,10 @@ def deleteUser_txn(txn, d, uid, eraseMessages, now):
     return DeleteCounts(sessions, friends, requests, erased)
 
 
-def _selected_txn(txn, d, selector, limit, keep):
+def _selected_txn(txn: Any, d: Dialect, selector: Selector, limit: int,
+                  keep: Sequence[int]) -> List[int]:
     kind = selector[0]
+    args: List[Any]
     if kind == "before":
         where, args = "sent_at < ?", [selector[1]]
     elif kind == "private":
@@ -256,14 +270,15 @@ def _selected_txn(txn, d, selector, limit, keep):
         " ORDER BY uid LIMIT ?" % (", ".join("?" * len(keep)),), args + list(keep) + [limit])]
 
 
-def purgeMessages_txn(txn, d, selector, tombstone, limit, keep=()):
+def purgeMessages_txn(txn: Any, d: Dialect, selector: Selector, tombstone: Message, limit: int,
+                      keep: Sequence[int] = ()) -> int:
     from fxim.storage.messages import MESSAGE_COLUMNS, messageValues
     uids = _selected_txn(txn, d, selector, limit, tuple(keep) + (tombstone.uid,))
     if not uids:
         return 0
     marks = "(%s)" % (", ".join("?" * len(uids)),)
     tails = all_txn(txn, d, "SELECT uid, MAX(seq) FROM inboxes WHERE message_uid IN " + marks
-                 + " GROUP BY uid", uids)
+                    + " GROUP BY uid", uids)
     # One tombstone serves every batch of a purge run.
     txn.execute(d.q("INSERT INTO messages (%s) VALUES (%s) ON CONFLICT (uid) DO NOTHING" % (
         ", ".join(MESSAGE_COLUMNS), ", ".join("?" * len(MESSAGE_COLUMNS)))),
@@ -280,7 +295,7 @@ def purgeMessages_txn(txn, d, selector, tombstone, limit, keep=()):
     return len(uids)
 
 
-def addAudit_txn(txn, d, entry):
+def addAudit_txn(txn: Any, d: Dialect, entry: AuditEntry) -> AuditEntry:
     entryId = nextCounter_txn(txn, d, "admin_audit")
     txn.execute(d.q("INSERT INTO admin_audit (id, at, action, target, detail, peer)"
                     " VALUES (?, ?, ?, ?, ?, ?)"),
@@ -289,9 +304,9 @@ def addAudit_txn(txn, d, entry):
     return attr.evolve(entry, id=entryId)
 
 
-def listAudit_txn(txn, d, offset, limit):
+def listAudit_txn(txn: Any, d: Dialect, offset: int, limit: int) -> List[AuditEntry]:
     rows = all_txn(txn, d, "SELECT id, at, action, target, detail, peer FROM admin_audit"
-                " ORDER BY id DESC LIMIT ? OFFSET ?", (limit, offset))
+                   " ORDER BY id DESC LIMIT ? OFFSET ?", (limit, offset))
     return [AuditEntry(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5]) for r in rows]
 
 
@@ -303,49 +318,51 @@ class SQLAdminStore:
     """
 
     #: Message uids never purged (none by default).
-    keep = ()
+    keep: Tuple[int, ...] = ()
 
-    def __init__(self, store) -> None:
+    def __init__(self, store: SQLDatabase) -> None:
         self._store = store
 
-    def _read(self, func, *args):
+    def _read(self, func: Callable[..., T], *args: Any) -> Deferred[T]:
         return self._store._runRead(func, *args)
 
-    def _write(self, func, *args):
+    def _write(self, func: Callable[..., T], *args: Any) -> Deferred[T]:
         return self._store._runWrite(func, *args)
 
-    def getOrCreateByEmail(self, email, now):
-        def lost(failure):
+    def getOrCreateByEmail(self, email: str, now: int) -> Deferred[Tuple[User, bool]]:
+        def lost(failure: Failure) -> Any:
             # Another node created it at the same moment: read the winner.
             failure.trap(KeyError)
             return self._read(getUserByEmail_txn, email).addCallback(lambda u: (u, False))
         return self._write(getOrCreateByEmail_txn, email, now).addErrback(lost)
 
-    def getUserByEmail(self, email):
+    def getUserByEmail(self, email: str) -> Deferred[Optional[User]]:
         return self._read(getUserByEmail_txn, email)
 
-    def loginEmailOf(self, uid):
+    def loginEmailOf(self, uid: str) -> Deferred[str]:
         return self._read(loginEmailOf_txn, uid)
 
-    def setLoginEmail(self, uid, email):
+    def setLoginEmail(self, uid: str, email: str) -> Deferred[bool]:
         return self._write(setLoginEmail_txn, uid, email)
 
-    def listUsers(self, query, offset, limit):
+    def listUsers(self, query: str, offset: int, limit: int) -> Deferred[List[User]]:
         return self._read(listUsers_txn, query, offset, limit)
 
-    def listGroups(self, query, offset, limit):
+    def listGroups(self, query: str, offset: int, limit: int) -> Deferred[List[GroupInfo]]:
         return self._read(listGroups_txn, query, offset, limit)
 
-    def deleteUser(self, uid, eraseMessages, now=0):
+    def deleteUser(self, uid: str, eraseMessages: bool,
+                   now: int = 0) -> Deferred[Optional[DeleteCounts]]:
         return self._write(deleteUser_txn, uid, eraseMessages, now)
 
-    def purgeMessages(self, selector, tombstone, limit=500):
+    def purgeMessages(self, selector: Selector, tombstone: Message,
+                      limit: int = 500) -> Deferred[int]:
         return self._write(purgeMessages_txn, selector, tombstone, limit, self.keep)
 
-    def addAudit(self, entry):
+    def addAudit(self, entry: AuditEntry) -> Deferred[AuditEntry]:
         return self._write(addAudit_txn, entry)
 
-    def listAudit(self, offset, limit):
+    def listAudit(self, offset: int, limit: int) -> Deferred[List[AuditEntry]]:
         return self._read(listAudit_txn, offset, limit)
 
 
@@ -358,12 +375,12 @@ class MemoryAdminStore:
     L{fxim.storage.memory.MemoryStore}'s dictionaries.
     """
 
-    def __init__(self, store) -> None:
+    def __init__(self, store: MemoryStore) -> None:
         self._store = store
         self._byEmail: Dict[str, str] = {}
         self._audit: List[AuditEntry] = []
 
-    def getOrCreateByEmail(self, email, now):
+    def getOrCreateByEmail(self, email: str, now: int) -> Deferred[Tuple[User, bool]]:
         uid = self._byEmail.get(email)
         if uid is not None and uid in self._store.users:
             return succeed((self._store.users[uid], False))
@@ -374,15 +391,14 @@ class MemoryAdminStore:
         self._byEmail[email] = user.uid
         return succeed((user, True))
 
-    def getUserByEmail(self, email):
+    def getUserByEmail(self, email: str) -> Deferred[Optional[User]]:
         uid = self._byEmail.get(email)
         return succeed(self._store.users.get(uid) if uid else None)
 
-    def loginEmailOf(self, uid):
+    def loginEmailOf(self, uid: str) -> Deferred[str]:
         return succeed(next((e for e, u in self._byEmail.items() if u == uid), ""))
 
-    def setLoginEmail(self, uid, email):
-        from twisted.internet.defer import fail
+    def setLoginEmail(self, uid: str, email: str) -> Deferred[bool]:
         if email and self._byEmail.get(email, uid) != uid:
             return fail(KeyError(email))
         for e, u in list(self._byEmail.items()):
@@ -392,7 +408,7 @@ class MemoryAdminStore:
             self._byEmail[email] = uid
         return succeed(uid in self._store.users)
 
-    def listUsers(self, query, offset, limit):
+    def listUsers(self, query: str, offset: int, limit: int) -> Deferred[List[User]]:
         users = list(self._store.users.values())
         if query:
             emails = {u for e, u in self._byEmail.items() if e == query.lower()}
@@ -400,13 +416,14 @@ class MemoryAdminStore:
                      or u.uid in emails or query in u.displayName]
         return succeed(users[offset:offset + limit])
 
-    def listGroups(self, query, offset, limit):
+    def listGroups(self, query: str, offset: int, limit: int) -> Deferred[List[GroupInfo]]:
         groups = sorted(self._store.groups.values(), key=lambda g: g.targetId)
         if query:
             groups = [g for g in groups if g.targetId == query or query in g.name]
         return succeed(groups[offset:offset + limit])
 
-    def deleteUser(self, uid, eraseMessages, now=0):
+    def deleteUser(self, uid: str, eraseMessages: bool,
+                   now: int = 0) -> Deferred[Optional[DeleteCounts]]:
         s = self._store
         user = s.users.get(uid)
         if user is None:
@@ -439,11 +456,12 @@ class MemoryAdminStore:
         del s.users[uid]
         return succeed(DeleteCounts(len(sessions), len(friends), len(requests), erased))
 
-    def purgeMessages(self, selector, tombstone, limit=500):
+    def purgeMessages(self, selector: Selector, tombstone: Message,
+                      limit: int = 500) -> Deferred[int]:
         s = self._store
         kind = selector[0]
 
-        def chosen(m):
+        def chosen(m: Message) -> bool:
             c = m.conversation
             if kind == "before":
                 return m.timestamp < selector[1]
@@ -471,16 +489,16 @@ class MemoryAdminStore:
             s._receivers.pop(u, None)
         return succeed(len(uids))
 
-    def addAudit(self, entry):
+    def addAudit(self, entry: AuditEntry) -> Deferred[AuditEntry]:
         entry = attr.evolve(entry, id=len(self._audit) + 1)
         self._audit.append(entry)
         return succeed(entry)
 
-    def listAudit(self, offset, limit):
+    def listAudit(self, offset: int, limit: int) -> Deferred[List[AuditEntry]]:
         return succeed(list(reversed(self._audit))[offset:offset + limit])
 
 
-def adminStoreFor(store):
+def adminStoreFor(store: object) -> IAdminStore:
     """
     @return: the L{IAdminStore} beside C{store} (an C{SQLStore} or a
         C{MemoryStore}).
@@ -488,6 +506,7 @@ def adminStoreFor(store):
     from fxim.storage.memory import MemoryStore
     if isinstance(store, MemoryStore):
         return MemoryAdminStore(store)
+    assert isinstance(store, SQLDatabase)
     return SQLAdminStore(store)
 
 

@@ -2,13 +2,17 @@
 """
 The few differences between SQLite and PostgreSQL SQL, in one place.
 
-Queries in L{fxim.storage.sql} are written once, with C{?} placeholders,
+Queries (the C{*_txn} functions of L{fxim.storage.users} and its
+siblings) are written once, with C{?} placeholders,
 C{INSERT ... ON CONFLICT ... DO UPDATE} upserts and C{RETURNING} (SQLite
 3.35 and later understand all three); a L{Dialect} turns placeholders into
 the driver's style and supplies the rest.
 """
 
+from __future__ import annotations
+
 from functools import lru_cache
+from typing import Any
 
 
 class Dialect:
@@ -25,42 +29,42 @@ class Dialect:
     forUpdate = ""
     maxParams = 30000
 
-    def q(self, sql):
+    def q(self, sql: str) -> str:
         """
         @return: C{sql} with the driver's placeholders.
         """
         return sql
 
-    def begin(self, txn):
+    def begin(self, txn: Any) -> None:
         """
         Start a write transaction on C{txn}, if the driver does not.
         """
 
-    def lockMigrations(self, txn):
+    def lockMigrations(self, txn: Any) -> None:
         """
         Keep concurrent starters from applying migrations at once.
         """
 
-    def contains(self, column):
+    def contains(self, column: str) -> str:
         """
         @return: an SQL expression true when C{column} contains the next
             bound parameter as literal text (case-sensitive).
         """
         raise NotImplementedError()
 
-    def schemaText(self, text):
+    def schemaText(self, text: str) -> str:
         """
         @return: the text of a generic schema delta for this dialect.
         """
         return text
 
-    def isIntegrityError(self, exc):
+    def isIntegrityError(self, exc: BaseException) -> bool:
         """
         @return: whether C{exc} is a constraint violation.
         """
         raise NotImplementedError()
 
-    def isRetryable(self, exc):
+    def isRetryable(self, exc: BaseException) -> bool:
         """
         @return: whether a transaction that failed with C{exc} may simply
             be run again (deadlock, serialization failure, busy database).
@@ -76,17 +80,17 @@ class SqliteDialect(Dialect):
 
     name = "sqlite"
 
-    def begin(self, txn):
+    def begin(self, txn: Any) -> None:
         txn.execute("BEGIN IMMEDIATE")
 
-    def contains(self, column):
+    def contains(self, column: str) -> str:
         return "instr(%s, ?) > 0" % (column,)
 
-    def isIntegrityError(self, exc):
+    def isIntegrityError(self, exc: BaseException) -> bool:
         import sqlite3
         return isinstance(exc, sqlite3.IntegrityError)
 
-    def isRetryable(self, exc):
+    def isRetryable(self, exc: BaseException) -> bool:
         import sqlite3
         return (isinstance(exc, sqlite3.OperationalError)
                 and "locked" in str(exc))
@@ -102,23 +106,23 @@ class PostgresDialect(Dialect):
     #: Arbitrary key of the advisory lock held while migrating.
     MIGRATION_LOCK = 0x66786D
 
-    def q(self, sql):
+    def q(self, sql: str) -> str:
         return _pgPlaceholders(sql)
 
-    def lockMigrations(self, txn):
+    def lockMigrations(self, txn: Any) -> None:
         txn.execute("SELECT pg_advisory_xact_lock(%s)", (self.MIGRATION_LOCK,))
 
-    def contains(self, column):
+    def contains(self, column: str) -> str:
         return "strpos(%s, ?) > 0" % (column,)
 
-    def schemaText(self, text):
+    def schemaText(self, text: str) -> str:
         return text.replace(" BLOB", " BYTEA")
 
-    def isIntegrityError(self, exc):
+    def isIntegrityError(self, exc: BaseException) -> bool:
         import psycopg2
         return isinstance(exc, psycopg2.IntegrityError)
 
-    def isRetryable(self, exc):
+    def isRetryable(self, exc: BaseException) -> bool:
         # deadlock_detected, serialization_failure: by SQLSTATE, which both
         # drivers set on server errors, and by psycopg2.errors class where
         # that module exists (psycopg2cffi on PyPy has none).
@@ -135,7 +139,7 @@ class PostgresDialect(Dialect):
 
 
 @lru_cache(maxsize=1024)
-def _pgPlaceholders(sql):
+def _pgPlaceholders(sql: str) -> str:
     return sql.replace("?", "%s")
 
 

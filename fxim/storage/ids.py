@@ -13,8 +13,11 @@ command-line option is a trap).  Larger values fall back to a 32-character
 hex id.
 """
 
+from __future__ import annotations
+
 import random as _random
 import uuid
+from typing import Callable, Optional
 
 ALPHABET = (
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
@@ -25,7 +28,7 @@ _LIMIT = 64 ** len(_DIGIT_POSITIONS)
 _sysRandom = _random.SystemRandom()
 
 
-def toUid(n, randint=_sysRandom.randrange):
+def toUid(n: int, randint: Callable[[int], int] = _sysRandom.randrange) -> str:
     """
     Encode counter value C{n}.
 
@@ -49,7 +52,7 @@ def toUid(n, randint=_sysRandom.randrange):
     return "".join(ALPHABET[v] for v in out)
 
 
-def fromUid(uid):
+def fromUid(uid: str) -> Optional[int]:
     """
     Decode an id made by L{toUid}.
 

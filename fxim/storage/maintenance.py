@@ -3,8 +3,14 @@
 Periodic store housekeeping.
 """
 
+from __future__ import annotations
+
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
+
+from fxim.interfaces import IMessageStore
 
 _log = Logger()
 
@@ -12,7 +18,8 @@ _log = Logger()
 DEDUP_KEEP_MS = 24 * 3600 * 1000
 
 
-def startDedupPurge(clock, store, keepMs=DEDUP_KEEP_MS, interval=3600.0):
+def startDedupPurge(clock: IReactorTime, store: IMessageStore, keepMs: int = DEDUP_KEEP_MS,
+                    interval: float = 3600.0) -> LoopingCall:
     """
     Every C{interval} seconds, forget dedup keys older than C{keepMs}.
 
@@ -20,11 +27,14 @@ def startDedupPurge(clock, store, keepMs=DEDUP_KEEP_MS, interval=3600.0):
     @param store: an L{fxim.interfaces.IMessageStore}.
     @return: the running L{LoopingCall}; C{stop()} it at shutdown.
     """
-    def purge():
+    def purged(n: int) -> None:
+        if n:
+            _log.info("purged {n} dedup keys", n=n)
+
+    def purge() -> Deferred[None]:
         olderThan = int(clock.seconds() * 1000) - keepMs
         d = store.purgeDedupKeys(olderThan)
-        d.addCallback(lambda n: n and _log.info(
-            "purged {n} dedup keys", n=n))
+        d.addCallback(purged)
         d.addErrback(lambda f: _log.failure("purging dedup keys", f))
         return d
     call = LoopingCall(purge)

@@ -11,6 +11,8 @@ error still reaches the caller.  Other rollback errors are logged as
 before.
 """
 
+from __future__ import annotations
+
 from twisted.enterprise import adbapi
 from twisted.logger import Logger
 
@@ -23,7 +25,7 @@ class QuietConnection(adbapi.Connection):
     silent (set as a pool's C{connectionFactory}).
     """
 
-    def rollback(self):
+    def rollback(self) -> None:
         if not self._pool.reconnect:
             self._connection.rollback()
             return

@@ -10,17 +10,22 @@ shows every change once, and a burst of reports from one reporter collapses
 into one row.  A report whose date is not newer than the stored one changes
 nothing (and gets no seq).
 
-L{SQLReportStore} runs on the pools of an L{fxim.storage.sqlstore.SQLStore}
+L{SQLReportStore} runs on the pools of an L{fxim.storage.database.SQLDatabase}
 (SQLite or PostgreSQL, tables of schema delta 004); L{MemoryReportStore}
 is its twin for unit tests.  Both pass the contract tests in
 L{fxim.test.test_receipts_storage}.
 """
 
-from typing import Dict, Sequence, Tuple
+from __future__ import annotations
+
+from typing import Any, Dict, Sequence, Tuple
 
 import attr
 from twisted.internet.defer import Deferred, succeed
 from zope.interface import Interface, implementer
+
+from fxim.storage.database import SQLDatabase, one_txn
+from fxim.storage.dialect import Dialect
 
 #: Report kinds (C{reportType} on the wire).
 DELIVERED = 1
@@ -104,12 +109,9 @@ class IReportStore(Interface):
 
 # -- SQL --------------------------------------------------------------------
 
-def _one(txn, d, sql, args=()):
-    txn.execute(d.q(sql), args)
-    return txn.fetchone()
 
-
-def storeReports_txn(txn, d, entries):
+def storeReports_txn(txn: Any, d: Dialect,
+                     entries: Sequence[ReportEntry]) -> Dict[str, Tuple[int, int]]:
     changed: Dict[str, Tuple[int, int]] = {}
     # Owners in a fixed order so concurrent transactions (other nodes)
     # lock their head rows in the same order.
@@ -117,11 +119,11 @@ def storeReports_txn(txn, d, entries):
                                                 e.report.reportType)):
         r = entry.report
         key = (entry.owner, r.uid, r.target, r.reportType)
-        row = _one(txn, d, "SELECT report_date FROM user_reports WHERE uid = ?"
+        row = one_txn(txn, d, "SELECT report_date FROM user_reports WHERE uid = ?"
                    " AND reporter = ? AND target = ? AND kind = ?", key)
         if row is not None and row[0] >= r.date:
             continue
-        head = _one(txn, d, "INSERT INTO report_heads (uid, head) VALUES (?, 1)"
+        head = one_txn(txn, d, "INSERT INTO report_heads (uid, head) VALUES (?, 1)"
                     " ON CONFLICT (uid) DO UPDATE SET head = report_heads.head + 1"
                     " RETURNING head", (entry.owner,))[0]
         txn.execute(d.q(
@@ -135,13 +137,14 @@ def storeReports_txn(txn, d, entries):
     return changed
 
 
-def getReportHead_txn(txn, d, owner):
-    row = _one(txn, d, "SELECT head FROM report_heads WHERE uid = ?", (owner,))
+def getReportHead_txn(txn: Any, d: Dialect, owner: str) -> int:
+    row = one_txn(txn, d, "SELECT head FROM report_heads WHERE uid = ?", (owner,))
     return 0 if row is None else row[0]
 
 
-def pullReports_txn(txn, d, owner, cid, fromSeq, limit):
-    row = _one(txn, d, "SELECT seq FROM report_cursors WHERE uid = ? AND cid = ?",
+def pullReports_txn(txn: Any, d: Dialect, owner: str, cid: str, fromSeq: int,
+                    limit: int) -> ReportBatch:
+    row = one_txn(txn, d, "SELECT seq FROM report_cursors WHERE uid = ? AND cid = ?",
                (owner, cid))
     cursor = 0 if row is None else row[0]
     start = max(1, min(fromSeq, cursor + 1))
@@ -166,7 +169,7 @@ class SQLReportStore:
     L{IReportStore} on the pools of an L{fxim.storage.sqlstore.SQLStore}.
     """
 
-    def __init__(self, store) -> None:
+    def __init__(self, store: SQLDatabase) -> None:
         self._store = store
 
     def storeReports(self, entries: Sequence[ReportEntry]) -> Deferred:
@@ -226,11 +229,11 @@ class MemoryReportStore:
         return succeed(self.heads.get(owner, 0))
 
 
-def reportStoreFor(store) -> IReportStore:
+def reportStoreFor(store: object) -> IReportStore:
     """
     The report store that lives beside C{store}: SQL on an SQL store's
     pools, else in memory.
     """
-    if hasattr(store, "_runWrite"):
+    if isinstance(store, SQLDatabase):
         return SQLReportStore(store)
     return MemoryReportStore()

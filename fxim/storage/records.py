@@ -4,11 +4,13 @@ Records returned by the stores, besides the domain records of
 L{fxim.model}.
 """
 
-from typing import Dict, List, Optional, Tuple
+from __future__ import annotations
+
+from typing import Dict, Iterable, List, Optional, Tuple
 
 import attr
 
-from fxim.model import ConversationType, GroupMember, Message, User
+from fxim.model import ConversationType, GroupMember, MemberType, Message, User
 
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
@@ -86,14 +88,11 @@ class SendContext:
 MESSAGE_OVERHEAD = 32
 
 
-def estimateSize(message):
+def estimateSize(message: Message) -> int:
     """
     A cheap estimate of a message's encoded size, used to cap pulls: its
     content bytes and the UTF-8 length of its text fields, plus a fixed
     overhead.  Every store uses this same function.
-
-    @type message: L{Message}
-    @rtype: L{int}
     """
     c = message.content
     texts = (
@@ -106,13 +105,11 @@ def estimateSize(message):
     )
 
 
-def peerOf(message, receiver):
+def peerOf(message: Message, receiver: str) -> str:
     """
     The conversation target of C{message} as seen from C{receiver}'s
     inbox: for a private conversation the other party (the sender, unless
     C{receiver} sent it), else the conversation target (group id...).
-
-    @rtype: L{str}
     """
     conversation = message.conversation
     if conversation.type == ConversationType.PRIVATE and message.fromUser != receiver:
@@ -120,7 +117,7 @@ def peerOf(message, receiver):
     return conversation.target
 
 
-def uniqueReceivers(receivers):
+def uniqueReceivers(receivers: Iterable[str]) -> List[str]:
     """
     @return: C{receivers} as a list without repeats, in first-seen order.
     """
@@ -134,9 +131,9 @@ class UnknownUsers(Exception):
     @ivar uids: the unknown ids, in the order given.
     """
 
-    def __init__(self, uids):
-        Exception.__init__(self, "no such users: %s" % (", ".join(uids),))
+    def __init__(self, uids: Iterable[str]) -> None:
         self.uids = list(uids)
+        Exception.__init__(self, "no such users: %s" % (", ".join(self.uids),))
 
 
 class TooManyGroups(Exception):
@@ -145,10 +142,9 @@ class TooManyGroups(Exception):
     """
 
 
-def activeMemberIds(members):
+def activeMemberIds(members: Iterable[GroupMember]) -> List[str]:
     """
     The ids of C{members} that are being put as members (not removed):
     those must be users.
     """
-    from fxim.model import MemberType
     return [m.memberId for m in members if m.type != MemberType.REMOVED]

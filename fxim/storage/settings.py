@@ -14,11 +14,16 @@ L{MemorySettingStore} is its twin.  Both pass the contract tests in
 L{fxim.test.test_settings_storage}.
 """
 
-from typing import Dict, Tuple
+from __future__ import annotations
+
+from typing import Any, Dict, List, Tuple
 
 import attr
 from twisted.internet.defer import Deferred, succeed
 from zope.interface import Interface, implementer
+
+from fxim.storage.database import SQLDatabase, one_txn
+from fxim.storage.dialect import Dialect
 
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
@@ -52,14 +57,11 @@ class ISettingStore(Interface):
         """
 
 
-def _one(txn, d, sql, args=()):
-    txn.execute(d.q(sql), args)
-    return txn.fetchone()
 
-
-def putSetting_txn(txn, d, uid, scope, key, value, now):
+def putSetting_txn(txn: Any, d: Dialect, uid: str, scope: int, key: str, value: str,
+                   now: int) -> int:
     # One statement: the head row lock orders concurrent puts (any node).
-    version = _one(txn, d, "INSERT INTO setting_heads (uid, head) VALUES (?, ?)"
+    version = one_txn(txn, d, "INSERT INTO setting_heads (uid, head) VALUES (?, ?)"
                    " ON CONFLICT (uid) DO UPDATE SET head = CASE"
                    " WHEN excluded.head > setting_heads.head THEN excluded.head"
                    " ELSE setting_heads.head + 1 END RETURNING head", (uid, now))[0]
@@ -70,15 +72,15 @@ def putSetting_txn(txn, d, uid, scope, key, value, now):
     return version
 
 
-def getSettings_txn(txn, d, uid, afterVersion):
+def getSettings_txn(txn: Any, d: Dialect, uid: str, afterVersion: int) -> List[Setting]:
     txn.execute(d.q("SELECT scope, skey, value, update_dt FROM user_settings"
                     " WHERE uid = ? AND update_dt > ? ORDER BY update_dt"),
                 (uid, afterVersion))
     return [Setting(*row) for row in txn.fetchall()]
 
 
-def getSettingHead_txn(txn, d, uid):
-    row = _one(txn, d, "SELECT head FROM setting_heads WHERE uid = ?", (uid,))
+def getSettingHead_txn(txn: Any, d: Dialect, uid: str) -> int:
+    row = one_txn(txn, d, "SELECT head FROM setting_heads WHERE uid = ?", (uid,))
     return 0 if row is None else row[0]
 
 
@@ -88,7 +90,7 @@ class SQLSettingStore:
     L{ISettingStore} on the pools of an L{fxim.storage.sqlstore.SQLStore}.
     """
 
-    def __init__(self, store) -> None:
+    def __init__(self, store: SQLDatabase) -> None:
         self._store = store
 
     def putSetting(self, uid: str, scope: int, key: str, value: str, now: int) -> Deferred:
@@ -126,11 +128,11 @@ class MemorySettingStore:
         return succeed(self.heads.get(uid, 0))
 
 
-def settingStoreFor(store) -> ISettingStore:
+def settingStoreFor(store: object) -> ISettingStore:
     """
     The setting store beside C{store}: SQL on an SQL store's pools, else in
     memory.
     """
-    if hasattr(store, "_runWrite"):
+    if isinstance(store, SQLDatabase):
         return SQLSettingStore(store)
     return MemorySettingStore()

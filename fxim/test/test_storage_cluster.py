@@ -127,7 +127,7 @@ class ClusterRaceContract:
         self.assertEqual([m.memberId for m in (yield b.store.getMembers(gid))], [OWNER, CAROL])
 
 
-class SqliteClusterRaceTests(ClusterRaceContract, TestCase):
+class SqliteClusterRaceTests(ClusterRaceContract, TestCase):  # type: ignore[misc]
     """
     Two stores on one SQLite file (its single writer serialises them).
     """
@@ -139,7 +139,7 @@ class SqliteClusterRaceTests(ClusterRaceContract, TestCase):
         return openStore(reactor, dataDir=self.dataDir)
 
 
-class PostgresClusterRaceTests(ClusterRaceContract, TestCase):
+class PostgresClusterRaceTests(ClusterRaceContract, TestCase):  # type: ignore[misc]
     """
     Two stores on one PostgreSQL schema (row locks serialise them).
     """

@@ -21,20 +21,23 @@ The rules:
     one (C{002_...sql}) instead, even to fix a mistake.
 """
 
+from __future__ import annotations
+
 import re
 from importlib import resources
+from typing import Any, Dict, List, Tuple
 
 _DELTA = re.compile(r"^(\d+)_(\w+?)(?:\.(sqlite|postgres))?\.sql$")
 
 
-def deltas(dialectName):
+def deltas(dialectName: str) -> List[Tuple[int, str, str]]:
     """
     The schema deltas for one dialect, in order.
 
     @param dialectName: C{"sqlite"} or C{"postgres"}.
     @return: a list of C{(version, name, text)}.
     """
-    found = {}
+    found: Dict[int, Tuple[int, str, str]] = {}
     for entry in resources.files(__name__).iterdir():
         match = _DELTA.match(entry.name)
         if match is None:
@@ -49,7 +52,7 @@ def deltas(dialectName):
     return [found[k] for k in sorted(found)]
 
 
-def statements(text):
+def statements(text: str) -> List[str]:
     """
     Split a delta into statements.
 
@@ -61,7 +64,7 @@ def statements(text):
     return [p.strip() for p in parts if p.strip()]
 
 
-def applyMigrations_txn(txn, dialect, now):
+def applyMigrations_txn(txn: Any, dialect: Any, now: int) -> List[int]:
     """
     Apply the deltas not yet recorded in C{schema_version}.
 
