@@ -274,10 +274,10 @@ class IFriendStore(Interface):
             max updateDt of the user's friends and of requests to/from them.
         """
 
-    def changeFriendRequest(fromUid, toUid, decide):
+    def changeFriendship(fromUid, toUid, decide):
         """
-        Check and write a friend request between two users in one
-        transaction, with both users' rows locked (so nodes sharing the
+        Check and write what links two users (a friend request, friend
+        rows) in one transaction, with both users' rows locked (so nodes sharing the
         database take turns).
 
         @param decide: C{f(pair) -> change}: given the

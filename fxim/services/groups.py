@@ -181,9 +181,11 @@ class GroupService:
 
         @param info: name, portrait, extra, type and optional C{targetId}.
         @return: the group id (server-assigned if C{info.targetId} is empty).
-        @raise SignalError: 11 if the given id is taken, 251 for a bad
-            type, id or size above C{maxGroupSize}, 253 if a member id is
-            no user, 245 if C{uid} already owns C{maxGroupsPerUser} groups.
+        @raise SignalError: C{GROUP_ALREADY_EXIST} if the given id is
+            taken, C{INVALID_PARAMETER} for a bad type, id or size above
+            C{maxGroupSize}, C{NOT_EXIST} if a member id is no user,
+            C{CLIENT_COUNT_OUT_OF_LIMIT} if C{uid} already owns
+            C{maxGroupsPerUser} groups.
         """
         if info.type not in GroupType.ALL:
             raise SignalError(ErrorCode.INVALID_PARAMETER, f"group type {info.type}")
@@ -246,8 +248,8 @@ class GroupService:
         The group's members (removed ones left out) if its member update
         time is after C{head}, else nothing; nothing for an unknown group.
 
-        @raise SignalError: 9 if C{uid} is not a member of a group that is
-            not free (type 1).
+        @raise SignalError: C{NOT_IN_GROUP} if C{uid} is not a member of a
+            group that is not free (type 1).
         """
         info = await self.store.getGroup(groupId) if groupId else None
         if info is None:

@@ -252,9 +252,10 @@ class SocialService:
         A new mobile or e-mail needs the code sent to it (value
         C{"<address>:<code>"}; see L{fxim.services.contactchange}).
 
-        @raise SignalError: 251 for an unknown type or an invalid value
-            (or a mobile another user has), 253 for an unknown user, 244
-            (a code was sent), 15, 250 from the address proof.
+        @raise SignalError: C{INVALID_PARAMETER} for an unknown type or an
+            invalid value (or a mobile another user has), C{NOT_EXIST} for an
+            unknown user, C{AUTH_FAILURE} (a code was sent),
+            C{PASSWORD_INCORRECT}, C{OVER_FREQUENCY} from the address proof.
         @return: the user as stored.
         """
         changes, codes = {}, {}
@@ -311,7 +312,7 @@ class SocialService:
         """
         Admin: show or hide C{uid} in US results.
 
-        @raise SignalError: 253 for an unknown user.
+        @raise SignalError: C{NOT_EXIST} for an unknown user.
         """
         user = await self.users.updateUser(uid, {"searchable": bool(searchable)}, self.now())
         if user is None:
@@ -330,29 +331,34 @@ class SocialService:
         for C{uid} is state 0), else to 1 (deleted).  C{uid}'s devices get
         FN.
 
-        @raise SignalError: 253 unknown user, 251 C{uid == targetUid}.
+        @raise SignalError: C{NOT_EXIST} unknown user, C{INVALID_PARAMETER}
+            C{uid == targetUid}.
         @return: the stored row, or L{None} when lifting a blacklist that
             had no row (nothing is stored).
         """
         if uid == targetUid:
             raise SignalError(ErrorCode.INVALID_PARAMETER, "cannot blacklist oneself")
         await self._requireUser(uid)
-        await self._requireUser(targetUid)
         now = self.now()
-        mine = await self.friends.getFriend(uid, targetUid)
-        alias = mine.alias if mine is not None else ""
-        if blacklisted:
-            state = FriendState.BLACKED
-        else:
-            theirs = await self.friends.getFriend(targetUid, uid)
-            friends = theirs is not None and theirs.state == FriendState.NORMAL
-            state = FriendState.NORMAL if friends else FriendState.DELETED
-            if mine is None:
-                state = None
-        if state is None:
+
+        def decide(pair: FriendPair) -> Optional[FriendChange]:
+            if pair.target is None:
+                raise SignalError(ErrorCode.NOT_EXIST, f"no user {targetUid!r}")
+            mine, theirs = pair.fromRow, pair.toRow
+            alias = mine.alias if mine is not None else ""
+            if blacklisted:
+                state = FriendState.BLACKED
+            elif mine is None:
+                return None
+            elif theirs is not None and theirs.state == FriendState.NORMAL:
+                state = FriendState.NORMAL
+            else:
+                state = FriendState.DELETED
+            return FriendChange(friends=[(uid, Friend(targetUid, int(state), now, alias))])
+        _, change = await self.friends.changeFriendship(uid, targetUid, decide)
+        if change is None:
             return None
-        row = Friend(targetUid, int(state), now, alias)
-        await self.friends.putFriend(uid, row)
+        row = change.friends[0][1]
         _log.info("{uid} {verb} {target}", uid=uid, target=targetUid,
                   verb="blacklisted" if blacklisted else "lifted the blacklist of")
         self._deliver(uid, FriendNotify(now))
@@ -369,9 +375,14 @@ class SocialService:
         while the previous request from C{uid} is pending or was rejected
         less than 24 hours ago is answered 0 and changes nothing.
 
-        @raise SignalError: 251 oneself or a reason over 512 characters, 253
-            unknown target, 16 already friends, 18 the target blacklisted
-            C{uid} (nothing stored, nothing pushed).
+        The checks and the write are one store transaction
+        (L{fxim.interfaces.IFriendStore.changeFriendship}).
+
+        @raise SignalError: C{INVALID_PARAMETER} oneself or a reason over
+            512 characters, C{NOT_EXIST} unknown target,
+            C{FRIEND_ALREADY_REQUEST} already friends,
+            C{FRIEND_REQUEST_BLOCKED} the target blacklisted C{uid} (nothing
+            stored, nothing pushed).
         """
         reason = reason or ""
         if targetUid == uid or len(reason) > MAX_REASON:
@@ -395,7 +406,7 @@ class SocialService:
             return FriendChange(request=FriendRequest(
                 uid, targetUid, reason, int(FriendRequestStatus.SENT), now,
                 fromReadStatus=True, toReadStatus=False))
-        pair, change = await self.friends.changeFriendRequest(uid, targetUid, decide)
+        pair, change = await self.friends.changeFriendship(uid, targetUid, decide)
         if change is None:
             _log.debug("{uid}: repeated friend request to {target} ignored",
                        uid=uid, target=targetUid)
@@ -447,7 +458,7 @@ class SocialService:
             return FriendChange(request=handled, friends=[
                 (uid, _befriended(pair.toRow, targetUid, now, keepBlacklist=False)),
                 (targetUid, _befriended(pair.fromRow, uid, now, keepBlacklist=True))])
-        pair, change = await self.friends.changeFriendRequest(targetUid, uid, decide)
+        pair, change = await self.friends.changeFriendship(targetUid, uid, decide)
         if change is None:
             return
         await self._event("friend.accepted" if accept else "friend.rejected",
@@ -514,18 +525,20 @@ class SocialService:
         FALS: set C{uid}'s alias for friend C{targetUid} (empty clears it);
         C{uid}'s devices get FN.
 
-        @raise SignalError: 253 not a friend (no row or a deleted one), 251
-            alias over 64 characters.
+        @raise SignalError: C{NOT_EXIST} not a friend (no row or a deleted
+            one), C{INVALID_PARAMETER} alias over 64 characters.
         """
         try:
             alias = _text(MAX_ALIAS)(alias or "")
         except ValueError:
             raise SignalError(ErrorCode.INVALID_PARAMETER, "alias")
-        row = await self.friends.getFriend(uid, targetUid)
-        if row is None or row.state == FriendState.DELETED:
-            raise SignalError(ErrorCode.NOT_EXIST, "not a friend")
         now = self.now()
-        row = attr.evolve(row, alias=alias, updateDt=now)
-        await self.friends.putFriend(uid, row)
+
+        def decide(pair: FriendPair) -> FriendChange:
+            row = pair.fromRow
+            if row is None or row.state == FriendState.DELETED:
+                raise SignalError(ErrorCode.NOT_EXIST, "not a friend")
+            return FriendChange(friends=[(uid, attr.evolve(row, alias=alias, updateDt=now))])
+        _, change = await self.friends.changeFriendship(uid, targetUid, decide)
         self._deliver(uid, FriendNotify(now))
-        return row
+        return change.friends[0][1]

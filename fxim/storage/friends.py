@@ -4,11 +4,12 @@ Friends and friend requests (L{fxim.interfaces.IFriendStore}): their
 C{*_txn} queries, the SQL store L{SQLFriendStore} and its in-memory twin
 L{MemoryFriendStore}.
 
-A friend request's check-and-write (FAR, FHR) is one transaction:
-L{IFriendStore.changeFriendRequest} reads what the decision needs with
-both users' rows locked (PostgreSQL: C{SELECT ... FOR UPDATE}; SQLite has
-one writer), calls the service's decision, and writes what it returns --
-so two nodes handling requests between the same two users take turns.
+A check-and-write between two users (FAR, FHR, the blacklist, an alias)
+is one transaction: L{IFriendStore.changeFriendship} reads what the
+decision needs with both users' rows locked (PostgreSQL: C{SELECT ... FOR
+UPDATE}; SQLite has one writer), calls the service's decision, and writes
+what it returns -- so two nodes changing what links the same two users
+take turns.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from fxim.storage.users import getUser_txn, lockUsers_txn
 @attr.s(frozen=True, slots=True, auto_attribs=True)
 class FriendPair:
     """
-    What a friend-request decision reads about two users, C{fromUid} and
+    What a friendship decision reads about two users, C{fromUid} and
     C{toUid}, in the transaction that writes its outcome.
 
     @ivar target: the L{User} C{toUid}, or L{None}.
@@ -48,7 +49,7 @@ class FriendPair:
 @attr.s(frozen=True, slots=True, auto_attribs=True)
 class FriendChange:
     """
-    What a friend-request decision writes.
+    What a friendship decision writes.
 
     @ivar request: the request to store, or L{None}.
     @ivar friends: C{(owner uid, Friend)} rows to store.
@@ -129,7 +130,7 @@ def getFriendHeads_txn(txn: Any, d: Dialect, uid: str) -> Tuple[int, int]:
     return (friends or 0, requests or 0)
 
 
-def changeFriendRequest_txn(txn: Any, d: Dialect, fromUid: str, toUid: str,
+def changeFriendship_txn(txn: Any, d: Dialect, fromUid: str, toUid: str,
                             decide: Decision) -> Tuple[FriendPair, Optional[FriendChange]]:
     lockUsers_txn(txn, d, [fromUid, toUid])
     pair = FriendPair(getUser_txn(txn, d, toUid), getFriend_txn(txn, d, fromUid, toUid),
@@ -171,16 +172,16 @@ class SQLFriendStore(SQLDatabase):
     def getFriendHeads(self, uid: str) -> Deferred[Tuple[int, int]]:
         return self._runRead(getFriendHeads_txn, uid)
 
-    def changeFriendRequest(
+    def changeFriendship(
             self, fromUid: str, toUid: str,
             decide: Decision) -> Deferred[Tuple[FriendPair, Optional[FriendChange]]]:
-        return self._runWrite(changeFriendRequest_txn, fromUid, toUid, decide)
+        return self._runWrite(changeFriendship_txn, fromUid, toUid, decide)
 
 
 @implementer(IFriendStore)
 class MemoryFriendStore:
     """
-    L{IFriendStore} in memory; L{changeFriendRequest} needs the C{users} of
+    L{IFriendStore} in memory; L{changeFriendship} needs the C{users} of
     a L{fxim.storage.users.MemoryUserStore} beside it.
 
     @ivar friends: C{(uid, friend uid)} -> L{Friend}.
@@ -233,7 +234,7 @@ class MemoryFriendStore:
         return (friendHead, requestHead)
 
     @fired
-    def changeFriendRequest(self, fromUid: str, toUid: str,
+    def changeFriendship(self, fromUid: str, toUid: str,
                             decide: Decision) -> Tuple[FriendPair, Optional[FriendChange]]:
         pair = FriendPair(self.users.get(toUid), self.friends.get((fromUid, toUid)),
                           self.friends.get((toUid, fromUid)),

@@ -734,9 +734,9 @@ class FriendStoreContract:
         self.assertEqual((yield self.store.getFriend("alice", "bob")), f2)
 
     @inlineCallbacks
-    def test_changeFriendRequest(self):
+    def test_changeFriendship(self):
         """
-        C{changeFriendRequest} gives the decision the target user, both
+        C{changeFriendship} gives the decision the target user, both
         friend rows and the request, then writes the request and rows it
         returns; what it raises fails the call with nothing written.
         """
@@ -749,16 +749,16 @@ class FriendStoreContract:
 
         def refuse(pair):
             raise ValueError("no")
-        yield self.assertFailure(self.store.changeFriendRequest("alice", "bob", refuse),
+        yield self.assertFailure(self.store.changeFriendship("alice", "bob", refuse),
                                  ValueError)
-        pair, change = yield self.store.changeFriendRequest(
+        pair, change = yield self.store.changeFriendship(
             "alice", "bob", lambda pair: FriendChange(request, [("alice", Friend("bob", 0, NOW + 1))]))
         self.assertEqual((pair.target, pair.fromRow, pair.toRow, pair.request),
                          (bob, mine, theirs, None))
         self.assertEqual(change.request, request)
         self.assertEqual((yield self.store.getFriendRequest("alice", "bob")), request)
         self.assertEqual((yield self.store.getFriend("alice", "bob")), Friend("bob", 0, NOW + 1))
-        pair, change = yield self.store.changeFriendRequest("bob", "nobody", lambda pair: None)
+        pair, change = yield self.store.changeFriendship("bob", "nobody", lambda pair: None)
         self.assertEqual((pair.target, pair.fromRow, pair.toRow, pair.request, change),
                          (None, None, None, None, None))
 

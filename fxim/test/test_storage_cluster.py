@@ -3,7 +3,7 @@
 Check-and-write flows stay consistent when two nodes -- two stores on the
 same database, each with its own services -- change the same group or
 friend request at the same time (L{fxim.interfaces.IGroupStore.changeGroup},
-L{fxim.interfaces.IFriendStore.changeFriendRequest}).
+L{fxim.interfaces.IFriendStore.changeFriendship}).
 """
 
 import uuid
