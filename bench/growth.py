@@ -19,7 +19,7 @@ beside the empty store's, measured in the same run:
   A, each before a random uid of that (deep) history.
 
 Between sizes the node is stopped and the store is filled *through the
-store's own SQL* (L{fxim.storage.sqlmessages.storeBatch_txn}, batches of
+store's own SQL* (L{fxim.storage.messages.storeBatch_txn}, batches of
 2,000 in one transaction, C{synchronous=OFF} for the fill only): 1:1 text
 messages among 10,000 background users, one in 100 of them between A and B
 so that their history is deep (10,000 at 1M).  The database size per
@@ -60,7 +60,7 @@ def fill(path, start, stop, a, b, rng):
     """
     from fxim.model import Conversation, Message, MessageContent
     from fxim.storage.dialect import SQLITE
-    from fxim.storage.sqlmessages import PendingStore, storeBatch_txn
+    from fxim.storage.messages import PendingStore, storeBatch_txn
     conn = sqlite3.connect(path, isolation_level=None)
     cur = conn.cursor()
     cur.execute("PRAGMA synchronous=OFF")  # the fill only; the node runs with FULL

@@ -134,7 +134,7 @@ def enqueue_txn(txn, d, kind, jobs, now, delayMs, collapse):
     first = last - len(fresh) + 1
     rows = [(first + i, kind, key, json.dumps(payload), now + delayMs, now)
             for i, (key, payload) in enumerate(fresh)]
-    from fxim.storage.sql import insertMany_txn
+    from fxim.storage.database import insertMany_txn
     insertMany_txn(txn, d, "INSERT INTO outbox (id, kind, order_key, payload, next_at,"
                    " created_at)", 6, rows)
     return len(fresh)
