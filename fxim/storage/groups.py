@@ -37,7 +37,7 @@ class GroupState:
     @ivar info: the group, or L{None} if there is none.
     @ivar members: its members, removed ones left out, in joining order.
     @ivar getUsers: C{f(uids) -> {uid: User}} reading users in the same
-        transaction.
+        transaction (so only while the decision runs).
     """
 
     info: Optional[GroupInfo]
