@@ -1174,6 +1174,39 @@ class MemoryLoginCodeStoreTests(MemoryBackendMixin, LoginCodeStoreContract,
     """
 
 
+class StandaloneUserTwinTests(UserStoreContract, TestCase):
+    """
+    L{UserStoreContract} for L{fxim.storage.users.MemoryUserStore} on its
+    own (the twins that need no other domain's tables stand alone).
+    """
+
+    def setUp(self):
+        from fxim.storage.users import MemoryUserStore
+        self.store = MemoryUserStore()
+
+
+class StandaloneSessionTwinTests(SessionStoreContract, TestCase):
+    """
+    L{SessionStoreContract} for L{fxim.storage.sessions.MemorySessionStore}
+    on its own.
+    """
+
+    def setUp(self):
+        from fxim.storage.sessions import MemorySessionStore
+        self.store = MemorySessionStore()
+
+
+class StandaloneLoginCodeTwinTests(LoginCodeStoreContract, TestCase):
+    """
+    L{LoginCodeStoreContract} for
+    L{fxim.storage.sessions.MemorySessionStore} on its own.
+    """
+
+    def setUp(self):
+        from fxim.storage.sessions import MemorySessionStore
+        self.store = MemorySessionStore()
+
+
 class MemoryMessageStoreTests(MemoryBackendMixin, MessageStoreContract,
                               TestCase):
     """
