@@ -24,7 +24,11 @@ OWNER, BOB, CAROL, DAVE, EVE, FRANK = "owner", "bob", "carol", "dave", "eve", "f
 
 
 class _Bus:
+    def __init__(self):
+        self.delivered = []
+
     def deliver(self, uid, push, excludeCid=None):
+        self.delivered.append((uid, push))
         return succeed(None)
 
     def kick(self, uid, cid, keep=None):
@@ -38,7 +42,7 @@ class _Node:
 
     def __init__(self, store, config):
         self.store = store
-        bus = _Bus()
+        self.bus = bus = _Bus()
         self.messages = MessagingService(store, bus, reactor, config)
         self.groups = GroupService(store, bus, reactor, config, self.messages)
         self.social = SocialService(store, bus, reactor, config, self.messages)
@@ -109,6 +113,25 @@ class ClusterRaceContract:
         self.assertEqual((yield b.store.getHead(CAROL)), 2)
         request = yield b.store.getFriendRequest(CAROL, BOB)
         self.assertEqual(request.status, FriendRequestStatus.ACCEPTED)
+
+    @inlineCallbacks
+    def test_concurrentRequestsStoredOnce(self):
+        """
+        A friend request sent through both nodes at once is stored once:
+        the target gets one FRN, the repeats are answered 0.
+        """
+        from fxim.wire.requests import FriendRequestNotify
+        a, b = self.nodes
+        results = yield DeferredList([
+            ensureDeferred(node.social.addFriendRequest(CAROL, BOB, "hi"))
+            for node in (a, b, a, b)], consumeErrors=True)
+        self.assertTrue(all(ok for ok, _ in results), results)
+        notified = [p for node in (a, b) for uid, p in node.bus.delivered
+                    if uid == BOB and isinstance(p, FriendRequestNotify)]
+        self.assertEqual(len(notified), 1)
+        request = yield b.store.getFriendRequest(CAROL, BOB)
+        self.assertEqual((request.status, request.updateDt), (FriendRequestStatus.SENT,
+                                                               notified[0].version))
 
     @inlineCallbacks
     def test_concurrentKicksNotifyOnce(self):
