@@ -393,8 +393,8 @@ def scenario_codec(opts, results):
     import json as _json
     import struct
     from fxim.model import Conversation, Message, MessageContent
-    from fxim.wire import clientcodecs
-    from fxim.wire.codecs import codecFor
+    from fxim.protocol.client import CLIENT as clientcodecs
+    from fxim.protocol.registry import BUILTIN
     from fxim.wire.envelope import decodeEnvelope, encodeEnvelope
     from fxim.wire.frame import FrameDecoder, HEADER, encodeFrame, Frame
     from fxim.wire.requests import SendMessage, SendResult
@@ -413,7 +413,7 @@ def scenario_codec(opts, results):
         if len(text.encode()) >= 200:
             break
         wsPad += 1
-    codec = codecFor(9, 18)
+    codec = BUILTIN.lookup(9, 18)
     result = SendResult(123456789012345, 1700000000000)
     n = 20000 if opts.quick else 100000
 

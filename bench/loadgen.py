@@ -29,7 +29,8 @@ from twisted.protocols.basic import LineReceiver  # noqa: E402
 from fxim import crypto  # noqa: E402
 from fxim.transport.nodelay import setNoDelay  # noqa: E402
 from fxim.model import GroupInfo, GroupMember  # noqa: E402
-from fxim.wire import clientcodecs, im_pb2 as pb  # noqa: E402
+from fxim.protocol.client import CLIENT as clientcodecs  # noqa: E402
+from fxim.wire import im_pb2 as pb  # noqa: E402
 from fxim.wire.frame import HEADER, FrameDecoder  # noqa: E402
 from fxim.wire.requests import ConnectRequest, CreateGroup  # noqa: E402
 from fxim.wire.signals import Signal, SubSignal  # noqa: E402

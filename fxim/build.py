@@ -110,7 +110,8 @@ async def _presence(config: Config, reactor: Any, closers: List[Callable]):
     from fxim.bus.redis import RedisBus
     from fxim.directory.redis import RedisDirectory
     from fxim.redisconn import connectRedis
-    from fxim.wire.codecs import encodePush
+    from fxim.protocol.neutral import NeutralPushes
+    from fxim.protocol.registry import BUILTIN
     redis = await connectRedis(reactor, config.redis, poolSize=8)
     closers.append(redis.disconnect)
     directory = RedisDirectory(reactor, redis, str(config.nodeId), prefix=config.redisPrefix,
@@ -118,7 +119,7 @@ async def _presence(config: Config, reactor: Any, closers: List[Callable]):
     await directory.start()
     # A clean stop forgets this node's devices at once (no TTL wait).
     closers.append(lambda: directory.stop(forget=True))
-    bus = RedisBus(reactor, str(config.nodeId), directory, connections, encodePush,
+    bus = RedisBus(reactor, str(config.nodeId), directory, connections, NeutralPushes(BUILTIN),
                    redis, config.redis, prefix=config.redisPrefix)
     await bus.start()
     closers.append(bus.stop)

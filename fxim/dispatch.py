@@ -6,14 +6,18 @@ transports hand decoded signals to.
 Handlers are found with C{getPlugins(IHandlerPlugin)} in C{twisted/plugins/}
 drop-ins.  A handler takes C{(context, request)} -- a L{RequestContext} and a
 typed request from L{fxim.wire.requests} -- and returns a typed response (or
-a L{Deferred} or coroutine of one).  It raises L{SignalError} for failures
+a L{Deferred} or coroutine of one).  Each handler answers one
+L{fxim.protocol.command.Command}; the commands of the built-in subsignals
+and of every loaded plugin form the L{HandlerRegistry}'s C{commands}
+(a L{CommandRegistry}), which the transports' wire objects decode and
+encode with.  It raises L{SignalError} for failures
 the client may see; anything else is logged and answered with
 C{SERVER_ERROR}.  Only this module turns failures into wire replies.
 """
 
 import inspect
 import time
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Type, Union
 
 import attr
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
@@ -25,8 +29,10 @@ from zope.interface import implementer
 from fxim import metrics
 from fxim.errors import ErrorCode, SignalError, WireError
 from fxim.interfaces import IHandlerPlugin
-from fxim.wire import codecs
-from fxim.wire.requests import ConnectAck
+from fxim.protocol.command import Command, jsonCommand
+from fxim.protocol.registry import BUILTIN, CommandRegistry
+from fxim.protocol.wire import Incoming
+from fxim.wire.envelope import subSignalName
 from fxim.wire.sanitize import TooManyItems, checkValue, tooManyItems
 from fxim.wire.signals import (
     PLUGIN_SUBSIGNALS, SERVER_ONLY_SUBSIGNALS, Signal, SubSignal,
@@ -49,8 +55,8 @@ class Handler:
     @ivar subsignal: the SubSignal ordinal it answers.
     @ivar function: C{function(context, request)}.
     @ivar anonymous: whether it may run before CONNECT is accepted.
-    @ivar codec: the L{codecs.Codec} for a plugin subsignal (built-in
-        subsignals use the built-in codec).
+    @ivar command: the L{Command} of a plugin subsignal (built-in
+        subsignals use the built-in command).
     @ivar overrides: whether it deliberately replaces another plugin's
         handler for the same key.
     @ivar plugin: the name of the plugin that registered it.
@@ -60,7 +66,7 @@ class Handler:
     subsignal: int
     function: Callable[..., Any]
     anonymous: bool = False
-    codec: Optional[Any] = None
+    command: Optional[Type[Command]] = None
     overrides: bool = False
     plugin: str = ""
     # i13: receipts
@@ -77,16 +83,23 @@ class Handler:
 @implementer(IPlugin, IHandlerPlugin)
 class HandlerSet:
     """
-    A handler plugin built with the L{HandlerSet.handler} decorator::
+    A handler plugin built with the L{HandlerSet.handler} decorator,
+    given the L{Command} a handler answers::
+
+        class Echo(JsonCommand):
+            subsignal = 64
+            name = "ECHO"
 
         acme = HandlerSet("acme.echo")
 
-        @acme.handler(Signal.PUBLISH, 64, name="ECHO")
+        @acme.handler(Echo)
         async def echo(context, request):
             return request.value
 
-    A subsignal in 64-127 with a C{name} gets a JSON codec on both
-    transports (see L{fxim.wire.codecs.jsonCodec}).
+    A built-in subsignal needs no command (C{handler(Signal.PUBLISH,
+    SubSignal.MS)}); a plugin subsignal in 64-127 given as C{(signal,
+    subsignal, name=...)} gets a generated JSON command (see
+    L{fxim.protocol.command.jsonCommand}).
     """
 
     def __init__(self, name: str, description: str = "") -> None:
@@ -94,28 +107,37 @@ class HandlerSet:
         self.description = description
         self._handlers: List[Handler] = []
 
-    def handler(self, signal: int, subsignal: int = SubSignal.NONE, *,
+    def handler(self, signal: Union[int, Type[Command]], subsignal: int = SubSignal.NONE, *,
                 anonymous: bool = False, name: Optional[str] = None,
-                codec: Any = None, overrides: bool = False,
+                command: Optional[Type[Command]] = None, overrides: bool = False,
                 keepOverLimit: bool = False) -> Callable:
         """
-        Decorator registering C{function} for (signal, subsignal).
+        Decorator registering C{function} for a command, or for (signal,
+        subsignal).
 
-        @param name: the WebSocket name of a plugin subsignal (64-127).
-        @param codec: a custom L{codecs.Codec} instead of the JSON one.
+        @param signal: the L{Command} class, or a L{Signal} ordinal.
+        @param name: the WebSocket name of a plugin subsignal (64-127) given
+            by ordinal: it gets a generated JSON command.
+        @param command: the L{Command} (same as passing it as C{signal}).
         @param overrides: replace a handler another plugin registered for
             the same key (logged at startup).
         @param keepOverLimit: handle a request over the rate limit anyway
             (its answer is still 250).
         """
-        if codec is None and subsignal in PLUGIN_SUBSIGNALS:
-            if name is None:
-                raise ValueError("a plugin subsignal needs a name")
-            codec = codecs.jsonCodec(subsignal, name)
+        if isinstance(signal, type) and issubclass(signal, Command):
+            command = signal
+        if command is not None:
+            key = (int(command.signal), int(command.subsignal))
+        else:
+            key = (int(signal), int(subsignal))
+            if subsignal in PLUGIN_SUBSIGNALS:
+                if name is None:
+                    raise ValueError("a plugin subsignal needs a name")
+                command = jsonCommand(subsignal, name, key[0])
 
         def decorate(function: Callable) -> Callable:
             self._handlers.append(Handler(
-                signal, subsignal, function, anonymous, codec, overrides, self.name,
+                key[0], key[1], function, anonymous, command, overrides, self.name,
                 keepOverLimit))
             return function
         return decorate
@@ -135,9 +157,15 @@ class HandlerRegistry:
     Maps (signal, subsignal) to exactly one L{Handler}.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, commands: CommandRegistry = BUILTIN) -> None:
+        """
+        @param commands: the commands before any plugin's.
+        """
         self._handlers: Dict[Key, Handler] = {}
         self.plugins: List[str] = []
+        #: The L{CommandRegistry}: the built-in commands plus those the
+        #: registered handlers declare.
+        self.commands = commands
 
     def register(self, handler: Handler) -> None:
         """
@@ -148,17 +176,17 @@ class HandlerRegistry:
         if existing is not None:
             if handler.overrides and not existing.overrides:
                 _log.info("{plugin} overrides {key} of {other}", plugin=handler.plugin,
-                          key=_keyName(handler.key), other=existing.plugin)
+                          key=_keyName(handler.key, self.commands), other=existing.plugin)
             elif existing.overrides and not handler.overrides:
                 _log.info("{plugin} overrides {key} of {other}", plugin=existing.plugin,
-                          key=_keyName(handler.key), other=handler.plugin)
+                          key=_keyName(handler.key, self.commands), other=handler.plugin)
                 return
             else:
                 raise DuplicateHandler(
-                    f"{_keyName(handler.key)} is claimed by both {existing.plugin!r} and "
+                    f"{_keyName(handler.key, self.commands)} is claimed by both {existing.plugin!r} and "
                     f"{handler.plugin!r}; use --disable-plugin or declare overrides=True")
-        if handler.codec is not None:
-            codecs.registerCodec(handler.codec)
+        if handler.command is not None:
+            self.commands = self.commands.extended([handler.command])
         self._handlers[handler.key] = handler
 
     def lookup(self, signal: int, subsignal: int) -> Optional[Handler]:
@@ -194,21 +222,20 @@ class HandlerRegistry:
             for handler in plugin.handlers():
                 handler.plugin = plugin.name
                 registry.register(handler)
-                loaded.append(_keyName(handler.key))
+                loaded.append(_keyName(handler.key, registry.commands))
             registry.plugins.append(plugin.name)
             _log.info("plugin {name} loaded: {handlers}", name=plugin.name,
                       handlers=", ".join(loaded))
         return registry
 
 
-def _keyName(key: Key) -> str:
+def _keyName(key: Key, commands: CommandRegistry = BUILTIN) -> str:
     signal, subsignal = key
     try:
         sname = Signal(signal).name
     except ValueError:
         sname = str(signal)
-    from fxim.wire.envelope import subSignalName
-    name = subSignalName(subsignal)
+    name = subSignalName(subsignal, commands.pluginNames)
     return f"{sname}/{name if name != 'NONE' or subsignal == 0 else subsignal}"
 
 
@@ -255,10 +282,11 @@ class Outcome:
 _NOTHING = Outcome()
 
 
+
 class Dispatcher:
     """
-    Routes decoded signals from either transport to their handler and
-    renders the outcome with that transport's codec.
+    Routes requests from either transport's wire object to their handler
+    and renders the outcome through the same wire object.
 
     @ivar registry: the L{HandlerRegistry}.
     @ivar server: the facade handed to handlers as C{context.server}.
@@ -279,24 +307,32 @@ class Dispatcher:
         self.rate = rate
         self.burst = max(burst, 1)
 
-    def dispatch(self, connection: Any, signal: int, subsignal: int,
-                 messageId: int, payload: Any) -> "Deferred[Outcome]":
+    @property
+    def commands(self) -> CommandRegistry:
+        """
+        The L{CommandRegistry} the transports' wire objects use.
+        """
+        return self.registry.commands
+
+    def _name(self, incoming: Incoming) -> str:
+        return _keyName((incoming.signal, incoming.subsignal), self.registry.commands)
+
+    def dispatch(self, connection: Any, incoming: Incoming) -> "Deferred[Outcome]":
         """
         Handle one request.
 
-        @param connection: the L{IConnection} (its C{transportName} picks
-            the codec direction).
-        @param payload: the TCP body (C{bytes}) or the WS content.
+        @param connection: the L{IConnection} it came on.
+        @param incoming: the request, from the connection's wire object.
         @return: a L{Deferred} firing with an L{Outcome}; it never fails.
         """
-        tcp = connection.transportName == "tcp"
+        signal, subsignal = incoming.signal, incoming.subsignal
         if signal in LEGACY_SIGNALS or signal in (Signal.CONNECT_ACK, Signal.PUB_ACK):
             _log.info("{peer}: ignoring {signal} from a client", peer=connection.peer,
                       signal=Signal(signal).name)
             return succeed(_NOTHING)
         handler = self.registry.lookup(signal, subsignal)
         if handler is None:
-            return succeed(self._unhandled(connection, signal, subsignal, messageId, tcp))
+            return succeed(self._unhandled(connection, incoming))
         if connection.uid is None and not handler.anonymous:
             pending = getattr(connection, "pendingConnect", None)
             if pending is not None:
@@ -304,76 +340,68 @@ class Dispatcher:
                 waiter: Deferred = Deferred()
                 pending.addBoth(lambda r: (waiter.callback(None), r)[1])
                 return waiter.addCallback(
-                    lambda _: self.dispatch(connection, signal, subsignal, messageId, payload))
+                    lambda _: self.dispatch(connection, incoming))
             _log.info("{peer}: {key} before CONNECT; closing", peer=connection.peer,
-                      key=_keyName((signal, subsignal)))
+                      key=self._name(incoming))
             return succeed(Outcome(None, True))
-        codec = handler.codec or codecs.codecFor(signal, subsignal)
-        if codec is None:
-            return succeed(self._unhandled(connection, signal, subsignal, messageId, tcp))
+        command = handler.command or incoming.command
+        if command is None:
+            return succeed(self._unhandled(connection, incoming))
         if signal == Signal.PUBLISH and self.rate and not self._allow(connection):
             _log.info("{peer}: over the request rate", peer=connection.peer)
             if handler.keepOverLimit:
-                self._handleAnyway(handler, codec, tcp, connection, signal, subsignal,
-                                   messageId, payload)
+                self._handleAnyway(handler, command, connection, incoming)
             metrics.RATE_LIMITED.inc()
-            return succeed(self._reply(codec, tcp, messageId, ErrorCode.OVER_FREQUENCY, None,
-                                       key=(signal, subsignal)))
-        # i10a: long id lists are refused before they are converted.
+            return succeed(self._reply(command, incoming, ErrorCode.OVER_FREQUENCY, None,
+                                       counted=True))
         maxItems = getattr(getattr(self.server, "config", None), "maxRequestIds", None)
-        if not tcp and tooManyItems(checkValue(payload, nul=False, maxItems=maxItems)):
-            _log.info("{peer}: refusing {key}: too many items", peer=connection.peer,
-                      key=_keyName((signal, subsignal)))
-            return succeed(self._reply(codec, tcp, messageId, ErrorCode.INVALID_PARAMETER, None))
         try:
-            request = codec.decodeTcp(payload) if tcp else codec.decodeWs(payload)
+            request = incoming.wire.decodeRequest(command, incoming.payload, maxItems)
         except WireError as e:
             _log.info("{peer}: malformed {key} body: {error}", peer=connection.peer,
-                      key=_keyName((signal, subsignal)), error=str(e))
+                      key=self._name(incoming), error=str(e))
             code = (ErrorCode.INVALID_PARAMETER if isinstance(e, TooManyItems)
                     else ErrorCode.INVALID_DATA)
-            return succeed(self._reply(codec, tcp, messageId, code, None))
+            return succeed(self._reply(command, incoming, code, None))
         # i10a: no NUL in any string, no deep nesting, on every backend alike.
         refused = checkValue(request, maxItems=maxItems)
         if refused is not None:
             _log.info("{peer}: refusing {key}: {why}", peer=connection.peer,
-                      key=_keyName((signal, subsignal)), why=refused)
+                      key=self._name(incoming), why=refused)
             if tooManyItems(refused):
-                return succeed(self._reply(codec, tcp, messageId, ErrorCode.INVALID_PARAMETER,
+                return succeed(self._reply(command, incoming, ErrorCode.INVALID_PARAMETER,
                                            None))
-            if codec.signal == Signal.CONNECT:
-                return succeed(self._reply(codec, tcp, messageId, ErrorCode.SUCCESS, ConnectAck(
-                    SubSignal.CONNECTION_REFUSED_IDENTIFIER_REJECTED)))
-            return succeed(self._reply(codec, tcp, messageId, ErrorCode.INVALID_DATA, None))
-        context = RequestContext(connection, self.server, signal, subsignal, messageId)
+            code, response = command.refusal
+            return succeed(self._reply(command, incoming, code, response))
+        context = RequestContext(connection, self.server, signal, subsignal,
+                                 incoming.messageId)
         d = maybeDeferred(handler.function, context, request)
         d.addCallback(_awaitCoroutine)
         self.inflight += 1
         d.addBoth(self._done)
         started = time.monotonic()
         d.addCallbacks(
-            lambda response: self._reply(codec, tcp, messageId, ErrorCode.SUCCESS, response,
-                                         key=(signal, subsignal), started=started),
-            lambda f: self._failed(f, codec, tcp, messageId, connection, signal, subsignal,
-                                   started))
+            lambda response: self._reply(command, incoming, ErrorCode.SUCCESS, response,
+                                         counted=True, started=started),
+            lambda f: self._failed(f, command, connection, incoming, started))
         return d
 
-    def _handleAnyway(self, handler: Handler, codec: Any, tcp: bool, connection: Any,
-                      signal: int, subsignal: int, messageId: int, payload: Any) -> None:
+    def _handleAnyway(self, handler: Handler, command: Type[Command], connection: Any,
+                      incoming: Incoming) -> None:
         """
         Run a C{keepOverLimit} handler whose reply was already decided.
         """
         try:
-            request = codec.decodeTcp(payload) if tcp else codec.decodeWs(payload)
+            request = incoming.wire.decodeRequest(command, incoming.payload)
         except WireError as e:
             _log.info("{peer}: malformed {key} body: {error}", peer=connection.peer,
-                      key=_keyName((signal, subsignal)), error=str(e))
+                      key=self._name(incoming), error=str(e))
             return
-        context = RequestContext(connection, self.server, signal, subsignal, messageId)
+        context = RequestContext(connection, self.server, incoming.signal, incoming.subsignal,
+                                 incoming.messageId)
         d = maybeDeferred(handler.function, context, request)
         d.addCallback(_awaitCoroutine)
-        d.addErrback(lambda f: self._failed(f, codec, tcp, messageId, connection, signal,
-                                            subsignal))
+        d.addErrback(lambda f: self._failed(f, command, connection, incoming))
 
     #: Requests whose handler has not finished (for a clean shutdown).
     inflight = 0
@@ -408,24 +436,20 @@ class Dispatcher:
         connection._fximBucket = (tokens - 1.0 if allowed else tokens, now)
         return allowed
 
-    def _reply(self, codec: Any, tcp: bool, messageId: int, code: int,
-               response: Any, key: Optional[Key] = None,
+    def _reply(self, command: Type[Command], incoming: Incoming, code: int,
+               response: Any, counted: bool = False,
                started: Optional[float] = None) -> Outcome:
-        reply = (codec.replyTcp if tcp else codec.replyWs)(messageId, code, response)
-        close = codec.signal == Signal.CONNECT and (
-            response is None or response.code != SubSignal.CONNECTION_ACCEPTED)
-        if key is not None:
-            name = _keyName(key)
-            # CONNECT's result is the CONNECT_ACK code, not the error code.
-            result = getattr(response, "code", code) if codec.signal == Signal.CONNECT else code
-            metrics.REQUESTS.labels(name, str(int(result))).inc()
+        reply = incoming.wire.reply(command, incoming.messageId, code, response)
+        close = command.closesAfter(response)
+        if counted:
+            name = self._name(incoming)
+            metrics.REQUESTS.labels(name, str(command.resultCode(code, response))).inc()
             if started is not None:
                 metrics.REQUEST_SECONDS.labels(name).observe(time.monotonic() - started)
         return Outcome(reply, close)
 
-    def _failed(self, failure: Failure, codec: Any, tcp: bool, messageId: int,
-                connection: Any, signal: int, subsignal: int,
-                started: Optional[float] = None) -> Outcome:
+    def _failed(self, failure: Failure, command: Type[Command], connection: Any,
+                incoming: Incoming, started: Optional[float] = None) -> Outcome:
         from fxim.health import outageKind
         outages = getattr(self.server, "outages", None)
         kind = outageKind(failure.value)
@@ -434,27 +458,23 @@ class Dispatcher:
         elif kind is not None and outages is not None:
             # An unreachable database/Redis or a full disk: one line per
             # outage interval, not a traceback per request.
-            outages.failed(kind, failure.value, _keyName((signal, subsignal)))
+            outages.failed(kind, failure.value, self._name(incoming))
             code = ErrorCode.SERVER_ERROR
         else:
             _log.failure("{peer}: {key} handler failed", failure, peer=connection.peer,
-                         key=_keyName((signal, subsignal)))
+                         key=self._name(incoming))
             code = ErrorCode.SERVER_ERROR
-        return self._reply(codec, tcp, messageId, code, None, key=(signal, subsignal),
-                           started=started)
+        return self._reply(command, incoming, code, None, counted=True, started=started)
 
-    def _unhandled(self, connection: Any, signal: int, subsignal: int,
-                   messageId: int, tcp: bool) -> Outcome:
-        if signal == Signal.PUBLISH:
+    def _unhandled(self, connection: Any, incoming: Incoming) -> Outcome:
+        if incoming.signal == Signal.PUBLISH:
             if connection.uid is None:
                 return Outcome(None, True)
-            why = "server-only" if subsignal in SERVER_ONLY_SUBSIGNALS else "unknown"
+            why = "server-only" if incoming.subsignal in SERVER_ONLY_SUBSIGNALS else "unknown"
             _log.info("{peer}: {why} subsignal {sub}: NOT_IMPLEMENT", peer=connection.peer,
-                      why=why, sub=subsignal)
-            return Outcome(codecs.notImplementedReply(
-                connection.transportName, messageId, subsignal))
-        _log.info("{peer}: no handler for {key}", peer=connection.peer,
-                  key=_keyName((signal, subsignal)))
+                      why=why, sub=incoming.subsignal)
+            return Outcome(incoming.wire.notImplemented(incoming.messageId, incoming.subsignal))
+        _log.info("{peer}: no handler for {key}", peer=connection.peer, key=self._name(incoming))
         return _NOTHING
 
 

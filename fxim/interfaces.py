@@ -38,14 +38,9 @@ class IConnection(Interface):
 
     def sendPush(push):
         """
-        Send one server-initiated push (an object with a registered push
-        codec, see L{fxim.wire.codecs}).
-        """
-
-    def sendRaw(tcpBytes, wsText):
-        """
-        Send an already-encoded push: C{tcpBytes} on TCP, C{wsText} on
-        WebSocket (used by the delivery bus to avoid re-encoding).
+        Send one server-initiated push (a typed push some
+        L{fxim.protocol.command.Notification} declares), encoded by the
+        connection's own wire object.
         """
 
     def disconnect():
@@ -427,9 +422,9 @@ class IDeliveryBus(Interface):
         """
         Send C{push} to every connected device of C{uid} except
         C{excludeCid}: local connections with C{sendPush}, remote ones
-        through the node that holds them (which calls C{sendRaw} with the
-        pre-encoded push; the argument for the other transport may be
-        L{None}).  @return: L{Deferred} firing with the number of devices
+        through the node that holds them (the push crosses in its
+        transport-neutral form, L{fxim.protocol.neutral}, and that node
+        calls C{sendPush}).  @return: L{Deferred} firing with the number of devices
         it was sent to.
         """
 

@@ -1,10 +1,10 @@
 # -*- test-case-name: fxim.test.test_model -*-
 """
-Domain records shared by the wire codecs, the services and the stores.
+Domain records shared by the commands, the services and the stores.
 
 Every record is a frozen attrs class; field names are camelCase as in the
 rest of Twisted-style code, and map one to one onto the C{im.*} protobuf
-fields and the web client's JSON keys (see L{fxim.wire.codecs}).
+fields and the web client's JSON keys (see L{fxim.protocol}).
 """
 
 from enum import IntEnum

@@ -44,20 +44,20 @@ class RedisNode:
 
 
 @inlineCallbacks
-def startRedisNode(reactor, url, nodeId, local, encodePush,
+def startRedisNode(reactor, url, nodeId, local, pushes,
                    prefix="fxim:", ttl=15.0, heartbeatInterval=5.0,
                    poolSize=1):
     """
     Connect to Redis and start this node's directory and bus.
 
     @param local: this node's L{fxim.bus.local.LocalConnections}.
-    @param encodePush: see L{RedisBus}.
+    @param pushes: see L{RedisBus}.
     @return: L{Deferred} firing with a L{RedisNode}.
     """
     redis = yield connectRedis(reactor, url, poolSize=poolSize)
     directory = RedisDirectory(reactor, redis, nodeId, prefix=prefix, ttl=ttl,
                                heartbeatInterval=heartbeatInterval)
-    bus = RedisBus(reactor, nodeId, directory, local, encodePush, redis, url,
+    bus = RedisBus(reactor, nodeId, directory, local, pushes, redis, url,
                    prefix=prefix)
     try:
         yield directory.start()

@@ -7,9 +7,10 @@ Channels (C{prefix} defaults to C{"fxim:"}), all carrying JSON:
   - C{<prefix>node:<nodeId>}, read by that node only::
 
       {"op": "push", "uid": U, "to": [[cid, transportName], ...],
-       "tcp": "<base64 of the TCP frame>", "ws": "<WebSocket envelope>"}
+       "push": {"push": <notification name>, "value": {...}}}
 
-    (C{tcp}/C{ws} only when a target uses that transport).
+    (the push's transport-neutral form, L{fxim.protocol.neutral}: each
+    receiving connection's wire object encodes it).
   - C{<prefix>cluster}, read by every node::
 
       {"op": "kick", "uid": U, "cid": C, "from": nodeId}
@@ -32,9 +33,7 @@ replace it (L{fxim.bus.catchup}):
     the missed MNs.
 """
 
-import base64
 import json
-from typing import Callable, Tuple
 
 from twisted.internet.defer import ensureDeferred, gatherResults, inlineCallbacks, succeed
 from twisted.logger import Logger
@@ -42,6 +41,7 @@ from zope.interface import implementer
 
 from fxim.bus.local import deliverLocally, kickLocally
 from fxim.interfaces import IDeliveryBus
+from fxim.protocol.neutral import NeutralPushes
 from fxim.redisconn import RedisSubscriber
 from fxim.wire.requests import MessageNotify
 
@@ -61,14 +61,14 @@ class RedisBus:
     """
 
     def __init__(self, reactor, nodeId: str, directory, local,
-                 encodePush: Callable[[object], Tuple[bytes, str]],
+                 pushes: NeutralPushes,
                  redis, url: str, prefix: str = "fxim:",
                  timeout: float = 5.0):
         """
         @param reactor: provides C{IReactorTCP} and C{IReactorTime}.
-        @param encodePush: C{encodePush(push)} returns C{(tcpFrameBytes,
-            wsEnvelopeText)} (L{fxim.wire.codecs.encodePush}); called at
-            most once per L{deliver}, only if a device is on another node.
+        @param pushes: the L{NeutralPushes} giving pushes their
+            transport-neutral form (encoded at most once per L{deliver},
+            only if a device is on another node).
         @param redis: a connection from L{fxim.redisconn.connectRedis}, for
             PUBLISH (not closed by L{stop}).
         @param url: the C{redis://} URL; L{start} opens a dedicated
@@ -79,7 +79,7 @@ class RedisBus:
         self.nodeId = nodeId
         self.directory = directory
         self.local = local
-        self._encodePush = encodePush
+        self._pushes = pushes
         self._redis = redis
         self._url = url
         self._prefix = prefix
@@ -273,24 +273,18 @@ class RedisBus:
                 byNode.setdefault(presence.nodeId, []).append(presence)
         if not byNode:
             return count
-        tcpBytes, wsText = self._encodePush(push)
-        tcpField = base64.b64encode(tcpBytes).decode("ascii")
+        neutral = self._pushes.encode(push)
         publishes = []
         for nodeId in sorted(byNode):
             targets = byNode[nodeId]
             message = {"op": "push", "uid": uid,
-                       "to": [[p.cid, p.transportName] for p in targets]}
+                       "to": [[p.cid, p.transportName] for p in targets],
+                       "push": neutral}
             if isMN:
                 message["mn"] = push.head
-            transports = {p.transportName for p in targets}
-            if "ws" in transports:
-                message["ws"] = wsText
-            if transports - {"ws"}:
-                message["tcp"] = tcpField
             d = self._publish(self.channelOf(nodeId), message,
                               (lambda: self._owe(uid)) if isMN else None)
-            d.addCallback(lambda receivers, n=len(targets):
-                          n if receivers else 0)
+            d.addCallback(_sentTo, len(targets))
             publishes.append(d)
         sent = yield gatherResults(publishes)
         return count + sum(sent)
@@ -346,26 +340,29 @@ class RedisBus:
 
     def _pushReceived(self, message):
         uid = message["uid"]
-        tcpBytes = (base64.b64decode(message["tcp"]) if "tcp" in message
-                    else None)
-        wsText = message.get("ws")
+        try:
+            push = self._pushes.decode(message["push"])
+        except Exception:
+            _log.failure("Bad push to {uid}", uid=uid)
+            return
         mn = message.get("mn")
         for cid, _ in message["to"]:
             for conn in self.local.getAll(uid, cid):
                 if isinstance(mn, int) and self.catchUp is not None:
                     self.catchUp.notifiedSeq(conn, mn)
-                payload = wsText if conn.transportName == "ws" else tcpBytes
-                if payload is None:
-                    # moved to another transport since the directory lookup;
-                    # the client will pull
-                    _log.info("No payload for {transport} in push to "
-                              "{uid}/{cid}", transport=conn.transportName,
-                              uid=uid, cid=cid)
-                    continue
                 try:
-                    conn.sendRaw(tcpBytes, wsText)
+                    # Each connection's wire encodes it (once per transport).
+                    conn.sendPush(push)
                 except Exception:
-                    _log.failure("Raw push to {uid}/{cid}", uid=uid, cid=cid)
+                    _log.failure("Relayed push to {uid}/{cid}", uid=uid, cid=cid)
                 else:
                     from fxim import metrics
                     metrics.PUSHES.labels("relayed").inc()
+
+
+def _sentTo(receivers: int, targets: int) -> int:
+    """
+    How many devices a publish reached: all its targets once the node's
+    channel had a subscriber.
+    """
+    return targets if receivers else 0

@@ -19,8 +19,8 @@ Low level (one connection, typed requests)::
 
 from fxim.client.connection import (
     ClientConnection, ConnectionLost, RequestFailed, connectTcp, connectWs, openConnection,
+    registerPluginSubsignal,
 )
-from fxim.wire.envelope import registerSubSignalName as registerPluginSubsignal
 from fxim.client.inbox import Inbox
 from fxim.client.http import Credentials, LoginError, login, sendCode
 from fxim.client.session import (

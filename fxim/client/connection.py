@@ -16,24 +16,23 @@ from twisted.logger import Logger
 from fxim import crypto
 from fxim.errors import ErrorCode, SignalError
 from fxim.transport.nodelay import setNoDelay
-from fxim.wire import clientcodecs, codecs, requests as rq
-from fxim.wire.envelope import HEARTBEAT, Envelope, subSignalName
+from fxim.protocol.client import CLIENT, ClientWire
+from fxim.wire import requests as rq
+from fxim.wire.envelope import HEARTBEAT, Envelope
 from fxim.wire.frame import Frame, FrameDecoder, encodeFrame
 from fxim.wire.signals import Signal, SubSignal
 
 _log = Logger()
 
-def _codeOnly(subsignal: int) -> bool:
-    codec = codecs.codecFor(Signal.PUBLISH, subsignal)
-    return codec is not None and codec.codeOnly
+def registerPluginSubsignal(name: str, ordinal: int) -> None:
+    """
+    Teach the SDK's connections the WebSocket name of a plugin subsignal
+    (64-127), whose requests and replies are JSON.
 
-
-def _bodyTcp(request: Any) -> bytes:
-    return b"" if request is None else clientcodecs.encodeRequestTcp(request)
-
-
-def _contentWs(request: Any) -> Any:
-    return {} if request is None else clientcodecs.encodeRequestWs(request)
+    @raise ValueError: if the name or ordinal is taken differently.
+    """
+    ClientConnection.wire = ClientWire(
+        ClientConnection.wire.registry.withPluginNames({name: ordinal}))
 
 
 class RequestFailed(SignalError):
@@ -115,10 +114,14 @@ class ClientConnection:
 
     @ivar transportName: C{"tcp"} or C{"ws"}.
     @ivar ack: the L{rq.ConnectAck} of the last CONNECT.
+    @ivar wire: the L{ClientWire} encoding requests and decoding replies
+        and pushes (the built-in commands plus the plugin subsignals given
+        to L{registerPluginSubsignal}).
     """
 
     transportName = ""
     ack: Optional[rq.ConnectAck] = None
+    wire: ClientWire = CLIENT
 
     def __init__(self) -> None:
         self.core: _Core = None  # type: ignore[assignment]
@@ -174,7 +177,7 @@ class ClientConnection:
             non-zero code or a timeout.
         """
         if request is not None:
-            subsignal = clientcodecs.requestKey(request, subsignal)[1]
+            subsignal = self.wire.requestKey(request, subsignal)[1]
         if self.core.closed.called:
             return fail(ConnectionLost("connection closed"))
         messageId = self.core.messageId()
@@ -244,7 +247,7 @@ class _TcpProtocol(Protocol, ClientConnection):
     def _frame(self, frame: Frame) -> None:
         core = self.core
         if frame.signal == Signal.CONNECT_ACK:
-            ack = clientcodecs.decodeReplyTcp(frame.subsignal, frame.body, Signal.CONNECT_ACK)[1]
+            ack = self.wire.decodeReplyTcp(frame.subsignal, frame.body, Signal.CONNECT_ACK)[1]
             if core._connectWaiter is not None and not core._connectWaiter.called:
                 core._connectWaiter.callback(ack)
         elif frame.signal == Signal.PING:
@@ -252,13 +255,13 @@ class _TcpProtocol(Protocol, ClientConnection):
             if d is not None:
                 d.callback(frame.body.decode("utf-8", "replace"))
         elif frame.signal == Signal.PUB_ACK and (frame.subsignal, frame.messageId) in core._pending:
-            code, response = clientcodecs.decodeReplyTcp(frame.subsignal, frame.body)
+            code, response = self.wire.decodeReplyTcp(frame.subsignal, frame.body)
             if code:
                 core.resolve(frame.subsignal, frame.messageId, RequestFailed(code), failed=True)
             else:
                 core.resolve(frame.subsignal, frame.messageId, response)
-        elif clientcodecs.isPush(frame.signal, frame.subsignal, frame.messageId):
-            core.push(clientcodecs.decodePushTcp(frame))
+        elif self.wire.isPush(frame.signal, frame.subsignal, frame.messageId):
+            core.push(self.wire.decodePushTcp(frame))
 
     def connectionLost(self, reason: Any = None) -> None:
         pings, self._pings = self._pings, {}
@@ -270,10 +273,11 @@ class _TcpProtocol(Protocol, ClientConnection):
         self.transport.write(encodeFrame(frame))
 
     def _sendConnect(self, request: rq.ConnectRequest) -> None:
-        self.writeFrame(Frame(Signal.CONNECT, 0, 0, clientcodecs.encodeRequestTcp(request)))
+        self.writeFrame(Frame(Signal.CONNECT, 0, 0, self.wire.encodeRequestTcp(request)))
 
     def _sendPublish(self, subsignal: int, messageId: int, request: Any) -> None:
-        self.writeFrame(Frame(Signal.PUBLISH, subsignal, messageId, _bodyTcp(request)))
+        body = b"" if request is None else self.wire.encodeRequestTcp(request)
+        self.writeFrame(Frame(Signal.PUBLISH, subsignal, messageId, body))
 
     def _sendDisconnect(self, clearSession: bool) -> None:
         self.writeFrame(Frame(Signal.DISCONNECT, 0, 0, bytes([1 if clearSession else 0])))
@@ -323,7 +327,7 @@ class _WsProtocol(WebSocketClientProtocol, ClientConnection):
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
         try:
-            self._envelope(clientcodecs.decodeServerEnvelope(payload.decode("utf-8")))
+            self._envelope(self.wire.decodeServerEnvelope(payload.decode("utf-8")))
         except Exception:
             _log.failure("bad message from server")
 
@@ -331,7 +335,7 @@ class _WsProtocol(WebSocketClientProtocol, ClientConnection):
         core = self.core
         signal, subsignal, messageId = envelope.signal, envelope.subsignal, envelope.messageId
         if signal == Signal.CONNECT_ACK:
-            ack = clientcodecs.decodeReplyWs(subsignal, envelope.content, Signal.CONNECT_ACK)
+            ack = self.wire.decodeReplyWs(subsignal, envelope.content, Signal.CONNECT_ACK)
             if core._connectWaiter is not None and not core._connectWaiter.called:
                 core._connectWaiter.callback(ack)
         elif signal == Signal.PUB_ACK and (subsignal, messageId) in core._pending:
@@ -339,13 +343,13 @@ class _WsProtocol(WebSocketClientProtocol, ClientConnection):
                 core.resolve(subsignal, messageId,
                              RequestFailed(ErrorCode.INVALID_DATA, "request failed"), failed=True)
                 return
-            response = clientcodecs.decodeReplyWs(subsignal, envelope.content)
-            if _codeOnly(subsignal) and response != 200:
+            response = self.wire.decodeReplyWs(subsignal, envelope.content)
+            if self.wire.codeOnly(subsignal) and response != 200:
                 core.resolve(subsignal, messageId, RequestFailed(ErrorCode.INVALID_DATA), failed=True)
             else:
-                core.resolve(subsignal, messageId, None if _codeOnly(subsignal) else response)
-        elif clientcodecs.isPush(signal, subsignal, messageId):
-            core.push(clientcodecs.decodePushWs(envelope))
+                core.resolve(subsignal, messageId, None if self.wire.codeOnly(subsignal) else response)
+        elif self.wire.isPush(signal, subsignal, messageId):
+            core.push(self.wire.decodePushWs(envelope))
 
     def onClose(self, wasClean: bool, code: Any, reason: Any) -> None:
         if self.core is not None:
@@ -354,15 +358,16 @@ class _WsProtocol(WebSocketClientProtocol, ClientConnection):
             self.opened.errback(RequestFailed(ErrorCode.SERVER_ERROR, f"closed: {reason}"))
 
     def _send(self, signal: int, subsignal: int, messageId: int, content: Any) -> None:
-        text = json.dumps({"signal": Signal(signal).name, "subSignal": subSignalName(subsignal),
+        text = json.dumps({"signal": Signal(signal).name, "subSignal": self.wire.subSignalName(subsignal),
                            "messageId": messageId, "content": content}, ensure_ascii=False)
         self.sendMessage(text.encode("utf-8"), False)
 
     def _sendConnect(self, request: rq.ConnectRequest) -> None:
-        self._send(Signal.CONNECT, 0, 0, clientcodecs.encodeRequestWs(request))
+        self._send(Signal.CONNECT, 0, 0, self.wire.encodeRequestWs(request))
 
     def _sendPublish(self, subsignal: int, messageId: int, request: Any) -> None:
-        self._send(Signal.PUBLISH, subsignal, messageId, _contentWs(request))
+        content = {} if request is None else self.wire.encodeRequestWs(request)
+        self._send(Signal.PUBLISH, subsignal, messageId, content)
 
     def _sendDisconnect(self, clearSession: bool) -> None:
         self._send(Signal.DISCONNECT, 0, 0, {"clearSession": 1 if clearSession else 0})

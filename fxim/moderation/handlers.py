@@ -7,14 +7,23 @@ answers C{{"reportId"}}.
 
 from fxim.dispatch import HandlerSet, RequestContext
 from fxim.errors import ErrorCode, SignalError
-from fxim.wire.signals import Signal
+from fxim.protocol.command import JsonCommand
 
 REPORT = 73
+
+
+class ReportMessage(JsonCommand):
+    """
+    73 C{REPORT}: report a received message to the moderators.
+    """
+
+    subsignal = REPORT
+    name = "REPORT"
 
 plugin = HandlerSet("fxim.moderation", "message reports to moderators")
 
 
-@plugin.handler(Signal.PUBLISH, REPORT, name="REPORT")
+@plugin.handler(ReportMessage)
 async def report(context: RequestContext, request) -> dict:
     moderation = getattr(context.server, "moderation", None)
     if moderation is None:

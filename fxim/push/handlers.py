@@ -11,11 +11,38 @@ preferences on both transports (plugin subsignals; see docs/push.md).
 
 from fxim.dispatch import HandlerSet, RequestContext
 from fxim.errors import ErrorCode, SignalError
+from fxim.protocol.command import JsonCommand
 from fxim.push.service import PushRefused
-from fxim.wire.signals import Signal
 
 #: The subsignal ordinals (fxim's own extensions, in the plugin range).
 PUSHREG, PUSHUNREG, PUSHPREFS = 70, 71, 72
+
+
+class PushRegister(JsonCommand):
+    """
+    70 C{PUSHREG}: register this device's push target.
+    """
+
+    subsignal = PUSHREG
+    name = "PUSHREG"
+
+
+class PushUnregister(JsonCommand):
+    """
+    71 C{PUSHUNREG}: drop this device's push target.
+    """
+
+    subsignal = PUSHUNREG
+    name = "PUSHUNREG"
+
+
+class PushPreferences(JsonCommand):
+    """
+    72 C{PUSHPREFS}: do-not-disturb or a conversation's mute flag.
+    """
+
+    subsignal = PUSHPREFS
+    name = "PUSHPREFS"
 
 plugin = HandlerSet("fxim.push", "push-target registration and push preferences")
 
@@ -27,7 +54,7 @@ def _service(context: RequestContext):
     return push
 
 
-@plugin.handler(Signal.PUBLISH, PUSHREG, name="PUSHREG")
+@plugin.handler(PushRegister)
 async def register(context: RequestContext, request) -> dict:
     try:
         target = await _service(context).register(context.uid, context.cid, request.value)
@@ -36,12 +63,12 @@ async def register(context: RequestContext, request) -> dict:
     return {"platform": target.platform, "appId": target.appId}
 
 
-@plugin.handler(Signal.PUBLISH, PUSHUNREG, name="PUSHUNREG")
+@plugin.handler(PushUnregister)
 async def unregister(context: RequestContext, request) -> dict:
     return {"dropped": await _service(context).unregister(context.uid, context.cid)}
 
 
-@plugin.handler(Signal.PUBLISH, PUSHPREFS, name="PUSHPREFS")
+@plugin.handler(PushPreferences)
 async def preferences(context: RequestContext, request) -> None:
     try:
         await _service(context).setPreference(context.uid, request.value)

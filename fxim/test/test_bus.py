@@ -7,6 +7,8 @@ sharing one Redis in this process.
 
 import time
 
+import attr
+
 from twisted.internet.defer import inlineCallbacks
 from twisted.trial.unittest import TestCase
 from zope.interface import implementer
@@ -16,10 +18,42 @@ from fxim.bus.cluster import startRedisNode
 from fxim.bus.local import LocalBus, LocalConnections
 from fxim.directory import Presence
 from fxim.interfaces import IConnection, IDeliveryBus
+from fxim.protocol.neutral import NeutralPushes
+from fxim.protocol.registry import BUILTIN
 from fxim.test.test_directory import (
     RedisFixtureMixin, SKIP_REDIS, TEST_INTERVAL, TEST_TTL, realReactor,
     sleep,
 )
+
+
+@attr.s(frozen=True, auto_attribs=True)
+class Relayed:
+    """
+    A push that crossed the Redis bus (see L{MarkedPushes}).
+    """
+
+    push: object
+
+
+class MarkedPushes:
+    """
+    The neutral form of test pushes: strings as themselves, typed pushes as
+    L{NeutralPushes} does; decoded as L{Relayed}, so that a connection can
+    tell a relayed push from a local one.
+
+    @ivar encoded: every push encoded.
+    """
+
+    def __init__(self):
+        self.encoded = []
+        self._real = NeutralPushes(BUILTIN)
+
+    def encode(self, push):
+        self.encoded.append(push)
+        return push if isinstance(push, str) else self._real.encode(push)
+
+    def decode(self, data):
+        return Relayed(data if isinstance(data, str) else self._real.decode(data))
 
 
 @implementer(IConnection)
@@ -39,10 +73,10 @@ class FakeConnection:
         self.idleTimeout = None
 
     def sendPush(self, push):
-        self.pushes.append(push)
-
-    def sendRaw(self, tcpBytes, wsText):
-        self.raw.append((tcpBytes, wsText))
+        if isinstance(push, Relayed):
+            self.raw.append(push.push)
+        else:
+            self.pushes.append(push)
 
     def disconnect(self):
         self.disconnected = True
@@ -246,19 +280,16 @@ class RedisBusTests(RedisFixtureMixin, TestCase):
     @inlineCallbacks
     def setUp(self):
         yield self.connectRedis()
-        self.encoded = []
+        self.marked = MarkedPushes()
+        self.encoded = self.marked.encoded
         self.localA, self.localB = LocalConnections(), LocalConnections()
         self.nodeA = yield self.startNode("A", self.localA)
         self.nodeB = yield self.startNode("B", self.localB)
 
-    def encodePush(self, push):
-        self.encoded.append(push)
-        return (b"\xf8\x00frame:" + push.encode(), "envelope:" + push)
-
     @inlineCallbacks
     def startNode(self, nodeId, local):
         node = yield startRedisNode(
-            realReactor(), self.url, nodeId, local, self.encodePush,
+            realReactor(), self.url, nodeId, local, self.marked,
             prefix=self.prefix, ttl=TEST_TTL,
             heartbeatInterval=TEST_INTERVAL)
         self.addCleanup(node.stop)
@@ -285,20 +316,20 @@ class RedisBusTests(RedisFixtureMixin, TestCase):
     def test_deliverToOtherNode(self):
         """
         A push for a device on node B, delivered from node A, reaches B's
-        connection through C{sendRaw} with the pre-encoded TCP frame.
+        connection through C{sendPush}, relayed in its neutral form.
         """
         conn = yield self.connect(self.nodeB, self.localB, "u1", "c1")
         count = yield self.nodeA.bus.deliver("u1", "hi")
         self.assertEqual(count, 1)
         yield waitFor(lambda: conn.raw)
-        self.assertEqual(conn.raw, [(b"\xf8\x00frame:hi", None)])
+        self.assertEqual(conn.raw, ["hi"])
         self.assertEqual(conn.pushes, [])
 
     @inlineCallbacks
     def test_deliverMixed(self):
         """
-        Local devices get C{sendPush}; remote ones get the payload of their
-        transport; the push is encoded once.
+        Local devices get C{sendPush}; remote ones, whatever their
+        transport, the relayed push; the push is encoded once.
         """
         here = yield self.connect(self.nodeA, self.localA, "u1", "a")
         tcp = yield self.connect(self.nodeB, self.localB, "u1", "b")
@@ -307,8 +338,8 @@ class RedisBusTests(RedisFixtureMixin, TestCase):
         self.assertEqual(count, 3)
         yield waitFor(lambda: tcp.raw and ws.raw)
         self.assertEqual(here.pushes, ["hi"])
-        self.assertEqual(tcp.raw[0][0], b"\xf8\x00frame:hi")
-        self.assertEqual(ws.raw[0][1], "envelope:hi")
+        self.assertEqual(tcp.raw[0], "hi")
+        self.assertEqual(ws.raw[0], "hi")
         self.assertEqual(self.encoded, ["hi"])
 
     @inlineCallbacks

@@ -8,7 +8,7 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 from fxim.bus.catchup import CatchUp, NotifiedSeqs
 from fxim.bus.cluster import startRedisNode
 from fxim.bus.local import LocalConnections
-from fxim.test.test_bus import FakeConnection, waitFor
+from fxim.test.test_bus import FakeConnection, MarkedPushes, waitFor
 from fxim.test.test_directory import (
     SKIP_REDIS, TEST_INTERVAL, TEST_TTL, RedisFixtureMixin, realReactor,
 )
@@ -120,7 +120,7 @@ class RedisBusCatchUpTests(TestCase):
     def startNode(self, nodeId, local):
         node = yield startRedisNode(
             realReactor(), self.fixture.url, nodeId, local,
-            lambda push: (b"frame", "envelope"), prefix=self.fixture.prefix,
+            MarkedPushes(), prefix=self.fixture.prefix,
             ttl=TEST_TTL, heartbeatInterval=TEST_INTERVAL)
         self.addCleanup(node.stop)
         node.bus.catchUp = CatchUp(lambda uid: succeed(self.heads.get(uid, 0)))

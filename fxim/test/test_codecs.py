@@ -1,8 +1,9 @@
 # -*- test-case-name: fxim.test.test_codecs -*-
 """
-Tests for L{fxim.wire.codecs} and L{fxim.wire.clientcodecs}: golden tests
-against captured real-client frames and the client contract, fuzzing of
-every decoder, and round trips through the client-side codecs.
+Tests for the commands of L{fxim.protocol} (server side, through the wire
+objects, and client side, L{fxim.protocol.client}): golden tests against
+captured real-client frames and the client contract, fuzzing of every
+decoder, and round trips through the client-side encodings.
 """
 
 import json
@@ -19,8 +20,10 @@ from fxim.model import (
     Conversation, Friend, FriendRequest, GroupInfo, GroupMember, Message,
     MessageContent, User,
 )
-from fxim.wire import clientcodecs as client
-from fxim.wire import codecs
+from fxim.protocol.client import ClientWire
+from fxim.protocol.command import WS_SUCCESS, Notification, jsonCommand
+from fxim.protocol.registry import BUILTIN
+from fxim.protocol.wire import TcpWire, WsWire
 from fxim.wire import im_pb2 as pb
 from fxim.wire.envelope import Envelope, decodeEnvelope, encodeEnvelope, subSignalName
 from fxim.wire.frame import Frame, FrameDecoder, encodeFrame
@@ -41,9 +44,32 @@ from fxim.wire.signals import Signal, SubSignal
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 
-#: A plugin subsignal registered once for these tests.
+#: A plugin subsignal these tests' registry adds.
 PLUGIN_SUB, PLUGIN_NAME = 99, "CODECTESTECHO"
-codecs.registerCodec(codecs.jsonCodec(PLUGIN_SUB, PLUGIN_NAME))
+COMMANDS = BUILTIN.extended([jsonCommand(PLUGIN_SUB, PLUGIN_NAME)])
+TCP, WS = TcpWire(COMMANDS), WsWire(COMMANDS)
+client = ClientWire(COMMANDS)
+
+
+def encodePushTcp(push):
+    """
+    The whole TCP frame of a push.
+    """
+    return TCP.encodePush(push)
+
+
+def encodePushWs(push):
+    """
+    The whole envelope text of a push.
+    """
+    return WS.encodePush(push).decode("utf-8")
+
+
+def encodePush(push):
+    """
+    Both encodings of a push.
+    """
+    return encodePushTcp(push), encodePushWs(push)
 
 
 # -- fixtures ---------------------------------------------------------------------
@@ -82,12 +108,12 @@ def webClientEnvelopes():
 
 
 def decodeTcpFrame(frame):
-    return codecs.codecFor(frame.signal, frame.subsignal).decodeTcp(frame.body)
+    return COMMANDS.lookup(frame.signal, frame.subsignal).decodeTcp(frame.body)
 
 
 def decodeWsText(text):
-    envelope = decodeEnvelope(text)
-    return codecs.codecFor(envelope.signal, envelope.subsignal).decodeWs(envelope.content)
+    envelope = WS.decodeText(text)
+    return COMMANDS.lookup(envelope.signal, envelope.subsignal).decodeWs(envelope.content)
 
 
 def wsContent(envelope):
@@ -140,7 +166,7 @@ class GoldenTcpTests(SynchronousTestCase):
         m = pb.Message()
         m.ParseFromString(tcpClientFrames()[4].body)
         m.local_message_id = 0
-        request = codecs.codecFor(Signal.PUBLISH, SubSignal.MS).decodeTcp(m.SerializeToString())
+        request = COMMANDS.lookup(Signal.PUBLISH, SubSignal.MS).decodeTcp(m.SerializeToString())
         self.assertEqual(request.message.localId, 0)
 
 
@@ -187,7 +213,7 @@ class GoldenReplyTests(SynchronousTestCase):
     """
 
     def reply(self, sub, response, code=0, messageId=1):
-        c = codecs.codecFor(Signal.PUBLISH, sub)
+        c = COMMANDS.lookup(Signal.PUBLISH, sub)
         return c.replyTcp(messageId, code, response), c.replyWs(messageId, code, response)
 
     def test_connectAccepted(self):
@@ -195,7 +221,7 @@ class GoldenReplyTests(SynchronousTestCase):
         CONNECT_ACK accepted: ConnectAckPayload with the five heads on TCP,
         C{{"friendHead","messageHead":"<str>"}} on WS, messageId 0.
         """
-        c = codecs.codecFor(Signal.CONNECT, 0)
+        c = COMMANDS.lookup(Signal.CONNECT, 0)
         ack = ConnectAck(1, msgHead=1000, serverTime=1795878525214)
         self.assertEqual(encodeFrame(c.replyTcp(0, 0, ack)),
                          bytes.fromhex("f8020700000010010000" "08e807100018002000389eb2ce95a234"))
@@ -210,7 +236,7 @@ class GoldenReplyTests(SynchronousTestCase):
         """
         A refusal has the result in the subsignal, an empty body and C{""}.
         """
-        c = codecs.codecFor(Signal.CONNECT, 0)
+        c = COMMANDS.lookup(Signal.CONNECT, 0)
         self.assertEqual(c.replyTcp(0, 0, ConnectAck(8)), Frame(Signal.CONNECT_ACK, 8, 0, b""))
         self.assertEqual(c.replyWs(0, 0, ConnectAck(5)), Envelope(Signal.CONNECT_ACK, 5, 0, ""))
 
@@ -219,7 +245,7 @@ class GoldenReplyTests(SynchronousTestCase):
         A failed CONNECT handler answers SERVER_UNAVAILABLE (4); a
         malformed CONNECT IDENTIFIER_REJECTED (3).
         """
-        c = codecs.codecFor(Signal.CONNECT, 0)
+        c = COMMANDS.lookup(Signal.CONNECT, 0)
         self.assertEqual(c.replyTcp(0, ErrorCode.SERVER_ERROR, None),
                          Frame(Signal.CONNECT_ACK, 4, 0, b""))
         self.assertEqual(c.replyWs(0, ErrorCode.SERVER_ERROR, None),
@@ -233,7 +259,7 @@ class GoldenReplyTests(SynchronousTestCase):
         """
         Missing CONNECT keys are empty strings; a non-object is refused.
         """
-        c = codecs.codecFor(Signal.CONNECT, 0)
+        c = COMMANDS.lookup(Signal.CONNECT, 0)
         self.assertEqual(c.decodeWs({}), ConnectRequest("", "", ""))
         self.assertEqual(c.decodeTcp(b'{"userName":"u"}'), ConnectRequest("u", "", ""))
         for bad in ([], "x", None, 5):
@@ -246,7 +272,7 @@ class GoldenReplyTests(SynchronousTestCase):
         PING replies in plain text with the same messageId; nothing on WS;
         bad intervals are L{None}.
         """
-        c = codecs.codecFor(Signal.PING, 0)
+        c = COMMANDS.lookup(Signal.PING, 0)
         self.assertEqual(c.replyTcp(1, 0, PingReply(180000)),
                          Frame(Signal.PING, 0, 1, b"ping back next interval 180000"))
         self.assertIsNone(c.replyWs(1, 0, PingReply(180000)))
@@ -261,7 +287,7 @@ class GoldenReplyTests(SynchronousTestCase):
         """
         DISCONNECT: one byte on TCP, C{clearSession} on WS; no reply.
         """
-        c = codecs.codecFor(Signal.DISCONNECT, 0)
+        c = COMMANDS.lookup(Signal.DISCONNECT, 0)
         self.assertEqual(c.decodeTcp(b"\x01"), DisconnectRequest(True))
         self.assertEqual(c.decodeTcp(b"\x00"), DisconnectRequest(False))
         self.assertEqual(c.decodeTcp(b""), DisconnectRequest(False))
@@ -345,7 +371,7 @@ class GoldenReplyTests(SynchronousTestCase):
         WS MP: pullType 1 pulls after seq-1, 0 after seq+sendMessageCount,
         others after seq.
         """
-        c = codecs.codecFor(Signal.PUBLISH, SubSignal.MP)
+        c = COMMANDS.lookup(Signal.PUBLISH, SubSignal.MP)
         self.assertEqual(c.decodeWs({"messageId": "1001", "type": 0, "pullType": 1,
                                      "sendMessageCount": 3}), PullMessages(1000, 0))
         self.assertEqual(c.decodeWs({"messageId": "1001", "type": 1, "pullType": 0,
@@ -358,7 +384,7 @@ class GoldenReplyTests(SynchronousTestCase):
         WS FRP subtracts 1000 and accepts null, strings and numbers; never
         negative.
         """
-        c = codecs.codecFor(Signal.PUBLISH, SubSignal.FRP)
+        c = COMMANDS.lookup(Signal.PUBLISH, SubSignal.FRP)
         self.assertEqual(c.decodeWs({"version": None}), PullFriendRequests(0))
         self.assertEqual(c.decodeWs({}), PullFriendRequests(0))
         self.assertEqual(c.decodeWs({"version": "5000"}), PullFriendRequests(4000))
@@ -417,13 +443,13 @@ class GoldenReplyTests(SynchronousTestCase):
         """
         tcp, ws = self.reply(SubSignal.GC, GroupCreated("g\u7fa4"))
         self.assertEqual(tcp.body, b"\x00" + "g\u7fa4".encode("utf-8"))
-        self.assertEqual(ws.content, codecs.WS_SUCCESS)
+        self.assertEqual(ws.content, WS_SUCCESS)
 
     def test_gcTypeForcedOnWs(self):
         """
         The WS GC group type is forced to 0.
         """
-        c = codecs.codecFor(Signal.PUBLISH, SubSignal.GC)
+        c = COMMANDS.lookup(Signal.PUBLISH, SubSignal.GC)
         request = c.decodeWs({"groupInfo": {"name": "n", "type": 2}, "groupMembers": []})
         self.assertEqual(request.info.type, 0)
 
@@ -446,14 +472,14 @@ class GoldenReplyTests(SynchronousTestCase):
         """
         GQNUT is one raw byte on TCP; GQNUT/GMURL results on both.
         """
-        c = codecs.codecFor(Signal.PUBLISH, SubSignal.GQNUT)
+        c = COMMANDS.lookup(Signal.PUBLISH, SubSignal.GQNUT)
         self.assertEqual(c.decodeTcp(b"\x03"), GetUploadToken(3))
         self.assertRaises(WireError, c.decodeTcp, b"")
         self.assertEqual(c.decodeWs({"mediaType": 1}), GetUploadToken(1))
         _, ws = self.reply(SubSignal.GQNUT, UploadToken("http://d", "t", "s", 80))
         self.assertEqual(wsContent(ws), {"domain": "http://d", "server": "s", "token": "t",
                                          "port": 80})
-        c = codecs.codecFor(Signal.PUBLISH, SubSignal.GMURL)
+        c = COMMANDS.lookup(Signal.PUBLISH, SubSignal.GMURL)
         self.assertEqual(c.decodeWs({"mediaType": 1, "key": "1-u-2-a.png"}),
                          GetUploadUrl(1, "1-u-2-a.png"))
         _, ws = self.reply(SubSignal.GMURL, UploadUrl("http://d", "s", 9000, "http://u"))
@@ -464,7 +490,7 @@ class GoldenReplyTests(SynchronousTestCase):
         """
         FALS: C{AddFriendRequest{target_uid, reason=alias}} on TCP.
         """
-        c = codecs.codecFor(Signal.PUBLISH, SubSignal.FALS)
+        c = COMMANDS.lookup(Signal.PUBLISH, SubSignal.FALS)
         body = pb.AddFriendRequest(target_uid="u2", reason="Bob").SerializeToString()
         self.assertEqual(c.decodeTcp(body), SetFriendAlias("u2", "Bob"))
         self.assertEqual(c.decodeWs({"reason": "Bob", "targetUserId": "u2"}),
@@ -474,7 +500,7 @@ class GoldenReplyTests(SynchronousTestCase):
         """
         MR: the uid as a string or a number on WS.
         """
-        c = codecs.codecFor(Signal.PUBLISH, SubSignal.MR)
+        c = COMMANDS.lookup(Signal.PUBLISH, SubSignal.MR)
         self.assertEqual(c.decodeWs({"messageUid": "1795878584210000"}),
                          RecallMessage(1795878584210000))
         self.assertEqual(c.decodeWs({"messageUid": 12}), RecallMessage(12))
@@ -484,7 +510,7 @@ class GoldenReplyTests(SynchronousTestCase):
         WS LRM accepts C{type} or C{conversationType}, string uids; the
         result is C{{"count","messageResponseList"}}; TCP current/head are 0.
         """
-        c = codecs.codecFor(Signal.PUBLISH, SubSignal.LRM)
+        c = COMMANDS.lookup(Signal.PUBLISH, SubSignal.LRM)
         expected = LoadHistory(Conversation(1, "g", 0), 123, 20)
         self.assertEqual(c.decodeWs({"beforeUid": "123", "count": 20,
                                      "conversation": {"type": 1, "target": "g", "line": 0}}),
@@ -499,7 +525,7 @@ class GoldenReplyTests(SynchronousTestCase):
         """
         WS MMI is one C{{"type","value"}} entry.
         """
-        c = codecs.codecFor(Signal.PUBLISH, SubSignal.MMI)
+        c = COMMANDS.lookup(Signal.PUBLISH, SubSignal.MMI)
         self.assertEqual(c.decodeWs({"type": 0, "value": "Bob"}), ModifyMyInfo(((0, "Bob"),)))
 
     def test_errorsGiveEmptyContent(self):
@@ -525,9 +551,9 @@ class GoldenReplyTests(SynchronousTestCase):
         """
         Unknown subsignals get 254 echoing the ordinal; WS content C{""}.
         """
-        self.assertEqual(encodeFrame(codecs.notImplementedReply("tcp", 7, 17)),
+        self.assertEqual(encodeFrame(TCP.notImplemented(7, 17)),
                          bytes.fromhex("f8020a00000001110007fe"))
-        envelope = codecs.notImplementedReply("ws", 7, 0)
+        envelope = WS.notImplemented(7, 0)
         self.assertEqual(json.loads(encodeEnvelope(envelope)), {
             "content": "", "messageId": 7, "signal": "PUB_ACK", "subSignal": "NONE"})
 
@@ -535,20 +561,20 @@ class GoldenReplyTests(SynchronousTestCase):
         """
         MN, RMN, FN and FRN pushes on both transports, messageId 0.
         """
-        tcp, ws = codecs.encodePush(MessageNotify(0, 1001))
+        tcp, ws = encodePush(MessageNotify(0, 1001))
         self.assertEqual(tcp, encodeFrame(Frame(Signal.PUBLISH, SubSignal.MN, 0,
                                                 bytes.fromhex("080010e907"))))
         self.assertEqual(json.loads(ws), {"content": '{"messageHead":"1001","type":0}',
                                           "messageId": 0, "signal": "PUBLISH",
                                           "subSignal": "MN"})
-        tcp, ws = codecs.encodePush(FriendNotify(1795878584819))
+        tcp, ws = encodePush(FriendNotify(1795878584819))
         self.assertEqual(tcp[10:], (1795878584819).to_bytes(8, "big"))
         self.assertEqual(json.loads(json.loads(ws)["content"]), {"head": "1795878584819"})
-        tcp, ws = codecs.encodePush(FriendRequestNotify(1795878584416))
+        tcp, ws = encodePush(FriendRequestNotify(1795878584416))
         self.assertEqual(tcp, bytes.fromhex("f80209000000080c0000") +
                          (1795878584416).to_bytes(8, "big"))
         self.assertEqual(json.loads(json.loads(ws)["content"]), {"version": "1795878584416"})
-        tcp, ws = codecs.encodePush(RecallNotify(1795878584210000, "u1"))
+        tcp, ws = encodePush(RecallNotify(1795878584210000, "u1"))
         self.assertEqual(json.loads(json.loads(ws)["content"]),
                          {"fromUser": "u1", "messageUid": "1795878584210000"})
         self.assertEqual(tcp[10:], pb.NotifyRecallMessage(
@@ -561,7 +587,7 @@ class GoldenReplyTests(SynchronousTestCase):
         """
         message = Message(Conversation(0, "u2", 0), "u1", MessageContent(91), uid=5,
                           timestamp=6)
-        tcp, ws = codecs.encodePush(TransparentMessage(message))
+        tcp, ws = encodePush(TransparentMessage(message))
         self.assertEqual(tcp[:10], bytes.fromhex("f8020a") + (len(tcp) - 10).to_bytes(4, "big")
                          + bytes.fromhex("130000"))
         result = pb.PullMessageResult()
@@ -576,7 +602,7 @@ class GoldenReplyTests(SynchronousTestCase):
         """
         Encoding an unregistered push type is a L{TypeError}.
         """
-        self.assertRaises(TypeError, codecs.encodePushTcp, object())
+        self.assertRaises(TypeError, encodePushTcp, object())
 
     def test_registerPushCodec(self):
         """
@@ -585,26 +611,30 @@ class GoldenReplyTests(SynchronousTestCase):
         @attr.s(frozen=True)
         class Ding:
             pass
-        codecs.registerPushCodec(
-            Ding, lambda p: Frame(Signal.PUBLISH, 70, 0, b"d"),
-            lambda p: Envelope(Signal.PUBLISH, 70, 0, '"d"'))
-        self.assertEqual(codecs.encodePushTcp(Ding()), bytes.fromhex("f8020900000001460000") + b"d")
+
+        class DingNotification(Notification):
+            push = Ding
+            subsignal = 70
+            toTcp = staticmethod(lambda p: b"d")
+            toWs = staticmethod(lambda p: '"d"')
+        wire = TcpWire(BUILTIN.extended(notifications=[DingNotification]))
+        self.assertEqual(wire.encodePush(Ding()), bytes.fromhex("f8020900000001460000") + b"d")
 
 
 class PluginCodecTests(SynchronousTestCase):
     """
-    Tests for L{codecs.jsonCodec} and L{codecs.registerCodec}.
+    Tests for L{jsonCommand} and a registry extended with it.
     """
 
     def test_registered(self):
         """
         A registered plugin codec is found and its name works on WS.
         """
-        c = codecs.codecFor(Signal.PUBLISH, PLUGIN_SUB)
+        c = COMMANDS.lookup(Signal.PUBLISH, PLUGIN_SUB)
         self.assertEqual(c.name, PLUGIN_NAME)
-        self.assertEqual(subSignalName(PLUGIN_SUB), PLUGIN_NAME)
-        envelope = decodeEnvelope(json.dumps({"signal": "PUBLISH", "subSignal": PLUGIN_NAME,
-                                              "messageId": 3, "content": {"a": [1]}}))
+        self.assertEqual(subSignalName(PLUGIN_SUB, COMMANDS.pluginNames), PLUGIN_NAME)
+        envelope = WS.decodeText(json.dumps({"signal": "PUBLISH", "subSignal": PLUGIN_NAME,
+                                             "messageId": 3, "content": {"a": [1]}}))
         self.assertEqual(envelope.subsignal, PLUGIN_SUB)
         self.assertEqual(c.decodeWs(envelope.content), JsonRequest({"a": [1]}))
 
@@ -612,7 +642,7 @@ class PluginCodecTests(SynchronousTestCase):
         """
         TCP: UTF-8 JSON both ways; an empty body is L{None}.
         """
-        c = codecs.codecFor(Signal.PUBLISH, PLUGIN_SUB)
+        c = COMMANDS.lookup(Signal.PUBLISH, PLUGIN_SUB)
         self.assertEqual(c.decodeTcp('{"x":"\u4f60"}'.encode("utf-8")),
                          JsonRequest({"x": "\u4f60"}))
         self.assertEqual(c.decodeTcp(b""), JsonRequest(None))
@@ -626,7 +656,7 @@ class PluginCodecTests(SynchronousTestCase):
         """
         WS: the JSON text, C{""} on error.
         """
-        c = codecs.codecFor(Signal.PUBLISH, PLUGIN_SUB)
+        c = COMMANDS.lookup(Signal.PUBLISH, PLUGIN_SUB)
         self.assertEqual(c.replyWs(3, 0, [1, "a"]), Envelope(Signal.PUB_ACK, PLUGIN_SUB, 3,
                                                              '[1,"a"]'))
         self.assertEqual(c.replyWs(3, 4, None).content, "")
@@ -635,7 +665,7 @@ class PluginCodecTests(SynchronousTestCase):
         """
         A plugin push is PUBLISH/<ordinal> with JSON on both transports.
         """
-        tcp, ws = codecs.encodePush(PluginPush(PLUGIN_SUB, {"n": 1}))
+        tcp, ws = encodePush(PluginPush(PLUGIN_SUB, {"n": 1}))
         self.assertEqual(tcp, bytes.fromhex("f80209000000076300 00".replace(" ", "")) +
                          b'{"n":1}')
         self.assertEqual(json.loads(ws), {"content": '{"n":1}', "messageId": 0,
@@ -645,9 +675,9 @@ class PluginCodecTests(SynchronousTestCase):
         """
         Non-plugin ordinals and bad names are refused.
         """
-        self.assertRaises(ValueError, codecs.jsonCodec, 40, "X")
-        self.assertRaises(ValueError, codecs.jsonCodec, 64, "lower")
-        self.assertRaises(ValueError, codecs.jsonCodec, 64, "MS")
+        self.assertRaises(ValueError, jsonCommand, 40, "X")
+        self.assertRaises(ValueError, jsonCommand, 64, "lower")
+        self.assertRaises(ValueError, jsonCommand, 64, "MS")
 
     def test_builtinsComplete(self):
         """
@@ -655,11 +685,11 @@ class PluginCodecTests(SynchronousTestCase):
         """
         for name in ("US FAR UPUI FRUS FRP FHR FP MS MP GC GPGI GPGM GAM GKM GQ GMI MMI "
                      "GQNUT MR LRM GD GMURL FALS").split():
-            self.assertIsNotNone(codecs.codecFor(Signal.PUBLISH, SubSignal[name]), name)
+            self.assertIsNotNone(COMMANDS.lookup(Signal.PUBLISH, SubSignal[name]), name)
         for signal in (Signal.CONNECT, Signal.PING, Signal.DISCONNECT):
-            self.assertIsNotNone(codecs.codecFor(signal, 0))
+            self.assertIsNotNone(COMMANDS.lookup(signal, 0))
         for name in ("MN", "RMN", "FN", "FRN", "NONE"):
-            self.assertIsNone(codecs.codecFor(Signal.PUBLISH, SubSignal[name]), name)
+            self.assertIsNone(COMMANDS.lookup(Signal.PUBLISH, SubSignal[name]), name)
 
 
 # -- strategies --------------------------------------------------------------------
@@ -835,7 +865,7 @@ class RoundTripTests(SynchronousTestCase):
         Plugin JSON requests survive both transports.
         """
         request = JsonRequest(value)
-        c = codecs.codecFor(Signal.PUBLISH, PLUGIN_SUB)
+        c = COMMANDS.lookup(Signal.PUBLISH, PLUGIN_SUB)
         self.assertEqual(c.decodeTcp(client.encodeRequestTcp(request)), request)
         text = client.encodeRequestEnvelope(request, 1, PLUGIN_SUB)
         self.assertEqual(decodeWsText(text), request)
@@ -846,7 +876,7 @@ class RoundTripTests(SynchronousTestCase):
         A server reply decodes back with the client-side decoder.
         """
         sub, response = subAndResponse
-        frame = codecs.codecFor(Signal.PUBLISH, sub).replyTcp(messageId, 0, response)
+        frame = COMMANDS.lookup(Signal.PUBLISH, sub).replyTcp(messageId, 0, response)
         [frame] = FrameDecoder().feed(encodeFrame(frame))
         self.assertEqual((frame.signal, frame.subsignal, frame.messageId),
                          (Signal.PUB_ACK, sub, messageId))
@@ -858,8 +888,8 @@ class RoundTripTests(SynchronousTestCase):
         A server WS reply decodes back (minus what WS cannot carry).
         """
         sub, response = subAndResponse
-        envelope = codecs.codecFor(Signal.PUBLISH, sub).replyWs(3, 0, response)
-        got = client.decodeServerEnvelope(encodeEnvelope(envelope))
+        envelope = COMMANDS.lookup(Signal.PUBLISH, sub).replyWs(3, 0, response)
+        got = client.decodeServerEnvelope(encodeEnvelope(envelope, COMMANDS.pluginNames))
         expected = response if sub == PLUGIN_SUB else wsResponse(sub, response)
         self.assertEqual(client.decodeReplyWs(got.subsignal, got.content), expected)
 
@@ -869,7 +899,7 @@ class RoundTripTests(SynchronousTestCase):
         A failure code comes back with no response.
         """
         sub = subAndResponse[0]
-        c = codecs.codecFor(Signal.PUBLISH, sub)
+        c = COMMANDS.lookup(Signal.PUBLISH, sub)
         self.assertEqual(client.decodeReplyFrame(c.replyTcp(1, code, None)), (code, None))
         result = client.decodeReplyWs(sub, c.replyWs(1, code, None).content)
         self.assertIn(result, (None, 400))
@@ -879,7 +909,7 @@ class RoundTripTests(SynchronousTestCase):
         """
         CONNECT_ACK comes back (WS keeps only the message and friend heads).
         """
-        c = codecs.codecFor(Signal.CONNECT, 0)
+        c = COMMANDS.lookup(Signal.CONNECT, 0)
         frame = c.replyTcp(0, 0, ack)
         expected = ack if ack.code == 1 else ConnectAck(ack.code)
         self.assertEqual(client.decodeReplyFrame(frame), (0, expected))
@@ -894,7 +924,7 @@ class RoundTripTests(SynchronousTestCase):
         """
         The PING reply text comes back.
         """
-        frame = codecs.codecFor(Signal.PING, 0).replyTcp(9, 0, PingReply(interval))
+        frame = COMMANDS.lookup(Signal.PING, 0).replyTcp(9, 0, PingReply(interval))
         self.assertEqual(client.decodeReplyFrame(frame), (0, PingReply(interval)))
 
     @given(pushes)
@@ -902,7 +932,7 @@ class RoundTripTests(SynchronousTestCase):
         """
         Every push decodes back from its TCP frame.
         """
-        [frame] = FrameDecoder().feed(codecs.encodePushTcp(push))
+        [frame] = FrameDecoder().feed(encodePushTcp(push))
         self.assertEqual(frame.messageId, 0)
         self.assertTrue(client.isPush(frame.signal, frame.subsignal, frame.messageId))
         self.assertEqual(client.decodePushTcp(frame), push)
@@ -913,22 +943,22 @@ class RoundTripTests(SynchronousTestCase):
         Every push decodes back from its WS text (minus what WS cannot
         carry).
         """
-        envelope = client.decodeServerEnvelope(codecs.encodePushWs(push))
+        envelope = client.decodeServerEnvelope(encodePushWs(push))
         self.assertEqual(client.decodePushWs(envelope), wsPush(push))
 
     @given(pushes)
     def test_encodePushBoth(self, push):
         """
-        L{codecs.encodePush} is the pair of both encodings.
+        L{encodePush} is the pair of both encodings.
         """
-        self.assertEqual(codecs.encodePush(push),
-                         (codecs.encodePushTcp(push), codecs.encodePushWs(push)))
+        self.assertEqual(encodePush(push),
+                         (encodePushTcp(push), encodePushWs(push)))
 
 
 # -- fuzzing -----------------------------------------------------------------------
 
-ALL_CODECS = sorted(set(codecs.BUILTIN_CODECS.values()) |
-                    {codecs.codecFor(Signal.PUBLISH, PLUGIN_SUB)},
+ALL_CODECS = sorted(set(BUILTIN.commands()) |
+                    {COMMANDS.lookup(Signal.PUBLISH, PLUGIN_SUB)},
                     key=lambda c: (c.signal, c.subsignal))
 
 #: Keys the web client uses, so that fuzzed objects reach the converters.

@@ -1,5 +1,5 @@
 """
-Property tests of the newer clients' codecs (L{fxim.wire.extensions}):
+Property tests of the newer clients' commands (L{fxim.protocol.newer}):
 MDR, MRR, MRP, MRN, UG, UP, UN and SAI round-trip through the client and
 server codecs on both transports, and every decoder raises only
 L{WireError} -- plus the exact frames the newer web client sends.
@@ -15,9 +15,9 @@ from fxim.errors import WireError
 from fxim.storage.receipts import Report
 from fxim.storage.settings import Setting
 from fxim.test import test_codecs as _tc
-from fxim.test.test_codecs import decodeWsText, fuzzJson, int32, int64, text
-from fxim.wire import clientcodecs as client
-from fxim.wire import codecs
+from fxim.test.test_codecs import (
+    COMMANDS, client, decodeWsText, encodePushTcp, encodePushWs, fuzzJson, int32, int64, text,
+)
 from fxim.wire.envelope import encodeEnvelope
 from fxim.wire.extensions import (
     DeliveryReportRequest, GetSettings, PullReports, PutSetting, ReadReportRequest,
@@ -28,7 +28,7 @@ from fxim.wire.signals import Signal, SubSignal
 
 S = SubSignal
 NEWER = (S.MDR, S.MRR, S.MRP, S.UG, S.UP)
-NEWER_CODECS = [codecs.codecFor(Signal.PUBLISH, s) for s in NEWER]
+NEWER_CODECS = [COMMANDS.lookup(Signal.PUBLISH, s) for s in NEWER]
 
 requests = st.one_of(
     st.builds(DeliveryReportRequest, text, int64),
@@ -57,7 +57,7 @@ class RoundTripTests(SynchronousTestCase):
     @given(requests)
     def test_requestTcp(self, request):
         frame = FrameDecoder().feed(client.encodeRequestFrame(request, 5))[0]
-        self.assertEqual(codecs.codecFor(frame.signal, frame.subsignal).decodeTcp(frame.body),
+        self.assertEqual(COMMANDS.lookup(frame.signal, frame.subsignal).decodeTcp(frame.body),
                          request)
 
     @given(requests)
@@ -67,26 +67,26 @@ class RoundTripTests(SynchronousTestCase):
     @given(responses, st.integers(0, 0xFFFF))
     def test_replyTcp(self, subAndResponse, messageId):
         sub, response = subAndResponse
-        frame = codecs.codecFor(Signal.PUBLISH, sub).replyTcp(messageId, 0, response)
+        frame = COMMANDS.lookup(Signal.PUBLISH, sub).replyTcp(messageId, 0, response)
         [frame] = FrameDecoder().feed(encodeFrame(frame))
         self.assertEqual(client.decodeReplyFrame(frame), (0, response))
 
     @given(responses)
     def test_replyWs(self, subAndResponse):
         sub, response = subAndResponse
-        envelope = codecs.codecFor(Signal.PUBLISH, sub).replyWs(3, 0, response)
+        envelope = COMMANDS.lookup(Signal.PUBLISH, sub).replyWs(3, 0, response)
         got = client.decodeServerEnvelope(encodeEnvelope(envelope))
         self.assertEqual(client.decodeReplyWs(got.subsignal, got.content), response)
 
     @given(pushes)
     def test_pushTcp(self, push):
-        [frame] = FrameDecoder().feed(codecs.encodePushTcp(push))
+        [frame] = FrameDecoder().feed(encodePushTcp(push))
         self.assertEqual((frame.signal, frame.messageId), (Signal.PUBLISH, 0))
         self.assertEqual(client.decodePushTcp(frame), push)
 
     @given(pushes)
     def test_pushWs(self, push):
-        envelope = client.decodeServerEnvelope(codecs.encodePushWs(push))
+        envelope = client.decodeServerEnvelope(encodePushWs(push))
         self.assertEqual(client.decodePushWs(envelope), push)
 
     def test_codeOnlyReports(self):
@@ -95,7 +95,7 @@ class RoundTripTests(SynchronousTestCase):
         C{{"code":200,...}} on WS (the web client only needs it non-empty).
         """
         for sub in (S.MDR, S.MRR):
-            c = codecs.codecFor(Signal.PUBLISH, sub)
+            c = COMMANDS.lookup(Signal.PUBLISH, sub)
             self.assertEqual(c.replyTcp(4, 0, None), Frame(Signal.PUB_ACK, sub, 4, b"\x00"))
             self.assertEqual(json.loads(c.replyWs(4, 0, None).content),
                              {"code": 200, "message": "success"})
@@ -150,18 +150,18 @@ class GoldenNewerWebTests(SynchronousTestCase):
         from fxim.wire.requests import PullResult
         m = Message(Conversation(0, "b", 0), "a", MessageContent(1, "x"), uid=7, timestamp=1,
                     localId=590093806636892161)
-        text = codecs.codecFor(Signal.PUBLISH, S.MP).replyWs(1, 0, PullResult((m,), 1, 1)).content
+        text = COMMANDS.lookup(Signal.PUBLISH, S.MP).replyWs(1, 0, PullResult((m,), 1, 1)).content
         [entry] = json.loads(text)["messageResponseList"]
         self.assertEqual(entry["localMessageId"], "590093806636892161")
         bare = Message(Conversation(0, "b", 0), "a", MessageContent(1, "x"), uid=8, timestamp=1)
-        text = codecs.codecFor(Signal.PUBLISH, S.MP).replyWs(1, 0, PullResult((bare,), 1, 1)).content
+        text = COMMANDS.lookup(Signal.PUBLISH, S.MP).replyWs(1, 0, PullResult((bare,), 1, 1)).content
         self.assertNotIn("localMessageId", json.loads(text)["messageResponseList"][0])
 
     def test_mrnAndSaiShapes(self):
-        self.assertEqual(json.loads(json.loads(codecs.encodePushWs(ReportNotify(2, 5)))["content"]),
+        self.assertEqual(json.loads(json.loads(encodePushWs(ReportNotify(2, 5)))["content"]),
                          {"messageHead": "5", "type": 2})
         self.assertEqual(
-            json.loads(json.loads(codecs.encodePushWs(StreamChunk("s1", "hi", False, "AGENT")))[
+            json.loads(json.loads(encodePushWs(StreamChunk("s1", "hi", False, "AGENT")))[
                 "content"]), {"i": "s1", "d": "hi", "f": False, "t": "AGENT"})
 
 
@@ -181,7 +181,7 @@ class LocalIdPropertyTests(SynchronousTestCase):
                    "content": {"type": 1, "searchableContent": "x"},
                    "messageId": localId, "localMessageId": localId, "tos": tos}
         try:
-            request = codecs.codecFor(Signal.PUBLISH, S.MS).decodeWs(content)
+            request = COMMANDS.lookup(Signal.PUBLISH, S.MS).decodeWs(content)
         except WireError:
             return
         m = request.message

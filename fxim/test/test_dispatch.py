@@ -20,6 +20,7 @@ from fxim.dispatch import (
 )
 from fxim.errors import ErrorCode, SignalError
 from fxim.interfaces import IHandlerPlugin
+from fxim.protocol.wire import TcpWire, WsWire
 from fxim.wire.envelope import Envelope
 from fxim.wire.frame import Frame
 from fxim.wire.requests import JsonRequest, PullMessages
@@ -52,6 +53,20 @@ def echoSet(name="test.a", subsignal=SUB_A, wsName="TESTDISPATCHA", **kwargs):
     def handle(context, request):
         return {"from": name, "got": request.value}
     return handlers
+
+
+def dispatchRaw(dispatcher, connection, signal, subsignal, messageId, payload):
+    """
+    C{dispatcher.dispatch} of a request as the wire object of
+    C{connection}'s transport (with the dispatcher's commands) receives it.
+    """
+    if connection.transportName == "tcp":
+        incoming = TcpWire(dispatcher.commands).incoming(
+            Frame(signal, subsignal, messageId, payload))
+    else:
+        incoming = WsWire(dispatcher.commands).incoming(
+            Envelope(signal, subsignal, messageId, payload))
+    return dispatcher.dispatch(connection, incoming)
 
 
 def outcomeOf(testCase, d) -> Outcome:
@@ -219,8 +234,8 @@ class DispatcherTests(SynchronousTestCase):
         return {"async": True}
 
     def dispatch(self, connection, subsignal, payload, signal=Signal.PUBLISH, messageId=7):
-        return outcomeOf(self, self.dispatcher.dispatch(
-            connection, signal, subsignal, messageId, payload))
+        return outcomeOf(self, dispatchRaw(
+            self.dispatcher, connection, signal, subsignal, messageId, payload))
 
     def tcp(self, value, subsignal=SUB_A, **kwargs):
         return self.dispatch(FakeConnection("tcp", **kwargs), subsignal,
@@ -307,7 +322,7 @@ class DispatcherTests(SynchronousTestCase):
         With the built-in plugins, an MN from a client is 254 too.
         """
         dispatcher = Dispatcher(HandlerRegistry.fromPlugins(list(getPlugins(IHandlerPlugin))))
-        outcome = outcomeOf(self, dispatcher.dispatch(FakeConnection("tcp"), Signal.PUBLISH,
+        outcome = outcomeOf(self, dispatchRaw(dispatcher, FakeConnection("tcp"), Signal.PUBLISH,
                                                       SubSignal.MN, 3, b""))
         self.assertEqual(outcome.reply, Frame(Signal.PUB_ACK, SubSignal.MN, 3, bytes([254])))
 
@@ -328,11 +343,11 @@ class DispatcherTests(SynchronousTestCase):
         self.assertEqual(self.seen, [])
         dispatcher = Dispatcher(HandlerRegistry.fromPlugins(list(getPlugins(IHandlerPlugin))))
         for body in (b"\xff\xff\xff", b"\x08"):
-            outcome = outcomeOf(self, dispatcher.dispatch(
-                FakeConnection("tcp"), Signal.PUBLISH, SubSignal.MS, 5, body))
+            outcome = outcomeOf(self, dispatchRaw(
+                dispatcher, FakeConnection("tcp"), Signal.PUBLISH, SubSignal.MS, 5, body))
             self.assertEqual(outcome.reply, Frame(Signal.PUB_ACK, SubSignal.MS, 5, bytes([2])))
-        outcome = outcomeOf(self, dispatcher.dispatch(
-            FakeConnection("ws"), Signal.PUBLISH, SubSignal.MS, 5, "not an object"))
+        outcome = outcomeOf(self, dispatchRaw(
+            dispatcher, FakeConnection("ws"), Signal.PUBLISH, SubSignal.MS, 5, "not an object"))
         self.assertEqual(outcome.reply, Envelope(Signal.PUB_ACK, SubSignal.MS, 5, ""))
 
     def test_legacySignalsIgnored(self):
@@ -369,7 +384,7 @@ class DispatcherTests(SynchronousTestCase):
         """
         connection = FakeConnection("tcp", uid=None, cid=None)
         connection.pendingConnect = Deferred()
-        d = self.dispatcher.dispatch(connection, Signal.PUBLISH, SUB_A, 9, b'"early"')
+        d = dispatchRaw(self.dispatcher, connection, Signal.PUBLISH, SUB_A, 9, b'"early"')
         self.assertNoResult(d)
         self.assertEqual(self.seen, [])
         connection.uid, connection.cid = "alice", "phone"
@@ -386,7 +401,7 @@ class DispatcherTests(SynchronousTestCase):
         """
         connection = FakeConnection("ws", uid=None, cid=None)
         connection.pendingConnect = Deferred()
-        d = self.dispatcher.dispatch(connection, Signal.PUBLISH, SUB_A, 9, "early")
+        d = dispatchRaw(self.dispatcher, connection, Signal.PUBLISH, SUB_A, 9, "early")
         self.assertNoResult(d)
         pending, connection.pendingConnect = connection.pendingConnect, None
         pending.callback(None)
@@ -402,8 +417,8 @@ class DispatcherTests(SynchronousTestCase):
         connection, other = FakeConnection("tcp"), FakeConnection("tcp")
 
         def send(conn):
-            return self.successResultOf(dispatcher.dispatch(
-                conn, Signal.PUBLISH, SUB_A, 1, b"1")).reply.body[0]
+            return self.successResultOf(dispatchRaw(
+                dispatcher, conn, Signal.PUBLISH, SUB_A, 1, b"1")).reply.body[0]
         self.assertEqual([send(connection) for _ in range(3)], [0, 0, 250])
         self.assertEqual(send(other), 0)
         self.clock.advance(1.0)
@@ -424,7 +439,7 @@ class DispatcherTests(SynchronousTestCase):
             raise SignalError(ErrorCode.NOT_EXIST)
         registry = HandlerRegistry.fromPlugins(list(getPlugins(IHandlerPlugin)) + [handlers])
         dispatcher = Dispatcher(registry)
-        outcome = outcomeOf(self, dispatcher.dispatch(
-            FakeConnection("ws"), Signal.PUBLISH, SubSignal.MP, 2, {"messageId": 5, "type": 0}))
+        outcome = outcomeOf(self, dispatchRaw(
+            dispatcher, FakeConnection("ws"), Signal.PUBLISH, SubSignal.MP, 2, {"messageId": 5, "type": 0}))
         self.assertEqual(outcome.reply.content, "")
         self.assertIsInstance(seen[0], PullMessages)

@@ -13,7 +13,7 @@ from twisted.trial.unittest import TestCase
 from fxim import crypto
 from fxim.client import RequestFailed, login
 from fxim.test.e2e import LOGIN_CODE, NodeTestMixin, ProductionBackend, sleep, withTimeout
-from fxim.wire import clientcodecs
+from fxim.protocol.client import CLIENT as clientcodecs
 from fxim.wire.frame import Frame, encodeFrame
 from fxim.wire.requests import ConnectRequest, PullMessages
 from fxim.wire.signals import Signal, SubSignal

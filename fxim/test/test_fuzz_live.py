@@ -27,7 +27,7 @@ from twisted.trial.unittest import TestCase
 from fxim import crypto
 from fxim.test.e2e import LOGIN_CODE, NodeTestMixin, ProductionBackend
 from fxim.wire import requests as rq
-from fxim.wire.clientcodecs import encodeRequestEnvelope, encodeRequestFrame
+from fxim.protocol.client import CLIENT
 from fxim.wire.frame import HEADER, Frame, FrameDecoder, encodeFrame
 from fxim.wire.signals import Signal, SubSignal
 
@@ -111,9 +111,9 @@ def _encodedOrNone(encode, request, messageId):
 
 
 #: Well-formed requests with hostile values, as TCP frames and WS texts.
-_typedFrames = st.builds(_encodedOrNone, st.just(encodeRequestFrame), _typed,
+_typedFrames = st.builds(_encodedOrNone, st.just(CLIENT.encodeRequestFrame), _typed,
                          st.integers(1, 0xFFFF)).filter(bool)
-_typedEnvelopes = st.builds(_encodedOrNone, st.just(encodeRequestEnvelope), _typed,
+_typedEnvelopes = st.builds(_encodedOrNone, st.just(CLIENT.encodeRequestEnvelope), _typed,
                             st.integers(1, 0xFFFF)).filter(bool)
 
 _signalNames = st.sampled_from([s.name for s in Signal] + ["BOGUS", ""])

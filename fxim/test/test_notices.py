@@ -12,7 +12,8 @@ from fxim.config import Config
 from fxim.model import Conversation, Message, MessageContent
 from fxim.services.messaging import MessagingService
 from fxim.storage.memory import MemoryStore
-from fxim.wire import codecs, im_pb2 as pb
+from fxim.protocol.registry import BUILTIN
+from fxim.wire import im_pb2 as pb
 from fxim.wire.requests import MessageNotify
 from fxim.wire.signals import Signal, SubSignal
 
@@ -46,7 +47,7 @@ class SystemNoticeTests(TestCase):
         self.assertEqual(sorted(uid for uid, p in bus.pushes if isinstance(p, MessageNotify)),
                          ["alice", "bob"])
         result = await messaging.pull("bob", 0)
-        frame = codecs.codecFor(Signal.PUBLISH, SubSignal.MP).replyTcp(1, 0, result)
+        frame = BUILTIN.lookup(Signal.PUBLISH, SubSignal.MP).replyTcp(1, 0, result)
         parsed = pb.PullMessageResult()
         parsed.ParseFromString(frame.body[1:])
         [m] = parsed.message

@@ -101,7 +101,7 @@ class KeepOverLimitTests(TestCase):
 
     def test_overLimitStillHandled(self):
         from fxim.dispatch import Dispatcher, HandlerRegistry, HandlerSet
-        from fxim.test.test_dispatch import FakeConnection
+        from fxim.test.test_dispatch import FakeConnection, dispatchRaw
         from fxim.wire.frame import Frame
         from fxim.wire.signals import Signal, SubSignal
         from fxim.wire import im_pb2 as pb
@@ -118,8 +118,8 @@ class KeepOverLimitTests(TestCase):
         replies = []
         for date in (1, 2, 3):
             body = pb.DeliveryReport(date=date, target="bob").SerializeToString()
-            replies.append(self.successResultOf(dispatcher.dispatch(
-                connection, Signal.PUBLISH, SubSignal.MDR, date, body)).reply)
+            replies.append(self.successResultOf(dispatchRaw(
+                dispatcher, connection, Signal.PUBLISH, SubSignal.MDR, date, body)).reply)
         self.assertEqual(seen, [1, 2, 3])
         self.assertEqual([r.body for r in replies], [b"\x00", b"\xfa", b"\xfa"])
         self.assertIsInstance(replies[0], Frame)

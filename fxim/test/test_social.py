@@ -902,6 +902,8 @@ class DispatchTests(_Base):
         super().setUp()
         from fxim.dispatch import Dispatcher, HandlerRegistry
         from fxim.handlers import friends, users
+        from fxim.test.test_dispatch import dispatchRaw
+        self.dispatchRaw = dispatchRaw
         registry = HandlerRegistry.fromPlugins([users.plugin, friends.plugin])
         self.dispatcher = Dispatcher(registry, FakeServer(self.social))
 
@@ -912,8 +914,8 @@ class DispatchTests(_Base):
         @return: C{(code, body after the code)} of the PUB_ACK.
         """
         from fxim.wire.signals import Signal
-        outcome = self.successResultOf(self.dispatcher.dispatch(
-            FakeConnection("tcp", uid), Signal.PUBLISH, subsignal, 7,
+        outcome = self.successResultOf(self.dispatchRaw(
+            self.dispatcher, FakeConnection("tcp", uid), Signal.PUBLISH, subsignal, 7,
             message.SerializeToString()))
         frame = outcome.reply
         self.assertEqual((frame.signal, frame.subsignal, frame.messageId),
@@ -927,8 +929,8 @@ class DispatchTests(_Base):
         @return: the reply's content text.
         """
         from fxim.wire.signals import Signal
-        outcome = self.successResultOf(self.dispatcher.dispatch(
-            FakeConnection("ws", uid), Signal.PUBLISH, subsignal, 9, content))
+        outcome = self.successResultOf(self.dispatchRaw(
+            self.dispatcher, FakeConnection("ws", uid), Signal.PUBLISH, subsignal, 9, content))
         envelope = outcome.reply
         self.assertEqual((envelope.signal, envelope.subsignal, envelope.messageId),
                          (Signal.PUB_ACK, subsignal, 9))
@@ -970,7 +972,7 @@ class DispatchTests(_Base):
         FAR, FHR, FP, FALS, US and MMI over WebSocket: WsResults and JSON
         results as the web client expects them.
         """
-        from fxim.wire.codecs import WS_ERROR, WS_SUCCESS
+        from fxim.protocol.command import WS_ERROR, WS_SUCCESS
         from fxim.wire.signals import SubSignal as S
         users = json.loads(self.ws("alice", S.US, {"keyword": "Bob", "fuzzy": 1, "page": 0}))
         self.assertEqual([u["uid"] for u in users], ["bob"])
@@ -1111,11 +1113,11 @@ class RecordingConnection(FakeConnection):
         self.sent = []
 
     def sendPush(self, push):
-        from fxim.wire import codecs
+        from fxim.protocol.wire import TcpWire, WsWire
         if self.transportName == "tcp":
-            self.sent.append(codecs.encodePushTcp(push))
+            self.sent.append(TcpWire().encodePush(push))
         else:
-            self.sent.append(json.loads(codecs.encodePushWs(push)))
+            self.sent.append(json.loads(WsWire().encodePush(push)))
 
 
 class LocalBusTests(_Base):

@@ -29,7 +29,7 @@ from fxim.services.messaging import MessagingService
 from fxim.sms import MemorySmsSender
 from fxim.storage.memory import MemoryStore
 from fxim.transport.tcp import DEFAULT_TCP_IDLE, FrameFactory
-from fxim.wire import clientcodecs
+from fxim.protocol.client import CLIENT as clientcodecs
 from fxim.wire.frame import Frame, FrameDecoder, encodeFrame
 from fxim.wire.requests import ConnectRequest, MessageNotify, PullMessages
 from fxim.wire.signals import Signal, SubSignal

@@ -278,7 +278,6 @@ class WebSocketTests(NodeMixin, SynchronousTestCase):
         self.pump.flush()
         self.assertTrue(client.closed.called)
         server.sendPush(MessageNotify(0, 8))
-        server.sendRaw(b"", "{}")
         self.pump.flush()
         self.assertEqual(len(client.factory.received), 1)
 

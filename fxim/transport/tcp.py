@@ -16,7 +16,8 @@ from zope.interface import implementer
 from fxim.errors import WireError
 from fxim.interfaces import IConnection
 from fxim.transport.nodelay import setNoDelay
-from fxim.wire.codecs import encodePushTcp
+from fxim.protocol.registry import BUILTIN
+from fxim.protocol.wire import TcpWire
 from fxim.wire.frame import DEFAULT_MAX_LENGTH, Frame, FrameDecoder, encodeFrame
 
 _log = Logger()
@@ -94,8 +95,7 @@ class FrameProtocol(Protocol, TimeoutMixin):
         for frame in frames:
             if self._closed:
                 return
-            d = self.factory.dispatcher.dispatch(
-                self, frame.signal, frame.subsignal, frame.messageId, frame.body)
+            d = self.factory.dispatcher.dispatch(self, self.factory.wire.incoming(frame))
             d.addCallback(self._outcome)
 
     def _outcome(self, outcome: Any) -> None:
@@ -103,7 +103,7 @@ class FrameProtocol(Protocol, TimeoutMixin):
             return
         self._checkAuthenticated()
         if outcome.reply is not None:
-            self.transport.write(encodeFrame(outcome.reply))
+            self.transport.write(self.factory.wire.serialize(outcome.reply))
         if outcome.close:
             self.disconnect()
 
@@ -130,11 +130,7 @@ class FrameProtocol(Protocol, TimeoutMixin):
 
     def sendPush(self, push: Any) -> None:
         if not self._closed:
-            self.transport.write(encodePushTcp(push))
-
-    def sendRaw(self, tcpBytes: bytes, wsText: str) -> None:
-        if not self._closed:
-            self.transport.write(tcpBytes)
+            self.transport.write(self.factory.wire.encodePush(push))
 
     def disconnect(self) -> None:
         if not self._closed:
@@ -150,6 +146,8 @@ class FrameFactory(Factory):
     Builds L{FrameProtocol}s sharing one dispatcher.
 
     @ivar dispatcher: the L{fxim.dispatch.Dispatcher}.
+    @ivar wire: the L{TcpWire} (with the dispatcher's commands) decoding
+        requests and encoding replies and pushes.
     @ivar reactor: the reactor whose clock times connections out.
     @ivar maxLength: the largest accepted frame body.
     @ivar idleTimeout: seconds of silence before a connection is closed.
@@ -166,6 +164,7 @@ class FrameFactory(Factory):
                  preAuthMaxLength: int = DEFAULT_PREAUTH_MAX_LENGTH,
                  connectTimeout: float = DEFAULT_CONNECT_TIMEOUT) -> None:
         self.dispatcher = dispatcher
+        self.wire = TcpWire(BUILTIN if dispatcher is None else dispatcher.commands)
         self.reactor = reactor
         self.maxLength = maxLength
         self.idleTimeout = idleTimeout

@@ -16,8 +16,9 @@ from zope.interface import implementer
 from fxim.errors import WireError
 from fxim.interfaces import IConnection
 from fxim.transport.nodelay import setNoDelay
-from fxim.wire.codecs import encodePushWs
-from fxim.wire.envelope import HEARTBEAT, Envelope, decodeEnvelope, encodeEnvelope
+from fxim.protocol.registry import BUILTIN
+from fxim.protocol.wire import WsWire
+from fxim.wire.envelope import HEARTBEAT, Envelope
 
 _log = Logger()
 
@@ -104,12 +105,11 @@ class EnvelopeProtocol(WebSocketServerProtocol):
             text = payload.decode("utf-8")
             if text == HEARTBEAT:
                 return
-            envelope = decodeEnvelope(text)
+            envelope = self.factory.wire.decodeText(text)
         except (WireError, UnicodeDecodeError) as e:
             _log.info("{peer}: dropping malformed frame: {error}", peer=self.peer, error=str(e))
             return
-        d = self.factory.dispatcher.dispatch(
-            self, envelope.signal, envelope.subsignal, envelope.messageId, envelope.content)
+        d = self.factory.dispatcher.dispatch(self, self.factory.wire.incoming(envelope))
         d.addCallback(self._outcome)
 
     def _outcome(self, outcome: Any) -> None:
@@ -122,7 +122,7 @@ class EnvelopeProtocol(WebSocketServerProtocol):
             self.disconnect()
 
     def _sendEnvelope(self, envelope: Envelope) -> None:
-        self._sendText(encodeEnvelope(envelope).encode("utf-8"))
+        self._sendText(self.factory.wire.serialize(envelope))
 
     def _sendText(self, data: bytes) -> None:
         """
@@ -164,11 +164,7 @@ class EnvelopeProtocol(WebSocketServerProtocol):
 
     def sendPush(self, push: Any) -> None:
         if not self._fximClosed:
-            self._sendText(encodePushWs(push).encode("utf-8"))
-
-    def sendRaw(self, tcpBytes: bytes, wsText: str) -> None:
-        if not self._fximClosed:
-            self._sendText(wsText.encode("utf-8"))
+            self._sendText(self.factory.wire.encodePush(push))
 
     def disconnect(self) -> None:
         if not self._fximClosed:
@@ -216,6 +212,9 @@ class EnvelopeFactory(WebSocketServerFactory):
                  connectTimeout: float = DEFAULT_CONNECT_TIMEOUT) -> None:
         WebSocketServerFactory.__init__(self, reactor=reactor)
         self.dispatcher = dispatcher
+        #: The L{WsWire} (with the dispatcher's commands) decoding requests
+        #: and encoding replies and pushes.
+        self.wire = WsWire(BUILTIN if dispatcher is None else dispatcher.commands)
         self.clock = reactor
         self.idleTimeout = idleTimeout
         self.onLost = onLost

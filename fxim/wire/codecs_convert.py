@@ -1,19 +1,19 @@
 # -*- test-case-name: fxim.test.test_codecs -*-
 """
-Conversions shared by the server codecs (L{fxim.wire.codecs}) and the
-client codecs (L{fxim.wire.clientcodecs}): domain records to and from the
+Conversions shared by the commands (L{fxim.protocol}), server and client
+side alike: domain records to and from the
 C{im.*} protobuf messages, and to and from the web client's JSON shapes,
 plus strict coercion helpers for JSON values.
 
 Every C{*FromPb} and C{*FromJson} function raises L{WireError} (or lets a
-C{ValueError}/C{TypeError}/C{UnicodeError} escape, which the codecs turn
+C{ValueError}/C{TypeError}/C{UnicodeError} escape, which the commands turn
 into L{WireError}) on input that does not fit.
 """
 
 import base64
 import binascii
 import json
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from fxim.errors import WireError
 from fxim.wire import sanitize
@@ -606,3 +606,49 @@ def pullResultPb(messages: Any, current: int, head: int) -> bytes:
 
 def messagesFromJsonList(value: Any) -> Tuple[Message, ...]:
     return tuple(messageFromJson(m, True) for m in jlist(value, "messageResponseList", []))
+
+
+# -- record lists (command response encoders and client decoders) -----------
+
+def pb_(cls: Any, **fields: Any) -> bytes:
+    """
+    The serialised protobuf C{cls(**fields)}.
+    """
+    return cls(**fields).SerializeToString()
+
+
+def pbList(cls: Any, field: str, records: Callable[[Any], Any],
+           toPb: Callable[[Any, Any], None]) -> Callable[[Any], bytes]:
+    """
+    A response encoder filling the repeated C{field} of a new C{cls} with
+    C{records(response)}.
+    """
+    def encode(response: Any) -> bytes:
+        message = cls()
+        add = getattr(message, field).add
+        for record in records(response):
+            toPb(record, add())
+        return message.SerializeToString()
+    return encode
+
+
+def jsonList(records: Callable[[Any], Any], toJson: Callable[[Any], Any]) -> Callable[[Any], str]:
+    """
+    A response encoder rendering C{records(response)} as a JSON array.
+    """
+    return lambda response: dumps([toJson(r) for r in records(response)])
+
+
+def pbRecords(cls: Any, field: str, build: Callable[[Any], Any],
+              fromPb: Callable[[Any], Any]) -> Callable[[bytes], Any]:
+    """
+    A client reply decoder: C{build} of the converted repeated C{field}.
+    """
+    return lambda body: build(tuple(fromPb(x) for x in getattr(parsePb(cls, body), field)))
+
+
+def jsonRecords(build: Callable[[Any], Any], fromJson: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """
+    A client reply decoder: C{build} of the converted JSON array.
+    """
+    return lambda v: build(tuple(fromJson(x) for x in jlist(v)))

@@ -8,7 +8,7 @@ C{content} as a JSON string (C{""} for nothing), with null keys omitted.
 """
 
 import json
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Mapping, Optional
 
 import attr
 
@@ -41,38 +41,28 @@ class Envelope:
     content: Any = None
 
 
-#: Extra subsignal names (plugin ordinals), filled by the registry.
-_extraNames: Dict[str, int] = {}
-_extraOrdinals: Dict[int, str] = {}
+_NO_NAMES: Mapping[Any, Any] = {}
 
 
-def registerSubSignalName(name: str, ordinal: int) -> None:
-    """
-    Give a plugin subsignal ordinal (64-127) its WebSocket name.
-
-    @raise ValueError: if the name or ordinal is taken by another.
-    """
-    if not name.isascii() or not name.isupper() or name in SubSignal.__members__:
-        raise ValueError(f"bad plugin subsignal name {name!r}")
-    if _extraNames.get(name, ordinal) != ordinal or _extraOrdinals.get(ordinal, name) != name:
-        raise ValueError(f"subsignal {name!r}/{ordinal} already registered differently")
-    _extraNames[name] = ordinal
-    _extraOrdinals[ordinal] = name
-
-
-def subSignalName(ordinal: int) -> str:
+def subSignalName(ordinal: int, pluginNames: Mapping[int, str] = _NO_NAMES) -> str:
     """
     The WebSocket name of a subsignal ordinal (C{"NONE"} for unknown ones).
+
+    @param pluginNames: the names of plugin ordinals (a
+        L{fxim.protocol.registry.CommandRegistry}'s C{pluginNames}).
     """
     try:
         return SubSignal(ordinal).name
     except ValueError:
-        return _extraOrdinals.get(ordinal, "NONE")
+        return pluginNames.get(ordinal, "NONE")
 
 
-def decodeEnvelope(text: str) -> Envelope:
+def decodeEnvelope(text: str, pluginOrdinals: Mapping[str, int] = _NO_NAMES) -> Envelope:
     """
     Parse one client text frame.
+
+    @param pluginOrdinals: the ordinals of plugin subsignal names (a
+        L{fxim.protocol.registry.CommandRegistry}'s C{pluginOrdinals}).
 
     @raise WireError: for anything that is not a JSON object with a known
         C{signal} name.  An unknown C{subSignal} name decodes as
@@ -98,7 +88,7 @@ def decodeEnvelope(text: str) -> Envelope:
     if isinstance(subName, str) and subName in SubSignal.__members__:
         subsignal = int(SubSignal[subName])
     elif isinstance(subName, str):
-        subsignal = _extraNames.get(subName, 0)
+        subsignal = pluginOrdinals.get(subName, 0)
     else:
         subsignal = 0
     messageId = obj.get("messageId", 0)
@@ -142,15 +132,17 @@ def _dropNulls(value: Any) -> Any:
     return value
 
 
-def encodeEnvelope(envelope: Envelope) -> str:
+def encodeEnvelope(envelope: Envelope, pluginNames: Mapping[int, str] = _NO_NAMES) -> str:
     """
     Serialise a server envelope.  C{content} must already be JSON text (or
     C{""}); C{None} omits the key.
+
+    @param pluginNames: see L{subSignalName}.
     """
     obj: Dict[str, Optional[Any]] = {}
     if envelope.content is not None:
         obj["content"] = envelope.content
     obj["messageId"] = envelope.messageId
     obj["signal"] = Signal(envelope.signal).name
-    obj["subSignal"] = subSignalName(envelope.subsignal)
+    obj["subSignal"] = subSignalName(envelope.subsignal, pluginNames)
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))

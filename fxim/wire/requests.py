@@ -2,7 +2,7 @@
 """
 Typed requests, responses and pushes: what handlers see and return instead
 of wire bytes.  The same objects serve TCP (protobuf) and WebSocket (JSON);
-L{fxim.wire.codecs} converts between them and both transports.
+the commands of L{fxim.protocol} convert between them and both transports.
 
 Every class is a frozen, slotted attrs class with camelCase fields.  Domain
 records (L{fxim.model.Message}, L{fxim.model.User}, ...) are used inside.

@@ -1,0 +1,280 @@
+# -*- test-case-name: fxim.test.test_codecs -*-
+"""
+The user and friend commands (US, UPUI, MMI, FAR, FALS, FHR, FRP, FRUS,
+FP) and pushes (FN, FRN).
+"""
+
+import struct
+from typing import Any, Callable
+
+from fxim.errors import WireError
+from fxim.protocol.command import Command, Notification
+from fxim.wire import im_pb2 as pb
+from fxim.wire.codecs_convert import (
+    friendFromJson, friendFromPb, friendRequestFromJson, friendRequestFromPb,
+    friendRequestToJson, friendRequestToPb, friendToJson, friendToPb, jint, jint32,
+    jlist, jobj, jsonList, jsonRecords, jstr, jstrs, parsePb, pb_, pbList, pbRecords, ps,
+    userFromJson, userFromPb, userToJson, userToPb, dumps,
+)
+from fxim.wire.requests import (
+    AddFriend, FriendList, FriendNotify, FriendRequestList, FriendRequestNotify,
+    HandleFriendRequest, ModifyMyInfo, PullFriendRequests, PullFriends, PullUsers,
+    PullUsersResult, SearchUsers, SetFriendAlias, SyncFriendRequestUnread, UserList,
+)
+from fxim.wire.signals import SubSignal
+
+_INT64 = struct.Struct(">q")
+
+
+def _version(cls: Any) -> Callable[[Any], Any]:
+    def decode(content: Any) -> Any:
+        if content is None:
+            return cls(0)
+        return cls(jint(jobj(content).get("version")))
+    return decode
+
+
+def _int64(body: bytes) -> int:
+    if len(body) != 8:
+        raise WireError(f"FN/FRN body of {len(body)} bytes")
+    return int(_INT64.unpack(bytes(body))[0])
+
+
+# -- users ---------------------------------------------------------------------
+
+class SearchUsersCommand(Command):
+    """
+    US: search users by keyword.
+    """
+
+    subsignal = int(SubSignal.US)
+    request = SearchUsers
+    response = UserList
+    wsEmpty = "[]"
+    requestFromTcp = staticmethod(lambda body: (lambda m: SearchUsers(ps(m.keyword), m.fuzzy, m.page))(
+        parsePb(pb.SearchUserRequest, body)))
+    requestFromWs = staticmethod(lambda c: (lambda o: SearchUsers(
+        jstr(o.get("keyword")), jint32(o.get("fuzzy")), jint32(o.get("page"))))(jobj(c)))
+    responseToTcp = staticmethod(pbList(pb.SearchUserResult, "entry", lambda r: r.users, userToPb))
+    responseToWs = staticmethod(jsonList(lambda r: r.users, userToJson))
+    requestToTcp = staticmethod(lambda r: pb_(pb.SearchUserRequest, keyword=r.keyword,
+                                              fuzzy=r.fuzzy, page=r.page))
+    requestToWs = staticmethod(lambda r: {"keyword": r.keyword, "fuzzy": r.fuzzy, "page": r.page})
+    responseFromTcp = staticmethod(pbRecords(pb.SearchUserResult, "entry", UserList, userFromPb))
+    responseFromWs = staticmethod(jsonRecords(UserList, userFromJson))
+
+
+def _pullUsersToTcp(r: Any) -> bytes:
+    msg = pb.PullUserResult()
+    add = msg.result.add
+    for user, code in r.entries:
+        entry = add()
+        if code == 1:
+            entry.user.uid = user.uid
+        else:
+            userToPb(user, entry.user)
+        entry.code = code
+    return msg.SerializeToString()
+
+
+class PullUsersCommand(Command):
+    """
+    UPUI: users by uid (WebSocket drops the update times and unchanged
+    entries).
+    """
+
+    subsignal = int(SubSignal.UPUI)
+    request = PullUsers
+    response = PullUsersResult
+    wsEmpty = "[]"
+    requestFromTcp = staticmethod(lambda body: PullUsers(tuple(
+        (ps(r.uid), r.update_dt) for r in parsePb(pb.PullUserRequest, body).request)))
+    requestFromWs = staticmethod(lambda c: PullUsers(
+        tuple((uid, 0) for uid in jstrs(jlist(c, "UPUI content", [])))))
+    responseToTcp = staticmethod(_pullUsersToTcp)
+    responseToWs = staticmethod(
+        lambda r: dumps([userToJson(user) for user, code in r.entries if code == 0]))
+    requestToTcp = staticmethod(lambda r: pb_(pb.PullUserRequest, request=[
+        pb.UserRequest(uid=uid, update_dt=dt) for uid, dt in r.requests]))
+    requestToWs = staticmethod(lambda r: [uid for uid, _ in r.requests])
+    responseFromTcp = staticmethod(lambda body: PullUsersResult(tuple(
+        (userFromPb(r.user), r.code) for r in parsePb(pb.PullUserResult, body).result)))
+    responseFromWs = staticmethod(jsonRecords(PullUsersResult, lambda u: (userFromJson(u), 0)))
+
+
+def _mmiFromWs(content: Any) -> ModifyMyInfo:
+    items = content if type(content) is list else [jobj(content)]
+    return ModifyMyInfo(tuple(
+        (jint32(jobj(e, "MMI entry").get("type")), jstr(e.get("value"))) for e in items))
+
+
+def _mmiToWs(r: ModifyMyInfo) -> Any:
+    entries = [{"type": t, "value": v} for t, v in r.entries]
+    return entries[0] if len(entries) == 1 else entries
+
+
+class ModifyMyInfoCommand(Command):
+    """
+    MMI: change the caller's profile fields (code only).
+    """
+
+    subsignal = int(SubSignal.MMI)
+    request = ModifyMyInfo
+    requestFromTcp = staticmethod(lambda body: ModifyMyInfo(tuple(
+        (e.type, ps(e.value)) for e in parsePb(pb.ModifyMyInfoRequest, body).entry)))
+    requestFromWs = staticmethod(_mmiFromWs)
+    requestToTcp = staticmethod(lambda r: pb_(pb.ModifyMyInfoRequest, entry=[
+        pb.InfoEntry(type=t, value=v) for t, v in r.entries]))
+    requestToWs = staticmethod(_mmiToWs)
+
+
+# -- friends -------------------------------------------------------------------
+
+class AddFriendCommand(Command):
+    """
+    FAR: send a friend request (code only).
+    """
+
+    subsignal = int(SubSignal.FAR)
+    request = AddFriend
+    requestFromTcp = staticmethod(lambda body: (lambda m: AddFriend(ps(m.target_uid), ps(m.reason)))(
+        parsePb(pb.AddFriendRequest, body)))
+    requestFromWs = staticmethod(lambda c: (lambda o: AddFriend(
+        jstr(o.get("targetUserId")), jstr(o.get("reason"))))(jobj(c)))
+    requestToTcp = staticmethod(lambda r: pb_(pb.AddFriendRequest, target_uid=r.targetUid,
+                                              reason=r.reason))
+    requestToWs = staticmethod(lambda r: {"reason": r.reason, "targetUserId": r.targetUid})
+
+
+class SetFriendAliasCommand(Command):
+    """
+    FALS: set a friend's alias (the request's C{reason} field; code only).
+    """
+
+    subsignal = int(SubSignal.FALS)
+    request = SetFriendAlias
+    requestFromTcp = staticmethod(lambda body: (lambda m: SetFriendAlias(
+        ps(m.target_uid), ps(m.reason)))(parsePb(pb.AddFriendRequest, body)))
+    requestFromWs = staticmethod(lambda c: (lambda o: SetFriendAlias(
+        jstr(o.get("targetUserId")), jstr(o.get("reason"))))(jobj(c)))
+    requestToTcp = staticmethod(lambda r: pb_(pb.AddFriendRequest, target_uid=r.targetUid,
+                                              reason=r.alias))
+    requestToWs = staticmethod(lambda r: {"reason": r.alias, "targetUserId": r.targetUid})
+
+
+class HandleFriendRequestCommand(Command):
+    """
+    FHR: accept or refuse a friend request (code only).
+    """
+
+    subsignal = int(SubSignal.FHR)
+    request = HandleFriendRequest
+    requestFromTcp = staticmethod(lambda body: (lambda m: HandleFriendRequest(
+        ps(m.target_uid), m.status))(parsePb(pb.HandleFriendRequest, body)))
+    requestFromWs = staticmethod(lambda c: (lambda o: HandleFriendRequest(
+        jstr(o.get("targetUid")), jint32(o.get("status"))))(jobj(c)))
+    requestToTcp = staticmethod(lambda r: pb_(pb.HandleFriendRequest, target_uid=r.targetUid,
+                                              status=r.status))
+    requestToWs = staticmethod(lambda r: {"targetUid": r.targetUid, "status": r.status})
+
+
+def _frpFromWs(content: Any) -> PullFriendRequests:
+    version = None if content is None else jobj(content).get("version")
+    if version is None:
+        return PullFriendRequests(0)
+    return PullFriendRequests(max(0, jint(version) - 1000))
+
+
+def _frpToWs(r: PullFriendRequests) -> Any:
+    # The server subtracts 1000 from what the web client sends.
+    return {"version": None if r.version <= 0 else str(r.version + 1000)}
+
+
+class PullFriendRequestsCommand(Command):
+    """
+    FRP: friend requests updated after a version.
+    """
+
+    subsignal = int(SubSignal.FRP)
+    request = PullFriendRequests
+    response = FriendRequestList
+    wsEmpty = "[]"
+    requestFromTcp = staticmethod(lambda body: PullFriendRequests(parsePb(pb.Version, body).version))
+    requestFromWs = staticmethod(_frpFromWs)
+    responseToTcp = staticmethod(pbList(pb.GetFriendRequestResult, "entry",
+                                        lambda r: r.requests, friendRequestToPb))
+    responseToWs = staticmethod(jsonList(lambda r: r.requests, friendRequestToJson))
+    requestToTcp = staticmethod(lambda r: pb_(pb.Version, version=r.version))
+    requestToWs = staticmethod(_frpToWs)
+    responseFromTcp = staticmethod(pbRecords(pb.GetFriendRequestResult, "entry",
+                                             FriendRequestList, friendRequestFromPb))
+    responseFromWs = staticmethod(jsonRecords(FriendRequestList, friendRequestFromJson))
+
+
+class SyncFriendRequestUnreadCommand(Command):
+    """
+    FRUS: mark friend requests read up to a version (code only).
+    """
+
+    subsignal = int(SubSignal.FRUS)
+    request = SyncFriendRequestUnread
+    requestFromTcp = staticmethod(
+        lambda body: SyncFriendRequestUnread(parsePb(pb.Version, body).version))
+    requestFromWs = staticmethod(_version(SyncFriendRequestUnread))
+    requestToTcp = staticmethod(lambda r: pb_(pb.Version, version=r.version))
+    requestToWs = staticmethod(lambda r: {"version": r.version})
+
+
+class PullFriendsCommand(Command):
+    """
+    FP: friends updated after a version.
+    """
+
+    subsignal = int(SubSignal.FP)
+    request = PullFriends
+    response = FriendList
+    wsEmpty = "[]"
+    requestFromTcp = staticmethod(lambda body: PullFriends(parsePb(pb.Version, body).version))
+    requestFromWs = staticmethod(_version(PullFriends))
+    responseToTcp = staticmethod(pbList(pb.GetFriendsResult, "entry", lambda r: r.friends,
+                                        friendToPb))
+    responseToWs = staticmethod(jsonList(lambda r: r.friends, friendToJson))
+    requestToTcp = staticmethod(lambda r: pb_(pb.Version, version=r.version))
+    requestToWs = staticmethod(lambda r: {"version": r.version})
+    responseFromTcp = staticmethod(pbRecords(pb.GetFriendsResult, "entry", FriendList,
+                                             friendFromPb))
+    responseFromWs = staticmethod(jsonRecords(FriendList, friendFromJson))
+
+
+# -- pushes --------------------------------------------------------------------
+
+class FriendNotification(Notification):
+    """
+    FN: the user's friend head moved.
+    """
+
+    push = FriendNotify
+    subsignal = int(SubSignal.FN)
+    toTcp = staticmethod(lambda p: _INT64.pack(p.head))
+    toWs = staticmethod(lambda p: '{"head":"%d"}' % p.head)
+    fromTcp = staticmethod(lambda body: FriendNotify(_int64(body)))
+    fromWs = staticmethod(lambda v: FriendNotify(jint(jobj(v).get("head"))))
+
+
+class FriendRequestNotification(Notification):
+    """
+    FRN: the user's friend-request version moved.
+    """
+
+    push = FriendRequestNotify
+    subsignal = int(SubSignal.FRN)
+    toTcp = staticmethod(lambda p: _INT64.pack(p.version))
+    toWs = staticmethod(lambda p: '{"version":"%d"}' % p.version)
+    fromTcp = staticmethod(lambda body: FriendRequestNotify(_int64(body)))
+    fromWs = staticmethod(lambda v: FriendRequestNotify(jint(jobj(v).get("version"))))
+
+
+COMMANDS = (SearchUsersCommand, PullUsersCommand, ModifyMyInfoCommand, AddFriendCommand,
+            SetFriendAliasCommand, HandleFriendRequestCommand, PullFriendRequestsCommand,
+            SyncFriendRequestUnreadCommand, PullFriendsCommand)
+NOTIFICATIONS = (FriendNotification, FriendRequestNotification)

@@ -1,0 +1,179 @@
+# -*- test-case-name: fxim.test.test_dispatch -*-
+"""
+The wire objects each transport factory owns: L{TcpWire} (universe_push
+frames, protobuf bodies) and L{WsWire} (JSON envelopes).  A wire object
+turns what its transport received into an L{Incoming} request for the
+dispatcher, and renders replies and pushes with the commands and
+notifications of its L{CommandRegistry}; the dispatcher never asks which
+transport it serves.
+"""
+
+from typing import Any, Optional, Type, Union
+
+import attr
+
+from fxim.errors import ErrorCode
+from fxim.protocol.command import Command
+from fxim.protocol.registry import BUILTIN, CommandRegistry
+from fxim.wire.envelope import Envelope, decodeEnvelope, encodeEnvelope
+from fxim.wire.frame import Frame, encodeFrame
+from fxim.wire.sanitize import TooManyItems, checkValue, tooManyItems
+from fxim.wire.signals import Signal
+
+__all__ = ["Incoming", "TcpWire", "WsWire"]
+
+_PUB_ACK = int(Signal.PUB_ACK)
+
+Reply = Union[Frame, Envelope]
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class Incoming:
+    """
+    One request as a wire object received it; the dispatcher decodes it
+    with C{wire.decodeRequest} once it wants the typed request (so that a
+    request refused first -- before CONNECT, over the rate -- costs no
+    parsing) and answers with C{wire.reply}.
+
+    @ivar signal: the L{Signal} ordinal.
+    @ivar subsignal: the SubSignal ordinal as received.
+    @ivar messageId: the correlation id.
+    @ivar command: the L{Command} for (signal, subsignal), or L{None}.
+    @ivar payload: the undecoded body (TCP bytes or WebSocket content).
+    @ivar wire: the wire object it came through.
+    """
+
+    signal: int
+    subsignal: int
+    messageId: int
+    command: Optional[Type[Command]]
+    payload: Any
+    wire: "Wire"
+
+
+class _PushCache:
+    """
+    The last push a wire object encoded: one push delivered to many
+    connections of one transport is encoded once.
+    """
+
+    _push: Any = None
+    _data: bytes = b""
+
+    def get(self, push: Any) -> Optional[bytes]:
+        return self._data if push is self._push else None
+
+    def put(self, push: Any, data: bytes) -> bytes:
+        self._push, self._data = push, data
+        return data
+
+
+class TcpWire:
+    """
+    The TCP wire: frame bodies are protobuf (or the command's binary form).
+
+    @ivar registry: the L{CommandRegistry}.
+    """
+
+    def __init__(self, registry: CommandRegistry = BUILTIN) -> None:
+        self.registry = registry
+        self._pushes = _PushCache()
+
+    def incoming(self, frame: Frame) -> Incoming:
+        """
+        The request a received frame carries.
+        """
+        return Incoming(frame.signal, frame.subsignal, frame.messageId,
+                        self.registry.lookup(frame.signal, frame.subsignal), frame.body, self)
+
+    def decodeRequest(self, command: Type[Command], payload: bytes,
+                      maxItems: Optional[int] = None) -> Any:
+        return command.decodeTcp(payload)
+
+    def reply(self, command: Type[Command], messageId: int, code: int,
+              response: Any) -> Optional[Frame]:
+        return command.replyTcp(messageId, code, response)
+
+    def notImplemented(self, messageId: int, subsignal: int) -> Frame:
+        return Frame(_PUB_ACK, subsignal & 0x7F, messageId, bytes((ErrorCode.NOT_IMPLEMENT,)))
+
+    def serialize(self, reply: Frame) -> bytes:
+        """
+        The bytes of a reply frame.
+        """
+        return encodeFrame(reply)
+
+    def encodePush(self, push: Any) -> bytes:
+        """
+        The whole frame (header included) of a push.
+
+        @raise TypeError: for a push no notification declares.
+        """
+        cached = self._pushes.get(push)
+        if cached is not None:
+            return cached
+        return self._pushes.put(push, encodeFrame(self.registry.notificationFor(push).frame(push)))
+
+
+class WsWire:
+    """
+    The WebSocket wire: JSON envelopes whose C{content} is JSON text.
+
+    @ivar registry: the L{CommandRegistry} (its plugin names too).
+    """
+
+    def __init__(self, registry: CommandRegistry = BUILTIN) -> None:
+        self.registry = registry
+        self._pushes = _PushCache()
+
+    def decodeText(self, text: str) -> Envelope:
+        """
+        Parse a client text frame.
+
+        @raise WireError: see L{decodeEnvelope}.
+        """
+        return decodeEnvelope(text, self.registry.pluginOrdinals)
+
+    def incoming(self, envelope: Envelope) -> Incoming:
+        """
+        The request a received envelope carries.
+        """
+        return Incoming(envelope.signal, envelope.subsignal, envelope.messageId,
+                        self.registry.lookup(envelope.signal, envelope.subsignal),
+                        envelope.content, self)
+
+    def decodeRequest(self, command: Type[Command], payload: Any,
+                      maxItems: Optional[int] = None) -> Any:
+        # i10a: long id lists are refused before they are converted.
+        refused = checkValue(payload, nul=False, maxItems=maxItems)
+        if tooManyItems(refused):
+            raise TooManyItems(refused)
+        return command.decodeWs(payload)
+
+    def reply(self, command: Type[Command], messageId: int, code: int,
+              response: Any) -> Optional[Envelope]:
+        return command.replyWs(messageId, code, response)
+
+    def notImplemented(self, messageId: int, subsignal: int) -> Envelope:
+        return Envelope(_PUB_ACK, subsignal, messageId, "")
+
+    def serialize(self, reply: Envelope) -> bytes:
+        """
+        The UTF-8 text of a reply envelope.
+        """
+        return encodeEnvelope(reply, self.registry.pluginNames).encode("utf-8")
+
+    def encodePush(self, push: Any) -> bytes:
+        """
+        The UTF-8 envelope text of a push.
+
+        @raise TypeError: for a push no notification declares.
+        """
+        cached = self._pushes.get(push)
+        if cached is not None:
+            return cached
+        envelope = self.registry.notificationFor(push).envelope(push)
+        return self._pushes.put(push, self.serialize(envelope))
+
+
+Wire = Union[TcpWire, WsWire]
