@@ -124,11 +124,12 @@ class HandlerSet:
         @param keepOverLimit: handle a request over the rate limit anyway
             (its answer is still 250).
         """
-        if isinstance(signal, type) and issubclass(signal, Command):
+        if isinstance(signal, type):
             command = signal
         if command is not None:
             key = (int(command.signal), int(command.subsignal))
         else:
+            assert isinstance(signal, int)
             key = (int(signal), int(subsignal))
             if subsignal in PLUGIN_SUBSIGNALS:
                 if name is None:
@@ -371,8 +372,8 @@ class Dispatcher:
             if tooManyItems(refused):
                 return succeed(self._reply(command, incoming, ErrorCode.INVALID_PARAMETER,
                                            None))
-            code, response = command.refusal
-            return succeed(self._reply(command, incoming, code, response))
+            refusalCode, refusalResponse = command.refusal
+            return succeed(self._reply(command, incoming, refusalCode, refusalResponse))
         context = RequestContext(connection, self.server, signal, subsignal,
                                  incoming.messageId)
         d = maybeDeferred(handler.function, context, request)
@@ -409,7 +410,8 @@ class Dispatcher:
     def _done(self, result: Any) -> Any:
         self.inflight -= 1
         if not self.inflight:
-            waiters, self._idleWaiters = getattr(self, "_idleWaiters", []), []
+            waiters: List[Deferred] = getattr(self, "_idleWaiters", [])
+            self._idleWaiters: List[Deferred] = []
             for waiter in waiters:
                 waiter.callback(None)
         return result
@@ -421,7 +423,8 @@ class Dispatcher:
         if not self.inflight:
             return succeed(None)
         d: Deferred = Deferred()
-        self.__dict__.setdefault("_idleWaiters", []).append(d)
+        waiters: List[Deferred] = self.__dict__.setdefault("_idleWaiters", [])
+        waiters.append(d)
         return d
 
     def _allow(self, connection: Any) -> bool:
@@ -453,6 +456,7 @@ class Dispatcher:
         from fxim.health import outageKind
         outages = getattr(self.server, "outages", None)
         kind = outageKind(failure.value)
+        code: int
         if failure.check(SignalError):
             code = failure.value.code
         elif kind is not None and outages is not None:
@@ -480,5 +484,5 @@ class Dispatcher:
 
 def _awaitCoroutine(result: Any) -> Any:
     if inspect.isawaitable(result) and not isinstance(result, Deferred):
-        return Deferred.fromCoroutine(result)
+        return Deferred.fromCoroutine(result)  # type: ignore[arg-type]
     return result

@@ -34,6 +34,7 @@ replace it (L{fxim.bus.catchup}):
 """
 
 import json
+from typing import Optional, Set
 
 from twisted.internet.defer import ensureDeferred, gatherResults, inlineCallbacks, succeed
 from twisted.logger import Logger
@@ -92,7 +93,7 @@ class RedisBus:
         self.catchUp = None
         #: Users whose MN could not be published: announced for catch-up
         #: once Redis answers again.
-        self._owed = set()
+        self._owed: Set[Optional[str]] = set()
         self._owedCall = None
         #: Seconds between attempts to announce owed catch-ups.
         self.owedRetryInterval = 1.0

@@ -106,7 +106,8 @@ class Connect(Command):
 def _pingFromJson(value: Any) -> PingRequest:
     if type(value) is dict:
         try:
-            return PingRequest(jint(value.get("interval"), None))
+            interval = value.get("interval")
+            return PingRequest(None if interval is None else jint(interval))
         except WireError:
             pass
     return PingRequest(None)

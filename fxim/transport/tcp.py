@@ -50,11 +50,14 @@ class FrameProtocol(Protocol, TimeoutMixin):
     peer = "?"
     _closed = False
     _connectDeadline: Any = None
+    #: An ITCPTransport once connected (abortConnection included).
+    transport: Any
 
     def connectionMade(self) -> None:
         # Small replies must not wait for the client's delayed ACK.
         setNoDelay(self.transport)
-        self.callLater = self.factory.reactor.callLater
+        # TimeoutMixin schedules with the factory's reactor.
+        self.callLater = self.factory.reactor.callLater  # type: ignore[method-assign]
         # Until CONNECT is accepted only small frames are buffered, and the
         # connection has a deadline no traffic extends.
         self._decoder = FrameDecoder(min(self.factory.preAuthMaxLength, self.factory.maxLength))

@@ -53,6 +53,9 @@ class EnvelopeProtocol(WebSocketServerProtocol):
     _idleCall = None
     _idleSeconds = DEFAULT_WS_IDLE
     _connectDeadline: Any = None
+    #: Autobahn's payload limits (copied from the factory's options).
+    maxMessagePayloadSize: int
+    maxFramePayloadSize: int
 
     def connectionMade(self) -> None:
         WebSocketServerProtocol.connectionMade(self)

@@ -13,12 +13,11 @@ import attr
 from fxim.storage.receipts import Report
 from fxim.storage.settings import Setting
 
-_frozen = attr.s(frozen=True, slots=True, auto_attribs=True)
 
 
 # -- records --------------------------------------------------------------------
 
-@_frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class DeliveryReportRequest:
     """
     MDR: the reporter got 1:1 messages from C{target} (the original
@@ -29,7 +28,7 @@ class DeliveryReportRequest:
     date: int
 
 
-@_frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class ReadReportRequest:
     """
     MRR: the reporter read conversation (C{conversationType}, C{target},
@@ -43,7 +42,7 @@ class ReadReportRequest:
     tos: Tuple[str, ...] = ()
 
 
-@_frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class PullReports:
     """
     MRP: the caller's reports from seq C{fromSeq} on (inclusive).
@@ -53,7 +52,7 @@ class PullReports:
     type: int = 0
 
 
-@_frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class ReportList:
     """
     The MRP result: L{Report}s in ascending seq.
@@ -64,7 +63,7 @@ class ReportList:
     head: int
 
 
-@_frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class ReportNotify:
     """
     MRN: the user's report head moved to C{head}.
@@ -74,7 +73,7 @@ class ReportNotify:
     head: int
 
 
-@_frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class GetSettings:
     """
     UG: the caller's settings with a version above C{version}.
@@ -83,12 +82,12 @@ class GetSettings:
     version: int
 
 
-@_frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class SettingList:
     entries: Tuple[Setting, ...]
 
 
-@_frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class PutSetting:
     """
     UP: set one setting.
@@ -99,7 +98,7 @@ class PutSetting:
     value: str
 
 
-@_frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class SettingVersion:
     """
     The UP reply and the UN push: the user's new setting version.
@@ -108,12 +107,12 @@ class SettingVersion:
     version: int
 
 
-@_frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class SettingNotify:
     version: int
 
 
-@_frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class StreamChunk:
     """
     SAI: one frame of a streamed agent answer.

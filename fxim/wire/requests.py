@@ -18,12 +18,11 @@ from fxim.model import (
     MessageContent, User,
 )
 
-_frozen = attr.s(frozen=True, slots=True, auto_attribs=True)
 
 
 # -- connection ---------------------------------------------------------------
 
-@_frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class ConnectRequest:
     """
     CONNECT: C{{"userName","password","clientIdentifier"}} on both transports.
@@ -35,7 +34,7 @@ class ConnectRequest:
     clientIdentifier: str
 
 
-@_frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class ConnectAck:
     """
     The CONNECT_ACK reply.
@@ -56,7 +55,7 @@ class ConnectAck:
     serverTime: int = 0
 
 
-@_frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class PingRequest:
     """
     PING C{{"interval":ms}}; C{interval} is L{None} when the body is missing
@@ -66,7 +65,7 @@ class PingRequest:
     interval: Optional[int]
 
 
-@_frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class PingReply:
     """
     The PING reply: text C{ping back next interval <ms>} on TCP.
@@ -75,7 +74,7 @@ class PingReply:
     interval: int
 
 
-@_frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class DisconnectRequest:
     """
     DISCONNECT: C{clearSession} true means log out (drop the session).
@@ -86,7 +85,7 @@ class DisconnectRequest:
 
 # -- messages -----------------------------------------------------------------
 
-@_frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class SendMessage:
     """
     MS.  C{message.localId} is the device's local id (idempotency key part).
@@ -95,7 +94,7 @@ class SendMessage:
     message: Message
 
 
-@_frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class SendResult:
     """
     MS ack: the assigned message uid and server timestamp (ms).
@@ -105,7 +104,7 @@ class SendResult:
     timestamp: int
 
 
-@_frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class PullMessages:
     """
     MP: inbox entries with seq > C{afterSeq}.
@@ -117,7 +116,7 @@ class PullMessages:
     pullType: int
 
 
-@_frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class PullResult:
     """
     MP result.  C{current} is the seq of the last message returned, C{head}
@@ -129,7 +128,7 @@ class PullResult:
     head: int
 
 
-@_frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class RecallMessage:
     """
     MR: recall the message with this uid.
@@ -138,7 +137,7 @@ class RecallMessage:
     uid: int
 
 
-@_frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class LoadHistory:
     """
     LRM: up to C{count} messages of C{conversation} with uid < C{beforeUid}
@@ -150,7 +149,7 @@ class LoadHistory:
     count: int
 
 
-@_frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class HistoryResult:
     """
     LRM result, newest first.
@@ -161,7 +160,7 @@ class HistoryResult:
 
 # -- users --------------------------------------------------------------------
 
-@_frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class SearchUsers:
     """
     US.
@@ -172,7 +171,7 @@ class SearchUsers:
     page: int
 
 
-@_frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class UserList:
     """
     US result.
@@ -181,7 +180,7 @@ class UserList:
     users: Tuple[User, ...]
 
 
-@_frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class PullUsers:
     """
     UPUI: C{requests} is a tuple of C{(uid, updateDt)}.
@@ -190,7 +189,7 @@ class PullUsers:
     requests: Tuple[Tuple[str, int], ...]
 
 
-@_frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class PullUsersResult:
     """
     UPUI result: C{(user, code)} pairs; code 0 found, 1 not found (the User
@@ -200,7 +199,7 @@ class PullUsersResult:
     entries: Tuple[Tuple[User, int], ...]
 
 
-@_frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class ModifyMyInfo:
     """
     MMI: C{(MyInfoType, value)} pairs.
@@ -211,7 +210,7 @@ class ModifyMyInfo:
 
 # -- friends ------------------------------------------------------------------
 
-@_frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class AddFriend:
     """
     FAR.
@@ -221,7 +220,7 @@ class AddFriend:
     reason: str
 
 
-@_frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class SetFriendAlias:
     """
     FALS (TCP body C{AddFriendRequest{target_uid, reason = alias}}).
@@ -231,7 +230,7 @@ class SetFriendAlias:
     alias: str
 
 
-@_frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class HandleFriendRequest:
     """
     FHR.
@@ -241,7 +240,7 @@ class HandleFriendRequest:
     status: int
 
 
-@_frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class PullFriendRequests:
     """
     FRP: requests updated after C{version} (ms).
@@ -250,7 +249,7 @@ class PullFriendRequests:
     version: int
 
 
-@_frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class FriendRequestList:
     """
     FRP result.
@@ -259,7 +258,7 @@ class FriendRequestList:
     requests: Tuple[FriendRequest, ...]
 
 
-@_frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class SyncFriendRequestUnread:
     """
     FRUS: friend requests up to C{version} are read.
@@ -268,7 +267,7 @@ class SyncFriendRequestUnread:
     version: int
 
 
-@_frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class PullFriends:
     """
     FP: friends updated after C{version} (ms).
@@ -277,7 +276,7 @@ class PullFriends:
     version: int
 
 
-@_frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class FriendList:
     """
     FP result.
@@ -288,7 +287,7 @@ class FriendList:
 
 # -- groups -------------------------------------------------------------------
 
-@_frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class CreateGroup:
     """
     GC.  An empty C{info.targetId} lets the server assign the id.
@@ -300,7 +299,7 @@ class CreateGroup:
     notifyContent: Optional[MessageContent] = None
 
 
-@_frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class GroupCreated:
     """
     GC result (TCP only: WebSocket answers a WsResult).
@@ -309,7 +308,7 @@ class GroupCreated:
     groupId: str
 
 
-@_frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class PullGroupInfo:
     """
     GPGI.
@@ -318,7 +317,7 @@ class PullGroupInfo:
     groupIds: Tuple[str, ...]
 
 
-@_frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class GroupInfoList:
     """
     GPGI result.
@@ -327,7 +326,7 @@ class GroupInfoList:
     groups: Tuple[GroupInfo, ...]
 
 
-@_frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class PullGroupMembers:
     """
     GPGM: members if the group's member update time is after C{head}.
@@ -337,7 +336,7 @@ class PullGroupMembers:
     head: int
 
 
-@_frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class GroupMemberList:
     """
     GPGM result.
@@ -346,7 +345,7 @@ class GroupMemberList:
     members: Tuple[GroupMember, ...]
 
 
-@_frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class AddGroupMembers:
     """
     GAM.
@@ -358,7 +357,7 @@ class AddGroupMembers:
     notifyContent: Optional[MessageContent] = None
 
 
-@_frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class KickGroupMembers:
     """
     GKM.
@@ -370,7 +369,7 @@ class KickGroupMembers:
     notifyContent: Optional[MessageContent] = None
 
 
-@_frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class QuitGroup:
     """
     GQ.
@@ -381,7 +380,7 @@ class QuitGroup:
     notifyContent: Optional[MessageContent] = None
 
 
-@_frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class DismissGroup:
     """
     GD.
@@ -392,7 +391,7 @@ class DismissGroup:
     notifyContent: Optional[MessageContent] = None
 
 
-@_frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class ModifyGroupInfo:
     """
     GMI: C{type} 0 name, 1 portrait, 2 extra.
@@ -407,7 +406,7 @@ class ModifyGroupInfo:
 
 # -- media --------------------------------------------------------------------
 
-@_frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class GetUploadToken:
     """
     GQNUT.
@@ -416,7 +415,7 @@ class GetUploadToken:
     mediaType: int
 
 
-@_frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class UploadToken:
     """
     GQNUT result.
@@ -428,7 +427,7 @@ class UploadToken:
     port: int = 80
 
 
-@_frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class GetUploadUrl:
     """
     GMURL.
@@ -438,7 +437,7 @@ class GetUploadUrl:
     key: str
 
 
-@_frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class UploadUrl:
     """
     GMURL result: the client PUTs the file to C{url}.
@@ -452,7 +451,7 @@ class UploadUrl:
 
 # -- plugins ------------------------------------------------------------------
 
-@_frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class JsonRequest:
     """
     A plugin subsignal's request: the decoded JSON value (L{None} for an
@@ -464,7 +463,7 @@ class JsonRequest:
 
 # -- pushes (server -> client, messageId 0) -----------------------------------
 
-@_frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class MessageNotify:
     """
     PUBLISH/MN: new messages up to seq C{head}; C{type} is the PullType.
@@ -475,7 +474,7 @@ class MessageNotify:
     target: str = ""
 
 
-@_frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class RecallNotify:
     """
     PUBLISH/RMN.
@@ -485,7 +484,7 @@ class RecallNotify:
     fromUser: str
 
 
-@_frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class FriendNotify:
     """
     PUBLISH/FN: the friend list changed (TCP body: bare int64 BE).
@@ -494,7 +493,7 @@ class FriendNotify:
     head: int
 
 
-@_frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class FriendRequestNotify:
     """
     PUBLISH/FRN: friend requests changed (TCP body: bare int64 BE).
@@ -503,7 +502,7 @@ class FriendRequestNotify:
     version: int
 
 
-@_frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class TransparentMessage:
     """
     An unsolicited PUB_ACK/MP with messageId 0 carrying one message that is
@@ -513,7 +512,7 @@ class TransparentMessage:
     message: Message
 
 
-@_frozen
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class PluginPush:
     """
     PUBLISH/<plugin subsignal> with a JSON body.
