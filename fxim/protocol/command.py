@@ -21,7 +21,8 @@ Commands are used as classes (their methods are class methods), gathered
 into a L{fxim.protocol.registry.CommandRegistry} instance.
 """
 
-from typing import Any, Optional, Tuple, Type
+import struct
+from typing import Any, Optional, Tuple, Type, cast
 
 from fxim.errors import ErrorCode, WireError
 from fxim.wire.codecs_convert import dumps, jint, jobj, loadsJson
@@ -365,6 +366,37 @@ class Notification:
         @raise WireError: if malformed.
         """
         return guarded(cls.__name__, cls.fromWs, value)
+
+
+#: A big-endian int64 (FN, FRN, UN bodies; the UP reply).
+INT64 = struct.Struct(">q")
+
+
+def int64FromBody(body: bytes) -> int:
+    """
+    The int64 of an 8-byte body.
+
+    @raise WireError: for another length.
+    """
+    if len(body) != 8:
+        raise WireError(f"int64 body of {len(body)} bytes")
+    return int(INT64.unpack(bytes(body))[0])
+
+
+def int64Notification(subsignal: int, push: type, key: str, doc: str) -> Type[Notification]:
+    """
+    The notification of a push whose one field C{key} is an int64: a bare
+    big-endian int64 body on TCP, C{{"<key>":"<decimal>"}} on WebSocket
+    (FN, FRN, UN).
+    """
+    template = '{"%s":"%%d"}' % (key,)
+    return cast(Type[Notification], type(push.__name__ + "Notification", (Notification,), {
+        "__doc__": doc, "__module__": __name__, "push": push, "subsignal": int(subsignal),
+        "toTcp": staticmethod(lambda p: INT64.pack(getattr(p, key))),
+        "toWs": staticmethod(lambda p: template % (getattr(p, key),)),
+        "fromTcp": staticmethod(lambda body: push(int64FromBody(body))),
+        "fromWs": staticmethod(lambda v: push(jint(jobj(v).get(key)))),
+    }))
 
 
 class PluginPushNotification(Notification):

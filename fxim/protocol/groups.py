@@ -3,7 +3,7 @@
 The group commands: GC, GPGI, GPGM, GAM, GKM, GQ, GD, GMI.
 """
 
-from typing import Any, Callable, Dict, Tuple
+from typing import Any, Callable, Dict, Tuple, Type, cast
 
 from fxim.model import GroupInfo
 from fxim.protocol.command import Command
@@ -200,36 +200,29 @@ class KickGroupMembersCommand(Command):
                                                        "memberIds": list(r.memberIds)}, r))
 
 
-class QuitGroupCommand(Command):
+def _groupChange(subsignal: int, request: Any, message: Any, doc: str) -> Type[Command]:
     """
-    GQ: leave a group.
+    The command of a code-only change of one group whose request is only
+    (groupId, toLines, notifyContent): GQ and GD.
     """
+    return cast(Type[Command], type(request.__name__ + "Command", (Command,), {
+        "__doc__": doc, "__module__": __name__, "subsignal": int(subsignal), "request": request,
+        "requestFromTcp": staticmethod(lambda body: (lambda m: request(
+            ps(m.group_id), tuple(m.to_line), optionalContentFromPb(m)))(parsePb(message, body))),
+        "requestFromWs": staticmethod(lambda c: (lambda o: request(
+            jstr(o.get("groupId")), *_groupOpFromWs(o)))(jobj(c))),
+        "requestToTcp": staticmethod(_groupToTcp(message)),
+        "requestToWs": staticmethod(lambda r: _groupOpToWs({"groupId": r.groupId}, r)),
+    }))
 
-    subsignal = int(SubSignal.GQ)
-    request = QuitGroup
-    requestFromTcp = staticmethod(lambda body: (lambda m: QuitGroup(
-        ps(m.group_id), tuple(m.to_line), optionalContentFromPb(m)))(
-            parsePb(pb.QuitGroupRequest, body)))
-    requestFromWs = staticmethod(lambda c: (lambda o: QuitGroup(
-        jstr(o.get("groupId")), *_groupOpFromWs(o)))(jobj(c)))
-    requestToTcp = staticmethod(_groupToTcp(pb.QuitGroupRequest))
-    requestToWs = staticmethod(lambda r: _groupOpToWs({"groupId": r.groupId}, r))
 
+#: GQ: leave a group.
+QuitGroupCommand = _groupChange(SubSignal.GQ, QuitGroup, pb.QuitGroupRequest,
+                                "GQ: leave a group.")
 
-class DismissGroupCommand(Command):
-    """
-    GD: dismiss a group.
-    """
-
-    subsignal = int(SubSignal.GD)
-    request = DismissGroup
-    requestFromTcp = staticmethod(lambda body: (lambda m: DismissGroup(
-        ps(m.group_id), tuple(m.to_line), optionalContentFromPb(m)))(
-            parsePb(pb.DismissGroupRequest, body)))
-    requestFromWs = staticmethod(lambda c: (lambda o: DismissGroup(
-        jstr(o.get("groupId")), *_groupOpFromWs(o)))(jobj(c)))
-    requestToTcp = staticmethod(_groupToTcp(pb.DismissGroupRequest))
-    requestToWs = staticmethod(lambda r: _groupOpToWs({"groupId": r.groupId}, r))
+#: GD: dismiss a group.
+DismissGroupCommand = _groupChange(SubSignal.GD, DismissGroup, pb.DismissGroupRequest,
+                                   "GD: dismiss a group.")
 
 
 class ModifyGroupInfoCommand(Command):

@@ -5,11 +5,10 @@ and read reports (MDR, MRR, MRP, MRN), settings sync (UG, UP, UN) and
 streaming AI replies (SAI).  See C{docs/protocol.md} ("Newer clients").
 """
 
-import struct
 from typing import Any, Dict
 
 from fxim.errors import WireError
-from fxim.protocol.command import Command, Notification
+from fxim.protocol.command import INT64, Command, Notification, int64FromBody, int64Notification
 from fxim.storage.receipts import Report
 from fxim.storage.settings import Setting
 from fxim.wire import im_pb2 as pb
@@ -22,13 +21,6 @@ from fxim.wire.extensions import (
 )
 from fxim.wire.signals import SubSignal
 
-_INT64 = struct.Struct(">q")
-
-
-def _int64(body: bytes) -> int:
-    if len(body) != 8:
-        raise WireError(f"int64 body of {len(body)} bytes")
-    return int(_INT64.unpack(bytes(body))[0])
 
 
 # -- reports -------------------------------------------------------------------
@@ -204,26 +196,18 @@ class PutSettingCommand(Command):
         m.scope, ps(m.key), ps(m.value)))(parsePb(pb.ModifyUserSettingReq, body)))
     requestFromWs = staticmethod(lambda c: (lambda o: PutSetting(
         jint32(o.get("scope")), jstr(o.get("key")), jstr(o.get("value"))))(jobj(c)))
-    responseToTcp = staticmethod(lambda r: _INT64.pack(r.version))
+    responseToTcp = staticmethod(lambda r: INT64.pack(r.version))
     responseToWs = staticmethod(lambda r: '{"version":"%d"}' % (r.version,))
     requestToTcp = staticmethod(lambda r: pb_(pb.ModifyUserSettingReq, scope=r.scope, key=r.key,
                                               value=r.value))
     requestToWs = staticmethod(lambda r: {"scope": r.scope, "key": r.key, "value": r.value})
-    responseFromTcp = staticmethod(lambda body: SettingVersion(_int64(body)))
+    responseFromTcp = staticmethod(lambda body: SettingVersion(int64FromBody(body)))
     responseFromWs = staticmethod(lambda v: SettingVersion(jint(jobj(v).get("version"))))
 
 
-class SettingNotification(Notification):
-    """
-    UN: the user's setting version moved.
-    """
-
-    push = SettingNotify
-    subsignal = int(SubSignal.UN)
-    toTcp = staticmethod(lambda p: _INT64.pack(p.version))
-    toWs = staticmethod(lambda p: '{"version":"%d"}' % (p.version,))
-    fromTcp = staticmethod(lambda body: SettingNotify(_int64(body)))
-    fromWs = staticmethod(lambda v: SettingNotify(jint(jobj(v).get("version"))))
+#: UN: the user's setting version moved.
+SettingNotification = int64Notification(SubSignal.UN, SettingNotify, "version",
+                                        "UN: the user's setting version moved.")
 
 
 # -- streamed agent answers ----------------------------------------------------

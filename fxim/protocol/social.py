@@ -4,11 +4,9 @@ The user and friend commands (US, UPUI, MMI, FAR, FALS, FHR, FRP, FRUS,
 FP) and pushes (FN, FRN).
 """
 
-import struct
-from typing import Any, Callable
+from typing import Any, Callable, Type, cast
 
-from fxim.errors import WireError
-from fxim.protocol.command import Command, Notification
+from fxim.protocol.command import Command, int64Notification
 from fxim.wire import im_pb2 as pb
 from fxim.wire.codecs_convert import (
     friendFromJson, friendFromPb, friendRequestFromJson, friendRequestFromPb,
@@ -23,8 +21,6 @@ from fxim.wire.requests import (
 )
 from fxim.wire.signals import SubSignal
 
-_INT64 = struct.Struct(">q")
-
 
 def _version(cls: Any) -> Callable[[Any], Any]:
     def decode(content: Any) -> Any:
@@ -32,12 +28,6 @@ def _version(cls: Any) -> Callable[[Any], Any]:
             return cls(0)
         return cls(jint(jobj(content).get("version")))
     return decode
-
-
-def _int64(body: bytes) -> int:
-    if len(body) != 8:
-        raise WireError(f"FN/FRN body of {len(body)} bytes")
-    return int(_INT64.unpack(bytes(body))[0])
 
 
 # -- users ---------------------------------------------------------------------
@@ -130,36 +120,32 @@ class ModifyMyInfoCommand(Command):
 
 # -- friends -------------------------------------------------------------------
 
-class AddFriendCommand(Command):
+def _friendText(subsignal: int, request: Any, text: Callable[[Any], str],
+                doc: str) -> Type[Command]:
     """
-    FAR: send a friend request (code only).
+    The command of a code-only (target uid, text) request carried in an
+    C{AddFriendRequest} (C{reason}) or C{{"reason","targetUserId"}}: FAR
+    and FALS.
     """
+    return cast(Type[Command], type(request.__name__ + "Command", (Command,), {
+        "__doc__": doc, "__module__": __name__, "subsignal": int(subsignal), "request": request,
+        "requestFromTcp": staticmethod(lambda body: (lambda m: request(
+            ps(m.target_uid), ps(m.reason)))(parsePb(pb.AddFriendRequest, body))),
+        "requestFromWs": staticmethod(lambda c: (lambda o: request(
+            jstr(o.get("targetUserId")), jstr(o.get("reason"))))(jobj(c))),
+        "requestToTcp": staticmethod(lambda r: pb_(pb.AddFriendRequest, target_uid=r.targetUid,
+                                                   reason=text(r))),
+        "requestToWs": staticmethod(lambda r: {"reason": text(r), "targetUserId": r.targetUid}),
+    }))
 
-    subsignal = int(SubSignal.FAR)
-    request = AddFriend
-    requestFromTcp = staticmethod(lambda body: (lambda m: AddFriend(ps(m.target_uid), ps(m.reason)))(
-        parsePb(pb.AddFriendRequest, body)))
-    requestFromWs = staticmethod(lambda c: (lambda o: AddFriend(
-        jstr(o.get("targetUserId")), jstr(o.get("reason"))))(jobj(c)))
-    requestToTcp = staticmethod(lambda r: pb_(pb.AddFriendRequest, target_uid=r.targetUid,
-                                              reason=r.reason))
-    requestToWs = staticmethod(lambda r: {"reason": r.reason, "targetUserId": r.targetUid})
 
+#: FAR: send a friend request (code only).
+AddFriendCommand = _friendText(SubSignal.FAR, AddFriend, lambda r: r.reason,
+                               "FAR: send a friend request (code only).")
 
-class SetFriendAliasCommand(Command):
-    """
-    FALS: set a friend's alias (the request's C{reason} field; code only).
-    """
-
-    subsignal = int(SubSignal.FALS)
-    request = SetFriendAlias
-    requestFromTcp = staticmethod(lambda body: (lambda m: SetFriendAlias(
-        ps(m.target_uid), ps(m.reason)))(parsePb(pb.AddFriendRequest, body)))
-    requestFromWs = staticmethod(lambda c: (lambda o: SetFriendAlias(
-        jstr(o.get("targetUserId")), jstr(o.get("reason"))))(jobj(c)))
-    requestToTcp = staticmethod(lambda r: pb_(pb.AddFriendRequest, target_uid=r.targetUid,
-                                              reason=r.alias))
-    requestToWs = staticmethod(lambda r: {"reason": r.alias, "targetUserId": r.targetUid})
+#: FALS: set a friend's alias, carried as the request's C{reason} (code only).
+SetFriendAliasCommand = _friendText(SubSignal.FALS, SetFriendAlias, lambda r: r.alias,
+                                    "FALS: set a friend's alias (the C{reason} field; code only).")
 
 
 class HandleFriendRequestCommand(Command):
@@ -248,30 +234,14 @@ class PullFriendsCommand(Command):
 
 # -- pushes --------------------------------------------------------------------
 
-class FriendNotification(Notification):
-    """
-    FN: the user's friend head moved.
-    """
+#: FN: the user's friend head moved.
+FriendNotification = int64Notification(SubSignal.FN, FriendNotify, "head",
+                                       "FN: the user's friend head moved.")
 
-    push = FriendNotify
-    subsignal = int(SubSignal.FN)
-    toTcp = staticmethod(lambda p: _INT64.pack(p.head))
-    toWs = staticmethod(lambda p: '{"head":"%d"}' % p.head)
-    fromTcp = staticmethod(lambda body: FriendNotify(_int64(body)))
-    fromWs = staticmethod(lambda v: FriendNotify(jint(jobj(v).get("head"))))
-
-
-class FriendRequestNotification(Notification):
-    """
-    FRN: the user's friend-request version moved.
-    """
-
-    push = FriendRequestNotify
-    subsignal = int(SubSignal.FRN)
-    toTcp = staticmethod(lambda p: _INT64.pack(p.version))
-    toWs = staticmethod(lambda p: '{"version":"%d"}' % p.version)
-    fromTcp = staticmethod(lambda body: FriendRequestNotify(_int64(body)))
-    fromWs = staticmethod(lambda v: FriendRequestNotify(jint(jobj(v).get("version"))))
+#: FRN: the user's friend-request version moved.
+FriendRequestNotification = int64Notification(
+    SubSignal.FRN, FriendRequestNotify, "version",
+    "FRN: the user's friend-request version moved.")
 
 
 COMMANDS = (SearchUsersCommand, PullUsersCommand, ModifyMyInfoCommand, AddFriendCommand,
