@@ -401,39 +401,51 @@ def _endpoint(reactor: Any, host: str, port: int, tls: Any, alpn: Any = None) ->
     return wrapClientTLS(tls.forHost(host, alpn), endpoint)
 
 
-async def connectTcp(reactor: Any, host: str, port: int, tls: Any = None) -> ClientConnection:
+def _withWire(protocol: Any, wire: Optional[ClientWire]) -> Any:
+    if wire is not None:
+        protocol.wire = wire
+    return protocol
+
+
+async def connectTcp(reactor: Any, host: str, port: int, tls: Any = None,
+                     wire: Optional[ClientWire] = None) -> ClientConnection:
     """
     Open a TCP connection (not yet authenticated; call C{connect}).
 
     @param tls: a L{fxim.client.tls.ClientTLS} to speak TLS (an C{ssl:}
         port of the server), or L{None} for plain TCP.
+    @param wire: the L{ClientWire} of the commands to speak (by default
+        L{ClientConnection.wire}).
     """
-    factory = Factory.forProtocol(lambda: _TcpProtocol(reactor))
+    factory = Factory.forProtocol(lambda: _withWire(_TcpProtocol(reactor), wire))
     return await _endpoint(reactor, host, port, tls).connect(factory)
 
 
 async def connectWs(reactor: Any, host: str, port: int, path: str = "/ws",
-                    tls: Any = None) -> ClientConnection:
+                    tls: Any = None, wire: Optional[ClientWire] = None) -> ClientConnection:
     """
     Open a WebSocket connection (not yet authenticated; call C{connect}).
 
     @param tls: a L{fxim.client.tls.ClientTLS} for C{wss://}, or L{None}
         for C{ws://}.
+    @param wire: see L{connectTcp}.
     """
     scheme = "ws" if tls is None else "wss"
     factory = WebSocketClientFactory(f"{scheme}://{host}:{port}{path}", reactor=reactor)
     factory.protocol = _WsProtocol
     factory.clock = reactor
     protocol = await _endpoint(reactor, host, port, tls, [b"http/1.1"]).connect(factory)
-    return await protocol.opened
+    return _withWire(await protocol.opened, wire)
 
 
 async def openConnection(reactor: Any, transportName: str, host: str, port: int,
-                         path: str = "/ws", tls: Any = None) -> ClientConnection:
+                         path: str = "/ws", tls: Any = None,
+                         wire: Optional[ClientWire] = None) -> ClientConnection:
     """
     Open a connection of either transport (C{path} is the WebSocket URL
-    path; C{tls} a L{fxim.client.tls.ClientTLS} for TLS).
+    path; C{tls} a L{fxim.client.tls.ClientTLS} for TLS; C{wire} see
+    L{connectTcp}).
     """
     if transportName == "tcp":
-        return await connectTcp(reactor, host, port, tls)
-    return await connectWs(reactor, host, port, path, tls)
+        return await connectTcp(reactor, host, port, tls, wire)
+    return await connectWs(reactor, host, port, path, tls, wire)
