@@ -6,7 +6,7 @@ Channels (C{prefix} defaults to C{"fxim:"}), all carrying JSON:
 
   - C{<prefix>node:<nodeId>}, read by that node only::
 
-      {"op": "push", "uid": U, "to": [[cid, transportName], ...],
+      {"op": "push", "uid": U, "to": [cid, ...],
        "push": {"push": <notification name>, "value": {...}}}
 
     (the push's transport-neutral form, L{fxim.protocol.neutral}: each
@@ -279,7 +279,7 @@ class RedisBus:
         for nodeId in sorted(byNode):
             targets = byNode[nodeId]
             message = {"op": "push", "uid": uid,
-                       "to": [[p.cid, p.transportName] for p in targets],
+                       "to": [p.cid for p in targets],
                        "push": neutral}
             if isMN:
                 message["mn"] = push.head
@@ -347,7 +347,7 @@ class RedisBus:
             _log.failure("Bad push to {uid}", uid=uid)
             return
         mn = message.get("mn")
-        for cid, _ in message["to"]:
+        for cid in message["to"]:
             for conn in self.local.getAll(uid, cid):
                 if isinstance(mn, int) and self.catchUp is not None:
                     self.catchUp.notifiedSeq(conn, mn)

@@ -9,7 +9,7 @@ from typing import Any, Dict, Iterable, Mapping, Optional, Tuple, Type
 
 from fxim.protocol import groups, media, messages, newer, session, social
 from fxim.protocol.command import (
-    Command, JsonCommand, Notification, PluginPushNotification, checkPluginName,
+    Command, JsonCommand, Notification, PluginPushNotification, checkPluginName, jsonCommand,
 )
 from fxim.wire.requests import JsonRequest
 from fxim.wire.signals import PLUGIN_SUBSIGNALS, Signal, SubSignal
@@ -80,7 +80,6 @@ class CommandRegistry:
         A new registry that also knows these plugin subsignals, as generated
         JSON commands (for a client that talks to plugins by name).
         """
-        from fxim.protocol.command import jsonCommand
         return self.extended([jsonCommand(ordinal, name) for name, ordinal in names.items()])
 
     # -- commands --------------------------------------------------------------

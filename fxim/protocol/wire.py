@@ -24,9 +24,6 @@ __all__ = ["Incoming", "TcpWire", "WsWire"]
 
 _PUB_ACK = int(Signal.PUB_ACK)
 
-Reply = Union[Frame, Envelope]
-
-
 @attr.s(frozen=True, slots=True, auto_attribs=True)
 class Incoming:
     """
