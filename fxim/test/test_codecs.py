@@ -25,7 +25,7 @@ from fxim.protocol.command import WS_SUCCESS, Notification, jsonCommand
 from fxim.protocol.registry import BUILTIN
 from fxim.protocol.wire import TcpWire, WsWire
 from fxim.wire import im_pb2 as pb
-from fxim.wire.envelope import Envelope, decodeEnvelope, encodeEnvelope, subSignalName
+from fxim.wire.envelope import Envelope, encodeEnvelope, subSignalName
 from fxim.wire.frame import Frame, FrameDecoder, encodeFrame
 from fxim.wire.requests import (
     AddFriend, AddGroupMembers, ConnectAck, ConnectRequest, CreateGroup,
