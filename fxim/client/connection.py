@@ -5,7 +5,7 @@ WebSocket, with one API: typed requests in, typed responses and pushes out.
 """
 
 import json
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple, cast
 
 from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
 from twisted.internet.defer import Deferred, fail
@@ -155,8 +155,10 @@ class ClientConnection:
         self.core.uid, self.core.clientId = uid, clientId
         d: Deferred = Deferred()
         self.core._connectWaiter = d
-        timer = self.core.clock.callLater(timeout, lambda: d.called or d.errback(
-            RequestFailed(ErrorCode.TIMEOUT, "no CONNECT_ACK")))
+        def expire() -> None:
+            if not d.called:
+                d.errback(RequestFailed(ErrorCode.TIMEOUT, "no CONNECT_ACK"))
+        timer = self.core.clock.callLater(timeout, expire)
         self._sendConnect(rq.ConnectRequest(uid, password, clientId))
         try:
             ack = await d
@@ -178,14 +180,15 @@ class ClientConnection:
         """
         if request is not None:
             subsignal = self.wire.requestKey(request, subsignal)[1]
+        sub = cast(int, subsignal)
         if self.core.closed.called:
             return fail(ConnectionLost("connection closed"))
         messageId = self.core.messageId()
-        d = self.core.expect(Signal.PUBLISH, subsignal, messageId, timeout)
+        d = self.core.expect(Signal.PUBLISH, sub, messageId, timeout)
         try:
-            self._sendPublish(subsignal, messageId, request)
+            self._sendPublish(sub, messageId, request)
         except Exception as e:  # e.g. autobahn's Disconnected while closing
-            self.core.resolve(subsignal, messageId,
+            self.core.resolve(sub, messageId,
                               ConnectionLost(f"send failed: {e}"), failed=True)
         return d
 
@@ -226,9 +229,22 @@ class ClientConnection:
     def closed(self) -> Deferred:
         return self.core.closed
 
+    # What each transport sends.
+
+    def _sendConnect(self, request: rq.ConnectRequest) -> None:
+        raise NotImplementedError()
+
+    def _sendPublish(self, subsignal: int, messageId: int, request: Any) -> None:
+        raise NotImplementedError()
+
+    def _sendDisconnect(self, clearSession: bool) -> None:
+        raise NotImplementedError()
+
 
 class _TcpProtocol(Protocol, ClientConnection):
     transportName = "tcp"
+    #: An ITCPTransport once connected.
+    transport: Any
 
     def __init__(self, clock: Any) -> None:
         ClientConnection.__init__(self)
@@ -257,7 +273,8 @@ class _TcpProtocol(Protocol, ClientConnection):
         elif frame.signal == Signal.PUB_ACK and (frame.subsignal, frame.messageId) in core._pending:
             code, response = self.wire.decodeReplyTcp(frame.subsignal, frame.body)
             if code:
-                core.resolve(frame.subsignal, frame.messageId, RequestFailed(code), failed=True)
+                core.resolve(frame.subsignal, frame.messageId, RequestFailed(cast(ErrorCode, code)),
+                             failed=True)
             else:
                 core.resolve(frame.subsignal, frame.messageId, response)
         elif self.wire.isPush(frame.signal, frame.subsignal, frame.messageId):
@@ -307,7 +324,7 @@ class _TcpProtocol(Protocol, ClientConnection):
         return self.core.closed
 
 
-class _WsProtocol(WebSocketClientProtocol, ClientConnection):
+class _WsProtocol(WebSocketClientProtocol, ClientConnection):  # type: ignore[misc]
     transportName = "ws"
 
     def __init__(self) -> None:
@@ -357,7 +374,8 @@ class _WsProtocol(WebSocketClientProtocol, ClientConnection):
         elif not self.opened.called:
             self.opened.errback(RequestFailed(ErrorCode.SERVER_ERROR, f"closed: {reason}"))
 
-    def _send(self, signal: int, subsignal: int, messageId: int, content: Any) -> None:
+    def _send(  # type: ignore[override]
+            self, signal: int, subsignal: int, messageId: int, content: Any) -> None:
         text = json.dumps({"signal": Signal(signal).name, "subSignal": self.wire.subSignalName(subsignal),
                            "messageId": messageId, "content": content}, ensure_ascii=False)
         self.sendMessage(text.encode("utf-8"), False)
@@ -433,7 +451,7 @@ async def connectWs(reactor: Any, host: str, port: int, path: str = "/ws",
     scheme = "ws" if tls is None else "wss"
     factory = WebSocketClientFactory(f"{scheme}://{host}:{port}{path}", reactor=reactor)
     factory.protocol = _WsProtocol
-    factory.clock = reactor
+    factory.clock = reactor  # type: ignore[attr-defined]
     protocol = await _endpoint(reactor, host, port, tls, [b"http/1.1"]).connect(factory)
     return _withWire(await protocol.opened, wire)
 
