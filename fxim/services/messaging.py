@@ -20,7 +20,7 @@ from fxim.model import (
     ContentType, Conversation, ConversationType, MemberType, Message,
     MessageContent, UserStatus,
 )
-from fxim.services.ids import MessageUidGenerator
+from fxim.ids import MessageUidGenerator
 from fxim.wire.replysize import fitCount
 from fxim.wire.requests import (
     HistoryResult, MessageNotify, PullResult, RecallNotify, SendResult, TransparentMessage,

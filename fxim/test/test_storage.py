@@ -22,7 +22,7 @@ from fxim.model import (
     Conversation, ConversationType, Friend, FriendRequest, GroupInfo,
     GroupMember, MemberType, Message, MessageContent, Session, User,
 )
-from fxim.storage.ids import ALPHABET, fromUid, toUid
+from fxim.ids import ALPHABET, fromUid, toUid
 from fxim.storage.memory import MemoryStore
 from fxim.storage.records import CodeState, estimateSize
 
@@ -1116,7 +1116,7 @@ class DedupPurgeTests(TestCase):
 
 class IdTests(TestCase):
     """
-    Tests for L{fxim.storage.ids}.
+    Tests for L{fxim.ids}: user and group ids.
     """
 
     def test_roundTrip(self):
