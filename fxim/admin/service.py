@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_admin_service -*-
+# -*- test-case-name: fxim.test.test_admin_resource,fxim.test.test_e2e_admin -*-
 """
 L{AdminService}: the admin operations, over the node's services and
 stores.  Every method raises L{AdminError} for an expected refusal.
