@@ -155,7 +155,7 @@ class CliProcessTests(NodeTestMixin, TestCase):
         out = await self.runCli("--state", b, "send", uidA, "hello from the cli")
         self.assertIn("message uid", out)
         await self.waitOutput(follow, "hello from the cli")
-        line = [l for l in follow.text.splitlines() if "hello from the cli" in l][0]
+        line = [t for t in follow.text.splitlines() if "hello from the cli" in t][0]
         self.assertIn(uidB, line)
         self.assertRegex(line, r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ")
         # By mobile, too.

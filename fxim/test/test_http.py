@@ -209,7 +209,7 @@ class LoginApiTests(_SiteTestMixin, SynchronousTestCase):
         self.assertEqual(login(mobile="1"), 1)
         self.assertEqual(login(cid=""), 1)
         self.assertEqual(login(cid=None), 1)
-        for i in range(5):
+        for _ in range(5):
             self.assertEqual(login(code=wrong), 6)
         self.assertEqual(login(), 3)
         self.clock.advance(60)

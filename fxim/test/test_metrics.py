@@ -121,7 +121,7 @@ class MetricsTests(NodeTestMixin, TestCase):
         node = await self.startNode(["--request-rate", "0.01", "--request-burst", "1"])
         conn = await self.loginAndConnect(node, "13700000011")
         refused = 0
-        for i in range(4):
+        for _ in range(4):
             try:
                 await withTimeout(conn.request(rq.PullMessages(0, 0)), 10)
             except RequestFailed:
