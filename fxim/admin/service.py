@@ -5,12 +5,13 @@ stores.  Every method raises L{AdminError} for an expected refusal.
 """
 
 import base64
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import attr
 from twisted.internet.defer import ensureDeferred
 from twisted.logger import Logger
 
+from fxim.admin.retention import RetentionPolicy
 from fxim.errors import SignalError
 from fxim.identity import InvalidIdentity, parseIdentity
 from fxim.model import (
@@ -159,6 +160,9 @@ class AdminService:
     @param server: the node's L{fxim.server.Server}.
     @param store: the L{fxim.storage.adminstore.IAdminStore}.
     """
+
+    #: The node's retention policy (set by the admin wiring), or L{None}.
+    retention: Optional[RetentionPolicy] = None
 
     def __init__(self, server: Any, store: Any) -> None:
         self.server = server
@@ -522,7 +526,8 @@ class AdminService:
         if not isinstance(outer, dict):
             raise invalid("content must be an object")
         content = parseContent(outer.get("content"))
-        uids, unknown = [], []
+        uids: List[str] = []
+        unknown: List[str] = []
         for mobile in mobiles:
             uid = await self._findByIdentity(mobile)
             (uids if uid else unknown).append(uid or mobile)
@@ -611,7 +616,7 @@ class AdminService:
             if (not isinstance(users, list) or len(users) != 2
                     or not all(isinstance(u, str) and u for u in users)):
                 raise invalid("a private conversation needs users: [uid, uid]")
-            selector = ("private", users[0], users[1])
+            selector: Tuple[str, ...] = ("private", users[0], users[1])
         elif ctype == ConversationType.GROUP:
             groupId = body.get("group")
             if not isinstance(groupId, str) or not groupId:

@@ -86,8 +86,8 @@ class ModerationService:
         if action == "drop":
             return None
         if action == "mask":
-            return attr.evolve(message, content=attr.evolve(
-                content, **{f: words.mask(getattr(content, f)) for f in TEXT_FIELDS}))
+            masked: Any = {f: words.mask(getattr(content, f)) for f in TEXT_FIELDS}
+            return attr.evolve(message, content=attr.evolve(content, **masked))
         return message
 
     def filterName(self, kind: str, name: str) -> str:

@@ -16,11 +16,11 @@ from twisted.internet.defer import Deferred, ensureDeferred, maybeDeferred
 from twisted.logger import Logger
 
 from fxim.errors import ErrorCode, SignalError
+from fxim.ids import MessageUidGenerator
 from fxim.model import (
     ContentType, Conversation, ConversationType, MemberType, Message,
     MessageContent, UserStatus,
 )
-from fxim.ids import MessageUidGenerator
 from fxim.wire.replysize import fitCount
 from fxim.wire.requests import (
     HistoryResult, MessageNotify, PullResult, RecallNotify, SendResult, TransparentMessage,
