@@ -7,6 +7,7 @@ import base64
 import os
 import random
 import stat
+from typing import Any, Dict
 
 import attr
 from twisted.internet import task
@@ -49,7 +50,7 @@ def makeService(testCase, **kwargs):
 
 class _Base(SynchronousTestCase):
 
-    serviceArgs = {}
+    serviceArgs: Dict[str, Any] = {}
 
     def setUp(self):
         makeService(self, **self.serviceArgs)

@@ -9,6 +9,7 @@ import os
 import stat
 import sys
 import tempfile
+from typing import Any, Callable, List
 
 from twisted.internet import protocol, reactor
 from twisted.internet.defer import Deferred
@@ -65,15 +66,20 @@ class StateTests(SynchronousTestCase):
 
 
 class _Process(protocol.ProcessProtocol):
+    #: Set by the test that spawned it.
+    pid: int
+    signal: Callable[[str], None]
+
     def __init__(self, stdin: bytes = b"") -> None:
         self.stdin = stdin
         self.out = b""
         self.err = b""
         self.ended: Deferred = Deferred()
         self.code = None
-        self.watchers = []
+        self.watchers: List[Any] = []
 
     def connectionMade(self) -> None:
+        assert self.transport is not None
         if self.stdin:
             self.transport.write(self.stdin)
         self.transport.closeStdin()

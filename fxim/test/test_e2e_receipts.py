@@ -7,6 +7,8 @@ on both transports, group read reports, a login backlog's MDR burst, and
 a capped pull followed by another MN.
 """
 
+from typing import Any, List
+
 from twisted.internet.defer import gatherResults
 from twisted.trial.unittest import TestCase
 
@@ -32,8 +34,8 @@ class TcpReports:
 
     def __init__(self, conn) -> None:
         self.conn = conn
-        self.mrn = []
-        self.reports = []
+        self.mrn: List[Any] = []
+        self.reports: List[Any] = []
         conn.onPush(self._push)
 
     def _push(self, push) -> None:

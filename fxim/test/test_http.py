@@ -7,6 +7,7 @@ request completes synchronously), and one real listening port.
 
 import json
 import os
+from typing import Optional
 
 from twisted.internet.address import IPv4Address
 from twisted.internet.defer import fail
@@ -69,7 +70,7 @@ def installTestAdmin(site, auth, store, clock, secret=ADMIN_SECRET, corsOrigins=
 
 class _SiteTestMixin:
 
-    adminSecret = ADMIN_SECRET
+    adminSecret: Optional[str] = ADMIN_SECRET
 
     def setUp(self):
         makeService(self)

@@ -6,6 +6,7 @@ prometheus_client's own text parser; its protection.
 import os
 import urllib.error
 import urllib.request
+from typing import Optional
 
 from prometheus_client.parser import text_string_to_metric_families
 from twisted.internet import reactor
@@ -17,7 +18,7 @@ from fxim.metrics import parseAllowList
 from fxim.test.e2e import LOGIN_CODE, NodeTestMixin, ProductionBackend, sleep, withTimeout
 
 
-def _fetch(url: str, token: str = None):
+def _fetch(url: str, token: Optional[str] = None):
     request = urllib.request.Request(url)
     if token:
         request.add_header("Authorization", "Bearer " + token)

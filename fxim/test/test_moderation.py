@@ -98,9 +98,11 @@ class MemoryReportsTests(ReportsContract, MemoryBackendMixin, TestCase):
     pass
 
 
-class SqliteReportsTests(ReportsContract, SqliteBackendMixin, TestCase):
+# trial runs a Deferred-returning setUp (unittest's stub says None).
+class SqliteReportsTests(ReportsContract, SqliteBackendMixin, TestCase):  # type: ignore[misc]
     pass
 
 
-class PostgresReportsTests(ReportsContract, PostgresBackendMixin, TestCase):
+# trial runs a Deferred-returning setUp (unittest's stub says None).
+class PostgresReportsTests(ReportsContract, PostgresBackendMixin, TestCase):  # type: ignore[misc]
     pass

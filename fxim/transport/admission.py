@@ -11,7 +11,7 @@ can connect.  Over a cap a connection is accepted and closed at once
 at most once per L{ConnectionCaps.logInterval} seconds.
 """
 
-from typing import Any, Dict, Optional, cast
+from typing import TYPE_CHECKING, Any, Dict, Optional, cast
 
 from twisted.internet.interfaces import ITCPTransport
 from twisted.internet.protocol import Protocol
@@ -109,7 +109,14 @@ class _CountedWrapper(ProtocolWrapper):
     host: Optional[str] = None
 
 
-class CappedFactory(WrappingFactory[_CountedWrapper]):
+if TYPE_CHECKING:
+    _WrappingFactory = WrappingFactory[_CountedWrapper]
+else:
+    # Older Twisted (the PyPy venv's) has no generic WrappingFactory.
+    _WrappingFactory = WrappingFactory
+
+
+class CappedFactory(_WrappingFactory):
     """
     Wraps a listener's factory so that its connections count against
     shared L{ConnectionCaps}.
