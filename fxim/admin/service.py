@@ -295,8 +295,8 @@ class AdminService:
 
     async def setMuted(self, uid: str, muted: bool) -> dict:
         """
-        A muted user stays connected but every send is refused with 247
-        (FORBIDDEN_SEND_MSG).
+        A muted user stays connected but every send is refused with
+        C{FORBIDDEN_SEND_MSG}.
         """
         user = await self._user(uid)
         if user.status == UserStatus.BLOCKED:
