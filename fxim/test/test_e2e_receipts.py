@@ -208,7 +208,7 @@ class ReceiptsMixin:
     async def test_loginBacklogMdrBurst(self):
         """
         A backlog of 280 messages pulled at login produces 280 MDRs at once;
-        over the rate limit they are answered 250 but not lost: A sees B's
+        over the rate limit they are answered C{OVER_FREQUENCY} but not lost: A sees B's
         delivery report with the date of B's last MDR, and B's connection
         stays open.
         """
