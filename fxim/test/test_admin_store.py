@@ -130,13 +130,11 @@ class MemoryAdminStoreTests(MemoryBackendMixin, AdminStoreContract, TestCase):
     pass
 
 
-# trial runs a Deferred-returning setUp (unittest's stub says None).
-class SqliteAdminStoreTests(SqliteBackendMixin, AdminStoreContract, TestCase):  # type: ignore[misc]
+class SqliteAdminStoreTests(SqliteBackendMixin, AdminStoreContract, TestCase):
     pass
 
 
-# trial runs a Deferred-returning setUp (unittest's stub says None).
-class PostgresAdminStoreTests(PostgresBackendMixin, AdminStoreContract, TestCase):  # type: ignore[misc]
+class PostgresAdminStoreTests(PostgresBackendMixin, AdminStoreContract, TestCase):
     pass
 
 
@@ -199,11 +197,9 @@ class MemoryPurgeTests(MemoryBackendMixin, PurgeContract, TestCase):
     pass
 
 
-# trial runs a Deferred-returning setUp (unittest's stub says None).
-class SqlitePurgeTests(SqliteBackendMixin, PurgeContract, TestCase):  # type: ignore[misc]
+class SqlitePurgeTests(SqliteBackendMixin, PurgeContract, TestCase):
     pass
 
 
-# trial runs a Deferred-returning setUp (unittest's stub says None).
-class PostgresPurgeTests(PostgresBackendMixin, PurgeContract, TestCase):  # type: ignore[misc]
+class PostgresPurgeTests(PostgresBackendMixin, PurgeContract, TestCase):
     pass

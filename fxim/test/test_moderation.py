@@ -98,11 +98,9 @@ class MemoryReportsTests(ReportsContract, MemoryBackendMixin, TestCase):
     pass
 
 
-# trial runs a Deferred-returning setUp (unittest's stub says None).
-class SqliteReportsTests(ReportsContract, SqliteBackendMixin, TestCase):  # type: ignore[misc]
+class SqliteReportsTests(ReportsContract, SqliteBackendMixin, TestCase):
     pass
 
 
-# trial runs a Deferred-returning setUp (unittest's stub says None).
-class PostgresReportsTests(ReportsContract, PostgresBackendMixin, TestCase):  # type: ignore[misc]
+class PostgresReportsTests(ReportsContract, PostgresBackendMixin, TestCase):
     pass
