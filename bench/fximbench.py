@@ -283,7 +283,7 @@ def loginMany(httpBase, items, concurrency=50):
                 break
             mob, cid = items[i]
             body = json.dumps({"mobile": mob, "code": LOGIN_CODE, "clientId": cid})
-            for attempt in range(3):
+            for _attempt in range(3):
                 try:
                     conn.request("POST", "/login", body, {"Content-Type": "application/json"})
                     answer = json.loads(conn.getresponse().read())
@@ -429,7 +429,7 @@ def scenario_codec(opts, results):
         dec = FrameDecoder()
         for _ in range(n):
             for fr in dec.feed(tcpFrame):
-                r = codec.decodeTcp(fr.body)
+                _ = codec.decodeTcp(fr.body)
                 encodeFrame(codec.replyTcp(fr.messageId, 0, result))
 
     unpack, pack = HEADER.unpack_from, HEADER.pack
@@ -438,13 +438,13 @@ def scenario_codec(opts, results):
     def bareTcp(n):
         for _ in range(n):
             m, v, s, ln, sub, mid = unpack(tcpFrame, 0)
-            body = tcpFrame[10:10 + ln]
+            _ = tcpFrame[10:10 + ln]
             pack(0xF8, 2, 10, 17, sub, mid) + ackBody
 
     def fximWs(n):
         for _ in range(n):
             env = decodeEnvelope(text)
-            r = codec.decodeWs(env.content)
+            _ = codec.decodeWs(env.content)
             encodeEnvelope(codec.replyWs(env.messageId, 0, result))
 
     loads, dumps = _json.loads, _json.dumps
@@ -650,7 +650,6 @@ def scenario_idle(opts, results):
         node = Node(opts.backend, dataDir=dataDir).start()
         try:
             items = [(mobile(200000 + i), f"idle-{i}") for i in range(k)]
-            t0 = time.perf_counter()
             creds, loginRate = loginMany(node.httpBase, items, 50)
             out["logins_per_s"] = loginRate
             out["login_concurrency"] = 50

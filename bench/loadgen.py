@@ -357,7 +357,7 @@ class Worker:
             if s.next < count and not afterPull:
                 self._sendNext(s, st)
         cpu0, t0 = cpuSeconds(), time.perf_counter()
-        for s, r, _ in self.pairs:
+        for s, _r, _ in self.pairs:
             s.onMsAck = onAck
             for _ in range(min(window, count)):
                 self._sendNext(s, st)
@@ -411,7 +411,7 @@ class Worker:
             else:
                 st["acked"] += 1
                 s.uids[seq] = 0 if relay else _ACK.unpack_from(body, 1)[0]
-        for s, r, _ in self.pairs:
+        for s, _r, _ in self.pairs:
             s.onMsAck = onAck
         perf = time.perf_counter
         t0 = perf()

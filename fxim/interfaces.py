@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_interfaces -*-
+# -*- test-case-name: fxim.test.test_storage,fxim.test.test_directory,fxim.test.test_bus,fxim.test.test_plugins -*-
 """
 Every zope Interface of fxim, in one place.
 

@@ -121,6 +121,8 @@ class ProtectedMetricsResource(Resource):
                                    self._expected):
                 return True
         host = getattr(request.getClientAddress(), "host", None)
+        if host is None:
+            return False
         try:
             address = ipaddress.ip_address(host)
         except (TypeError, ValueError):

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_model -*-
+# -*- test-case-name: fxim.test.test_codecs,fxim.test.test_storage -*-
 """
 Domain records shared by the commands, the services and the stores.
 

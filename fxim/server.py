@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_server -*-
+# -*- test-case-name: fxim.test.test_server_bind -*-
 """
 L{Server}: the facade handlers (built-in and third-party) reach the node
 through as C{context.server} -- stores, services, presence and delivery.

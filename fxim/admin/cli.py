@@ -195,10 +195,10 @@ async def run(reactor: Any, args: argparse.Namespace) -> Any:
         if not route.startswith(("/admin/", "/imopenapi/")):
             prefix = "/admin"
         try:
-            body = json.loads(args.body) if args.body else None
+            rawBody = json.loads(args.body) if args.body else None
         except ValueError:
             raise CommandError("the body is not JSON")
-        return await api.call(args.method.upper(), route, body, prefix=prefix)
+        return await api.call(args.method.upper(), route, rawBody, prefix=prefix)
     raise CommandError(f"unknown command {c}")  # pragma: no cover
 
 

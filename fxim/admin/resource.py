@@ -12,7 +12,7 @@ unless C{--admin-cors-origin} names an origin.  See docs/admin-api.md.
 """
 
 import json
-from typing import Any, Optional, Sequence
+from typing import Any, Awaitable, Callable, Optional, Sequence
 from urllib.parse import parse_qs
 
 from twisted.web.resource import Resource
@@ -79,6 +79,31 @@ def _flag(query: dict, name: str) -> bool:
     if value not in ("true", "false", "1", "0", ""):
         raise invalid(f"{name} must be true or false")
     return value in ("true", "1")
+
+
+def _status(action: str, value: bool) -> Callable[..., Awaitable[Any]]:
+    """
+    An L{AdminApi} route setting a user's status flag through
+    C{service.<action>(uid, value)}.
+    """
+    async def change(self, request, uid):
+        readBody(request)
+        user = await getattr(self.service, action)(uid, value)
+        await self._audit(request, "users." + change.__name__, uid)
+        return _ok(user)
+    return change
+
+
+def _memberFlag(action: str, value: bool, name: str) -> Callable[..., Awaitable[Any]]:
+    """
+    An L{AdminApi} route setting a group member's flag through
+    C{service.<action>(gid, uid, value)}, audited as C{groups.<name>}.
+    """
+    async def change(self, request, gid, uid):
+        result = await getattr(self.service, action)(gid, uid, value)
+        await self._audit(request, "groups." + name, gid, {"member": uid})
+        return _ok(result)
+    return change
 
 
 class AdminApi(JsonResource):
@@ -175,13 +200,6 @@ class AdminApi(JsonResource):
         await self._audit(request, "users.delete", uid, {"eraseMessages": erase})
         return _ok(result)
 
-    def _status(action, value):
-        async def change(self, request, uid):
-            readBody(request)
-            user = await getattr(self.service, action)(uid, value)
-            await self._audit(request, "users." + change.__name__, uid)
-            return _ok(user)
-        return change
     block = _status("setBlocked", True)
     block.__name__ = "block"
     unblock = _status("setBlocked", False)
@@ -190,7 +208,6 @@ class AdminApi(JsonResource):
     mute.__name__ = "mute"
     unmute = _status("setMuted", False)
     unmute.__name__ = "unmute"
-    del _status
 
     # -- sessions and tokens -------------------------------------------------
 
@@ -252,17 +269,10 @@ class AdminApi(JsonResource):
         await self._audit(request, "groups.setOwner", gid, {"owner": uid})
         return _ok(result)
 
-    def _memberFlag(action, value, name):
-        async def change(self, request, gid, uid):
-            result = await getattr(self.service, action)(gid, uid, value)
-            await self._audit(request, "groups." + name, gid, {"member": uid})
-            return _ok(result)
-        return change
     addManager = _memberFlag("setManager", True, "addManager")
     removeManager = _memberFlag("setManager", False, "removeManager")
     muteMember = _memberFlag("muteMember", True, "muteMember")
     unmuteMember = _memberFlag("muteMember", False, "unmuteMember")
-    del _memberFlag
 
     # -- messages ------------------------------------------------------------------
 

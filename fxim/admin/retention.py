@@ -51,7 +51,11 @@ class RetentionPolicy:
         """
         if self._running is not None:
             joined: Deferred = Deferred()
-            self._running.addBoth(lambda r: (joined.callback(r), r)[1])
+
+            def passOn(result: object) -> object:
+                joined.callback(result)
+                return result
+            self._running.addBoth(passOn)
             return joined
         cutoff = int(self.clock.seconds() * 1000 - self.days * _DAY_MS)
         d = Deferred.fromCoroutine(self.admin.purge(("before", cutoff), self.text))

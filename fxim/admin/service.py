@@ -1,16 +1,17 @@
-# -*- test-case-name: fxim.test.test_admin_service -*-
+# -*- test-case-name: fxim.test.test_admin_resource,fxim.test.test_e2e_admin -*-
 """
 L{AdminService}: the admin operations, over the node's services and
 stores.  Every method raises L{AdminError} for an expected refusal.
 """
 
 import base64
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import attr
 from twisted.internet.defer import ensureDeferred
 from twisted.logger import Logger
 
+from fxim.admin.retention import RetentionPolicy
 from fxim.errors import SignalError
 from fxim.identity import InvalidIdentity, parseIdentity
 from fxim.model import (
@@ -160,6 +161,9 @@ class AdminService:
     @param store: the L{fxim.storage.adminstore.IAdminStore}.
     """
 
+    #: The node's retention policy (set by the admin wiring), or L{None}.
+    retention: Optional[RetentionPolicy] = None
+
     def __init__(self, server: Any, store: Any) -> None:
         self.server = server
         self.store = store
@@ -291,8 +295,8 @@ class AdminService:
 
     async def setMuted(self, uid: str, muted: bool) -> dict:
         """
-        A muted user stays connected but every send is refused with 247
-        (FORBIDDEN_SEND_MSG).
+        A muted user stays connected but every send is refused with
+        C{FORBIDDEN_SEND_MSG}.
         """
         user = await self._user(uid)
         if user.status == UserStatus.BLOCKED:
@@ -522,7 +526,8 @@ class AdminService:
         if not isinstance(outer, dict):
             raise invalid("content must be an object")
         content = parseContent(outer.get("content"))
-        uids, unknown = [], []
+        uids: List[str] = []
+        unknown: List[str] = []
         for mobile in mobiles:
             uid = await self._findByIdentity(mobile)
             (uids if uid else unknown).append(uid or mobile)
@@ -611,7 +616,7 @@ class AdminService:
             if (not isinstance(users, list) or len(users) != 2
                     or not all(isinstance(u, str) and u for u in users)):
                 raise invalid("a private conversation needs users: [uid, uid]")
-            selector = ("private", users[0], users[1])
+            selector: Tuple[str, ...] = ("private", users[0], users[1])
         elif ctype == ConversationType.GROUP:
             groupId = body.get("group")
             if not isinstance(groupId, str) or not groupId:

@@ -16,9 +16,10 @@ chunks) is applied by L{fxim.agents.service}.
 import codecs
 import json
 from io import BytesIO
-from typing import Any, AsyncIterator, Optional
+from typing import Any, AsyncGenerator, AsyncIterator, Optional, cast
 
 from twisted.internet.defer import DeferredQueue
+from twisted.internet.interfaces import IPushProducer
 from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
 from twisted.web.client import Agent, FileBodyProducer, HTTPConnectionPool, ResponseDone
@@ -53,7 +54,7 @@ class _ChunkReader(Protocol):
     def dataReceived(self, data: bytes) -> None:
         self.queue.put(data)
 
-    def connectionLost(self, reason: Failure = None) -> None:
+    def connectionLost(self, reason: Optional[Failure] = None) -> None:
         self.done = True
         if reason is None or reason.check(ResponseDone):
             self.queue.put(_END)
@@ -63,11 +64,12 @@ class _ChunkReader(Protocol):
 
     def abort(self) -> None:
         if not self.done and self.transport is not None:
-            self.transport.stopProducing()
+            # A response body's transport is the response's producer.
+            cast(IPushProducer, self.transport).stopProducing()
 
 
 async def postStream(agent: Agent, url: str, body: dict,
-                     headers: Optional[dict] = None) -> AsyncIterator[str]:
+                     headers: Optional[dict] = None) -> AsyncGenerator[str, None]:
     """
     POST C{body} as JSON and yield the response body as text, chunk by
     chunk (UTF-8 decoded incrementally, so a character split between
@@ -127,7 +129,7 @@ class StreamAgent:
         return postStream(self._agent, self.url, {"question": question, "userid": userid})
 
 
-async def _sse(chunks: AsyncIterator[str]) -> AsyncIterator[str]:
+async def _sse(chunks: AsyncGenerator[str, None]) -> AsyncIterator[str]:
     """
     Server-sent events to the text of their chat completion deltas.
     """

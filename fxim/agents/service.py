@@ -19,7 +19,7 @@ per asker (a question beyond it is answered with L{BUSY_NOTICE} at once).
 """
 
 import uuid
-from typing import Any, Dict, Optional, Set
+from typing import Any, Dict, List, Optional, Set
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from twisted.internet.defer import (
@@ -223,14 +223,18 @@ class AgentService:
                 return result
             d.addBoth(done)
         self._running.add(d)
-        d.addBoth(lambda r: (self._running.discard(d), r)[1])
+
+        def forget(result: object) -> object:
+            self._running.discard(d)
+            return result
+        d.addBoth(forget)
         d.addErrback(lambda f: _log.failure("answering {user} failed", f, user=user))
 
     async def _answer(self, user: str, agentUid: str, question: Optional[str],
                       notice: Optional[str]) -> None:
         streamId = str(uuid.uuid4())
         self._push(user, StreamChunk(streamId, "", False, agentUid))
-        parts = []
+        parts: List[str] = []
         failure = None
         if question is not None:
             try:

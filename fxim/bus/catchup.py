@@ -18,10 +18,11 @@ L{fxim.bus.redis.RedisBus}).
 """
 
 import weakref
-from typing import Any, Awaitable, Callable, Dict, Iterable, List, Set
+from typing import Awaitable, Callable, Dict, Iterable, List, Set
 
 from twisted.logger import Logger
 
+from fxim.interfaces import IConnection
 from fxim.wire.requests import MessageNotify
 
 _log = Logger()
@@ -82,9 +83,9 @@ class CatchUp:
                  maxPerConnection: int = 200) -> None:
         self._getHead = getHead
         self.maxPerConnection = maxPerConnection
-        self._seqs: "weakref.WeakKeyDictionary[Any, NotifiedSeqs]" = weakref.WeakKeyDictionary()
+        self._seqs: "weakref.WeakKeyDictionary[IConnection, NotifiedSeqs]" = weakref.WeakKeyDictionary()
 
-    def connected(self, conn: Any, head: int) -> None:
+    def connected(self, conn: IConnection, head: int) -> None:
         """
         C{conn} was accepted and told C{head} in its CONNECT_ACK.
         """
@@ -96,14 +97,14 @@ class CatchUp:
                 seqs.add(seq)
         self._seqs[conn] = seqs
 
-    def notified(self, conn: Any, push: Any) -> None:
+    def notified(self, conn: IConnection, push: object) -> None:
         """
         C{push} was sent (or is known) to C{conn}; MNs are remembered.
         """
         if isinstance(push, MessageNotify):
             self.notifiedSeq(conn, push.head)
 
-    def notifiedSeq(self, conn: Any, seq: int) -> None:
+    def notifiedSeq(self, conn: IConnection, seq: int) -> None:
         seqs = self._seqs.get(conn)
         if seqs is None:
             # Connected before tracking started: nothing older is owed.
@@ -111,7 +112,7 @@ class CatchUp:
         else:
             seqs.add(seq)
 
-    async def run(self, conns: Iterable[Any]) -> int:
+    async def run(self, conns: Iterable[IConnection]) -> int:
         """
         Send every connection in C{conns} the MNs it missed.
 

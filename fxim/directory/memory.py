@@ -3,9 +3,9 @@
 The embedded directory: everything in this process.
 """
 
-from typing import Dict
+from typing import Dict, List, Optional
 
-from twisted.internet.defer import succeed
+from twisted.internet.defer import Deferred, succeed
 from zope.interface import implementer
 
 from fxim.directory import Presence
@@ -20,27 +20,28 @@ class MemoryDirectory:
     never expire.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._devices: Dict[str, Dict[str, Presence]] = {}
 
-    def start(self):
+    def start(self) -> Deferred[None]:
         """
         Nothing to start.  @return: a fired L{Deferred}.
         """
         return succeed(None)
 
-    def stop(self, forget=False):
+    def stop(self, forget: bool = False) -> Deferred[None]:
         """
         Nothing to stop.  @return: a fired L{Deferred}.
         """
         return succeed(None)
 
-    def register(self, uid, cid, nodeId, transportName):
+    def register(self, uid: str, cid: str, nodeId: str, transportName: str) -> Deferred[None]:
         self._devices.setdefault(uid, {})[cid] = Presence(
             uid, cid, nodeId, transportName)
         return succeed(None)
 
-    def registerIfRoom(self, uid, cid, nodeId, transportName, maxDevices):
+    def registerIfRoom(self, uid: str, cid: str, nodeId: str, transportName: str,
+                       maxDevices: int) -> Deferred[bool]:
         # One process, no await between check and write: atomic.
         others = [c for c in self._devices.get(uid, {}) if c != cid]
         if len(others) >= maxDevices:
@@ -49,7 +50,7 @@ class MemoryDirectory:
             uid, cid, nodeId, transportName)
         return succeed(True)
 
-    def unregister(self, uid, cid, nodeId):
+    def unregister(self, uid: str, cid: str, nodeId: str) -> Deferred[bool]:
         devices = self._devices.get(uid, {})
         presence = devices.get(cid)
         if presence is None or presence.nodeId != nodeId:
@@ -59,9 +60,9 @@ class MemoryDirectory:
             del self._devices[uid]
         return succeed(True)
 
-    def devicesOf(self, uid):
+    def devicesOf(self, uid: str) -> Deferred[List[Presence]]:
         devices = self._devices.get(uid, {})
         return succeed([devices[cid] for cid in sorted(devices)])
 
-    def lookup(self, uid, cid):
+    def lookup(self, uid: str, cid: str) -> Deferred[Optional[Presence]]:
         return succeed(self._devices.get(uid, {}).get(cid))

@@ -21,11 +21,13 @@ Every script touches a single key, so this works on Redis Cluster too.
 
 import json
 import uuid
-from typing import Callable, List
+from typing import Any, Callable, Dict, Generator, Iterable, List, Optional, Tuple
 
-from twisted.internet.defer import gatherResults, inlineCallbacks
+from twisted.internet.defer import Deferred, gatherResults, inlineCallbacks
+from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from fxim.directory import Presence
@@ -105,9 +107,9 @@ class RedisDirectory:
     @ivar incarnation: random token of this run of the node.
     """
 
-    def __init__(self, reactor, redis, nodeId: str, prefix: str = "fxim:",
+    def __init__(self, reactor: IReactorTime, redis: Any, nodeId: str, prefix: str = "fxim:",
                  ttl: float = 15.0, heartbeatInterval: float = 5.0,
-                 timeout: float = 10.0, deviceCache: float = 0.0):
+                 timeout: float = 10.0, deviceCache: float = 0.0) -> None:
         """
         @param reactor: provides C{IReactorTime}; runs the heartbeat.
         @param redis: a connection from L{fxim.redisconn.connectRedis}
@@ -133,11 +135,13 @@ class RedisDirectory:
         self.incarnation = uuid.uuid4().hex
         self._loop = LoopingCall(self._beat)
         self._loop.clock = reactor
-        self._beating = None
+        self._beating: Optional[Deferred[None]] = None
         self._reviveObservers: List[Callable[[], object]] = []
-        self._aliveCache = {}
+        #: node id -> (incarnation, cached until).
+        self._aliveCache: Dict[str, Tuple[str, float]] = {}
         self.deviceCacheSeconds = deviceCache
-        self._devices: dict = {}
+        #: uid -> (cached until, live presences).
+        self._devices: Dict[str, Tuple[float, Tuple[Presence, ...]]] = {}
         # Bumped by every invalidation: a lookup that overlapped one is not
         # cached (its answer may predate the change).
         self._epoch = 0
@@ -146,19 +150,19 @@ class RedisDirectory:
 
     # -- keys ---------------------------------------------------------------
 
-    def _userKey(self, uid):
+    def _userKey(self, uid: str) -> str:
         return "%sdev:%s" % (self._prefix, uid)
 
-    def _aliveKey(self, nodeId):
+    def _aliveKey(self, nodeId: str) -> str:
         return "%salive:%s" % (self._prefix, nodeId)
 
-    def _call(self, d):
+    def _call(self, d: Deferred[Any]) -> Deferred[Any]:
         return d.addTimeout(self._timeout, self._reactor)
 
     # -- heartbeat ----------------------------------------------------------
 
     @inlineCallbacks
-    def start(self):
+    def start(self) -> Generator[Deferred[Any], Any, None]:
         """
         Announce this node alive and start heart-beating.
 
@@ -167,13 +171,13 @@ class RedisDirectory:
         yield self._call(self._setAlive())
         self._loop.start(self._interval, now=False)
 
-    def _setAlive(self):
+    def _setAlive(self) -> Deferred[Optional[str]]:
         return self._redis.execute_command(
             "SET", self._aliveKey(self.nodeId), self.incarnation,
             "PX", self._ttlMillis, "GET")
 
-    def _beat(self):
-        def written(previous):
+    def _beat(self) -> Deferred[None]:
+        def written(previous: Optional[str]) -> None:
             if previous is not None and previous != self.incarnation:
                 _log.error("Node id {nodeId} is also used by another "
                            "process: give every node its own id",
@@ -189,21 +193,22 @@ class RedisDirectory:
                     except Exception:
                         _log.failure("Revive observer {o!r}", o=observer)
 
-        def failed(f):
+        def failed(f: Failure) -> None:
             _log.warn("Heartbeat of node {nodeId} failed: {error}",
                       nodeId=self.nodeId, error=f.getErrorMessage())
 
-        d = self._setAlive().addTimeout(self._interval, self._reactor)
+        # Deferreds chain in place: the callbacks below change what it fires with.
+        d: Deferred[Any] = self._setAlive().addTimeout(self._interval, self._reactor)
         d.addCallbacks(written, failed)
         self._beating = d
 
-        def done(_):
+        def done(_: object) -> None:
             self._beating = None
         d.addCallback(done)
         return d
 
     @inlineCallbacks
-    def reviveNow(self):
+    def reviveNow(self) -> Generator[Deferred[Any], Any, bool]:
         """
         Write this node's liveness key at once (after Redis came back).
 
@@ -214,7 +219,7 @@ class RedisDirectory:
         previous = yield self._call(self._setAlive())
         return previous != self.incarnation
 
-    def forgetAll(self):
+    def forgetAll(self) -> None:
         """
         Drop every cached device list and liveness (Redis may have lost
         everything they describe).
@@ -223,7 +228,7 @@ class RedisDirectory:
         self._devices.clear()
         self._aliveCache.clear()
 
-    def addReviveObserver(self, observer: Callable[[], object]):
+    def addReviveObserver(self, observer: Callable[[], object]) -> None:
         """
         Call C{observer()} whenever a heartbeat finds this node's liveness
         key gone: the entries of this node may have been deleted by then and
@@ -232,7 +237,7 @@ class RedisDirectory:
         self._reviveObservers.append(observer)
 
     @inlineCallbacks
-    def stop(self, forget: bool = False):
+    def stop(self, forget: bool = False) -> Generator[Deferred[Any], Any, None]:
         """
         Stop heart-beating.  Without C{forget} this node's entries stay
         live until the TTL runs out (as if it had crashed).
@@ -252,7 +257,8 @@ class RedisDirectory:
     # -- IDirectory ---------------------------------------------------------
 
     @inlineCallbacks
-    def register(self, uid, cid, nodeId, transportName):
+    def register(self, uid: str, cid: str, nodeId: str,
+                 transportName: str) -> Generator[Deferred[Any], Any, None]:
         """
         Record that (uid, cid) is connected to C{nodeId} over
         C{transportName}, replacing any previous entry of that device.
@@ -269,7 +275,8 @@ class RedisDirectory:
         self.forget(uid)
 
     @inlineCallbacks
-    def registerIfRoom(self, uid, cid, nodeId, transportName, maxDevices):
+    def registerIfRoom(self, uid: str, cid: str, nodeId: str, transportName: str,
+                       maxDevices: int) -> Generator[Deferred[Any], Any, bool]:
         """
         L{register} unless C{maxDevices} other live devices of C{uid} are
         registered, checked and written by one Lua script.
@@ -283,13 +290,13 @@ class RedisDirectory:
                 self._redis.get(self._aliveKey(nodeId)))
         value = json.dumps({"n": nodeId, "i": incarnation or "",
                             "t": transportName}, separators=(",", ":"))
-        known = {self.nodeId: self.incarnation}
+        known: Dict[str, Optional[str]] = {self.nodeId: self.incarnation}
         self.forget(uid)
         try:
             # Each round learns the nodes the previous one did not know; a
             # few rounds suffice unless nodes keep appearing.
             for _ in range(5):
-                args = [cid, value, int(maxDevices)]
+                args: List[Any] = [cid, value, int(maxDevices)]
                 for node, inc in known.items():
                     args += [node, inc or "-"]
                 answer = yield self._call(self._redis.eval(
@@ -302,7 +309,7 @@ class RedisDirectory:
         finally:
             self.forget(uid)
 
-    def unregister(self, uid, cid, nodeId):
+    def unregister(self, uid: str, cid: str, nodeId: str) -> Deferred[bool]:
         """
         @return: L{Deferred} firing with C{True} if the entry was removed,
             C{False} if there was none or it belongs to another node.
@@ -310,9 +317,12 @@ class RedisDirectory:
         self.forget(uid)
         d = self._call(self._redis.eval(
             _UNREGISTER, [self._userKey(uid)], [cid, nodeId]))
-        return d.addCallback(lambda removed: (self.forget(uid), bool(removed))[1])
+        def removed(count: int) -> bool:
+            self.forget(uid)
+            return bool(count)
+        return d.addCallback(removed)
 
-    def forget(self, uid):
+    def forget(self, uid: str) -> None:
         """
         Drop C{uid}'s cached device list (its presence changed somewhere).
         """
@@ -320,7 +330,7 @@ class RedisDirectory:
         self._devices.pop(uid, None)
 
     @inlineCallbacks
-    def devicesOf(self, uid):
+    def devicesOf(self, uid: str) -> Generator[Deferred[Any], Any, List[Presence]]:
         now = self._reactor.seconds()
         cached = self._devices.get(uid)
         if cached is not None and cached[0] > now:
@@ -337,7 +347,7 @@ class RedisDirectory:
         return live
 
     @inlineCallbacks
-    def lookup(self, uid, cid):
+    def lookup(self, uid: str, cid: str) -> Generator[Deferred[Any], Any, Optional[Presence]]:
         key = self._userKey(uid)
         value = yield self._call(self._redis.hget(key, cid))
         if value is None:
@@ -346,19 +356,21 @@ class RedisDirectory:
         return live[0] if live else None
 
     @inlineCallbacks
-    def _live(self, key, uid, entries):
+    def _live(self, key: str, uid: str,
+              entries: Dict[str, str]) -> Generator[Deferred[Any], Any, List[Presence]]:
         """
         The L{Presence}s of C{entries} (cid -> stored value) whose node is
         alive in the same incarnation; the others are deleted.
         """
-        parsed = {}
+        parsed: Dict[str, Dict[str, str]] = {}
         for cid, value in entries.items():
             try:
                 parsed[cid] = json.loads(value)
             except ValueError:
                 parsed[cid] = {"n": "", "i": "", "t": ""}
         alive = yield self._incarnations({entry["n"] for entry in parsed.values()})
-        live, dead = [], []
+        live: List[Presence] = []
+        dead: List[str] = []
         for cid, entry in parsed.items():
             current = alive.get(entry["n"])
             if current is not None and current == entry["i"]:
@@ -370,14 +382,16 @@ class RedisDirectory:
         return live
 
     @inlineCallbacks
-    def _incarnations(self, nodes):
+    def _incarnations(
+            self, nodes: Iterable[str]) -> Generator[Deferred[Any], Any, Dict[str, Optional[str]]]:
         """
         The current incarnation of each node (None for a dead one).  Other
         nodes' values are cached for L{aliveCacheSeconds}: liveness changes
         on the scale of the TTL, and this saves a round trip per lookup.
         """
         now = self._reactor.seconds()
-        alive, missing = {}, []
+        alive: Dict[str, Optional[str]] = {}
+        missing: List[str] = []
         for node in nodes:
             if node == self.nodeId and self._loop.running:
                 alive[node] = self.incarnation
@@ -401,8 +415,8 @@ class RedisDirectory:
                     self._aliveCache.pop(node, None)
         return alive
 
-    def _forgetDead(self, key, cids, entries):
-        def failed(f):
+    def _forgetDead(self, key: str, cids: List[str], entries: Dict[str, str]) -> Deferred[None]:
+        def failed(f: Failure) -> None:
             _log.warn("Could not delete dead presence in {key}: {error}",
                       key=key, error=f.getErrorMessage())
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_handlers_connect -*-
+# -*- test-case-name: fxim.test.test_dispatch,fxim.test.test_e2e_logins -*-
 """
 The C{fxim.connect} family: CONNECT, PING and DISCONNECT.
 """

@@ -13,7 +13,7 @@ plugin = HandlerSet("fxim.receipts", "delivery and read reports")
 
 
 # A login backlog makes the web client send one MDR per message at once:
-# over the rate limit the answer is 250, but the report is kept.
+# over the rate limit the answer is OVER_FREQUENCY, but the report is kept.
 @plugin.handler(Signal.PUBLISH, SubSignal.MDR, keepOverLimit=True)
 async def delivered(context: RequestContext, request: DeliveryReportRequest) -> None:
     await context.server.receipts.delivered(context.uid, request)

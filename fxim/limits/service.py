@@ -5,7 +5,7 @@ L{Limits}: the configured limits over one L{fxim.limits.counters.ICounters}.
   - C{send_code} per client IP and per mobile, C{login} per client IP and
     per mobile: over the limit the HTTP answer is RestCode 3;
   - messages per user (all devices, all nodes): over the limit MS is
-    answered 250 (OVER_FREQUENCY).
+    answered C{OVER_FREQUENCY}.
 
 A limit of 0 is off.  Counting fails open: if Redis cannot be reached the
 request is allowed and the failure logged.

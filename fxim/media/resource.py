@@ -117,10 +117,12 @@ class MediaResource(Resource):
         now = self.clock.seconds()
         signature = _arg(request, b"sig")
         if signature is not None:
-            uid, maxSize, expires = _arg(request, b"uid"), _arg(request, b"max"), _arg(request, b"exp")
+            uid, maxText, expText = _arg(request, b"uid"), _arg(request, b"max"), _arg(request, b"exp")
+            if maxText is None or expText is None:
+                raise _Refused(http.FORBIDDEN, "bad signature")
             try:
-                maxSize, expires = int(maxSize), int(expires)
-            except (TypeError, ValueError):
+                maxSize, expires = int(maxText), int(expText)
+            except ValueError:
                 raise _Refused(http.FORBIDDEN, "bad signature")
             if uid is None or not self.signer.checkUrl(bucket, key, uid, maxSize, expires,
                                                        signature, now):

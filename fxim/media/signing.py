@@ -85,8 +85,8 @@ class UploadSigner:
         if not hmac.compare_digest(self._mac(_TOKEN_TAG, payload), signature):
             return None
         try:
-            tokenBucket, maxSize, expires, uid = payload.decode("utf-8").split(":", 3)
-            maxSize, expires = int(maxSize), int(expires)
+            tokenBucket, maxSizeText, expiresText, uid = payload.decode("utf-8").split(":", 3)
+            maxSize, expires = int(maxSizeText), int(expiresText)
         except ValueError:
             return None
         if tokenBucket != bucket or now > expires:

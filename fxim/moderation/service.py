@@ -4,7 +4,7 @@ L{ModerationService}: applies the word filter's action to messages (a
 before-send hook) and to nicknames and group names, and records message
 reports.
 
-Actions: C{reject} (the sender gets 242 SENSITIVE_MATCHED), C{drop}
+Actions: C{reject} (the sender gets C{SENSITIVE_MATCHED}), C{drop}
 (messages only: acked, never stored or delivered), C{mask} (each matched
 character becomes C{*}), C{pass} (delivered unchanged; counted and
 logged).
@@ -86,8 +86,8 @@ class ModerationService:
         if action == "drop":
             return None
         if action == "mask":
-            return attr.evolve(message, content=attr.evolve(
-                content, **{f: words.mask(getattr(content, f)) for f in TEXT_FIELDS}))
+            masked: Any = {f: words.mask(getattr(content, f)) for f in TEXT_FIELDS}
+            return attr.evolve(message, content=attr.evolve(content, **masked))
         return message
 
     def filterName(self, kind: str, name: str) -> str:
@@ -95,7 +95,7 @@ class ModerationService:
         Check a nickname or group name.
 
         @return: the name to store (masked with C{mask}).
-        @raise SignalError: 242 with C{reject}.
+        @raise SignalError: C{SENSITIVE_MATCHED} with C{reject}.
         """
         if not name or not self.words.matches(name):
             return name
@@ -112,8 +112,8 @@ class ModerationService:
         C{{"messageUid": int, "reason": str}}.
 
         @return: the report id.
-        @raise SignalError: 251 malformed, 253 no such message among the
-            reporter's.
+        @raise SignalError: C{INVALID_PARAMETER} malformed, C{NOT_EXIST} no
+            such message among the reporter's.
         """
         if not isinstance(value, dict):
             raise SignalError(ErrorCode.INVALID_PARAMETER, "expected a JSON object")

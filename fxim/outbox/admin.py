@@ -146,7 +146,8 @@ class AdminMount(Resource):
         """
         from fxim.transport.httplimits import limitOf
         name = head.postpath[0] if head.postpath else None
-        return limitOf(self.extensions.get(name, self.existing), head)
+        chosen = self.existing if name is None else self.extensions.get(name, self.existing)
+        return limitOf(chosen, head)
 
     def applyCors(self, request) -> None:
         """

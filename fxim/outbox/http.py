@@ -8,8 +8,9 @@ import hashlib
 import hmac
 import json
 from io import BytesIO
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
+from twisted.internet.defer import Deferred
 from twisted.web.client import Agent, FileBodyProducer, HTTPConnectionPool, readBody
 from twisted.web.http_headers import Headers
 
@@ -65,12 +66,12 @@ class JsonPoster:
         def expire():
             expired.append(True)
             current[0].cancel()
-        current = [d]
+        current: List[Deferred[Any]] = [d]
         timer = self.reactor.callLater(self.timeout, expire)
         try:
             response = await d
-            current[0] = readBody(response)
-            data = await current[0]
+            reading = current[0] = readBody(response)
+            data = await reading
         except Exception as e:
             if expired:
                 raise TimedOut(f"no answer from {url} within {self.timeout}s") from None

@@ -23,12 +23,11 @@ class CodeSenderRouter:
         (Chinese mobiles) uses the C{"phone"} one.
     """
 
-    def __init__(self, byKind: Dict[str, Any]) -> None:
+    def __init__(self, byKind: Dict[str, ICodeSender]) -> None:
         self.byKind = dict(byKind)
 
     def sendCode(self, address: str, code: str, kind: str = "mobile") -> Deferred:
-        sender = self.byKind.get("email" if kind == "email" else "phone")
-        return sender.sendCode(address, code, kind)
+        return self.byKind["email" if kind == "email" else "phone"].sendCode(address, code, kind)
 
 
 def senderNames(config: Any) -> Dict[str, str]:

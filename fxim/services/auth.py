@@ -14,7 +14,7 @@ import re
 import secrets
 import string
 from enum import IntEnum
-from typing import Optional
+from typing import Awaitable, Callable, Dict, List, Optional
 
 import attr
 from twisted.internet.defer import Deferred, DeferredLock, fail
@@ -235,11 +235,11 @@ class AuthService:
         # i14: push targets die with their session.
         #: C{async f(uid, cid)} called after a device logged out or was
         #: revoked (C{cid} None: every device of the user).
-        self.sessionEnded = []
+        self.sessionEnded: List[Callable[[str, Optional[str]], Awaitable[object]]] = []
         #: C{async f(uid, cid)} called after a device logged in.
-        self.loggedIn = []
+        self.loggedIn: List[Callable[[str, str], Awaitable[object]]] = []
         self._random = random if random is not None else secrets.SystemRandom()
-        self._locks = {}
+        self._locks: Dict[object, DeferredLock] = {}
         if loginCode is not None:
             _log.warn("A fixed login code is configured: every mobile can "
                       "log in with it. Use this for demos and tests only.")

@@ -8,11 +8,12 @@ The flow, compatible with the clients' MMI body (a type and one string):
 
   1. MMI C{{type 3, value "<new mobile>"}}: nothing changes; a code is
      sent to the new mobile (as C{/send_code} would) and the request
-     answers 244 (AUTH_FAILURE: verification needed).
+     answers C{AUTH_FAILURE} (verification needed).
   2. MMI C{{type 3, value "<new mobile>:<code>"}}: the code is checked
      (and used up); if right, the mobile changes.  A wrong or expired code
-     answers 15, too many attempts or sends 250, a mobile another user has
-     251 (checked before any code is sent).
+     answers C{PASSWORD_INCORRECT}, too many attempts or sends
+     C{OVER_FREQUENCY}, a mobile another user has C{INVALID_PARAMETER}
+     (checked before any code is sent).
 
 E-mail (type 4) works the same way with the e-mail address; clearing the
 e-mail (an empty value) needs no code.  See C{docs/security.md}.
@@ -53,8 +54,9 @@ class ContactVerifier:
         Succeed if C{code} is the live code sent to C{address}; without a
         code, send one and refuse.
 
-        @raise SignalError: 244 code sent, 15 wrong or expired code, 250
-            too frequent, 4 the code could not be sent.
+        @raise SignalError: C{AUTH_FAILURE} code sent, C{PASSWORD_INCORRECT}
+            wrong or expired code, C{OVER_FREQUENCY} too frequent,
+            C{SERVER_ERROR} the code could not be sent.
         """
         from fxim.services.auth import AuthError, RestCode
         try:

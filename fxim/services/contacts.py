@@ -10,7 +10,7 @@ is only the fallback a login gave it (the mobile or e-mail itself), a
 masked form showing the last four characters.  See C{docs/friends.md}.
 """
 
-from typing import AbstractSet, Optional
+from typing import AbstractSet, Any, Dict, Optional
 
 import attr
 
@@ -40,7 +40,7 @@ def strangerView(user: User, revealMobile: bool = False) -> User:
         again once it may see it.
     """
     contacts = {c for c in (user.mobile, user.email) if c}
-    changes = dict(email="", updateDt=0)
+    changes: Dict[str, Any] = dict(email="", updateDt=0)
     if not revealMobile:
         changes["mobile"] = ""
     for field in ("name", "displayName"):

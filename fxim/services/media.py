@@ -98,7 +98,7 @@ class MediaService:
         bucket (C{Authorization: Bearer <token>} or C{?token=<token>}); it
         does not overwrite existing files.
 
-        @raise SignalError: 251 unknown media type.
+        @raise SignalError: C{INVALID_PARAMETER} unknown media type.
         """
         bucket = self._bucket(mediaType)
         maxSize, expires = self._expiry()
@@ -109,7 +109,7 @@ class MediaService:
         """
         GMURL: a presigned URL to PUT C{key} into C{mediaType}'s bucket.
 
-        @raise SignalError: 251 unknown media type or bad key.
+        @raise SignalError: C{INVALID_PARAMETER} unknown media type or bad key.
         """
         bucket = self._bucket(mediaType)
         if not validName(key):
@@ -126,7 +126,7 @@ class MediaService:
         """
         GMURL's early check: C{key} is free, or was stored by C{uid}.
 
-        @raise SignalError: 248 if another user's object (or one of unknown
+        @raise SignalError: C{NOT_RIGHT} if another user's object (or one of unknown
             owner) has that key.
         """
         ownerOf = getattr(self.storage, "ownerOf", None)

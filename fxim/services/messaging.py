@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_messaging -*-
+# -*- test-case-name: fxim.test.test_notices,fxim.test.test_social -*-
 """
 Sending, notifying, pulling, recalling and loading history: the
 notify-then-pull model of universe_push, with nothing ever skipped.
@@ -16,11 +16,11 @@ from twisted.internet.defer import Deferred, ensureDeferred, maybeDeferred
 from twisted.logger import Logger
 
 from fxim.errors import ErrorCode, SignalError
+from fxim.ids import MessageUidGenerator
 from fxim.model import (
     ContentType, Conversation, ConversationType, MemberType, Message,
     MessageContent, UserStatus,
 )
-from fxim.services.ids import MessageUidGenerator
 from fxim.wire.replysize import fitCount
 from fxim.wire.requests import (
     HistoryResult, MessageNotify, PullResult, RecallNotify, SendResult, TransparentMessage,
@@ -122,9 +122,10 @@ class MessagingService:
         sender, uid and timestamp; a resend with the same local id returns
         the original uid and timestamp.
 
-        @raise SignalError: 247 blocked/muted sender, 246 blacklisted by
-            the target, 9 not a group member, 248 muted in the group, 253
-            unknown target, 10 invalid message.
+        @raise SignalError: C{FORBIDDEN_SEND_MSG} blocked/muted sender,
+            C{IN_BLACK_LIST} blacklisted by the target, C{NOT_IN_GROUP} not a
+            group member, C{NOT_RIGHT} muted in the group, C{NOT_EXIST}
+            unknown target, C{INVALID_MESSAGE} invalid message.
         """
         # Checks of concurrent sends from one device run in parallel, but
         # their messages reach the store (and get uids) in arrival order.
@@ -282,7 +283,8 @@ class MessagingService:
         group, may; it becomes type 80 and every receiver device but the
         operator's gets RMN.
 
-        @raise SignalError: 253 unknown message, 248 not allowed.
+        @raise SignalError: C{NOT_EXIST} unknown message, C{NOT_RIGHT} not
+            allowed.
         """
         message = await self.store.getMessage(messageUid)
         if message is None:
@@ -310,7 +312,8 @@ class MessagingService:
         """
         The viewer's own copy of a conversation, newest first.
 
-        @raise SignalError: 9 for a group the viewer never belonged to.
+        @raise SignalError: C{NOT_IN_GROUP} for a group the viewer never
+            belonged to.
         """
         if conversation.type == ConversationType.GROUP:
             if await self.store.getMember(conversation.target, uid) is None:

@@ -69,7 +69,7 @@ class ReportService:
         """
         MDR from C{uid}.
 
-        @raise SignalError: 253 for an unknown target user.
+        @raise SignalError: C{NOT_EXIST} for an unknown target user.
         """
         target = request.target
         if not target or target == uid:
@@ -83,8 +83,8 @@ class ReportService:
         """
         MRR from C{uid}.
 
-        @raise SignalError: 253 unknown target, 9 not in the group, 254 for
-            other conversation types.
+        @raise SignalError: C{NOT_EXIST} unknown target, C{NOT_IN_GROUP} not
+            in the group, C{NOT_IMPLEMENT} for other conversation types.
         """
         target = request.target
         if request.conversationType == ConversationType.PRIVATE:

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_settings -*-
+# -*- test-case-name: fxim.test.test_e2e_settings -*-
 """
 User settings synced between a user's devices: UP sets one, every other
 device of the user gets UN with the new version and pulls the changes with
@@ -45,8 +45,8 @@ class SettingService:
 
     async def put(self, uid: str, cid: Optional[str], request: PutSetting) -> SettingVersion:
         """
-        @raise SignalError: 10 (invalid) for an out-of-range scope or an
-            oversized key or value.
+        @raise SignalError: C{INVALID_PARAMETER} for an out-of-range scope or
+            an oversized key or value, C{INVALID_DATA} for a NUL in either.
         """
         if not 0 <= request.scope <= 0xFFFF:
             raise SignalError(ErrorCode.INVALID_PARAMETER, "bad scope")

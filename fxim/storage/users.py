@@ -13,12 +13,12 @@ import attr
 from twisted.internet.defer import Deferred
 from zope.interface import implementer
 
+from fxim.ids import toUid
 from fxim.interfaces import IUserStore
 from fxim.model import User
 from fxim.storage.database import SQLDatabase, all_txn, nextCounter_txn, one_txn
 from fxim.storage.dialect import Dialect
 from fxim.storage.fired import fired
-from fxim.storage.ids import toUid
 
 #: L{User} field -> column.
 USER_COLUMNS = {

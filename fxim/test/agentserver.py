@@ -11,10 +11,12 @@ Behaviour by question:
 """
 
 import json
-from typing import Any, List
+from typing import Any, List, Optional
 
 from twisted.internet import reactor
+from twisted.internet.address import IPv4Address
 from twisted.internet.endpoints import TCP4ServerEndpoint
+from twisted.internet.interfaces import IListeningPort
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Site
 
@@ -86,7 +88,7 @@ class AgentServer:
         v1.putChild(b"chat", chat)
         chat.putChild(b"completions", _Stream(self, True))
         self.site = Site(root)
-        self.port = None
+        self.port: Optional[IListeningPort] = None
 
     async def start(self) -> "AgentServer":
         self.port = await TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1").listen(self.site)
@@ -94,7 +96,10 @@ class AgentServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port.getHost().port}"
+        assert self.port is not None, "not started"
+        address = self.port.getHost()
+        assert isinstance(address, IPv4Address)
+        return f"http://127.0.0.1:{address.port}"
 
     def stop(self):
         return self.port.stopListening()

@@ -18,6 +18,7 @@ from twisted.internet.defer import ensureDeferred
 from twisted.internet.task import deferLater
 
 from fxim.client import login, openConnection
+from fxim.test.mixin import TestCaseMixin
 from fxim.testing import ServerProcess
 
 POSTGRES = os.environ.get("FXIM_TEST_POSTGRES_DSN")
@@ -54,6 +55,7 @@ def createDatabase() -> str:
     with conn.cursor() as cur:
         cur.execute(f"CREATE DATABASE {name}")
     conn.close()
+    assert POSTGRES is not None  # else the test is skipped
     parts = urlsplit(POSTGRES)
     return urlunsplit(parts._replace(path="/" + name))
 
@@ -68,7 +70,7 @@ def dropDatabase(dsn: str) -> None:
     conn.close()
 
 
-class NodeTestMixin:
+class NodeTestMixin(TestCaseMixin):
     """
     Starts fxim nodes for a test and stops them afterwards.
     """
@@ -129,4 +131,5 @@ class ProductionBackend(NodeTestMixin):
             self._dsn = createDatabase()
             self._prefix = f"fximtest:{uuid.uuid4().hex[:8]}:"
             self.addCleanup(dropDatabase, self._dsn)
+        assert REDIS is not None  # else skipped
         return ["--database", self._dsn, "--redis", REDIS, "--redis-prefix", self._prefix]

@@ -9,12 +9,13 @@ import ipaddress
 import json
 import os
 from email import message_from_bytes
-from typing import Any, List
+from typing import Any, List, Optional
 
 from twisted.cred.checkers import InMemoryUsernamePasswordDatabaseDontUse
 from twisted.cred.portal import IRealm, Portal
 from twisted.internet import defer
 from twisted.internet.endpoints import TCP4ServerEndpoint
+from twisted.internet.interfaces import IListeningPort
 from twisted.internet.protocol import Factory
 from twisted.mail import smtp
 from twisted.mail.imap4 import LOGINCredentials, PLAINCredentials
@@ -115,7 +116,7 @@ class SmtpReceiver:
         self.logins: List[Any] = []
         self.refuse: set = set()
         self._waiters: List[defer.Deferred] = []
-        self.port = None
+        self.port: Optional[IListeningPort] = None
 
     def _received(self, recipient, data, tls):
         self.mails.append((recipient, message_from_bytes(data), tls))
@@ -145,8 +146,9 @@ class SmtpReceiver:
                 self.host = b"localhost"
 
         factory = Factory.forProtocol(Protocol)
-        self.port = await TCP4ServerEndpoint(self.reactor, 0, interface="127.0.0.1").listen(factory)
-        return self.port.getHost().port
+        self.port = port = await TCP4ServerEndpoint(self.reactor, 0, interface="127.0.0.1").listen(
+            factory)
+        return port.getHost().port
 
     def stop(self):
         return self.port.stopListening() if self.port else None
@@ -165,7 +167,7 @@ class HttpGateway(Resource):
         self.reactor = reactor
         self.requests: List[dict] = []
         self.statuses: List[int] = []
-        self.port = None
+        self.port: Optional[IListeningPort] = None
 
     def render_POST(self, request):
         body = request.content.read()
@@ -181,9 +183,9 @@ class HttpGateway(Resource):
         return b'{"ok":true}' if status == 200 else b'{"ok":false}'
 
     async def start(self) -> int:
-        self.port = await TCP4ServerEndpoint(self.reactor, 0, interface="127.0.0.1").listen(
+        self.port = port = await TCP4ServerEndpoint(self.reactor, 0, interface="127.0.0.1").listen(
             Site(self))
-        return self.port.getHost().port
+        return port.getHost().port
 
     def stop(self):
         return self.port.stopListening() if self.port else None

@@ -62,12 +62,14 @@ class HttpReceiver:
 
     def __init__(self, answer: Optional[Callable] = None, port: int = 0) -> None:
         self.requests: List[Received] = []
-        self.answer = answer or (lambda item: (200, {"rejected": []}))
+        self.answer: Callable[[Any], Any] = answer or (lambda item: (200, {"rejected": []}))
         self._wantedPort = port
         self.port: Any = None
 
     def start(self) -> "HttpReceiver":
-        self.port = reactor.listenTCP(self._wantedPort, Site(_Recorder(self)), interface="127.0.0.1")
+        # Site's channel type does not meet listenTCP's protocol bound in Twisted's annotations.
+        site = Site(_Recorder(self))
+        self.port = reactor.listenTCP(self._wantedPort, site, interface="127.0.0.1")  # type: ignore[arg-type]
         return self
 
     @property

@@ -112,7 +112,7 @@ class NewerWebClient:
     # -- receiving ----------------------------------------------------------
 
     def _envelope(self, envelope: Dict[str, Any]) -> None:
-        content = envelope.get("content")
+        content: Any = envelope.get("content")
         if isinstance(content, str) and content:
             try:
                 content = json.loads(content)
@@ -122,7 +122,8 @@ class NewerWebClient:
         self.raw.append(envelope)
         signal, sub = envelope.get("signal"), envelope.get("subSignal")
         if signal == "PUB_ACK":
-            d = self._waiting.pop(envelope.get("messageId"), None)
+            messageId = envelope.get("messageId")
+            d = None if messageId is None else self._waiting.pop(messageId, None)
             if d is not None:
                 d.callback(content)
                 return

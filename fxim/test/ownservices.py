@@ -29,6 +29,11 @@ SKIP_PG = None if PG_BIN else "PostgreSQL binaries (initdb) not installed"
 SKIP_REDIS = None if REDIS_SERVER else "redis-server not installed"
 
 
+def _pgTool(name: str) -> str:
+    assert PG_BIN is not None, SKIP_PG
+    return os.path.join(PG_BIN, name)
+
+
 def _runAs() -> List[str]:
     # PostgreSQL refuses to run as root.
     if os.getuid() == 0:
@@ -58,12 +63,12 @@ class OwnPostgres:
                   f"--pwfile={pwfile}", "-E", "UTF8")
         self.start()
         env = dict(os.environ, PGPASSWORD=password)
-        subprocess.run(_runAs() + [os.path.join(PG_BIN, "createdb"), "-h", "127.0.0.1",
+        subprocess.run(_runAs() + [_pgTool("createdb"), "-h", "127.0.0.1",
                                    "-p", str(self.port), "-U", "fxim", "fxim"],
                        check=True, env=env, capture_output=True)
 
     def _run(self, tool: str, *args: str) -> None:
-        subprocess.run(_runAs() + [os.path.join(PG_BIN, tool)] + list(args), check=True,
+        subprocess.run(_runAs() + [_pgTool(tool)] + list(args), check=True,
                        capture_output=True)
 
     def dsn(self, password: Optional[str] = None) -> str:
@@ -101,6 +106,7 @@ class OwnRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
+        assert REDIS_SERVER is not None, SKIP_REDIS
         self.process = subprocess.Popen(
             [REDIS_SERVER, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
              "--appendonly", "no", "--dir", self.root],

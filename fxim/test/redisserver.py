@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from typing import Optional
 
 from fxim.testing import freePort
 
@@ -26,12 +27,13 @@ class RedisServer:
         self.port = freePort()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.folder = tempfile.mkdtemp(prefix="fxim-redis-")
-        self._process = None
+        self._process: Optional[subprocess.Popen] = None
 
     def start(self, timeout: float = 10.0) -> None:
         """
         Start it and wait until it answers PING.
         """
+        assert REDIS_SERVER is not None, "redis-server not installed"
         self._process = subprocess.Popen(
             [REDIS_SERVER, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
              "--appendonly", "no", "--dir", self.folder,

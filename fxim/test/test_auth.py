@@ -7,6 +7,7 @@ import base64
 import os
 import random
 import stat
+from typing import Any, Dict
 
 import attr
 from twisted.internet import task
@@ -49,7 +50,7 @@ def makeService(testCase, **kwargs):
 
 class _Base(SynchronousTestCase):
 
-    serviceArgs = {}
+    serviceArgs: Dict[str, Any] = {}
 
     def setUp(self):
         makeService(self, **self.serviceArgs)
@@ -142,7 +143,7 @@ class SendCodeTests(_Base):
         """
         At most 10 codes are sent per mobile in 24 hours.
         """
-        for i in range(10):
+        for _ in range(10):
             self.sendCode()
             self.clock.advance(60)
         self.assertEqual(self.restCode(self.auth.sendCode(MOBILE)), 3)
@@ -282,7 +283,7 @@ class LoginTests(_Base):
         """
         code = self.sendCode()
         wrong = "%06d" % ((int(code) + 1) % 1000000,)
-        for i in range(5):
+        for _ in range(5):
             self.assertEqual(
                 self.restCode(self.auth.login(MOBILE, wrong, CID)), 6)
         self.assertEqual(self.restCode(self.auth.login(MOBILE, code, CID)), 3)
@@ -309,7 +310,7 @@ class LoginTests(_Base):
         """
         self.sendCode()
         self.clock.advance(300)
-        for i in range(10):
+        for _ in range(10):
             self.assertEqual(
                 self.restCode(self.auth.login(MOBILE, "1", CID)), 5)
         self.assertEqual(self.store.codes[MOBILE].attempts, 0)
@@ -409,7 +410,7 @@ class FixedCodeTests(_Base):
         Wrong guesses are counted even with no code sent; once the limit is
         reached even the fixed code is refused until a code is sent.
         """
-        for i in range(5):
+        for _ in range(5):
             self.assertEqual(
                 self.restCode(self.auth.login(MOBILE, "000000", CID)), 6)
         self.assertEqual(

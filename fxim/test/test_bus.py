@@ -14,7 +14,7 @@ from twisted.trial.unittest import TestCase
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
-from fxim.bus.cluster import startRedisNode
+from fxim.test.redisnode import startRedisNode
 from fxim.bus.local import LocalBus, LocalConnections
 from fxim.directory import Presence
 from fxim.interfaces import IConnection, IDeliveryBus

@@ -6,7 +6,7 @@ from twisted.internet.defer import ensureDeferred, inlineCallbacks, succeed
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from fxim.bus.catchup import CatchUp, NotifiedSeqs
-from fxim.bus.cluster import startRedisNode
+from fxim.test.redisnode import startRedisNode
 from fxim.bus.local import LocalConnections
 from fxim.test.test_bus import FakeConnection, MarkedPushes, waitFor
 from fxim.test.test_directory import (

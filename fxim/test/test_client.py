@@ -6,7 +6,7 @@ against real C{twistd fxim} nodes over both transports.
 
 import random
 import uuid
-from typing import Any, List
+from typing import Any, List, Optional
 
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, gatherResults, succeed
@@ -42,7 +42,7 @@ class FakeConnection:
         self.heartbeats = 0
         self.observers: List[Any] = []
         self.closed: Deferred = Deferred()
-        self.disconnected = None
+        self.disconnected: Optional[bool] = None
         self.closing = False
 
     def onPush(self, observer: Any) -> None:
@@ -129,6 +129,7 @@ class Harness:
         """
         Run the pending reconnect timer.
         """
+        assert self.client.nextRetryDelay is not None, "no reconnect pending"
         self.clock.advance(self.client.nextRetryDelay)
 
 

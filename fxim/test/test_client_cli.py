@@ -9,6 +9,7 @@ import os
 import stat
 import sys
 import tempfile
+from typing import Any, Callable, List
 
 from twisted.internet import protocol, reactor
 from twisted.internet.defer import Deferred
@@ -65,15 +66,20 @@ class StateTests(SynchronousTestCase):
 
 
 class _Process(protocol.ProcessProtocol):
+    #: Set by the test that spawned it.
+    pid: int
+    signal: Callable[[str], None]
+
     def __init__(self, stdin: bytes = b"") -> None:
         self.stdin = stdin
         self.out = b""
         self.err = b""
         self.ended: Deferred = Deferred()
         self.code = None
-        self.watchers = []
+        self.watchers: List[Any] = []
 
     def connectionMade(self) -> None:
+        assert self.transport is not None
         if self.stdin:
             self.transport.write(self.stdin)
         self.transport.closeStdin()
@@ -155,7 +161,7 @@ class CliProcessTests(NodeTestMixin, TestCase):
         out = await self.runCli("--state", b, "send", uidA, "hello from the cli")
         self.assertIn("message uid", out)
         await self.waitOutput(follow, "hello from the cli")
-        line = [l for l in follow.text.splitlines() if "hello from the cli" in l][0]
+        line = [t for t in follow.text.splitlines() if "hello from the cli" in t][0]
         self.assertIn(uidB, line)
         self.assertRegex(line, r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ")
         # By mobile, too.

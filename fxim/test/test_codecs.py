@@ -694,7 +694,7 @@ class PluginCodecTests(SynchronousTestCase):
 
 # -- strategies --------------------------------------------------------------------
 
-text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
+text = st.text(st.characters(blacklist_categories=["Cs"]), max_size=12)
 int32 = st.integers(-(1 << 31), (1 << 31) - 1)
 int64 = st.integers(-(1 << 63), (1 << 63) - 1)
 small = st.integers(0, 1 << 40)

@@ -84,7 +84,7 @@ class AdminMixin:
         await self.assertRefused(400, admin.call, "PATCH", "/users/ann", {"uid": "x"})
         await self.assertRefused(400, admin.call, "PATCH", "/users/ann", {"displayName": ""})
         await self.assertRefused(404, admin.call, "PATCH", "/users/nobody", {"displayName": "x"})
-        # Mute: connected, but sends are refused with 247; unmute: allowed.
+        # Mute: connected, but sends are refused with FORBIDDEN_SEND_MSG; unmute: allowed.
         ann = await self.loginAndConnect(node, "13800000100", "tcp")
         peer = await self.loginAndConnect(node, "13800000101", "ws")
         muted = await admin.call("POST", "/users/ann/mute")
@@ -147,7 +147,7 @@ class AdminMixin:
     async def test_groups(self):
         """
         List/search, get with members, add and remove members, managers,
-        mute a member (group sends refused with 248), set the owner,
+        mute a member (group sends refused with C{NOT_RIGHT}), set the owner,
         dismiss -- each change reaching the members as the usual
         notification.
         """

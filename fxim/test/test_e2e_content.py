@@ -53,7 +53,7 @@ class ContentMixin:
         inbox = Inbox(b)
         webB = NewerWebClient(await self.loginAndConnect(node, "13800000301", "ws"),
                               autoDeliveryReport=False)
-        for i, (ctype, content) in enumerate(CONTENTS):
+        for i, (_ctype, content) in enumerate(CONTENTS):
             ack = await a.send("MS", {
                 "conversationType": 0, "target": b.uid, "line": 0, "from": a.uid,
                 "content": content, "messageId": str(1000 + i), "direction": 0, "status": 0,

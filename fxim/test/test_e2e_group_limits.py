@@ -27,7 +27,7 @@ class GroupLimitsMixin:
 
     async def test_phantomMembersRefused(self):
         """
-        GC and GAM naming an id that is no user answer 253 and change
+        GC and GAM naming an id that is no user answer C{NOT_EXIST} and change
         nothing; so a quitting owner can only hand the group to a real
         member.
         """
@@ -50,7 +50,7 @@ class GroupLimitsMixin:
 
     async def test_maxGroupsPerUser(self):
         """
-        With C{--max-groups-per-user 2} a user's third GC answers 245;
+        With C{--max-groups-per-user 2} a user's third GC answers C{CLIENT_COUNT_OUT_OF_LIMIT};
         another user is unaffected; dismissing a group frees a place.
         """
         node = await self.startNode(["--max-groups-per-user", "2"])

@@ -88,7 +88,7 @@ class LimitsContract:
     def test_userSendLimit(self):
         """
         A user's sends are counted over all its devices (on both nodes):
-        beyond the limit MS is refused with 250.
+        beyond the limit MS is refused with C{OVER_FREQUENCY}.
         """
         return withTimeout(self._send(), 90)
 

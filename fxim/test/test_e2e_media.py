@@ -8,6 +8,7 @@ uploads are refused.
 
 import os
 from io import BytesIO
+from typing import Optional
 from urllib.parse import quote
 
 from twisted.internet import reactor
@@ -25,7 +26,8 @@ from fxim.wire.requests import GetUploadToken, GetUploadUrl, PullMessages, SendM
 IMAGE = b"\xff\xd8\xff\xe0" + os.urandom(1024 * 1024 - 6) + b"\xff\xd9"
 
 
-async def http(method: bytes, url: str, body: bytes = None, headers: dict = None):
+async def http(method: bytes, url: str, body: Optional[bytes] = None,
+               headers: Optional[dict] = None):
     """
     One HTTP request; @return: C{(status, body bytes, response headers)}.
     """

@@ -24,7 +24,7 @@ class MediaGrantsMixin:
         """
         B obtains a presigned URL for a key, A stores that key first: B's
         PUT is refused (409) and A's bytes stay; once the key is taken, B's
-        GMURL for it answers 248, and B's upload token cannot replace it
+        GMURL for it answers C{NOT_RIGHT}, and B's upload token cannot replace it
         either.  A may still retry its own upload.
         """
         node = await self.startNode()

@@ -71,7 +71,7 @@ class ModerationContract:
 
     def test_fourActions(self):
         """
-        A message with sensitive words (any case) is refused with 242,
+        A message with sensitive words (any case) is refused with C{SENSITIVE_MATCHED},
         silently dropped, masked with C{*}, or passed, as configured; a
         clean one is always delivered.
         """
@@ -135,7 +135,7 @@ class ModerationContract:
     def test_nameReject(self):
         """
         With C{--word-action-name reject} a nickname or group name with a
-        sensitive word is refused with 242.
+        sensitive word is refused with C{SENSITIVE_MATCHED}.
         """
         return withTimeout(self._nameReject(), 60)
 

@@ -17,6 +17,7 @@ from fxim.client.http import postJson
 from fxim.model import Conversation, Message, MessageContent
 from fxim.push.handlers import PUSHREG, PUSHUNREG
 from fxim.test.e2e import LOGIN_CODE, NodeTestMixin, ProductionBackend, sleep, withTimeout
+from fxim.test.mixin import TestCaseMixin
 from fxim.test.httpreceiver import HttpReceiver
 from fxim.wire.requests import JsonRequest, SendMessage
 
@@ -49,7 +50,7 @@ async def closeAndWait(*conns) -> None:
     await sleep(1.5)
 
 
-class PushContract:
+class PushContract(TestCaseMixin):
     """
     Offline push, on either backend.
     """

@@ -7,6 +7,8 @@ on both transports, group read reports, a login backlog's MDR burst, and
 a capped pull followed by another MN.
 """
 
+from typing import Any, List
+
 from twisted.internet.defer import gatherResults
 from twisted.trial.unittest import TestCase
 
@@ -32,8 +34,8 @@ class TcpReports:
 
     def __init__(self, conn) -> None:
         self.conn = conn
-        self.mrn = []
-        self.reports = []
+        self.mrn: List[Any] = []
+        self.reports: List[Any] = []
         conn.onPush(self._push)
 
     def _push(self, push) -> None:
@@ -206,7 +208,7 @@ class ReceiptsMixin:
     async def test_loginBacklogMdrBurst(self):
         """
         A backlog of 280 messages pulled at login produces 280 MDRs at once;
-        over the rate limit they are answered 250 but not lost: A sees B's
+        over the rate limit they are answered C{OVER_FREQUENCY} but not lost: A sees B's
         delivery report with the date of B's last MDR, and B's connection
         stays open.
         """

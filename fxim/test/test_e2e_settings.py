@@ -60,7 +60,7 @@ class SettingsMixin:
 
     async def test_badSetting(self):
         """
-        An oversized value is refused with 251 and stores nothing.
+        An oversized value is refused with C{INVALID_PARAMETER} and stores nothing.
         """
         node = await self.startNode()
         phone = await self.loginAndConnect(node, "13800000201", "tcp")

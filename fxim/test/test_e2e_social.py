@@ -14,6 +14,7 @@ mechanism third-party plugins use.
 
 import os
 import tempfile
+from typing import Any, List
 
 from twisted.internet import reactor
 from twisted.trial.unittest import TestCase
@@ -86,7 +87,7 @@ class Pushes:
     """
 
     def __init__(self, connection) -> None:
-        self.all = []
+        self.all: List[Any] = []
         connection.onPush(self.all.append)
 
     def of(self, kind):

@@ -157,7 +157,7 @@ class LimitTests(NodeTestMixin, TestCase):
 
     async def test_requestRate(self):
         """
-        Over C{--request-rate}/C{--request-burst} a PUBLISH gets 250
+        Over C{--request-rate}/C{--request-burst} a PUBLISH gets C{OVER_FREQUENCY}
         (OVER_FREQUENCY) and the connection stays usable.
         """
         from twisted.internet.defer import DeferredList

@@ -21,6 +21,7 @@ from fxim.errors import ErrorCode
 from fxim.model import GroupInfo, GroupMember
 from fxim.outbox.http import verifySignature
 from fxim.test.e2e import LOGIN_CODE, NodeTestMixin, ProductionBackend, sleep, withTimeout
+from fxim.test.mixin import TestCaseMixin
 from fxim.test.httpreceiver import HttpReceiver
 from fxim.test.test_e2e_push import text
 from fxim.wire.requests import (
@@ -66,7 +67,7 @@ def events(receiver, name=None) -> list:
     return out
 
 
-class WebhookContract:
+class WebhookContract(TestCaseMixin):
 
     def receiver(self, answer=None) -> HttpReceiver:
         r = HttpReceiver(answer or (lambda item: (200, {}))).start()

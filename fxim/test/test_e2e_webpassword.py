@@ -100,11 +100,21 @@ class _OneConnect(WebSocketClientProtocol):
             self.factory.closed.callback(None)
 
 
+class _OneConnectFactory(WebSocketClientFactory):
+    """
+    Carries the frame L{_OneConnect} sends and the L{Deferred}s it fires.
+    """
+
+    frame: str
+    answer: Deferred
+    closed: Deferred
+
+
 async def sendConnect(port: int, frame: str):
     """
     Open a WebSocket to C{port}, send C{frame}, and return the answer.
     """
-    factory = WebSocketClientFactory(f"ws://127.0.0.1:{port}/ws", reactor=reactor)
+    factory = _OneConnectFactory(f"ws://127.0.0.1:{port}/ws", reactor=reactor)
     factory.protocol = _OneConnect
     factory.frame = frame
     factory.answer, factory.closed = Deferred(), Deferred()

@@ -26,6 +26,7 @@ from twisted.trial.unittest import TestCase
 
 from fxim import crypto
 from fxim.test.e2e import LOGIN_CODE, NodeTestMixin, ProductionBackend
+from fxim.test.mixin import TestCaseMixin
 from fxim.wire import requests as rq
 from fxim.protocol.client import CLIENT
 from fxim.wire.frame import HEADER, Frame, FrameDecoder, encodeFrame
@@ -352,7 +353,7 @@ def _fuzzWs(port: int, creds, seconds: float) -> int:
     return sent[0]
 
 
-class FuzzMixin:
+class FuzzMixin(TestCaseMixin):
     """
     Hostile input against a live node, per backend.
     """

@@ -7,6 +7,7 @@ request completes synchronously), and one real listening port.
 
 import json
 import os
+from typing import Optional
 
 from twisted.internet.address import IPv4Address
 from twisted.internet.defer import fail
@@ -69,7 +70,7 @@ def installTestAdmin(site, auth, store, clock, secret=ADMIN_SECRET, corsOrigins=
 
 class _SiteTestMixin:
 
-    adminSecret = ADMIN_SECRET
+    adminSecret: Optional[str] = ADMIN_SECRET
 
     def setUp(self):
         makeService(self)
@@ -209,7 +210,7 @@ class LoginApiTests(_SiteTestMixin, SynchronousTestCase):
         self.assertEqual(login(mobile="1"), 1)
         self.assertEqual(login(cid=""), 1)
         self.assertEqual(login(cid=None), 1)
-        for i in range(5):
+        for _ in range(5):
             self.assertEqual(login(code=wrong), 6)
         self.assertEqual(login(), 3)
         self.clock.advance(60)

@@ -6,6 +6,7 @@ prometheus_client's own text parser; its protection.
 import os
 import urllib.error
 import urllib.request
+from typing import Optional
 
 from prometheus_client.parser import text_string_to_metric_families
 from twisted.internet import reactor
@@ -17,7 +18,7 @@ from fxim.metrics import parseAllowList
 from fxim.test.e2e import LOGIN_CODE, NodeTestMixin, ProductionBackend, sleep, withTimeout
 
 
-def _fetch(url: str, token: str = None):
+def _fetch(url: str, token: Optional[str] = None):
     request = urllib.request.Request(url)
     if token:
         request.add_header("Authorization", "Bearer " + token)
@@ -121,7 +122,7 @@ class MetricsTests(NodeTestMixin, TestCase):
         node = await self.startNode(["--request-rate", "0.01", "--request-burst", "1"])
         conn = await self.loginAndConnect(node, "13700000011")
         refused = 0
-        for i in range(4):
+        for _ in range(4):
             try:
                 await withTimeout(conn.request(rq.PullMessages(0, 0)), 10)
             except RequestFailed:

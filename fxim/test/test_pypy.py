@@ -109,7 +109,7 @@ def text(target: str, body: str) -> SendMessage:
     return SendMessage(Message(Conversation(0, target, 0), "", MessageContent(type=1, searchableContent=body)))
 
 
-class PyPyNodeMixin:
+class PyPyNodeMixin(NodeTestMixin):
     """
     The flow, on whichever backend the class mixes in.
     """
@@ -117,6 +117,7 @@ class PyPyNodeMixin:
     skip = PYPY_SKIP
 
     async def startNode(self, args: Sequence[str] = (), **kwargs: Any) -> ServerProcess:
+        assert PYPY is not None  # else skipped
         checkPyPy(PYPY)
         node = ServerProcess(reactor, list(self.backendArgs()) + list(args), **kwargs)
         node.python = PYPY

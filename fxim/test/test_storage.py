@@ -14,6 +14,7 @@ from twisted.internet.defer import gatherResults, inlineCallbacks
 from twisted.trial.unittest import SkipTest, TestCase
 from zope.interface.verify import verifyObject
 
+from fxim.ids import ALPHABET, fromUid, toUid
 from fxim.interfaces import (
     IFriendStore, IGroupStore, ILoginCodeStore, IMessageStore, ISessionStore,
     IUserStore,
@@ -22,9 +23,9 @@ from fxim.model import (
     Conversation, ConversationType, Friend, FriendRequest, GroupInfo,
     GroupMember, MemberType, Message, MessageContent, Session, User,
 )
-from fxim.storage.ids import ALPHABET, fromUid, toUid
 from fxim.storage.memory import MemoryStore
 from fxim.storage.records import CodeState, estimateSize
+from fxim.test.mixin import TestCaseMixin
 
 PRIVATE = ConversationType.PRIVATE
 GROUP = ConversationType.GROUP
@@ -43,7 +44,7 @@ def makeMessage(uid, fromUser="alice", target="bob", ctype=PRIVATE,
         uid=uid, timestamp=NOW + uid, localId=localId)
 
 
-class MemoryBackendMixin:
+class MemoryBackendMixin(TestCaseMixin):
     """
     Run a contract against L{MemoryStore}.
     """
@@ -52,7 +53,7 @@ class MemoryBackendMixin:
         self.store = MemoryStore()
 
 
-class SqliteBackendMixin:
+class SqliteBackendMixin(TestCaseMixin):
     """
     Run a contract against SQLite, in a real file of a temporary folder.
     """
@@ -83,7 +84,7 @@ def dropSchema(schema):
         conn.close()
 
 
-class PostgresBackendMixin:
+class PostgresBackendMixin(TestCaseMixin):
     """
     Run a contract against PostgreSQL (C{FXIM_TEST_POSTGRES_DSN}), in a
     fresh schema dropped after the test.
@@ -820,7 +821,7 @@ class FriendStoreContract:
                          (NOW + 3, NOW + 8))
 
 
-class GroupUsersMixin:
+class GroupUsersMixin(TestCaseMixin):
     """
     Create the users the group contract names, after the backend's setUp.
     """
@@ -1116,7 +1117,7 @@ class DedupPurgeTests(TestCase):
 
 class IdTests(TestCase):
     """
-    Tests for L{fxim.storage.ids}.
+    Tests for L{fxim.ids}: user and group ids.
     """
 
     def test_roundTrip(self):

@@ -48,16 +48,17 @@ def _handshake(port: int, caFile: str, send: bytes = b"", until: bytes = b"",
     """
     with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
         with _context(caFile).wrap_socket(raw, server_hostname="127.0.0.1") as s:
-            result = dict(alpn=s.selected_alpn_protocol(),
-                          serial=int(s.getpeercert()["serialNumber"], 16), data=b"")
+            cert = s.getpeercert()
+            assert cert is not None
+            alpn, serial, data = s.selected_alpn_protocol(), int(str(cert["serialNumber"]), 16), b""
             if send:
                 s.sendall(send)
-                while (until and until not in result["data"]) or len(result["data"]) < reading:
+                while (until and until not in data) or len(data) < reading:
                     chunk = s.recv(65536)
                     if not chunk:
                         break
-                    result["data"] += chunk
-            return result
+                    data += chunk
+            return dict(alpn=alpn, serial=serial, data=data)
 
 
 def _tcpPing(port: int, caFile: str) -> dict:

@@ -11,8 +11,9 @@ can connect.  Over a cap a connection is accepted and closed at once
 at most once per L{ConnectionCaps.logInterval} seconds.
 """
 
-from typing import Any, Dict, Optional
+from typing import TYPE_CHECKING, Any, Dict, Optional, cast
 
+from twisted.internet.interfaces import ITCPTransport
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
@@ -100,14 +101,22 @@ class _Refusal(Protocol):
     """
 
     def connectionMade(self) -> None:
-        self.transport.abortConnection()
+        # A listener's transport: TCP, or TLS over it; both abort.
+        cast(ITCPTransport, self.transport).abortConnection()
 
 
 class _CountedWrapper(ProtocolWrapper):
     host: Optional[str] = None
 
 
-class CappedFactory(WrappingFactory):
+if TYPE_CHECKING:
+    _WrappingFactory = WrappingFactory[_CountedWrapper]
+else:
+    # Older Twisted (the PyPy venv's) has no generic WrappingFactory.
+    _WrappingFactory = WrappingFactory
+
+
+class CappedFactory(_WrappingFactory):
     """
     Wraps a listener's factory so that its connections count against
     shared L{ConnectionCaps}.
@@ -117,7 +126,7 @@ class CappedFactory(WrappingFactory):
     noisy = False
 
     def __init__(self, wrappedFactory: Any, caps: ConnectionCaps) -> None:
-        WrappingFactory.__init__(self, wrappedFactory)
+        super().__init__(wrappedFactory)
         self.caps = caps
 
     def buildProtocol(self, addr: Any) -> Any:
@@ -125,7 +134,7 @@ class CappedFactory(WrappingFactory):
         if not self.caps.admit(host):
             return _Refusal()
         try:
-            wrapper = WrappingFactory.buildProtocol(self, addr)
+            wrapper = super().buildProtocol(addr)
         except BaseException:
             self.caps.release(host)
             raise
@@ -133,7 +142,7 @@ class CappedFactory(WrappingFactory):
         return wrapper
 
     def unregisterProtocol(self, p: Any) -> None:
-        WrappingFactory.unregisterProtocol(self, p)
+        super().unregisterProtocol(p)
         self.caps.release(p.host)
 
     def __getattr__(self, name: str) -> Any:

@@ -10,6 +10,7 @@ clients reject other statuses); admin API errors use HTTP statuses.
 """
 
 import json
+from typing import Tuple
 
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
@@ -111,7 +112,7 @@ class JsonResource(Resource):
     maxBodySize = MAX_BODY
 
     #: Methods this resource answers (besides OPTIONS).
-    methods = (b"GET",)
+    methods: Tuple[bytes, ...] = (b"GET",)
 
     #: C{(status, body)} for an unexpected error.
     serverError = (200, {"code": int(RestCode.SERVER_ERROR),

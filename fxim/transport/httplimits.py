@@ -16,10 +16,13 @@ nothing get L{DEFAULT_MAX_BODY}.
 """
 
 import json
-from typing import Any, List, Optional, Tuple
+from typing import Any, List, Optional, Tuple, cast
 from urllib.parse import parse_qs, unquote_to_bytes
 
+from twisted.internet.interfaces import ITCPTransport
+from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from twisted.web import http
 from twisted.web.server import Request, Site
 
@@ -59,7 +62,7 @@ class RequestHead:
     def __init__(self, method: bytes, uri: bytes, headers: Any) -> None:
         self.method = method
         self.path, _, query = uri.partition(b"?")
-        self.args = parse_qs(query, 1)
+        self.args = parse_qs(query, keep_blank_values=True)
         self.prepath: List[bytes] = []
         self.postpath: List[bytes] = [unquote_to_bytes(s) for s in self.path[1:].split(b"/")]
         self._headers = headers
@@ -161,6 +164,8 @@ class BoundedRequest(Request):
     resource ever sees it.
     """
 
+    # Only a BoundedSite builds these requests, on its BoundedChannels.
+    channel: "BoundedChannel"
     bodyLimit: int = DEFAULT_MAX_BODY
     _fximRefused = False
     _fximReceived = 0
@@ -208,21 +213,24 @@ class BoundedRequest(Request):
         _log.info("HTTP {method} {path} from {peer} refused before its body: {status} {why}",
                   method=channel._command.decode("latin-1"),
                   path=channel._path.split(b"?", 1)[0].decode("latin-1"),
-                  peer=str(getattr(channel.transport.getPeer(), "host", "?")),
-                  status=refusal.status, why=refusal.message)
+                  peer=_peerHost(channel), status=refusal.status, why=refusal.message)
         body = json.dumps({"code": refusal.status, "message": refusal.message}).encode("utf-8")
         reason = http.RESPONSES.get(refusal.status, b"Refused")
         cors = corsHeadersFor(*self._fximRoute) if self._fximRoute is not None else []
         # Header values never carry CR/LF: no injection into the answer.
         extra = b"".join(b"%s: %s\r\n" % (name, value) for name, value in cors
                          if b"\r" not in name + value and b"\n" not in name + value)
-        channel.transport.write(
+        channel.tcpTransport().write(
             b"HTTP/1.1 %d %s\r\ncontent-type: application/json; charset=utf-8\r\n"
             b"content-length: %d\r\n%sconnection: close\r\n\r\n%s"
             % (refusal.status, reason, len(body), extra, body))
         # Stop reading: the rest of the body stays unread in the kernel.
         channel.persistent = False
         channel.loseConnection()
+
+
+def _peerHost(channel: "BoundedChannel") -> str:
+    return str(getattr(channel.tcpTransport().getPeer(), "host", "?"))
 
 
 class BoundedChannel(http.HTTPChannel):
@@ -233,8 +241,16 @@ class BoundedChannel(http.HTTPChannel):
     extends neither.
     """
 
+    #: Set by the L{BoundedSite} that builds the channel.
+    site: "BoundedSite"
     _headerCall: Any = None
     _bodyCall: Any = None
+
+    def tcpTransport(self) -> ITCPTransport:
+        """
+        @return: the connection's transport (TCP, or TLS over it), once made.
+        """
+        return cast(ITCPTransport, self.transport)
 
     def connectionMade(self) -> None:
         http.HTTPChannel.connectionMade(self)
@@ -244,7 +260,7 @@ class BoundedChannel(http.HTTPChannel):
         self._cancel("_headerCall")
         seconds = self.site.headerTimeout
         if seconds:
-            self._headerCall = self.callLater(seconds, self._expired, "headers", seconds)
+            self._headerCall = self.callLater(seconds, lambda: self._expired("headers", seconds))
 
     def _cancel(self, name: str) -> None:
         call = getattr(self, name)
@@ -254,9 +270,8 @@ class BoundedChannel(http.HTTPChannel):
 
     def _expired(self, what: str, seconds: float) -> None:
         _log.info("HTTP client {peer} did not send its {what} within {seconds:.0f}s; closing",
-                  peer=str(getattr(self.transport.getPeer(), "host", "?")), what=what,
-                  seconds=seconds)
-        self.transport.abortConnection()
+                  peer=_peerHost(self), what=what, seconds=seconds)
+        self.tcpTransport().abortConnection()
 
     def allHeadersReceived(self) -> None:
         self._cancel("_headerCall")
@@ -267,7 +282,7 @@ class BoundedChannel(http.HTTPChannel):
         size = self.length if self.length is not None else getattr(
             request, "bodyLimit", DEFAULT_MAX_BODY)
         seconds = self.site.bodyTimeout + size / max(self.site.bodyMinRate, 1)
-        self._bodyCall = self.callLater(seconds, self._expired, "body", seconds)
+        self._bodyCall = self.callLater(seconds, lambda: self._expired("body", seconds))
 
     def _send100Continue(self) -> None:
         request = self.requests[-1] if self.requests else None
@@ -284,7 +299,7 @@ class BoundedChannel(http.HTTPChannel):
         if self.persistent and not self.requests:
             self._startHeaderDeadline()
 
-    def connectionLost(self, reason: Any) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         self._cancel("_headerCall")
         self._cancel("_bodyCall")
         http.HTTPChannel.connectionLost(self, reason)
@@ -299,7 +314,9 @@ class BoundedSite(Site):
     @ivar bodyMinRate: bytes per second added to the body deadline.
     """
 
-    protocol = BoundedChannel
+    # Plain HTTP/1.1 channels, not Site's HTTP/2-negotiating wrapper (whose
+    # type the stubs require here).
+    protocol = BoundedChannel  # type: ignore[assignment]
     requestFactory = BoundedRequest
     headerTimeout = 20.0
     bodyTimeout = 30.0

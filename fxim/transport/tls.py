@@ -22,7 +22,7 @@ The description syntax is Twisted's C{ssl:} one: C{ssl:PORT:privateKey=KEY
 """
 
 import re
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, TypedDict
 
 from OpenSSL import SSL, crypto
 from twisted.internet import ssl
@@ -79,6 +79,19 @@ class TLSConfigError(Exception):
     """
 
 
+class CertificateFiles(TypedDict):
+    """
+    The files and options of an C{ssl:} listener: the keyword arguments of
+    L{_certificateOptions}.
+    """
+
+    privateKey: str
+    certKey: Optional[str]
+    extraCertChain: Optional[str]
+    dhParameters: Optional[str]
+    sslmethod: Optional[str]
+
+
 def _certificateOptions(privateKey: str, certKey: Optional[str] = None,
                         extraCertChain: Optional[str] = None, dhParameters: Optional[str] = None,
                         sslmethod: Optional[str] = None) -> ssl.CertificateOptions:
@@ -129,7 +142,7 @@ class TLSServerContext:
         wrapped factory declares.
     """
 
-    def __init__(self, files: Dict[str, Optional[str]],
+    def __init__(self, files: CertificateFiles,
                  acceptableProtocols: Sequence[bytes] = ()) -> None:
         self.files = files
         self.acceptableProtocols = tuple(acceptableProtocols)
@@ -195,9 +208,10 @@ def tlsServerEndpoint(reactor: Any, description: str,
         backlog = int(keywords.get("backlog", 50))
     except ValueError:
         raise TLSConfigError(f"{description!r}: port and backlog must be numbers")
-    files = {name: keywords.get(name) for name in
-             ("certKey", "extraCertChain", "dhParameters", "sslmethod")}
-    files["privateKey"] = keywords.get("privateKey", "server.pem")
+    files = CertificateFiles(
+        privateKey=keywords.get("privateKey", "server.pem"), certKey=keywords.get("certKey"),
+        extraCertChain=keywords.get("extraCertChain"), dhParameters=keywords.get("dhParameters"),
+        sslmethod=keywords.get("sslmethod"))
     context = TLSServerContext(files, acceptableProtocols)
     endpoint = TCP4ServerEndpoint(reactor, port, backlog=backlog,
                                   interface=keywords.get("interface", ""))

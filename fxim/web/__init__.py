@@ -77,7 +77,8 @@ class StaticFiles(File):
     anything missing, and headers that keep the page to itself.
     """
 
-    childNotFound = NotFoundResource()
+    # File renders any resource here; its annotation names only its default's class.
+    childNotFound = NotFoundResource()  # type: ignore[assignment]
 
     def directoryListing(self):
         return NotFoundResource()

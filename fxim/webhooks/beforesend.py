@@ -8,13 +8,13 @@ C{{"event":"message.before_send","timestamp","data":{"from","clientId",
 "conversation","content"}}}; the answer is one of::
 
     {"action": "accept"}
-    {"action": "reject", "code": 247}        # the ErrorCode the sender gets
+    {"action": "reject", "code": 247}        # the ErrorCode the sender gets (FORBIDDEN_SEND_MSG)
     {"action": "rewrite", "content": {"searchableContent": "...", ...}}
     {"action": "drop"}                       # acked, never stored
 
 No answer within the timeout, a non-2xx status or an unreadable answer
 follows the policy: C{open} accepts the message (and logs), C{closed}
-refuses it with 249 (TIMEOUT) or 4 (SERVER_ERROR).
+refuses it with C{TIMEOUT} or C{SERVER_ERROR}.
 """
 
 import json

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_proto -*-
+# -*- test-case-name: fxim.test.test_codecs -*-
 """
 Regenerate C{fxim/wire/im_pb2.py} from C{fxim/wire/im.proto}.
 

@@ -1,9 +1,12 @@
 # -*- test-case-name: fxim.test.test_bus -*-
 """
-Start and stop everything a cluster node needs in Redis: one command
+Start and stop the Redis side of a test cluster node: one command
 connection, the L{RedisDirectory} (with its heartbeat) and the L{RedisBus}
-(with its subscriber connection).
+(with its subscriber connection), for the bus and catch-up tests.  A real
+node builds the same objects in its composition root.
 """
+
+from typing import Any
 
 import attr
 from twisted.internet.defer import inlineCallbacks
@@ -23,7 +26,7 @@ class RedisNode:
     @ivar bus: the L{RedisBus}.
     """
 
-    redis: object
+    redis: Any
     directory: RedisDirectory
     bus: RedisBus
 
