@@ -474,8 +474,12 @@ class Cli:
         client.onTransparent(lambda m: self.print(
             f"*** {self.label(m.fromUser)} is typing…" if m.content.type == 91 else
             f"*** call signal {m.content.type} from {self.label(m.fromUser)}"))
-        client.onFriendRequest(lambda r: r.toUid == me and r.status == 0 and self.print(
-            f"*** friend request from {r.fromUid}: {r.reason}  (fxim-chat accept {r.fromUid})"))
+
+        def onFriendRequest(r: Any) -> None:
+            if r.toUid == me and r.status == 0:
+                self.print(f"*** friend request from {r.fromUid}: {r.reason}"
+                           f"  (fxim-chat accept {r.fromUid})")
+        client.onFriendRequest(onFriendRequest)
 
         def onState(state: ConnectionState) -> None:
             if state == ConnectionState.CONNECTED:
@@ -487,7 +491,11 @@ class Cli:
             elif state == ConnectionState.UNAUTHORIZED:
                 self.print("--- the server refused the session: run `fxim-chat login` again")
         client.onState(onState)
-        client.onState(lambda s: s == ConnectionState.UNAUTHORIZED and self.reactor.stop())
+
+        def stopWhenRefused(state: ConnectionState) -> None:
+            if state == ConnectionState.UNAUTHORIZED:
+                self.reactor.stop()
+        client.onState(stopWhenRefused)
         self.reactor.addSystemEventTrigger("before", "shutdown", client.stop)
         try:
             await client.start()

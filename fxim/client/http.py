@@ -4,7 +4,7 @@ The HTTP half of the client: C{/send_code} and C{/login}.
 """
 
 import json
-from typing import Any
+from typing import Any, Optional
 
 import attr
 from twisted.web.client import Agent, readBody
@@ -39,7 +39,7 @@ class LoginError(Exception):
         self.message = message
 
 
-async def postJson(reactor: Any, url: str, body: Any, headers: dict = None,
+async def postJson(reactor: Any, url: str, body: Any, headers: Optional[dict] = None,
                    tls: Any = None) -> Any:
     """
     POST C{body} as JSON and return the decoded JSON answer.

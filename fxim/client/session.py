@@ -207,6 +207,8 @@ class Backoff:
 class _Outgoing:
     message: Message
     deferred: Deferred
+    #: The message's local id (the outbox key), never None here.
+    localId: int
     inFlight: bool = False
     attempts: int = 0
 
@@ -501,6 +503,8 @@ class ChatClient:
             return
         conn.onPush(lambda push: self._push(conn, push))
         creds = self.credentials
+        if creds is None:  # start() refuses to run without credentials
+            raise ValueError("no credentials")
         try:
             ack = await conn.connect(creds.uid, creds.token, creds.clientId,
                                      timeout=self.requestTimeout)
@@ -665,7 +669,7 @@ class ChatClient:
                 return _failed(NotConnected("transparent messages are not queued"))
             d = self.connection.request(rq.SendMessage(message), timeout=self.requestTimeout)
             return d.addCallback(lambda r: SendResult(r.uid, r.timestamp, localId))
-        entry = _Outgoing(message, Deferred())
+        entry = _Outgoing(message, Deferred(), localId)
         self._outbox[localId] = entry
         if self.connection is not None:
             self._transmit(self.connection, entry)
@@ -714,7 +718,7 @@ class ChatClient:
         entry.attempts += 1
         if entry.attempts > 1:
             self.resent += 1
-        localId = entry.message.localId
+        localId = entry.localId
         d = conn.request(rq.SendMessage(entry.message), timeout=self.requestTimeout)
 
         def acked(result: rq.SendResult) -> None:
@@ -747,7 +751,7 @@ class ChatClient:
 
     def _retransmit(self, conn: Any, entry: _Outgoing) -> None:
         entry.inFlight = False
-        if entry.message.localId in self._outbox and conn is self.connection:
+        if entry.localId in self._outbox and conn is self.connection:
             self._transmit(conn, entry)
 
     # -- receiving --------------------------------------------------------------

@@ -46,7 +46,8 @@ FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 
 #: A plugin subsignal these tests' registry adds.
 PLUGIN_SUB, PLUGIN_NAME = 99, "CODECTESTECHO"
-COMMANDS = BUILTIN.extended([jsonCommand(PLUGIN_SUB, PLUGIN_NAME)])
+PLUGIN_COMMAND = jsonCommand(PLUGIN_SUB, PLUGIN_NAME)
+COMMANDS = BUILTIN.extended([PLUGIN_COMMAND])
 TCP, WS = TcpWire(COMMANDS), WsWire(COMMANDS)
 client = ClientWire(COMMANDS)
 
@@ -957,8 +958,7 @@ class RoundTripTests(SynchronousTestCase):
 
 # -- fuzzing -----------------------------------------------------------------------
 
-ALL_CODECS = sorted(set(BUILTIN.commands()) |
-                    {COMMANDS.lookup(Signal.PUBLISH, PLUGIN_SUB)},
+ALL_CODECS = sorted(set(BUILTIN.commands()) | {PLUGIN_COMMAND},
                     key=lambda c: (c.signal, c.subsignal))
 
 #: Keys the web client uses, so that fuzzed objects reach the converters.
