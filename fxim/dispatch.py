@@ -17,6 +17,7 @@ C{SERVER_ERROR}.  Only this module turns failures into wire replies.
 
 import inspect
 import time
+import weakref
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Type, Union
 
 import attr
@@ -32,6 +33,7 @@ from fxim.interfaces import IHandlerPlugin
 from fxim.protocol.command import Command, jsonCommand
 from fxim.protocol.registry import BUILTIN, CommandRegistry
 from fxim.protocol.wire import Incoming
+from fxim.session import ConnectionState
 from fxim.wire.envelope import subSignalName
 from fxim.wire.sanitize import TooManyItems, checkValue, tooManyItems
 from fxim.wire.signals import (
@@ -246,17 +248,26 @@ class RequestContext:
     What a handler sees besides its request.
 
     @ivar connection: the L{fxim.interfaces.IConnection} it came on.
-    @ivar server: the L{fxim.server.Server} facade (stores, services, bus).
+    @ivar node: the L{fxim.node.Node} (stores, services, bus).
     @ivar signal: the request's signal.
     @ivar subsignal: the request's subsignal.
     @ivar messageId: the request's correlation id.
+    @ivar state: the dispatcher's L{ConnectionState} of C{connection}.
     """
 
     connection: Any
-    server: Any
+    node: Any
     signal: int
     subsignal: int
     messageId: int
+    state: ConnectionState = attr.Factory(ConnectionState)
+
+    @property
+    def server(self) -> Any:
+        """
+        The node under its former name (handler bodies still use it).
+        """
+        return self.node
 
     @property
     def uid(self) -> str:
@@ -290,7 +301,7 @@ class Dispatcher:
     and renders the outcome through the same wire object.
 
     @ivar registry: the L{HandlerRegistry}.
-    @ivar server: the facade handed to handlers as C{context.server}.
+    @ivar server: the L{fxim.node.Node} handed to handlers as C{context.node}.
     """
 
     def __init__(self, registry: HandlerRegistry, server: Any = None, clock: Any = None,
@@ -307,6 +318,18 @@ class Dispatcher:
         self.clock = clock
         self.rate = rate
         self.burst = max(burst, 1)
+        self._states: "weakref.WeakKeyDictionary[Any, ConnectionState]" = (
+            weakref.WeakKeyDictionary())
+
+    def stateOf(self, connection: Any) -> ConnectionState:
+        """
+        @return: the L{ConnectionState} of C{connection} (created on first
+            use, forgotten with the connection).
+        """
+        state = self._states.get(connection)
+        if state is None:
+            state = self._states[connection] = ConnectionState()
+        return state
 
     @property
     def commands(self) -> CommandRegistry:
@@ -335,11 +358,15 @@ class Dispatcher:
         if handler is None:
             return succeed(self._unhandled(connection, incoming))
         if connection.uid is None and not handler.anonymous:
-            pending = getattr(connection, "pendingConnect", None)
+            pending = self.stateOf(connection).pendingConnect
             if pending is not None:
                 # A CONNECT is being verified: wait for it, then decide.
-                waiter: Deferred = Deferred()
-                pending.addBoth(lambda r: (waiter.callback(None), r)[1])
+                waiter: "Deferred[None]" = Deferred()
+
+                def release(result: None) -> None:
+                    waiter.callback(None)
+                    return result
+                pending.addBoth(release)
                 return waiter.addCallback(
                     lambda _: self.dispatch(connection, incoming))
             _log.info("{peer}: {key} before CONNECT; closing", peer=connection.peer,
@@ -375,7 +402,7 @@ class Dispatcher:
             refusalCode, refusalResponse = command.refusal
             return succeed(self._reply(command, incoming, refusalCode, refusalResponse))
         context = RequestContext(connection, self.server, signal, subsignal,
-                                 incoming.messageId)
+                                 incoming.messageId, self.stateOf(connection))
         d = maybeDeferred(handler.function, context, request)
         d.addCallback(_awaitCoroutine)
         self.inflight += 1
@@ -399,7 +426,7 @@ class Dispatcher:
                       key=self._name(incoming), error=str(e))
             return
         context = RequestContext(connection, self.server, incoming.signal, incoming.subsignal,
-                                 incoming.messageId)
+                                 incoming.messageId, self.stateOf(connection))
         d = maybeDeferred(handler.function, context, request)
         d.addCallback(_awaitCoroutine)
         d.addErrback(lambda f: self._failed(f, command, connection, incoming))
@@ -433,10 +460,11 @@ class Dispatcher:
         per second.
         """
         now = self.clock.seconds()
-        tokens, last = getattr(connection, "_fximBucket", (float(self.burst), now))
+        state = self.stateOf(connection)
+        tokens, last = state.bucket or (float(self.burst), now)
         tokens = min(float(self.burst), tokens + (now - last) * self.rate)
         allowed = tokens >= 1.0
-        connection._fximBucket = (tokens - 1.0 if allowed else tokens, now)
+        state.bucket = (tokens - 1.0 if allowed else tokens, now)
         return allowed
 
     def _reply(self, command: Type[Command], incoming: Incoming, code: int,

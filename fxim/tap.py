@@ -5,20 +5,23 @@ every object of a node.
 """
 
 import os
-from typing import Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
-from twisted.application.service import MultiService
-from twisted.internet.defer import (
-    CancelledError, Deferred, DeferredList, ensureDeferred, maybeDeferred,
-)
+from functools import partial
+
+from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.defer import TimeoutError as DeferTimeoutError
 from twisted.internet.endpoints import serverFromString
-from twisted.internet.error import CannotListenError
 from twisted.logger import Logger
 from twisted.python import usage
+from twisted.python.failure import Failure
 
 from fxim.config import Config, limitParameters
-from fxim.dispatch import Dispatcher, HandlerRegistry
+from fxim.dispatch import HandlerRegistry
+from fxim.lifecycle import ListenerService, OrderedService
+
+if TYPE_CHECKING:
+    from fxim.node import Node
 
 _log = Logger()
 
@@ -290,24 +293,39 @@ _RANGES = [
 ]
 
 
-class FximService(MultiService):
+class FximService(OrderedService):
     """
-    A node: opens storage and presence, then listens.  Startup is
-    asynchronous; L{whenReady} fires once every port listens.
+    A node, as the tree of services L{makeService} builds: the store, Redis
+    (with C{--redis}), presence, the Redis of the cluster-wide limits, the
+    node's services (L{fxim.node.NodeService}, with its timed services as
+    children), then one L{ListenerService} per port.  They start in that
+    order, each once the previous one has started, so nothing listens
+    before the store is open; a stop undoes them in reverse.
+    L{whenReady} fires once every port listens.
     """
 
     def __init__(self, config: Config, registry: HandlerRegistry, reactor: Any) -> None:
-        MultiService.__init__(self)
+        OrderedService.__init__(self)
+        from fxim.node import NodeService, PresenceService, RedisService, StoreService
         self.config = config
         self.registry = registry
         self.reactor = reactor
-        self.server: Any = None
-        self.ports: List[Any] = []
-        self._closers: List[Any] = []
-        self._ready: Optional[Deferred] = None
         self.fileLimit: Optional[int] = None
         self.caps: Any = None
         self.tlsContexts: Dict[str, Any] = {}
+        store = StoreService(config, reactor)
+        redis = RedisService("redis", reactor, config.redis, 8) if config.redis else None
+        limitsRedis = (RedisService("limits-redis", reactor, config.redis, 2) if config.redis
+                       else None)
+        presence = PresenceService(config, reactor, store, redis)
+        self.nodeService = NodeService(config, reactor, registry, store, presence, limitsRedis)
+        self.listeners = [
+            ListenerService(name, description, partial(self._prepareListener, name, description))
+            for name, description in (("tcp", config.tcp), ("ws", config.ws),
+                                      ("http", config.http))]
+        for service in [store, redis, limitsRedis, presence, self.nodeService, *self.listeners]:
+            if service is not None:
+                service.setServiceParent(self)
 
     #: Install the SIGHUP handler (certificate reload) and exit non-zero
     #: after a failed start; set by L{makeService}.
@@ -316,10 +334,23 @@ class FximService(MultiService):
     exitStatus = 0
     #: Seconds SIGTERM may take before the process exits anyway.
     stopTimeout = 20.0
-    dispatcher: Any = None
+
+    @property
+    def node(self) -> "Optional[Node]":
+        """
+        The L{Node} once built.
+        """
+        return self.nodeService.node
+
+    @property
+    def ports(self) -> List[Any]:
+        """
+        The listening ports.
+        """
+        return [listener.port for listener in self.listeners if listener.port is not None]
 
     def setServiceParent(self, parent: Any) -> None:
-        MultiService.setServiceParent(self, parent)
+        OrderedService.setServiceParent(self, parent)
         observer = self.logObserver()
         if observer is not None and hasattr(parent, "setComponent"):
             # twistd starts logging after building the application and uses
@@ -348,9 +379,9 @@ class FximService(MultiService):
         return FilteringLogObserver(sink, [LogLevelFilterPredicate(defaultLogLevel=level)])
 
     def startService(self) -> None:
-        MultiService.startService(self)
+        _log.info("{version} starting", version=versionLine())
         # i10a: as many connections as the hard file limit allows.
-        from fxim.transport.admission import raiseFileLimit
+        from fxim.transport.admission import ConnectionCaps, effectiveTotalCap, raiseFileLimit
         self.fileLimit = raiseFileLimit()
         if self.handleSignals:
             import signal
@@ -358,19 +389,36 @@ class FximService(MultiService):
             # main thread between reactor iterations, so hop back properly.
             signal.signal(signal.SIGHUP,
                           lambda *_: self.reactor.callFromThread(self.reloadCertificates))
-        self._ready = ensureDeferred(self._start())
-        self._ready.addErrback(self._startFailed)
+        # i10a: one set of connection caps for every listener.
+        config = self.config
+        self.caps = caps = ConnectionCaps(
+            self.reactor, effectiveTotalCap(config.maxConnections, self.fileLimit),
+            config.maxConnectionsPerIp)
+        _log.info("connection caps: {total} in all, {perIp} per IP (file limit {files}); "
+                  "CONNECT within {connect}s", total=caps.maxTotal or "no cap",
+                  perIp=caps.maxPerIp or "no cap", files=self.fileLimit or "unknown",
+                  connect=config.connectTimeout)
+        OrderedService.startService(self)
+        self.whenStarted().addCallbacks(self._ready, self._startFailed)
 
-    def whenReady(self) -> Deferred:
+    def whenReady(self) -> "Deferred[Optional[Node]]":
         """
-        @return: a L{Deferred} firing with the L{fxim.server.Server} once
-            every port listens.
+        @return: a L{Deferred} firing with the L{Node} once every port
+            listens.
         """
-        d: Deferred = Deferred()
-        self._ready.addCallback(lambda server: (d.callback(server), server)[1])
-        return d
+        return self.whenStarted().addCallback(lambda _: self.node)
 
-    def _startFailed(self, failure: Any) -> None:
+    def _ready(self, _: None) -> None:
+        if not self.running:
+            return  # stopped while starting
+        config = self.config
+        _log.info("fxim node {node} ready, {version} (storage: {db}, presence: {presence}, plugins: {plugins})",
+                  node=config.nodeId, version=versionLine(),
+                  db="postgresql" if config.database else "sqlite",
+                  presence="redis" if config.redis else "in-process",
+                  plugins=", ".join(self.registry.plugins))
+
+    def _startFailed(self, failure: Failure) -> None:
         from fxim.health import describeStartFailure
         message = describeStartFailure(failure.value, self.config)
         if message is None:
@@ -385,69 +433,21 @@ class FximService(MultiService):
         if self.reactor.running:
             self.reactor.stop()
 
-    async def _start(self) -> Any:
-        from fxim.build import buildServer
-        config, reactor = self.config, self.reactor
-        _log.info("{version} starting", version=versionLine())
-        from fxim.storage.permissions import makeDataDir
-        makeDataDir(config.dataDir)  # i10b: 0700
-        os.makedirs(config.dataDir, mode=0o700, exist_ok=True)
-        server, closers, site = await buildServer(config, reactor)
-        self.server = server
-        self._closers.extend(closers)
-        from fxim.transport.tcp import FrameFactory
-        from fxim.transport.websocket import EnvelopeFactory
-        dispatcher = Dispatcher(self.registry, server, reactor, config.requestRate,
-                                config.requestBurst)
-        self.dispatcher = dispatcher
-        tcpFactory = FrameFactory(dispatcher, reactor, config.maxFrameSize, config.tcpIdle,
-                                  onLost=server.connectionLost,
-                                  preAuthMaxLength=config.preAuthMaxFrame,
-                                  connectTimeout=config.connectTimeout)
-        wsFactory = EnvelopeFactory(dispatcher, reactor, config.maxWsPayload, config.wsIdle,
-                                    onLost=server.connectionLost,
-                                    preAuthPayload=config.preAuthMaxFrame,
-                                    connectTimeout=config.connectTimeout)
-        # i10a: id lists in TCP requests are capped while parsing.
-        from fxim.wire import sanitize
-        sanitize.requestItemCap = config.maxRequestIds
-        # i10a: one set of connection caps for every listener.
-        from fxim.transport.admission import CappedFactory, ConnectionCaps, effectiveTotalCap
-        caps = ConnectionCaps(reactor, effectiveTotalCap(config.maxConnections, self.fileLimit),
-                              config.maxConnectionsPerIp)
-        self.caps = caps
-        _log.info("connection caps: {total} in all, {perIp} per IP (file limit {files}); "
-                  "CONNECT within {connect}s", total=caps.maxTotal or "no cap",
-                  perIp=caps.maxPerIp or "no cap", files=self.fileLimit or "unknown",
-                  connect=config.connectTimeout)
-        for name, description, factory in (("tcp", config.tcp, tcpFactory),
-                                           ("ws", config.ws, wsFactory),
-                                           ("http", config.http, site)):
-            endpoint = self._endpoint(name, description)
-            if name in self.tlsContexts:
-                # TLS inside the caps: connections are counted (and refused)
-                # before any TLS work, and the protocols see the TLS transport
-                # itself (autobahn needs it for wss://).
-                from fxim.transport.tls import wrapServerTLS
-                factory = wrapServerTLS(self.tlsContexts[name], factory)
-            factory = CappedFactory(factory, caps)
-            try:
-                port = await endpoint.listen(factory)
-            except CannotListenError as e:
-                from fxim.health import listenFailure
-                raise listenFailure(name, description, e)
-            self.ports.append(port)
-            if name == "ws":
-                # i15: the HTTP port accepts the same WebSocket protocol on /ws.
-                from fxim.web import attachWebSocket
-                attachWebSocket(site, wsFactory)
-            _log.info("fxim {name} listening on {address}", name=name, address=port.getHost())
-        _log.info("fxim node {node} ready, {version} (storage: {db}, presence: {presence}, plugins: {plugins})",
-                  node=config.nodeId, version=versionLine(),
-                  db="postgresql" if config.database else "sqlite",
-                  presence="redis" if config.redis else "in-process",
-                  plugins=", ".join(self.registry.plugins))
-        return server
+    def _prepareListener(self, name: str, description: str) -> Tuple[Any, Any]:
+        """
+        The endpoint and factory of port C{name} (called when it starts,
+        once the node is built).
+        """
+        from fxim.transport.admission import CappedFactory
+        endpoint = self._endpoint(name, description)
+        factory = self.nodeService.factories[name]
+        if name in self.tlsContexts:
+            # TLS inside the caps: connections are counted (and refused)
+            # before any TLS work, and the protocols see the TLS transport
+            # itself (autobahn needs it for wss://).
+            from fxim.transport.tls import wrapServerTLS
+            factory = wrapServerTLS(self.tlsContexts[name], factory)
+        return endpoint, CappedFactory(factory, self.caps)
 
     def _endpoint(self, name: str, description: str) -> Any:
         """
@@ -480,39 +480,16 @@ class FximService(MultiService):
             else:
                 _log.info("fxim {name}: certificate reloaded", name=name)
 
-    def stopService(self) -> Deferred:
-        MultiService.stopService(self)
-        ports, self.ports = self.ports, []
-        d = DeferredList([port.stopListening() for port in ports])
-
-        async def close(_: Any) -> None:
-            if self.dispatcher is not None and self.dispatcher.inflight:
-                # Requests already received (a send being stored) finish and
-                # get their reply before the connections close.
-                _log.info("fxim stopping: waiting for {n} requests in flight",
-                          n=self.dispatcher.inflight)
-                await self.dispatcher.whenIdle()
-                # whenIdle fires inside the last handler's callback chain; let
-                # the chain write its reply before the connections close.
-                from twisted.internet.task import deferLater
-                await deferLater(self.reactor, 0, lambda: None)
-            if self.server is not None:
-                self.server.stopping = True
-                for connection in list(self.server.connections):
-                    connection.disconnect()
-            for closer in reversed(self._closers):
-                try:
-                    await maybeDeferred(closer)
-                except Exception:
-                    _log.failure("error while stopping")
+    def stopService(self) -> "Deferred[None]":
+        def stopped(_: None) -> None:
             _log.info("fxim stopped")
 
-        def late(failure: Any) -> None:
+        def late(failure: Failure) -> None:
             failure.trap(CancelledError, DeferTimeoutError)
             _log.warn("fxim stop took longer than {seconds} s; exiting anyway",
                       seconds=self.stopTimeout)
-        closing = d.addCallback(lambda r: ensureDeferred(close(r)))
-        return closing.addTimeout(self.stopTimeout, self.reactor).addErrback(late)
+        d = OrderedService.stopService(self).addCallback(stopped)
+        return d.addTimeout(self.stopTimeout, self.reactor).addErrback(late)
 
 
 def _exitWithStatusAtEnd(status: int) -> None:

@@ -3,22 +3,25 @@
 Wiring the admin API and the retention policy into a node.
 """
 
-from typing import Any, Callable, List, Optional
+from typing import Any, Optional
 
 from fxim.admin.resource import AdminApi
-from fxim.admin.retention import RetentionPolicy
 from fxim.admin.service import AdminService
 
 
-def installAdmin(server: Any, adminStore: Any, site: Any, secret: Optional[str], config: Any,
-                 reactor: Any, closers: List[Callable]) -> AdminService:
+def installAdmin(node: Any, adminStore: Any, site: Any, secret: Optional[str],
+                 config: Any) -> AdminService:
     """
     Put C{/admin/} and C{/imopenapi/} on C{site} (refused with 403 without
-    a secret) and start the retention purge if C{--retention-days} is set.
+    a secret).  With C{--retention-days}, the service has a retention
+    policy (L{AdminService.retention}) for the node to start.
+
+    @param node: the L{fxim.node.Node} the admin API acts on.
     """
     from fxim.transport.http import AdminDisabledResource
-    service = AdminService(server, adminStore)
-    server.admin = service
+    service = AdminService(node, adminStore, clock=node.reactor,
+                           retentionDays=getattr(config, "retentionDays", 0),
+                           retentionInterval=getattr(config, "retentionInterval", 3600.0))
     root = site.resource
     if secret:
         origins = tuple(getattr(config, "adminCorsOrigins", ()))
@@ -26,11 +29,4 @@ def installAdmin(server: Any, adminStore: Any, site: Any, secret: Optional[str],
         root.putChild(b"imopenapi", AdminApi(service, secret, "imopenapi", origins))
     else:
         root.putChild(b"imopenapi", AdminDisabledResource())
-    days = getattr(config, "retentionDays", 0)
-    service.retention = None
-    if days:
-        retention = RetentionPolicy(reactor, service, days, config.retentionInterval)
-        retention.start()
-        service.retention = retention
-        closers.append(retention.stop)
     return service

@@ -157,17 +157,19 @@ def _profileFields():
 
 class AdminService:
     """
-    @param server: the node's L{fxim.server.Server}.
+    @param server: the node's L{fxim.node.Node}.
     @param store: the L{fxim.storage.adminstore.IAdminStore}.
     """
 
-    #: The node's retention policy (set by the admin wiring), or L{None}.
-    retention: Optional[RetentionPolicy] = None
-
-    def __init__(self, server: Any, store: Any) -> None:
+    def __init__(self, server: Any, store: Any, *, clock: Any = None, retentionDays: float = 0,
+                 retentionInterval: float = 3600.0) -> None:
         self.server = server
         self.store = store
         self.auth = server.auth
+        #: The L{RetentionPolicy} with C{retentionDays}, else None.
+        self.retention: Optional[RetentionPolicy] = (
+            RetentionPolicy(clock, self, retentionDays, retentionInterval)
+            if retentionDays else None)
         self._systemReady = False
 
     def now(self) -> int:

@@ -64,7 +64,7 @@ class RedisBus:
     def __init__(self, reactor, nodeId: str, directory, local,
                  pushes: NeutralPushes,
                  redis, url: str, prefix: str = "fxim:",
-                 timeout: float = 5.0):
+                 timeout: float = 5.0, catchUp=None):
         """
         @param reactor: provides C{IReactorTCP} and C{IReactorTime}.
         @param pushes: the L{NeutralPushes} giving pushes their
@@ -88,9 +88,9 @@ class RedisBus:
         self._subscriber = None
         if hasattr(directory, "addReviveObserver"):
             directory.addReviveObserver(self.registerAgain)
-        #: The L{fxim.bus.catchup.CatchUp} of this node (set by the node;
-        #: None: no catch-up).
-        self.catchUp = None
+        #: The L{fxim.bus.catchup.CatchUp} of this node (None: no
+        #: catch-up).
+        self.catchUp = catchUp
         #: Users whose MN could not be published: announced for catch-up
         #: once Redis answers again.
         self._owed: Set[Optional[str]] = set()

@@ -7,6 +7,8 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from fxim.dispatch import HandlerSet, RequestContext
+from fxim.services.auth import ConnectRefused
+from fxim.session import ConnectionGone, TooManyDevices
 from fxim.wire.requests import (
     ConnectAck, ConnectRequest, DisconnectRequest, PingReply, PingRequest,
 )
@@ -26,32 +28,30 @@ async def connect(context: RequestContext, request: ConnectRequest) -> ConnectAc
     Verify the device's password against its session and bind the
     connection; refusals carry the CONNECT_ACK code of upstream's checks.
     """
-    server, connection = context.server, context.connection
-    if connection.uid is not None or connection.pendingConnect is not None:
+    node, connection, state = context.node, context.connection, context.state
+    if connection.uid is not None or state.pendingConnect is not None:
         _log.info("{peer}: second CONNECT on one connection", peer=connection.peer)
         return ConnectAck(SubSignal.CONNECTION_REFUSED_IDENTIFIER_REJECTED)
-    waiting: Deferred = Deferred()
-    connection.pendingConnect = waiting
+    waiting: "Deferred[None]" = Deferred()
+    state.pendingConnect = waiting
     try:
-        from fxim.services.auth import ConnectRefused
         try:
-            session = await server.auth.verifyConnect(
+            session = await node.auth.verifyConnect(
                 request.userName, request.password, request.clientIdentifier)
         except ConnectRefused as e:
             _log.info("{peer}: CONNECT refused ({code}) for {user}", peer=connection.peer,
                       code=int(e.code), user=request.userName)
             return ConnectAck(int(e.code))
-        devices = await server.directory.devicesOf(session.uid)
-        if len([d for d in devices if d.cid != session.cid]) >= server.config.maxDevices:
+        devices = await node.directory.devicesOf(session.uid)
+        if len([d for d in devices if d.cid != session.cid]) >= node.config.maxDevices:
             _log.info("{peer}: {user} already has {n} devices online", peer=connection.peer,
                       user=session.uid, n=len(devices))
             return ConnectAck(SubSignal.CONNECTION_REFUSED_NOT_AUTHORIZED)
-        from fxim.server import ConnectionGone, TooManyDevices
         try:
             # The check above spares a kick in the common case; this one is
             # atomic with the registration (concurrent CONNECTs).
-            await server.bind(connection, session.uid, session.cid,
-                              maxDevices=server.config.maxDevices)
+            await node.sessions.bind(connection, session.uid, session.cid,
+                                     maxDevices=node.config.maxDevices)
         except TooManyDevices:
             _log.info("{peer}: {user} reached the device limit", peer=connection.peer,
                       user=session.uid)
@@ -60,19 +60,18 @@ async def connect(context: RequestContext, request: ConnectRequest) -> ConnectAc
             _log.info("{peer}: closed during CONNECT", peer=connection.peer)
             return ConnectAck(SubSignal.CONNECTION_REFUSED_SERVER_UNAVAILABLE)
         # i13: agents are friends of every user (before the heads are read).
-        agents = server.services.get("agents")
+        agents = node.agents
         if agents is not None and agents.agents:
             await agents.befriend(session.uid, session.cid)
-        heads = await server.heads(session.uid)
-        catchUp = getattr(server.bus, "catchUp", None)
-        if catchUp is not None:
+        heads = await node.sessions.heads(session.uid)
+        if node.catchUp is not None:
             # i10b: what this device knows, for MN catch-up after a bus outage
-            catchUp.connected(connection, heads["msgHead"])
-        return ConnectAck(SubSignal.CONNECTION_ACCEPTED, serverTime=server.now(), **heads)
+            node.catchUp.connected(connection, heads["msgHead"])
+        return ConnectAck(SubSignal.CONNECTION_ACCEPTED, serverTime=node.now(), **heads)
     finally:
-        connection.pendingConnect = None
+        state.pendingConnect = None
         # Requests that arrived during verification run after the ack is out.
-        server.reactor.callLater(0, waiting.callback, None)
+        node.reactor.callLater(0, waiting.callback, None)
 
 
 @plugin.handler(Signal.PING, anonymous=True)
@@ -81,7 +80,7 @@ def ping(context: RequestContext, request: PingRequest) -> PingReply:
     Answer a heartbeat and make the idle timeout interval + 60 s, with the
     interval clamped to the configured range.
     """
-    config = context.server.config
+    config = context.node.config
     interval = request.interval if request.interval is not None else int(config.tcpIdle * 1000 - PING_GRACE * 1000)
     interval = max(config.pingMin, min(config.pingMax, interval))
     context.connection.setIdleTimeout(interval / 1000.0 + PING_GRACE)
@@ -95,5 +94,5 @@ async def disconnect(context: RequestContext, request: DisconnectRequest) -> Non
     closes; 0 does nothing, as upstream.
     """
     if request.clearSession:
-        await context.server.auth.logout(context.uid, context.cid)
+        await context.node.auth.logout(context.uid, context.cid)
         context.connection.disconnect()

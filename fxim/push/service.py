@@ -16,7 +16,7 @@ a client's; recalls, tips and notifications (content types 80-399: group
 member added/kicked, renamed, ...) never push.
 """
 
-from typing import Any, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 from twisted.logger import Logger
 
@@ -96,7 +96,8 @@ class PushService:
 
     def __init__(self, clock: Any, pushStore: Any, preferences: Any, outbox: Any, directory: Any,
                  store: Any, *, enabled: bool = True, preview: bool = True,
-                 collapseWindow: float = 1.0) -> None:
+                 collapseWindow: float = 1.0, pusher: Any = None,
+                 makeWorker: Optional[Callable[[Callable[[Any], Any]], Any]] = None) -> None:
         self.clock = clock
         self.pushStore = pushStore
         self.preferences = preferences
@@ -106,8 +107,10 @@ class PushService:
         self.enabled = enabled
         self.preview = preview
         self.collapseWindow = collapseWindow
-        self.pusher: Any = None
-        self.worker: Any = None
+        self.pusher: Any = pusher
+        #: The outbox worker running L{deliver} (built here: it calls back
+        #: into this service, which kicks it), or None.
+        self.worker: Any = None if makeWorker is None else makeWorker(self.deliver)
         #: Pushes queued / collapsed into a queued one, since start.
         self.queued = 0
 

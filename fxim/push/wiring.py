@@ -1,29 +1,28 @@
 # -*- test-case-name: fxim.test.test_e2e_push -*-
 """
-Builds a node's push service from its config and hooks it into the
-node: messages stored, devices connecting, sessions ending, C{/push}.
+Builds a node's push service from its config; L{fxim.node.buildNode} hooks
+it into messages stored, devices connecting, sessions ending and C{/push}.
 """
 
-from typing import Any, Callable, List
+from typing import Any, Callable, Optional
 
 from twisted.logger import Logger
 
-from fxim.outbox.store import openOutbox
 from fxim.outbox.worker import OutboxWorker
 from fxim.push.pushers import findPusher
-from fxim.push.resource import pushResource
 from fxim.push.service import KIND, PushService
 from fxim.push.store import openPushStore
+from fxim.session import DeviceHook
 
 _log = Logger()
 
 
-def pusherName(config) -> Any:
+def pusherName(config: Any) -> Optional[str]:
     """
     @return: the configured pusher's name, or None (push off).
     """
     if config.pusher:
-        return config.pusher
+        return str(config.pusher)
     if config.pushGateway:
         return "matrix"
     if config.pushWebhook:
@@ -31,43 +30,45 @@ def pusherName(config) -> Any:
     return None
 
 
-async def installPush(server: Any, config: Any, reactor: Any, closers: List[Callable]) -> dict:
+def buildPush(config: Any, reactor: Any, store: Any, directory: Any, outbox: Any,
+              settings: Any) -> PushService:
     """
-    Create C{server.push} (a L{PushService}) and, with a pusher configured,
-    start its outbox worker.
+    The node's L{PushService}; with a pusher configured, with its pusher
+    and outbox worker (which the node starts and stops).
 
-    @return: the HTTP children to mount (C{{"push": resource}}).
+    @param settings: the L{fxim.services.settings.SettingService}, whose
+        synced settings (conversation / global silent) count too, or None.
     """
-    pushStore = openPushStore(server.store)
-    outbox = getattr(server, "outbox", None) or openOutbox(server.store)
-    server.outbox = outbox
+    pushStore = openPushStore(store)
     name = pusherName(config)
     preferences: Any = pushStore
-    settings = getattr(server, "settings", None)
     if settings is not None and hasattr(settings, "settings"):
-        # The clients' synced settings (conversation / global silent) count too.
         from fxim.push.settingsprefs import SettingsPreferences
         preferences = SettingsPreferences(settings.settings, pushStore)
-    push = PushService(reactor, pushStore, preferences, outbox, server.directory, server.store,
-                       enabled=name is not None, preview=config.pushPreview,
-                       collapseWindow=config.pushCollapseWindow)
-    server.push = server.services["push"] = push
+    pusher = makeWorker = None
     if name is not None:
-        push.pusher = findPusher(name).build(config, reactor)
-        closers.append(push.pusher.close)
-        push.worker = OutboxWorker(reactor, outbox, KIND, push.deliver, f"node-{config.nodeId}",
-                                   pollInterval=config.outboxPoll,
-                                   backoffBase=config.outboxBackoff,
-                                   maxAttempts=config.outboxMaxAttempts)
-        await push.worker.start()
-        closers.append(push.worker.stop)
+        pusher = findPusher(name).build(config, reactor)
+
+        def makeWorker(deliver: Callable[[Any], Any]) -> OutboxWorker:
+            return OutboxWorker(reactor, outbox, KIND, deliver, f"node-{config.nodeId}",
+                                pollInterval=config.outboxPoll,
+                                backoffBase=config.outboxBackoff,
+                                maxAttempts=config.outboxMaxAttempts)
+    push = PushService(reactor, pushStore, preferences, outbox, directory, store,
+                       enabled=name is not None, preview=config.pushPreview,
+                       collapseWindow=config.pushCollapseWindow, pusher=pusher,
+                       makeWorker=makeWorker)
+    if name is not None:
         _log.info("offline push on: pusher {name}, preview {preview}", name=name,
                   preview="on" if config.pushPreview else "off")
-    server.messages.afterReach.append(push.messageStored)
-    server.auth.sessionEnded.append(push.unregister)
+    return push
 
-    async def device(event, uid, cid):
+
+def deviceHook(push: PushService) -> DeviceHook:
+    """
+    @return: the session hook telling C{push} a device came online.
+    """
+    async def device(event: str, uid: str, cid: str) -> None:
         if event == "online":
             await push.deviceConnected(uid, cid)
-    server.deviceHooks.append(device)
-    return {"push": pushResource(server.auth, push)}
+    return device

@@ -180,7 +180,8 @@ class AuthService:
                  loginCode: Optional[str] = None, codeLength: int = 6,
                  codeTtl: float = 300.0, resendInterval: float = 60.0,
                  maxSendsPerDay: int = 10, maxAttempts: int = 5,
-                 tokenTtl: float = 30 * 86400.0, random=None, emails=None) -> None:
+                 tokenTtl: float = 30 * 86400.0, random=None, emails=None,
+                 maxSessionsPerUser: int = 0, onRevoked=None) -> None:
         """
         @param store: provides L{fxim.interfaces.IUserStore},
             L{fxim.interfaces.ISessionStore} and
@@ -227,11 +228,11 @@ class AuthService:
         self.maxAttempts = maxAttempts
         self.tokenTtl = int(tokenTtl * 1000)
         #: Most sessions kept per user; a login beyond evicts the oldest
-        #: (0: no cap).  Set by the node from C{--max-sessions-per-user}.
-        self.maxSessionsPerUser = 0
+        #: (0: no cap); the node passes C{--max-sessions-per-user}.
+        self.maxSessionsPerUser = maxSessionsPerUser
         #: C{async onRevoked(uid, cid)} closes live connections of revoked
-        #: or blocked devices (set by the node; None in unit tests).
-        self.onRevoked = None
+        #: or blocked devices (the node's session service; None in unit tests).
+        self.onRevoked = onRevoked
         # i14: push targets die with their session.
         #: C{async f(uid, cid)} called after a device logged out or was
         #: revoked (C{cid} None: every device of the user).

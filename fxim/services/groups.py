@@ -123,7 +123,8 @@ class GroupService:
     @param messages: the L{fxim.services.messaging.MessagingService}.
     """
 
-    def __init__(self, store: IGroupStore, bus, clock, config, messages) -> None:
+    def __init__(self, store: IGroupStore, bus, clock, config, messages, *,
+                 nameFilter=None) -> None:
         self.store = store
         self.bus = bus
         self.clock = clock
@@ -132,7 +133,7 @@ class GroupService:
         # i14: moderation.
         #: C{f(kind, name) -> name} checks a group name; it may mask it or
         #: raise L{SignalError}.
-        self.nameFilter = None
+        self.nameFilter = nameFilter
 
     def now(self) -> int:
         return int(self.clock.seconds() * 1000)

@@ -148,7 +148,8 @@ class SocialService:
     """
 
     def __init__(self, users: IUserStore, bus, clock, config, messages,
-                 friends: Optional[IFriendStore] = None) -> None:
+                 friends: Optional[IFriendStore] = None, *, contactVerifier=None,
+                 nameFilter=None) -> None:
         self.users = users
         self.friends: IFriendStore = friends if friends is not None else IFriendStore(users)
         self.bus = bus
@@ -157,15 +158,15 @@ class SocialService:
         self.messages = messages
         self._lastStamp = 0
         #: The L{fxim.services.contactchange.ContactVerifier} that proves a
-        #: new mobile or e-mail (set by the node); None refuses such changes.
-        self.contactVerifier = None
+        #: new mobile or e-mail; None refuses such changes.
+        self.contactVerifier = contactVerifier
         # i14: webhooks.
         #: C{async f(event, data)}: C{"friend.request"}, C{"friend.accepted"},
         #: C{"friend.rejected"} with C{{"from","to"}} (and C{"reason"}).
         self.eventHooks: list = []
         #: C{f(kind, name) -> name} checks a nickname (moderation); it may
         #: mask it or raise L{SignalError}.
-        self.nameFilter = None
+        self.nameFilter = nameFilter
 
     async def _event(self, event: str, data: dict) -> None:
         for hook in self.eventHooks:

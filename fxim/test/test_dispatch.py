@@ -40,7 +40,6 @@ class FakeConnection:
         self.uid = uid
         self.cid = cid
         self.peer = f"{transportName}:test"
-        self.pendingConnect = None
 
 
 def echoSet(name="test.a", subsignal=SUB_A, wsName="TESTDISPATCHA", **kwargs):
@@ -383,12 +382,13 @@ class DispatcherTests(SynchronousTestCase):
         outcome: it runs once the connection is authenticated.
         """
         connection = FakeConnection("tcp", uid=None, cid=None)
-        connection.pendingConnect = Deferred()
+        state = self.dispatcher.stateOf(connection)
+        state.pendingConnect = Deferred()
         d = dispatchRaw(self.dispatcher, connection, Signal.PUBLISH, SUB_A, 9, b'"early"')
         self.assertNoResult(d)
         self.assertEqual(self.seen, [])
         connection.uid, connection.cid = "alice", "phone"
-        pending, connection.pendingConnect = connection.pendingConnect, None
+        pending, state.pendingConnect = state.pendingConnect, None
         pending.callback(None)
         outcome = self.successResultOf(d)
         self.assertEqual(json.loads(outcome.reply.body[1:]), {"echo": "early"})
@@ -400,10 +400,11 @@ class DispatcherTests(SynchronousTestCase):
         closes the connection without running.
         """
         connection = FakeConnection("ws", uid=None, cid=None)
-        connection.pendingConnect = Deferred()
+        state = self.dispatcher.stateOf(connection)
+        state.pendingConnect = Deferred()
         d = dispatchRaw(self.dispatcher, connection, Signal.PUBLISH, SUB_A, 9, "early")
         self.assertNoResult(d)
-        pending, connection.pendingConnect = connection.pendingConnect, None
+        pending, state.pendingConnect = state.pendingConnect, None
         pending.callback(None)
         self.assertEqual(self.successResultOf(d), Outcome(None, True))
         self.assertEqual(self.seen, [])

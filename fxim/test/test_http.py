@@ -62,10 +62,10 @@ def installTestAdmin(site, auth, store, clock, secret=ADMIN_SECRET, corsOrigins=
 
     from fxim.admin.build import installAdmin
     from fxim.storage.adminstore import adminStoreFor
-    server = SimpleNamespace(auth=auth, store=store,
-                             now=lambda: int(clock.seconds() * 1000))
-    installAdmin(server, adminStoreFor(store), site, secret,
-                 SimpleNamespace(adminCorsOrigins=tuple(corsOrigins)), clock, [])
+    node = SimpleNamespace(auth=auth, store=store, reactor=clock,
+                           now=lambda: int(clock.seconds() * 1000))
+    installAdmin(node, adminStoreFor(store), site, secret,
+                 SimpleNamespace(adminCorsOrigins=tuple(corsOrigins)))
 
 
 class _SiteTestMixin:

@@ -1,5 +1,5 @@
 """
-Tests for L{fxim.server.Server.bind}: a connection lost or replaced while
+Tests for L{fxim.session.SessionService.bind}: a connection lost or replaced while
 its registration is in flight never stays registered.
 """
 
@@ -9,7 +9,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from fxim.bus.local import LocalBus, LocalConnections
 from fxim.directory import Presence
 from fxim.directory.memory import MemoryDirectory
-from fxim.server import ConnectionGone, Server, TooManyDevices
+from fxim.session import ConnectionGone, SessionService, TooManyDevices
 from fxim.test.test_bus import FakeConnection
 
 
@@ -40,23 +40,19 @@ class SlowDirectory(MemoryDirectory):
         write().addCallback(d.callback)
 
 
-class Config:
-    nodeId = 1
-
-
 class BindTests(SynchronousTestCase):
     """
-    L{Server.bind} with writes that land late.
+    L{SessionService.bind} with writes that land late.
     """
 
     def setUp(self):
         self.directory = SlowDirectory()
         self.local = LocalConnections()
-        self.server = Server(Config(), None, None, self.directory, self.local,
-                             LocalBus(self.local), None)
+        self.sessions = SessionService("1", None, self.directory, self.local,
+                                     LocalBus(self.local))
 
     def bind(self, conn, **kw):
-        return ensureDeferred(self.server.bind(conn, "u1", conn.cid, **kw))
+        return ensureDeferred(self.sessions.bind(conn, "u1", conn.cid, **kw))
 
     def lookup(self, cid):
         return self.successResultOf(self.directory.lookup("u1", cid))
@@ -79,7 +75,7 @@ class BindTests(SynchronousTestCase):
         """
         conn = FakeConnection(None, "c1")
         d = self.bind(conn)
-        self.server.connectionLost(conn)
+        self.sessions.connectionLost(conn)
         self.directory.land()
         self.failureResultOf(d, ConnectionGone)
         self.assertIsNone(self.lookup("c1"))
@@ -90,7 +86,7 @@ class BindTests(SynchronousTestCase):
         A connection already lost is not registered at all.
         """
         conn = FakeConnection(None, "c1")
-        self.server.connectionLost(conn)
+        self.sessions.connectionLost(conn)
         self.failureResultOf(self.bind(conn), ConnectionGone)
         self.assertEqual(self.directory.pending, [])
 

@@ -885,7 +885,7 @@ class FakeConnection:
 
 class FakeServer:
     """
-    The part of L{fxim.server.Server} the handlers use.
+    The part of L{fxim.node.Node} the handlers use.
     """
 
     def __init__(self, social):

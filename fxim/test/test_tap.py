@@ -170,6 +170,23 @@ class MakeServiceTests(SynchronousTestCase):
         self.assertIsNotNone(service.registry.lookup(Signal.PUBLISH, SubSignal.MS))
         self.assertIsNotNone(service.registry.lookup(Signal.CONNECT, 0))
 
+    def test_serviceTree(self):
+        """
+        The node is a tree of services, built without starting anything:
+        the store first, the listeners last (Redis ones with C{--redis}).
+        """
+        service = makeService(parse("--data-dir", self.mktemp()), reactor=MemoryReactor())
+        self.assertEqual([child.name for child in service],
+                         ["store", "presence", "node", "tcp", "ws", "http"])
+        self.assertIsNone(service.node)
+        self.assertEqual(service.ports, [])
+        clustered = makeService(parse("--redis", "redis://127.0.0.1:1/0"),
+                                reactor=MemoryReactor())
+        self.assertEqual([child.name for child in clustered],
+                         ["store", "redis", "limits-redis", "presence", "node", "tcp", "ws",
+                          "http"])
+        self.assertFalse([child for child in clustered if child.running])
+
     def test_disablePlugin(self):
         """
         C{--disable-plugin fxim.media} drops GQNUT and GMURL only.
@@ -236,7 +253,7 @@ class StartTests(TestCase):
         try:
             self.assertEqual(len(service.ports), 3)
             self.assertEqual(len({p.getHost().port for p in service.ports}), 3)
-            self.assertIs(server, service.server)
+            self.assertIs(server, service.node)
             for name in ("messages", "social", "groups", "media"):
                 self.assertTrue(hasattr(server, name), name)
             self.assertTrue(os.path.isdir(dataDir))

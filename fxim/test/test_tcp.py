@@ -23,9 +23,10 @@ from fxim.config import Config
 from fxim.directory.memory import MemoryDirectory
 from fxim.dispatch import Dispatcher, HandlerRegistry
 from fxim.interfaces import IConnection, IHandlerPlugin
-from fxim.server import Server
 from fxim.services.auth import AuthService
+from fxim.node import Node
 from fxim.services.messaging import MessagingService
+from fxim.session import SessionService
 from fxim.sms import MemorySmsSender
 from fxim.storage.memory import MemoryStore
 from fxim.transport.tcp import DEFAULT_TCP_IDLE, FrameFactory
@@ -87,10 +88,14 @@ class NodeMixin:
         self.auth = AuthService(self.store, self.clock, b"k" * 32, MemorySmsSender(),
                                 loginCode=CODE)
         messages = MessagingService(self.store, self.bus, self.clock, self.config)
-        self.server = Server(self.config, self.clock, self.store, MemoryDirectory(),
-                             self.connections, self.bus, self.auth, messages=messages)
+        directory = MemoryDirectory()
+        sessions = SessionService(str(self.config.nodeId), self.store, directory,
+                                  self.connections, self.bus)
+        self.node = Node(config=self.config, reactor=self.clock, store=self.store,
+                         directory=directory, connections=self.connections, bus=self.bus,
+                         sessions=sessions, auth=self.auth, messages=messages)
         self.registry = HandlerRegistry.fromPlugins(list(getPlugins(IHandlerPlugin)))
-        self.dispatcher = Dispatcher(self.registry, self.server, self.clock)
+        self.dispatcher = Dispatcher(self.registry, self.node, self.clock)
         self.lost = []
 
     def login(self, mobile="13800000001", cid="phone"):
@@ -111,7 +116,7 @@ class TcpMixin(NodeMixin):
 
     def onLost(self, connection):
         self.lost.append(connection)
-        self.server.connectionLost(connection)
+        self.node.sessions.connectionLost(connection)
 
     def connect(self, factory=None):
         """
@@ -417,7 +422,7 @@ class ConnectOrderTests(TcpMixin, SynchronousTestCase):
         then is answered after the CONNECT_ACK.
         """
         gated = GatedAuth(self.auth)
-        self.server.auth = gated
+        self.node.auth = gated
         protocol, transport = self.connect()
         protocol.dataReceived(self.connectFrame(*self.login()) + self.pullFrame(9))
         self.clock.advance(1)
@@ -438,7 +443,7 @@ class ConnectOrderTests(TcpMixin, SynchronousTestCase):
         the CONNECT_ACK goes out and the connection closes.
         """
         gated = GatedAuth(self.auth)
-        self.server.auth = gated
+        self.node.auth = gated
         protocol, transport = self.connect()
         uid, password, cid = self.login()
         protocol.dataReceived(self.connectFrame(uid, password, "other-device") + self.pullFrame(9))

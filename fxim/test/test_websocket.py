@@ -50,7 +50,7 @@ class WebSocketTests(NodeMixin, SynchronousTestCase):
 
     def onLost(self, connection):
         self.lost.append(connection)
-        self.server.connectionLost(connection)
+        self.node.sessions.connectionLost(connection)
 
     def open(self, path="/ws"):
         """

@@ -7,7 +7,6 @@ the L{fxim.dispatch.Dispatcher}.
 
 from typing import Any, Optional
 
-from twisted.internet.defer import Deferred
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.protocols.policies import TimeoutMixin
@@ -40,13 +39,11 @@ class FrameProtocol(Protocol, TimeoutMixin):
 
     @ivar uid: the authenticated user, or None before CONNECT.
     @ivar cid: the device's clientIdentifier, or None before CONNECT.
-    @ivar pendingConnect: a L{Deferred} while a CONNECT is being verified.
     """
 
     transportName = "tcp"
     uid: Optional[str] = None
     cid: Optional[str] = None
-    pendingConnect: Optional[Deferred] = None
     peer = "?"
     _closed = False
     _connectDeadline: Any = None

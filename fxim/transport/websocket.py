@@ -9,7 +9,6 @@ C{factory.reactor}; this module stays out of those names.
 from typing import Any, Optional
 
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
-from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from zope.interface import implementer
 
@@ -48,7 +47,6 @@ class EnvelopeProtocol(WebSocketServerProtocol):
     transportName = "ws"
     uid: Optional[str] = None
     cid: Optional[str] = None
-    pendingConnect: Optional[Deferred] = None
     _fximClosed = False
     _idleCall = None
     _idleSeconds = DEFAULT_WS_IDLE

@@ -10,7 +10,7 @@ C{X-Fxim-Signature} (see L{fxim.outbox.http.signature}).
 """
 
 import uuid
-from typing import Any, FrozenSet, Iterable, Optional
+from typing import Any, Callable, FrozenSet, Iterable, Optional
 
 from twisted.logger import Logger
 
@@ -79,14 +79,16 @@ class WebhookService:
     """
 
     def __init__(self, clock: Any, outbox: Any, url: str, secret: bytes,
-                 events: Iterable[str] = EVENTS, timeout: float = 10.0) -> None:
+                 events: Iterable[str] = EVENTS, timeout: float = 10.0,
+                 makeWorker: Optional[Callable[[Callable[[Any], Any]], Any]] = None) -> None:
         self.clock = clock
         self.outbox = outbox
         self.url = url
         self.secret = secret
         self.events = frozenset(events)
         self.http = JsonPoster(clock, timeout)
-        self.worker: Any = None
+        #: The ordered outbox worker running L{deliver}, or None.
+        self.worker: Any = None if makeWorker is None else makeWorker(self.deliver)
 
     def now(self) -> int:
         return int(self.clock.seconds() * 1000)

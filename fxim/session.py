@@ -1,91 +1,103 @@
-# -*- test-case-name: fxim.test.test_server_bind -*-
+# -*- test-case-name: fxim.test.test_server_bind,fxim.test.test_tcp -*-
 """
-L{Server}: the facade handlers (built-in and third-party) reach the node
-through as C{context.server} -- stores, services, presence and delivery.
+Sessions: which authenticated device is on which connection of this node.
+
+L{SessionService} binds a connection to its (uid, cid) after CONNECT,
+forgets it when it closes and closes devices on request (logout, block);
+L{ConnectionState} is what the dispatcher keeps per connection meanwhile.
 """
 
 import weakref
-from typing import Any, Optional
+from typing import Any, Callable, Coroutine, Dict, Iterable, List, Optional, Tuple
 
-from twisted.internet.defer import ensureDeferred
+import attr
+from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 _log = Logger()
+
+#: C{async hook(event, uid, cid)}, event C{"online"} or C{"offline"}.
+DeviceHook = Callable[[str, str, str], Coroutine[Any, Any, None]]
 
 
 class TooManyDevices(Exception):
     """
-    L{Server.bind} refused: the user already has the most devices online.
+    L{SessionService.bind} refused: the user already has the most devices
+    online.
     """
 
 
 class ConnectionGone(Exception):
     """
-    L{Server.bind} gave up: the connection closed while it was being bound.
+    L{SessionService.bind} gave up: the connection closed while it was
+    being bound.
     """
 
 
-class Server:
+@attr.s(auto_attribs=True)
+class ConnectionState:
     """
-    One node's services.
+    What the dispatcher keeps about one connection besides its (uid, cid).
 
-    @ivar config: the L{fxim.config.Config}.
-    @ivar reactor: the reactor (time, scheduling).
-    @ivar store: the storage object (every store interface of
-        L{fxim.interfaces}).
-    @ivar directory: the L{fxim.interfaces.IDirectory}.
-    @ivar connections: this node's L{fxim.bus.local.LocalConnections}.
-    @ivar bus: the L{fxim.interfaces.IDeliveryBus}.
-    @ivar auth: the L{fxim.services.auth.AuthService}.
-    @ivar services: further domain services by name (messages, social,
-        groups, media), also reachable as attributes.
+    @ivar pendingConnect: fires once the CONNECT being verified is
+        answered; requests arriving meanwhile wait for it.  L{None} when
+        no CONNECT is in flight.
+    @ivar bucket: the request-rate token bucket, C{(tokens, lastSeconds)},
+        or L{None} before the first rated request.
     """
 
-    def __init__(self, config: Any, reactor: Any, store: Any, directory: Any,
-                 connections: Any, bus: Any, auth: Any, **services: Any) -> None:
-        self.config = config
-        self.reactor = reactor
+    pendingConnect: "Optional[Deferred[None]]" = None
+    bucket: Optional[Tuple[float, float]] = None
+
+
+class SessionService:
+    """
+    This node's bound connections and the directory entries naming them.
+
+    @ivar stopping: set when the node shuts down: connections then close
+        without unregistering one by one (the directory forgets the whole
+        node at once).
+    """
+
+    def __init__(self, nodeId: str, store: Any, directory: Any, connections: Any, bus: Any,
+                 *, settings: Any = None, outages: Any = None,
+                 deviceHooks: Iterable[DeviceHook] = ()) -> None:
+        """
+        @param nodeId: this node's id as the directory and bus name it.
+        @param store: the node's store (message and friend heads).
+        @param directory: the L{fxim.interfaces.IDirectory}.
+        @param connections: this node's L{fxim.bus.local.LocalConnections}.
+        @param bus: the L{fxim.interfaces.IDeliveryBus}.
+        @param settings: the L{fxim.services.settings.SettingService}, whose
+            head CONNECT_ACK carries too, or L{None}.
+        @param outages: the L{fxim.health.OutageLog}, or L{None}.
+        @param deviceHooks: called when a device comes online or goes
+            offline (push badges, webhooks).
+        """
+        self.nodeId = nodeId
         self.store = store
         self.directory = directory
         self.connections = connections
         self.bus = bus
-        self.auth = auth
-        self.services = services
+        self.settings = settings
+        self.outages = outages
+        self.deviceHooks: List[DeviceHook] = list(deviceHooks)
+        self.stopping = False
         # Connections whose connectionLost already ran: a bind still in
         # flight for one of them must not leave it registered.
         self._lost: "weakref.WeakSet[Any]" = weakref.WeakSet()
-        for name, service in services.items():
-            setattr(self, name, service)
-        # i14: push badges and online/offline webhooks.
-        #: C{async f(event, uid, cid)}, event C{"online"} or C{"offline"}.
-        self.deviceHooks: list = []
 
-    @property
-    def nodeId(self) -> str:
-        """
-        This node's id as the directory and bus name it (a string).
-        """
-        return str(self.config.nodeId)
-
-    def now(self) -> int:
-        """
-        @return: the current time in milliseconds.
-        """
-        return int(self.reactor.seconds() * 1000)
-
-
-    async def heads(self, uid: str) -> dict:
+    async def heads(self, uid: str) -> Dict[str, int]:
         """
         The heads a CONNECT_ACK carries for C{uid}: its message seq head and
-        its friend and friend-request update times.
+        its friend and friend-request update times (and its settings head).
         """
         msgHead = await self.store.getHead(uid)
         friendHead, friendRqHead = await self.store.getFriendHeads(uid)
         heads = dict(msgHead=msgHead, friendHead=friendHead, friendRqHead=friendRqHead)
-        # i13: settings sync
-        settings = self.services.get("settings")
-        if settings is not None:
-            heads["settingHead"] = await settings.head(uid)
+        if self.settings is not None:
+            heads["settingHead"] = await self.settings.head(uid)
         return heads
 
     async def bind(self, connection: Any, uid: str, cid: str,
@@ -133,7 +145,7 @@ class Server:
 
     def _deviceEvent(self, event: str, uid: str, cid: str) -> None:
         for hook in self.deviceHooks:
-            d = ensureDeferred(hook(event, uid, cid))
+            d: "Deferred[None]" = ensureDeferred(hook(event, uid, cid))
             d.addErrback(lambda f: _log.failure("a device hook failed", f))
 
     async def _repairEntry(self, uid: str, cid: str) -> None:
@@ -150,7 +162,7 @@ class Server:
         else:
             await self.directory.register(uid, cid, self.nodeId, newer.transportName)
 
-    async def disconnectDevices(self, uid: str, cid: Any = None) -> None:
+    async def disconnectDevices(self, uid: str, cid: Optional[str] = None) -> None:
         """
         Close the connections of (uid, cid) -- of every device of C{uid}
         when C{cid} is None -- on whichever node holds them.
@@ -178,16 +190,19 @@ class Server:
                 d.addErrback(self._unregisterFailed)
             self._deviceEvent("offline", connection.uid, connection.cid)
 
-    #: Set when the node shuts down (see L{fxim.tap.FximService}).
-    stopping = False
-    #: The node's L{fxim.health.OutageLog} (set by L{fxim.build}).
-    outages: Any = None
+    def disconnectAll(self) -> None:
+        """
+        Close every connection of this node (a clean stop): from now on
+        closed connections are not unregistered one by one.
+        """
+        self.stopping = True
+        for connection in list(self.connections):
+            connection.disconnect()
 
-    def _unregisterFailed(self, failure: Any) -> None:
+    def _unregisterFailed(self, failure: Failure) -> None:
         from fxim.health import outageKind
         kind = outageKind(failure.value)
         if kind is not None and self.outages is not None:
             self.outages.failed(kind, failure.value, "unregister")
         else:
             _log.failure("unregister failed", failure)
-
