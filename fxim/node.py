@@ -41,6 +41,7 @@ from fxim.webhooks.service import WebhookService
 
 if TYPE_CHECKING:
     from fxim.dispatch import Dispatcher, HandlerRegistry
+    from fxim.protocol.registry import CommandRegistry
 
 _log = Logger()
 
@@ -174,9 +175,13 @@ class PresenceService(Running):
     """
 
     def __init__(self, config: Config, reactor: Any, store: StoreService,
-                 redis: Optional[RedisService]) -> None:
+                 redis: Optional[RedisService], commands: "CommandRegistry") -> None:
+        """
+        @param commands: the node's commands (built-in and plugins'), whose
+            push types the Redis bus carries between nodes.
+        """
         Running.__init__(self, "presence", self._open, self._close)
-        self.config, self.reactor = config, reactor
+        self.config, self.reactor, self.commands = config, reactor, commands
         self._store, self._redis = store, redis
         self.presence: Optional[Presence] = None
 
@@ -190,7 +195,6 @@ class PresenceService(Running):
         from fxim.bus.redis import RedisBus
         from fxim.directory.redis import RedisDirectory
         from fxim.protocol.neutral import NeutralPushes
-        from fxim.protocol.registry import BUILTIN
         redis = self._redis.redis
         directory = RedisDirectory(reactor, redis, str(config.nodeId), prefix=config.redisPrefix,
                                    deviceCache=1.0)
@@ -198,7 +202,7 @@ class PresenceService(Running):
         # i10b: MN catch-up after a Redis outage
         catchUp = CatchUp(self._store.store.getHead)
         bus = RedisBus(reactor, str(config.nodeId), directory, connections,
-                       NeutralPushes(BUILTIN),
+                       NeutralPushes(self.commands),
                        redis, self._redis.url, prefix=config.redisPrefix, catchUp=catchUp)
         self.presence = Presence(directory, connections, bus, redis, catchUp)
         await bus.start()

@@ -317,7 +317,7 @@ class FximService(OrderedService):
         redis = RedisService("redis", reactor, config.redis, 8) if config.redis else None
         limitsRedis = (RedisService("limits-redis", reactor, config.redis, 2) if config.redis
                        else None)
-        presence = PresenceService(config, reactor, store, redis)
+        presence = PresenceService(config, reactor, store, redis, registry.commands)
         self.nodeService = NodeService(config, reactor, registry, store, presence, limitsRedis)
         self.listeners = [
             ListenerService(name, description, partial(self._prepareListener, name, description))

@@ -12,6 +12,7 @@ import sys
 from twisted.internet import reactor
 from twisted.internet.testing import MemoryReactor
 from twisted.python import usage
+from fxim.protocol.registry import BUILTIN as BUILTIN_COMMANDS
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from fxim.config import _LIMIT_SPECS, Config
@@ -186,6 +187,19 @@ class MakeServiceTests(SynchronousTestCase):
                          ["store", "redis", "limits-redis", "presence", "node", "tcp", "ws",
                           "http"])
         self.assertFalse([child for child in clustered if child.running])
+
+    def test_busCarriesPluginPushes(self):
+        """
+        The Redis bus is given the node's commands, the plugins' included
+        (the push plugin's subsignals), not only the built-in ones: a
+        plugin's push crosses nodes.
+        """
+        service = makeService(parse("--redis", "redis://127.0.0.1:1/0"),
+                              reactor=MemoryReactor())
+        presence = [child for child in service if child.name == "presence"][0]
+        self.assertIs(presence.commands, service.registry.commands)
+        self.assertGreater(len(list(presence.commands.commands())),
+                           len(list(BUILTIN_COMMANDS.commands())))
 
     def test_disablePlugin(self):
         """
