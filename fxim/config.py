@@ -114,6 +114,9 @@ class Config:
     metricsAllow: str = "127.0.0.1,::1"
     logFormat: str = "text"
     logLevel: str = "info"
+    # perf-cache: send-check cache
+    sendCheckCache: int = 100000
+    sendCheckTtl: float = 5.0
 
     @classmethod
     def fromOptions(cls, options: dict) -> "Config":
@@ -241,6 +244,11 @@ _LIMIT_SPECS = [
     ("user-send-limit", "userSendLimit", int,
      "Messages a user may send per --user-send-window, over all devices and nodes (0: off)."),
     ("user-send-window", "userSendWindow", float, "Seconds of the per-user send limit window."),
+    # perf-cache: send-check cache
+    ("send-check-cache", "sendCheckCache", int,
+     "Most send checks (sender, target, blacklist, group members) kept in memory (0: off)."),
+    ("send-check-ttl", "sendCheckTtl", float,
+     "Seconds a cached send check is kept at most (a safety net: changes invalidate it)."),
 ]
 _LIMITS = [(name, field, convert) for name, field, convert, _ in _LIMIT_SPECS]
 

@@ -320,6 +320,11 @@ def buildNode(config: Config, reactor: Any, store: Any, presence: Presence,
     from fxim.webhooks.wiring import buildWebhooks
 
     directory, connections, bus = presence.directory, presence.connections, presence.bus
+    # perf-cache: send-check cache (before adminStoreFor: its admin store is watched too)
+    if config.sendCheckCache > 0:
+        from fxim.services.sendchecks import SendCheckCache, announceTo, watchStore
+        announceTo(watchStore(store, SendCheckCache(
+            reactor, config.sendCheckCache, config.sendCheckTtl)), bus)
 
     purges: List[Any] = []
 

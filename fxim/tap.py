@@ -290,6 +290,8 @@ _RANGES = [
     ("limit-window", 1, None), ("send-code-ip-limit", 0, None), ("send-code-account-limit", 0, None),
     ("login-ip-limit", 0, None), ("login-account-limit", 0, None), ("user-send-limit", 0, None),
     ("user-send-window", 1, None),
+    # perf-cache: send-check cache
+    ("send-check-cache", 0, None), ("send-check-ttl", 0.1, None),
 ]
 
 

@@ -97,6 +97,10 @@ class RedisBus:
         self._owedCall = None
         #: Seconds between attempts to announce owed catch-ups.
         self.owedRetryInterval = 1.0
+        #: op -> C{f(message)}: more announcements of the cluster channel
+        #: (L{fxim.services.sendchecks}), and C{f()} called on re-subscribing.
+        self.handlers: dict = {}
+        self.resubscribeObservers: list = []
 
     def channelOf(self, nodeId: str) -> str:
         """
@@ -149,6 +153,8 @@ class RedisBus:
         @return: L{Deferred}.
         """
         _log.info("Bus of node {nodeId} subscribed again: catching up", nodeId=self.nodeId)
+        for observer in self.resubscribeObservers:
+            observer()
         reviveNow = getattr(self.directory, "reviveNow", None)
         if reviveNow is not None:
             lost = yield reviveNow()
@@ -322,6 +328,8 @@ class RedisBus:
             self._forget(decoded["uid"])
         elif op == "catchup":
             self._catchUpReceived(decoded)
+        elif op in self.handlers:
+            self.handlers[op](decoded)
         else:
             _log.warn("Unknown op {op!r} on {channel}", op=op,
                       channel=channel)
@@ -330,6 +338,20 @@ class RedisBus:
         forget = getattr(self.directory, "forget", None)
         if forget is not None:
             forget(uid)
+
+    @property
+    def subscribed(self) -> bool:
+        """
+        Whether announcements of the other nodes currently arrive.
+        """
+        return self._subscriber is not None and self._subscriber.subscribed
+
+    def announce(self, message):
+        """
+        Publish C{message} (a JSON object with an C{op} in L{handlers}) on
+        the cluster channel.  @return: L{Deferred}.
+        """
+        return self._publish(self.clusterChannel, message)
 
     def presenceChanged(self, uid):
         """

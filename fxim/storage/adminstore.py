@@ -503,11 +503,17 @@ def adminStoreFor(store: object) -> IAdminStore:
     @return: the L{IAdminStore} beside C{store} (an C{SQLStore} or a
         C{MemoryStore}).
     """
+    from fxim.services.sendchecks import watchAdminStore
     from fxim.storage.memory import MemoryStore
+    admin: IAdminStore
     if isinstance(store, MemoryStore):
-        return MemoryAdminStore(store)
-    assert isinstance(store, SQLDatabase)
-    return SQLAdminStore(store)
+        admin = MemoryAdminStore(store)
+    else:
+        assert isinstance(store, SQLDatabase)
+        admin = SQLAdminStore(store)
+    # Its writes bypass the store's methods: invalidate the send checks too.
+    watchAdminStore(admin, store)
+    return admin
 
 
 __all__ = ["IAdminStore", "SQLAdminStore", "MemoryAdminStore", "AuditEntry", "DeleteCounts",
