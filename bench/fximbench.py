@@ -63,7 +63,9 @@ SCENARIOS = ["codec", "pairs", "steady", "idle", "fanout", "storm",
              # i13: receipts
              "reports",
              # i17: latency, interpreters, nodes
-             "single", "pypy", "nodes"]
+             "single", "pypy", "nodes",
+             # perf-cache: send-check cache
+             "sendchecks"]
 #: Run when none is named: pypy needs a PyPy, nodes needs --backend postgres.
 DEFAULT_SCENARIOS = ["codec", "pairs", "steady", "idle", "fanout", "storm", "reports", "single"]
 
@@ -916,6 +918,42 @@ def scenario_pypy(opts, results):
           ["node", "delivered", "dups", "lost", "msgs/s (median round)", "msgs/server-CPU-s",
            "RSS MiB per round", "RSS growth B/msg (late rounds)"], rows)
     results["pypy"] = {"backend": opts.backend, **out, "ratio_per_server_cpu": ratio}
+
+
+def scenario_sendchecks(opts, results):
+    """
+    The 1:1 pairs load (TCP) on a node with the send-check cache (the
+    default) and on one with C{--send-check-cache 0}, in this run: msgs per
+    server-CPU-second and their ratio.
+    """
+    n, window = 100, 8
+    count = 60 if opts.quick else 300
+    out = {}
+    workers = [Worker() for _ in range(2)]
+    try:
+        for label, extra in (("cache on", ()), ("cache off", ("--send-check-cache", "0"))):
+            node = Node(opts.backend, extra=extra).start()
+            try:
+                pairs, _ = pairsLogins(node, n, "sc%d" % (len(out),))
+                out[label] = runPairs(workers, node.tcpPort, "fxim", pairs, count, window, 120,
+                                      node.pid)
+            finally:
+                node.stop()
+    finally:
+        for w in workers:
+            w.stop()
+    rows = [(label, r["msgs_per_s"], r["p50_ms"], r["p99_ms"], f"{r['delivered']}/{r['expected']}",
+             r["duplicates"], r["missing"] + r["uid_mismatch"], f"{r['server_cpu_pct']:.0f}%",
+             r["msgs_per_server_cpu_s"]) for label, r in out.items()]
+    on, off = out["cache on"], out["cache off"]
+    ratio = on["msgs_per_server_cpu_s"] / off["msgs_per_server_cpu_s"]
+    rows.append(("on / off", on["msgs_per_s"] / off["msgs_per_s"], "", "", "", "", "", "", ratio))
+    table(f"sendchecks: {n} TCP pairs, window {window}, {count} msgs/sender, on {opts.backend}, "
+          f"send-check cache on vs off",
+          ["node", "msgs/s", "p50 ms", "p99 ms", "delivered", "dups", "lost", "server CPU",
+           "msgs/server-CPU-s"], rows)
+    results["sendchecks"] = {"backend": opts.backend, "on": on, "off": off,
+                             "ratio_per_server_cpu": ratio}
 
 
 def scenario_nodes(opts, results):
