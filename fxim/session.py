@@ -158,9 +158,15 @@ class SessionService:
         """
         newer = self.connections.get(uid, cid)
         if newer is None:
-            await self.directory.unregister(uid, cid, self.nodeId)
+            await self._unregister(uid, cid)
         else:
             await self.directory.register(uid, cid, self.nodeId, newer.transportName)
+
+    async def _unregister(self, uid: str, cid: str) -> None:
+        # perf-cache: announced like a CONNECT, so that every node's cached
+        # device list of uid is dropped (not served for up to its TTL).
+        await self.directory.unregister(uid, cid, self.nodeId)
+        await self.bus.presenceChanged(uid)
 
     async def disconnectDevices(self, uid: str, cid: Optional[str] = None) -> None:
         """
@@ -185,8 +191,7 @@ class SessionService:
             if not self.stopping:
                 # (Stopping forgets all of this node's devices at once, and
                 # Redis may already be closed: no unregister per device.)
-                d = ensureDeferred(self.directory.unregister(connection.uid, connection.cid,
-                                                             self.nodeId))
+                d = ensureDeferred(self._unregister(connection.uid, connection.cid))
                 d.addErrback(self._unregisterFailed)
             self._deviceEvent("offline", connection.uid, connection.cid)
 

@@ -88,6 +88,9 @@ class RedisBus:
         self._subscriber = None
         if hasattr(directory, "addReviveObserver"):
             directory.addReviveObserver(self.registerAgain)
+        if hasattr(directory, "live"):
+            # perf-cache: no cached device lists while announcements are missed
+            directory.live = lambda: self.subscribed
         #: The L{fxim.bus.catchup.CatchUp} of this node (None: no
         #: catch-up).
         self.catchUp = catchUp

@@ -123,7 +123,8 @@ class RedisDirectory:
             this node's memory (0: never).  Only safe when every change of
             presence is announced to every node, which
             L{fxim.bus.redis.RedisBus} does: each node calls L{forget} on
-            every CONNECT anywhere.
+            every CONNECT and every disconnect anywhere (and the cache is
+            bypassed while that bus is not subscribed: L{live}).
         """
         self._reactor = reactor
         self._redis = redis
@@ -140,6 +141,10 @@ class RedisDirectory:
         #: node id -> (incarnation, cached until).
         self._aliveCache: Dict[str, Tuple[str, float]] = {}
         self.deviceCacheSeconds = deviceCache
+        #: Whether every node's presence announcements reach this node (set
+        #: by L{fxim.bus.redis.RedisBus}); while not, no device list is
+        #: cached or served from the cache.
+        self.live: Callable[[], bool] = lambda: True
         #: uid -> (cached until, live presences).
         self._devices: Dict[str, Tuple[float, Tuple[Presence, ...]]] = {}
         # Bumped by every invalidation: a lookup that overlapped one is not
@@ -332,15 +337,19 @@ class RedisDirectory:
     @inlineCallbacks
     def devicesOf(self, uid: str) -> Generator[Deferred[Any], Any, List[Presence]]:
         now = self._reactor.seconds()
-        cached = self._devices.get(uid)
-        if cached is not None and cached[0] > now:
-            return list(cached[1])
+        if not self.live():
+            if self._devices:
+                self.forgetAll()
+        else:
+            cached = self._devices.get(uid)
+            if cached is not None and cached[0] > now:
+                return list(cached[1])
         epoch = self._epoch
         key = self._userKey(uid)
         entries = yield self._call(self._redis.hgetall(key))
         live = (yield self._live(key, uid, entries)) if entries else []
         live = sorted(live, key=lambda p: p.cid)
-        if self.deviceCacheSeconds and epoch == self._epoch:
+        if self.deviceCacheSeconds and epoch == self._epoch and self.live():
             if len(self._devices) > 100_000:
                 self._devices.clear()
             self._devices[uid] = (now + self.deviceCacheSeconds, tuple(live))
