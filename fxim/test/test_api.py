@@ -330,3 +330,34 @@ class TestingTests(_NodeTest):
         self.addCleanup(lambda: self.wait(node.close()))
         self.assertEqual((node.config.loginCode, node.config.maxGroupSize), ("1234", 7))
         self.assertNotEqual(node.config.dataDir, Config().dataDir)
+
+
+class ExamplePluginTests(SynchronousTestCase):
+    """
+    The example plugin (docs/examples/fxim-echo) on a memory node, as
+    docs/plugins.md shows plugin authors.
+    """
+
+    def setUp(self) -> None:
+        import os
+        import sys
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        sys.path.insert(0, os.path.join(root, "docs", "examples", "fxim-echo"))
+        self.addCleanup(sys.path.pop, 0)
+
+    def test_echo(self) -> None:
+        """
+        ECHO answers the request plus the caller's uid and pushes the same
+        value to the caller's other devices through C{context.api}.
+        """
+        from echo_fxim import ECHO, echo
+        node = memoryNode(plugins=[echo])
+        self.addCleanup(lambda: self.successResultOf(ensureDeferred(node.close())))
+        uid, _ = self.successResultOf(ensureDeferred(node.login("13800000001", "phone")))
+        phone, web = FakeConnection(transportName="ws"), FakeConnection(transportName="ws")
+        self.successResultOf(ensureDeferred(node.bind(phone, uid, "phone")))
+        self.successResultOf(ensureDeferred(node.bind(web, uid, "web")))
+        outcome = self.successResultOf(node.request(phone, Signal.PUBLISH, ECHO, {"hi": 1}))
+        self.assertEqual(outcome.reply.content, '{"echo":{"hi":1},"uid":"%s"}' % (uid,))
+        self.assertEqual(web.pushes, [PluginPush(ECHO, {"echo": {"hi": 1}, "uid": uid})])
+        self.assertEqual(phone.pushes, [])
