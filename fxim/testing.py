@@ -52,7 +52,6 @@ class FakeConnection:
     An L{IConnection} that records what it is sent.
 
     @ivar pushes: the push objects, in order (C{sendPush}).
-    @ivar raw: C{(tcpBytes, wsText)} of pre-encoded pushes (C{sendRaw}).
     @ivar replies: the replies of requests run with L{MemoryNode.request}.
     @ivar disconnected: whether C{disconnect} was called.
     @ivar idleTimeout: the last C{setIdleTimeout} value.
@@ -65,16 +64,12 @@ class FakeConnection:
         self.transportName = transportName
         self.peer = peer
         self.pushes: List[Any] = []
-        self.raw: List[Tuple[bytes, str]] = []
         self.replies: List[Any] = []
         self.disconnected = False
         self.idleTimeout: Optional[float] = None
 
     def sendPush(self, push: Any) -> None:
         self.pushes.append(push)
-
-    def sendRaw(self, tcpBytes: bytes, wsText: str) -> None:
-        self.raw.append((tcpBytes, wsText))
 
     def disconnect(self) -> None:
         self.disconnected = True
@@ -138,7 +133,15 @@ class MemoryNode:
         C{connection.transportName}); its reply is also appended to
         C{connection.replies} when it has one.
         """
-        d = self.dispatcher.dispatch(connection, signal, subsignal, messageId, payload)
+        from fxim.protocol.wire import TcpWire, WsWire
+        from fxim.wire.envelope import Envelope
+        from fxim.wire.frame import Frame
+        commands = self.dispatcher.commands
+        if connection.transportName == "tcp":
+            incoming = TcpWire(commands).incoming(Frame(signal, subsignal, messageId, payload))
+        else:
+            incoming = WsWire(commands).incoming(Envelope(signal, subsignal, messageId, payload))
+        d = self.dispatcher.dispatch(connection, incoming)
 
         def record(outcome: Outcome) -> Outcome:
             if outcome.reply is not None and hasattr(connection, "replies"):
