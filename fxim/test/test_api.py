@@ -1,7 +1,4 @@
 # -*- test-case-name: fxim.test.test_api -*-
-# mypy cannot see the fields of fxim.wire.requests' classes (declared with an
-# alias of attr.s), so every call with arguments would be "call-arg".
-# mypy: disable-error-code="call-arg"
 """
 Tests for L{fxim.api}, on a node from L{fxim.testing.memoryNode}, and for
 the helpers of L{fxim.testing}.
