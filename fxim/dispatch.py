@@ -18,7 +18,7 @@ C{SERVER_ERROR}.  Only this module turns failures into wire replies.
 import inspect
 import time
 import weakref
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Type, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Tuple, Type, Union
 
 import attr
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
@@ -39,6 +39,9 @@ from fxim.wire.sanitize import TooManyItems, checkValue, tooManyItems
 from fxim.wire.signals import (
     PLUGIN_SUBSIGNALS, SERVER_ONLY_SUBSIGNALS, Signal, SubSignal,
 )
+
+if TYPE_CHECKING:
+    from fxim.api import FximAPI
 
 _log = Logger()
 
@@ -268,6 +271,15 @@ class RequestContext:
         The node under its former name (handler bodies still use it).
         """
         return self.node
+
+    @property
+    def api(self) -> "FximAPI":
+        """
+        The node's curated plugin API (L{fxim.api.FximAPI}): the stable
+        surface plugins use instead of C{node}'s internals.
+        """
+        from fxim.api import apiFor
+        return apiFor(self.node)
 
     @property
     def uid(self) -> str:

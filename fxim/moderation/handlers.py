@@ -25,7 +25,7 @@ plugin = HandlerSet("fxim.moderation", "message reports to moderators")
 
 @plugin.handler(ReportMessage)
 async def report(context: RequestContext, request) -> dict:
-    moderation = getattr(context.server, "moderation", None)
+    moderation = context.api.getExtension("moderation")
     if moderation is None:
         raise SignalError(ErrorCode.NOT_IMPLEMENT, "moderation is not available")
     return {"reportId": await moderation.report(context.uid, request.value)}

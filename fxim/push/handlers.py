@@ -9,6 +9,8 @@ preferences on both transports (plugin subsignals; see docs/push.md).
     C{{"conversation": {"type","target","line"}, "muted": bool}}
 """
 
+from typing import Any
+
 from fxim.dispatch import HandlerSet, RequestContext
 from fxim.errors import ErrorCode, SignalError
 from fxim.protocol.command import JsonCommand
@@ -47,8 +49,8 @@ class PushPreferences(JsonCommand):
 plugin = HandlerSet("fxim.push", "push-target registration and push preferences")
 
 
-def _service(context: RequestContext):
-    push = getattr(context.server, "push", None)
+def _service(context: RequestContext) -> Any:
+    push = context.api.getExtension("push")
     if push is None:
         raise SignalError(ErrorCode.NOT_IMPLEMENT, "push is not available")
     return push

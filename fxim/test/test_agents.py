@@ -6,7 +6,7 @@ in-process plugin agent, URL parsing, and the service's order of frames
 """
 
 from twisted.internet import reactor
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.trial.unittest import TestCase
 from zope.interface import implementer
 
@@ -17,10 +17,9 @@ from fxim.agents.service import (
 )
 from fxim.config import Config
 from fxim.model import Conversation, Message, MessageContent
-from fxim.services.messaging import MessagingService
-from fxim.storage.memory import MemoryStore
 from fxim.test.agentserver import CHUNKS, AgentServer
 from fxim.test.e2e import sleep
+from fxim.testing import buildMemoryNode
 from fxim.wire.extensions import StreamChunk
 from fxim.wire.requests import MessageNotify
 
@@ -120,9 +119,11 @@ class RecordingBus:
 class ServiceTests(TestCase):
 
     async def setUpService(self, agent, **kw):
-        self.store = MemoryStore()
         self.bus = RecordingBus()
-        self.messages = MessagingService(self.store, self.bus, reactor, Config())
+        node = await buildMemoryNode(Config(), reactor, bus=self.bus)
+        self.addCleanup(lambda: ensureDeferred(node.close()))
+        self.store, self.messages = node.server.store, node.server.messages
+        # The unit under test, with the agent and limits of each test.
         self.service = AgentService({"AI": agent}, self.messages, self.store, self.bus, reactor,
                                     **kw)
         await self.service.start()

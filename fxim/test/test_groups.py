@@ -10,15 +10,15 @@ from twisted.internet.defer import ensureDeferred, inlineCallbacks, succeed
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from fxim.config import Config
+from fxim.dispatch import RequestContext
 from fxim.errors import ErrorCode, SignalError
 from fxim.handlers import groups as handlers
 from fxim.model import (
     ContentType, Conversation, ConversationType, GroupInfo, GroupMember, MemberType, Message,
     MessageContent,
 )
-from fxim.services.groups import GroupService, notificationContent
-from fxim.services.messaging import MessagingService
-from fxim.storage.memory import MemoryStore
+from fxim.services.groups import notificationContent
+from fxim.testing import FakeConnection, buildMemoryNode, memoryNode
 from fxim.wire.requests import (
     CreateGroup, GroupCreated, GroupInfoList, GroupMemberList, KickGroupMembers,
     PullGroupMembers,
@@ -45,32 +45,29 @@ class RecordingBus:
         return succeed(None)
 
 
-class _Context:
-    def __init__(self, server, uid, cid="cid"):
-        self.server, self.uid, self.cid = server, uid, cid
-
-
-class _Server:
-    def __init__(self, groups):
-        self.groups = groups
-
-
 class GroupTestMixin:
     """
-    A L{GroupService} over a L{MemoryStore}, a L{task.Clock}, a
-    L{RecordingBus} and a real L{MessagingService}.
+    A memory node (L{fxim.testing.memoryNode}) with a L{task.Clock} and a
+    L{RecordingBus}: its L{GroupService} and L{MessagingService}.
     """
 
     def setUp(self):
         self.clock = task.Clock()
         self.clock.advance(START)
-        self.store = MemoryStore()
         self.bus = RecordingBus()
-        self.config = Config(maxGroupSize=5)
-        self.messages = MessagingService(self.store, self.bus, self.clock, self.config)
-        self.groups = GroupService(self.store, self.bus, self.clock, self.config, self.messages)
+        node = memoryNode(Config(maxGroupSize=5), self.clock, bus=self.bus)
+        self.addCleanup(lambda: self.successResultOf(ensureDeferred(node.close())))
+        self.config, self.store = node.config, node.server.store
+        self.server, self.messages, self.groups = node.server, node.server.messages, \
+            node.server.groups
         for i, uid in enumerate((OWNER, BOB, CAROL, DAVE)):
             self.wait(self.store.createUser("1380000000" + str(i), uid, 0, uid=uid))
+
+    def context(self, uid):
+        """
+        @return: the L{RequestContext} of a request from C{uid}'s device.
+        """
+        return RequestContext(FakeConnection(uid, "cid"), self.server, 0, 0, 0)
 
     def wait(self, coroutineOrDeferred):
         return self.successResultOf(ensureDeferred(coroutineOrDeferred))
@@ -468,18 +465,17 @@ class HandlerTests(GroupTestMixin, SynchronousTestCase):
         GC answers L{GroupCreated}; GPGM a L{GroupMemberList}; GKM errors
         surface as L{SignalError}.
         """
-        server = _Server(self.groups)
-        created = self.wait(handlers.create(_Context(server, OWNER), CreateGroup(
+        created = self.wait(handlers.create(self.context(OWNER), CreateGroup(
             GroupInfo("", "g"), (GroupMember(BOB),))))
         self.assertIsInstance(created, GroupCreated)
         result = self.wait(handlers.pullMembers(
-            _Context(server, BOB), PullGroupMembers(created.groupId, 0)))
+            self.context(BOB), PullGroupMembers(created.groupId, 0)))
         self.assertIsInstance(result, GroupMemberList)
         self.assertEqual(len(result.members), 2)
-        self.assertFails(handlers.kickMembers(_Context(server, BOB),
+        self.assertFails(handlers.kickMembers(self.context(BOB),
                                        KickGroupMembers(created.groupId, (OWNER,))),
                   ErrorCode.NOT_RIGHT)
-        infos = self.wait(handlers.pullInfo(_Context(server, BOB), handlers.PullGroupInfo(
+        infos = self.wait(handlers.pullInfo(self.context(BOB), handlers.PullGroupInfo(
             (created.groupId,))))
         self.assertIsInstance(infos, GroupInfoList)
 
@@ -500,9 +496,10 @@ class SqliteGroupTests(TestCase):
         from fxim.storage import openStore
         store = yield openStore(reactor, None, self.mktemp())
         self.addCleanup(store.close)
-        bus, config = RecordingBus(), Config()
-        messages = MessagingService(store, bus, reactor, config)
-        groups = GroupService(store, bus, reactor, config, messages)
+        node = yield ensureDeferred(buildMemoryNode(reactor=reactor, store=store,
+                                                    bus=RecordingBus()))
+        self.addCleanup(lambda: ensureDeferred(node.close()))
+        messages, groups = node.server.messages, node.server.groups
         for i, uid in enumerate((OWNER, BOB, CAROL, DAVE)):
             yield store.createUser("1380000000" + str(i), uid, 0, uid=uid)
         gid = yield ensureDeferred(groups.create(

@@ -5,14 +5,14 @@ non-zero uid, an empty conversation target, the sender
 C{"SystemNotification"}, history under the sender.
 """
 
+from twisted.internet.defer import ensureDeferred
 from twisted.internet.task import Clock
 from twisted.trial.unittest import TestCase
 
 from fxim.config import Config
 from fxim.model import Conversation, Message, MessageContent
-from fxim.services.messaging import MessagingService
-from fxim.storage.memory import MemoryStore
 from fxim.protocol.registry import BUILTIN
+from fxim.testing import buildMemoryNode
 from fxim.wire import im_pb2 as pb
 from fxim.wire.requests import MessageNotify
 from fxim.wire.signals import Signal, SubSignal
@@ -37,9 +37,11 @@ class SystemNoticeTests(TestCase):
         sender on TCP (field by field) and WS; each receiver gets one MN;
         history finds it under the sender.
         """
-        store, bus, clock = MemoryStore(), RecordingBus(), Clock()
+        bus, clock = RecordingBus(), Clock()
         clock.advance(1_800_000_000)
-        messaging = MessagingService(store, bus, clock, Config())
+        node = await buildMemoryNode(Config(), clock, bus=bus)
+        self.addCleanup(lambda: ensureDeferred(node.close()))
+        messaging = node.server.messages
         stored = await messaging.publish(
             Message(Conversation(0, "", 0), SYSTEM_SENDER, MessageContent(1, "维护通知")),
             ["alice", "bob"])

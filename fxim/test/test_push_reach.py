@@ -8,21 +8,20 @@ transparent messages do not.
 """
 
 from twisted.internet import task
+from twisted.internet.defer import ensureDeferred
 from twisted.trial.unittest import TestCase
 
 from fxim.config import Config
-from fxim.directory.memory import MemoryDirectory
 from fxim.model import (
-    ContentType, Conversation, ConversationType, GroupInfo, GroupMember, Message,
-    MessageContent, PersistFlag,
+    ContentType, Conversation, ConversationType, GroupInfo, GroupMember, Message, MessageContent,
+    PersistFlag,
 )
 from fxim.outbox.store import MemoryOutbox
 from fxim.push.service import KIND, PushService, pushable
 from fxim.push.store import DND, openPushStore
-from fxim.services.groups import GroupService, notificationContent
-from fxim.services.messaging import MessagingService
-from fxim.storage.memory import MemoryStore
+from fxim.services.groups import notificationContent
 from fxim.test.test_groups import RecordingBus
+from fxim.testing import buildMemoryNode
 
 START = 1700000000.0
 SYSTEM = "SystemNotification"
@@ -38,12 +37,13 @@ class ReachTests(TestCase):
     async def setUp(self):
         self.clock = task.Clock()
         self.clock.advance(START)
-        self.store = MemoryStore()
-        self.config = Config()
-        self.messages = MessagingService(self.store, RecordingBus(), self.clock, self.config)
-        self.groups = GroupService(self.store, RecordingBus(), self.clock, self.config,
-                                   self.messages)
-        self.directory = MemoryDirectory()
+        node = await buildMemoryNode(Config(), self.clock, bus=RecordingBus())
+        self.addCleanup(lambda: ensureDeferred(node.close()))
+        self.config, self.store = node.config, node.server.store
+        self.messages, self.groups = node.server.messages, node.server.groups
+        self.directory = node.server.directory
+        # The unit under test: a push service with an inspectable outbox (the
+        # node's own is off without a pusher).
         self.outbox = MemoryOutbox()
         self.pushStore = openPushStore(self.store)
         self.push = PushService(self.clock, self.pushStore, self.pushStore, self.outbox,

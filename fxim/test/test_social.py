@@ -17,12 +17,10 @@ from fxim.model import (
     ContentType, Conversation, ConversationType, Friend,
     FriendRequestStatus, FriendState, Message, MessageContent, MyInfoType, User,
 )
-from fxim.services.messaging import MessagingService
 from fxim.services.social import (
     FRIENDS_TIP, GREETING_TIP, REQUEST_COOLDOWN, REQUEST_EXPIRY, SEARCH_PAGE_SIZE,
-    SocialService,
 )
-from fxim.storage.memory import MemoryStore
+from fxim.testing import FakeConnection, buildMemoryNode, memoryNode
 from fxim.wire.requests import FriendNotify, FriendRequestNotify, MessageNotify
 
 #: 2023-11-14, in seconds.
@@ -56,18 +54,25 @@ class FakeBus:
 
 class _Base(SynchronousTestCase):
     """
-    A L{SocialService} over a L{MemoryStore}, a L{task.Clock}, a L{FakeBus}
-    and a real L{MessagingService}, with users alice, bob and carol.
+    A memory node (L{fxim.testing.memoryNode}) with a L{task.Clock} and a
+    L{FakeBus} (see L{makeBus}): its L{SocialService} and
+    L{MessagingService}, with users alice, bob and carol.
     """
+
+    def makeBus(self):
+        """
+        @return: the node's delivery bus (None: the node's L{LocalBus}).
+        """
+        return FakeBus()
 
     def setUp(self):
         self.clock = task.Clock()
         self.clock.advance(START)
-        self.store = MemoryStore()
-        self.bus = FakeBus()
-        config = Config()
-        self.messages = MessagingService(self.store, self.bus, self.clock, config)
-        self.social = SocialService(self.store, self.bus, self.clock, config, self.messages)
+        self.node = memoryNode(Config(), self.clock, bus=self.makeBus())
+        self.addCleanup(lambda: self.successResultOf(ensureDeferred(self.node.close())))
+        self.store, self.bus = self.node.server.store, self.node.server.bus
+        self.messages, self.social = self.node.server.messages, self.node.server.social
+        # A verifier whose codes the tests read.
         from fxim.services.auth import AuthService
         from fxim.services.contactchange import ContactVerifier
         from fxim.sms import MemorySmsSender
@@ -870,28 +875,6 @@ class FlowTests(_Base):
                          [self.wait(self.store.getFriendRequest("alice", "bob"))])
 
 
-class FakeConnection:
-    """
-    An L{fxim.interfaces.IConnection} of a logged-in device.
-    """
-
-    peer = "test"
-
-    def __init__(self, transportName, uid, cid="device"):
-        self.transportName = transportName
-        self.uid = uid
-        self.cid = cid
-
-
-class FakeServer:
-    """
-    The part of L{fxim.node.Node} the handlers use.
-    """
-
-    def __init__(self, social):
-        self.social = social
-
-
 class DispatchTests(_Base):
     """
     The handler plugins through L{fxim.dispatch.Dispatcher} and the real
@@ -905,7 +888,7 @@ class DispatchTests(_Base):
         from fxim.test.test_dispatch import dispatchRaw
         self.dispatchRaw = dispatchRaw
         registry = HandlerRegistry.fromPlugins([users.plugin, friends.plugin])
-        self.dispatcher = Dispatcher(registry, FakeServer(self.social))
+        self.dispatcher = Dispatcher(registry, self.node.server)
 
     def tcp(self, uid, subsignal, message):
         """
@@ -915,7 +898,7 @@ class DispatchTests(_Base):
         """
         from fxim.wire.signals import Signal
         outcome = self.successResultOf(self.dispatchRaw(
-            self.dispatcher, FakeConnection("tcp", uid), Signal.PUBLISH, subsignal, 7,
+            self.dispatcher, FakeConnection(uid, "device", "tcp"), Signal.PUBLISH, subsignal, 7,
             message.SerializeToString()))
         frame = outcome.reply
         self.assertEqual((frame.signal, frame.subsignal, frame.messageId),
@@ -930,7 +913,7 @@ class DispatchTests(_Base):
         """
         from fxim.wire.signals import Signal
         outcome = self.successResultOf(self.dispatchRaw(
-            self.dispatcher, FakeConnection("ws", uid), Signal.PUBLISH, subsignal, 9, content))
+            self.dispatcher, FakeConnection(uid, "device", "ws"), Signal.PUBLISH, subsignal, 9, content))
         envelope = outcome.reply
         self.assertEqual((envelope.signal, envelope.subsignal, envelope.messageId),
                          (Signal.PUB_ACK, subsignal, 9))
@@ -1011,8 +994,9 @@ class SqliteFlowTests(TestCase):
         self.store = await openStore(reactor, dataDir=self.mktemp())
         self.addCleanup(self.store.close)
         self.bus = FakeBus()
-        self.messages = MessagingService(self.store, self.bus, self.clock, Config())
-        self.social = SocialService(self.store, self.bus, self.clock, Config(), self.messages)
+        node = await buildMemoryNode(Config(), self.clock, store=self.store, bus=self.bus)
+        self.addCleanup(lambda: ensureDeferred(node.close()))
+        self.messages, self.social = node.server.messages, node.server.social
         for uid, mobile, name in [("alice", "13800000001", "Alice Liddell"),
                                   ("bob", "13800000002", "Bob Marley"),
                                   ("carol", "13800000003", "Carol King")]:
@@ -1109,7 +1093,7 @@ class RecordingConnection(FakeConnection):
     """
 
     def __init__(self, transportName, uid, cid):
-        super().__init__(transportName, uid, cid)
+        super().__init__(uid, cid, transportName)
         self.sent = []
 
     def sendPush(self, push):
@@ -1126,13 +1110,12 @@ class LocalBusTests(_Base):
     encoded for each device's transport.
     """
 
+    def makeBus(self):
+        return None
+
     def setUp(self):
         super().setUp()
-        from fxim.bus.local import LocalBus, LocalConnections
-        connections = LocalConnections()
-        self.bus = LocalBus(connections)
-        self.messages.bus = self.bus
-        self.social.bus = self.bus
+        connections = self.node.server.connections
         self.phone = RecordingConnection("tcp", "bob", "phone")
         self.web = RecordingConnection("ws", "bob", "web")
         self.other = RecordingConnection("ws", "carol", "web")

@@ -2,8 +2,8 @@
 """
 Tests for L{fxim.transport.tcp}: L{FrameFactory}/L{FrameProtocol} over a
 L{StringTransport} and a L{task.Clock}, with a real L{Dispatcher}, the
-built-in handler plugins and a L{Server} over a L{MemoryStore},
-L{MemoryDirectory}, L{LocalBus} and L{AuthService}.
+built-in handler plugins and a node from L{fxim.testing.memoryNode} (a
+L{MemoryStore}, L{MemoryDirectory}, L{LocalBus} and the real services).
 """
 
 import json
@@ -13,22 +13,14 @@ from twisted.internet import task
 from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.testing import StringTransport
-from twisted.plugin import getPlugins
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
 from fxim import crypto
-from fxim.bus.local import LocalBus, LocalConnections
 from fxim.config import Config
-from fxim.directory.memory import MemoryDirectory
-from fxim.dispatch import Dispatcher, HandlerRegistry
-from fxim.interfaces import IConnection, IHandlerPlugin
-from fxim.services.auth import AuthService
-from fxim.node import Node
-from fxim.services.messaging import MessagingService
-from fxim.session import SessionService
-from fxim.sms import MemorySmsSender
-from fxim.storage.memory import MemoryStore
+from fxim.dispatch import Dispatcher
+from fxim.interfaces import IConnection
+from fxim.testing import memoryNode
 from fxim.transport.tcp import DEFAULT_TCP_IDLE, FrameFactory
 from fxim.protocol.client import CLIENT as clientcodecs
 from fxim.wire.frame import Frame, FrameDecoder, encodeFrame
@@ -81,20 +73,13 @@ class NodeMixin:
     def buildNode(self, **configValues):
         self.clock = task.Clock()
         self.clock.advance(START)
-        self.config = Config(**configValues)
-        self.store = MemoryStore()
-        self.connections = LocalConnections()
-        self.bus = LocalBus(self.connections)
-        self.auth = AuthService(self.store, self.clock, b"k" * 32, MemorySmsSender(),
-                                loginCode=CODE)
-        messages = MessagingService(self.store, self.bus, self.clock, self.config)
-        directory = MemoryDirectory()
-        sessions = SessionService(str(self.config.nodeId), self.store, directory,
-                                  self.connections, self.bus)
-        self.node = Node(config=self.config, reactor=self.clock, store=self.store,
-                         directory=directory, connections=self.connections, bus=self.bus,
-                         sessions=sessions, auth=self.auth, messages=messages)
-        self.registry = HandlerRegistry.fromPlugins(list(getPlugins(IHandlerPlugin)))
+        node = memoryNode(Config(loginCode=CODE, **configValues), self.clock)
+        self.addCleanup(lambda: self.successResultOf(ensureDeferred(node.close())))
+        self.config, self.node = node.config, node.server
+        self.connections, self.bus, self.auth = node.server.connections, node.server.bus, \
+            node.server.auth
+        self.registry = node.registry
+        # The rate limit is tested in test_dispatch.
         self.dispatcher = Dispatcher(self.registry, self.node, self.clock)
         self.lost = []
 

@@ -33,5 +33,5 @@ async def handleEcho(context, request):
     other devices.
     """
     value = {"echo": request.value, "uid": context.uid}
-    await context.server.bus.deliver(context.uid, PluginPush(ECHO, value), context.cid)
+    await context.api.deliver(context.uid, PluginPush(ECHO, value), context.cid)
     return value
