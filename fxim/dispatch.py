@@ -15,7 +15,6 @@ the client may see; anything else is logged and answered with
 C{SERVER_ERROR}.  Only this module turns failures into wire replies.
 """
 
-import inspect
 import time
 import weakref
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Tuple, Type, Union
@@ -332,6 +331,10 @@ class Dispatcher:
         self.burst = max(burst, 1)
         self._states: "weakref.WeakKeyDictionary[Any, ConnectionState]" = (
             weakref.WeakKeyDictionary())
+        #: The names of the keys requested (every reply's metrics label),
+        #: and the L{CommandRegistry} that named them.
+        self._names: Dict[Key, str] = {}
+        self._namedBy: Optional[CommandRegistry] = None
 
     def stateOf(self, connection: Any) -> ConnectionState:
         """
@@ -351,7 +354,14 @@ class Dispatcher:
         return self.registry.commands
 
     def _name(self, incoming: Incoming) -> str:
-        return _keyName((incoming.signal, incoming.subsignal), self.registry.commands)
+        commands = self.registry.commands
+        if commands is not self._namedBy:
+            self._names, self._namedBy = {}, commands
+        key = (incoming.signal, incoming.subsignal)
+        name = self._names.get(key)
+        if name is None:
+            name = self._names[key] = _keyName(key, commands)
+        return name
 
     def dispatch(self, connection: Any, incoming: Incoming) -> "Deferred[Outcome]":
         """
@@ -392,7 +402,7 @@ class Dispatcher:
             if handler.keepOverLimit:
                 self._handleAnyway(handler, command, connection, incoming)
             metrics.RATE_LIMITED.inc()
-            return succeed(self._reply(command, incoming, ErrorCode.OVER_FREQUENCY, None,
+            return succeed(self._reply(None, command, incoming, ErrorCode.OVER_FREQUENCY,
                                        counted=True))
         maxItems = getattr(getattr(self.server, "config", None), "maxRequestIds", None)
         try:
@@ -402,28 +412,27 @@ class Dispatcher:
                       key=self._name(incoming), error=str(e))
             code = (ErrorCode.INVALID_PARAMETER if isinstance(e, TooManyItems)
                     else ErrorCode.INVALID_DATA)
-            return succeed(self._reply(command, incoming, code, None))
+            return succeed(self._reply(None, command, incoming, code))
         # i10a: no NUL in any string, no deep nesting, on every backend alike.
         refused = checkValue(request, maxItems=maxItems)
         if refused is not None:
             _log.info("{peer}: refusing {key}: {why}", peer=connection.peer,
                       key=self._name(incoming), why=refused)
             if tooManyItems(refused):
-                return succeed(self._reply(command, incoming, ErrorCode.INVALID_PARAMETER,
-                                           None))
+                return succeed(self._reply(None, command, incoming,
+                                           ErrorCode.INVALID_PARAMETER))
             refusalCode, refusalResponse = command.refusal
-            return succeed(self._reply(command, incoming, refusalCode, refusalResponse))
+            return succeed(self._reply(refusalResponse, command, incoming, refusalCode))
         context = RequestContext(connection, self.server, signal, subsignal,
                                  incoming.messageId, self.stateOf(connection))
+        # maybeDeferred runs a coroutine (an async def handler) too.
         d = maybeDeferred(handler.function, context, request)
-        d.addCallback(_awaitCoroutine)
         self.inflight += 1
         d.addBoth(self._done)
         started = time.monotonic()
-        d.addCallbacks(
-            lambda response: self._reply(command, incoming, ErrorCode.SUCCESS, response,
-                                         counted=True, started=started),
-            lambda f: self._failed(f, command, connection, incoming, started))
+        d.addCallbacks(self._reply, self._failed,
+                       callbackArgs=(command, incoming, ErrorCode.SUCCESS, True, started),
+                       errbackArgs=(command, connection, incoming, started))
         return d
 
     def _handleAnyway(self, handler: Handler, command: Type[Command], connection: Any,
@@ -440,7 +449,6 @@ class Dispatcher:
         context = RequestContext(connection, self.server, incoming.signal, incoming.subsignal,
                                  incoming.messageId, self.stateOf(connection))
         d = maybeDeferred(handler.function, context, request)
-        d.addCallback(_awaitCoroutine)
         d.addErrback(lambda f: self._failed(f, command, connection, incoming))
 
     #: Requests whose handler has not finished (for a clean shutdown).
@@ -479,9 +487,12 @@ class Dispatcher:
         state.bucket = (tokens - 1.0 if allowed else tokens, now)
         return allowed
 
-    def _reply(self, command: Type[Command], incoming: Incoming, code: int,
-               response: Any, counted: bool = False,
-               started: Optional[float] = None) -> Outcome:
+    def _reply(self, response: Any, command: Type[Command], incoming: Incoming, code: int,
+               counted: bool = False, started: Optional[float] = None) -> Outcome:
+        """
+        The L{Outcome} answering C{incoming} with C{code} and C{response}
+        (first, so that a handler's result is passed straight to it).
+        """
         reply = incoming.wire.reply(command, incoming.messageId, code, response)
         close = command.closesAfter(response)
         if counted:
@@ -508,7 +519,7 @@ class Dispatcher:
             _log.failure("{peer}: {key} handler failed", failure, peer=connection.peer,
                          key=self._name(incoming))
             code = ErrorCode.SERVER_ERROR
-        return self._reply(command, incoming, code, None, counted=True, started=started)
+        return self._reply(None, command, incoming, code, counted=True, started=started)
 
     def _unhandled(self, connection: Any, incoming: Incoming) -> Outcome:
         if incoming.signal == Signal.PUBLISH:
@@ -521,8 +532,3 @@ class Dispatcher:
         _log.info("{peer}: no handler for {key}", peer=connection.peer, key=self._name(incoming))
         return _NOTHING
 
-
-def _awaitCoroutine(result: Any) -> Any:
-    if inspect.isawaitable(result) and not isinstance(result, Deferred):
-        return Deferred.fromCoroutine(result)  # type: ignore[arg-type]
-    return result

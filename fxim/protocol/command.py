@@ -329,25 +329,18 @@ class Notification:
     fromWs: "staticmethod[[Any], Any]"
 
     @classmethod
-    def subsignalOf(cls, push: Any) -> int:
-        """
-        The subsignal C{push} travels as.
-        """
-        return cls.subsignal
-
-    @classmethod
     def frame(cls, push: Any) -> Frame:
         """
         The TCP L{Frame} of C{push}.
         """
-        return Frame(cls.signal, cls.subsignalOf(push), 0, cls.toTcp(push))
+        return Frame(cls.signal, cls.subsignal, 0, cls.toTcp(push))
 
     @classmethod
     def envelope(cls, push: Any) -> Envelope:
         """
         The WebSocket L{Envelope} of C{push}.
         """
-        return Envelope(cls.signal, cls.subsignalOf(push), 0, cls.toWs(push))
+        return Envelope(cls.signal, cls.subsignal, 0, cls.toWs(push))
 
     @classmethod
     def decodeTcp(cls, subsignal: int, body: bytes) -> Any:
@@ -410,9 +403,15 @@ class PluginPushNotification(Notification):
     toTcp = staticmethod(lambda p: b"" if p.value is None else _jsonText(p.value).encode("utf-8"))
     toWs = staticmethod(lambda p: "" if p.value is None else _jsonText(p.value))
 
+    # The push names its subsignal.
+
     @classmethod
-    def subsignalOf(cls, push: Any) -> int:
-        return int(push.subsignal)
+    def frame(cls, push: Any) -> Frame:
+        return Frame(cls.signal, int(push.subsignal), 0, cls.toTcp(push))
+
+    @classmethod
+    def envelope(cls, push: Any) -> Envelope:
+        return Envelope(cls.signal, int(push.subsignal), 0, cls.toWs(push))
 
     @classmethod
     def decodeTcp(cls, subsignal: int, body: bytes) -> Any:

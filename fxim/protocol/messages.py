@@ -77,6 +77,11 @@ class SendMessageCommand(Command):
 
 # -- MP ------------------------------------------------------------------------
 
+def _mpFromTcp(body: bytes) -> PullMessages:
+    m = parsePb(pb.PullMessageRequest, body)
+    return PullMessages(m.id, m.type)
+
+
 def _mpFromWs(content: Any) -> PullMessages:
     o = jobj(content)
     seq = jint(o.get("messageId"))
@@ -109,8 +114,7 @@ class PullMessagesCommand(Command):
     subsignal = int(SubSignal.MP)
     request = PullMessages
     response = PullResult
-    requestFromTcp = staticmethod(
-        lambda body: (lambda m: PullMessages(m.id, m.type))(parsePb(pb.PullMessageRequest, body)))
+    requestFromTcp = staticmethod(_mpFromTcp)
     requestFromWs = staticmethod(_mpFromWs)
     responseToTcp = staticmethod(lambda r: pullResultPb(r.messages, r.current, r.head))
     responseToWs = staticmethod(lambda r: pullResultJson(r.messages, r.current, r.head))

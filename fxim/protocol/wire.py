@@ -48,23 +48,6 @@ class Incoming:
     wire: "Wire"
 
 
-class _PushCache:
-    """
-    The last push a wire object encoded: one push delivered to many
-    connections of one transport is encoded once.
-    """
-
-    _push: Any = None
-    _data: bytes = b""
-
-    def get(self, push: Any) -> Optional[bytes]:
-        return self._data if push is self._push else None
-
-    def put(self, push: Any, data: bytes) -> bytes:
-        self._push, self._data = push, data
-        return data
-
-
 class TcpWire:
     """
     The TCP wire: frame bodies are protobuf (or the command's binary form).
@@ -72,9 +55,13 @@ class TcpWire:
     @ivar registry: the L{CommandRegistry}.
     """
 
+    #: The last push encoded and its bytes: one push delivered to many
+    #: connections of one transport is encoded once.
+    _lastPush: Any = None
+    _lastBytes = b""
+
     def __init__(self, registry: CommandRegistry = BUILTIN) -> None:
         self.registry = registry
-        self._pushes = _PushCache()
 
     def incoming(self, frame: Frame) -> Incoming:
         """
@@ -94,11 +81,9 @@ class TcpWire:
     def notImplemented(self, messageId: int, subsignal: int) -> Frame:
         return Frame(_PUB_ACK, subsignal & 0x7F, messageId, bytes((ErrorCode.NOT_IMPLEMENT,)))
 
-    def serialize(self, reply: Frame) -> bytes:
-        """
-        The bytes of a reply frame.
-        """
-        return encodeFrame(reply)
+    #: The bytes of a reply frame (the frame encoder itself: no call
+    #: between the transport and it).
+    serialize = staticmethod(encodeFrame)
 
     def encodePush(self, push: Any) -> bytes:
         """
@@ -106,10 +91,10 @@ class TcpWire:
 
         @raise TypeError: for a push no notification declares.
         """
-        cached = self._pushes.get(push)
-        if cached is not None:
-            return cached
-        return self._pushes.put(push, encodeFrame(self.registry.notificationFor(push).frame(push)))
+        if push is not self._lastPush:
+            self._lastBytes = encodeFrame(self.registry.notificationFor(push).frame(push))
+            self._lastPush = push
+        return self._lastBytes
 
 
 class WsWire:
@@ -119,9 +104,12 @@ class WsWire:
     @ivar registry: the L{CommandRegistry} (its plugin names too).
     """
 
+    #: The last push encoded and its bytes (see L{TcpWire}).
+    _lastPush: Any = None
+    _lastBytes = b""
+
     def __init__(self, registry: CommandRegistry = BUILTIN) -> None:
         self.registry = registry
-        self._pushes = _PushCache()
 
     def decodeText(self, text: str) -> Envelope:
         """
@@ -166,11 +154,11 @@ class WsWire:
 
         @raise TypeError: for a push no notification declares.
         """
-        cached = self._pushes.get(push)
-        if cached is not None:
-            return cached
-        envelope = self.registry.notificationFor(push).envelope(push)
-        return self._pushes.put(push, self.serialize(envelope))
+        if push is not self._lastPush:
+            envelope = self.registry.notificationFor(push).envelope(push)
+            self._lastBytes = self.serialize(envelope)
+            self._lastPush = push
+        return self._lastBytes
 
 
 Wire = Union[TcpWire, WsWire]

@@ -169,7 +169,7 @@ class MessagingService:
                     hook(uid, stored.message)
                 except Exception:
                     _log.failure("an after-send hook failed")
-            await self._afterStore(stored.message, receivers)
+            await self._runHooks(self.afterStore, stored.message, receivers)
             await self._runHooks(self.afterReach, stored.message, receivers)
         return SendResult(stored.message.uid, stored.message.timestamp)
 
@@ -193,9 +193,6 @@ class MessagingService:
         await self._runHooks(self.afterPublish, stored.message, receivers)
         await self._runHooks(self.afterReach, stored.message, receivers)
         return stored.message
-
-    async def _afterStore(self, message: Message, receivers: Sequence[str]) -> None:
-        await self._runHooks(self.afterStore, message, receivers)
 
     async def _runHooks(self, hooks: list, message: Message, *args) -> None:
         for hook in hooks:

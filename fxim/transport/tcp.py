@@ -73,15 +73,14 @@ class FrameProtocol(Protocol, TimeoutMixin):
             self._closed = True
             self.transport.abortConnection()
 
-    def _checkAuthenticated(self) -> None:
+    def _authenticated(self) -> None:
         """
-        Lift the pre-authentication limits once a CONNECT was accepted.
+        Lift the pre-authentication limits (once a CONNECT was accepted).
         """
-        if self.uid is not None and self._decoder.maxLength != self.factory.maxLength:
-            self._decoder.maxLength = self.factory.maxLength
-            if self._connectDeadline is not None and self._connectDeadline.active():
-                self._connectDeadline.cancel()
-            self._connectDeadline = None
+        self._decoder.maxLength = self.factory.maxLength
+        if self._connectDeadline is not None and self._connectDeadline.active():
+            self._connectDeadline.cancel()
+        self._connectDeadline = None
 
     def dataReceived(self, data: bytes) -> None:
         self.resetTimeout()
@@ -101,7 +100,8 @@ class FrameProtocol(Protocol, TimeoutMixin):
     def _outcome(self, outcome: Any) -> None:
         if self._closed:
             return
-        self._checkAuthenticated()
+        if self.uid is not None and self._decoder.maxLength != self.factory.maxLength:
+            self._authenticated()
         if outcome.reply is not None:
             self.transport.write(self.factory.wire.serialize(outcome.reply))
         if outcome.close:

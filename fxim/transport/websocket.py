@@ -76,15 +76,14 @@ class EnvelopeProtocol(WebSocketServerProtocol):
             self._fximClosed = True
             self.dropConnection(abort=True)
 
-    def _checkAuthenticated(self) -> None:
+    def _authenticated(self) -> None:
         """
-        Lift the pre-authentication payload limit once a CONNECT was
-        accepted (the factory's options are the pre-auth ones).
+        Lift the pre-authentication payload limit (once a CONNECT was
+        accepted; the factory's options are the pre-auth ones).
         """
-        if self.uid is not None and self.maxMessagePayloadSize != self.factory.fullPayload:
-            self.maxMessagePayloadSize = self.factory.fullPayload
-            self.maxFramePayloadSize = self.factory.fullPayload
-            self._cancelConnectDeadline()
+        self.maxMessagePayloadSize = self.factory.fullPayload
+        self.maxFramePayloadSize = self.factory.fullPayload
+        self._cancelConnectDeadline()
 
     def _cancelConnectDeadline(self) -> None:
         if self._connectDeadline is not None and self._connectDeadline.active():
@@ -116,7 +115,8 @@ class EnvelopeProtocol(WebSocketServerProtocol):
     def _outcome(self, outcome: Any) -> None:
         if self._fximClosed:
             return
-        self._checkAuthenticated()
+        if self.uid is not None and self.maxMessagePayloadSize != self.factory.fullPayload:
+            self._authenticated()
         if outcome.reply is not None:
             self._sendEnvelope(outcome.reply)
         if outcome.close:
