@@ -31,11 +31,11 @@ from fxim.model import Conversation, Message, MessageContent  # noqa
 from fxim.storage import openStore  # noqa
 
 
-def makeMessage(uid, sender, target):
+def makeMessage(userId, sender, target):
     return Message(
         conversation=Conversation(0, target), fromUser=sender,
-        content=MessageContent(type=1, searchableContent="hello %d" % uid),
-        uid=uid, timestamp=1700000000000 + uid, localId=uid)
+        content=MessageContent(type=1, searchableContent="hello %d" % userId),
+        messageUid=userId, timestamp=1700000000000 + userId, localId=userId)
 
 
 @inlineCallbacks

@@ -45,7 +45,7 @@ def messages(rng, count, words, hitRate=0.05):
             cut = rng.randrange(len(body))
             body = body[:cut] + rng.choice(words) + body[cut:]
         out.append(Message(Conversation(0, "b", 0), "a",
-                           MessageContent(type=1, searchableContent=body), uid=i + 1))
+                           MessageContent(type=1, searchableContent=body), messageUid=i + 1))
     return out
 
 
@@ -80,11 +80,11 @@ def main(argv=None):
     batch = messages(rng, args.messages, small)
     results = {}
 
-    async def identity(uid, cid, message):
+    async def identity(userId, cid, message):
         return message
 
     def naive(words):
-        async def hook(uid, cid, message):
+        async def hook(userId, cid, message):
             text = message.content.searchableContent.lower()
             for word in words:
                 if word in text:

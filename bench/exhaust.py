@@ -173,12 +173,12 @@ def _login(node, mobile, cid):
 
 class TcpClient:
     def __init__(self, node, mobile):
-        self.uid, token, cid = _login(node, mobile, "bench-" + mobile)
+        self.userId, token, cid = _login(node, mobile, "bench-" + mobile)
         self.s = socket.create_connection(("127.0.0.1", node.tcpPort))
         self.s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.decoder = FrameDecoder(1 << 30)
         self.frames = []
-        body = json.dumps({"userName": self.uid, "clientIdentifier": cid,
+        body = json.dumps({"userName": self.userId, "clientIdentifier": cid,
                            "password": crypto.makePassword(token, int(time.time() * 1000))})
         self.s.sendall(encodeFrame(Frame(Signal.CONNECT, 0, 0, body.encode())))
         assert self.wait(lambda f: f.signal == Signal.CONNECT_ACK).subsignal == 1
@@ -239,7 +239,7 @@ def stall(node):
     # ~1 MiB of stored messages for the receiver, in 1 KiB messages.
     for i in range(1000):
         m = pb.Message()
-        messageToPb(Message(Conversation(0, receiver.uid, 0), "",
+        messageToPb(Message(Conversation(0, receiver.userId, 0), "",
                             MessageContent(type=1, searchableContent="s" * 1000)), m)
         sender.request(SubSignal.MS, i % 60000 + 1, pb.Message.SerializeToString(m))
     pull = pb.PullMessageRequest(id=0, type=0).SerializeToString()

@@ -435,7 +435,7 @@ def scenario_codec(opts, results):
                 encodeFrame(codec.replyTcp(fr.messageId, 0, result))
 
     unpack, pack = HEADER.unpack_from, HEADER.pack
-    ackBody = bytes(1) + struct.pack(">qq", result.uid, result.timestamp)
+    ackBody = bytes(1) + struct.pack(">qq", result.messageUid, result.timestamp)
 
     def bareTcp(n):
         for _ in range(n):

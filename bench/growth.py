@@ -77,7 +77,7 @@ def fill(path, start, stop, a, b, rng):
                 target = "bg%06d" % rng.randrange(BACKGROUND_USERS)
             m = Message(Conversation(0, target, 0), sender,
                         MessageContent(type=1, searchableContent="growth %d %s" % (n, "x" * 80)),
-                        uid=FIRST_UID + n, timestamp=now - (stop - n))
+                        messageUid=FIRST_UID + n, timestamp=now - (stop - n))
             items.append(PendingStore(m, [sender, target], None, now))
         SQLITE.begin(cur)
         storeBatch_txn(cur, SQLITE, items)
@@ -110,12 +110,12 @@ async def measure(reactor, node, creds, historyUids, rng):
         for i in range(SAMPLES):
             t0 = perf()
             ack = await a.request(SendMessage(Message(
-                Conversation(0, b.uid, 0), "", MessageContent(type=1, searchableContent=f"m{i}"))))
+                Conversation(0, b.userId, 0), "", MessageContent(type=1, searchableContent=f"m{i}"))))
             ackLat.append(round((perf() - t0) * 1e6))
-            acked.append(ack.uid)
+            acked.append(ack.messageUid)
             await inbox.waitFor(i + 1)
             e2e.append(round((perf() - t0) * 1e6))
-        got = [m.uid for m in inbox.messages]
+        got = [m.messageUid for m in inbox.messages]
         exactlyOnce = {"sent": len(acked), "pulled": len(got),
                        "duplicates": len(got) - len(set(got)),
                        "lost": len(set(acked) - set(got)), "ok": got == acked}
@@ -127,7 +127,7 @@ async def measure(reactor, node, creds, historyUids, rng):
             pullLat.append(round((perf() - t0) * 1e6))
             assert len(r.messages) >= 10 or head < 10, len(r.messages)
         histLat = []
-        conv = Conversation(0, a.uid, 0)
+        conv = Conversation(0, a.userId, 0)
         for _ in range(SAMPLES):
             before = rng.choice(historyUids) if historyUids else 0
             t0 = perf()

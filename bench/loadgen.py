@@ -150,9 +150,9 @@ class Client(Protocol):
                 if d is not None:
                     d.callback(f)
 
-    def connect(self, uid, token, cid):
+    def connect(self, userId, token, cid):
         password = crypto.makePassword(token, int(time.time() * 1000))
-        body = clientcodecs.encodeRequestTcp(ConnectRequest(uid, password, cid))
+        body = clientcodecs.encodeRequestTcp(ConnectRequest(userId, password, cid))
         self.connectWaiter = d = Deferred()
         self.transport.write(frame(CONNECT, 0, 0, body))
         return d.addCallback(self._connected)
@@ -282,13 +282,13 @@ class Worker:
             s.pairIdx = idx
             s.sentAt = {}        # seq -> perf time
             s.inflight = {}      # mid -> seq
-            s.uids = {}          # seq -> uid (from the ack)
+            s.messageUids = {}          # seq -> uid (from the ack)
             s.next = 0
             s.tpl = tpl
             r.got = {}           # seq -> uid (as pulled)
             r.sender = s
 
-            def received(client, seq, uid, st=st):
+            def received(client, seq, messageUid, st=st):
                 s = client.sender
                 t = s.sentAt.pop(seq, None)
                 if seq in client.got:
@@ -298,7 +298,7 @@ class Worker:
                     st["bad"] += 1
                     return
                 now = perf()
-                client.got[seq] = uid
+                client.got[seq] = messageUid
                 st["lat"].append(now - t)
                 st["delivered"] += 1
                 st["last"] = now
@@ -353,7 +353,7 @@ class Worker:
                 st["bad"] += 1
             else:
                 st["acked"] += 1
-                s.uids[seq] = 0 if relay else _ACK.unpack_from(body, 1)[0]
+                s.messageUids[seq] = 0 if relay else _ACK.unpack_from(body, 1)[0]
             if s.next < count and not afterPull:
                 self._sendNext(s, st)
         cpu0, t0 = cpuSeconds(), time.perf_counter()
@@ -382,11 +382,11 @@ class Worker:
         """
         missing = mismatch = 0
         for s, r, _ in self.pairs:
-            for seq, uid in s.uids.items():
+            for seq, messageUid in s.messageUids.items():
                 got = r.got.get(seq)
                 if got is None:
                     missing += 1
-                elif not relay and got != uid:
+                elif not relay and got != messageUid:
                     mismatch += 1
         return missing, mismatch
 
@@ -410,7 +410,7 @@ class Worker:
                 st["bad"] += 1
             else:
                 st["acked"] += 1
-                s.uids[seq] = 0 if relay else _ACK.unpack_from(body, 1)[0]
+                s.messageUids[seq] = 0 if relay else _ACK.unpack_from(body, 1)[0]
         for s, _r, _ in self.pairs:
             s.onMsAck = onAck
         perf = time.perf_counter

@@ -54,9 +54,9 @@ class Relay(Protocol):
                 peer = self.factory.conns.get(self.peerName)
                 if peer is not None:
                     peer.transport.write(buf[offset:stop])
-                self.factory.uid += 1
+                self.factory.userId += 1
                 self.transport.write(ACK.pack(0xF8, 2, PUB_ACK, 17, sub, mid, 0,
-                                              self.factory.uid, int(time.time() * 1000)))
+                                              self.factory.userId, int(time.time() * 1000)))
             elif signal == CONNECT:
                 o = json.loads(buf[offset + 10:stop])
                 self.name = o["userName"]
@@ -77,7 +77,7 @@ class RelayFactory(Factory):
 
     def __init__(self):
         self.conns = {}
-        self.uid = 0
+        self.userId = 0
 
 
 def main():

@@ -98,7 +98,7 @@ async def run(opts):
             for group, mobile in ((senders, 13700000000 + 2 * i), (receivers, 13700000001 + 2 * i)):
                 creds = await login(reactor, node.httpBase, str(mobile), CODE, f"b{mobile}")
                 conn = await openConnection(reactor, "tcp", "127.0.0.1", node.tcpPort)
-                await conn.connect(creds.uid, creds.token, creds.clientId)
+                await conn.connect(creds.userId, creds.token, creds.clientId)
                 group.append(conn)
         owners = [Owner(s) for s in senders]
         inboxes = [Inbox(r) for r in receivers]
@@ -110,7 +110,7 @@ async def run(opts):
         async def sendAll(p):
             s, r = senders[p], receivers[p]
             await window(n, 8, lambda i: s.request(SendMessage(Message(
-                Conversation(0, r.uid, 0), "", MessageContent(1, f"m{i}")))))
+                Conversation(0, r.userId, 0), "", MessageContent(1, f"m{i}")))))
         await gatherResults([ensureDeferred(sendAll(p)) for p in range(opts.pairs)])
         acked = time.perf_counter() - start
         await gatherResults([inbox.waitFor(n) for inbox in inboxes])
@@ -129,8 +129,8 @@ async def run(opts):
 
                 def one(i):
                     if kind == 1:
-                        return r.request(DeliveryReportRequest(s.uid, base + i))
-                    return r.request(ReadReportRequest(s.uid, base + i))
+                        return r.request(DeliveryReportRequest(s.userId, base + i))
+                    return r.request(ReadReportRequest(s.userId, base + i))
                 await window(n, 8, one)
             await gatherResults([ensureDeferred(reportAll(p)) for p in range(opts.pairs)])
             acked = time.perf_counter() - start

@@ -188,14 +188,14 @@ async def measure(reactor: Any, extraArgs: List[str]) -> List[List[Dict[str, Any
         for mobile, cid in (("13900000001", "walk-sender"), ("13900000002", "walk-receiver")):
             creds = await login(reactor, node.httpBase, mobile, node.loginCode, cid)
             conn = await openConnection(reactor, "tcp", "127.0.0.1", node.tcpPort)
-            await conn.connect(creds.uid, creds.token, cid)
+            await conn.connect(creds.userId, creds.token, cid)
             connections.append(conn)
         sender, receiver = connections
         heads: List[int] = []
         receiver.onPush(lambda p: heads.append(p.head) if isinstance(p, MessageNotify) else None)
 
         def ms(localId: int) -> Any:
-            return SendMessage(Message(Conversation(ConversationType.PRIVATE, receiver.uid),
+            return SendMessage(Message(Conversation(ConversationType.PRIVATE, receiver.userId),
                                        "", MessageContent(1, "walk"), localId=localId))
 
         async def walkOnce() -> None:

@@ -278,13 +278,13 @@ class UserToken:
     """
     The signed record inside a token.
 
-    @ivar uid: the user id.
+    @ivar userId: the user id.
     @ivar cid: the device's clientId.
     @ivar issuedAt: ms since the epoch.
     @ivar expiresAt: ms since the epoch; the token is refused from then on.
     """
 
-    uid: str
+    userId: str
     cid: str
     issuedAt: int
     expiresAt: int
@@ -318,13 +318,13 @@ def signUserToken(tok: UserToken, key: bytes) -> bytes:
     """
     if len(key) < 16:
         raise ValueError("the HMAC key must have at least 16 bytes")
-    uid = tok.uid.encode("utf-8")
+    userId = tok.userId.encode("utf-8")
     cid = tok.cid.encode("utf-8")
-    if len(uid) > 255 or len(cid) > 255:
+    if len(userId) > 255 or len(cid) > 255:
         raise ValueError("uid and cid are at most 255 bytes")
     body = (_USERTOKEN_HEADER.pack(USERTOKEN_VERSION, tok.issuedAt,
-                                   tok.expiresAt, len(uid))
-            + uid + bytes([len(cid)]) + cid)
+                                   tok.expiresAt, len(userId))
+            + userId + bytes([len(cid)]) + cid)
     body += bytes(_padTo(len(body), USERTOKEN_ALIGN) - len(body))
     return body + _mac(key, body)
 

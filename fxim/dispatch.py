@@ -281,8 +281,8 @@ class RequestContext:
         return apiFor(self.node)
 
     @property
-    def uid(self) -> str:
-        return self.connection.uid
+    def userId(self) -> str:
+        return self.connection.userId
 
     @property
     def cid(self) -> str:
@@ -379,7 +379,7 @@ class Dispatcher:
         handler = self.registry.lookup(signal, subsignal)
         if handler is None:
             return succeed(self._unhandled(connection, incoming))
-        if connection.uid is None and not handler.anonymous:
+        if connection.userId is None and not handler.anonymous:
             pending = self.stateOf(connection).pendingConnect
             if pending is not None:
                 # A CONNECT is being verified: wait for it, then decide.
@@ -523,7 +523,7 @@ class Dispatcher:
 
     def _unhandled(self, connection: Any, incoming: Incoming) -> Outcome:
         if incoming.signal == Signal.PUBLISH:
-            if connection.uid is None:
+            if connection.userId is None:
                 return Outcome(None, True)
             why = "server-only" if incoming.subsignal in SERVER_ONLY_SUBSIGNALS else "unknown"
             _log.info("{peer}: {why} subsignal {sub}: NOT_IMPLEMENT", peer=connection.peer,

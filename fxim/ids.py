@@ -61,15 +61,15 @@ def toUid(n: int, randint: Callable[[int], int] = _sysRandom.randrange) -> str:
     return "".join(ALPHABET[v] for v in out)
 
 
-def fromUid(uid: str) -> Optional[int]:
+def fromUid(userId: str) -> Optional[int]:
     """
     Decode an id made by L{toUid}.
 
     @return: the counter value, or L{None} if C{uid} is not such an id.
     """
-    if len(uid) != 8 or any(c not in _INDEX for c in uid):
+    if len(userId) != 8 or any(c not in _INDEX for c in userId):
         return None
-    values = [_INDEX[c] for c in uid]
+    values = [_INDEX[c] for c in userId]
     n = 0
     for pos, shiftPos in reversed(_DIGIT_POSITIONS):
         n = n * 64 + (values[pos] - values[shiftPos]) % 64

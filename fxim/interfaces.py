@@ -32,7 +32,7 @@ class IConnection(Interface):
     """
 
     transportName = Attribute("C{'tcp'} or C{'ws'}.")
-    uid = Attribute("The authenticated user id, or L{None} before CONNECT.")
+    userId = Attribute("The authenticated user id, or L{None} before CONNECT.")
     cid = Attribute("The device's clientIdentifier, or L{None} before CONNECT.")
     peer = Attribute("C{str} describing the remote address, for logs.")
 
@@ -67,23 +67,23 @@ class IUserStore(Interface):
             a fresh short unique uid, name = displayName = mobile.
         """
 
-    def createUser(mobile, displayName, now, uid=None):
+    def createUser(mobile, displayName, now, userId=None):
         """
         Create a user (admin API).  @return: L{Deferred} firing with the
         L{fxim.model.User}; fails with L{KeyError} if uid or mobile exist.
         """
 
-    def getUser(uid):
+    def getUser(userId):
         """
         @return: L{Deferred} firing with a L{fxim.model.User} or L{None}.
         """
 
-    def getUsers(uids):
+    def getUsers(userIds):
         """
         @return: L{Deferred} firing with a C{dict} uid -> User of those found.
         """
 
-    def updateUser(uid, changes, now):
+    def updateUser(userId, changes, now):
         """
         Apply C{changes} (a dict of L{fxim.model.User} field names to values,
         not C{uid}) and set C{updateDt = now}.  @return: L{Deferred} firing
@@ -108,22 +108,22 @@ class ISessionStore(Interface):
 
     def createSession(session):
         """
-        Insert or replace the session for C{(session.uid, session.cid)}.
+        Insert or replace the session for C{(session.userId, session.cid)}.
         @return: L{Deferred} firing with the stored L{fxim.model.Session}.
         """
 
-    def getSession(uid, cid):
+    def getSession(userId, cid):
         """
         @return: L{Deferred} firing with the Session or L{None}.
         """
 
-    def listSessions(uid):
+    def listSessions(userId):
         """
         @return: L{Deferred} firing with a list of the user's Sessions,
             sorted by cid.
         """
 
-    def deleteSession(uid, cid):
+    def deleteSession(userId, cid):
         """
         @return: L{Deferred} firing with C{True} if one was deleted.
         """
@@ -187,7 +187,7 @@ class IMessageStore(Interface):
         @return: L{Deferred} firing with the number of keys forgotten.
         """
 
-    def pullMessages(uid, afterSeq, maxBytes):
+    def pullMessages(userId, afterSeq, maxBytes):
         """
         Inbox entries of C{uid} with seq > C{afterSeq}, oldest first, as
         many as fit in C{maxBytes} by L{fxim.storage.records.estimateSize}
@@ -197,7 +197,7 @@ class IMessageStore(Interface):
             L{fxim.storage.records.PullBatch}.
         """
 
-    def getHead(uid):
+    def getHead(userId):
         """
         @return: L{Deferred} firing with the user's highest seq (0 if none).
         """
@@ -207,7 +207,7 @@ class IMessageStore(Interface):
         @return: L{Deferred} firing with the L{fxim.model.Message} or L{None}.
         """
 
-    def getSendContext(uid, conversationType, target):
+    def getSendContext(userId, conversationType, target):
         """
         What sending a message checks, read at once: the sender, and for a
         private conversation the target user and whether it blacklisted
@@ -242,13 +242,13 @@ class IFriendStore(Interface):
     Friends (C{t_friend}) and friend requests (C{t_friend_request}).
     """
 
-    def getFriend(uid, friendUid):
+    def getFriend(userId, friendUid):
         """@return: L{Deferred} firing with a L{fxim.model.Friend} or None."""
 
-    def putFriend(uid, friend):
-        """Insert or update C{uid}'s row for C{friend.uid}.  @return: Deferred."""
+    def putFriend(userId, friend):
+        """Insert or update C{userId}'s row for C{friend.userId}.  @return: Deferred."""
 
-    def listFriends(uid, sinceDt):
+    def listFriends(userId, sinceDt):
         """@return: L{Deferred} firing with Friends with updateDt > sinceDt."""
 
     def getFriendRequest(fromUid, toUid):
@@ -257,13 +257,13 @@ class IFriendStore(Interface):
     def putFriendRequest(request):
         """Insert or replace the (fromUid, toUid) request.  @return: Deferred."""
 
-    def listFriendRequests(uid, sinceDt):
+    def listFriendRequests(userId, sinceDt):
         """
         Requests to or from C{uid} with updateDt > sinceDt.
         @return: L{Deferred} firing with a list of FriendRequest.
         """
 
-    def getFriendHeads(uid):
+    def getFriendHeads(userId):
         """
         @return: L{Deferred} firing with C{(friendHead, friendRequestHead)}:
             max updateDt of the user's friends and of requests to/from them.
@@ -337,7 +337,7 @@ class IGroupStore(Interface):
         written) if a member put as not REMOVED is no user.
         """
 
-    def groupsOf(uid):
+    def groupsOf(userId):
         """
         @return: L{Deferred} firing with the sorted ids of the groups C{uid}
             is a member of (not REMOVED).
@@ -372,14 +372,14 @@ class IDirectory(Interface):
     L{fxim.directory.redis.RedisDirectory}.
     """
 
-    def register(uid, cid, nodeId, transportName):
+    def register(userId, cid, nodeId, transportName):
         """
         Record that (uid, cid) is connected to C{nodeId} over
         C{transportName} (C{'tcp'} or C{'ws'}), replacing any previous
         entry of that device, whatever its node.  @return: L{Deferred}.
         """
 
-    def registerIfRoom(uid, cid, nodeId, transportName, maxDevices):
+    def registerIfRoom(userId, cid, nodeId, transportName, maxDevices):
         """
         Like C{register}, but only if fewer than C{maxDevices} other live
         devices (cids) of C{uid} are registered; checked and written in one
@@ -388,20 +388,20 @@ class IDirectory(Interface):
             refused (nothing written).
         """
 
-    def unregister(uid, cid, nodeId):
+    def unregister(userId, cid, nodeId):
         """
         Remove the entry if it still belongs to C{nodeId} (a device that
         moved to another node keeps its new entry).
         @return: L{Deferred} firing with C{True} if an entry was removed.
         """
 
-    def devicesOf(uid):
+    def devicesOf(userId):
         """
         @return: L{Deferred} firing with a list of
             L{fxim.directory.Presence} (live nodes only), ordered by cid.
         """
 
-    def lookup(uid, cid):
+    def lookup(userId, cid):
         """
         @return: L{Deferred} firing with a live L{fxim.directory.Presence}
             or L{None}.
@@ -418,7 +418,7 @@ class IDeliveryBus(Interface):
     L{fxim.bus.redis.RedisBus}.
     """
 
-    def deliver(uid, push, excludeCid=None):
+    def deliver(userId, push, excludeCid=None):
         """
         Send C{push} to every connected device of C{uid} except
         C{excludeCid}: local connections with C{sendPush}, remote ones
@@ -428,14 +428,14 @@ class IDeliveryBus(Interface):
         it was sent to.
         """
 
-    def presenceChanged(uid):
+    def presenceChanged(userId):
         """
         Announce that C{uid}'s devices changed (called after a device
         registered), so that nodes caching device lists drop them.
         @return: L{Deferred}.
         """
 
-    def kick(uid, cid, keep=None):
+    def kick(userId, cid, keep=None):
         """
         Close every connection of (uid, cid) on any node except C{keep} (a
         local L{IConnection}); closed local connections are removed from

@@ -137,7 +137,7 @@ class Message:
     """
     A chat message.
 
-    @ivar uid: the server-assigned message uid (0 before it is assigned).
+    @ivar messageUid: the server-assigned message uid (0 before it is assigned).
     @ivar timestamp: server time in ms (0 before it is assigned).
     @ivar toUser: TCP C{to_user} / WS C{to}.
     @ivar to: TCP repeated C{to} / WS C{tos}.
@@ -147,7 +147,7 @@ class Message:
     conversation: Conversation
     fromUser: str
     content: MessageContent
-    uid: int = 0
+    messageUid: int = 0
     timestamp: int = 0
     toUser: str = ""
     to: Tuple[str, ...] = ()
@@ -156,7 +156,7 @@ class Message:
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
 class User:
-    uid: str
+    userId: str
     name: str = ""
     displayName: str = ""
     portrait: str = ""
@@ -186,7 +186,7 @@ class Session:
     @ivar dbSecret: the third part of the token (opaque to clients).
     """
 
-    uid: str
+    userId: str
     cid: str
     secret: str
     dbSecret: str
@@ -197,7 +197,7 @@ class Session:
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
 class Friend:
-    uid: str
+    userId: str
     state: int
     updateDt: int
     alias: str = ""

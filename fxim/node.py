@@ -390,7 +390,7 @@ def buildNode(config: Config, reactor: Any, store: Any, presence: Presence,
 
     # i13: agents answer messages (which need agents to tell them).
     agents = AgentService(
-        {uid: buildAgent(reactor, url, config.agentConnectTimeout) for uid, url in config.agents},
+        {userId: buildAgent(reactor, url, config.agentConnectTimeout) for userId, url in config.agents},
         messages, store, bus, reactor, maxConcurrent=config.agentConcurrency,
         perUser=config.agentUserConcurrency, readTimeout=config.agentReadTimeout)
     if agents.agents:

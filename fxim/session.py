@@ -88,19 +88,19 @@ class SessionService:
         # flight for one of them must not leave it registered.
         self._lost: "weakref.WeakSet[Any]" = weakref.WeakSet()
 
-    async def heads(self, uid: str) -> Dict[str, int]:
+    async def heads(self, userId: str) -> Dict[str, int]:
         """
         The heads a CONNECT_ACK carries for C{uid}: its message seq head and
         its friend and friend-request update times (and its settings head).
         """
-        msgHead = await self.store.getHead(uid)
-        friendHead, friendRqHead = await self.store.getFriendHeads(uid)
+        msgHead = await self.store.getHead(userId)
+        friendHead, friendRqHead = await self.store.getFriendHeads(userId)
         heads = dict(msgHead=msgHead, friendHead=friendHead, friendRqHead=friendRqHead)
         if self.settings is not None:
-            heads["settingHead"] = await self.settings.head(uid)
+            heads["settingHead"] = await self.settings.head(userId)
         return heads
 
-    async def bind(self, connection: Any, uid: str, cid: str,
+    async def bind(self, connection: Any, userId: str, cid: str,
                    maxDevices: Optional[int] = None) -> None:
         """
         Attach an authenticated device to C{connection}: any other
@@ -114,41 +114,41 @@ class SessionService:
             newer connection of the device, meanwhile; it is left
             unregistered (the directory names the newer one, if any).
         """
-        connection.uid, connection.cid = uid, cid
-        await self.bus.kick(uid, cid, keep=connection)
+        connection.userId, connection.cid = userId, cid
+        await self.bus.kick(userId, cid, keep=connection)
         if connection in self._lost:
             raise ConnectionGone()
         self.connections.add(connection)
         refused = False
         try:
             if maxDevices is None:
-                await self.directory.register(uid, cid, self.nodeId, connection.transportName)
+                await self.directory.register(userId, cid, self.nodeId, connection.transportName)
             else:
                 refused = not await self.directory.registerIfRoom(
-                    uid, cid, self.nodeId, connection.transportName, maxDevices)
+                    userId, cid, self.nodeId, connection.transportName, maxDevices)
         finally:
             # Closed, or replaced by a newer connection of the device (which
             # kicked it out of self.connections), while registering.
             gone = connection in self._lost or not any(
-                c is connection for c in self.connections.getAll(uid, cid))
+                c is connection for c in self.connections.getAll(userId, cid))
             if refused or gone:
                 self.connections.remove(connection)
             if gone and not refused:
-                await self._repairEntry(uid, cid)
+                await self._repairEntry(userId, cid)
         if refused:
             raise TooManyDevices()
         if gone:
             raise ConnectionGone()
-        await self.bus.presenceChanged(uid)
-        _log.info("{peer}: {uid}/{cid} connected", peer=connection.peer, uid=uid, cid=cid)
-        self._deviceEvent("online", uid, cid)
+        await self.bus.presenceChanged(userId)
+        _log.info("{peer}: {uid}/{cid} connected", peer=connection.peer, uid=userId, cid=cid)
+        self._deviceEvent("online", userId, cid)
 
-    def _deviceEvent(self, event: str, uid: str, cid: str) -> None:
+    def _deviceEvent(self, event: str, userId: str, cid: str) -> None:
         for hook in self.deviceHooks:
-            d: "Deferred[None]" = ensureDeferred(hook(event, uid, cid))
+            d: "Deferred[None]" = ensureDeferred(hook(event, userId, cid))
             d.addErrback(lambda f: _log.failure("a device hook failed", f))
 
-    async def _repairEntry(self, uid: str, cid: str) -> None:
+    async def _repairEntry(self, userId: str, cid: str) -> None:
         """
         A connection of (uid, cid) was lost or replaced while its
         registration was in flight, so its entry may have been written
@@ -156,44 +156,44 @@ class SessionService:
         it should have followed: write what is true now -- the newest
         connection of the device on this node, or nothing.
         """
-        newer = self.connections.get(uid, cid)
+        newer = self.connections.get(userId, cid)
         if newer is None:
-            await self._unregister(uid, cid)
+            await self._unregister(userId, cid)
         else:
-            await self.directory.register(uid, cid, self.nodeId, newer.transportName)
+            await self.directory.register(userId, cid, self.nodeId, newer.transportName)
 
-    async def _unregister(self, uid: str, cid: str) -> None:
+    async def _unregister(self, userId: str, cid: str) -> None:
         # perf-cache: announced like a CONNECT, so that every node's cached
         # device list of uid is dropped (not served for up to its TTL).
-        await self.directory.unregister(uid, cid, self.nodeId)
-        await self.bus.presenceChanged(uid)
+        await self.directory.unregister(userId, cid, self.nodeId)
+        await self.bus.presenceChanged(userId)
 
-    async def disconnectDevices(self, uid: str, cid: Optional[str] = None) -> None:
+    async def disconnectDevices(self, userId: str, cid: Optional[str] = None) -> None:
         """
         Close the connections of (uid, cid) -- of every device of C{uid}
         when C{cid} is None -- on whichever node holds them.
         """
         if cid is not None:
-            await self.bus.kick(uid, cid)
+            await self.bus.kick(userId, cid)
             return
-        for presence in await self.directory.devicesOf(uid):
-            await self.bus.kick(uid, presence.cid)
+        for presence in await self.directory.devicesOf(userId):
+            await self.bus.kick(userId, presence.cid)
 
     def connectionLost(self, connection: Any) -> None:
         """
         Forget a closed connection (called by the transports).
         """
         self._lost.add(connection)
-        if connection.uid is None:
+        if connection.userId is None:
             return
-        if self.connections.get(connection.uid, connection.cid) is connection:
+        if self.connections.get(connection.userId, connection.cid) is connection:
             self.connections.remove(connection)
             if not self.stopping:
                 # (Stopping forgets all of this node's devices at once, and
                 # Redis may already be closed: no unregister per device.)
-                d = ensureDeferred(self._unregister(connection.uid, connection.cid))
+                d = ensureDeferred(self._unregister(connection.userId, connection.cid))
                 d.addErrback(self._unregisterFailed)
-            self._deviceEvent("offline", connection.uid, connection.cid)
+            self._deviceEvent("offline", connection.userId, connection.cid)
 
     def disconnectAll(self) -> None:
         """

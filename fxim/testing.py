@@ -57,9 +57,9 @@ class FakeConnection:
     @ivar idleTimeout: the last C{setIdleTimeout} value.
     """
 
-    def __init__(self, uid: Optional[str] = None, cid: Optional[str] = None,
+    def __init__(self, userId: Optional[str] = None, cid: Optional[str] = None,
                  transportName: str = "tcp", peer: str = "fake") -> None:
-        self.uid = uid
+        self.userId = userId
         self.cid = cid
         self.transportName = transportName
         self.peer = peer
@@ -116,14 +116,14 @@ class MemoryNode:
         @return: C{(userId, token)}.
         """
         result = await self.server.auth.login(mobile, self.config.loginCode, cid)
-        return result.uid, result.token
+        return result.userId, result.token
 
-    async def bind(self, connection: Any, uid: str, cid: str) -> None:
+    async def bind(self, connection: Any, userId: str, cid: str) -> None:
         """
         Attach C{connection} as device C{(uid, cid)}, as an accepted CONNECT
         does (the directory, the bus and the device hooks learn it).
         """
-        await self.server.sessions.bind(connection, uid, cid)
+        await self.server.sessions.bind(connection, userId, cid)
 
     def request(self, connection: Any, signal: int, subsignal: int, payload: Any,
                 messageId: int = 1) -> "Deferred[Outcome]":

@@ -86,10 +86,10 @@ def _status(action: str, value: bool) -> Callable[..., Awaitable[Any]]:
     An L{AdminApi} route setting a user's status flag through
     C{service.<action>(uid, value)}.
     """
-    async def change(self, request, uid):
+    async def change(self, request, userId):
         readBody(request)
-        user = await getattr(self.service, action)(uid, value)
-        await self._audit(request, "users." + change.__name__, uid)
+        user = await getattr(self.service, action)(userId, value)
+        await self._audit(request, "users." + change.__name__, userId)
         return _ok(user)
     return change
 
@@ -99,9 +99,9 @@ def _memberFlag(action: str, value: bool, name: str) -> Callable[..., Awaitable[
     An L{AdminApi} route setting a group member's flag through
     C{service.<action>(gid, uid, value)}, audited as C{groups.<name>}.
     """
-    async def change(self, request, gid, uid):
-        result = await getattr(self.service, action)(gid, uid, value)
-        await self._audit(request, "groups." + name, gid, {"member": uid})
+    async def change(self, request, gid, userId):
+        result = await getattr(self.service, action)(gid, userId, value)
+        await self._audit(request, "groups." + name, gid, {"member": userId})
         return _ok(result)
     return change
 
@@ -185,19 +185,19 @@ class AdminApi(JsonResource):
                           {"displayName": user["displayName"]})
         return 201, _ok(user)[1]
 
-    async def getUser(self, request, uid):
-        return _ok(await self.service.getUser(uid))
+    async def getUser(self, request, userId):
+        return _ok(await self.service.getUser(userId))
 
-    async def updateUser(self, request, uid):
+    async def updateUser(self, request, userId):
         body = readBody(request)
-        user = await self.service.updateUser(uid, body)
-        await self._audit(request, "users.update", uid, {"fields": sorted(body)})
+        user = await self.service.updateUser(userId, body)
+        await self._audit(request, "users.update", userId, {"fields": sorted(body)})
         return _ok(user)
 
-    async def deleteUser(self, request, uid):
+    async def deleteUser(self, request, userId):
         erase = _flag(_query(request), "eraseMessages")
-        result = await self.service.deleteUser(uid, erase)
-        await self._audit(request, "users.delete", uid, {"eraseMessages": erase})
+        result = await self.service.deleteUser(userId, erase)
+        await self._audit(request, "users.delete", userId, {"eraseMessages": erase})
         return _ok(result)
 
     block = _status("setBlocked", True)
@@ -211,26 +211,26 @@ class AdminApi(JsonResource):
 
     # -- sessions and tokens -------------------------------------------------
 
-    async def listSessions(self, request, uid):
-        return _ok(await self.service.listSessions(uid))
+    async def listSessions(self, request, userId):
+        return _ok(await self.service.listSessions(userId))
 
-    async def revokeAll(self, request, uid):
-        result = await self.service.revokeSessions(uid)
-        await self._audit(request, "sessions.revoke", uid, {"clientId": None})
+    async def revokeAll(self, request, userId):
+        result = await self.service.revokeSessions(userId)
+        await self._audit(request, "sessions.revoke", userId, {"clientId": None})
         return _ok(result)
 
-    async def revokeOne(self, request, uid, cid):
-        result = await self.service.revokeSessions(uid, cid)
-        await self._audit(request, "sessions.revoke", uid, {"clientId": cid})
+    async def revokeOne(self, request, userId, cid):
+        result = await self.service.revokeSessions(userId, cid)
+        await self._audit(request, "sessions.revoke", userId, {"clientId": cid})
         return _ok(result)
 
     async def mintToken(self, request):
         body = readBody(request)
-        uid = body.get("uid")
-        if not isinstance(uid, str) or not uid:
+        userId = body.get("uid")
+        if not isinstance(userId, str) or not userId:
             raise invalid("uid must be a non-empty string")
-        result = await self.service.mintToken(uid, body.get("clientId"))
-        await self._audit(request, "tokens.mint", uid, {"clientId": body.get("clientId")})
+        result = await self.service.mintToken(userId, body.get("clientId"))
+        await self._audit(request, "tokens.mint", userId, {"clientId": body.get("clientId")})
         return _ok(result)
 
     # -- groups ----------------------------------------------------------------
@@ -255,18 +255,18 @@ class AdminApi(JsonResource):
         await self._audit(request, "groups.addMembers", gid, {"members": body.get("members")})
         return _ok(result)
 
-    async def removeMember(self, request, gid, uid):
-        result = await self.service.removeMember(gid, uid)
-        await self._audit(request, "groups.removeMember", gid, {"member": uid})
+    async def removeMember(self, request, gid, userId):
+        result = await self.service.removeMember(gid, userId)
+        await self._audit(request, "groups.removeMember", gid, {"member": userId})
         return _ok(result)
 
     async def setOwner(self, request, gid):
         body = readBody(request)
-        uid = body.get("uid")
-        if not isinstance(uid, str) or not uid:
+        userId = body.get("uid")
+        if not isinstance(userId, str) or not userId:
             raise invalid("uid must be a non-empty string")
-        result = await self.service.setOwner(gid, uid)
-        await self._audit(request, "groups.setOwner", gid, {"owner": uid})
+        result = await self.service.setOwner(gid, userId)
+        await self._audit(request, "groups.setOwner", gid, {"owner": userId})
         return _ok(result)
 
     addManager = _memberFlag("setManager", True, "addManager")

@@ -66,7 +66,8 @@ def userJson(user, loginEmail: str = "") -> dict:
     """
     The admin view of a user (every field, plus its login e-mail).
     """
-    out = attr.asdict(user)
+    # the field is userId, the API key stays "uid"
+    out = {("uid" if k == "userId" else k): v for k, v in attr.asdict(user).items()}
     out["loginEmail"] = loginEmail
     return out
 
@@ -75,7 +76,7 @@ def sessionJson(session) -> dict:
     """
     The admin view of a session: never its secrets.
     """
-    return {"uid": session.uid, "clientId": session.cid, "createdAt": session.createdAt,
+    return {"uid": session.userId, "clientId": session.cid, "createdAt": session.createdAt,
             "expiresAt": session.expiresAt, "platform": session.platform}
 
 
@@ -90,7 +91,7 @@ def memberJson(member) -> dict:
 
 def messageJson(message) -> dict:
     c = message.content
-    return {"uid": message.uid, "from": message.fromUser, "timestamp": message.timestamp,
+    return {"uid": message.messageUid, "from": message.fromUser, "timestamp": message.timestamp,
             "conversation": {"type": message.conversation.type,
                              "target": message.conversation.target,
                              "line": message.conversation.line},
@@ -194,8 +195,8 @@ class AdminService:
 
     # -- users ---------------------------------------------------------------
 
-    async def _user(self, uid: str):
-        user = await self.server.store.getUser(uid) if uid else None
+    async def _user(self, userId: str):
+        user = await self.server.store.getUser(userId) if userId else None
         if user is None:
             raise notFound("no such user")
         return user
@@ -208,36 +209,36 @@ class AdminService:
             except InvalidIdentity:
                 pass
         users = await self.store.listUsers(query, offset, limit)
-        return [userJson(u, await self.store.loginEmailOf(u.uid)) for u in users]
+        return [userJson(u, await self.store.loginEmailOf(u.userId)) for u in users]
 
-    async def getUser(self, uid: str) -> dict:
-        user = await self._user(uid)
-        out = userJson(user, await self.store.loginEmailOf(uid))
-        out["groups"] = await self.server.store.groupsOf(uid)
-        out["sessions"] = [sessionJson(s) for s in await self.auth.listSessions(uid)]
+    async def getUser(self, userId: str) -> dict:
+        user = await self._user(userId)
+        out = userJson(user, await self.store.loginEmailOf(userId))
+        out["groups"] = await self.server.store.groupsOf(userId)
+        out["sessions"] = [sessionJson(s) for s in await self.auth.listSessions(userId)]
         return out
 
     async def createUser(self, body: dict) -> dict:
         mobile = _string(body, "mobile", 254)
         displayName = _string(body, "displayName", 64)
-        uid = body.get("uid")
-        if uid is not None and not isinstance(uid, str):
+        userId = body.get("uid")
+        if userId is not None and not isinstance(userId, str):
             raise invalid("uid must be a string")
         try:
-            user = await self.auth.createUser(mobile, displayName, uid=uid)
+            user = await self.auth.createUser(mobile, displayName, userId=userId)
         except AuthError as e:
             raise invalid(e.message)
         except UserExists:
             raise AdminError(409, "the uid, mobile or e-mail already exists")
-        return userJson(user, await self.store.loginEmailOf(user.uid))
+        return userJson(user, await self.store.loginEmailOf(user.userId))
 
-    async def updateUser(self, uid: str, body: dict) -> dict:
+    async def updateUser(self, userId: str, body: dict) -> dict:
         """
         Change profile fields (C{displayName}, C{portrait}, C{gender},
         C{mobile}, C{email}, C{address}, C{company}, C{social}, C{extra},
         C{searchable}) and the C{loginEmail}.
         """
-        await self._user(uid)
+        await self._user(userId)
         checks = _profileFields()
         changes: Dict[str, Any] = {}
         loginEmail = None
@@ -269,15 +270,15 @@ class AdminService:
             raise invalid("nothing to change")
         if loginEmail is not None:
             try:
-                await self.store.setLoginEmail(uid, loginEmail)
+                await self.store.setLoginEmail(userId, loginEmail)
             except KeyError:
                 raise AdminError(409, "another user logs in with that e-mail")
         if changes:
             try:
-                await self.server.store.updateUser(uid, changes, self.now())
+                await self.server.store.updateUser(userId, changes, self.now())
             except KeyError:
                 raise AdminError(409, "another user has that mobile")
-        return await self.getUser(uid)
+        return await self.getUser(userId)
 
     def _identity(self, value: str, phone: bool) -> str:
         try:
@@ -288,27 +289,27 @@ class AdminService:
             raise invalid("a phone number is needed" if phone else "an e-mail address is needed")
         return identity.value
 
-    async def setBlocked(self, uid: str, blocked: bool) -> dict:
+    async def setBlocked(self, userId: str, blocked: bool) -> dict:
         try:
-            await self.auth.setBlocked(uid, blocked)
+            await self.auth.setBlocked(userId, blocked)
         except NoSuchUser:
             raise notFound("no such user")
-        return await self.getUser(uid)
+        return await self.getUser(userId)
 
-    async def setMuted(self, uid: str, muted: bool) -> dict:
+    async def setMuted(self, userId: str, muted: bool) -> dict:
         """
         A muted user stays connected but every send is refused with
         C{FORBIDDEN_SEND_MSG}.
         """
-        user = await self._user(uid)
+        user = await self._user(userId)
         if user.status == UserStatus.BLOCKED:
             raise AdminError(409, "the user is blocked: unblock first")
         status = UserStatus.MUTED if muted else UserStatus.NORMAL
         if user.status != status:
-            await self.server.store.updateUser(uid, {"status": int(status)}, self.now())
-        return await self.getUser(uid)
+            await self.server.store.updateUser(userId, {"status": int(status)}, self.now())
+        return await self.getUser(userId)
 
-    async def deleteUser(self, uid: str, eraseMessages: bool) -> dict:
+    async def deleteUser(self, userId: str, eraseMessages: bool) -> dict:
         """
         Delete a user: close and forget every session, leave every group
         (with the usual notifications), drop friendships both ways (their
@@ -317,47 +318,47 @@ class AdminService:
         by an erased marker everywhere; otherwise their messages stay in
         the receivers' inboxes.
         """
-        if uid == SYSTEM_UID:
+        if userId == SYSTEM_UID:
             raise AdminError(409, "the system account cannot be deleted")
-        await self._user(uid)
-        friends = [f.uid for f in await self.server.store.listFriends(uid, 0)
+        await self._user(userId)
+        friends = [f.userId for f in await self.server.store.listFriends(userId, 0)
                    if f.state != FriendState.DELETED]
-        revoked = await self.auth.revokeSessions(uid)
+        revoked = await self.auth.revokeSessions(userId)
         left = []
-        for groupId in await self.server.store.groupsOf(uid):
+        for groupId in await self.server.store.groupsOf(userId):
             try:
-                await self.server.groups.quit(uid, groupId)
+                await self.server.groups.quit(userId, groupId)
                 left.append(groupId)
             except SignalError:
                 pass
-        counts = await self.store.deleteUser(uid, eraseMessages, self.now())
+        counts = await self.store.deleteUser(userId, eraseMessages, self.now())
         if counts is None:
             raise notFound("no such user")
         now = self.now()
         for friendUid in friends:
             self._deliver(friendUid, FriendNotify(now))
-        return {"uid": uid, "sessions": revoked, "groups": left, "friends": counts.friends,
+        return {"uid": userId, "sessions": revoked, "groups": left, "friends": counts.friends,
                 "friendRequests": counts.friendRequests,
                 "erasedMessages": counts.erasedMessages}
 
     # -- sessions -------------------------------------------------------------
 
-    async def listSessions(self, uid: str) -> List[dict]:
-        await self._user(uid)
-        return [sessionJson(s) for s in await self.auth.listSessions(uid)]
+    async def listSessions(self, userId: str) -> List[dict]:
+        await self._user(userId)
+        return [sessionJson(s) for s in await self.auth.listSessions(userId)]
 
-    async def revokeSessions(self, uid: str, cid: Optional[str] = None) -> dict:
-        await self._user(uid)
-        return {"revoked": await self.auth.revokeSessions(uid, cid)}
+    async def revokeSessions(self, userId: str, cid: Optional[str] = None) -> dict:
+        await self._user(userId)
+        return {"revoked": await self.auth.revokeSessions(userId, cid)}
 
-    async def mintToken(self, uid: str, cid: Any) -> dict:
+    async def mintToken(self, userId: str, cid: Any) -> dict:
         try:
-            token = await self.auth.mintToken(uid, cid)
+            token = await self.auth.mintToken(userId, cid)
         except NoSuchUser:
             raise notFound("no such user")
         except AuthError as e:
             raise invalid(e.message)
-        return {"userId": uid, "clientId": cid, "token": token}
+        return {"userId": userId, "clientId": cid, "token": token}
 
     # -- groups ---------------------------------------------------------------
 
@@ -380,34 +381,34 @@ class AdminService:
         await self._groupCall(self.server.groups.dismiss, info.owner, groupId)
         return {"groupId": groupId, "dismissed": True}
 
-    async def addMembers(self, groupId: str, uids: Sequence[str]) -> dict:
+    async def addMembers(self, groupId: str, userIds: Sequence[str]) -> dict:
         info = await self._group(groupId)
-        uids = self._uids(uids)
-        known = await self.server.store.getUsers(uids)
-        unknown = [u for u in uids if u not in known]
+        userIds = self._uids(userIds)
+        known = await self.server.store.getUsers(userIds)
+        unknown = [u for u in userIds if u not in known]
         if unknown:
             raise AdminError(404, "no such user: " + ", ".join(unknown[:20]))
-        members = [GroupMember(u) for u in uids]
+        members = [GroupMember(u) for u in userIds]
         await self._groupCall(self.server.groups.addMembers, info.owner, groupId, members)
         return await self.getGroup(groupId)
 
-    async def removeMember(self, groupId: str, uid: str) -> dict:
+    async def removeMember(self, groupId: str, userId: str) -> dict:
         info = await self._group(groupId)
-        if uid == info.owner:
+        if userId == info.owner:
             raise AdminError(409, "the owner cannot be removed: set another owner first")
-        await self._member(groupId, uid)
-        await self._groupCall(self.server.groups.kickMembers, info.owner, groupId, [uid])
+        await self._member(groupId, userId)
+        await self._groupCall(self.server.groups.kickMembers, info.owner, groupId, [userId])
         return await self.getGroup(groupId)
 
-    async def setOwner(self, groupId: str, uid: str) -> dict:
+    async def setOwner(self, groupId: str, userId: str) -> dict:
         """
         Hand the group to member C{uid}: the old owner becomes a normal
         member; every member gets notification 109.
         """
         from fxim.services.groups import notificationContent
         info = await self._group(groupId)
-        member = await self._member(groupId, uid)
-        if info.owner == uid:
+        member = await self._member(groupId, userId)
+        if info.owner == userId:
             return await self.getGroup(groupId)
         now = self.now()
         changes = [attr.evolve(member, type=MemberType.OWNER, updateDt=now)]
@@ -415,26 +416,26 @@ class AdminService:
         if old is not None and old.type != MemberType.REMOVED:
             changes.append(attr.evolve(old, type=MemberType.NORMAL, updateDt=now))
         await self.server.store.putMembers(groupId, changes, now)
-        await self.server.store.updateGroup(groupId, {"owner": uid}, now)
+        await self.server.store.updateGroup(groupId, {"owner": userId}, now)
         built = notificationContent(ContentType.TRANSFER_GROUP_OWNER, g=groupId, o=info.owner,
-                                    m=uid)
+                                    m=userId)
         members = [m.memberId for m in await self.server.store.getMembers(groupId)]
         await self.server.messages.publish(
             Message(Conversation(ConversationType.GROUP, groupId, 0), info.owner, built), members)
         return await self.getGroup(groupId)
 
-    async def setManager(self, groupId: str, uid: str, manager: bool) -> dict:
+    async def setManager(self, groupId: str, userId: str, manager: bool) -> dict:
         await self._group(groupId)
-        await self._groupCall(self.server.groups.setManager, groupId, uid, manager)
+        await self._groupCall(self.server.groups.setManager, groupId, userId, manager)
         return await self.getGroup(groupId)
 
-    async def muteMember(self, groupId: str, uid: str, muted: bool) -> dict:
+    async def muteMember(self, groupId: str, userId: str, muted: bool) -> dict:
         await self._group(groupId)
-        await self._groupCall(self.server.groups.mute, groupId, uid, muted)
+        await self._groupCall(self.server.groups.mute, groupId, userId, muted)
         return await self.getGroup(groupId)
 
-    async def _member(self, groupId: str, uid: str):
-        member = await self.server.store.getMember(groupId, uid)
+    async def _member(self, groupId: str, userId: str):
+        member = await self.server.store.getMember(groupId, userId)
         if member is None or member.type == MemberType.REMOVED:
             raise notFound("no such member")
         return member
@@ -446,11 +447,11 @@ class AdminService:
             status = {253: 404, 9: 404}.get(int(e.code), 409)
             raise AdminError(status, e.description or e.code.name.lower())
 
-    def _uids(self, uids: Any) -> List[str]:
-        if (not isinstance(uids, list) or not uids or len(uids) > MAX_IDS
-                or not all(isinstance(u, str) and u for u in uids)):
+    def _uids(self, userIds: Any) -> List[str]:
+        if (not isinstance(userIds, list) or not userIds or len(userIds) > MAX_IDS
+                or not all(isinstance(u, str) and u for u in userIds)):
             raise invalid(f"a list of 1 to {MAX_IDS} uids is needed")
-        return list(dict.fromkeys(uids))
+        return list(dict.fromkeys(userIds))
 
     # -- messages -----------------------------------------------------------------
 
@@ -459,7 +460,7 @@ class AdminService:
             return
         if await self.server.store.getUser(SYSTEM_UID) is None:
             try:
-                await self.auth.createUser("", SYSTEM_NAME, uid=SYSTEM_UID)
+                await self.auth.createUser("", SYSTEM_NAME, userId=SYSTEM_UID)
             except UserExists:
                 pass
         self._systemReady = True
@@ -480,13 +481,13 @@ class AdminService:
         await self._ensureSystemUser()
         notice = Conversation(ConversationType.PRIVATE, "", 0)
         if targets == ["users"]:
-            uids = self._uids(body["users"])
-            known = await self.server.store.getUsers(uids)
-            unknown = [u for u in uids if u not in known]
+            messageUids = self._uids(body["users"])
+            known = await self.server.store.getUsers(messageUids)
+            unknown = [u for u in messageUids if u not in known]
             if unknown:
                 raise AdminError(404, "no such user: " + ", ".join(unknown[:20]))
-            stored = await self._publish(notice, content, uids)
-            return {"messageUids": [stored.uid], "receivers": len(uids)}
+            stored = await self._publish(notice, content, messageUids)
+            return {"messageUids": [stored.messageUid], "receivers": len(messageUids)}
         if targets == ["group"]:
             groupId = body["group"]
             if not isinstance(groupId, str):
@@ -495,20 +496,20 @@ class AdminService:
             members = [m.memberId for m in await self.server.store.getMembers(groupId)]
             stored = await self._publish(Conversation(ConversationType.GROUP, groupId, 0),
                                          content, members)
-            return {"messageUids": [stored.uid], "receivers": len(members)}
+            return {"messageUids": [stored.messageUid], "receivers": len(members)}
         if body["everyone"] is not True:
             raise invalid("everyone must be true")
-        uids, count, offset = [], 0, 0
+        messageUids, count, offset = [], 0, 0
         while True:
             page = await self.store.listUsers("", offset, BROADCAST_CHUNK)
             offset += len(page)
-            receivers = [u.uid for u in page if u.uid != SYSTEM_UID]
+            receivers = [u.userId for u in page if u.userId != SYSTEM_UID]
             if receivers:
-                uids.append((await self._publish(notice, content, receivers)).uid)
+                messageUids.append((await self._publish(notice, content, receivers)).messageUid)
                 count += len(receivers)
             if len(page) < BROADCAST_CHUNK:
                 break
-        return {"messageUids": uids, "receivers": count}
+        return {"messageUids": messageUids, "receivers": count}
 
     async def _publish(self, conversation, content, receivers):
         return await self.server.messages.publish(
@@ -528,17 +529,17 @@ class AdminService:
         if not isinstance(outer, dict):
             raise invalid("content must be an object")
         content = parseContent(outer.get("content"))
-        uids: List[str] = []
+        userIds: List[str] = []
         unknown: List[str] = []
         for mobile in mobiles:
-            uid = await self._findByIdentity(mobile)
-            (uids if uid else unknown).append(uid or mobile)
-        if not uids:
+            userId = await self._findByIdentity(mobile)
+            (userIds if userId else unknown).append(userId or mobile)
+        if not userIds:
             raise AdminError(404, "no user has any of these mobiles")
         await self._ensureSystemUser()
         stored = await self._publish(Conversation(ConversationType.PRIVATE, "", 0), content,
-                                     list(dict.fromkeys(uids)))
-        return {"messageUid": stored.uid, "receivers": len(set(uids)), "unknown": unknown}
+                                     list(dict.fromkeys(userIds)))
+        return {"messageUid": stored.messageUid, "receivers": len(set(userIds)), "unknown": unknown}
 
     async def _findByIdentity(self, text: str) -> Optional[str]:
         try:
@@ -548,9 +549,9 @@ class AdminService:
         if identity.isPhone:
             found = [u for u in await self.store.listUsers(identity.value, 0, 5)
                      if u.mobile == identity.value]
-            return found[0].uid if found else None
+            return found[0].userId if found else None
         user = await self.store.getUserByEmail(identity.value)
-        return user.uid if user else None
+        return user.userId if user else None
 
     async def recall(self, messageUid: Any) -> dict:
         """
@@ -589,7 +590,7 @@ class AdminService:
         content = MessageContent(type=ContentType.TIP, searchableContent=text, content=text)
         return attr.evolve(Message(Conversation(ConversationType.PRIVATE, "", 0), SYSTEM_UID,
                                    content),
-                           uid=self.server.messages.uids.next(), timestamp=self.now())
+                           messageUid=self.server.messages.messageUids.next(), timestamp=self.now())
 
     async def purge(self, selector: tuple, text: str) -> int:
         """
@@ -630,8 +631,8 @@ class AdminService:
                                        "administrator.")
         return {"purged": n}
 
-    def _deliver(self, uid: str, push: Any) -> None:
-        d = ensureDeferred(self.server.bus.deliver(uid, push, None))
-        d.addErrback(lambda f: _log.failure("delivery to {uid} failed", f, uid=uid))
+    def _deliver(self, userId: str, push: Any) -> None:
+        d = ensureDeferred(self.server.bus.deliver(userId, push, None))
+        d.addErrback(lambda f: _log.failure("delivery to {uid} failed", f, uid=userId))
 
 

@@ -52,17 +52,17 @@ def parseAgentSpec(spec: str):
 
     @raise AgentSpecError: if malformed.
     """
-    uid, sep, url = spec.partition("=")
-    uid, url = uid.strip(), url.strip()
-    if not sep or not uid or not url:
+    userId, sep, url = spec.partition("=")
+    userId, url = userId.strip(), url.strip()
+    if not sep or not userId or not url:
         raise AgentSpecError(f"--agent wants UID=URL, got {spec!r}")
-    if not (uid.isascii() and uid.isprintable()) or " " in uid:
-        raise AgentSpecError(f"bad agent uid {uid!r}")
+    if not (userId.isascii() and userId.isprintable()) or " " in userId:
+        raise AgentSpecError(f"bad agent uid {userId!r}")
     if not url.startswith(("http://", "https://", "openai+http://", "openai+https://",
                            "plugin:")):
         raise AgentSpecError(f"agent URL must be http(s)://, openai+http(s):// or "
                              f"plugin:NAME, got {url!r}")
-    return uid, url
+    return userId, url
 
 
 def buildAgent(reactor: Any, url: str, connectTimeout: float = 5.0, plugins=None):
@@ -144,16 +144,16 @@ class AgentService:
         """
         Make sure every agent exists as a user.
         """
-        for uid in sorted(self.agents):
-            if await self.store.getUser(uid) is None:
+        for userId in sorted(self.agents):
+            if await self.store.getUser(userId) is None:
                 try:
-                    await self.store.createUser("", f"AI {uid}", self.now(), uid)
-                    _log.info("created the user of agent {uid}", uid=uid)
+                    await self.store.createUser("", f"AI {userId}", self.now(), userId)
+                    _log.info("created the user of agent {uid}", uid=userId)
                 except KeyError:
                     pass  # another node created it meanwhile
         if self.agents:
             _log.info("agents: {agents}", agents=", ".join(
-                f"{uid} -> {agent!r}" for uid, agent in sorted(self.agents.items())))
+                f"{userId} -> {agent!r}" for userId, agent in sorted(self.agents.items())))
 
     async def stop(self) -> None:
         """
@@ -169,7 +169,7 @@ class AgentService:
 
     # -- how the agent shows up ---------------------------------------------------
 
-    async def befriend(self, uid: str, cid: Optional[str] = None) -> None:
+    async def befriend(self, userId: str, cid: Optional[str] = None) -> None:
         """
         Make every agent a friend of C{uid} (and C{uid} one of every agent)
         if it is not yet: called at CONNECT, before the heads are read, so
@@ -178,16 +178,16 @@ class AgentService:
         other devices get FN; device C{cid} (connecting) reads it in its
         CONNECT_ACK heads instead.
         """
-        if uid in self.agents:
+        if userId in self.agents:
             return
         for agentUid in sorted(self.agents):
-            if await self.store.getFriend(uid, agentUid) is not None:
+            if await self.store.getFriend(userId, agentUid) is not None:
                 continue
             now = self.now()
-            await self.store.putFriend(uid, Friend(agentUid, int(FriendState.NORMAL), now))
-            await self.store.putFriend(agentUid, Friend(uid, int(FriendState.NORMAL), now))
-            d = ensureDeferred(self.bus.deliver(uid, FriendNotify(now), cid))
-            d.addErrback(lambda f: _log.failure("FN to {uid} failed", f, uid=uid))
+            await self.store.putFriend(userId, Friend(agentUid, int(FriendState.NORMAL), now))
+            await self.store.putFriend(agentUid, Friend(userId, int(FriendState.NORMAL), now))
+            d = ensureDeferred(self.bus.deliver(userId, FriendNotify(now), cid))
+            d.addErrback(lambda f: _log.failure("FN to {uid} failed", f, uid=userId))
 
     # -- questions ---------------------------------------------------------------
 
@@ -296,16 +296,16 @@ class AgentService:
                 except Exception:
                     pass
 
-    def _push(self, uid: str, push) -> None:
-        d = ensureDeferred(self.bus.deliver(uid, push))
-        d.addErrback(lambda f: _log.failure("SAI to {uid} failed", f, uid=uid))
+    def _push(self, userId: str, push) -> None:
+        d = ensureDeferred(self.bus.deliver(userId, push))
+        d.addErrback(lambda f: _log.failure("SAI to {uid} failed", f, uid=userId))
 
-    async def _deliverNow(self, uid: str, push) -> None:
+    async def _deliverNow(self, userId: str, push) -> None:
         try:
-            await self.bus.deliver(uid, push)
+            await self.bus.deliver(userId, push)
         except Exception:
-            _log.failure("SAI to {uid} failed", uid=uid)
+            _log.failure("SAI to {uid} failed", uid=userId)
 
-    def _deliver(self, uid: str, push) -> None:
-        d = ensureDeferred(self.bus.deliver(uid, push))
-        d.addErrback(lambda f: _log.failure("delivery to {uid} failed", f, uid=uid))
+    def _deliver(self, userId: str, push) -> None:
+        d = ensureDeferred(self.bus.deliver(userId, push))
+        d.addErrback(lambda f: _log.failure("delivery to {uid} failed", f, uid=userId))

@@ -121,16 +121,16 @@ class CatchUp:
         heads: Dict[str, int] = {}
         sent = 0
         for conn in list(conns):
-            uid = getattr(conn, "uid", None)
-            if uid is None:
+            userId = getattr(conn, "userId", None)
+            if userId is None:
                 continue
-            if uid not in heads:
+            if userId not in heads:
                 try:
-                    heads[uid] = await self._getHead(uid)
+                    heads[userId] = await self._getHead(userId)
                 except Exception as e:
-                    _log.warn("Catch-up: head of {uid} unavailable: {error}", uid=uid, error=e)
+                    _log.warn("Catch-up: head of {uid} unavailable: {error}", uid=userId, error=e)
                     continue
-            head = heads[uid]
+            head = heads[userId]
             seqs = self._seqs.get(conn)
             if seqs is None:
                 seqs = self._seqs[conn] = NotifiedSeqs(head - 1 if head else 0)
@@ -139,7 +139,7 @@ class CatchUp:
                 try:
                     conn.sendPush(MessageNotify(PULL_NORMAL, seq))
                 except Exception:
-                    _log.failure("Catch-up MN to {uid}/{cid}", uid=uid, cid=conn.cid)
+                    _log.failure("Catch-up MN to {uid}/{cid}", uid=userId, cid=conn.cid)
                     break
                 seqs.add(seq)
                 sent += 1

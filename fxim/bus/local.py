@@ -30,7 +30,7 @@ class LocalConnections:
         """
         Add C{conn}, whose C{uid} and C{cid} must be set.
         """
-        conns = self._byUser.setdefault(conn.uid, {}).setdefault(conn.cid, [])
+        conns = self._byUser.setdefault(conn.userId, {}).setdefault(conn.cid, [])
         if not any(c is conn for c in conns):
             conns.append(conn)
 
@@ -40,7 +40,7 @@ class LocalConnections:
 
         @return: C{True} if it was present.
         """
-        devices = self._byUser.get(conn.uid, {})
+        devices = self._byUser.get(conn.userId, {})
         conns = devices.get(conn.cid, [])
         for i, c in enumerate(conns):
             if c is conn:
@@ -48,28 +48,28 @@ class LocalConnections:
                 if not conns:
                     del devices[conn.cid]
                     if not devices:
-                        del self._byUser[conn.uid]
+                        del self._byUser[conn.userId]
                 return True
         return False
 
-    def get(self, uid, cid):
+    def get(self, userId, cid):
         """
         @return: the newest connection of (uid, cid), or L{None}.
         """
-        conns = self._byUser.get(uid, {}).get(cid)
+        conns = self._byUser.get(userId, {}).get(cid)
         return conns[-1] if conns else None
 
-    def getAll(self, uid, cid) -> List[object]:
+    def getAll(self, userId, cid) -> List[object]:
         """
         @return: every connection of (uid, cid), oldest first.
         """
-        return list(self._byUser.get(uid, {}).get(cid, ()))
+        return list(self._byUser.get(userId, {}).get(cid, ()))
 
-    def byUser(self, uid) -> List[object]:
+    def byUser(self, userId) -> List[object]:
         """
         @return: every connection of C{uid}, ordered by cid.
         """
-        devices = self._byUser.get(uid, {})
+        devices = self._byUser.get(userId, {})
         return [c for cid in sorted(devices) for c in devices[cid]]
 
     def __iter__(self):
@@ -87,11 +87,11 @@ class LocalConnections:
         """
         @return: the (uid, cid) pairs with a connection here.
         """
-        return [(uid, cid) for uid, devices in self._byUser.items()
+        return [(userId, cid) for userId, devices in self._byUser.items()
                 for cid in devices]
 
 
-def deliverLocally(local, uid, push, excludeCid=None):
+def deliverLocally(local, userId, push, excludeCid=None):
     """
     C{sendPush(push)} on every connection of C{uid} in C{local} except
     those of C{excludeCid}.
@@ -99,13 +99,13 @@ def deliverLocally(local, uid, push, excludeCid=None):
     @return: the number of connections it was sent to.
     """
     count = 0
-    for conn in local.byUser(uid):
+    for conn in local.byUser(userId):
         if excludeCid is not None and conn.cid == excludeCid:
             continue
         try:
             conn.sendPush(push)
         except Exception:
-            _log.failure("Push to {uid}/{cid}", uid=uid, cid=conn.cid)
+            _log.failure("Push to {uid}/{cid}", uid=userId, cid=conn.cid)
         else:
             count += 1
             from fxim import metrics
@@ -113,7 +113,7 @@ def deliverLocally(local, uid, push, excludeCid=None):
     return count
 
 
-def kickLocally(local, uid, cid, keep=None):
+def kickLocally(local, userId, cid, keep=None):
     """
     Disconnect every connection of (uid, cid) in C{local} but C{keep}, and
     remove them from C{local} at once: nothing more is pushed to them, and
@@ -123,14 +123,14 @@ def kickLocally(local, uid, cid, keep=None):
     @return: the number of connections closed.
     """
     count = 0
-    for conn in local.getAll(uid, cid):
+    for conn in local.getAll(userId, cid):
         if conn is keep:
             continue
         local.remove(conn)
         try:
             conn.disconnect()
         except Exception:
-            _log.failure("Kicking {uid}/{cid}", uid=uid, cid=cid)
+            _log.failure("Kicking {uid}/{cid}", uid=userId, cid=cid)
         else:
             count += 1
     return count
@@ -159,15 +159,15 @@ class LocalBus:
         """
         return succeed(None)
 
-    def deliver(self, uid, push, excludeCid=None):
-        return succeed(deliverLocally(self.local, uid, push, excludeCid))
+    def deliver(self, userId, push, excludeCid=None):
+        return succeed(deliverLocally(self.local, userId, push, excludeCid))
 
-    def presenceChanged(self, uid):
+    def presenceChanged(self, userId):
         """
         Nothing to tell: one node.  @return: a fired L{Deferred}.
         """
         return succeed(None)
 
-    def kick(self, uid, cid, keep=None):
-        kickLocally(self.local, uid, cid, keep)
+    def kick(self, userId, cid, keep=None):
+        kickLocally(self.local, userId, cid, keep)
         return succeed(None)

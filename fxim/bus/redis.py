@@ -172,12 +172,12 @@ class RedisBus:
                 _log.info("Catch-up sent {n} MN(s) to local devices", n=sent)
         self._scheduleOwed(0)
 
-    def _owe(self, uid):
+    def _owe(self, userId):
         """
         An MN for C{uid} may not have reached its devices on other nodes.
         """
         if len(self._owed) < 100_000:
-            self._owed.add(uid)
+            self._owed.add(userId)
         else:
             self._owed.add(None)  # too many: ask for a catch-up of everyone
         self._scheduleOwed(self.owedRetryInterval)
@@ -213,7 +213,7 @@ class RedisBus:
         if message.get("all"):
             conns = list(self.local)
         else:
-            conns = [c for uid in message.get("uids") or () for c in self.local.byUser(uid)]
+            conns = [c for userId in message.get("uids") or () for c in self.local.byUser(userId)]
         if conns:
             d = ensureDeferred(self.catchUp.run(conns))
             d.addErrback(lambda f: _log.failure("Catch-up", f))
@@ -230,9 +230,9 @@ class RedisBus:
                       error=f.getErrorMessage())
 
         def again(conn):
-            d = self.directory.register(conn.uid, conn.cid, self.nodeId,
+            d = self.directory.register(conn.userId, conn.cid, self.nodeId,
                                         conn.transportName)
-            return d.addCallback(lambda _: self.presenceChanged(conn.uid))
+            return d.addCallback(lambda _: self.presenceChanged(conn.userId))
 
         return gatherResults([again(conn) for conn in self.local],
                              consumeErrors=True).addErrback(failed)
@@ -257,25 +257,25 @@ class RedisBus:
         return d.addTimeout(self._timeout, self._reactor).addErrback(failed)
 
     @inlineCallbacks
-    def deliver(self, uid, push, excludeCid=None):
+    def deliver(self, userId, push, excludeCid=None):
         """
         See L{IDeliveryBus.deliver}.  Devices on other nodes count as sent
         to once their node's channel had a subscriber; failures to reach
         Redis are logged, not raised.
         """
-        count = deliverLocally(self.local, uid, push, excludeCid)
+        count = deliverLocally(self.local, userId, push, excludeCid)
         isMN = isinstance(push, MessageNotify)
         if isMN and self.catchUp is not None:
             # The sender's own device (excluded) knows its message too.
-            for conn in self.local.byUser(uid):
+            for conn in self.local.byUser(userId):
                 self.catchUp.notified(conn, push)
         try:
-            devices = yield self.directory.devicesOf(uid)
+            devices = yield self.directory.devicesOf(userId)
         except Exception as e:
-            _log.warn("Looking up devices of {uid}: {error}", uid=uid,
+            _log.warn("Looking up devices of {uid}: {error}", uid=userId,
                       error=e)
             if isMN:
-                self._owe(uid)
+                self._owe(userId)
             return count
         byNode = {}
         for presence in devices:
@@ -287,29 +287,29 @@ class RedisBus:
         publishes = []
         for nodeId in sorted(byNode):
             targets = byNode[nodeId]
-            message = {"op": "push", "uid": uid,
+            message = {"op": "push", "uid": userId,
                        "to": [p.cid for p in targets],
                        "push": neutral}
             if isMN:
                 message["mn"] = push.head
             d = self._publish(self.channelOf(nodeId), message,
-                              (lambda: self._owe(uid)) if isMN else None)
+                              (lambda: self._owe(userId)) if isMN else None)
             d.addCallback(_sentTo, len(targets))
             publishes.append(d)
         sent = yield gatherResults(publishes)
         return count + sum(sent)
 
     @inlineCallbacks
-    def kick(self, uid, cid, keep=None):
+    def kick(self, userId, cid, keep=None):
         """
         See L{IDeliveryBus.kick}.  Local connections are closed at once; the
         other nodes are told on the cluster channel (whichever node the
         directory currently names, so the order of C{register} and C{kick}
         does not matter).
         """
-        kickLocally(self.local, uid, cid, keep)
+        kickLocally(self.local, userId, cid, keep)
         yield self._publish(self.clusterChannel, {
-            "op": "kick", "uid": uid, "cid": cid, "from": self.nodeId})
+            "op": "kick", "uid": userId, "cid": cid, "from": self.nodeId})
 
     # -- receiving ----------------------------------------------------------
 
@@ -337,10 +337,10 @@ class RedisBus:
             _log.warn("Unknown op {op!r} on {channel}", op=op,
                       channel=channel)
 
-    def _forget(self, uid):
+    def _forget(self, userId):
         forget = getattr(self.directory, "forget", None)
         if forget is not None:
-            forget(uid)
+            forget(userId)
 
     @property
     def subscribed(self) -> bool:
@@ -356,31 +356,31 @@ class RedisBus:
         """
         return self._publish(self.clusterChannel, message)
 
-    def presenceChanged(self, uid):
+    def presenceChanged(self, userId):
         """
         Tell every node that C{uid}'s devices changed (after a register),
         so cached device lists are dropped.  @return: L{Deferred}.
         """
-        self._forget(uid)
-        return self._publish(self.clusterChannel, {"op": "presence", "uid": uid})
+        self._forget(userId)
+        return self._publish(self.clusterChannel, {"op": "presence", "uid": userId})
 
     def _pushReceived(self, message):
-        uid = message["uid"]
+        userId = message["uid"]
         try:
             push = self._pushes.decode(message["push"])
         except Exception:
-            _log.failure("Bad push to {uid}", uid=uid)
+            _log.failure("Bad push to {uid}", uid=userId)
             return
         mn = message.get("mn")
         for cid in message["to"]:
-            for conn in self.local.getAll(uid, cid):
+            for conn in self.local.getAll(userId, cid):
                 if isinstance(mn, int) and self.catchUp is not None:
                     self.catchUp.notifiedSeq(conn, mn)
                 try:
                     # Each connection's wire encodes it (once per transport).
                     conn.sendPush(push)
                 except Exception:
-                    _log.failure("Relayed push to {uid}/{cid}", uid=uid, cid=cid)
+                    _log.failure("Relayed push to {uid}/{cid}", uid=userId, cid=cid)
                 else:
                     from fxim import metrics
                     metrics.PUSHES.labels("relayed").inc()

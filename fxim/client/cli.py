@@ -258,24 +258,24 @@ class Cli:
         if MOBILE.match(target):
             for user in await client.searchUsers(target, fuzzy=False):
                 if user.mobile == target:
-                    return user.uid
+                    return user.userId
         return target
 
-    async def names(self, client: ChatClient, uids: Sequence[str]) -> Dict[str, str]:
-        missing = [u for u in set(uids) if u and u not in self._names]
+    async def names(self, client: ChatClient, userIds: Sequence[str]) -> Dict[str, str]:
+        missing = [u for u in set(userIds) if u and u not in self._names]
         if missing:
             try:
                 for user in await client.users(missing):
-                    self._names[user.uid] = user.displayName or user.name or user.mobile or user.uid
+                    self._names[user.userId] = user.displayName or user.name or user.mobile or user.userId
             except Exception:
                 pass
-        return {u: self._names.get(u, u) for u in uids}
+        return {u: self._names.get(u, u) for u in userIds}
 
-    def label(self, uid: str) -> str:
-        name = self._names.get(uid)
-        if uid == self.state.get("uid"):
+    def label(self, userId: str) -> str:
+        name = self._names.get(userId)
+        if userId == self.state.get("uid"):
             return "me"
-        return f"{name} ({uid})" if name and name != uid else uid
+        return f"{name} ({userId})" if name and name != userId else userId
 
     def formatMessage(self, message: Message) -> str:
         when = time.strftime("%Y-%m-%d %H:%M:%S",
@@ -309,10 +309,10 @@ class Cli:
                 self.state.data.pop(key, None)
         deviceId = self.state.get("deviceId") or f"fxim-chat-{uuid.uuid4()}"
         creds = await client.login(mobile, code, deviceId)
-        self.state.data.update({"mobile": mobile, "uid": creds.uid, "token": creds.token,
+        self.state.data.update({"mobile": mobile, "uid": creds.userId, "token": creds.token,
                                 "deviceId": creds.clientId})
         self.state.save()
-        self.print(f"Logged in as {creds.uid} ({mobile}), device {creds.clientId}"
+        self.print(f"Logged in as {creds.userId} ({mobile}), device {creds.clientId}"
                    f"{' (new account)' if creds.register else ''}.")
         self.print(f"State saved in {self.state.path}")
 
@@ -322,20 +322,20 @@ class Cli:
     async def whoami(self) -> None:
         creds = self.credentials()
         transport, host, port, _ = self.endpoint()
-        self.print(f"uid {creds.uid}  mobile {self.state.get('mobile')}  device {creds.clientId}")
+        self.print(f"uid {creds.userId}  mobile {self.state.get('mobile')}  device {creds.clientId}")
         self.print(f"server {self.server}  {transport} {host}:{port}  "
                    f"last seq {self.state.get('lastSeq', 0)}")
 
     async def friends(self) -> None:
         client = await self.connected()
         friends = await client.friends()
-        users = {u.uid: u for u in await client.users([f.uid for f in friends])}
+        users = {u.userId: u for u in await client.users([f.userId for f in friends])}
         if not friends:
             self.print("No friends yet (add-friend UID, then the other side runs accept).")
         for f in friends:
-            u = users.get(f.uid)
+            u = users.get(f.userId)
             name = (u.displayName or u.name) if u else ""
-            self.print(f"{f.uid}\t{name}\t{u.mobile if u else ''}"
+            self.print(f"{f.userId}\t{name}\t{u.mobile if u else ''}"
                        f"{chr(9) + 'alias ' + f.alias if f.alias else ''}")
         await self.finish(client)
 
@@ -391,7 +391,7 @@ class Cli:
             if timer.active():
                 timer.cancel()
         when = time.strftime("%H:%M:%S", time.localtime(result.timestamp / 1000))
-        self.print(f"sent to {target} at {when}, message uid {result.uid}")
+        self.print(f"sent to {target} at {when}, message uid {result.messageUid}")
         await self.finish(client)
 
     async def history(self) -> None:
@@ -412,23 +412,23 @@ class Cli:
         client = await self.connected()
         users = await client.searchUsers(self.args.keyword)
         for u in users:
-            self.print(f"{u.uid}\t{u.displayName or u.name}\t{u.mobile}")
+            self.print(f"{u.userId}\t{u.displayName or u.name}\t{u.mobile}")
         if not users:
             self.print("Nobody found.")
         await self.finish(client)
 
     async def addFriend(self) -> None:
         client = await self.connected()
-        uid = await self.resolveUser(client, self.args.uid)
-        await client.addFriend(uid, self.args.reason)
-        self.print(f"Friend request sent to {uid}.")
+        userId = await self.resolveUser(client, self.args.uid)
+        await client.addFriend(userId, self.args.reason)
+        self.print(f"Friend request sent to {userId}.")
         await self.finish(client)
 
     async def accept(self) -> None:
         client = await self.connected()
-        uid = await self.resolveUser(client, self.args.uid)
-        await client.acceptFriend(uid)
-        self.print(f"{uid} is now a friend.")
+        userId = await self.resolveUser(client, self.args.uid)
+        await client.acceptFriend(userId)
+        self.print(f"{userId} is now a friend.")
         await self.finish(client)
 
     async def createGroup(self) -> None:
@@ -470,7 +470,7 @@ class Cli:
 
         client.onMessage(ordered)
         client.onCursor(saveCursor)
-        client.onRecall(lambda r: self.print(f"*** {self.label(r.fromUser)} recalled message {r.uid}"))
+        client.onRecall(lambda r: self.print(f"*** {self.label(r.fromUser)} recalled message {r.messageUid}"))
         client.onTransparent(lambda m: self.print(
             f"*** {self.label(m.fromUser)} is typing…" if m.content.type == 91 else
             f"*** call signal {m.content.type} from {self.label(m.fromUser)}"))
@@ -524,18 +524,18 @@ class Cli:
             data = json.loads(text)
             if isinstance(data, dict) and isinstance(data.get("result"), dict):
                 data = data["result"]
-            uid, cid, token = data["userId"], data["clientId"], data["token"]
+            userId, cid, token = data["userId"], data["clientId"], data["token"]
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise CommandError(f"cannot read a minted token from {name}: "
                                f"{type(e).__name__}: {e}")
-        if not all(isinstance(v, str) and v for v in (uid, cid, token)):
+        if not all(isinstance(v, str) and v for v in (userId, cid, token)):
             raise CommandError("userId, clientId and token must be non-empty strings")
-        if self.state.get("uid") != uid:
+        if self.state.get("uid") != userId:
             for key in ("lastSeq", "groups", "groupScanSeq", "mobile"):
                 self.state.data.pop(key, None)
-        self.state.data.update({"uid": uid, "token": token, "deviceId": cid})
+        self.state.data.update({"uid": userId, "token": token, "deviceId": cid})
         self.state.save()
-        self.print(f"Using a minted token for {uid}, device {cid}.")
+        self.print(f"Using a minted token for {userId}, device {cid}.")
         self.print(f"State saved in {self.state.path}")
 
     def _readAll(self) -> Deferred:

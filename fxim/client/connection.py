@@ -64,7 +64,7 @@ class _Core:
         self._connectWaiter: Optional[Deferred] = None
         self.pushObservers: List[Callable[[Any], None]] = []
         self.closed: Deferred = Deferred()
-        self.uid: Optional[str] = None
+        self.userId: Optional[str] = None
         self.clientId: Optional[str] = None
 
     def messageId(self) -> int:
@@ -127,8 +127,8 @@ class ClientConnection:
         self.core: _Core = None  # type: ignore[assignment]
 
     @property
-    def uid(self) -> Optional[str]:
-        return self.core.uid
+    def userId(self) -> Optional[str]:
+        return self.core.userId
 
     @property
     def clientId(self) -> Optional[str]:
@@ -141,25 +141,25 @@ class ClientConnection:
         """
         self.core.pushObservers.append(observer)
 
-    async def connect(self, uid: str, token: str, clientId: str, timeout: float = 10.0) -> rq.ConnectAck:
+    async def connect(self, userId: str, token: str, clientId: str, timeout: float = 10.0) -> rq.ConnectAck:
         """
         Prove the device with a password derived from C{token}.
 
         @raise RequestFailed: with the CONNECT_ACK code if refused.
         """
         password = crypto.makePassword(token, int(self.core.clock.seconds() * 1000))
-        return await self.connectWithPassword(uid, password, clientId, timeout)
+        return await self.connectWithPassword(userId, password, clientId, timeout)
 
-    async def connectWithPassword(self, uid: str, password: str, clientId: str,
+    async def connectWithPassword(self, userId: str, password: str, clientId: str,
                                   timeout: float = 10.0) -> rq.ConnectAck:
-        self.core.uid, self.core.clientId = uid, clientId
+        self.core.userId, self.core.clientId = userId, clientId
         d: Deferred = Deferred()
         self.core._connectWaiter = d
         def expire() -> None:
             if not d.called:
                 d.errback(RequestFailed(ErrorCode.TIMEOUT, "no CONNECT_ACK"))
         timer = self.core.clock.callLater(timeout, expire)
-        self._sendConnect(rq.ConnectRequest(uid, password, clientId))
+        self._sendConnect(rq.ConnectRequest(userId, password, clientId))
         try:
             ack = await d
         finally:

@@ -20,7 +20,7 @@ class Credentials:
     bound to.
     """
 
-    uid: str
+    userId: str
     token: str
     clientId: str
     register: bool = False

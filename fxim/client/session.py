@@ -62,7 +62,7 @@ class SendResult:
     it was sent (and possibly resent) with.
     """
 
-    uid: int
+    messageUid: int
     timestamp: int
     localId: int
 
@@ -73,7 +73,7 @@ class Recall:
     The message C{uid} was recalled by C{fromUser}.
     """
 
-    uid: int
+    messageUid: int
     fromUser: str
 
 
@@ -222,13 +222,13 @@ class _RecentUids:
         self.size = size
         self._uids: "OrderedDict[int, None]" = OrderedDict()
 
-    def add(self, uid: int) -> bool:
+    def add(self, messageUid: int) -> bool:
         """
         @return: whether C{uid} was new.
         """
-        if uid in self._uids:
+        if messageUid in self._uids:
             return False
-        self._uids[uid] = None
+        self._uids[messageUid] = None
         if len(self._uids) > self.size:
             self._uids.popitem(last=False)
         return True
@@ -341,11 +341,11 @@ class ChatClient:
     # -- identity --------------------------------------------------------------
 
     @property
-    def uid(self) -> Optional[str]:
+    def userId(self) -> Optional[str]:
         """
         This user's id (L{None} before login).
         """
-        return self.credentials.uid if self.credentials else None
+        return self.credentials.userId if self.credentials else None
 
     async def sendCode(self, mobile: str) -> None:
         """
@@ -506,7 +506,7 @@ class ChatClient:
         if creds is None:  # start() refuses to run without credentials
             raise ValueError("no credentials")
         try:
-            ack = await conn.connect(creds.uid, creds.token, creds.clientId,
+            ack = await conn.connect(creds.userId, creds.token, creds.clientId,
                                      timeout=self.requestTimeout)
         except RequestFailed as e:
             _abort(conn)
@@ -662,13 +662,13 @@ class ChatClient:
             group member) or L{NotConnected} (transparent, not connected).
         """
         localId = self._nextLocalId()
-        message = Message(conversation, self.uid or "", content, toUser=toUser, to=tuple(to),
+        message = Message(conversation, self.userId or "", content, toUser=toUser, to=tuple(to),
                           localId=localId)
         if content.transparent:
             if self.connection is None:
                 return _failed(NotConnected("transparent messages are not queued"))
             d = self.connection.request(rq.SendMessage(message), timeout=self.requestTimeout)
-            return d.addCallback(lambda r: SendResult(r.uid, r.timestamp, localId))
+            return d.addCallback(lambda r: SendResult(r.messageUid, r.timestamp, localId))
         entry = _Outgoing(message, Deferred(), localId)
         self._outbox[localId] = entry
         if self.connection is not None:
@@ -724,7 +724,7 @@ class ChatClient:
         def acked(result: rq.SendResult) -> None:
             self._outbox.pop(localId, None)
             if not entry.deferred.called:
-                entry.deferred.callback(SendResult(result.uid, result.timestamp, localId))
+                entry.deferred.callback(SendResult(result.messageUid, result.timestamp, localId))
 
         def failed(failure: Any) -> None:
             entry.inFlight = False
@@ -765,7 +765,7 @@ class ChatClient:
         elif isinstance(push, rq.TransparentMessage):
             self._fire("transparent", push.message)
         elif isinstance(push, rq.RecallNotify):
-            self._fire("recall", Recall(push.uid, push.fromUser))
+            self._fire("recall", Recall(push.messageUid, push.fromUser))
         elif isinstance(push, rq.FriendNotify) and self.autoSync:
             self.syncFriends()
         elif isinstance(push, rq.FriendRequestNotify) and self.autoSync:
@@ -827,7 +827,7 @@ class ChatClient:
             self._fireSyncWaiters()
 
     def _deliver(self, message: Message) -> None:
-        if not self._seen.add(message.uid):
+        if not self._seen.add(message.messageUid):
             return
         if message.conversation.type == ConversationType.GROUP:
             self._trackGroup(message)
@@ -840,7 +840,7 @@ class ChatClient:
             self.groups.setdefault(gid, self.groups.get(gid, ""))
             return
         gid = event.groupId
-        mine = self.uid
+        mine = self.userId
         if event.kind == ContentType.DISMISS_GROUP or (
                 event.kind == ContentType.QUIT_GROUP and event.operator == mine) or (
                 event.kind == ContentType.KICKOFF_GROUP_MEMBER and mine in event.members):
@@ -920,13 +920,13 @@ class ChatClient:
             await self.whenConnected()
         return await self.connection.request(request, timeout=self.requestTimeout)
 
-    async def recall(self, uid: int) -> None:
+    async def recall(self, messageUid: int) -> None:
         """
         Recall one of this user's messages.
 
         @raise RequestFailed: not allowed (248) or unknown.
         """
-        await self._request(rq.RecallMessage(uid))
+        await self._request(rq.RecallMessage(messageUid))
 
     async def history(self, conversation: Conversation, beforeUid: int = 0,
                       count: int = 20) -> List[Message]:
@@ -937,13 +937,13 @@ class ChatClient:
         result = await self._request(rq.LoadHistory(conversation, beforeUid, count))
         return list(result.messages)
 
-    async def users(self, uids: Sequence[str]) -> List[User]:
+    async def users(self, userIds: Sequence[str]) -> List[User]:
         """
         The profiles of C{uids} (unknown ones left out).
         """
-        if not uids:
+        if not userIds:
             return []
-        result = await self._request(rq.PullUsers(tuple((u, 0) for u in uids)))
+        result = await self._request(rq.PullUsers(tuple((u, 0) for u in userIds)))
         return [user for user, code in result.entries if code == 0]
 
     async def searchUsers(self, keyword: str, fuzzy: bool = True, page: int = 0) -> List[User]:
@@ -981,31 +981,31 @@ class ChatClient:
         """
         return list((await self._request(rq.PullFriendRequests(0))).requests)
 
-    async def addFriend(self, uid: str, reason: str = "") -> None:
+    async def addFriend(self, userId: str, reason: str = "") -> None:
         """
         Ask C{uid} to be friends.
 
         @raise RequestFailed: already friends (16), blocked (18), ...
         """
-        await self._request(rq.AddFriend(uid, reason))
+        await self._request(rq.AddFriend(userId, reason))
 
-    async def acceptFriend(self, uid: str) -> None:
+    async def acceptFriend(self, userId: str) -> None:
         """
         Accept C{uid}'s friend request.
         """
-        await self._request(rq.HandleFriendRequest(uid, 1))
+        await self._request(rq.HandleFriendRequest(userId, 1))
 
-    async def rejectFriend(self, uid: str) -> None:
+    async def rejectFriend(self, userId: str) -> None:
         """
         Reject C{uid}'s friend request.
         """
-        await self._request(rq.HandleFriendRequest(uid, 2))
+        await self._request(rq.HandleFriendRequest(userId, 2))
 
-    async def setFriendAlias(self, uid: str, alias: str) -> None:
+    async def setFriendAlias(self, userId: str, alias: str) -> None:
         """
         Name friend C{uid} C{alias} (for this user only).
         """
-        await self._request(rq.SetFriendAlias(uid, alias))
+        await self._request(rq.SetFriendAlias(userId, alias))
 
     # groups
 
@@ -1020,9 +1020,9 @@ class ChatClient:
         @return: the group id.
         """
         groupId = groupId or uuid.uuid4().hex[:16]
-        members = [GroupMember(self.uid or "", type=2)] + [
-            GroupMember(m) for m in memberIds if m != self.uid]
-        info = GroupInfo(groupId, name, portrait=portrait, owner=self.uid or "", type=type,
+        members = [GroupMember(self.userId or "", type=2)] + [
+            GroupMember(m) for m in memberIds if m != self.userId]
+        info = GroupInfo(groupId, name, portrait=portrait, owner=self.userId or "", type=type,
                          extra=extra)
         await self._request(rq.CreateGroup(info, tuple(members)))
         return groupId
@@ -1078,7 +1078,7 @@ class ChatClient:
         from twisted.web.client import Agent, FileBodyProducer, readBody
         from twisted.web.http_headers import Headers
         safe = _SAFE_KEY.sub("_", filename).lstrip(".")[:100] or "file"
-        key = f"{mediaType}-{_SAFE_KEY.sub('_', self.uid or 'u')}-{self._nextLocalId()}-{safe}"
+        key = f"{mediaType}-{_SAFE_KEY.sub('_', self.userId or 'u')}-{self._nextLocalId()}-{safe}"
         target = await self._request(rq.GetUploadUrl(mediaType, key))
         agent = (Agent(self.reactor) if self.httpsTrust is None
                  else Agent(self.reactor, contextFactory=self.httpsTrust.httpPolicy()))

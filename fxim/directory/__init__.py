@@ -15,13 +15,13 @@ class Presence:
     """
     One connected device.
 
-    @ivar uid: the user id.
+    @ivar userId: the user id.
     @ivar cid: the device's clientIdentifier.
     @ivar nodeId: the id of the node holding its connection.
     @ivar transportName: C{'tcp'} or C{'ws'}.
     """
 
-    uid: str
+    userId: str
     cid: str
     nodeId: str
     transportName: str

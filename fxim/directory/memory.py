@@ -35,34 +35,34 @@ class MemoryDirectory:
         """
         return succeed(None)
 
-    def register(self, uid: str, cid: str, nodeId: str, transportName: str) -> Deferred[None]:
-        self._devices.setdefault(uid, {})[cid] = Presence(
-            uid, cid, nodeId, transportName)
+    def register(self, userId: str, cid: str, nodeId: str, transportName: str) -> Deferred[None]:
+        self._devices.setdefault(userId, {})[cid] = Presence(
+            userId, cid, nodeId, transportName)
         return succeed(None)
 
-    def registerIfRoom(self, uid: str, cid: str, nodeId: str, transportName: str,
+    def registerIfRoom(self, userId: str, cid: str, nodeId: str, transportName: str,
                        maxDevices: int) -> Deferred[bool]:
         # One process, no await between check and write: atomic.
-        others = [c for c in self._devices.get(uid, {}) if c != cid]
+        others = [c for c in self._devices.get(userId, {}) if c != cid]
         if len(others) >= maxDevices:
             return succeed(False)
-        self._devices.setdefault(uid, {})[cid] = Presence(
-            uid, cid, nodeId, transportName)
+        self._devices.setdefault(userId, {})[cid] = Presence(
+            userId, cid, nodeId, transportName)
         return succeed(True)
 
-    def unregister(self, uid: str, cid: str, nodeId: str) -> Deferred[bool]:
-        devices = self._devices.get(uid, {})
+    def unregister(self, userId: str, cid: str, nodeId: str) -> Deferred[bool]:
+        devices = self._devices.get(userId, {})
         presence = devices.get(cid)
         if presence is None or presence.nodeId != nodeId:
             return succeed(False)
         del devices[cid]
         if not devices:
-            del self._devices[uid]
+            del self._devices[userId]
         return succeed(True)
 
-    def devicesOf(self, uid: str) -> Deferred[List[Presence]]:
-        devices = self._devices.get(uid, {})
+    def devicesOf(self, userId: str) -> Deferred[List[Presence]]:
+        devices = self._devices.get(userId, {})
         return succeed([devices[cid] for cid in sorted(devices)])
 
-    def lookup(self, uid: str, cid: str) -> Deferred[Optional[Presence]]:
-        return succeed(self._devices.get(uid, {}).get(cid))
+    def lookup(self, userId: str, cid: str) -> Deferred[Optional[Presence]]:
+        return succeed(self._devices.get(userId, {}).get(cid))

@@ -155,8 +155,8 @@ class RedisDirectory:
 
     # -- keys ---------------------------------------------------------------
 
-    def _userKey(self, uid: str) -> str:
-        return "%sdev:%s" % (self._prefix, uid)
+    def _userKey(self, userId: str) -> str:
+        return "%sdev:%s" % (self._prefix, userId)
 
     def _aliveKey(self, nodeId: str) -> str:
         return "%salive:%s" % (self._prefix, nodeId)
@@ -262,7 +262,7 @@ class RedisDirectory:
     # -- IDirectory ---------------------------------------------------------
 
     @inlineCallbacks
-    def register(self, uid: str, cid: str, nodeId: str,
+    def register(self, userId: str, cid: str, nodeId: str,
                  transportName: str) -> Generator[Deferred[Any], Any, None]:
         """
         Record that (uid, cid) is connected to C{nodeId} over
@@ -275,12 +275,12 @@ class RedisDirectory:
                 self._redis.get(self._aliveKey(nodeId)))
         value = json.dumps({"n": nodeId, "i": incarnation or "",
                             "t": transportName}, separators=(",", ":"))
-        self.forget(uid)
-        yield self._call(self._redis.hset(self._userKey(uid), cid, value))
-        self.forget(uid)
+        self.forget(userId)
+        yield self._call(self._redis.hset(self._userKey(userId), cid, value))
+        self.forget(userId)
 
     @inlineCallbacks
-    def registerIfRoom(self, uid: str, cid: str, nodeId: str, transportName: str,
+    def registerIfRoom(self, userId: str, cid: str, nodeId: str, transportName: str,
                        maxDevices: int) -> Generator[Deferred[Any], Any, bool]:
         """
         L{register} unless C{maxDevices} other live devices of C{uid} are
@@ -296,7 +296,7 @@ class RedisDirectory:
         value = json.dumps({"n": nodeId, "i": incarnation or "",
                             "t": transportName}, separators=(",", ":"))
         known: Dict[str, Optional[str]] = {self.nodeId: self.incarnation}
-        self.forget(uid)
+        self.forget(userId)
         try:
             # Each round learns the nodes the previous one did not know; a
             # few rounds suffice unless nodes keep appearing.
@@ -305,67 +305,67 @@ class RedisDirectory:
                 for node, inc in known.items():
                     args += [node, inc or "-"]
                 answer = yield self._call(self._redis.eval(
-                    _REGISTER_IF_ROOM, [self._userKey(uid)], args))
+                    _REGISTER_IF_ROOM, [self._userKey(userId)], args))
                 if int(answer[0]) >= 0:
                     return int(answer[0]) == 1
                 unknown = {str(n) for n in answer[1:]}
                 known.update((yield self._incarnations(unknown)))
-            raise RuntimeError("presence of %s kept changing" % (uid,))
+            raise RuntimeError("presence of %s kept changing" % (userId,))
         finally:
-            self.forget(uid)
+            self.forget(userId)
 
-    def unregister(self, uid: str, cid: str, nodeId: str) -> Deferred[bool]:
+    def unregister(self, userId: str, cid: str, nodeId: str) -> Deferred[bool]:
         """
         @return: L{Deferred} firing with C{True} if the entry was removed,
             C{False} if there was none or it belongs to another node.
         """
-        self.forget(uid)
+        self.forget(userId)
         d = self._call(self._redis.eval(
-            _UNREGISTER, [self._userKey(uid)], [cid, nodeId]))
+            _UNREGISTER, [self._userKey(userId)], [cid, nodeId]))
         def removed(count: int) -> bool:
-            self.forget(uid)
+            self.forget(userId)
             return bool(count)
         return d.addCallback(removed)
 
-    def forget(self, uid: str) -> None:
+    def forget(self, userId: str) -> None:
         """
         Drop C{uid}'s cached device list (its presence changed somewhere).
         """
         self._epoch += 1
-        self._devices.pop(uid, None)
+        self._devices.pop(userId, None)
 
     @inlineCallbacks
-    def devicesOf(self, uid: str) -> Generator[Deferred[Any], Any, List[Presence]]:
+    def devicesOf(self, userId: str) -> Generator[Deferred[Any], Any, List[Presence]]:
         now = self._reactor.seconds()
         if not self.live():
             if self._devices:
                 self.forgetAll()
         else:
-            cached = self._devices.get(uid)
+            cached = self._devices.get(userId)
             if cached is not None and cached[0] > now:
                 return list(cached[1])
         epoch = self._epoch
-        key = self._userKey(uid)
+        key = self._userKey(userId)
         entries = yield self._call(self._redis.hgetall(key))
-        live = (yield self._live(key, uid, entries)) if entries else []
+        live = (yield self._live(key, userId, entries)) if entries else []
         live = sorted(live, key=lambda p: p.cid)
         if self.deviceCacheSeconds and epoch == self._epoch and self.live():
             if len(self._devices) > 100_000:
                 self._devices.clear()
-            self._devices[uid] = (now + self.deviceCacheSeconds, tuple(live))
+            self._devices[userId] = (now + self.deviceCacheSeconds, tuple(live))
         return live
 
     @inlineCallbacks
-    def lookup(self, uid: str, cid: str) -> Generator[Deferred[Any], Any, Optional[Presence]]:
-        key = self._userKey(uid)
+    def lookup(self, userId: str, cid: str) -> Generator[Deferred[Any], Any, Optional[Presence]]:
+        key = self._userKey(userId)
         value = yield self._call(self._redis.hget(key, cid))
         if value is None:
             return None
-        live = yield self._live(key, uid, {cid: value})
+        live = yield self._live(key, userId, {cid: value})
         return live[0] if live else None
 
     @inlineCallbacks
-    def _live(self, key: str, uid: str,
+    def _live(self, key: str, userId: str,
               entries: Dict[str, str]) -> Generator[Deferred[Any], Any, List[Presence]]:
         """
         The L{Presence}s of C{entries} (cid -> stored value) whose node is
@@ -383,7 +383,7 @@ class RedisDirectory:
         for cid, entry in parsed.items():
             current = alive.get(entry["n"])
             if current is not None and current == entry["i"]:
-                live.append(Presence(uid, cid, entry["n"], entry["t"]))
+                live.append(Presence(userId, cid, entry["n"], entry["t"]))
             else:
                 dead.append(cid)
         if dead:

@@ -29,7 +29,7 @@ async def connect(context: RequestContext, request: ConnectRequest) -> ConnectAc
     connection; refusals carry the CONNECT_ACK code of upstream's checks.
     """
     node, connection, state = context.node, context.connection, context.state
-    if connection.uid is not None or state.pendingConnect is not None:
+    if connection.userId is not None or state.pendingConnect is not None:
         _log.info("{peer}: second CONNECT on one connection", peer=connection.peer)
         return ConnectAck(SubSignal.CONNECTION_REFUSED_IDENTIFIER_REJECTED)
     waiting: "Deferred[None]" = Deferred()
@@ -42,19 +42,19 @@ async def connect(context: RequestContext, request: ConnectRequest) -> ConnectAc
             _log.info("{peer}: CONNECT refused ({code}) for {user}", peer=connection.peer,
                       code=int(e.code), user=request.userName)
             return ConnectAck(int(e.code))
-        devices = await node.directory.devicesOf(session.uid)
+        devices = await node.directory.devicesOf(session.userId)
         if len([d for d in devices if d.cid != session.cid]) >= node.config.maxDevices:
             _log.info("{peer}: {user} already has {n} devices online", peer=connection.peer,
-                      user=session.uid, n=len(devices))
+                      user=session.userId, n=len(devices))
             return ConnectAck(SubSignal.CONNECTION_REFUSED_NOT_AUTHORIZED)
         try:
             # The check above spares a kick in the common case; this one is
             # atomic with the registration (concurrent CONNECTs).
-            await node.sessions.bind(connection, session.uid, session.cid,
+            await node.sessions.bind(connection, session.userId, session.cid,
                                      maxDevices=node.config.maxDevices)
         except TooManyDevices:
             _log.info("{peer}: {user} reached the device limit", peer=connection.peer,
-                      user=session.uid)
+                      user=session.userId)
             return ConnectAck(SubSignal.CONNECTION_REFUSED_NOT_AUTHORIZED)
         except ConnectionGone:
             _log.info("{peer}: closed during CONNECT", peer=connection.peer)
@@ -62,8 +62,8 @@ async def connect(context: RequestContext, request: ConnectRequest) -> ConnectAc
         # i13: agents are friends of every user (before the heads are read).
         agents = node.agents
         if agents is not None and agents.agents:
-            await agents.befriend(session.uid, session.cid)
-        heads = await node.sessions.heads(session.uid)
+            await agents.befriend(session.userId, session.cid)
+        heads = await node.sessions.heads(session.userId)
         if node.catchUp is not None:
             # i10b: what this device knows, for MN catch-up after a bus outage
             node.catchUp.connected(connection, heads["msgHead"])
@@ -94,5 +94,5 @@ async def disconnect(context: RequestContext, request: DisconnectRequest) -> Non
     closes; 0 does nothing, as upstream.
     """
     if request.clearSession:
-        await context.node.auth.logout(context.uid, context.cid)
+        await context.node.auth.logout(context.userId, context.cid)
         context.connection.disconnect()

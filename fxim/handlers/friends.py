@@ -17,33 +17,33 @@ plugin = HandlerSet("fxim.friends", "friend requests, friends, aliases")
 @plugin.handler(Signal.PUBLISH, SubSignal.FAR)
 async def addFriend(context: RequestContext, request: AddFriend) -> None:
     await context.server.social.addFriendRequest(
-        context.uid, request.targetUid, request.reason)
+        context.userId, request.targetUid, request.reason)
 
 
 @plugin.handler(Signal.PUBLISH, SubSignal.FHR)
 async def handleFriendRequest(context: RequestContext, request: HandleFriendRequest) -> None:
     await context.server.social.handleFriendRequest(
-        context.uid, request.targetUid, request.status)
+        context.userId, request.targetUid, request.status)
 
 
 @plugin.handler(Signal.PUBLISH, SubSignal.FRP)
 async def pullFriendRequests(context: RequestContext,
                              request: PullFriendRequests) -> FriendRequestList:
-    requests = await context.server.social.pullFriendRequests(context.uid, request.version)
+    requests = await context.server.social.pullFriendRequests(context.userId, request.version)
     return FriendRequestList(tuple(requests))
 
 
 @plugin.handler(Signal.PUBLISH, SubSignal.FRUS)
 async def syncUnread(context: RequestContext, request: SyncFriendRequestUnread) -> None:
-    await context.server.social.syncUnread(context.uid, request.version)
+    await context.server.social.syncUnread(context.userId, request.version)
 
 
 @plugin.handler(Signal.PUBLISH, SubSignal.FP)
 async def pullFriends(context: RequestContext, request: PullFriends) -> FriendList:
-    friends = await context.server.social.pullFriends(context.uid, request.version)
+    friends = await context.server.social.pullFriends(context.userId, request.version)
     return FriendList(tuple(friends))
 
 
 @plugin.handler(Signal.PUBLISH, SubSignal.FALS)
 async def setAlias(context: RequestContext, request: SetFriendAlias) -> None:
-    await context.server.social.setAlias(context.uid, request.targetUid, request.alias)
+    await context.server.social.setAlias(context.userId, request.targetUid, request.alias)

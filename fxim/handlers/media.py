@@ -13,13 +13,13 @@ plugin = HandlerSet("fxim.media", "upload tokens and presigned upload URLs")
 
 @plugin.handler(Signal.PUBLISH, SubSignal.GQNUT)
 def uploadToken(context: RequestContext, request: GetUploadToken) -> UploadToken:
-    return context.server.media.uploadToken(context.uid, request.mediaType)
+    return context.server.media.uploadToken(context.userId, request.mediaType)
 
 
 @plugin.handler(Signal.PUBLISH, SubSignal.GMURL)
 async def uploadUrl(context: RequestContext, request: GetUploadUrl) -> UploadUrl:
     media = context.server.media
-    grant = media.uploadUrl(context.uid, request.mediaType, request.key)
+    grant = media.uploadUrl(context.userId, request.mediaType, request.key)
     # The PUT is refused anyway; saying so now spares the client an upload.
-    await media.checkKeyAvailable(context.uid, request.mediaType, request.key)
+    await media.checkKeyAvailable(context.userId, request.mediaType, request.key)
     return grant

@@ -14,7 +14,7 @@ plugin = HandlerSet("fxim.messages", "send, pull, recall, history")
 
 @plugin.handler(Signal.PUBLISH, SubSignal.MS)
 async def send(context: RequestContext, request: SendMessage) -> SendResult:
-    return await context.server.messages.send(context.uid, context.cid, request.message)
+    return await context.server.messages.send(context.userId, context.cid, request.message)
 
 
 @plugin.handler(Signal.PUBLISH, SubSignal.MP)
@@ -26,7 +26,7 @@ async def pull(context: RequestContext, request: PullMessages) -> PullResult:
     limit = config.pullMaxBytes
     if transport == "ws":
         limit = min(limit, config.maxWsPayload)
-    result = await context.server.messages.pull(context.uid, request.afterSeq,
+    result = await context.server.messages.pull(context.userId, request.afterSeq,
                                                 transport, limit)
     if result.current < result.head:
         # Capped: an MN right after the reply makes every client continue;
@@ -44,10 +44,10 @@ def _followUp(connection, notify: MessageNotify) -> None:
 
 @plugin.handler(Signal.PUBLISH, SubSignal.MR)
 async def recall(context: RequestContext, request: RecallMessage) -> None:
-    await context.server.messages.recall(context.uid, context.cid, request.uid)
+    await context.server.messages.recall(context.userId, context.cid, request.messageUid)
 
 
 @plugin.handler(Signal.PUBLISH, SubSignal.LRM)
 async def history(context: RequestContext, request: LoadHistory) -> HistoryResult:
     return await context.server.messages.history(
-        context.uid, request.conversation, request.beforeUid, request.count)
+        context.userId, request.conversation, request.beforeUid, request.count)

@@ -16,17 +16,17 @@ plugin = HandlerSet("fxim.receipts", "delivery and read reports")
 # over the rate limit the answer is OVER_FREQUENCY, but the report is kept.
 @plugin.handler(Signal.PUBLISH, SubSignal.MDR, keepOverLimit=True)
 async def delivered(context: RequestContext, request: DeliveryReportRequest) -> None:
-    await context.server.receipts.delivered(context.uid, request)
+    await context.server.receipts.delivered(context.userId, request)
 
 
 @plugin.handler(Signal.PUBLISH, SubSignal.MRR, keepOverLimit=True)
 async def read(context: RequestContext, request: ReadReportRequest) -> None:
-    await context.server.receipts.read(context.uid, request)
+    await context.server.receipts.read(context.userId, request)
 
 
 @plugin.handler(Signal.PUBLISH, SubSignal.MRP)
 async def pull(context: RequestContext, request: PullReports) -> ReportList:
-    result = await context.server.receipts.pull(context.uid, context.cid, request)
+    result = await context.server.receipts.pull(context.userId, context.cid, request)
     if result.current < result.head:
         # Capped: the device pulls on from its cursor on the next MRN.
         context.server.reactor.callLater(

@@ -12,9 +12,9 @@ plugin = HandlerSet("fxim.settings", "user settings sync")
 
 @plugin.handler(Signal.PUBLISH, SubSignal.UG)
 async def get(context: RequestContext, request: GetSettings) -> SettingList:
-    return await context.server.settings.get(context.uid, request.version)
+    return await context.server.settings.get(context.userId, request.version)
 
 
 @plugin.handler(Signal.PUBLISH, SubSignal.UP)
 async def put(context: RequestContext, request: PutSetting) -> SettingVersion:
-    return await context.server.settings.put(context.uid, context.cid, request)
+    return await context.server.settings.put(context.userId, context.cid, request)

@@ -16,16 +16,16 @@ plugin = HandlerSet("fxim.users", "user search, profile pull and edit")
 @plugin.handler(Signal.PUBLISH, SubSignal.US)
 async def search(context: RequestContext, request: SearchUsers) -> UserList:
     users = await context.server.social.search(
-        context.uid, request.keyword, request.fuzzy, request.page)
+        context.userId, request.keyword, request.fuzzy, request.page)
     return UserList(tuple(users))
 
 
 @plugin.handler(Signal.PUBLISH, SubSignal.UPUI)
 async def pullUsers(context: RequestContext, request: PullUsers) -> PullUsersResult:
-    entries = await context.server.social.pullUsers(context.uid, request.requests)
+    entries = await context.server.social.pullUsers(context.userId, request.requests)
     return PullUsersResult(tuple(entries))
 
 
 @plugin.handler(Signal.PUBLISH, SubSignal.MMI)
 async def modifyMyInfo(context: RequestContext, request: ModifyMyInfo) -> None:
-    await context.server.social.modifyMyInfo(context.uid, request.entries)
+    await context.server.social.modifyMyInfo(context.userId, request.entries)

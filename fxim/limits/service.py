@@ -65,11 +65,11 @@ class Limits:
             return "too many requests for this account"
         return None
 
-    async def beforeSend(self, uid: str, cid: str, message):
+    async def beforeSend(self, userId: str, cid: str, message):
         """
         The per-user send limit, as a before-send hook.
         """
-        if await self._over("send", uid, self.sendPerUser, self.sendWindow):
+        if await self._over("send", userId, self.sendPerUser, self.sendWindow):
             raise SignalError(ErrorCode.OVER_FREQUENCY, "per-user send limit")
         return message
 

@@ -117,17 +117,17 @@ class MediaResource(Resource):
         now = self.clock.seconds()
         signature = _arg(request, b"sig")
         if signature is not None:
-            uid, maxText, expText = _arg(request, b"uid"), _arg(request, b"max"), _arg(request, b"exp")
+            userId, maxText, expText = _arg(request, b"uid"), _arg(request, b"max"), _arg(request, b"exp")
             if maxText is None or expText is None:
                 raise _Refused(http.FORBIDDEN, "bad signature")
             try:
                 maxSize, expires = int(maxText), int(expText)
             except ValueError:
                 raise _Refused(http.FORBIDDEN, "bad signature")
-            if uid is None or not self.signer.checkUrl(bucket, key, uid, maxSize, expires,
+            if userId is None or not self.signer.checkUrl(bucket, key, userId, maxSize, expires,
                                                        signature, now):
                 raise _Refused(http.FORBIDDEN, "bad or expired signature")
-            return uid, maxSize, True
+            return userId, maxSize, True
         token = _arg(request, b"token")
         header = request.getHeader(b"authorization")
         if token is None and header:
@@ -188,7 +188,7 @@ class MediaResource(Resource):
         self._cors(request)
         try:
             bucket, key = self._target(request)
-            uid, signedMax, overwrite = self._grant(request, bucket, key)
+            userId, signedMax, overwrite = self._grant(request, bucket, key)
         except _Refused as e:
             return self._error(request, e.code, e.text)
         limit = min(signedMax, self.maxUploadSize)
@@ -203,13 +203,13 @@ class MediaResource(Resource):
         request.content.seek(0)
         # Bound to the uploader: a presigned URL replaces only an object
         # its own user stored; a token never replaces anything.
-        d = self.storage.receive(f"{bucket}/{key}", request.content, limit, overwrite, uid)
+        d = self.storage.receive(f"{bucket}/{key}", request.content, limit, overwrite, userId)
         finished = []
         request.notifyFinish().addBoth(finished.append)
 
         def stored(size):
             _log.info("{uid} uploaded {bucket}/{key} ({size} bytes)",
-                      uid=uid, bucket=bucket, key=key, size=size)
+                      uid=userId, bucket=bucket, key=key, size=size)
             return http.OK, b""
 
         def failed(failure):

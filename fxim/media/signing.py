@@ -46,28 +46,28 @@ class UploadSigner:
 
     # -- presigned URLs ------------------------------------------------------
 
-    def signUrl(self, bucket: str, key: str, uid: str, maxSize: int, expires: int) -> str:
+    def signUrl(self, bucket: str, key: str, userId: str, maxSize: int, expires: int) -> str:
         """
         @return: the hex signature of a PUT of C{key} into C{bucket}.
         """
-        return self._mac(_URL_TAG, bucket, key, uid, int(maxSize), int(expires))
+        return self._mac(_URL_TAG, bucket, key, userId, int(maxSize), int(expires))
 
-    def checkUrl(self, bucket: str, key: str, uid: str, maxSize: int, expires: int,
+    def checkUrl(self, bucket: str, key: str, userId: str, maxSize: int, expires: int,
                  signature: str, now: float) -> bool:
         """
         @return: whether C{signature} is valid for these values and
             C{expires} is not past at C{now}.
         """
-        expected = self.signUrl(bucket, key, uid, maxSize, expires)
+        expected = self.signUrl(bucket, key, userId, maxSize, expires)
         return hmac.compare_digest(expected, signature) and now <= expires
 
     # -- bearer tokens -------------------------------------------------------
 
-    def makeToken(self, bucket: str, uid: str, maxSize: int, expires: int) -> str:
+    def makeToken(self, bucket: str, userId: str, maxSize: int, expires: int) -> str:
         """
         @return: an opaque token allowing uploads of any key into C{bucket}.
         """
-        payload = f"{bucket}:{int(maxSize)}:{int(expires)}:{uid}".encode("utf-8")
+        payload = f"{bucket}:{int(maxSize)}:{int(expires)}:{userId}".encode("utf-8")
         return _TOKEN_PREFIX + _b64(payload) + "." + self._mac(_TOKEN_TAG, payload)
 
     def checkToken(self, token: str, bucket: str, now: float) -> Optional[Tuple[str, int]]:
@@ -85,10 +85,10 @@ class UploadSigner:
         if not hmac.compare_digest(self._mac(_TOKEN_TAG, payload), signature):
             return None
         try:
-            tokenBucket, maxSizeText, expiresText, uid = payload.decode("utf-8").split(":", 3)
+            tokenBucket, maxSizeText, expiresText, userId = payload.decode("utf-8").split(":", 3)
             maxSize, expires = int(maxSizeText), int(expiresText)
         except ValueError:
             return None
         if tokenBucket != bucket or now > expires:
             return None
-        return uid, maxSize
+        return userId, maxSize

@@ -28,4 +28,4 @@ async def report(context: RequestContext, request) -> dict:
     moderation = context.api.getExtension("moderation")
     if moderation is None:
         raise SignalError(ErrorCode.NOT_IMPLEMENT, "moderation is not available")
-    return {"reportId": await moderation.report(context.uid, request.value)}
+    return {"reportId": await moderation.report(context.userId, request.value)}

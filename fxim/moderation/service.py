@@ -70,7 +70,7 @@ class ModerationService:
         _log.info("word list reloaded: {n} word(s)", n=len(self.words))
         return len(self.words)
 
-    async def beforeSend(self, uid: str, cid: str, message: Message):
+    async def beforeSend(self, userId: str, cid: str, message: Message):
         """
         The before-send hook: L{None} drops, a message passes (maybe masked).
         """
@@ -80,7 +80,7 @@ class ModerationService:
             return message
         action = self.messageAction
         self.matched[action] += 1
-        _log.info("sensitive word in a message from {uid}: {action}", uid=uid, action=action)
+        _log.info("sensitive word in a message from {uid}: {action}", uid=userId, action=action)
         if action == "reject":
             raise SignalError(ErrorCode.SENSITIVE_MATCHED, "sensitive word")
         if action == "drop":
@@ -106,7 +106,7 @@ class ModerationService:
             return self.words.mask(name)
         return name
 
-    async def report(self, uid: str, value: Any) -> int:
+    async def report(self, userId: str, value: Any) -> int:
         """
         Record that C{uid} reports a message it received:
         C{{"messageUid": int, "reason": str}}.
@@ -124,8 +124,8 @@ class ModerationService:
             raise SignalError(ErrorCode.INVALID_PARAMETER, "messageUid must be a positive integer")
         if not isinstance(reason, str) or len(reason) > MAX_REASON or "\0" in reason:
             raise SignalError(ErrorCode.INVALID_PARAMETER, "reason must be a short string")
-        if uid not in await self.store.getReceivers(messageUid):
+        if userId not in await self.store.getReceivers(messageUid):
             raise SignalError(ErrorCode.NOT_EXIST, "no such message")
-        reportId = await self.reports.add(uid, messageUid, reason, self.now())
-        _log.info("{uid} reported message {message}", uid=uid, message=messageUid)
+        reportId = await self.reports.add(userId, messageUid, reason, self.now())
+        _log.info("{uid} reported message {message}", uid=userId, message=messageUid)
         return reportId

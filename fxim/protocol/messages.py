@@ -36,7 +36,7 @@ def _msToWs(r: SendMessage) -> Dict[str, Any]:
     }
     if m.localId is not None:
         d["messageId"] = m.localId
-    d.update({"direction": 0, "status": 0, "messageUid": m.uid,
+    d.update({"direction": 0, "status": 0, "messageUid": m.messageUid,
               "timestamp": m.timestamp, "to": m.toUser})
     if m.to:
         d["tos"] = list(m.to)
@@ -66,8 +66,8 @@ class SendMessageCommand(Command):
     response = SendResult
     requestFromTcp = staticmethod(lambda body: SendMessage(messageFromPb(parsePb(pb.Message, body))))
     requestFromWs = staticmethod(lambda c: SendMessage(messageFromJson(c, False)))
-    responseToTcp = staticmethod(lambda r: _MS_ACK.pack(r.uid, r.timestamp))
-    responseToWs = staticmethod(lambda r: '{"messageId":"%d","timestamp":%d}' % (r.uid, r.timestamp))
+    responseToTcp = staticmethod(lambda r: _MS_ACK.pack(r.messageUid, r.timestamp))
+    responseToWs = staticmethod(lambda r: '{"messageId":"%d","timestamp":%d}' % (r.messageUid, r.timestamp))
     requestToTcp = staticmethod(_msToTcp)
     requestToWs = staticmethod(_msToWs)
     responseFromTcp = staticmethod(_msAckFromTcp)
@@ -136,8 +136,8 @@ class RecallMessageCommand(Command):
     request = RecallMessage
     requestFromTcp = staticmethod(lambda body: RecallMessage(parsePb(pb.INT64Buf, body).id))
     requestFromWs = staticmethod(lambda c: RecallMessage(jint(jobj(c).get("messageUid"))))
-    requestToTcp = staticmethod(lambda r: pb_(pb.INT64Buf, id=r.uid))
-    requestToWs = staticmethod(lambda r: {"messageUid": str(r.uid)})
+    requestToTcp = staticmethod(lambda r: pb_(pb.INT64Buf, id=r.messageUid))
+    requestToWs = staticmethod(lambda r: {"messageUid": str(r.messageUid)})
 
 
 # -- LRM -----------------------------------------------------------------------
@@ -222,8 +222,8 @@ class RecallNotification(Notification):
     push = RecallNotify
     subsignal = int(SubSignal.RMN)
     toTcp = staticmethod(lambda p: pb.NotifyRecallMessage(
-        id=p.uid, from_user=p.fromUser).SerializeToString())
-    toWs = staticmethod(lambda p: dumps({"fromUser": p.fromUser, "messageUid": str(p.uid)}))
+        id=p.messageUid, from_user=p.fromUser).SerializeToString())
+    toWs = staticmethod(lambda p: dumps({"fromUser": p.fromUser, "messageUid": str(p.messageUid)}))
     fromTcp = staticmethod(
         lambda body: (lambda m: RecallNotify(m.id, ps(m.from_user)))(
             parsePb(pb.NotifyRecallMessage, body)))

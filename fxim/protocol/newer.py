@@ -61,13 +61,13 @@ class ReadReportCommand(Command):
 
 
 def reportToJson(r: Report) -> Dict[str, Any]:
-    return {"uid": r.uid, "target": r.target, "reportType": r.reportType, "date": r.date}
+    return {"uid": r.userId, "target": r.target, "reportType": r.reportType, "date": r.date}
 
 
 def _mrpReplyTcp(r: ReportList) -> bytes:
     m = pb.PullMessageReportResult(current=r.current, head=r.head)
     for report in r.reports:
-        m.report.add(report_type=report.reportType, uid=report.uid, date=report.date,
+        m.report.add(report_type=report.reportType, uid=report.userId, date=report.date,
                      target=report.target)
     return m.SerializeToString()
 

@@ -60,7 +60,7 @@ def _pullUsersToTcp(r: Any) -> bytes:
     for user, code in r.entries:
         entry = add()
         if code == 1:
-            entry.user.uid = user.uid
+            entry.user.uid = user.userId
         else:
             userToPb(user, entry.user)
         entry.code = code
@@ -80,13 +80,13 @@ class PullUsersCommand(Command):
     requestFromTcp = staticmethod(lambda body: PullUsers(tuple(
         (ps(r.uid), r.update_dt) for r in parsePb(pb.PullUserRequest, body).request)))
     requestFromWs = staticmethod(lambda c: PullUsers(
-        tuple((uid, 0) for uid in jstrs(jlist(c, "UPUI content", [])))))
+        tuple((userId, 0) for userId in jstrs(jlist(c, "UPUI content", [])))))
     responseToTcp = staticmethod(_pullUsersToTcp)
     responseToWs = staticmethod(
         lambda r: dumps([userToJson(user) for user, code in r.entries if code == 0]))
     requestToTcp = staticmethod(lambda r: pb_(pb.PullUserRequest, request=[
-        pb.UserRequest(uid=uid, update_dt=dt) for uid, dt in r.requests]))
-    requestToWs = staticmethod(lambda r: [uid for uid, _ in r.requests])
+        pb.UserRequest(uid=userId, update_dt=dt) for userId, dt in r.requests]))
+    requestToWs = staticmethod(lambda r: [userId for userId, _ in r.requests])
     responseFromTcp = staticmethod(lambda body: PullUsersResult(tuple(
         (userFromPb(r.user), r.code) for r in parsePb(pb.PullUserResult, body).result)))
     responseFromWs = staticmethod(jsonRecords(PullUsersResult, lambda u: (userFromJson(u), 0)))

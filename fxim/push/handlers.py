@@ -59,7 +59,7 @@ def _service(context: RequestContext) -> Any:
 @plugin.handler(PushRegister)
 async def register(context: RequestContext, request) -> dict:
     try:
-        target = await _service(context).register(context.uid, context.cid, request.value)
+        target = await _service(context).register(context.userId, context.cid, request.value)
     except PushRefused as e:
         raise SignalError(ErrorCode.INVALID_DATA, str(e))
     return {"platform": target.platform, "appId": target.appId}
@@ -67,12 +67,12 @@ async def register(context: RequestContext, request) -> dict:
 
 @plugin.handler(PushUnregister)
 async def unregister(context: RequestContext, request) -> dict:
-    return {"dropped": await _service(context).unregister(context.uid, context.cid)}
+    return {"dropped": await _service(context).unregister(context.userId, context.cid)}
 
 
 @plugin.handler(PushPreferences)
 async def preferences(context: RequestContext, request) -> None:
     try:
-        await _service(context).setPreference(context.uid, request.value)
+        await _service(context).setPreference(context.userId, request.value)
     except PushRefused as e:
         raise SignalError(ErrorCode.INVALID_DATA, str(e))

@@ -36,14 +36,14 @@ class _PushAction(JsonResource):
             if clientId is not None and clientId != session.cid:
                 raise AuthError(RestCode.SESSION_EXPIRED, "the token is not this clientId's")
             if self._action == "register":
-                target = await self._push.register(session.uid, session.cid, body)
-                result = {"userId": session.uid, "clientId": session.cid,
+                target = await self._push.register(session.userId, session.cid, body)
+                result = {"userId": session.userId, "clientId": session.cid,
                           "platform": target.platform}
             elif self._action == "unregister":
-                result = {"dropped": await self._push.unregister(session.uid, session.cid)}
+                result = {"dropped": await self._push.unregister(session.userId, session.cid)}
             else:
                 await self._push.setPreference(
-                    session.uid, {k: v for k, v in body.items() if k in ("dnd", "conversation", "muted")})
+                    session.userId, {k: v for k, v in body.items() if k in ("dnd", "conversation", "muted")})
                 result = None
         except AuthError as e:
             return 200, {"code": int(e.code), "message": e.message}

@@ -60,14 +60,14 @@ class PushRefused(ValueError):
     """
 
 
-def isMentioned(message: Message, uid: str) -> bool:
+def isMentioned(message: Message, userId: str) -> bool:
     """
     @return: whether C{message} mentions C{uid} (mentionedType 1 with the
         uid in mentionedTargets, or 2: everybody).
     """
     content = message.content
     return content.mentionedType == 2 or (content.mentionedType == 1
-                                          and uid in content.mentionedTargets)
+                                          and userId in content.mentionedTargets)
 
 
 def receiverConversation(message: Message, receiver: str):
@@ -119,7 +119,7 @@ class PushService:
 
     # -- registration ---------------------------------------------------------
 
-    async def register(self, uid: str, cid: str, value: Any) -> PushTarget:
+    async def register(self, userId: str, cid: str, value: Any) -> PushTarget:
         """
         Register (or replace) the push target of (uid, cid) from a request
         body C{{"platform","pushToken","appId","voipToken"}}.
@@ -140,20 +140,20 @@ class PushService:
             raise PushRefused("appId must be a string")
         if not isinstance(voip, str) or len(voip) > MAX_TOKEN or "\0" in voip:
             raise PushRefused("voipToken must be a string")
-        target = PushTarget(uid, cid, platform.lower(), token, appId, voip, 0, self.now())
+        target = PushTarget(userId, cid, platform.lower(), token, appId, voip, 0, self.now())
         await self.pushStore.putTarget(target)
         _log.info("push target registered for {uid}/{cid} ({platform})",
-                  uid=uid, cid=cid, platform=target.platform)
+                  uid=userId, cid=cid, platform=target.platform)
         return target
 
-    async def unregister(self, uid: str, cid: Optional[str] = None) -> int:
+    async def unregister(self, userId: str, cid: Optional[str] = None) -> int:
         """
         Drop the target of (uid, cid) -- every target of C{uid} when C{cid}
         is None (logout, revoke, block).
         """
-        return await self.pushStore.dropTargets(uid, cid)
+        return await self.pushStore.dropTargets(userId, cid)
 
-    async def setPreference(self, uid: str, value: Any) -> None:
+    async def setPreference(self, userId: str, value: Any) -> None:
         """
         C{{"dnd": bool}} or C{{"conversation": {"type","target","line"},
         "muted": bool}}.
@@ -165,7 +165,7 @@ class PushService:
         if "dnd" in value:
             if not isinstance(value["dnd"], bool):
                 raise PushRefused("dnd must be true or false")
-            await self.preferencesStore().setPreference(uid, DND, value["dnd"])
+            await self.preferencesStore().setPreference(userId, DND, value["dnd"])
             return
         conv, muted = value.get("conversation"), value.get("muted")
         if not isinstance(conv, dict) or not isinstance(muted, bool):
@@ -174,16 +174,16 @@ class PushService:
         if (not isinstance(ctype, int) or not isinstance(line, int) or not isinstance(target, str)
                 or not target or isinstance(ctype, bool)):
             raise PushRefused("conversation needs an integer type, a target and an integer line")
-        await self.preferencesStore().setPreference(uid, conversationKey(ctype, target, line), muted)
+        await self.preferencesStore().setPreference(userId, conversationKey(ctype, target, line), muted)
 
     def preferencesStore(self):
         return self.preferences if hasattr(self.preferences, "setPreference") else self.pushStore
 
-    async def deviceConnected(self, uid: str, cid: str) -> None:
+    async def deviceConnected(self, userId: str, cid: str) -> None:
         """
         The device came online: its badge starts again at 0.
         """
-        await self.pushStore.resetBadge(uid, cid)
+        await self.pushStore.resetBadge(userId, cid)
 
     # -- queuing ----------------------------------------------------------------
 
@@ -203,37 +203,37 @@ class PushService:
             return 0
         byUser: dict = {}
         for target in targets:
-            byUser.setdefault(target.uid, []).append(target)
+            byUser.setdefault(target.userId, []).append(target)
         prefs = await self.preferences.preferencesOf(list(byUser))
         high = message.content.type == ContentType.CALL_START
         names = None
         jobs, count = [], 0
-        for uid, userTargets in byUser.items():
-            keys = prefs.get(uid, set())
-            ctype, ctarget, cline = receiverConversation(message, uid)
+        for userId, userTargets in byUser.items():
+            keys = prefs.get(userId, set())
+            ctype, ctarget, cline = receiverConversation(message, userId)
             convKey = conversationKey(ctype, ctarget, cline)
-            mentioned = isMentioned(message, uid)
+            mentioned = isMentioned(message, userId)
             if DND in keys and not high:
                 continue
             if convKey in keys and not (high or mentioned):
                 continue
-            online = {p.cid for p in await self.directory.devicesOf(uid)}
+            online = {p.cid for p in await self.directory.devicesOf(userId)}
             for target in userTargets:
                 if target.cid in online:
                     continue
                 if names is None:
                     names = await self._names(message)
-                badge = await self.pushStore.bumpBadge(target.uid, target.cid)
+                badge = await self.pushStore.bumpBadge(target.userId, target.cid)
                 payload = dict(
-                    uid=uid, cid=target.cid, platform=target.platform,
+                    uid=userId, cid=target.cid, platform=target.platform,
                     pushToken=target.voipToken if high and target.voipToken else target.pushToken,
                     appId=target.appId, registeredAt=target.updatedAt,
-                    messageUid=message.uid, sender=message.fromUser, senderName=names[0],
+                    messageUid=message.messageUid, sender=message.fromUser, senderName=names[0],
                     conversation={"type": ctype, "target": ctarget, "line": cline},
                     conversationName=names[1], contentType=int(message.content.type),
                     preview=self._preview(message), badge=badge, mentioned=mentioned,
                     priority="high" if high else "normal", timestamp=message.timestamp)
-                jobs.append((f"{uid}\x1f{target.cid}\x1f{convKey}", payload, high))
+                jobs.append((f"{userId}\x1f{target.cid}\x1f{convKey}", payload, high))
         for high_ in (True, False):
             batch = [(key, payload) for key, payload, h in jobs if h == high_]
             if batch:

@@ -44,22 +44,22 @@ class SettingsPreferences:
         self.settings = settings
         self.pushStore = pushStore
 
-    def setPreference(self, uid, key, on):
-        return self.pushStore.setPreference(uid, key, on)
+    def setPreference(self, userId, key, on):
+        return self.pushStore.setPreference(userId, key, on)
 
-    async def preferencesOf(self, uids: Iterable[str]) -> Dict[str, Set[str]]:
-        uids = list(uids)
-        own = await self.pushStore.preferencesOf(uids)
+    async def preferencesOf(self, userIds: Iterable[str]) -> Dict[str, Set[str]]:
+        userIds = list(userIds)
+        own = await self.pushStore.preferencesOf(userIds)
         out: Dict[str, Set[str]] = {}
-        for uid in uids:
-            keys = set(own.get(uid, ()))
+        for userId in userIds:
+            keys = set(own.get(userId, ()))
             decided: Dict[str, bool] = {}
-            for setting in await self.settings.getSettings(uid, 0):
+            for setting in await self.settings.getSettings(userId, 0):
                 key = preferenceKey(setting.scope, setting.key)
                 if key is not None:
                     decided[key] = setting.value == "1"  # ascending versions: last wins
             for key, on in decided.items():
                 (keys.add if on else keys.discard)(key)
             if keys:
-                out[uid] = keys
+                out[userId] = keys
         return out

@@ -21,7 +21,7 @@ class PushTarget:
         (the unread badge shown on its icon).
     """
 
-    uid: str
+    userId: str
     cid: str
     platform: str
     pushToken: str
@@ -52,7 +52,7 @@ class IPushStore(Interface):
         Register C{target}, replacing any of its (uid, cid).
         """
 
-    def dropTargets(uid, cid=None):
+    def dropTargets(userId, cid=None):
         """
         Drop the target of (uid, cid), or every target of C{uid}.
         @return: the number dropped.
@@ -64,28 +64,28 @@ class IPushStore(Interface):
         @return: the number dropped.
         """
 
-    def targetsOf(uids):
+    def targetsOf(userIds):
         """
         @return: the L{PushTarget}s of these users, with C{badge} already
             incremented by one for C{bump} callers (see L{bumpBadge}).
         """
 
-    def bumpBadge(uid, cid):
+    def bumpBadge(userId, cid):
         """
         Add one to the device's badge.  @return: the new badge (0: no target).
         """
 
-    def resetBadge(uid, cid):
+    def resetBadge(userId, cid):
         """
         Set the device's badge to 0 (it connected).
         """
 
-    def setPreference(uid, key, on):
+    def setPreference(userId, key, on):
         """
         Turn the preference C{key} (L{DND} or a L{conversationKey}) on or off.
         """
 
-    def preferencesOf(uids):
+    def preferencesOf(userIds):
         """
         @return: a dict uid -> set of keys that are on.
         """
@@ -100,17 +100,17 @@ def _target(row) -> PushTarget:
 
 
 def putTarget_txn(txn, d, t):
-    txn.execute(d.q("DELETE FROM push_targets WHERE uid = ? AND cid = ?"), (t.uid, t.cid))
+    txn.execute(d.q("DELETE FROM push_targets WHERE uid = ? AND cid = ?"), (t.userId, t.cid))
     txn.execute(d.q("INSERT INTO push_targets (uid, cid, platform, push_token, app_id, voip_token,"
                     " badge, updated_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?)"),
-                (t.uid, t.cid, t.platform, t.pushToken, t.appId, t.voipToken, t.updatedAt))
+                (t.userId, t.cid, t.platform, t.pushToken, t.appId, t.voipToken, t.updatedAt))
 
 
-def dropTargets_txn(txn, d, uid, cid):
+def dropTargets_txn(txn, d, userId, cid):
     if cid is None:
-        txn.execute(d.q("DELETE FROM push_targets WHERE uid = ?"), (uid,))
+        txn.execute(d.q("DELETE FROM push_targets WHERE uid = ?"), (userId,))
     else:
-        txn.execute(d.q("DELETE FROM push_targets WHERE uid = ? AND cid = ?"), (uid, cid))
+        txn.execute(d.q("DELETE FROM push_targets WHERE uid = ? AND cid = ?"), (userId, cid))
     return txn.rowcount
 
 
@@ -119,42 +119,42 @@ def dropPushToken_txn(txn, d, token):
     return txn.rowcount
 
 
-def targetsOf_txn(txn, d, uids):
+def targetsOf_txn(txn, d, userIds):
     out = []
-    for start in range(0, len(uids), 500):
-        chunk = uids[start:start + 500]
+    for start in range(0, len(userIds), 500):
+        chunk = userIds[start:start + 500]
         txn.execute(d.q(_TARGET + " WHERE uid IN (%s) ORDER BY uid, cid"
                         % ", ".join("?" * len(chunk))), chunk)
         out.extend(_target(row) for row in txn.fetchall())
     return out
 
 
-def bumpBadge_txn(txn, d, uid, cid):
+def bumpBadge_txn(txn, d, userId, cid):
     txn.execute(d.q("UPDATE push_targets SET badge = badge + 1 WHERE uid = ? AND cid = ?"
-                    " RETURNING badge"), (uid, cid))
+                    " RETURNING badge"), (userId, cid))
     row = txn.fetchone()
     return 0 if row is None else int(row[0])
 
 
-def resetBadge_txn(txn, d, uid, cid):
+def resetBadge_txn(txn, d, userId, cid):
     txn.execute(d.q("UPDATE push_targets SET badge = 0 WHERE uid = ? AND cid = ? AND badge <> 0"),
-                (uid, cid))
+                (userId, cid))
 
 
-def setPreference_txn(txn, d, uid, key, on):
-    txn.execute(d.q("DELETE FROM push_prefs WHERE uid = ? AND conv_key = ?"), (uid, key))
+def setPreference_txn(txn, d, userId, key, on):
+    txn.execute(d.q("DELETE FROM push_prefs WHERE uid = ? AND conv_key = ?"), (userId, key))
     if on:
-        txn.execute(d.q("INSERT INTO push_prefs (uid, conv_key) VALUES (?, ?)"), (uid, key))
+        txn.execute(d.q("INSERT INTO push_prefs (uid, conv_key) VALUES (?, ?)"), (userId, key))
 
 
-def preferencesOf_txn(txn, d, uids):
+def preferencesOf_txn(txn, d, userIds):
     out: dict = {}
-    for start in range(0, len(uids), 500):
-        chunk = uids[start:start + 500]
+    for start in range(0, len(userIds), 500):
+        chunk = userIds[start:start + 500]
         txn.execute(d.q("SELECT uid, conv_key FROM push_prefs WHERE uid IN (%s)"
                         % ", ".join("?" * len(chunk))), chunk)
-        for uid, key in txn.fetchall():
-            out.setdefault(uid, set()).add(key)
+        for userId, key in txn.fetchall():
+            out.setdefault(userId, set()).add(key)
     return out
 
 
@@ -172,32 +172,32 @@ class SQLPushStore:
     def putTarget(self, target):
         return self._store._runWrite(putTarget_txn, target)
 
-    def dropTargets(self, uid, cid=None):
-        return self._store._runWrite(dropTargets_txn, uid, cid)
+    def dropTargets(self, userId, cid=None):
+        return self._store._runWrite(dropTargets_txn, userId, cid)
 
     def dropPushToken(self, pushToken):
         return self._store._runWrite(dropPushToken_txn, pushToken)
 
-    def targetsOf(self, uids: Iterable[str]):
-        uids = sorted(set(uids))
-        if not uids:
+    def targetsOf(self, userIds: Iterable[str]):
+        userIds = sorted(set(userIds))
+        if not userIds:
             return succeed([])
-        return self._store._runRead(targetsOf_txn, uids)
+        return self._store._runRead(targetsOf_txn, userIds)
 
-    def bumpBadge(self, uid, cid):
-        return self._store._runWrite(bumpBadge_txn, uid, cid)
+    def bumpBadge(self, userId, cid):
+        return self._store._runWrite(bumpBadge_txn, userId, cid)
 
-    def resetBadge(self, uid, cid):
-        return self._store._runWrite(resetBadge_txn, uid, cid)
+    def resetBadge(self, userId, cid):
+        return self._store._runWrite(resetBadge_txn, userId, cid)
 
-    def setPreference(self, uid, key, on):
-        return self._store._runWrite(setPreference_txn, uid, key, bool(on))
+    def setPreference(self, userId, key, on):
+        return self._store._runWrite(setPreference_txn, userId, key, bool(on))
 
-    def preferencesOf(self, uids):
-        uids = sorted(set(uids))
-        if not uids:
+    def preferencesOf(self, userIds):
+        userIds = sorted(set(userIds))
+        if not userIds:
             return succeed({})
-        return self._store._runRead(preferencesOf_txn, uids)
+        return self._store._runRead(preferencesOf_txn, userIds)
 
 
 @implementer(IPushStore)
@@ -211,11 +211,11 @@ class MemoryPushStore:
         self.prefs: dict = {}
 
     def putTarget(self, target):
-        self.targets[(target.uid, target.cid)] = attr.evolve(target, badge=0)
+        self.targets[(target.userId, target.cid)] = attr.evolve(target, badge=0)
         return succeed(None)
 
-    def dropTargets(self, uid, cid=None):
-        keys = [k for k in self.targets if k[0] == uid and cid in (None, k[1])]
+    def dropTargets(self, userId, cid=None):
+        keys = [k for k in self.targets if k[0] == userId and cid in (None, k[1])]
         for k in keys:
             del self.targets[k]
         return succeed(len(keys))
@@ -226,30 +226,30 @@ class MemoryPushStore:
             del self.targets[k]
         return succeed(len(keys))
 
-    def targetsOf(self, uids):
-        wanted = set(uids)
+    def targetsOf(self, userIds):
+        wanted = set(userIds)
         return succeed([t for k, t in sorted(self.targets.items()) if k[0] in wanted])
 
-    def bumpBadge(self, uid, cid):
-        t = self.targets.get((uid, cid))
+    def bumpBadge(self, userId, cid):
+        t = self.targets.get((userId, cid))
         if t is None:
             return succeed(0)
-        t = self.targets[(uid, cid)] = attr.evolve(t, badge=t.badge + 1)
+        t = self.targets[(userId, cid)] = attr.evolve(t, badge=t.badge + 1)
         return succeed(t.badge)
 
-    def resetBadge(self, uid, cid):
-        t = self.targets.get((uid, cid))
+    def resetBadge(self, userId, cid):
+        t = self.targets.get((userId, cid))
         if t is not None:
-            self.targets[(uid, cid)] = attr.evolve(t, badge=0)
+            self.targets[(userId, cid)] = attr.evolve(t, badge=0)
         return succeed(None)
 
-    def setPreference(self, uid, key, on):
-        keys = self.prefs.setdefault(uid, set())
+    def setPreference(self, userId, key, on):
+        keys = self.prefs.setdefault(userId, set())
         (keys.add if on else keys.discard)(key)
         return succeed(None)
 
-    def preferencesOf(self, uids):
-        return succeed({u: set(self.prefs[u]) for u in set(uids) if self.prefs.get(u)})
+    def preferencesOf(self, userIds):
+        return succeed({u: set(self.prefs[u]) for u in set(userIds) if self.prefs.get(u)})
 
 
 def openPushStore(store):

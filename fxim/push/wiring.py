@@ -68,7 +68,7 @@ def deviceHook(push: PushService) -> DeviceHook:
     """
     @return: the session hook telling C{push} a device came online.
     """
-    async def device(event: str, uid: str, cid: str) -> None:
+    async def device(event: str, userId: str, cid: str) -> None:
         if event == "online":
-            await push.deviceConnected(uid, cid)
+            await push.deviceConnected(userId, cid)
     return device

@@ -136,17 +136,17 @@ class LoginResult:
     The outcome of L{AuthService.login} (also a 3-tuple: C{uid, token,
     register = result}).
 
-    @ivar uid: the user id.
+    @ivar userId: the user id.
     @ivar token: the token to hand the client.
     @ivar register: whether the user was created by this login.
     """
 
-    uid: str
+    userId: str
     token: str
     register: bool
 
     def __iter__(self):
-        return iter((self.uid, self.token, self.register))
+        return iter((self.userId, self.token, self.register))
 
 
 def isMobile(mobile) -> bool:
@@ -423,35 +423,35 @@ class AuthService:
             user, created = await self._emails.getOrCreateByEmail(
                 identity.value, self.now())
         if user.status == UserStatus.BLOCKED:
-            _log.info("Refused a login of blocked user {uid}", uid=user.uid)
+            _log.info("Refused a login of blocked user {uid}", uid=user.userId)
             raise AuthError(RestCode.USER_BLOCKED, "this account is blocked")
-        token = await self._issue(user.uid, clientId)
+        token = await self._issue(user.userId, clientId)
         # Logins only: tokens an operator mints (admin API) are not capped.
-        await self._evictOldSessions(user.uid, clientId)
+        await self._evictOldSessions(user.userId, clientId)
         _log.info("User {uid} logged in on device {cid} (new user: {new})",
-                  uid=user.uid, cid=clientId, new=created)
+                  uid=user.userId, cid=clientId, new=created)
         for hook in self.loggedIn:
             try:
-                await hook(user.uid, clientId)
+                await hook(user.userId, clientId)
             except Exception:
-                _log.failure("A login hook failed for {uid}", uid=user.uid)
-        return LoginResult(user.uid, token, bool(created))
+                _log.failure("A login hook failed for {uid}", uid=user.userId)
+        return LoginResult(user.userId, token, bool(created))
 
-    async def _issue(self, uid, cid):
+    async def _issue(self, userId, cid):
         now = self.now()
         expiresAt = now + self.tokenTtl
         session = Session(
-            uid=uid, cid=cid,
+            userId=userId, cid=cid,
             secret=self._randomString(SECRET_ALPHABET, SECRET_LENGTH),
             dbSecret=self._randomString(SECRET_ALPHABET, DB_SECRET_LENGTH),
             createdAt=now, expiresAt=expiresAt)
         await self._store.createSession(session)
         usertoken = crypto.signUserToken(
-            crypto.UserToken(uid, cid, now, expiresAt), self.hmacKey)
+            crypto.UserToken(userId, cid, now, expiresAt), self.hmacKey)
         return crypto.makeToken(usertoken, session.secret, session.dbSecret,
                                 now)
 
-    async def _evictOldSessions(self, uid, keep):
+    async def _evictOldSessions(self, userId, keep):
         """
         Keep at most L{maxSessionsPerUser} sessions of C{uid}: the oldest
         ones beyond (never C{keep}, the one just issued) are deleted and
@@ -461,16 +461,16 @@ class AuthService:
         cap = self.maxSessionsPerUser
         if not cap:
             return
-        sessions = await self._store.listSessions(uid)
+        sessions = await self._store.listSessions(userId)
         if len(sessions) <= cap:
             return
         others = sorted((s for s in sessions if s.cid != keep),
                         key=lambda s: (s.createdAt, s.cid))
         for old in others[:len(sessions) - cap]:
-            if await self._store.deleteSession(uid, old.cid):
+            if await self._store.deleteSession(userId, old.cid):
                 _log.info("User {uid} has more than {cap} sessions: logged out "
-                          "the oldest, device {cid}", uid=uid, cap=cap, cid=old.cid)
-                await self._revoked(uid, old.cid)
+                          "the oldest, device {cid}", uid=userId, cap=cap, cid=old.cid)
+                await self._revoked(userId, old.cid)
 
     # -- CONNECT --------------------------------------------------------------
 
@@ -501,7 +501,7 @@ class AuthService:
             raise ConnectRefused(ConnectCode.BAD_USER_NAME_OR_PASSWORD,
                                  "missing password")
         session = await self._store.getSession(userName, clientIdentifier)
-        if user is None or session is None or session.uid != userName:
+        if user is None or session is None or session.userId != userName:
             raise ConnectRefused(ConnectCode.SESSION_NOT_EXIST,
                                  "no session for this user and device")
         now = self.now()
@@ -516,7 +516,7 @@ class AuthService:
         except crypto.CryptoError as e:
             raise ConnectRefused(ConnectCode.BAD_USER_NAME_OR_PASSWORD,
                                  "bad password (%s)" % (e,)) from None
-        if tok.uid != userName or tok.cid != clientIdentifier:
+        if tok.userId != userName or tok.cid != clientIdentifier:
             raise ConnectRefused(ConnectCode.BAD_USER_NAME_OR_PASSWORD,
                                  "token of another user or device")
         if now >= session.expiresAt:
@@ -545,81 +545,81 @@ class AuthService:
             raise AuthError(RestCode.SESSION_EXPIRED, "token expired") from None
         except crypto.CryptoError:
             raise AuthError(RestCode.INVALID_PARAMETER, "malformed token") from None
-        session = await self._store.getSession(tok.uid, tok.cid)
+        session = await self._store.getSession(tok.userId, tok.cid)
         if (session is None or not _equal(session.secret, secret)
                 or now >= session.expiresAt):
             raise AuthError(RestCode.SESSION_EXPIRED, "no live session for this token")
-        user = await self._store.getUser(tok.uid)
+        user = await self._store.getUser(tok.userId)
         if user is None or user.status == UserStatus.BLOCKED:
             raise AuthError(RestCode.SESSION_EXPIRED, "user blocked")
         return session
 
     # -- sessions -------------------------------------------------------------
 
-    def logout(self, uid, cid) -> Deferred:
+    def logout(self, userId, cid) -> Deferred:
         """
         Delete the session of (uid, cid): its token and passwords stop
         working (CONNECT gets 8).
 
         @return: L{Deferred} firing with C{True} if there was one.
         """
-        d = self._store.deleteSession(uid, cid)
+        d = self._store.deleteSession(userId, cid)
         if self.sessionEnded:
             d.addCallback(lambda deleted: Deferred.fromCoroutine(
-                self._ended(uid, cid)).addCallback(lambda _: deleted))
+                self._ended(userId, cid)).addCallback(lambda _: deleted))
         return d
 
-    async def _ended(self, uid, cid):
+    async def _ended(self, userId, cid):
         for hook in self.sessionEnded:
             try:
-                await hook(uid, cid)
+                await hook(userId, cid)
             except Exception:
-                _log.failure("A session-ended hook failed for {uid}", uid=uid)
+                _log.failure("A session-ended hook failed for {uid}", uid=userId)
 
     @_deferred
-    async def revokeSessions(self, uid, cid=None):
+    async def revokeSessions(self, userId, cid=None):
         """
         Delete the session of (uid, cid), or every session of C{uid}.
 
         @return: L{Deferred} firing with the number deleted.
         """
         if cid is not None:
-            deleted = 1 if await self._store.deleteSession(uid, cid) else 0
-            await self._revoked(uid, cid)
+            deleted = 1 if await self._store.deleteSession(userId, cid) else 0
+            await self._revoked(userId, cid)
             return deleted
         count = 0
-        for session in await self._store.listSessions(uid):
-            if await self._store.deleteSession(uid, session.cid):
+        for session in await self._store.listSessions(userId):
+            if await self._store.deleteSession(userId, session.cid):
                 count += 1
         if count:
             _log.info("Revoked {count} session(s) of user {uid}",
-                      count=count, uid=uid)
-        await self._revoked(uid, None)
+                      count=count, uid=userId)
+        await self._revoked(userId, None)
         return count
 
-    async def _revoked(self, uid, cid):
+    async def _revoked(self, userId, cid):
         """
         Close the live connections of a revoked or blocked device (all of
         the user's when C{cid} is None), through L{onRevoked}.
         """
-        await self._ended(uid, cid)
+        await self._ended(userId, cid)
         if self.onRevoked is not None:
             try:
-                await self.onRevoked(uid, cid)
+                await self.onRevoked(userId, cid)
             except Exception:
-                _log.failure("Closing connections of {uid} failed", uid=uid)
+                _log.failure("Closing connections of {uid} failed", uid=userId)
 
-    def listSessions(self, uid) -> Deferred:
+    def listSessions(self, userId) -> Deferred:
         """
         @return: L{Deferred} firing with the user's L{fxim.model.Session}s
             (they hold secrets: never show C{secret} or C{dbSecret}).
         """
-        return self._store.listSessions(uid)
+        return self._store.listSessions(userId)
 
     # -- admin ----------------------------------------------------------------
 
     @_deferred
-    async def createUser(self, mobile="", displayName="", uid=None):
+    async def createUser(self, mobile="", displayName="", userId=None):
         """
         Create a user.
 
@@ -634,8 +634,8 @@ class AuthService:
                 identity = parseIdentity(mobile)
             except InvalidIdentity as e:
                 raise AuthError(RestCode.INVALID_MOBILE, str(e)) from None
-        if uid is not None and (not isinstance(uid, str) or not uid
-                                or not 0 < _utf8Length(uid) <= 64):
+        if userId is not None and (not isinstance(userId, str) or not userId
+                                or not 0 < _utf8Length(userId) <= 64):
             raise AuthError(RestCode.INVALID_PARAMETER, "invalid uid")
         phone = identity.value if identity is not None and identity.isPhone else ""
         email = identity.value if identity is not None and not identity.isPhone else ""
@@ -643,27 +643,27 @@ class AuthService:
             raise UserExists("uid or e-mail already exists")
         name = displayName or (email.split("@", 1)[0] if email else "")
         try:
-            user = await self._store.createUser(phone, name, self.now(), uid=uid)
+            user = await self._store.createUser(phone, name, self.now(), userId=userId)
         except KeyError:
             raise UserExists("uid or mobile already exists") from None
         if email:
             try:
-                await self._emails.setLoginEmail(user.uid, email)
+                await self._emails.setLoginEmail(user.userId, email)
             except KeyError:
-                await self._emails.deleteUser(user.uid, False)
+                await self._emails.deleteUser(user.userId, False)
                 raise UserExists("uid or e-mail already exists") from None
-            user = await self._store.updateUser(user.uid, {"email": email}, self.now())
-        _log.info("Created user {uid}", uid=user.uid)
+            user = await self._store.updateUser(user.userId, {"email": email}, self.now())
+        _log.info("Created user {uid}", uid=user.userId)
         return user
 
-    def getUser(self, uid) -> Deferred:
+    def getUser(self, userId) -> Deferred:
         """
         @return: L{Deferred} firing with the L{fxim.model.User} or L{None}.
         """
-        return self._store.getUser(uid)
+        return self._store.getUser(userId)
 
     @_deferred
-    async def setBlocked(self, uid, blocked):
+    async def setBlocked(self, userId, blocked):
         """
         Block or unblock a user.  A blocked user's CONNECT is refused (3);
         its sessions are kept, so unblocking restores them.  Connections
@@ -672,27 +672,27 @@ class AuthService:
         @return: L{Deferred} firing with the updated L{fxim.model.User}, or
             failing with L{NoSuchUser}.
         """
-        user = await self._store.getUser(uid)
+        user = await self._store.getUser(userId)
         if user is None:
-            raise NoSuchUser(uid)
+            raise NoSuchUser(userId)
         if blocked:
             status = UserStatus.BLOCKED
         elif user.status == UserStatus.BLOCKED:
             status = UserStatus.NORMAL
         else:
             return user
-        user = await self._store.updateUser(uid, {"status": int(status)},
+        user = await self._store.updateUser(userId, {"status": int(status)},
                                             self.now())
         if user is None:
-            raise NoSuchUser(uid)
-        _log.info("User {uid} {what}", uid=uid,
+            raise NoSuchUser(userId)
+        _log.info("User {uid} {what}", uid=userId,
                   what="blocked" if blocked else "unblocked")
         if blocked:
-            await self._revoked(uid, None)
+            await self._revoked(userId, None)
         return user
 
     @_deferred
-    async def mintToken(self, uid, cid):
+    async def mintToken(self, userId, cid):
         """
         Issue a token for an existing user's device without a code (admin),
         replacing any session of (uid, cid).
@@ -702,11 +702,11 @@ class AuthService:
         """
         if not _validClientId(cid):
             raise AuthError(RestCode.INVALID_PARAMETER, "invalid clientId")
-        if await self._store.getUser(uid) is None:
-            raise NoSuchUser(uid)
-        token = await self._issue(uid, cid)
+        if await self._store.getUser(userId) is None:
+            raise NoSuchUser(userId)
+        token = await self._issue(userId, cid)
         _log.info("Minted a token for user {uid} on device {cid}",
-                  uid=uid, cid=cid)
+                  uid=userId, cid=cid)
         return token
 
 

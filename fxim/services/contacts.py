@@ -58,16 +58,16 @@ def visibleTo(user: User, viewer: str, friends: AbstractSet[str],
     @param friends: the uids C{viewer} is friends with.
     @param searchedMobile: the exact mobile C{viewer} searched for, if any.
     """
-    if user.uid == viewer or user.uid in friends:
+    if user.userId == viewer or user.userId in friends:
         return user
     return strangerView(user, revealMobile=bool(
         searchedMobile and user.mobile == searchedMobile))
 
 
-async def friendsOf(store, uid: str) -> AbstractSet[str]:
+async def friendsOf(store, userId: str) -> AbstractSet[str]:
     """
     @param store: an L{fxim.interfaces.IFriendStore}.
     @return: the uids C{uid} has as (not deleted) friends.
     """
-    return {f.uid for f in await store.listFriends(uid, -1)
+    return {f.userId for f in await store.listFriends(userId, -1)
             if f.state != FriendState.DELETED}

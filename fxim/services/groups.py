@@ -140,10 +140,10 @@ class GroupService:
 
     # -- helpers -------------------------------------------------------------
 
-    async def _member(self, groupId: str, uid: str) -> GroupMember:
-        member = await self.store.getMember(groupId, uid)
+    async def _member(self, groupId: str, userId: str) -> GroupMember:
+        member = await self.store.getMember(groupId, userId)
         if not _isMember(member):
-            raise SignalError(ErrorCode.NOT_IN_GROUP, f"{uid} not in {groupId}")
+            raise SignalError(ErrorCode.NOT_IN_GROUP, f"{userId} not in {groupId}")
         return member
 
     async def _notify(self, groupId: str, operator: str, notifyContent: Optional[MessageContent],
@@ -173,7 +173,7 @@ class GroupService:
 
     # -- create --------------------------------------------------------------
 
-    async def create(self, uid: str, info: GroupInfo, members: Sequence[GroupMember],
+    async def create(self, userId: str, info: GroupInfo, members: Sequence[GroupMember],
                      notifyContent: Optional[MessageContent] = None) -> str:
         """
         Create a group owned by C{uid} with C{members} (deduplicated; the
@@ -199,17 +199,17 @@ class GroupService:
         if info.targetId and not info.targetId.isprintable():
             raise SignalError(ErrorCode.INVALID_PARAMETER, "group id")
         now = self.now()
-        ids = _unique([uid] + [m.memberId for m in members])
+        ids = _unique([userId] + [m.memberId for m in members])
         if len(ids) > self.config.maxGroupSize:
             raise SignalError(ErrorCode.INVALID_PARAMETER, "too many members")
         aliases = {m.memberId: m.alias for m in members}
         records = [GroupMember(i, aliases.get(i, ""),
-                               MemberType.OWNER if i == uid else MemberType.NORMAL, now)
+                               MemberType.OWNER if i == userId else MemberType.NORMAL, now)
                    for i in ids]
         given = bool(info.targetId)
         for _ in range(1 if given else 5):
             groupId = info.targetId or self._newId()
-            record = attr.evolve(info, targetId=groupId, owner=uid, memberCount=len(ids),
+            record = attr.evolve(info, targetId=groupId, owner=userId, memberCount=len(ids),
                                  updateDt=now, memberUpdateDt=now)
             try:
                 await self.store.createGroup(record, records, self._maxOwned())
@@ -217,7 +217,7 @@ class GroupService:
                 continue
             except UnknownUsers as e:
                 raise SignalError(ErrorCode.NOT_EXIST, "no such users: %s" % (
-                    ", ".join(e.uids[:10]),)) from None
+                    ", ".join(e.userIds[:10]),)) from None
             except TooManyGroups:
                 raise SignalError(ErrorCode.CLIENT_COUNT_OUT_OF_LIMIT,
                                   "already owns %d groups" % (self.config.maxGroupsPerUser,)) from None
@@ -227,15 +227,15 @@ class GroupService:
                 raise SignalError(ErrorCode.GROUP_ALREADY_EXIST, info.targetId)
             raise SignalError(ErrorCode.SERVER_ERROR, "could not find a free group id")
         _log.info("{uid} created group {groupId} with {count} members",
-                  uid=uid, groupId=groupId, count=len(ids))
-        built = notificationContent(ContentType.CREATE_GROUP, g=groupId, o=uid,
+                  uid=userId, groupId=groupId, count=len(ids))
+        built = notificationContent(ContentType.CREATE_GROUP, g=groupId, o=userId,
                                     n=info.name, m="")
-        await self._notify(groupId, uid, notifyContent, built, ids)
+        await self._notify(groupId, userId, notifyContent, built, ids)
         return groupId
 
     # -- pulls ---------------------------------------------------------------
 
-    async def pullInfo(self, uid: str, groupIds: Sequence[str]) -> Tuple[GroupInfo, ...]:
+    async def pullInfo(self, userId: str, groupIds: Sequence[str]) -> Tuple[GroupInfo, ...]:
         """
         Info of the known groups among C{groupIds}, in request order;
         unknown ids are left out.  Anyone may pull any group's info.
@@ -244,7 +244,7 @@ class GroupService:
         found = await self.store.getGroups(ids)
         return tuple(found[g] for g in ids if g in found)
 
-    async def pullMembers(self, uid: str, groupId: str, head: int) -> Tuple[GroupMember, ...]:
+    async def pullMembers(self, userId: str, groupId: str, head: int) -> Tuple[GroupMember, ...]:
         """
         The group's members (removed ones left out) if its member update
         time is after C{head}, else nothing; nothing for an unknown group.
@@ -256,14 +256,14 @@ class GroupService:
         if info is None:
             return ()
         if info.type != GroupType.FREE:
-            await self._member(groupId, uid)
+            await self._member(groupId, userId)
         if info.memberUpdateDt <= head:
             return ()
         return tuple(await self.store.getMembers(groupId))
 
     # -- membership changes --------------------------------------------------
 
-    async def addMembers(self, uid: str, groupId: str, members: Sequence[GroupMember],
+    async def addMembers(self, userId: str, groupId: str, members: Sequence[GroupMember],
                          notifyContent: Optional[MessageContent] = None) -> None:
         """
         Add members (as normal members) and publish 105
@@ -284,9 +284,9 @@ class GroupService:
 
         def decide(state: GroupState) -> Optional[GroupChange]:
             info = _existing(state, groupId)
-            me = state.member(uid)
+            me = state.member(userId)
             if me is None:
-                if not (info.type == GroupType.FREE and ids == [uid]):
+                if not (info.type == GroupType.FREE and ids == [userId]):
                     raise SignalError(ErrorCode.NOT_IN_GROUP)
             elif info.type == GroupType.RESTRICTED and me.type not in _ADMINS:
                 raise SignalError(ErrorCode.NOT_RIGHT, "restricted group")
@@ -303,13 +303,13 @@ class GroupService:
             _, change, _ = await self.store.changeGroup(groupId, decide)
         except UnknownUsers as e:
             raise SignalError(ErrorCode.NOT_EXIST, "no such users: %s" % (
-                ", ".join(e.uids[:10]),)) from None
+                ", ".join(e.userIds[:10]),)) from None
         if change is None:
             return
-        built = notificationContent(ContentType.ADD_GROUP_MEMBER, g=groupId, o=uid, ms=added)
-        await self._notify(groupId, uid, notifyContent, built)
+        built = notificationContent(ContentType.ADD_GROUP_MEMBER, g=groupId, o=userId, ms=added)
+        await self._notify(groupId, userId, notifyContent, built)
 
-    async def kickMembers(self, uid: str, groupId: str, memberIds: Sequence[str],
+    async def kickMembers(self, userId: str, groupId: str, memberIds: Sequence[str],
                           notifyContent: Optional[MessageContent] = None) -> None:
         """
         Remove members.  The owner may kick anyone but himself; a manager
@@ -325,13 +325,13 @@ class GroupService:
 
         def decide(state: GroupState) -> Optional[GroupChange]:
             _existing(state, groupId)
-            me = state.member(uid)
+            me = state.member(userId)
             if me is None or me.type not in _ADMINS:
                 raise SignalError(ErrorCode.NOT_RIGHT, "only the owner and managers may kick")
             members = {m.memberId: m for m in state.members}
             targets = [members[i] for i in _unique(memberIds) if i in members]
             for target in targets:
-                if target.memberId == uid or target.type == MemberType.OWNER:
+                if target.memberId == userId or target.type == MemberType.OWNER:
                     raise SignalError(ErrorCode.NOT_RIGHT, "cannot kick the owner or oneself")
                 if me.type == MemberType.MANAGER and target.type == MemberType.MANAGER:
                     raise SignalError(ErrorCode.NOT_RIGHT, "a manager cannot kick a manager")
@@ -343,11 +343,11 @@ class GroupService:
         state, change, _ = await self.store.changeGroup(groupId, decide)
         if change is None:
             return
-        built = notificationContent(ContentType.KICKOFF_GROUP_MEMBER, g=groupId, o=uid, ms=kicked)
-        await self._notify(groupId, uid, notifyContent, built,
+        built = notificationContent(ContentType.KICKOFF_GROUP_MEMBER, g=groupId, o=userId, ms=kicked)
+        await self._notify(groupId, userId, notifyContent, built,
                            [m.memberId for m in state.members])
 
-    async def quit(self, uid: str, groupId: str,
+    async def quit(self, userId: str, groupId: str,
                    notifyContent: Optional[MessageContent] = None) -> None:
         """
         Leave a group; 107 C{{"g","o","m":""}} goes to every member the
@@ -362,10 +362,10 @@ class GroupService:
 
         def decide(state: GroupState) -> GroupChange:
             _existing(state, groupId)
-            me = state.member(uid)
+            me = state.member(userId)
             if me is None:
-                raise SignalError(ErrorCode.NOT_IN_GROUP, f"{uid} not in {groupId}")
-            others = [m for m in state.members if m.memberId != uid]
+                raise SignalError(ErrorCode.NOT_IN_GROUP, f"{userId} not in {groupId}")
+            others = [m for m in state.members if m.memberId != userId]
             if not others:
                 return GroupChange(now, delete=True)
             changes = [attr.evolve(me, type=MemberType.REMOVED, updateDt=now)]
@@ -381,15 +381,15 @@ class GroupService:
             return GroupChange(now, changes={"owner": heir.memberId}, members=changes)
         state, change, _ = await self.store.changeGroup(groupId, decide)
         if change.delete:
-            _log.info("last member {uid} left group {groupId}: deleted", uid=uid, groupId=groupId)
+            _log.info("last member {uid} left group {groupId}: deleted", uid=userId, groupId=groupId)
         elif "owner" in change.changes:
             _log.info("group {groupId}: ownership passed from {uid} to {heir}",
-                      groupId=groupId, uid=uid, heir=change.changes["owner"])
-        built = notificationContent(ContentType.QUIT_GROUP, g=groupId, o=uid, m="")
-        await self._notify(groupId, uid, notifyContent, built,
+                      groupId=groupId, uid=userId, heir=change.changes["owner"])
+        built = notificationContent(ContentType.QUIT_GROUP, g=groupId, o=userId, m="")
+        await self._notify(groupId, userId, notifyContent, built,
                            [m.memberId for m in state.members])
 
-    async def dismiss(self, uid: str, groupId: str,
+    async def dismiss(self, userId: str, groupId: str,
                       notifyContent: Optional[MessageContent] = None) -> None:
         """
         Delete a group (owner only); 108 C{{"g","o","m":""}} goes to every
@@ -402,19 +402,19 @@ class GroupService:
 
         def decide(state: GroupState) -> GroupChange:
             _existing(state, groupId)
-            me = state.member(uid)
+            me = state.member(userId)
             if me is None or me.type != MemberType.OWNER:
                 raise SignalError(ErrorCode.NOT_RIGHT, "only the owner may dismiss")
             return GroupChange(now, delete=True)
         state, _, _ = await self.store.changeGroup(groupId, decide)
-        _log.info("{uid} dismissed group {groupId}", uid=uid, groupId=groupId)
-        built = notificationContent(ContentType.DISMISS_GROUP, g=groupId, o=uid, m="")
-        await self._notify(groupId, uid, notifyContent, built,
+        _log.info("{uid} dismissed group {groupId}", uid=userId, groupId=groupId)
+        built = notificationContent(ContentType.DISMISS_GROUP, g=groupId, o=userId, m="")
+        await self._notify(groupId, userId, notifyContent, built,
                            [m.memberId for m in state.members])
 
     # -- info ----------------------------------------------------------------
 
-    async def modify(self, uid: str, groupId: str, type: int, value: str,
+    async def modify(self, userId: str, groupId: str, type: int, value: str,
                      notifyContent: Optional[MessageContent] = None) -> GroupInfo:
         """
         Change the name (type 0, notification 110 C{{"g","o","n","m":""}}),
@@ -437,12 +437,12 @@ class GroupService:
                 if self.nameFilter is not None:
                     value = self.nameFilter("group name", value)
                 field = "name"
-                built = notificationContent(ContentType.CHANGE_GROUP_NAME, g=groupId, o=uid,
+                built = notificationContent(ContentType.CHANGE_GROUP_NAME, g=groupId, o=userId,
                                             n=value, m="")
             elif type == ModifyType.PORTRAIT:
                 self._checkLength(value, MAX_PORTRAIT_LENGTH, "portrait")
                 field = "portrait"
-                built = notificationContent(ContentType.CHANGE_GROUP_PORTRAIT, g=groupId, o=uid,
+                built = notificationContent(ContentType.CHANGE_GROUP_PORTRAIT, g=groupId, o=userId,
                                             m="")
             elif type == ModifyType.EXTRA:
                 self._checkLength(value, MAX_EXTRA_LENGTH, "extra")
@@ -455,9 +455,9 @@ class GroupService:
 
         def decide(state: GroupState) -> GroupChange:
             info = _existing(state, groupId)
-            me = state.member(uid)
+            me = state.member(userId)
             if me is None:
-                raise SignalError(ErrorCode.NOT_IN_GROUP, f"{uid} not in {groupId}")
+                raise SignalError(ErrorCode.NOT_IN_GROUP, f"{userId} not in {groupId}")
             if info.type == GroupType.RESTRICTED and me.type not in _ADMINS:
                 raise SignalError(ErrorCode.NOT_RIGHT, "restricted group")
             if refused is not None:
@@ -467,12 +467,12 @@ class GroupService:
         if new is None:
             raise SignalError(ErrorCode.NOT_EXIST)
         if built is not None:
-            await self._notify(groupId, uid, notifyContent, built)
+            await self._notify(groupId, userId, notifyContent, built)
         return new
 
     # -- admin service functions ----------------------------------------------
 
-    async def setManager(self, groupId: str, uid: str, isManager: bool) -> None:
+    async def setManager(self, groupId: str, userId: str, isManager: bool) -> None:
         """
         Make a member a manager or a normal member again (admin API; no
         wire subsignal, no notification).
@@ -481,9 +481,9 @@ class GroupService:
             a member, C{NOT_RIGHT} for the owner.
         """
         target = MemberType.MANAGER if isManager else MemberType.NORMAL
-        await self._setType(groupId, uid, target, MemberType.MANAGER)
+        await self._setType(groupId, userId, target, MemberType.MANAGER)
 
-    async def mute(self, groupId: str, uid: str, muted: bool) -> None:
+    async def mute(self, groupId: str, userId: str, muted: bool) -> None:
         """
         Mute (member type SILENT: MS answers C{NOT_RIGHT}) or unmute a
         member (admin API; no wire subsignal, no notification).  Muting a
@@ -493,16 +493,16 @@ class GroupService:
             a member, C{NOT_RIGHT} for the owner.
         """
         target = MemberType.SILENT if muted else MemberType.NORMAL
-        await self._setType(groupId, uid, target, MemberType.SILENT)
+        await self._setType(groupId, userId, target, MemberType.SILENT)
 
-    async def _setType(self, groupId: str, uid: str, target: int, undoes: int) -> None:
+    async def _setType(self, groupId: str, userId: str, target: int, undoes: int) -> None:
         now = self.now()
 
         def decide(state: GroupState) -> Optional[GroupChange]:
             _existing(state, groupId)
-            member = state.member(uid)
+            member = state.member(userId)
             if member is None:
-                raise SignalError(ErrorCode.NOT_IN_GROUP, f"{uid} not in {groupId}")
+                raise SignalError(ErrorCode.NOT_IN_GROUP, f"{userId} not in {groupId}")
             if member.type == MemberType.OWNER:
                 raise SignalError(ErrorCode.NOT_RIGHT, "the owner's type cannot change")
             if target == MemberType.NORMAL and member.type != undoes:

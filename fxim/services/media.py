@@ -92,7 +92,7 @@ class MediaService:
         """
         return f"{self.baseUrl}/media/{self._bucket(mediaType)}"
 
-    def uploadToken(self, uid: str, mediaType: int) -> UploadToken:
+    def uploadToken(self, userId: str, mediaType: int) -> UploadToken:
         """
         GQNUT: a token for C{PUT/POST <domain>/<key>} of any key in the
         bucket (C{Authorization: Bearer <token>} or C{?token=<token>}); it
@@ -102,10 +102,10 @@ class MediaService:
         """
         bucket = self._bucket(mediaType)
         maxSize, expires = self._expiry()
-        token = self.signer.makeToken(bucket, uid, maxSize, expires)
+        token = self.signer.makeToken(bucket, userId, maxSize, expires)
         return UploadToken(self.domain(mediaType), token, self.server, self.port)
 
-    def uploadUrl(self, uid: str, mediaType: int, key: str) -> UploadUrl:
+    def uploadUrl(self, userId: str, mediaType: int, key: str) -> UploadUrl:
         """
         GMURL: a presigned URL to PUT C{key} into C{mediaType}'s bucket.
 
@@ -115,14 +115,14 @@ class MediaService:
         if not validName(key):
             raise SignalError(ErrorCode.INVALID_PARAMETER, "bad media key")
         maxSize, expires = self._expiry()
-        signature = self.signer.signUrl(bucket, key, uid, maxSize, expires)
-        query = urlencode([("uid", uid), ("max", str(maxSize)), ("exp", str(expires)),
+        signature = self.signer.signUrl(bucket, key, userId, maxSize, expires)
+        query = urlencode([("uid", userId), ("max", str(maxSize)), ("exp", str(expires)),
                            ("sig", signature)])
         domain = self.domain(mediaType)
         url = f"{domain}/{quote(key, safe='')}?{query}"
         return UploadUrl(domain, self.server, self.port, url)
 
-    async def checkKeyAvailable(self, uid: str, mediaType: int, key: str) -> None:
+    async def checkKeyAvailable(self, userId: str, mediaType: int, key: str) -> None:
         """
         GMURL's early check: C{key} is free, or was stored by C{uid}.
 
@@ -133,5 +133,5 @@ class MediaService:
         if ownerOf is None:
             return
         owner = await ownerOf(f"{self._bucket(mediaType)}/{key}")
-        if owner is not None and owner != uid:
+        if owner is not None and owner != userId:
             raise SignalError(ErrorCode.NOT_RIGHT, "media key taken by another user")

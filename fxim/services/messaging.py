@@ -85,7 +85,7 @@ class MessagingService:
         self.bus = bus
         self.clock = clock
         self.config = config
-        self.uids = MessageUidGenerator(config.nodeId, clock)
+        self.messageUids = MessageUidGenerator(config.nodeId, clock)
         self._sequencers: dict = {}
         # i13: agents
         #: Callables C{(senderUid, message)} run after a client's message
@@ -116,7 +116,7 @@ class MessagingService:
     def now(self) -> int:
         return int(self.clock.seconds() * 1000)
 
-    async def send(self, uid: str, cid: str, message: Message) -> SendResult:
+    async def send(self, userId: str, cid: str, message: Message) -> SendResult:
         """
         Send C{message} as C{uid} from device C{cid}.  The server sets the
         sender, uid and timestamp; a resend with the same local id returns
@@ -129,7 +129,7 @@ class MessagingService:
         """
         # Checks of concurrent sends from one device run in parallel, but
         # their messages reach the store (and get uids) in arrival order.
-        key = (uid, cid)
+        key = (userId, cid)
         sequencer = self._sequencers.get(key)
         if sequencer is None:
             sequencer = self._sequencers[key] = _Sequencer()
@@ -137,41 +137,41 @@ class MessagingService:
         submitted: Deferred = Deferred()
         try:
             conversation = message.conversation
-            context = await self.store.getSendContext(uid, conversation.type, conversation.target)
-            receivers = self._check(uid, conversation, context, message.to)
+            context = await self.store.getSendContext(userId, conversation.type, conversation.target)
+            receivers = self._check(userId, conversation, context, message.to)
             for hook in self.beforeSend:
-                message = await hook(uid, cid, message)
+                message = await hook(userId, cid, message)
                 if message is None:
                     self._release(key, sequencer, ticket, None)
-                    return SendResult(self.uids.next(), self.now())
+                    return SendResult(self.messageUids.next(), self.now())
         except BaseException:
             self._release(key, sequencer, ticket, None)
             raise
 
         def submit() -> None:
-            final = attr.evolve(message, fromUser=uid, uid=self.uids.next(), timestamp=self.now())
+            final = attr.evolve(message, fromUser=userId, messageUid=self.messageUids.next(), timestamp=self.now())
             if final.content.transparent:
-                self._pushTransparent(final, receivers, uid)
+                self._pushTransparent(final, receivers, userId)
                 submitted.callback(final)
                 return
-            dedupKey = (uid, cid, final.localId) if final.localId else None
+            dedupKey = (userId, cid, final.localId) if final.localId else None
             maybeDeferred(self.store.storeMessage, final, receivers, dedupKey,
                           self.now()).chainDeferred(submitted)
 
         self._release(key, sequencer, ticket, submit)
         stored = await submitted
         if isinstance(stored, Message):  # transparent: pushed, not stored
-            return SendResult(stored.uid, stored.timestamp)
+            return SendResult(stored.messageUid, stored.timestamp)
         if not stored.duplicate:
-            self._notify(stored.seqs, uid, cid)
+            self._notify(stored.seqs, userId, cid)
             for hook in self.onStored:
                 try:
-                    hook(uid, stored.message)
+                    hook(userId, stored.message)
                 except Exception:
                     _log.failure("an after-send hook failed")
             await self._runHooks(self.afterStore, stored.message, receivers)
             await self._runHooks(self.afterReach, stored.message, receivers)
-        return SendResult(stored.message.uid, stored.message.timestamp)
+        return SendResult(stored.message.messageUid, stored.message.timestamp)
 
     def _release(self, key, sequencer: "_Sequencer", ticket: int, work) -> None:
         sequencer.ready(ticket, work)
@@ -186,7 +186,7 @@ class MessagingService:
 
         @return: the stored message.
         """
-        message = attr.evolve(message, uid=self.uids.next(), timestamp=self.now())
+        message = attr.evolve(message, messageUid=self.messageUids.next(), timestamp=self.now())
         receivers = list(receivers)
         stored = await self.store.storeMessage(message, receivers, None, self.now())
         self._notify(stored.seqs, None, None)
@@ -199,9 +199,9 @@ class MessagingService:
             try:
                 await hook(message, *args)
             except Exception:
-                _log.failure("a message hook failed for message {uid}", uid=message.uid)
+                _log.failure("a message hook failed for message {uid}", uid=message.messageUid)
 
-    def _check(self, uid: str, conversation: Conversation, context,
+    def _check(self, userId: str, conversation: Conversation, context,
                tos: Sequence[str] = ()) -> list:
         """
         Apply upstream's checks, in its order, to what
@@ -218,23 +218,23 @@ class MessagingService:
         if conversation.type == ConversationType.PRIVATE:
             if not conversation.target:
                 raise SignalError(ErrorCode.INVALID_MESSAGE, "no target")
-            if conversation.target == uid:
-                return [uid]
+            if conversation.target == userId:
+                return [userId]
             if context.target is None:
                 raise SignalError(ErrorCode.NOT_EXIST, "unknown target user")
             if context.blacklisted:
                 raise SignalError(ErrorCode.IN_BLACK_LIST)
-            return [uid, conversation.target]
+            return [userId, conversation.target]
         if conversation.type == ConversationType.GROUP:
-            me = next((m for m in context.members if m.memberId == uid), None)
+            me = next((m for m in context.members if m.memberId == userId), None)
             if me is None:
                 raise SignalError(ErrorCode.NOT_IN_GROUP)
             if me.type == MemberType.SILENT:
                 raise SignalError(ErrorCode.NOT_RIGHT, "muted in the group")
             if tos:
                 wanted = set(tos)
-                return [uid] + [m.memberId for m in context.members
-                                if m.memberId in wanted and m.memberId != uid]
+                return [userId] + [m.memberId for m in context.members
+                                if m.memberId in wanted and m.memberId != userId]
             return [m.memberId for m in context.members]
         raise SignalError(ErrorCode.NOT_IMPLEMENT, f"conversation type {conversation.type}")
 
@@ -243,9 +243,9 @@ class MessagingService:
             exclude = senderCid if receiver == senderUid else None
             self._deliver(receiver, MessageNotify(PULL_NORMAL, seq), exclude)
 
-    def _deliver(self, uid: str, push, excludeCid: Optional[str] = None) -> None:
-        d = ensureDeferred(self.bus.deliver(uid, push, excludeCid))
-        d.addErrback(lambda f: _log.failure("delivery to {uid} failed", f, uid=uid))
+    def _deliver(self, userId: str, push, excludeCid: Optional[str] = None) -> None:
+        d = ensureDeferred(self.bus.deliver(userId, push, excludeCid))
+        d.addErrback(lambda f: _log.failure("delivery to {uid} failed", f, uid=userId))
 
     def _pushTransparent(self, message: Message, receivers: Sequence[str], sender: str) -> None:
         push = TransparentMessage(message)
@@ -253,7 +253,7 @@ class MessagingService:
             if receiver != sender:
                 self._deliver(receiver, push)
 
-    async def pull(self, uid: str, afterSeq: int, transport: Optional[str] = None,
+    async def pull(self, userId: str, afterSeq: int, transport: Optional[str] = None,
                    replyLimit: int = 0) -> PullResult:
         """
         Everything in C{uid}'s inbox after C{afterSeq}, oldest first, capped
@@ -263,7 +263,7 @@ class MessagingService:
         @param transport: C{"tcp"} or C{"ws"}: also cap the result at
             C{replyLimit} bytes as that transport encodes it.
         """
-        batch = await self.store.pullMessages(uid, max(0, afterSeq), self.config.pullMaxBytes)
+        batch = await self.store.pullMessages(userId, max(0, afterSeq), self.config.pullMaxBytes)
         entries = batch.entries
         if transport and replyLimit and entries:
             keep = fitCount([m for _, m in entries], batch.head, transport, replyLimit)
@@ -274,7 +274,7 @@ class MessagingService:
             current = batch.head
         return PullResult(tuple(m for _, m in entries), current, batch.head)
 
-    async def recall(self, uid: str, cid: str, messageUid: int) -> None:
+    async def recall(self, userId: str, cid: str, messageUid: int) -> None:
         """
         Recall a message: its sender, or the owner or a manager of its
         group, may; it becomes type 80 and every receiver device but the
@@ -286,9 +286,9 @@ class MessagingService:
         message = await self.store.getMessage(messageUid)
         if message is None:
             raise SignalError(ErrorCode.NOT_EXIST)
-        allowed = message.fromUser == uid
+        allowed = message.fromUser == userId
         if not allowed and message.conversation.type == ConversationType.GROUP:
-            member = await self.store.getMember(message.conversation.target, uid)
+            member = await self.store.getMember(message.conversation.target, userId)
             allowed = member is not None and member.type in (MemberType.OWNER, MemberType.MANAGER)
         if not allowed:
             raise SignalError(ErrorCode.NOT_RIGHT)
@@ -297,14 +297,14 @@ class MessagingService:
             raise SignalError(ErrorCode.NOT_RIGHT, "recall window passed")
         if message.content.type == ContentType.RECALL:
             return
-        content = MessageContent(type=ContentType.RECALL, content=uid,
+        content = MessageContent(type=ContentType.RECALL, content=userId,
                                  data=str(messageUid).encode("ascii"))
         await self.store.replaceContent(messageUid, content)
         for receiver in await self.store.getReceivers(messageUid):
-            self._deliver(receiver, RecallNotify(messageUid, uid), cid if receiver == uid else None)
-        await self._runHooks(self.afterRecall, message, uid)
+            self._deliver(receiver, RecallNotify(messageUid, userId), cid if receiver == userId else None)
+        await self._runHooks(self.afterRecall, message, userId)
 
-    async def history(self, uid: str, conversation: Conversation, beforeUid: int,
+    async def history(self, userId: str, conversation: Conversation, beforeUid: int,
                       count: int) -> HistoryResult:
         """
         The viewer's own copy of a conversation, newest first.
@@ -313,8 +313,8 @@ class MessagingService:
             belonged to.
         """
         if conversation.type == ConversationType.GROUP:
-            if await self.store.getMember(conversation.target, uid) is None:
+            if await self.store.getMember(conversation.target, userId) is None:
                 raise SignalError(ErrorCode.NOT_IN_GROUP)
         count = max(1, min(count or 20, self.config.historyMaxCount))
-        messages = await self.store.loadHistory(uid, conversation, max(0, beforeUid), count)
+        messages = await self.store.loadHistory(userId, conversation, max(0, beforeUid), count)
         return HistoryResult(tuple(messages))

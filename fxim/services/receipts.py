@@ -65,21 +65,21 @@ class ReportService:
     def _date(self, date: int) -> int:
         return max(0, min(date, int(self.clock.seconds() * 1000) + MAX_CLOCK_SKEW))
 
-    async def delivered(self, uid: str, request: DeliveryReportRequest) -> None:
+    async def delivered(self, userId: str, request: DeliveryReportRequest) -> None:
         """
         MDR from C{uid}.
 
         @raise SignalError: C{NOT_EXIST} for an unknown target user.
         """
         target = request.target
-        if not target or target == uid:
+        if not target or target == userId:
             return
         if await self.store.getUser(target) is None:
             raise SignalError(ErrorCode.NOT_EXIST, "unknown target user")
-        await self._submit([ReportEntry(target, Report(DELIVERED, uid, uid,
+        await self._submit([ReportEntry(target, Report(DELIVERED, userId, userId,
                                                        self._date(request.date)))])
 
-    async def read(self, uid: str, request: ReadReportRequest) -> None:
+    async def read(self, userId: str, request: ReadReportRequest) -> None:
         """
         MRR from C{uid}.
 
@@ -88,24 +88,24 @@ class ReportService:
         """
         target = request.target
         if request.conversationType == ConversationType.PRIVATE:
-            if not target or target == uid:
+            if not target or target == userId:
                 return
             if await self.store.getUser(target) is None:
                 raise SignalError(ErrorCode.NOT_EXIST, "unknown target user")
-            await self._submit([ReportEntry(target, Report(READ, uid, uid,
+            await self._submit([ReportEntry(target, Report(READ, userId, userId,
                                                            self._date(request.date)))])
             return
         if request.conversationType != ConversationType.GROUP:
             raise SignalError(ErrorCode.NOT_IMPLEMENT,
                               f"conversation type {request.conversationType}")
-        wanted = set(request.tos) - {uid}
+        wanted = set(request.tos) - {userId}
         members = {m.memberId: m for m in await self.store.getMembers(target)}
-        me = members.get(uid)
+        me = members.get(userId)
         if me is None or me.type == MemberType.REMOVED:
             raise SignalError(ErrorCode.NOT_IN_GROUP)
         owners = sorted(u for u in wanted if u in members)
         if owners:
-            await self._submit([ReportEntry(u, Report(READ, uid, target, self._date(request.date)))
+            await self._submit([ReportEntry(u, Report(READ, userId, target, self._date(request.date)))
                                 for u in owners])
 
     def _submit(self, entries: List[ReportEntry]) -> Deferred:
@@ -116,7 +116,7 @@ class ReportService:
         """
         for e in entries:
             r = e.report
-            key = (e.owner, r.uid, r.target, r.reportType)
+            key = (e.owner, r.userId, r.target, r.reportType)
             if self._pending.get(key, -1) < r.date:
                 self._pending[key] = r.date
         self.submitted += len(entries)
@@ -152,14 +152,14 @@ class ReportService:
         for owner, (head, kind) in sorted(changed.items()):
             self._deliver(owner, ReportNotify(kind, head))
 
-    def _deliver(self, uid: str, push, excludeCid: Optional[str] = None) -> None:
-        d = ensureDeferred(self.bus.deliver(uid, push, excludeCid))
-        d.addErrback(lambda f: _log.failure("report notification to {uid} failed", f, uid=uid))
+    def _deliver(self, userId: str, push, excludeCid: Optional[str] = None) -> None:
+        d = ensureDeferred(self.bus.deliver(userId, push, excludeCid))
+        d.addErrback(lambda f: _log.failure("report notification to {uid} failed", f, uid=userId))
 
-    async def pull(self, uid: str, cid: str, request: PullReports) -> ReportList:
+    async def pull(self, userId: str, cid: str, request: PullReports) -> ReportList:
         """
         MRP: the caller's reports from C{request.fromSeq} (inclusive) or
         from after what this device pulled last, whichever is lower.
         """
-        batch = await self.reports.pullReports(uid, cid, max(0, request.fromSeq), PULL_LIMIT)
+        batch = await self.reports.pullReports(userId, cid, max(0, request.fromSeq), PULL_LIMIT)
         return ReportList(tuple(r for _, r in batch.reports), batch.current, batch.head)

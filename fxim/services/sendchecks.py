@@ -78,8 +78,8 @@ class Changes:
     pairs: Tuple[Tuple[str, str], ...] = ()
 
 
-def _user(uid: str, *args: Any, **kwargs: Any) -> Changes:
-    return Changes(users=(uid,))
+def _user(userId: str, *args: Any, **kwargs: Any) -> Changes:
+    return Changes(users=(userId,))
 
 
 def _group(groupId: str, *args: Any, **kwargs: Any) -> Changes:
@@ -99,7 +99,7 @@ WRITES: Dict[str, Callable[..., Changes]] = {
     "getOrCreateByMobile": _nothing,
     "updateUser": _user,
     # IFriendStore
-    "putFriend": lambda uid, friend, *a, **k: Changes(pairs=((uid, friend.uid),)),
+    "putFriend": lambda userId, friend, *a, **k: Changes(pairs=((userId, friend.userId),)),
     "changeFriendship": lambda fromUid, toUid, *a, **k: Changes(pairs=((fromUid, toUid),)),
     "putFriendRequest": _nothing,
     # IGroupStore
@@ -158,21 +158,21 @@ class SendCheckCache:
     # -- lookups ---------------------------------------------------------------
 
     def lookup(self, read: Callable[[str, int, str], Deferred[SendContext]],
-               uid: str, conversationType: int, target: str) -> Deferred[SendContext]:
+               userId: str, conversationType: int, target: str) -> Deferred[SendContext]:
         """
         The send context of C{uid} writing to C{target}, from memory or by
         C{read(uid, conversationType, target)}.
         """
         if conversationType not in (ConversationType.PRIVATE, ConversationType.GROUP):
-            return read(uid, conversationType, target)
+            return read(userId, conversationType, target)
         if not self.live():
             self._wasLive = False
             self.clear()
-            return read(uid, conversationType, target)
+            return read(userId, conversationType, target)
         if not self._wasLive:
             self._wasLive = True
             self.clear()
-        key = (uid, int(conversationType), target)
+        key = (userId, int(conversationType), target)
         found = self._entries.get(key)
         now = self._clock.seconds()
         if found is not None:
@@ -188,7 +188,7 @@ class SendCheckCache:
             if generation == self._generation and _cacheable(key, context):
                 self._put(key, now + self.ttl, context)
             return context
-        return read(uid, conversationType, target).addCallback(keep)
+        return read(userId, conversationType, target).addCallback(keep)
 
     def _put(self, key: Key, expires: float, context: SendContext) -> None:
         if self.maxEntries <= 0:
@@ -197,19 +197,19 @@ class SendCheckCache:
         while len(self._entries) >= self.maxEntries:
             self._drop(next(iter(self._entries)))
         self._entries[key] = (expires, context)
-        uid, kind, target = key
-        self._byUser.setdefault(uid, set()).add(key)
+        userId, kind, target = key
+        self._byUser.setdefault(userId, set()).add(key)
         if kind == ConversationType.GROUP:
             self._byGroup.setdefault(target, set()).add(key)
-        elif target != uid:
+        elif target != userId:
             self._byUser.setdefault(target, set()).add(key)
 
     def _drop(self, key: Key) -> None:
         if self._entries.pop(key, None) is None:
             return
-        uid, kind, target = key
+        userId, kind, target = key
         index = self._byGroup if kind == ConversationType.GROUP else self._byUser
-        for name, keys in ((uid, self._byUser), (target, index)):
+        for name, keys in ((userId, self._byUser), (target, index)):
             found = keys.get(name)
             if found is not None:
                 found.discard(key)
@@ -232,8 +232,8 @@ class SendCheckCache:
         Forget the entries C{changes} may affect, on this node only.
         """
         self._generation += 1
-        for uid in changes.users:
-            for key in list(self._byUser.get(uid, ())):
+        for userId in changes.users:
+            for key in list(self._byUser.get(userId, ())):
                 self._drop(key)
         for groupId in changes.groups:
             for key in list(self._byGroup.get(groupId, ())):
@@ -280,10 +280,10 @@ def _cacheable(key: Key, context: SendContext) -> bool:
     # Only positive answers (see the module docstring).
     if context.sender is None:
         return False
-    uid, kind, target = key
+    userId, kind, target = key
     if kind == ConversationType.GROUP:
         return bool(context.members)
-    return context.target is not None or not target or target == uid
+    return context.target is not None or not target or target == userId
 
 
 def _wrap(cache: SendCheckCache, name: str, method: Callable[..., Deferred[Any]],
@@ -318,8 +318,8 @@ def watchStore(store: Any, cache: SendCheckCache) -> SendCheckCache:
         return watched
     read = store.getSendContext
 
-    def getSendContext(uid: str, conversationType: int, target: str) -> Deferred[SendContext]:
-        return cache.lookup(read, uid, conversationType, target)
+    def getSendContext(userId: str, conversationType: int, target: str) -> Deferred[SendContext]:
+        return cache.lookup(read, userId, conversationType, target)
     getSendContext.__doc__ = read.__doc__
     store.getSendContext = getSendContext
     _watch(cache, store, WRITES)

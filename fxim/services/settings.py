@@ -43,7 +43,7 @@ class SettingService:
     def now(self) -> int:
         return int(self.clock.seconds() * 1000)
 
-    async def put(self, uid: str, cid: Optional[str], request: PutSetting) -> SettingVersion:
+    async def put(self, userId: str, cid: Optional[str], request: PutSetting) -> SettingVersion:
         """
         @raise SignalError: C{INVALID_PARAMETER} for an out-of-range scope or
             an oversized key or value, C{INVALID_DATA} for a NUL in either.
@@ -54,14 +54,14 @@ class SettingService:
             raise SignalError(ErrorCode.INVALID_PARAMETER, "setting too large")
         if "\x00" in request.key or "\x00" in request.value:
             raise SignalError(ErrorCode.INVALID_DATA, "NUL in a setting")
-        version = await self.settings.putSetting(uid, request.scope, request.key,
+        version = await self.settings.putSetting(userId, request.scope, request.key,
                                                  request.value, self.now())
-        d = ensureDeferred(self.bus.deliver(uid, SettingNotify(version), cid))
-        d.addErrback(lambda f: _log.failure("UN to {uid} failed", f, uid=uid))
+        d = ensureDeferred(self.bus.deliver(userId, SettingNotify(version), cid))
+        d.addErrback(lambda f: _log.failure("UN to {uid} failed", f, uid=userId))
         return SettingVersion(version)
 
-    async def get(self, uid: str, version: int) -> SettingList:
-        return SettingList(tuple(await self.settings.getSettings(uid, max(0, version))))
+    async def get(self, userId: str, version: int) -> SettingList:
+        return SettingList(tuple(await self.settings.getSettings(userId, max(0, version))))
 
-    async def head(self, uid: str) -> int:
-        return await self.settings.getSettingHead(uid)
+    async def head(self, userId: str) -> int:
+        return await self.settings.getSettingHead(userId)

@@ -184,19 +184,19 @@ class SocialService:
         self._lastStamp = max(int(self.clock.seconds() * 1000), self._lastStamp + 1)
         return self._lastStamp
 
-    def _deliver(self, uid: str, push, excludeCid: Optional[str] = None) -> None:
-        d = ensureDeferred(self.bus.deliver(uid, push, excludeCid))
-        d.addErrback(lambda f: _log.failure("delivery to {uid} failed", f, uid=uid))
+    def _deliver(self, userId: str, push, excludeCid: Optional[str] = None) -> None:
+        d = ensureDeferred(self.bus.deliver(userId, push, excludeCid))
+        d.addErrback(lambda f: _log.failure("delivery to {uid} failed", f, uid=userId))
 
-    async def _requireUser(self, uid: str) -> User:
-        user = await self.users.getUser(uid)
+    async def _requireUser(self, userId: str) -> User:
+        user = await self.users.getUser(userId)
         if user is None:
-            raise SignalError(ErrorCode.NOT_EXIST, f"no user {uid!r}")
+            raise SignalError(ErrorCode.NOT_EXIST, f"no user {userId!r}")
         return user
 
     # -- users ----------------------------------------------------------------
 
-    async def search(self, uid: str, keyword: str, fuzzy: int, page: int) -> List[User]:
+    async def search(self, userId: str, keyword: str, fuzzy: int, page: int) -> List[User]:
         """
         US: users whose mobile is C{keyword}, or (if C{fuzzy}) whose display
         name contains it, 20 per C{page} (from 0).  Users hidden from search
@@ -213,10 +213,10 @@ class SocialService:
             keyword, bool(fuzzy), page * SEARCH_PAGE_SIZE, SEARCH_PAGE_SIZE)
         # Contact details only for oneself, friends, or the exact mobile
         # searched for (i10b: contact privacy).
-        friends = await friendsOf(self.friends, uid) if found else set()
-        return [visibleTo(u, uid, friends, searchedMobile=keyword) for u in found]
+        friends = await friendsOf(self.friends, userId) if found else set()
+        return [visibleTo(u, userId, friends, searchedMobile=keyword) for u in found]
 
-    async def pullUsers(self, uid: str,
+    async def pullUsers(self, userId: str,
                         requests: Sequence[Tuple[str, int]]) -> List[Tuple[User, int]]:
         """
         UPUI: one C{(user, code)} per requested C{(uid, updateDt)}, in order.
@@ -229,20 +229,20 @@ class SocialService:
         (L{fxim.services.contacts.strangerView}).
         """
         found = await self.users.getUsers(list({u for u, _ in requests}))
-        friends = await friendsOf(self.friends, uid) if found else set()
+        friends = await friendsOf(self.friends, userId) if found else set()
         entries = []
         for requested, since in requests:
             user = found.get(requested)
             if user is None:
-                entries.append((User(uid=requested), USER_NOT_FOUND))
+                entries.append((User(userId=requested), USER_NOT_FOUND))
             elif since and since > 0 and since >= user.updateDt:
-                entries.append((User(uid=user.uid, updateDt=user.updateDt),
+                entries.append((User(userId=user.userId, updateDt=user.updateDt),
                                 USER_NOT_MODIFIED))
             else:
-                entries.append((visibleTo(user, uid, friends), USER_FOUND))
+                entries.append((visibleTo(user, userId, friends), USER_FOUND))
         return entries
 
-    async def modifyMyInfo(self, uid: str, entries: Iterable[Tuple[int, str]]) -> User:
+    async def modifyMyInfo(self, userId: str, entries: Iterable[Tuple[int, str]]) -> User:
         """
         MMI: validate every C{(MyInfoType, value)} entry, then apply them
         all at once (nothing is applied if one is invalid).  If anything
@@ -271,13 +271,13 @@ class SocialService:
                                   f"MMI type {infoType!r} value rejected")
         if self.nameFilter is not None and changes.get("displayName"):
             changes["displayName"] = self.nameFilter("nickname", changes["displayName"])
-        user = await self._requireUser(uid)
+        user = await self._requireUser(userId)
         changes = {k: v for k, v in changes.items() if getattr(user, k) != v}
         if not changes:
             return user
         if "mobile" in changes:
             taken = await self.users.searchUsers(changes["mobile"], False, 0, 1)
-            if any(u.uid != uid and u.mobile == changes["mobile"] for u in taken):
+            if any(u.userId != userId and u.mobile == changes["mobile"] for u in taken):
                 raise SignalError(ErrorCode.INVALID_PARAMETER, "mobile taken")
         for field in ("mobile", "email"):
             # A new address must be proven with a code sent to it (i10b).
@@ -287,40 +287,40 @@ class SocialService:
                 await self.contactVerifier.prove(changes[field], codes.get(field))
         now = self.now()
         try:
-            user = await self.users.updateUser(uid, changes, now)
+            user = await self.users.updateUser(userId, changes, now)
         except KeyError:
             raise SignalError(ErrorCode.INVALID_PARAMETER, "mobile taken")
-        await self._touchFriendsOf(uid, now)
+        await self._touchFriendsOf(userId, now)
         return user
 
-    async def _touchFriendsOf(self, uid: str, now: int) -> None:
+    async def _touchFriendsOf(self, userId: str, now: int) -> None:
         """
         Bump every (non-deleted) friend's row for C{uid} and send FN to them
         and to C{uid}.
         """
         notified = []
-        for mine in await self.friends.listFriends(uid, -1):
-            theirs = await self.friends.getFriend(mine.uid, uid)
+        for mine in await self.friends.listFriends(userId, -1):
+            theirs = await self.friends.getFriend(mine.userId, userId)
             if theirs is None or theirs.state == FriendState.DELETED:
                 continue
-            await self.friends.putFriend(mine.uid, attr.evolve(theirs, updateDt=now))
-            notified.append(mine.uid)
+            await self.friends.putFriend(mine.userId, attr.evolve(theirs, updateDt=now))
+            notified.append(mine.userId)
         for friendUid in notified:
             self._deliver(friendUid, FriendNotify(now))
-        self._deliver(uid, FriendNotify(now))
+        self._deliver(userId, FriendNotify(now))
 
-    async def setSearchable(self, uid: str, searchable: bool) -> User:
+    async def setSearchable(self, userId: str, searchable: bool) -> User:
         """
         Admin: show or hide C{uid} in US results.
 
         @raise SignalError: C{NOT_EXIST} for an unknown user.
         """
-        user = await self.users.updateUser(uid, {"searchable": bool(searchable)}, self.now())
+        user = await self.users.updateUser(userId, {"searchable": bool(searchable)}, self.now())
         if user is None:
-            raise SignalError(ErrorCode.NOT_EXIST, f"no user {uid!r}")
+            raise SignalError(ErrorCode.NOT_EXIST, f"no user {userId!r}")
         return user
 
-    async def setBlacklisted(self, uid: str, targetUid: str,
+    async def setBlacklisted(self, userId: str, targetUid: str,
                              blacklisted: bool) -> Optional[Friend]:
         """
         Admin: C{uid} blacklists (or stops blacklisting) C{targetUid}.
@@ -337,9 +337,9 @@ class SocialService:
         @return: the stored row, or L{None} when lifting a blacklist that
             had no row (nothing is stored).
         """
-        if uid == targetUid:
+        if userId == targetUid:
             raise SignalError(ErrorCode.INVALID_PARAMETER, "cannot blacklist oneself")
-        await self._requireUser(uid)
+        await self._requireUser(userId)
         now = self.now()
 
         def decide(pair: FriendPair) -> Optional[FriendChange]:
@@ -355,19 +355,19 @@ class SocialService:
                 state = FriendState.NORMAL
             else:
                 state = FriendState.DELETED
-            return FriendChange(friends=[(uid, Friend(targetUid, int(state), now, alias))])
-        _, change = await self.friends.changeFriendship(uid, targetUid, decide)
+            return FriendChange(friends=[(userId, Friend(targetUid, int(state), now, alias))])
+        _, change = await self.friends.changeFriendship(userId, targetUid, decide)
         if change is None:
             return None
         row = change.friends[0][1]
-        _log.info("{uid} {verb} {target}", uid=uid, target=targetUid,
+        _log.info("{uid} {verb} {target}", uid=userId, target=targetUid,
                   verb="blacklisted" if blacklisted else "lifted the blacklist of")
-        self._deliver(uid, FriendNotify(now))
+        self._deliver(userId, FriendNotify(now))
         return row
 
     # -- friend requests --------------------------------------------------------
 
-    async def addFriendRequest(self, uid: str, targetUid: str, reason: str) -> None:
+    async def addFriendRequest(self, userId: str, targetUid: str, reason: str) -> None:
         """
         FAR: C{uid} asks C{targetUid} to be friends.
 
@@ -386,7 +386,7 @@ class SocialService:
             stored, nothing pushed).
         """
         reason = reason or ""
-        if targetUid == uid or len(reason) > MAX_REASON:
+        if targetUid == userId or len(reason) > MAX_REASON:
             raise SignalError(ErrorCode.INVALID_PARAMETER)
         now = self.now()
 
@@ -405,18 +405,18 @@ class SocialService:
                     and now - previous.updateDt < REQUEST_COOLDOWN):
                 return None
             return FriendChange(request=FriendRequest(
-                uid, targetUid, reason, int(FriendRequestStatus.SENT), now,
+                userId, targetUid, reason, int(FriendRequestStatus.SENT), now,
                 fromReadStatus=True, toReadStatus=False))
-        pair, change = await self.friends.changeFriendship(uid, targetUid, decide)
+        pair, change = await self.friends.changeFriendship(userId, targetUid, decide)
         if change is None:
             _log.debug("{uid}: repeated friend request to {target} ignored",
-                       uid=uid, target=targetUid)
+                       uid=userId, target=targetUid)
             return
-        await self._event("friend.request", {"from": uid, "to": targetUid, "reason": reason})
+        await self._event("friend.request", {"from": userId, "to": targetUid, "reason": reason})
         if pair.target.type == 0:
             self._deliver(targetUid, FriendRequestNotify(now))
 
-    async def handleFriendRequest(self, uid: str, targetUid: str, status: int) -> None:
+    async def handleFriendRequest(self, userId: str, targetUid: str, status: int) -> None:
         """
         FHR: C{uid} accepts (status 1, or 0 as upstream always accepted) or
         rejects (status 2) the request C{targetUid} sent it.
@@ -457,21 +457,21 @@ class SocialService:
             if not accept:
                 return FriendChange(request=handled)
             return FriendChange(request=handled, friends=[
-                (uid, _befriended(pair.toRow, targetUid, now, keepBlacklist=False)),
-                (targetUid, _befriended(pair.fromRow, uid, now, keepBlacklist=True))])
-        pair, change = await self.friends.changeFriendship(targetUid, uid, decide)
+                (userId, _befriended(pair.toRow, targetUid, now, keepBlacklist=False)),
+                (targetUid, _befriended(pair.fromRow, userId, now, keepBlacklist=True))])
+        pair, change = await self.friends.changeFriendship(targetUid, userId, decide)
         if change is None:
             return
         await self._event("friend.accepted" if accept else "friend.rejected",
-                          {"from": targetUid, "to": uid})
+                          {"from": targetUid, "to": userId})
         if not accept:
             self._deliver(targetUid, FriendRequestNotify(now))
-            self._deliver(uid, FriendRequestNotify(now))
+            self._deliver(userId, FriendRequestNotify(now))
             return
-        _log.info("{uid} accepted the friend request of {target}", uid=uid, target=targetUid)
+        _log.info("{uid} accepted the friend request of {target}", uid=userId, target=targetUid)
         assert pair.request is not None
-        await self._greet(targetUid, uid, pair.request.reason)
-        self._deliver(uid, FriendNotify(now))
+        await self._greet(targetUid, userId, pair.request.reason)
+        self._deliver(userId, FriendNotify(now))
         self._deliver(targetUid, FriendNotify(now))
 
     async def _greet(self, requester: str, accepter: str, reason: str) -> None:
@@ -488,14 +488,14 @@ class SocialService:
             await self.messages.publish(
                 Message(conversation, requester, content), [requester, accepter])
 
-    async def pullFriendRequests(self, uid: str, version: int) -> List[FriendRequest]:
+    async def pullFriendRequests(self, userId: str, version: int) -> List[FriendRequest]:
         """
         FRP: requests to or from C{uid} updated after C{version} (ms),
         oldest first.  Nobody sees requests they are not part of.
         """
-        return list(await self.friends.listFriendRequests(uid, max(0, int(version or 0))))
+        return list(await self.friends.listFriendRequests(userId, max(0, int(version or 0))))
 
-    async def syncUnread(self, uid: str, version: int) -> None:
+    async def syncUnread(self, userId: str, version: int) -> None:
         """
         FRUS: requests to C{uid} updated up to C{version} (ms; 0 = all) are
         read (C{toReadStatus}), as are handled requests from C{uid}
@@ -504,24 +504,24 @@ class SocialService:
         """
         now = self.now()
         limit = now if not version or version <= 0 else version
-        for request in await self.friends.listFriendRequests(uid, -1):
+        for request in await self.friends.listFriendRequests(userId, -1):
             if request.updateDt > limit:
                 continue
-            if request.toUid == uid and not request.toReadStatus:
+            if request.toUid == userId and not request.toReadStatus:
                 await self.friends.putFriendRequest(attr.evolve(request, toReadStatus=True))
-            elif request.fromUid == uid and not request.fromReadStatus:
+            elif request.fromUid == userId and not request.fromReadStatus:
                 await self.friends.putFriendRequest(attr.evolve(request, fromReadStatus=True))
-        self._deliver(uid, FriendRequestNotify(now))
+        self._deliver(userId, FriendRequestNotify(now))
 
     # -- friends ----------------------------------------------------------------
 
-    async def pullFriends(self, uid: str, version: int) -> List[Friend]:
+    async def pullFriends(self, userId: str, version: int) -> List[Friend]:
         """
         FP: C{uid}'s friend rows (any state) updated after C{version} (ms).
         """
-        return list(await self.friends.listFriends(uid, max(0, int(version or 0))))
+        return list(await self.friends.listFriends(userId, max(0, int(version or 0))))
 
-    async def setAlias(self, uid: str, targetUid: str, alias: str) -> Friend:
+    async def setAlias(self, userId: str, targetUid: str, alias: str) -> Friend:
         """
         FALS: set C{uid}'s alias for friend C{targetUid} (empty clears it);
         C{uid}'s devices get FN.
@@ -539,7 +539,7 @@ class SocialService:
             row = pair.fromRow
             if row is None or row.state == FriendState.DELETED:
                 raise SignalError(ErrorCode.NOT_EXIST, "not a friend")
-            return FriendChange(friends=[(uid, attr.evolve(row, alias=alias, updateDt=now))])
-        _, change = await self.friends.changeFriendship(uid, targetUid, decide)
-        self._deliver(uid, FriendNotify(now))
+            return FriendChange(friends=[(userId, attr.evolve(row, alias=alias, updateDt=now))])
+        _, change = await self.friends.changeFriendship(userId, targetUid, decide)
+        self._deliver(userId, FriendNotify(now))
         return change.friends[0][1]

@@ -91,12 +91,12 @@ class IAdminStore(Interface):
         @return: the L{User} whose login e-mail is C{email}, or L{None}.
         """
 
-    def loginEmailOf(uid):
+    def loginEmailOf(userId):
         """
         @return: the login e-mail of C{uid} (C{""} for none).
         """
 
-    def setLoginEmail(uid, email):
+    def setLoginEmail(userId, email):
         """
         Set (C{""}: clear) the login e-mail of C{uid}.
 
@@ -119,7 +119,7 @@ class IAdminStore(Interface):
         @return: a list of L{fxim.model.GroupInfo}.
         """
 
-    def deleteUser(uid, eraseMessages, now):
+    def deleteUser(userId, eraseMessages, now):
         """
         Delete the user's profile, sessions, friendships (their own rows;
         the other side's rows become C{DELETED} at C{now}, so an
@@ -177,24 +177,24 @@ def getOrCreateByEmail_txn(txn: Any, d: Dialect, email: str, now: int) -> Tuple[
     if found is not None:
         return (found, False)
     name = _local(email)
-    user = insertUser_txn(txn, d, User(uid="", name=name, displayName=name, email=email,
+    user = insertUser_txn(txn, d, User(userId="", name=name, displayName=name, email=email,
                                        updateDt=now))
     # A concurrent login of the same address on another node makes this
     # fail with an integrity error: the whole transaction is undone and
     # the caller reads the winner.
-    txn.execute(d.q("UPDATE users SET login_email = ? WHERE uid = ?"), (email, user.uid))
-    created = getUser_txn(txn, d, user.uid)
+    txn.execute(d.q("UPDATE users SET login_email = ? WHERE uid = ?"), (email, user.userId))
+    created = getUser_txn(txn, d, user.userId)
     assert created is not None
     return (created, True)
 
 
-def loginEmailOf_txn(txn: Any, d: Dialect, uid: str) -> str:
-    row = one_txn(txn, d, "SELECT login_email FROM users WHERE uid = ?", (uid,))
+def loginEmailOf_txn(txn: Any, d: Dialect, userId: str) -> str:
+    row = one_txn(txn, d, "SELECT login_email FROM users WHERE uid = ?", (userId,))
     return "" if row is None else row[0]
 
 
-def setLoginEmail_txn(txn: Any, d: Dialect, uid: str, email: str) -> bool:
-    txn.execute(d.q("UPDATE users SET login_email = ? WHERE uid = ?"), (email, uid))
+def setLoginEmail_txn(txn: Any, d: Dialect, userId: str, email: str) -> bool:
+    txn.execute(d.q("UPDATE users SET login_email = ? WHERE uid = ?"), (email, userId))
     return txn.rowcount > 0
 
 
@@ -220,21 +220,21 @@ def listGroups_txn(txn: Any, d: Dialect, query: str, offset: int,
     return [GroupInfo(*row) for row in rows]
 
 
-def deleteUser_txn(txn: Any, d: Dialect, uid: str, eraseMessages: bool,
+def deleteUser_txn(txn: Any, d: Dialect, userId: str, eraseMessages: bool,
                    now: int) -> Optional[DeleteCounts]:
-    user = getUser_txn(txn, d, uid)
+    user = getUser_txn(txn, d, userId)
     if user is None:
         return None
-    loginEmail = loginEmailOf_txn(txn, d, uid)
+    loginEmail = loginEmailOf_txn(txn, d, userId)
 
     def delete(statement: str, args: Sequence[Any]) -> int:
         txn.execute(d.q(statement), args)
         return txn.rowcount
-    sessions = delete("DELETE FROM sessions WHERE uid = ?", (uid,))
-    friends = delete("DELETE FROM friends WHERE uid = ?", (uid,))
+    sessions = delete("DELETE FROM sessions WHERE uid = ?", (userId,))
+    friends = delete("DELETE FROM friends WHERE uid = ?", (userId,))
     friends += delete("UPDATE friends SET state = ?, update_dt = ? WHERE friend_uid = ?",
-                      (int(FriendState.DELETED), now, uid))
-    requests = delete("DELETE FROM friend_requests WHERE from_uid = ? OR to_uid = ?", (uid, uid))
+                      (int(FriendState.DELETED), now, userId))
+    requests = delete("DELETE FROM friend_requests WHERE from_uid = ? OR to_uid = ?", (userId, userId))
     for key in (user.mobile, loginEmail):
         if key:
             delete("DELETE FROM login_codes WHERE mobile = ?", (key,))
@@ -243,11 +243,11 @@ def deleteUser_txn(txn: Any, d: Dialect, uid: str, eraseMessages: bool,
         from fxim.storage.messages import CONTENT_COLUMNS, contentValues
         erased = delete("UPDATE messages SET %s WHERE from_user = ?" % (
             ", ".join("%s = ?" % (c,) for c in CONTENT_COLUMNS),),
-            contentValues(ERASED, 64) + [uid])
+            contentValues(ERASED, 64) + [userId])
         # The user's own inbox goes too: nobody can pull it any more.
-        delete("DELETE FROM inboxes WHERE uid = ?", (uid,))
-        delete("DELETE FROM user_heads WHERE uid = ?", (uid,))
-    delete("DELETE FROM users WHERE uid = ?", (uid,))
+        delete("DELETE FROM inboxes WHERE uid = ?", (userId,))
+        delete("DELETE FROM user_heads WHERE uid = ?", (userId,))
+    delete("DELETE FROM users WHERE uid = ?", (userId,))
     return DeleteCounts(sessions, friends, requests, erased)
 
 
@@ -273,12 +273,12 @@ def _selected_txn(txn: Any, d: Dialect, selector: Selector, limit: int,
 def purgeMessages_txn(txn: Any, d: Dialect, selector: Selector, tombstone: Message, limit: int,
                       keep: Sequence[int] = ()) -> int:
     from fxim.storage.messages import MESSAGE_COLUMNS, messageValues
-    uids = _selected_txn(txn, d, selector, limit, tuple(keep) + (tombstone.uid,))
-    if not uids:
+    messageUids = _selected_txn(txn, d, selector, limit, tuple(keep) + (tombstone.messageUid,))
+    if not messageUids:
         return 0
-    marks = "(%s)" % (", ".join("?" * len(uids)),)
+    marks = "(%s)" % (", ".join("?" * len(messageUids)),)
     tails = all_txn(txn, d, "SELECT uid, MAX(seq) FROM inboxes WHERE message_uid IN " + marks
-                    + " GROUP BY uid", uids)
+                    + " GROUP BY uid", messageUids)
     # One tombstone serves every batch of a purge run.
     txn.execute(d.q("INSERT INTO messages (%s) VALUES (%s) ON CONFLICT (uid) DO NOTHING" % (
         ", ".join(MESSAGE_COLUMNS), ", ".join("?" * len(MESSAGE_COLUMNS)))),
@@ -286,13 +286,13 @@ def purgeMessages_txn(txn: Any, d: Dialect, selector: Selector, tombstone: Messa
     for owner, seq in tails:
         # One marker per inbox and tombstone: the highest one reports all.
         txn.execute(d.q("DELETE FROM inboxes WHERE uid = ? AND message_uid = ? AND seq < ?"),
-                    (owner, tombstone.uid, seq))
+                    (owner, tombstone.messageUid, seq))
         txn.execute(d.q("UPDATE inboxes SET message_uid = ? WHERE uid = ? AND seq = ?"),
-                    (tombstone.uid, owner, seq))
+                    (tombstone.messageUid, owner, seq))
     for table in ("inboxes", "dedup_keys"):
-        txn.execute(d.q("DELETE FROM %s WHERE message_uid IN %s" % (table, marks)), uids)
-    txn.execute(d.q("DELETE FROM messages WHERE uid IN " + marks), uids)
-    return len(uids)
+        txn.execute(d.q("DELETE FROM %s WHERE message_uid IN %s" % (table, marks)), messageUids)
+    txn.execute(d.q("DELETE FROM messages WHERE uid IN " + marks), messageUids)
+    return len(messageUids)
 
 
 def addAudit_txn(txn: Any, d: Dialect, entry: AuditEntry) -> AuditEntry:
@@ -339,11 +339,11 @@ class SQLAdminStore:
     def getUserByEmail(self, email: str) -> Deferred[Optional[User]]:
         return self._read(getUserByEmail_txn, email)
 
-    def loginEmailOf(self, uid: str) -> Deferred[str]:
-        return self._read(loginEmailOf_txn, uid)
+    def loginEmailOf(self, userId: str) -> Deferred[str]:
+        return self._read(loginEmailOf_txn, userId)
 
-    def setLoginEmail(self, uid: str, email: str) -> Deferred[bool]:
-        return self._write(setLoginEmail_txn, uid, email)
+    def setLoginEmail(self, userId: str, email: str) -> Deferred[bool]:
+        return self._write(setLoginEmail_txn, userId, email)
 
     def listUsers(self, query: str, offset: int, limit: int) -> Deferred[List[User]]:
         return self._read(listUsers_txn, query, offset, limit)
@@ -351,9 +351,9 @@ class SQLAdminStore:
     def listGroups(self, query: str, offset: int, limit: int) -> Deferred[List[GroupInfo]]:
         return self._read(listGroups_txn, query, offset, limit)
 
-    def deleteUser(self, uid: str, eraseMessages: bool,
+    def deleteUser(self, userId: str, eraseMessages: bool,
                    now: int = 0) -> Deferred[Optional[DeleteCounts]]:
-        return self._write(deleteUser_txn, uid, eraseMessages, now)
+        return self._write(deleteUser_txn, userId, eraseMessages, now)
 
     def purgeMessages(self, selector: Selector, tombstone: Message,
                       limit: int = 500) -> Deferred[int]:
@@ -381,39 +381,39 @@ class MemoryAdminStore:
         self._audit: List[AuditEntry] = []
 
     def getOrCreateByEmail(self, email: str, now: int) -> Deferred[Tuple[User, bool]]:
-        uid = self._byEmail.get(email)
-        if uid is not None and uid in self._store.users:
-            return succeed((self._store.users[uid], False))
+        userId = self._byEmail.get(email)
+        if userId is not None and userId in self._store.users:
+            return succeed((self._store.users[userId], False))
         name = _local(email)
-        user = User(uid=self._store._newUid(), name=name, displayName=name, email=email,
+        user = User(userId=self._store._newUid(), name=name, displayName=name, email=email,
                     updateDt=now)
         self._store._addUser(user)
-        self._byEmail[email] = user.uid
+        self._byEmail[email] = user.userId
         return succeed((user, True))
 
     def getUserByEmail(self, email: str) -> Deferred[Optional[User]]:
-        uid = self._byEmail.get(email)
-        return succeed(self._store.users.get(uid) if uid else None)
+        userId = self._byEmail.get(email)
+        return succeed(self._store.users.get(userId) if userId else None)
 
-    def loginEmailOf(self, uid: str) -> Deferred[str]:
-        return succeed(next((e for e, u in self._byEmail.items() if u == uid), ""))
+    def loginEmailOf(self, userId: str) -> Deferred[str]:
+        return succeed(next((e for e, u in self._byEmail.items() if u == userId), ""))
 
-    def setLoginEmail(self, uid: str, email: str) -> Deferred[bool]:
-        if email and self._byEmail.get(email, uid) != uid:
+    def setLoginEmail(self, userId: str, email: str) -> Deferred[bool]:
+        if email and self._byEmail.get(email, userId) != userId:
             return fail(KeyError(email))
         for e, u in list(self._byEmail.items()):
-            if u == uid:
+            if u == userId:
                 del self._byEmail[e]
         if email:
-            self._byEmail[email] = uid
-        return succeed(uid in self._store.users)
+            self._byEmail[email] = userId
+        return succeed(userId in self._store.users)
 
     def listUsers(self, query: str, offset: int, limit: int) -> Deferred[List[User]]:
         users = list(self._store.users.values())
         if query:
             emails = {u for e, u in self._byEmail.items() if e == query.lower()}
-            users = [u for u in users if u.uid == query or (u.mobile and u.mobile == query)
-                     or u.uid in emails or query in u.displayName]
+            users = [u for u in users if u.userId == query or (u.mobile and u.mobile == query)
+                     or u.userId in emails or query in u.displayName]
         return succeed(users[offset:offset + limit])
 
     def listGroups(self, query: str, offset: int, limit: int) -> Deferred[List[GroupInfo]]:
@@ -422,38 +422,38 @@ class MemoryAdminStore:
             groups = [g for g in groups if g.targetId == query or query in g.name]
         return succeed(groups[offset:offset + limit])
 
-    def deleteUser(self, uid: str, eraseMessages: bool,
+    def deleteUser(self, userId: str, eraseMessages: bool,
                    now: int = 0) -> Deferred[Optional[DeleteCounts]]:
         s = self._store
-        user = s.users.get(uid)
+        user = s.users.get(userId)
         if user is None:
             return succeed(None)
-        sessions = [k for k in s.sessions if k[0] == uid]
+        sessions = [k for k in s.sessions if k[0] == userId]
         for k in sessions:
             del s.sessions[k]
-        friends = [k for k in s.friends if uid in k]
+        friends = [k for k in s.friends if userId in k]
         for k in friends:
-            if k[0] == uid:
+            if k[0] == userId:
                 del s.friends[k]
             else:
                 s.friends[k] = attr.evolve(s.friends[k], state=FriendState.DELETED, updateDt=now)
-        requests = [k for k in s.friendRequests if uid in k]
+        requests = [k for k in s.friendRequests if userId in k]
         for k in requests:
             del s.friendRequests[k]
         erased = 0
         if eraseMessages:
             for messageUid, m in list(s.messages.items()):
-                if m.fromUser == uid:
+                if m.fromUser == userId:
                     s.messages[messageUid] = attr.evolve(m, content=ERASED)
                     erased += 1
-            s.inboxes.pop(uid, None)
+            s.inboxes.pop(userId, None)
         s.codes.pop(user.mobile, None)
         for e, u in list(self._byEmail.items()):
-            if u == uid:
+            if u == userId:
                 s.codes.pop(e, None)
                 del self._byEmail[e]
         s._byMobile.pop(user.mobile, None)
-        del s.users[uid]
+        del s.users[userId]
         return succeed(DeleteCounts(len(sessions), len(friends), len(requests), erased))
 
     def purgeMessages(self, selector: Selector, tombstone: Message,
@@ -468,26 +468,26 @@ class MemoryAdminStore:
             if kind == "private":
                 return c.type == 0 and {m.fromUser, c.target} == {selector[1], selector[2]}
             return c.type == 1 and c.target == selector[1]
-        uids = sorted(u for u, m in s.messages.items() if u != tombstone.uid and chosen(m))[:limit]
-        if not uids:
+        messageUids = sorted(u for u, m in s.messages.items() if u != tombstone.messageUid and chosen(m))[:limit]
+        if not messageUids:
             return succeed(0)
-        gone = set(uids)
-        s.messages[tombstone.uid] = tombstone
+        gone = set(messageUids)
+        s.messages[tombstone.messageUid] = tombstone
         for owner, inbox in s.inboxes.items():
             hit = [i for i, u in enumerate(inbox) if u in gone]
             if hit:
                 for i, u in enumerate(inbox):
-                    if u == tombstone.uid:
+                    if u == tombstone.messageUid:
                         inbox[i] = None
             for i in hit:
                 inbox[i] = None
             if hit:
-                inbox[hit[-1]] = tombstone.uid
-                s._receivers.setdefault(tombstone.uid, {})[owner] = hit[-1] + 1
-        for u in uids:
+                inbox[hit[-1]] = tombstone.messageUid
+                s._receivers.setdefault(tombstone.messageUid, {})[owner] = hit[-1] + 1
+        for u in messageUids:
             del s.messages[u]
             s._receivers.pop(u, None)
-        return succeed(len(uids))
+        return succeed(len(messageUids))
 
     def addAudit(self, entry: AuditEntry) -> Deferred[AuditEntry]:
         entry = attr.evolve(entry, id=len(self._audit) + 1)

@@ -73,25 +73,25 @@ def _request(row: Sequence[Any]) -> FriendRequest:
     return FriendRequest(fromUid, toUid, reason, status, updateDt, bool(fromRead), bool(toRead))
 
 
-def getFriend_txn(txn: Any, d: Dialect, uid: str, friendUid: str) -> Optional[Friend]:
+def getFriend_txn(txn: Any, d: Dialect, userId: str, friendUid: str) -> Optional[Friend]:
     row = one_txn(txn, d, _FRIEND_SELECT + " WHERE uid = ? AND friend_uid = ?",
-                  (uid, friendUid))
+                  (userId, friendUid))
     return None if row is None else Friend(*row)
 
 
-def putFriend_txn(txn: Any, d: Dialect, uid: str, f: Friend) -> None:
+def putFriend_txn(txn: Any, d: Dialect, userId: str, f: Friend) -> None:
     txn.execute(d.q(
         "INSERT INTO friends (uid, friend_uid, state, alias, update_dt)"
         " VALUES (?, ?, ?, ?, ?) ON CONFLICT (uid, friend_uid) DO UPDATE"
         " SET state = excluded.state, alias = excluded.alias,"
         " update_dt = excluded.update_dt"),
-        (uid, f.uid, f.state, f.alias, f.updateDt))
+        (userId, f.userId, f.state, f.alias, f.updateDt))
 
 
-def listFriends_txn(txn: Any, d: Dialect, uid: str, sinceDt: int) -> List[Friend]:
+def listFriends_txn(txn: Any, d: Dialect, userId: str, sinceDt: int) -> List[Friend]:
     return [Friend(*row) for row in all_txn(
         txn, d, _FRIEND_SELECT + " WHERE uid = ? AND update_dt > ?"
-        " ORDER BY update_dt, friend_uid", (uid, sinceDt))]
+        " ORDER BY update_dt, friend_uid", (userId, sinceDt))]
 
 
 def getFriendRequest_txn(txn: Any, d: Dialect, fromUid: str,
@@ -114,19 +114,19 @@ def putFriendRequest_txn(txn: Any, d: Dialect, r: FriendRequest) -> None:
          int(r.fromReadStatus), int(r.toReadStatus)))
 
 
-def listFriendRequests_txn(txn: Any, d: Dialect, uid: str,
+def listFriendRequests_txn(txn: Any, d: Dialect, userId: str,
                            sinceDt: int) -> List[FriendRequest]:
     return [_request(row) for row in all_txn(
         txn, d, _REQUEST_SELECT + " WHERE (from_uid = ? OR to_uid = ?)"
         " AND update_dt > ? ORDER BY update_dt, from_uid, to_uid",
-        (uid, uid, sinceDt))]
+        (userId, userId, sinceDt))]
 
 
-def getFriendHeads_txn(txn: Any, d: Dialect, uid: str) -> Tuple[int, int]:
+def getFriendHeads_txn(txn: Any, d: Dialect, userId: str) -> Tuple[int, int]:
     friends = one_txn(txn, d, "SELECT MAX(update_dt) FROM friends"
-                      " WHERE uid = ?", (uid,))[0]
+                      " WHERE uid = ?", (userId,))[0]
     requests = one_txn(txn, d, "SELECT MAX(update_dt) FROM friend_requests"
-                       " WHERE from_uid = ? OR to_uid = ?", (uid, uid))[0]
+                       " WHERE from_uid = ? OR to_uid = ?", (userId, userId))[0]
     return (friends or 0, requests or 0)
 
 
@@ -151,14 +151,14 @@ class SQLFriendStore(SQLDatabase):
     L{IFriendStore} on an SQL database.
     """
 
-    def getFriend(self, uid: str, friendUid: str) -> Deferred[Optional[Friend]]:
-        return self._runRead(getFriend_txn, uid, friendUid)
+    def getFriend(self, userId: str, friendUid: str) -> Deferred[Optional[Friend]]:
+        return self._runRead(getFriend_txn, userId, friendUid)
 
-    def putFriend(self, uid: str, friend: Friend) -> Deferred[None]:
-        return self._runWrite(putFriend_txn, uid, friend)
+    def putFriend(self, userId: str, friend: Friend) -> Deferred[None]:
+        return self._runWrite(putFriend_txn, userId, friend)
 
-    def listFriends(self, uid: str, sinceDt: int) -> Deferred[List[Friend]]:
-        return self._runRead(listFriends_txn, uid, sinceDt)
+    def listFriends(self, userId: str, sinceDt: int) -> Deferred[List[Friend]]:
+        return self._runRead(listFriends_txn, userId, sinceDt)
 
     def getFriendRequest(self, fromUid: str, toUid: str) -> Deferred[Optional[FriendRequest]]:
         return self._runRead(getFriendRequest_txn, fromUid, toUid)
@@ -166,11 +166,11 @@ class SQLFriendStore(SQLDatabase):
     def putFriendRequest(self, request: FriendRequest) -> Deferred[None]:
         return self._runWrite(putFriendRequest_txn, request)
 
-    def listFriendRequests(self, uid: str, sinceDt: int) -> Deferred[List[FriendRequest]]:
-        return self._runRead(listFriendRequests_txn, uid, sinceDt)
+    def listFriendRequests(self, userId: str, sinceDt: int) -> Deferred[List[FriendRequest]]:
+        return self._runRead(listFriendRequests_txn, userId, sinceDt)
 
-    def getFriendHeads(self, uid: str) -> Deferred[Tuple[int, int]]:
-        return self._runRead(getFriendHeads_txn, uid)
+    def getFriendHeads(self, userId: str) -> Deferred[Tuple[int, int]]:
+        return self._runRead(getFriendHeads_txn, userId)
 
     def changeFriendship(
             self, fromUid: str, toUid: str,
@@ -196,18 +196,18 @@ class MemoryFriendStore:
         self.friendRequests: Dict[Tuple[str, str], FriendRequest] = {}
 
     @fired
-    def getFriend(self, uid: str, friendUid: str) -> Optional[Friend]:
-        return self.friends.get((uid, friendUid))
+    def getFriend(self, userId: str, friendUid: str) -> Optional[Friend]:
+        return self.friends.get((userId, friendUid))
 
     @fired
-    def putFriend(self, uid: str, friend: Friend) -> None:
-        self.friends[(uid, friend.uid)] = friend
+    def putFriend(self, userId: str, friend: Friend) -> None:
+        self.friends[(userId, friend.userId)] = friend
 
     @fired
-    def listFriends(self, uid: str, sinceDt: int) -> List[Friend]:
+    def listFriends(self, userId: str, sinceDt: int) -> List[Friend]:
         return sorted(
-            (f for (u, _), f in self.friends.items() if u == uid and f.updateDt > sinceDt),
-            key=lambda f: (f.updateDt, f.uid))
+            (f for (u, _), f in self.friends.items() if u == userId and f.updateDt > sinceDt),
+            key=lambda f: (f.updateDt, f.userId))
 
     @fired
     def getFriendRequest(self, fromUid: str, toUid: str) -> Optional[FriendRequest]:
@@ -217,20 +217,20 @@ class MemoryFriendStore:
     def putFriendRequest(self, request: FriendRequest) -> None:
         self.friendRequests[(request.fromUid, request.toUid)] = request
 
-    def _requestsOf(self, uid: str) -> List[FriendRequest]:
-        return [r for r in self.friendRequests.values() if uid in (r.fromUid, r.toUid)]
+    def _requestsOf(self, userId: str) -> List[FriendRequest]:
+        return [r for r in self.friendRequests.values() if userId in (r.fromUid, r.toUid)]
 
     @fired
-    def listFriendRequests(self, uid: str, sinceDt: int) -> List[FriendRequest]:
+    def listFriendRequests(self, userId: str, sinceDt: int) -> List[FriendRequest]:
         return sorted(
-            (r for r in self._requestsOf(uid) if r.updateDt > sinceDt),
+            (r for r in self._requestsOf(userId) if r.updateDt > sinceDt),
             key=lambda r: (r.updateDt, r.fromUid, r.toUid))
 
     @fired
-    def getFriendHeads(self, uid: str) -> Tuple[int, int]:
-        friendHead = max((f.updateDt for (u, _), f in self.friends.items() if u == uid),
+    def getFriendHeads(self, userId: str) -> Tuple[int, int]:
+        friendHead = max((f.updateDt for (u, _), f in self.friends.items() if u == userId),
                          default=0)
-        requestHead = max((r.updateDt for r in self._requestsOf(uid)), default=0)
+        requestHead = max((r.updateDt for r in self._requestsOf(userId)), default=0)
         return (friendHead, requestHead)
 
     @fired
@@ -245,5 +245,5 @@ class MemoryFriendStore:
                 r = change.request
                 self.friendRequests[(r.fromUid, r.toUid)] = r
             for owner, row in change.friends:
-                self.friends[(owner, row.uid)] = row
+                self.friends[(owner, row.userId)] = row
         return (pair, change)

@@ -44,12 +44,12 @@ class GroupState:
     members: List[GroupMember]
     getUsers: Callable[[Sequence[str]], Dict[str, User]]
 
-    def member(self, uid: str) -> Optional[GroupMember]:
+    def member(self, userId: str) -> Optional[GroupMember]:
         """
         @return: C{uid}'s membership, or L{None} if it is not a member.
         """
         for m in self.members:
-            if m.memberId == uid:
+            if m.memberId == userId:
                 return m
         return None
 
@@ -200,17 +200,17 @@ def putMembers_txn(txn: Any, d: Dialect, groupId: str, members: Sequence[GroupMe
                 (now, _countMembers_txn(txn, d, groupId), groupId))
 
 
-def groupsOf_txn(txn: Any, d: Dialect, uid: str) -> List[str]:
+def groupsOf_txn(txn: Any, d: Dialect, userId: str) -> List[str]:
     return [row[0] for row in all_txn(
         txn, d, "SELECT gid FROM group_members WHERE member_id = ?"
-        " AND type <> ? ORDER BY gid", (uid, int(MemberType.REMOVED)))]
+        " AND type <> ? ORDER BY gid", (userId, int(MemberType.REMOVED)))]
 
 
 def changeGroup_txn(txn: Any, d: Dialect, groupId: str, decide: Decision
                     ) -> Tuple[GroupState, Optional[GroupChange], Optional[GroupInfo]]:
     info = getGroup_txn(txn, d, groupId, lock=True)
     state = GroupState(info, getMembers_txn(txn, d, groupId) if info is not None else [],
-                       lambda uids: getUsers_txn(txn, d, uids))
+                       lambda userIds: getUsers_txn(txn, d, userIds))
     change = decide(state)
     if change is None or info is None:
         return (state, change, info)
@@ -259,8 +259,8 @@ class SQLGroupStore(SQLDatabase):
                    now: int) -> Deferred[None]:
         return self._runWrite(putMembers_txn, groupId, members, now)
 
-    def groupsOf(self, uid: str) -> Deferred[List[str]]:
-        return self._runRead(groupsOf_txn, uid)
+    def groupsOf(self, userId: str) -> Deferred[List[str]]:
+        return self._runRead(groupsOf_txn, userId)
 
     def changeGroup(self, groupId: str, decide: Decision) -> Deferred[
             Tuple[GroupState, Optional[GroupChange], Optional[GroupInfo]]]:
@@ -359,16 +359,16 @@ class MemoryGroupStore:
     putMembers = fired(_putMembers)
 
     @fired
-    def groupsOf(self, uid: str) -> List[str]:
+    def groupsOf(self, userId: str) -> List[str]:
         return sorted(g for g, table in self.members.items()
-                      if uid in table and table[uid].type != MemberType.REMOVED)
+                      if userId in table and table[userId].type != MemberType.REMOVED)
 
     @fired
     def changeGroup(self, groupId: str, decide: Decision
                     ) -> Tuple[GroupState, Optional[GroupChange], Optional[GroupInfo]]:
         info = self.groups.get(groupId)
         state = GroupState(info, self._active(groupId),
-                           lambda uids: {u: self.users[u] for u in uids if u in self.users})
+                           lambda userIds: {u: self.users[u] for u in userIds if u in self.users})
         change = decide(state)
         if change is None or info is None:
             return (state, change, info)

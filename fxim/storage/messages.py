@@ -91,13 +91,13 @@ def contentValues(c: MessageContent, size: int) -> List[Any]:
 
 def messageValues(m: Message) -> List[Any]:
     c = m.conversation
-    return [m.uid, c.type, c.target, c.line, m.fromUser, m.timestamp,
+    return [m.messageUid, c.type, c.target, c.line, m.fromUser, m.timestamp,
             m.toUser, _jsonList(m.to), m.localId] + contentValues(
                 m.content, estimateSize(m))
 
 
 def _message(row: Sequence[Any]) -> Message:
-    (uid, convType, target, line, fromUser, sentAt, toUser, toUsers,
+    (userId, convType, target, line, fromUser, sentAt, toUser, toUsers,
      localId, ctype, searchable, push, content, data, mediaType, url,
      persistFlag, expire, mentionedType, mentioned, _) = row[:21]
     return Message(
@@ -109,7 +109,7 @@ def _message(row: Sequence[Any]) -> Message:
             remoteMediaUrl=url, persistFlag=persistFlag,
             expireDuration=expire, mentionedType=mentionedType,
             mentionedTargets=tuple(json.loads(mentioned))),
-        uid=uid, timestamp=sentAt, toUser=toUser,
+        messageUid=userId, timestamp=sentAt, toUser=toUser,
         to=tuple(json.loads(toUsers)), localId=localId)
 
 
@@ -153,15 +153,15 @@ def storeBatch_txn(txn: Any, d: Dialect, items: Sequence[PendingStore]) -> List[
     firstWithKey: Dict[DedupKey, int] = {}
     duplicates: Dict[int, DedupKey] = {}
     candidates: List[int] = []
-    uids = set()
+    messageUids = set()
     for i, it in enumerate(items):
         key = _dedupKey(it)
         if key is not None and key in firstWithKey:
             duplicates[i] = key
-        elif it.message.uid in uids:
-            results[i] = KeyError(it.message.uid)
+        elif it.message.messageUid in messageUids:
+            results[i] = KeyError(it.message.messageUid)
         else:
-            uids.add(it.message.uid)
+            messageUids.add(it.message.messageUid)
             if key is not None:
                 firstWithKey[key] = i
             candidates.append(i)
@@ -169,7 +169,7 @@ def storeBatch_txn(txn: Any, d: Dialect, items: Sequence[PendingStore]) -> List[
         claimedRows = insertMany_txn(
             txn, d, "INSERT INTO dedup_keys (uid, cid, local_id,"
             " message_uid, created_at)", 5,
-            [key + (items[i].message.uid, items[i].now)
+            [key + (items[i].message.messageUid, items[i].now)
              for key, i in sorted(firstWithKey.items())],
             "ON CONFLICT DO NOTHING RETURNING uid, cid, local_id")
         claimed = {tuple(row) for row in claimedRows}
@@ -184,10 +184,10 @@ def storeBatch_txn(txn: Any, d: Dialect, items: Sequence[PendingStore]) -> List[
         "ON CONFLICT (uid) DO NOTHING RETURNING uid")}
     stored = []
     for i in candidates:
-        if items[i].message.uid in inserted:
+        if items[i].message.messageUid in inserted:
             stored.append(i)
             continue
-        results[i] = KeyError(items[i].message.uid)
+        results[i] = KeyError(items[i].message.messageUid)
         key = _dedupKey(items[i])
         if key is not None:
             txn.execute(d.q("DELETE FROM dedup_keys WHERE uid = ? AND"
@@ -198,7 +198,7 @@ def storeBatch_txn(txn: Any, d: Dialect, items: Sequence[PendingStore]) -> List[
         row = one_txn(txn, d, "SELECT message_uid FROM dedup_keys WHERE"
                       " uid = ? AND cid = ? AND local_id = ?", key)
         if row is None:
-            results[i] = KeyError(items[i].message.uid)
+            results[i] = KeyError(items[i].message.messageUid)
         else:
             original = getMessage_txn(txn, d, row[0])
             assert original is not None  # the dedup key row is its message's
@@ -220,7 +220,7 @@ def _insertStored_txn(txn: Any, d: Dialect, items: Sequence[PendingStore], store
             sorted(counts.items()),
             "ON CONFLICT (uid) DO UPDATE SET"
             " head = user_heads.head + excluded.head RETURNING uid, head")
-        nextSeq = {uid: head - counts[uid] + 1 for uid, head in rows}
+        nextSeq = {userId: head - counts[userId] + 1 for userId, head in rows}
     inbox = []
     for i in stored:
         m = items[i].message
@@ -228,7 +228,7 @@ def _insertStored_txn(txn: Any, d: Dialect, items: Sequence[PendingStore], store
         for r in receivers[i]:
             seqs[r] = nextSeq[r]
             nextSeq[r] += 1
-            inbox.append((r, seqs[r], m.uid, m.conversation.type,
+            inbox.append((r, seqs[r], m.messageUid, m.conversation.type,
                           peerOf(m, r), m.conversation.line))
         results[i] = StoredMessage(m, seqs, False)
     if inbox:
@@ -242,18 +242,18 @@ def purgeDedupKeys_txn(txn: Any, d: Dialect, olderThan: int) -> int:
     return txn.rowcount
 
 
-def getHead_txn(txn: Any, d: Dialect, uid: str) -> int:
-    row = one_txn(txn, d, "SELECT head FROM user_heads WHERE uid = ?", (uid,))
+def getHead_txn(txn: Any, d: Dialect, userId: str) -> int:
+    row = one_txn(txn, d, "SELECT head FROM user_heads WHERE uid = ?", (userId,))
     return 0 if row is None else row[0]
 
 
-def pullMessages_txn(txn: Any, d: Dialect, uid: str, afterSeq: int, maxBytes: int) -> PullBatch:
+def pullMessages_txn(txn: Any, d: Dialect, userId: str, afterSeq: int, maxBytes: int) -> PullBatch:
     """
     Read the inbox in seq ranges of C{_PULL_CHUNK} (seqs are gapless, so a
     range bounds the rows read whatever plan the database picks), up to
     the head read first.
     """
-    head = getHead_txn(txn, d, uid)
+    head = getHead_txn(txn, d, userId)
     entries: List[Tuple[int, Message]] = []
     total, after = 0, max(afterSeq, 0)
     while after < head:
@@ -261,7 +261,7 @@ def pullMessages_txn(txn: Any, d: Dialect, uid: str, afterSeq: int, maxBytes: in
         rows = all_txn(txn, d, "SELECT i.seq, %s FROM inboxes i JOIN messages m"
                        " ON m.uid = i.message_uid WHERE i.uid = ? AND i.seq > ?"
                        " AND i.seq <= ? ORDER BY i.seq" % (_COLUMNS,),
-                       (uid, after, upTo))
+                       (userId, after, upTo))
         for row in rows:
             size = row[-1]
             if entries and total + size > maxBytes:
@@ -295,18 +295,18 @@ def loadHistory_txn(txn: Any, d: Dialect, viewer: str, conversation: Conversatio
     return [_message(row) for row in rows]
 
 
-def getSendContext_txn(txn: Any, d: Dialect, uid: str, conversationType: int,
+def getSendContext_txn(txn: Any, d: Dialect, userId: str, conversationType: int,
                        target: str) -> SendContext:
     """
     Everything sending a message checks, in one interaction: the sender,
     and the private target and its blacklist entry, or the group's members.
     """
-    sender = getUser_txn(txn, d, uid)
+    sender = getUser_txn(txn, d, userId)
     if conversationType == ConversationType.GROUP:
         return SendContext(sender, members=getMembers_txn(txn, d, target, False))
-    if not target or target == uid:
+    if not target or target == userId:
         return SendContext(sender)
-    friend = getFriend_txn(txn, d, target, uid)
+    friend = getFriend_txn(txn, d, target, userId)
     return SendContext(sender, getUser_txn(txn, d, target),
                        friend is not None and friend.state == FriendState.BLACKED)
 
@@ -436,18 +436,18 @@ class SQLMessageStore(SQLDatabase):
     def purgeDedupKeys(self, olderThan: int) -> Deferred[int]:
         return self._runWrite(purgeDedupKeys_txn, olderThan)
 
-    def pullMessages(self, uid: str, afterSeq: int, maxBytes: int) -> Deferred[PullBatch]:
-        return self._runRead(pullMessages_txn, uid, afterSeq, maxBytes)
+    def pullMessages(self, userId: str, afterSeq: int, maxBytes: int) -> Deferred[PullBatch]:
+        return self._runRead(pullMessages_txn, userId, afterSeq, maxBytes)
 
-    def getHead(self, uid: str) -> Deferred[int]:
-        return self._runRead(getHead_txn, uid)
+    def getHead(self, userId: str) -> Deferred[int]:
+        return self._runRead(getHead_txn, userId)
 
     def getMessage(self, messageUid: int) -> Deferred[Optional[Message]]:
         return self._runRead(getMessage_txn, messageUid)
 
-    def getSendContext(self, uid: str, conversationType: int,
+    def getSendContext(self, userId: str, conversationType: int,
                        target: str) -> Deferred[SendContext]:
-        return self._runRead(getSendContext_txn, uid, conversationType, target)
+        return self._runRead(getSendContext_txn, userId, conversationType, target)
 
     def getReceivers(self, messageUid: int) -> Deferred[List[str]]:
         return self._runRead(getReceivers_txn, messageUid)
@@ -497,17 +497,17 @@ class MemoryMessageStore:
             seen = self._dedup.get(key)
             if seen is not None:
                 return StoredMessage(self.messages[seen[0]], self._seqsOf(seen[0]), True)
-        if message.uid in self.messages:
-            raise KeyError(message.uid)
-        self.messages[message.uid] = message
+        if message.messageUid in self.messages:
+            raise KeyError(message.messageUid)
+        self.messages[message.messageUid] = message
         seqs = {}
         for r in uniqueReceivers(receivers):
             inbox = self.inboxes.setdefault(r, [])
-            inbox.append(message.uid)
+            inbox.append(message.messageUid)
             seqs[r] = len(inbox)
-        self._receivers[message.uid] = seqs
+        self._receivers[message.messageUid] = seqs
         if key is not None:
-            self._dedup[key] = (message.uid, now)
+            self._dedup[key] = (message.messageUid, now)
         return StoredMessage(message, dict(seqs), False)
 
     @fired
@@ -522,8 +522,8 @@ class MemoryMessageStore:
         return len(old)
 
     @fired
-    def pullMessages(self, uid: str, afterSeq: int, maxBytes: int) -> PullBatch:
-        inbox = self.inboxes.get(uid, [])
+    def pullMessages(self, userId: str, afterSeq: int, maxBytes: int) -> PullBatch:
+        inbox = self.inboxes.get(userId, [])
         entries: List[Tuple[int, Message]] = []
         total = 0
         for seq in range(max(afterSeq, 0) + 1, len(inbox) + 1):
@@ -539,23 +539,23 @@ class MemoryMessageStore:
         return PullBatch(entries, len(inbox))
 
     @fired
-    def getHead(self, uid: str) -> int:
-        return len(self.inboxes.get(uid, ()))
+    def getHead(self, userId: str) -> int:
+        return len(self.inboxes.get(userId, ()))
 
     @fired
     def getMessage(self, messageUid: int) -> Optional[Message]:
         return self.messages.get(messageUid)
 
     @fired
-    def getSendContext(self, uid: str, conversationType: int, target: str) -> SendContext:
-        sender = self.users.get(uid)
+    def getSendContext(self, userId: str, conversationType: int, target: str) -> SendContext:
+        sender = self.users.get(userId)
         if conversationType == ConversationType.GROUP:
             return SendContext(sender, members=[
                 m for m in self.members.get(target, {}).values()
                 if m.type != MemberType.REMOVED])
-        if not target or target == uid:
+        if not target or target == userId:
             return SendContext(sender)
-        friend = self.friends.get((target, uid))
+        friend = self.friends.get((target, userId))
         return SendContext(sender, self.users.get(target),
                            friend is not None and friend.state == FriendState.BLACKED)
 
@@ -581,7 +581,7 @@ class MemoryMessageStore:
             c = m.conversation
             if (c.type == conversation.type and c.line == conversation.line
                     and peerOf(m, viewer) == conversation.target
-                    and (beforeUid == 0 or m.uid < beforeUid)):
+                    and (beforeUid == 0 or m.messageUid < beforeUid)):
                 found.append(m)
-        found.sort(key=lambda m: m.uid, reverse=True)
+        found.sort(key=lambda m: m.messageUid, reverse=True)
         return found[:count]

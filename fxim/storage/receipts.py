@@ -39,14 +39,14 @@ class Report:
     One report as its owner sees it.
 
     @ivar reportType: L{DELIVERED} or L{READ}.
-    @ivar uid: the reporter.
+    @ivar userId: the reporter.
     @ivar target: the conversation target from the owner's side (the
         reporter for 1:1 reports, the group id for group ones).
     @ivar date: the reporter's clock (ms) when it reported.
     """
 
     reportType: int
-    uid: str
+    userId: str
     target: str
     date: int
 
@@ -115,10 +115,10 @@ def storeReports_txn(txn: Any, d: Dialect,
     changed: Dict[str, Tuple[int, int]] = {}
     # Owners in a fixed order so concurrent transactions (other nodes)
     # lock their head rows in the same order.
-    for entry in sorted(entries, key=lambda e: (e.owner, e.report.uid, e.report.target,
+    for entry in sorted(entries, key=lambda e: (e.owner, e.report.userId, e.report.target,
                                                 e.report.reportType)):
         r = entry.report
-        key = (entry.owner, r.uid, r.target, r.reportType)
+        key = (entry.owner, r.userId, r.target, r.reportType)
         row = one_txn(txn, d, "SELECT report_date FROM user_reports WHERE uid = ?"
                    " AND reporter = ? AND target = ? AND kind = ?", key)
         if row is not None and row[0] >= r.date:
@@ -203,7 +203,7 @@ class MemoryReportStore:
         for entry in entries:
             r = entry.report
             rows = self.rows.setdefault(entry.owner, {})
-            key = (r.uid, r.target, r.reportType)
+            key = (r.userId, r.target, r.reportType)
             old = rows.get(key)
             if old is not None and old[0] >= r.date:
                 continue

@@ -131,9 +131,9 @@ class UnknownUsers(Exception):
     @ivar uids: the unknown ids, in the order given.
     """
 
-    def __init__(self, uids: Iterable[str]) -> None:
-        self.uids = list(uids)
-        Exception.__init__(self, "no such users: %s" % (", ".join(self.uids),))
+    def __init__(self, userIds: Iterable[str]) -> None:
+        self.userIds = list(userIds)
+        Exception.__init__(self, "no such users: %s" % (", ".join(self.userIds),))
 
 
 class TooManyGroups(Exception):

@@ -30,23 +30,23 @@ def createSession_txn(txn: Any, d: Dialect, s: Session) -> Session:
         " ON CONFLICT (uid, cid) DO UPDATE SET secret = excluded.secret,"
         " db_secret = excluded.db_secret, created_at = excluded.created_at,"
         " expires_at = excluded.expires_at, platform = excluded.platform"),
-        (s.uid, s.cid, s.secret, s.dbSecret, s.createdAt, s.expiresAt,
+        (s.userId, s.cid, s.secret, s.dbSecret, s.createdAt, s.expiresAt,
          s.platform))
     return s
 
 
-def getSession_txn(txn: Any, d: Dialect, uid: str, cid: str) -> Optional[Session]:
-    row = one_txn(txn, d, _SESSION_SELECT + " WHERE uid = ? AND cid = ?", (uid, cid))
+def getSession_txn(txn: Any, d: Dialect, userId: str, cid: str) -> Optional[Session]:
+    row = one_txn(txn, d, _SESSION_SELECT + " WHERE uid = ? AND cid = ?", (userId, cid))
     return None if row is None else Session(*row)
 
 
-def listSessions_txn(txn: Any, d: Dialect, uid: str) -> List[Session]:
+def listSessions_txn(txn: Any, d: Dialect, userId: str) -> List[Session]:
     return [Session(*row) for row in all_txn(
-        txn, d, _SESSION_SELECT + " WHERE uid = ? ORDER BY cid", (uid,))]
+        txn, d, _SESSION_SELECT + " WHERE uid = ? ORDER BY cid", (userId,))]
 
 
-def deleteSession_txn(txn: Any, d: Dialect, uid: str, cid: str) -> bool:
-    txn.execute(d.q("DELETE FROM sessions WHERE uid = ? AND cid = ?"), (uid, cid))
+def deleteSession_txn(txn: Any, d: Dialect, userId: str, cid: str) -> bool:
+    txn.execute(d.q("DELETE FROM sessions WHERE uid = ? AND cid = ?"), (userId, cid))
     return txn.rowcount > 0
 
 
@@ -78,14 +78,14 @@ class SQLSessionStore(SQLDatabase):
     def createSession(self, session: Session) -> Deferred[Session]:
         return self._runWrite(createSession_txn, session)
 
-    def getSession(self, uid: str, cid: str) -> Deferred[Optional[Session]]:
-        return self._runRead(getSession_txn, uid, cid)
+    def getSession(self, userId: str, cid: str) -> Deferred[Optional[Session]]:
+        return self._runRead(getSession_txn, userId, cid)
 
-    def listSessions(self, uid: str) -> Deferred[List[Session]]:
-        return self._runRead(listSessions_txn, uid)
+    def listSessions(self, userId: str) -> Deferred[List[Session]]:
+        return self._runRead(listSessions_txn, userId)
 
-    def deleteSession(self, uid: str, cid: str) -> Deferred[bool]:
-        return self._runWrite(deleteSession_txn, uid, cid)
+    def deleteSession(self, userId: str, cid: str) -> Deferred[bool]:
+        return self._runWrite(deleteSession_txn, userId, cid)
 
     def getCodeState(self, mobile: str) -> Deferred[Optional[CodeState]]:
         return self._runRead(getCodeState_txn, mobile)
@@ -110,21 +110,21 @@ class MemorySessionStore:
 
     @fired
     def createSession(self, session: Session) -> Session:
-        self.sessions[(session.uid, session.cid)] = session
+        self.sessions[(session.userId, session.cid)] = session
         return session
 
     @fired
-    def getSession(self, uid: str, cid: str) -> Optional[Session]:
-        return self.sessions.get((uid, cid))
+    def getSession(self, userId: str, cid: str) -> Optional[Session]:
+        return self.sessions.get((userId, cid))
 
     @fired
-    def listSessions(self, uid: str) -> List[Session]:
-        return sorted((s for s in self.sessions.values() if s.uid == uid),
+    def listSessions(self, userId: str) -> List[Session]:
+        return sorted((s for s in self.sessions.values() if s.userId == userId),
                       key=lambda s: s.cid)
 
     @fired
-    def deleteSession(self, uid: str, cid: str) -> bool:
-        return self.sessions.pop((uid, cid), None) is not None
+    def deleteSession(self, userId: str, cid: str) -> bool:
+        return self.sessions.pop((userId, cid), None) is not None
 
     @fired
     def getCodeState(self, mobile: str) -> Optional[CodeState]:

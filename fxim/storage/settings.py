@@ -39,48 +39,48 @@ class ISettingStore(Interface):
     Users' settings and setting heads.
     """
 
-    def putSetting(uid, scope, key, value, now):
+    def putSetting(userId, scope, key, value, now):
         """
         Set one setting.  @return: L{Deferred} firing with its new version
             (the user's new setting head).
         """
 
-    def getSettings(uid, afterVersion):
+    def getSettings(userId, afterVersion):
         """
         @return: L{Deferred} firing with the user's settings whose version
             is above C{afterVersion}, in ascending version order.
         """
 
-    def getSettingHead(uid):
+    def getSettingHead(userId):
         """
         @return: L{Deferred} firing with the user's setting head (0 if none).
         """
 
 
 
-def putSetting_txn(txn: Any, d: Dialect, uid: str, scope: int, key: str, value: str,
+def putSetting_txn(txn: Any, d: Dialect, userId: str, scope: int, key: str, value: str,
                    now: int) -> int:
     # One statement: the head row lock orders concurrent puts (any node).
     version = one_txn(txn, d, "INSERT INTO setting_heads (uid, head) VALUES (?, ?)"
                    " ON CONFLICT (uid) DO UPDATE SET head = CASE"
                    " WHEN excluded.head > setting_heads.head THEN excluded.head"
-                   " ELSE setting_heads.head + 1 END RETURNING head", (uid, now))[0]
+                   " ELSE setting_heads.head + 1 END RETURNING head", (userId, now))[0]
     txn.execute(d.q("INSERT INTO user_settings (uid, scope, skey, value, update_dt)"
                     " VALUES (?, ?, ?, ?, ?) ON CONFLICT (uid, scope, skey)"
                     " DO UPDATE SET value = excluded.value, update_dt = excluded.update_dt"),
-                (uid, scope, key, value, version))
+                (userId, scope, key, value, version))
     return version
 
 
-def getSettings_txn(txn: Any, d: Dialect, uid: str, afterVersion: int) -> List[Setting]:
+def getSettings_txn(txn: Any, d: Dialect, userId: str, afterVersion: int) -> List[Setting]:
     txn.execute(d.q("SELECT scope, skey, value, update_dt FROM user_settings"
                     " WHERE uid = ? AND update_dt > ? ORDER BY update_dt"),
-                (uid, afterVersion))
+                (userId, afterVersion))
     return [Setting(*row) for row in txn.fetchall()]
 
 
-def getSettingHead_txn(txn: Any, d: Dialect, uid: str) -> int:
-    row = one_txn(txn, d, "SELECT head FROM setting_heads WHERE uid = ?", (uid,))
+def getSettingHead_txn(txn: Any, d: Dialect, userId: str) -> int:
+    row = one_txn(txn, d, "SELECT head FROM setting_heads WHERE uid = ?", (userId,))
     return 0 if row is None else row[0]
 
 
@@ -93,14 +93,14 @@ class SQLSettingStore:
     def __init__(self, store: SQLDatabase) -> None:
         self._store = store
 
-    def putSetting(self, uid: str, scope: int, key: str, value: str, now: int) -> Deferred:
-        return self._store._runWrite(putSetting_txn, uid, scope, key, value, now)
+    def putSetting(self, userId: str, scope: int, key: str, value: str, now: int) -> Deferred:
+        return self._store._runWrite(putSetting_txn, userId, scope, key, value, now)
 
-    def getSettings(self, uid: str, afterVersion: int) -> Deferred:
-        return self._store._runRead(getSettings_txn, uid, afterVersion)
+    def getSettings(self, userId: str, afterVersion: int) -> Deferred:
+        return self._store._runRead(getSettings_txn, userId, afterVersion)
 
-    def getSettingHead(self, uid: str) -> Deferred:
-        return self._store._runRead(getSettingHead_txn, uid)
+    def getSettingHead(self, userId: str) -> Deferred:
+        return self._store._runRead(getSettingHead_txn, userId)
 
 
 @implementer(ISettingStore)
@@ -113,19 +113,19 @@ class MemorySettingStore:
         self.heads: Dict[str, int] = {}
         self.settings: Dict[str, Dict[Tuple[int, str], Setting]] = {}
 
-    def putSetting(self, uid: str, scope: int, key: str, value: str, now: int) -> Deferred:
-        head = self.heads.get(uid)
+    def putSetting(self, userId: str, scope: int, key: str, value: str, now: int) -> Deferred:
+        head = self.heads.get(userId)
         version = now if head is None or now > head else head + 1
-        self.heads[uid] = version
-        self.settings.setdefault(uid, {})[(scope, key)] = Setting(scope, key, value, version)
+        self.heads[userId] = version
+        self.settings.setdefault(userId, {})[(scope, key)] = Setting(scope, key, value, version)
         return succeed(version)
 
-    def getSettings(self, uid: str, afterVersion: int) -> Deferred:
-        found = [s for s in self.settings.get(uid, {}).values() if s.updateDt > afterVersion]
+    def getSettings(self, userId: str, afterVersion: int) -> Deferred:
+        found = [s for s in self.settings.get(userId, {}).values() if s.updateDt > afterVersion]
         return succeed(sorted(found, key=lambda s: s.updateDt))
 
-    def getSettingHead(self, uid: str) -> Deferred:
-        return succeed(self.heads.get(uid, 0))
+    def getSettingHead(self, userId: str) -> Deferred:
+        return succeed(self.heads.get(userId, 0))
 
 
 def settingStoreFor(store: object) -> ISettingStore:

@@ -22,7 +22,7 @@ from fxim.storage.fired import fired
 
 #: L{User} field -> column.
 USER_COLUMNS = {
-    "uid": "uid", "name": "name", "displayName": "display_name",
+    "userId": "uid", "name": "name", "displayName": "display_name",
     "portrait": "portrait", "mobile": "mobile", "email": "email",
     "address": "address", "company": "company", "extra": "extra",
     "updateDt": "update_dt", "gender": "gender", "social": "social",
@@ -33,7 +33,7 @@ USER_SELECT = "SELECT %s FROM users" % (
     ", ".join(USER_COLUMNS[f] for f in _USER_FIELDS),)
 
 #: L{User} fields that L{IUserStore.updateUser} may change.
-USER_FIELDS = frozenset(_USER_FIELDS) - {"uid"}
+USER_FIELDS = frozenset(_USER_FIELDS) - {"userId"}
 
 
 def userFromRow(row: Sequence[Any]) -> User:
@@ -53,8 +53,8 @@ def _userValues(user: User) -> List[Any]:
 
 def insertUser_txn(txn: Any, d: Dialect, user: User, conflict: str = "") -> User:
     seq = nextCounter_txn(txn, d, "users")
-    if not user.uid:
-        user = attr.evolve(user, uid=toUid(seq))
+    if not user.userId:
+        user = attr.evolve(user, userId=toUid(seq))
     cols = [USER_COLUMNS[f] for f in _USER_FIELDS] + ["seq"]
     txn.execute(d.q("INSERT INTO users (%s) VALUES (%s) %s" % (
         ", ".join(cols), ", ".join("?" * len(cols)), conflict)),
@@ -71,53 +71,53 @@ def getOrCreateByMobile_txn(txn: Any, d: Dialect, mobile: str, now: int) -> Tupl
     found = getUserByMobile_txn(txn, d, mobile)
     if found is not None:
         return (found, False)
-    user = insertUser_txn(txn, d, User(uid="", name=mobile, displayName=mobile,
+    user = insertUser_txn(txn, d, User(userId="", name=mobile, displayName=mobile,
                                         mobile=mobile, updateDt=now),
                            "ON CONFLICT DO NOTHING")
     found = getUserByMobile_txn(txn, d, mobile)
     assert found is not None
-    return (found, found.uid == user.uid)
+    return (found, found.userId == user.userId)
 
 
 def createUser_txn(txn: Any, d: Dialect, mobile: str, displayName: str, now: int,
-                   uid: Optional[str]) -> User:
-    return insertUser_txn(txn, d, User(uid=uid or "", name=mobile,
+                   userId: Optional[str]) -> User:
+    return insertUser_txn(txn, d, User(userId=userId or "", name=mobile,
                                         displayName=displayName or mobile,
                                         mobile=mobile, updateDt=now))
 
 
-def getUser_txn(txn: Any, d: Dialect, uid: str) -> Optional[User]:
-    row = one_txn(txn, d, USER_SELECT + " WHERE uid = ?", (uid,))
+def getUser_txn(txn: Any, d: Dialect, userId: str) -> Optional[User]:
+    row = one_txn(txn, d, USER_SELECT + " WHERE uid = ?", (userId,))
     return None if row is None else userFromRow(row)
 
 
-def getUsers_txn(txn: Any, d: Dialect, uids: Iterable[str]) -> Dict[str, User]:
+def getUsers_txn(txn: Any, d: Dialect, userIds: Iterable[str]) -> Dict[str, User]:
     found = {}
-    uids = list(uids)
-    for start in range(0, len(uids), 500):
-        chunk = uids[start:start + 500]
+    userIds = list(userIds)
+    for start in range(0, len(userIds), 500):
+        chunk = userIds[start:start + 500]
         for row in all_txn(txn, d, USER_SELECT + " WHERE uid IN (%s)" % (
                 ", ".join("?" * len(chunk)),), chunk):
             user = userFromRow(row)
-            found[user.uid] = user
+            found[user.userId] = user
     return found
 
 
-def lockUsers_txn(txn: Any, d: Dialect, uids: Iterable[str]) -> None:
+def lockUsers_txn(txn: Any, d: Dialect, userIds: Iterable[str]) -> None:
     """
     Lock the rows of the users C{uids} until commit (on PostgreSQL; SQLite
     has one writer), in uid order so concurrent lockers cannot deadlock.
     """
-    uids = sorted(set(uids))
-    if not uids:
+    userIds = sorted(set(userIds))
+    if not userIds:
         return
     all_txn(txn, d, "SELECT uid FROM users WHERE uid IN (%s) ORDER BY uid%s" % (
-        ", ".join("?" * len(uids)), d.forUpdate), uids)
+        ", ".join("?" * len(userIds)), d.forUpdate), userIds)
 
 
-def updateUser_txn(txn: Any, d: Dialect, uid: str, changes: Mapping[str, Any],
+def updateUser_txn(txn: Any, d: Dialect, userId: str, changes: Mapping[str, Any],
                    now: int) -> Optional[User]:
-    unknown = set(changes) - set(USER_COLUMNS) | ({"uid"} & set(changes))
+    unknown = set(changes) - set(USER_COLUMNS) | ({"userId"} & set(changes))
     if unknown:
         raise ValueError("not updatable: %s" % (sorted(unknown),))
     values = dict(changes, updateDt=now)
@@ -126,8 +126,8 @@ def updateUser_txn(txn: Any, d: Dialect, uid: str, changes: Mapping[str, Any],
     names = sorted(values)
     txn.execute(d.q("UPDATE users SET %s WHERE uid = ?" % (
         ", ".join("%s = ?" % (USER_COLUMNS[n],) for n in names),)),
-        [values[n] for n in names] + [uid])
-    return getUser_txn(txn, d, uid)
+        [values[n] for n in names] + [userId])
+    return getUser_txn(txn, d, userId)
 
 
 def searchUsers_txn(txn: Any, d: Dialect, keyword: str, fuzzy: bool, offset: int,
@@ -155,18 +155,18 @@ class SQLUserStore(SQLDatabase):
         return self._runWrite(getOrCreateByMobile_txn, mobile, now)
 
     def createUser(self, mobile: str, displayName: str, now: int,
-                   uid: Optional[str] = None) -> Deferred[User]:
-        return self._runWrite(createUser_txn, mobile, displayName, now, uid)
+                   userId: Optional[str] = None) -> Deferred[User]:
+        return self._runWrite(createUser_txn, mobile, displayName, now, userId)
 
-    def getUser(self, uid: str) -> Deferred[Optional[User]]:
-        return self._runRead(getUser_txn, uid)
+    def getUser(self, userId: str) -> Deferred[Optional[User]]:
+        return self._runRead(getUser_txn, userId)
 
-    def getUsers(self, uids: Iterable[str]) -> Deferred[Dict[str, User]]:
-        return self._runRead(getUsers_txn, uids)
+    def getUsers(self, userIds: Iterable[str]) -> Deferred[Dict[str, User]]:
+        return self._runRead(getUsers_txn, userIds)
 
-    def updateUser(self, uid: str, changes: Mapping[str, Any],
+    def updateUser(self, userId: str, changes: Mapping[str, Any],
                    now: int) -> Deferred[Optional[User]]:
-        return self._runWrite(updateUser_txn, uid, changes, now)
+        return self._runWrite(updateUser_txn, userId, changes, now)
 
     def searchUsers(self, keyword: str, fuzzy: bool, offset: int,
                     limit: int) -> Deferred[List[User]]:
@@ -190,48 +190,48 @@ class MemoryUserStore:
     def _newUid(self) -> str:
         while True:
             self._idCounter += 1
-            uid = toUid(self._idCounter)
-            if uid not in self.users:
-                return uid
+            userId = toUid(self._idCounter)
+            if userId not in self.users:
+                return userId
 
     def _addUser(self, user: User) -> User:
-        if user.uid in self.users or (user.mobile and user.mobile in self._byMobile):
-            raise KeyError(user.uid)
-        self.users[user.uid] = user
+        if user.userId in self.users or (user.mobile and user.mobile in self._byMobile):
+            raise KeyError(user.userId)
+        self.users[user.userId] = user
         if user.mobile:
-            self._byMobile[user.mobile] = user.uid
+            self._byMobile[user.mobile] = user.userId
         return user
 
     @fired
     def getOrCreateByMobile(self, mobile: str, now: int) -> Tuple[User, bool]:
-        uid = self._byMobile.get(mobile)
-        if uid is not None:
-            return (self.users[uid], False)
-        user = User(uid=self._newUid(), name=mobile, displayName=mobile,
+        userId = self._byMobile.get(mobile)
+        if userId is not None:
+            return (self.users[userId], False)
+        user = User(userId=self._newUid(), name=mobile, displayName=mobile,
                     mobile=mobile, updateDt=now)
         return (self._addUser(user), True)
 
     @fired
     def createUser(self, mobile: str, displayName: str, now: int,
-                   uid: Optional[str] = None) -> User:
-        user = User(uid=uid or self._newUid(), name=mobile,
+                   userId: Optional[str] = None) -> User:
+        user = User(userId=userId or self._newUid(), name=mobile,
                     displayName=displayName or mobile, mobile=mobile, updateDt=now)
         return self._addUser(user)
 
     @fired
-    def getUser(self, uid: str) -> Optional[User]:
-        return self.users.get(uid)
+    def getUser(self, userId: str) -> Optional[User]:
+        return self.users.get(userId)
 
     @fired
-    def getUsers(self, uids: Iterable[str]) -> Dict[str, User]:
-        return {u: self.users[u] for u in uids if u in self.users}
+    def getUsers(self, userIds: Iterable[str]) -> Dict[str, User]:
+        return {u: self.users[u] for u in userIds if u in self.users}
 
     @fired
-    def updateUser(self, uid: str, changes: Mapping[str, Any], now: int) -> Optional[User]:
+    def updateUser(self, userId: str, changes: Mapping[str, Any], now: int) -> Optional[User]:
         unknown = set(changes) - USER_FIELDS
         if unknown:
             raise ValueError("not updatable: %s" % (sorted(unknown),))
-        old = self.users.get(uid)
+        old = self.users.get(userId)
         if old is None:
             return None
         new = attr.evolve(old, updateDt=now, **changes)
@@ -240,8 +240,8 @@ class MemoryUserStore:
                 raise KeyError(new.mobile)
             self._byMobile.pop(old.mobile, None)
             if new.mobile:
-                self._byMobile[new.mobile] = uid
-        self.users[uid] = new
+                self._byMobile[new.mobile] = userId
+        self.users[userId] = new
         return new
 
     @fired

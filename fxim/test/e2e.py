@@ -101,7 +101,7 @@ class NodeTestMixin(TestCaseMixin):
         clientId = clientId or f"dev-{uuid.uuid4().hex[:8]}"
         creds = await login(reactor, node.httpBase, mobile, LOGIN_CODE, clientId)
         conn = await self.openClient(node, transport)
-        await conn.connect(creds.uid, creds.token, clientId)
+        await conn.connect(creds.userId, creds.token, clientId)
         conn.credentials = creds
         return conn
 

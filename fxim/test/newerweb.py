@@ -46,7 +46,7 @@ class NewerWebClient:
 
     def __init__(self, conn: Any, autoDeliveryReport: bool = True) -> None:
         self.conn = conn
-        self.uid = conn.uid
+        self.userId = conn.userId
         self.autoDeliveryReport = autoDeliveryReport
         self.selected: Optional[str] = None
         self.raw: List[Dict[str, Any]] = []
@@ -102,7 +102,7 @@ class NewerWebClient:
         inner.update(content)
         return self.send("MS", {
             "conversationType": conversationType, "target": target, "line": 0,
-            "from": self.uid, "content": inner, "messageId": localId, "direction": 0,
+            "from": self.userId, "content": inner, "messageId": localId, "direction": 0,
             "status": 0, "localMessageId": localId, "timestamp": now(), "tos": tos})
 
     def readReport(self, target: str, conversationType: int = 0, tos=()) -> Deferred:
@@ -157,7 +157,7 @@ class NewerWebClient:
             self._seen.add(m["messageId"])
             self.messages.append(m)
             self.events.append(("MSG", m))
-            incoming = m.get("from") != self.uid
+            incoming = m.get("from") != self.userId
             if not incoming or m["content"]["type"] not in DISPLAYABLE:
                 continue
             if m["conversationType"] == 0 and self.autoDeliveryReport:

@@ -69,7 +69,7 @@ class AdminCliTests(NodeTestMixin, TestCase):
                              f"127.0.0.1:{self.node.tcpPort}", "--state", state, "import-token",
                              stdin=minted.out)
         self.assertIn("bot", out.text)
-        await self.run("fxim.client", "--state", state, "send", human.uid, "hello from a bot")
+        await self.run("fxim.client", "--state", state, "send", human.userId, "hello from a bot")
         await self.admin("send", "--everyone", "system says hi")
         got = await withTimeout(inbox.waitFor(2))
         self.assertEqual(sorted((m.fromUser, m.content.searchableContent) for m in got),

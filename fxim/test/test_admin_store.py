@@ -38,14 +38,14 @@ class AdminStoreContract:
         self.assertTrue(created)
         self.assertEqual((user.email, user.displayName, user.mobile), ("a@b.cn", "a", ""))
         again, created = yield self.admin.getOrCreateByEmail("a@b.cn", NOW)
-        self.assertEqual((again.uid, created), (user.uid, False))
-        self.assertEqual((yield self.admin.getUserByEmail("a@b.cn")).uid, user.uid)
-        self.assertEqual((yield self.admin.loginEmailOf(user.uid)), "a@b.cn")
+        self.assertEqual((again.userId, created), (user.userId, False))
+        self.assertEqual((yield self.admin.getUserByEmail("a@b.cn")).userId, user.userId)
+        self.assertEqual((yield self.admin.loginEmailOf(user.userId)), "a@b.cn")
         other = yield self.store.createUser("13800000000", "x", NOW)
-        yield self.assertFailure(self.admin.setLoginEmail(other.uid, "a@b.cn"), KeyError)
+        yield self.assertFailure(self.admin.setLoginEmail(other.userId, "a@b.cn"), KeyError)
         # Editing the profile's e-mail does not change the login.
-        yield self.store.updateUser(other.uid, {"email": "a@b.cn"}, NOW)
-        self.assertEqual((yield self.admin.getUserByEmail("a@b.cn")).uid, user.uid)
+        yield self.store.updateUser(other.userId, {"email": "a@b.cn"}, NOW)
+        self.assertEqual((yield self.admin.getUserByEmail("a@b.cn")).userId, user.userId)
 
     @inlineCallbacks
     def test_listUsers(self):
@@ -56,20 +56,20 @@ class AdminStoreContract:
         a = yield self.store.createUser("13800000001", "Alice", NOW)
         b = yield self.store.createUser("13800000002", "Bob", NOW)
         c, _ = yield self.admin.getOrCreateByEmail("carol@x.cn", NOW)
-        self.assertEqual([u.uid for u in (yield self.admin.listUsers("", 0, 10))],
-                         [a.uid, b.uid, c.uid])
-        self.assertEqual([u.uid for u in (yield self.admin.listUsers("", 1, 1))], [b.uid])
-        self.assertEqual([u.uid for u in (yield self.admin.listUsers("13800000002", 0, 10))],
-                         [b.uid])
-        self.assertEqual([u.uid for u in (yield self.admin.listUsers("CAROL@x.cn", 0, 10))],
-                         [c.uid])
-        self.assertEqual([u.uid for u in (yield self.admin.listUsers("lic", 0, 10))], [a.uid])
-        self.assertEqual([u.uid for u in (yield self.admin.listUsers("138000", 0, 10))], [])
+        self.assertEqual([u.userId for u in (yield self.admin.listUsers("", 0, 10))],
+                         [a.userId, b.userId, c.userId])
+        self.assertEqual([u.userId for u in (yield self.admin.listUsers("", 1, 1))], [b.userId])
+        self.assertEqual([u.userId for u in (yield self.admin.listUsers("13800000002", 0, 10))],
+                         [b.userId])
+        self.assertEqual([u.userId for u in (yield self.admin.listUsers("CAROL@x.cn", 0, 10))],
+                         [c.userId])
+        self.assertEqual([u.userId for u in (yield self.admin.listUsers("lic", 0, 10))], [a.userId])
+        self.assertEqual([u.userId for u in (yield self.admin.listUsers("138000", 0, 10))], [])
 
     @inlineCallbacks
     def test_listGroups(self):
         # Group members must be users.
-        yield self.store.createUser("", "U", NOW, uid="u")
+        yield self.store.createUser("", "U", NOW, userId="u")
         yield self.store.createGroup(GroupInfo("g1", "Chess club", owner="u", updateDt=NOW),
                                      [GroupMember("u", type=2, updateDt=NOW)])
         yield self.store.createGroup(GroupInfo("g2", "Go", owner="u", updateDt=NOW),
@@ -89,27 +89,27 @@ class AdminStoreContract:
         """
         a = yield self.store.createUser("13800000001", "A", NOW)
         b = yield self.store.createUser("13800000002", "B", NOW)
-        yield self.store.createSession(Session(a.uid, "c", "s" * 16, "d" * 24, NOW, NOW + 1))
-        yield self.store.putFriend(a.uid, Friend(b.uid, 0, NOW))
-        yield self.store.putFriend(b.uid, Friend(a.uid, 0, NOW))
-        yield self.store.putFriendRequest(FriendRequest(a.uid, b.uid, "hi", 1, NOW))
-        m = makeMessage(1001, a.uid, b.uid, text="secret text")
-        yield self.store.storeMessage(m, [a.uid, b.uid], None, NOW)
-        counts = yield self.admin.deleteUser(a.uid, True, NOW + 5)
+        yield self.store.createSession(Session(a.userId, "c", "s" * 16, "d" * 24, NOW, NOW + 1))
+        yield self.store.putFriend(a.userId, Friend(b.userId, 0, NOW))
+        yield self.store.putFriend(b.userId, Friend(a.userId, 0, NOW))
+        yield self.store.putFriendRequest(FriendRequest(a.userId, b.userId, "hi", 1, NOW))
+        m = makeMessage(1001, a.userId, b.userId, text="secret text")
+        yield self.store.storeMessage(m, [a.userId, b.userId], None, NOW)
+        counts = yield self.admin.deleteUser(a.userId, True, NOW + 5)
         self.assertEqual((counts.sessions, counts.friends, counts.friendRequests,
                           counts.erasedMessages), (1, 2, 1, 1))
-        self.assertIsNone((yield self.store.getUser(a.uid)))
-        self.assertEqual((yield self.store.listSessions(a.uid)), [])
-        self.assertIsNone((yield self.store.getFriend(a.uid, b.uid)))
-        gone = yield self.store.getFriend(b.uid, a.uid)
+        self.assertIsNone((yield self.store.getUser(a.userId)))
+        self.assertEqual((yield self.store.listSessions(a.userId)), [])
+        self.assertIsNone((yield self.store.getFriend(a.userId, b.userId)))
+        gone = yield self.store.getFriend(b.userId, a.userId)
         self.assertEqual((gone.state, gone.updateDt), (1, NOW + 5))
         kept = yield self.store.getMessage(1001)
         self.assertEqual(kept.content.type, ERASED.type)
         self.assertEqual(kept.content.searchableContent, "")
         # b still pulls it (as erased): its cursor is intact.
-        batch = yield self.store.pullMessages(b.uid, 0, 1 << 20)
-        self.assertEqual([m.uid for _, m in batch.entries], [1001])
-        self.assertIsNone((yield self.admin.deleteUser(a.uid, True, NOW)))
+        batch = yield self.store.pullMessages(b.userId, 0, 1 << 20)
+        self.assertEqual([m.messageUid for _, m in batch.entries], [1001])
+        self.assertIsNone((yield self.admin.deleteUser(a.userId, True, NOW)))
         # The mobile can register again.
         again, created = yield self.store.getOrCreateByMobile("13800000001", NOW)
         self.assertTrue(created)
@@ -157,9 +157,9 @@ class PurgeContract:
         cursor below the purged range meets the tombstone at the highest
         purged seq; seqs and the head do not move; the rest is intact.
         """
-        for uid in range(1, 7):
-            m = attr.evolve(makeMessage(uid, "alice", "bob", text="m%d" % uid),
-                            timestamp=NOW + uid)
+        for userId in range(1, 7):
+            m = attr.evolve(makeMessage(userId, "alice", "bob", text="m%d" % userId),
+                            timestamp=NOW + userId)
             yield self.store.storeMessage(m, ["alice", "bob"], None, NOW)
         tomb = attr.evolve(makeMessage(100, "SystemNotification", "", text="removed"),
                            timestamp=NOW + 1000)
@@ -171,11 +171,11 @@ class PurgeContract:
         self.assertIsNone((yield self.store.getMessage(1)))
         for after in (0, 1, 2):
             batch = yield self.store.pullMessages("bob", after, 1 << 20)
-            self.assertEqual([(seq, m.uid) for seq, m in batch.entries],
+            self.assertEqual([(seq, m.messageUid) for seq, m in batch.entries],
                              [(3, 100), (4, 4), (5, 5), (6, 6)])
             self.assertEqual(batch.head, 6)
         batch = yield self.store.pullMessages("bob", 3, 1 << 20)
-        self.assertEqual([m.uid for _, m in batch.entries], [4, 5, 6])
+        self.assertEqual([m.messageUid for _, m in batch.entries], [4, 5, 6])
 
     @inlineCallbacks
     def test_conversationPurge(self):
@@ -188,9 +188,9 @@ class PurgeContract:
         tomb = makeMessage(50, "SystemNotification", "", text="removed")
         self.assertEqual((yield self.admin.purgeMessages(("private", "bob", "alice"), tomb, 100)), 2)
         batch = yield self.store.pullMessages("bob", 0, 1 << 20)
-        self.assertEqual([(seq, m.uid) for seq, m in batch.entries], [(2, 2), (3, 50)])
+        self.assertEqual([(seq, m.messageUid) for seq, m in batch.entries], [(2, 2), (3, 50)])
         batch = yield self.store.pullMessages("alice", 0, 1 << 20)
-        self.assertEqual([(seq, m.uid) for seq, m in batch.entries], [(2, 50)])
+        self.assertEqual([(seq, m.messageUid) for seq, m in batch.entries], [(2, 50)])
 
 
 class MemoryPurgeTests(MemoryBackendMixin, PurgeContract, TestCase):

@@ -112,8 +112,8 @@ class RecordingBus:
     def __init__(self):
         self.pushes = []
 
-    async def deliver(self, uid, push, excludeCid=None):
-        self.pushes.append((uid, push))
+    async def deliver(self, userId, push, excludeCid=None):
+        self.pushes.append((userId, push))
 
 
 class ServiceTests(TestCase):
@@ -129,7 +129,7 @@ class ServiceTests(TestCase):
         await self.service.start()
         self.messages.onStored.append(self.service.onStored)
         user, _ = await self.store.getOrCreateByMobile("13800000400", 0)
-        self.user = user.uid
+        self.user = user.userId
         await self.service.befriend(self.user)
 
     async def ask(self, text):
@@ -144,7 +144,7 @@ class ServiceTests(TestCase):
         self.fail("not answered")
 
     def frames(self):
-        return [p for uid, p in self.bus.pushes if isinstance(p, StreamChunk)]
+        return [p for userId, p in self.bus.pushes if isinstance(p, StreamChunk)]
 
     async def test_pluginAgentOrder(self):
         """
@@ -157,8 +157,8 @@ class ServiceTests(TestCase):
         await self.ask("hello there")
         await self.waitAnswered()
         kinds = [("SAI", p.delta, p.final) if isinstance(p, StreamChunk) else ("MN",)
-                 for uid, p in self.bus.pushes
-                 if uid == self.user and isinstance(p, (StreamChunk, MessageNotify))]
+                 for userId, p in self.bus.pushes
+                 if userId == self.user and isinstance(p, (StreamChunk, MessageNotify))]
         # The question's own MN (to the user's other devices) comes first.
         self.assertEqual(kinds[1:], [("SAI", "", False), ("SAI", "hello ", False),
                                      ("SAI", "there ", False), ("SAI", "", True), ("MN",)])

@@ -41,9 +41,9 @@ class _NodeTest(SynchronousTestCase):
     def wait(self, coroutine: Coroutine[Any, Any, Any]) -> Any:
         return self.successResultOf(ensureDeferred(coroutine))
 
-    def online(self, uid: str, cid: str = "phone") -> FakeConnection:
+    def online(self, userId: str, cid: str = "phone") -> FakeConnection:
         connection = FakeConnection(transportName="tcp")
-        self.wait(self.node.bind(connection, uid, cid))
+        self.wait(self.node.bind(connection, userId, cid))
         return connection
 
     def text(self, body: str) -> MessageContent:
@@ -127,10 +127,10 @@ class DeliveryTests(_NodeTest):
             self.alice, Conversation(ConversationType.PRIVATE, self.bob), self.text("hi"),
             [self.alice, self.bob]))
         self.assertEqual((stored.fromUser, stored.content.searchableContent), (self.alice, "hi"))
-        self.assertNotEqual(stored.uid, 0)
+        self.assertNotEqual(stored.messageUid, 0)
         self.assertEqual(phone.pushes, [MessageNotify(0, 1)])
         pulled = self.wait(self.node.server.messages.pull(self.bob, 0))
-        self.assertEqual([m.uid for m in pulled.messages], [stored.uid])
+        self.assertEqual([m.messageUid for m in pulled.messages], [stored.messageUid])
 
     def test_publishSystemMessage(self) -> None:
         """
@@ -148,7 +148,7 @@ class DeliveryTests(_NodeTest):
         """
         mine = Message(Conversation(ConversationType.PRIVATE, self.alice), "", self.text("note"))
         result = self.wait(self.api.sendMessage(self.alice, "phone", mine))
-        self.assertNotEqual(result.uid, 0)
+        self.assertNotEqual(result.messageUid, 0)
         unknown = Message(Conversation(ConversationType.PRIVATE, "nobody"), "", self.text("x"))
         failure = self.failureResultOf(
             ensureDeferred(self.api.sendMessage(self.alice, "phone", unknown)), SignalError)
@@ -164,7 +164,7 @@ class LookupTests(_NodeTest):
         """
         C{getUser} finds a user by id, None for an unknown id.
         """
-        self.assertEqual(self.wait(self.api.getUser(self.alice)).uid, self.alice)
+        self.assertEqual(self.wait(self.api.getUser(self.alice)).userId, self.alice)
         self.assertIsNone(self.wait(self.api.getUser("nobody")))
 
     def test_getUsers(self) -> None:
@@ -209,18 +209,18 @@ class EventTests(_NodeTest):
         seen: List[Tuple[int, List[str]]] = []
 
         async def stored(message: Message, receivers: List[str]) -> None:
-            seen.append((message.uid, list(receivers)))
+            seen.append((message.messageUid, list(receivers)))
         self.api.registerMessageStored(stored)
         message = self.wait(self.api.publishMessage(
             self.alice, Conversation(ConversationType.PRIVATE, self.bob), self.text("hi"),
             [self.alice, self.bob]))
-        self.assertEqual(seen, [(message.uid, [self.alice, self.bob])])
+        self.assertEqual(seen, [(message.messageUid, [self.alice, self.bob])])
 
     def test_beforeSend(self) -> None:
         """
         A before-send callback may rewrite a client's message or refuse it.
         """
-        async def shout(uid: str, cid: str, message: Message) -> Optional[Message]:
+        async def shout(userId: str, cid: str, message: Message) -> Optional[Message]:
             if message.content.searchableContent == "no":
                 raise SignalError(ErrorCode.NOT_RIGHT)
             return Message(message.conversation, message.fromUser, self.text("HI"))
@@ -239,8 +239,8 @@ class EventTests(_NodeTest):
         """
         events: List[Tuple[str, str, str]] = []
 
-        async def device(event: str, uid: str, cid: str) -> None:
-            events.append((event, uid, cid))
+        async def device(event: str, userId: str, cid: str) -> None:
+            events.append((event, userId, cid))
         self.api.registerDeviceEvent(device)
         connection = self.online(self.alice, "web")
         self.node.server.sessions.connectionLost(connection)
@@ -252,11 +252,11 @@ class EventTests(_NodeTest):
         """
         events: List[Tuple[str, str, Optional[str]]] = []
 
-        async def loggedIn(uid: str, cid: Optional[str]) -> None:
-            events.append(("in", uid, cid))
+        async def loggedIn(userId: str, cid: Optional[str]) -> None:
+            events.append(("in", userId, cid))
 
-        async def ended(uid: str, cid: Optional[str]) -> None:
-            events.append(("ended", uid, cid))
+        async def ended(userId: str, cid: Optional[str]) -> None:
+            events.append(("ended", userId, cid))
         self.api.registerLoggedIn(loggedIn)
         self.api.registerSessionEnded(ended)
         self.wait(self.node.login(ALICE, "tablet"))
@@ -284,14 +284,14 @@ class TestingTests(_NodeTest):
 
         @plugin.handler(Signal.PUBLISH, 66, name="TESTAPIECHO")
         async def echo(context: RequestContext, request: Any) -> Any:
-            await context.api.deliver(context.uid, PluginPush(66, request.value), context.cid)
+            await context.api.deliver(context.userId, PluginPush(66, request.value), context.cid)
             return request.value
         node = memoryNode(plugins=[plugin])
         self.addCleanup(lambda: self.wait(node.close()))
-        uid, _ = self.wait(node.login(ALICE, "phone"))
+        userId, _ = self.wait(node.login(ALICE, "phone"))
         phone, web = FakeConnection(transportName="ws"), FakeConnection(transportName="ws")
-        self.wait(node.bind(phone, uid, "phone"))
-        self.wait(node.bind(web, uid, "web"))
+        self.wait(node.bind(phone, userId, "phone"))
+        self.wait(node.bind(web, userId, "web"))
         outcome = self.successResultOf(node.request(phone, Signal.PUBLISH, 66, {"a": 1}))
         self.assertEqual(phone.replies, [outcome.reply])
         self.assertEqual(outcome.reply.content, '{"a":1}')
@@ -309,7 +309,7 @@ class TestingTests(_NodeTest):
         d = ensureDeferred(client.connect(self.alice, self.aliceToken, "phone"))
         pump.flush()
         self.assertEqual(self.successResultOf(d).code, 1)
-        self.assertEqual(server.uid, self.alice)
+        self.assertEqual(server.userId, self.alice)
         stored = self.wait(self.api.publishMessage(
             self.bob, Conversation(ConversationType.PRIVATE, self.alice), self.text("hi"),
             [self.alice, self.bob]))
@@ -317,7 +317,7 @@ class TestingTests(_NodeTest):
         self.assertEqual(pushes, [MessageNotify(0, 1)])
         d = client.request(PullMessages(0, 0))
         pump.flush()
-        self.assertEqual([m.uid for m in self.successResultOf(d).messages], [stored.uid])
+        self.assertEqual([m.messageUid for m in self.successResultOf(d).messages], [stored.messageUid])
 
     def test_config(self) -> None:
         """
@@ -350,11 +350,11 @@ class ExamplePluginTests(SynchronousTestCase):
         from echo_fxim import ECHO, echo
         node = memoryNode(plugins=[echo])
         self.addCleanup(lambda: self.successResultOf(ensureDeferred(node.close())))
-        uid, _ = self.successResultOf(ensureDeferred(node.login("13800000001", "phone")))
+        userId, _ = self.successResultOf(ensureDeferred(node.login("13800000001", "phone")))
         phone, web = FakeConnection(transportName="ws"), FakeConnection(transportName="ws")
-        self.successResultOf(ensureDeferred(node.bind(phone, uid, "phone")))
-        self.successResultOf(ensureDeferred(node.bind(web, uid, "web")))
+        self.successResultOf(ensureDeferred(node.bind(phone, userId, "phone")))
+        self.successResultOf(ensureDeferred(node.bind(web, userId, "web")))
         outcome = self.successResultOf(node.request(phone, Signal.PUBLISH, ECHO, {"hi": 1}))
-        self.assertEqual(outcome.reply.content, '{"echo":{"hi":1},"uid":"%s"}' % (uid,))
-        self.assertEqual(web.pushes, [PluginPush(ECHO, {"echo": {"hi": 1}, "uid": uid})])
+        self.assertEqual(outcome.reply.content, '{"echo":{"hi":1},"uid":"%s"}' % (userId,))
+        self.assertEqual(web.pushes, [PluginPush(ECHO, {"echo": {"hi": 1}, "uid": userId})])
         self.assertEqual(phone.pushes, [])

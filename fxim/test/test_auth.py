@@ -186,18 +186,18 @@ class LoginTests(_Base):
         """
         result = self.login()
         self.assertIsInstance(result, LoginResult)
-        uid, token, register = result
+        userId, token, register = result
         self.assertTrue(register)
-        user = self.store.users[uid]
+        user = self.store.users[userId]
         self.assertEqual((user.mobile, user.name), (MOBILE, MOBILE))
-        session = self.store.sessions[(uid, CID)]
+        session = self.store.sessions[(userId, CID)]
         usertoken, secret, dbSecret = crypto.splitToken(token)
         self.assertEqual((secret, dbSecret),
                          (session.secret, session.dbSecret))
         self.assertEqual(len(secret), 16)
         self.assertTrue(secret.isalnum() and secret.isascii())
         tok = crypto.verifyUserToken(usertoken, HMAC_KEY, self.now())
-        self.assertEqual(tok, crypto.UserToken(uid, CID, self.now(),
+        self.assertEqual(tok, crypto.UserToken(userId, CID, self.now(),
                                                self.now() + 30 * 86400000))
         self.assertEqual(session.expiresAt, tok.expiresAt)
 
@@ -205,18 +205,18 @@ class LoginTests(_Base):
         """
         A later login finds the same user, C{register} false.
         """
-        uid, _, _ = self.login()
+        userId, _, _ = self.login()
         self.clock.advance(60)
         uid2, _, register = self.login()
-        self.assertEqual((uid2, register), (uid, False))
+        self.assertEqual((uid2, register), (userId, False))
 
     def test_tokenTtl(self):
         """
         The token lifetime is configurable.
         """
         makeService(self, tokenTtl=3600)
-        uid, token, _ = self.login()
-        self.assertEqual(self.store.sessions[(uid, CID)].expiresAt,
+        userId, token, _ = self.login()
+        self.assertEqual(self.store.sessions[(userId, CID)].expiresAt,
                          self.now() + 3600000)
 
     def test_wrongCode(self):
@@ -320,7 +320,7 @@ class LoginTests(_Base):
         Logging in again on a device replaces its session: the old token's
         passwords stop working.
         """
-        uid, old, _ = self.login()
+        userId, old, _ = self.login()
         self.clock.advance(60)
         _, new, _ = self.login()
         self.assertNotEqual(crypto.splitToken(old)[1],
@@ -328,18 +328,18 @@ class LoginTests(_Base):
         self.assertEqual(len(self.store.sessions), 1)
         oldPassword = crypto.makePassword(old, self.now())
         self.assertEqual(self.refusal(
-            self.auth.verifyConnect(uid, oldPassword, CID)), 5)
+            self.auth.verifyConnect(userId, oldPassword, CID)), 5)
         self.successResultOf(self.auth.verifyConnect(
-            uid, crypto.makePassword(new, self.now()), CID))
+            userId, crypto.makePassword(new, self.now()), CID))
 
     def test_twoDevices(self):
         """
         Each device has its own session.
         """
-        uid, _, _ = self.login(cid=CID)
+        userId, _, _ = self.login(cid=CID)
         self.clock.advance(60)
         self.login(cid=CID2)
-        sessions = self.successResultOf(self.auth.listSessions(uid))
+        sessions = self.successResultOf(self.auth.listSessions(userId))
         self.assertEqual(sorted(s.cid for s in sessions), sorted([CID, CID2]))
 
 
@@ -356,11 +356,11 @@ class SessionCapTests(_Base):
         """
         revoked = []
 
-        async def onRevoked(uid, cid):
-            revoked.append((uid, cid))
+        async def onRevoked(userId, cid):
+            revoked.append((userId, cid))
         self.auth.onRevoked = onRevoked
         self.auth.maxSessionsPerUser = 2
-        uid = self.login(cid="first").uid
+        userId = self.login(cid="first").userId
         self.clock.advance(61)
         self.login(cid="second")
         self.clock.advance(61)
@@ -368,9 +368,9 @@ class SessionCapTests(_Base):
         self.assertEqual(revoked, [])
         self.clock.advance(61)
         self.login(cid="third")
-        self.assertEqual(sorted(cid for (u, cid) in self.store.sessions if u == uid),
+        self.assertEqual(sorted(cid for (u, cid) in self.store.sessions if u == userId),
                          ["second", "third"])
-        self.assertEqual(revoked, [(uid, "first")])
+        self.assertEqual(revoked, [(userId, "first")])
 
     def test_noCap(self):
         """
@@ -395,7 +395,7 @@ class FixedCodeTests(_Base):
         Every mobile logs in with the fixed code, without a code sent.
         """
         for mobile in [MOBILE, OTHER]:
-            uid, token, register = self.successResultOf(
+            userId, token, register = self.successResultOf(
                 self.auth.login(mobile, "556677", CID))
             self.assertTrue(register)
 
@@ -439,12 +439,12 @@ class ConnectTests(_Base):
 
     def setUp(self):
         _Base.setUp(self)
-        self.uid, self.token, _ = self.login()
+        self.userId, self.token, _ = self.login()
         self.password = crypto.makePassword(self.token, self.now())
 
     def connect(self, userName=None, password=None, cid=CID):
         return self.auth.verifyConnect(
-            self.uid if userName is None else userName,
+            self.userId if userName is None else userName,
             self.password if password is None else password, cid)
 
     def test_accepted(self):
@@ -453,7 +453,7 @@ class ConnectTests(_Base):
         returned.
         """
         session = self.successResultOf(self.connect())
-        self.assertEqual(session, self.store.sessions[(self.uid, CID)])
+        self.assertEqual(session, self.store.sessions[(self.userId, CID)])
 
     def test_replay(self):
         """
@@ -483,11 +483,11 @@ class ConnectTests(_Base):
         A blocked user is 3, before the password is looked at; unblocked,
         the same password works again.
         """
-        self.successResultOf(self.auth.setBlocked(self.uid, True))
+        self.successResultOf(self.auth.setBlocked(self.userId, True))
         self.assertEqual(self.refusal(self.connect()), 3)
         self.assertEqual(self.refusal(self.auth.verifyConnect(
-            self.uid, "", CID)), 3)
-        self.successResultOf(self.auth.setBlocked(self.uid, False))
+            self.userId, "", CID)), 3)
+        self.successResultOf(self.auth.setBlocked(self.userId, False))
         self.successResultOf(self.connect())
 
     def test_missingPassword(self):
@@ -496,9 +496,9 @@ class ConnectTests(_Base):
         """
         self.assertEqual(self.refusal(self.connect(password="")), 5)
         self.assertEqual(self.refusal(self.auth.verifyConnect(
-            self.uid, "", "unknown-device")), 5)
+            self.userId, "", "unknown-device")), 5)
         self.assertEqual(self.refusal(self.auth.verifyConnect(
-            self.uid, 12, CID)), 5)
+            self.userId, 12, CID)), 5)
 
     def test_noSession(self):
         """
@@ -519,10 +519,10 @@ class ConnectTests(_Base):
         """
         A password carrying a usertoken not signed with the server key is 5.
         """
-        secret = self.store.sessions[(self.uid, CID)].secret
+        secret = self.store.sessions[(self.userId, CID)].secret
         now = self.now()
         forged = crypto.signUserToken(
-            crypto.UserToken(self.uid, CID, now, now + 10 ** 9), b"x" * 32)
+            crypto.UserToken(self.userId, CID, now, now + 10 ** 9), b"x" * 32)
         password = crypto.b64encode(crypto.aesWrap(
             forged, crypto.convertUserKey(secret), crypto.hourOf(now)))
         self.assertEqual(self.refusal(self.connect(password=password)), 5)
@@ -535,7 +535,7 @@ class ConnectTests(_Base):
         self.clock.advance(60)
         _, token2, _ = self.login(cid=CID2)
         usertoken2 = crypto.splitToken(token2)[0]
-        secret = self.store.sessions[(self.uid, CID)].secret
+        secret = self.store.sessions[(self.userId, CID)].secret
         password = crypto.b64encode(crypto.aesWrap(
             usertoken2, crypto.convertUserKey(secret),
             crypto.hourOf(self.now())))
@@ -547,7 +547,7 @@ class ConnectTests(_Base):
         """
         self.clock.advance(60)
         otherUid, otherToken, _ = self.login(mobile=OTHER)
-        secret = self.store.sessions[(self.uid, CID)].secret
+        secret = self.store.sessions[(self.userId, CID)].secret
         password = crypto.b64encode(crypto.aesWrap(
             crypto.splitToken(otherToken)[0], crypto.convertUserKey(secret),
             crypto.hourOf(self.now())))
@@ -559,7 +559,7 @@ class ConnectTests(_Base):
         and stays accepted days later.
         """
         password = crypto.makePassword(self.token, self.now(), hour=WEB_HOUR)
-        secret = self.store.sessions[(self.uid, CID)].secret
+        secret = self.store.sessions[(self.userId, CID)].secret
         key = crypto.convertUserKey(secret)
         self.assertEqual(
             crypto.AES.new(key, crypto.AES.MODE_CBC, iv=key).decrypt(
@@ -595,7 +595,7 @@ class ConnectTests(_Base):
         """
         An expired session is 5 even if the usertoken is still valid.
         """
-        key = (self.uid, CID)
+        key = (self.userId, CID)
         self.store.sessions[key] = attr.evolve(
             self.store.sessions[key], expiresAt=self.now() + 1000)
         self.clock.advance(1)
@@ -605,9 +605,9 @@ class ConnectTests(_Base):
         """
         After logout, the same password is refused with 8.
         """
-        self.assertTrue(self.successResultOf(self.auth.logout(self.uid, CID)))
+        self.assertTrue(self.successResultOf(self.auth.logout(self.userId, CID)))
         self.assertEqual(self.refusal(self.connect()), 8)
-        self.assertFalse(self.successResultOf(self.auth.logout(self.uid, CID)))
+        self.assertFalse(self.successResultOf(self.auth.logout(self.userId, CID)))
 
     def test_revoke(self):
         """
@@ -617,12 +617,12 @@ class ConnectTests(_Base):
         _, token2, _ = self.login(cid=CID2)
         password2 = crypto.makePassword(token2, self.now())
         self.assertEqual(
-            self.successResultOf(self.auth.revokeSessions(self.uid)), 2)
+            self.successResultOf(self.auth.revokeSessions(self.userId)), 2)
         self.assertEqual(self.refusal(self.connect()), 8)
         self.assertEqual(self.refusal(self.connect(password=password2,
                                                    cid=CID2)), 8)
         self.assertEqual(
-            self.successResultOf(self.auth.revokeSessions(self.uid)), 0)
+            self.successResultOf(self.auth.revokeSessions(self.userId)), 0)
 
     def test_revokeOne(self):
         """
@@ -631,11 +631,11 @@ class ConnectTests(_Base):
         self.clock.advance(60)
         _, token2, _ = self.login(cid=CID2)
         self.assertEqual(self.successResultOf(
-            self.auth.revokeSessions(self.uid, CID2)), 1)
+            self.auth.revokeSessions(self.userId, CID2)), 1)
         self.successResultOf(self.connect(
             password=crypto.makePassword(self.token, self.now())))
         self.assertEqual(self.successResultOf(
-            self.auth.revokeSessions(self.uid, CID2)), 0)
+            self.auth.revokeSessions(self.userId, CID2)), 0)
 
 
 class AdminTests(_Base):
@@ -649,15 +649,15 @@ class AdminTests(_Base):
         L{UserExists}; a bad mobile is 1.
         """
         user = self.successResultOf(
-            self.auth.createUser(MOBILE, "Alice", uid="alice"))
-        self.assertEqual((user.uid, user.displayName), ("alice", "Alice"))
+            self.auth.createUser(MOBILE, "Alice", userId="alice"))
+        self.assertEqual((user.userId, user.displayName), ("alice", "Alice"))
         self.assertEqual(self.successResultOf(self.auth.getUser("alice")),
                          user)
-        self.failureResultOf(self.auth.createUser(OTHER, uid="alice"),
+        self.failureResultOf(self.auth.createUser(OTHER, userId="alice"),
                              UserExists)
         self.failureResultOf(self.auth.createUser(MOBILE), UserExists)
         self.assertEqual(self.restCode(self.auth.createUser("42")), 1)
-        self.assertEqual(self.restCode(self.auth.createUser(OTHER, uid="")),
+        self.assertEqual(self.restCode(self.auth.createUser(OTHER, userId="")),
                          1)
 
     def test_mintToken(self):
@@ -665,11 +665,11 @@ class AdminTests(_Base):
         A minted token works for CONNECT.
         """
         user = self.successResultOf(self.auth.createUser(MOBILE))
-        token = self.successResultOf(self.auth.mintToken(user.uid, CID))
+        token = self.successResultOf(self.auth.mintToken(user.userId, CID))
         self.successResultOf(self.auth.verifyConnect(
-            user.uid, crypto.makePassword(token, self.now()), CID))
+            user.userId, crypto.makePassword(token, self.now()), CID))
         self.failureResultOf(self.auth.mintToken("nobody", CID), NoSuchUser)
-        self.assertEqual(self.restCode(self.auth.mintToken(user.uid, "")), 1)
+        self.assertEqual(self.restCode(self.auth.mintToken(user.userId, "")), 1)
 
     def test_setBlocked(self):
         """
@@ -677,9 +677,9 @@ class AdminTests(_Base):
         unknown user is L{NoSuchUser}.
         """
         user = self.successResultOf(self.auth.createUser(MOBILE))
-        blocked = self.successResultOf(self.auth.setBlocked(user.uid, True))
+        blocked = self.successResultOf(self.auth.setBlocked(user.userId, True))
         self.assertEqual(blocked.status, UserStatus.BLOCKED)
-        unblocked = self.successResultOf(self.auth.setBlocked(user.uid, False))
+        unblocked = self.successResultOf(self.auth.setBlocked(user.userId, False))
         self.assertEqual(unblocked.status, UserStatus.NORMAL)
         self.failureResultOf(self.auth.setBlocked("nobody", True), NoSuchUser)
 
@@ -688,9 +688,9 @@ class AdminTests(_Base):
         Unblocking a user that is not blocked changes nothing.
         """
         user = self.successResultOf(self.auth.createUser(MOBILE))
-        self.store.users[user.uid] = attr.evolve(user, status=1)
+        self.store.users[user.userId] = attr.evolve(user, status=1)
         self.assertEqual(self.successResultOf(
-            self.auth.setBlocked(user.uid, False)).status, 1)
+            self.auth.setBlocked(user.userId, False)).status, 1)
 
     def test_shortKey(self):
         """
@@ -757,17 +757,17 @@ class LogTests(_Base):
         no code, key, secret, token or password in any log event.
         """
         code = self.sendCode()
-        uid, token, _ = self.successResultOf(
+        userId, token, _ = self.successResultOf(
             self.auth.login(MOBILE, code, CID))
         password = crypto.makePassword(token, self.now())
-        self.successResultOf(self.auth.verifyConnect(uid, password, CID))
-        self.refusal(self.auth.verifyConnect(uid, password + "x", CID))
-        minted = self.successResultOf(self.auth.mintToken(uid, CID2))
+        self.successResultOf(self.auth.verifyConnect(userId, password, CID))
+        self.refusal(self.auth.verifyConnect(userId, password + "x", CID))
+        minted = self.successResultOf(self.auth.mintToken(userId, CID2))
         self.sms.failing = True
         self.clock.advance(60)
         self.restCode(self.auth.sendCode(MOBILE))
         self.flushLoggedErrors(RuntimeError)
-        session = self.store.sessions[(uid, CID)]
+        session = self.store.sessions[(userId, CID)]
         text = "\n".join(repr(e) for e in self.events)
         self.assertTrue(self.events)
         for secret in [code, token, password, minted, session.secret,

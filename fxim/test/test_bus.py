@@ -62,8 +62,8 @@ class FakeConnection:
     Records what is sent to it.
     """
 
-    def __init__(self, uid, cid, transportName="tcp"):
-        self.uid = uid
+    def __init__(self, userId, cid, transportName="tcp"):
+        self.userId = userId
         self.cid = cid
         self.transportName = transportName
         self.peer = "fake"
@@ -296,13 +296,13 @@ class RedisBusTests(RedisFixtureMixin, TestCase):
         return node
 
     @inlineCallbacks
-    def connect(self, node, local, uid, cid, transportName="tcp"):
+    def connect(self, node, local, userId, cid, transportName="tcp"):
         """
         What the session layer does on CONNECT: add and register.
         """
-        conn = FakeConnection(uid, cid, transportName)
+        conn = FakeConnection(userId, cid, transportName)
         local.add(conn)
-        yield node.directory.register(uid, cid, node.bus.nodeId,
+        yield node.directory.register(userId, cid, node.bus.nodeId,
                                       transportName)
         return conn
 
@@ -451,9 +451,9 @@ class DeviceCacheTests(RedisBusTests):
         return node
 
     @inlineCallbacks
-    def connect(self, node, local, uid, cid, transportName="tcp"):
-        conn = yield RedisBusTests.connect(self, node, local, uid, cid, transportName)
-        yield node.bus.presenceChanged(uid)
+    def connect(self, node, local, userId, cid, transportName="tcp"):
+        conn = yield RedisBusTests.connect(self, node, local, userId, cid, transportName)
+        yield node.bus.presenceChanged(userId)
         return conn
 
     @inlineCallbacks

@@ -16,8 +16,8 @@ from fxim.wire.requests import MessageNotify
 
 
 class Conn:
-    def __init__(self, uid, cid="c"):
-        self.uid, self.cid = uid, cid
+    def __init__(self, userId, cid="c"):
+        self.userId, self.cid = userId, cid
         self.pushes = []
 
     def sendPush(self, push):
@@ -49,7 +49,7 @@ class CatchUpTests(SynchronousTestCase):
 
     def setUp(self):
         self.heads = {"u1": 0, "u2": 0}
-        self.catchUp = CatchUp(lambda uid: succeed(self.heads[uid]), maxPerConnection=5)
+        self.catchUp = CatchUp(lambda userId: succeed(self.heads[userId]), maxPerConnection=5)
 
     def catchUpOn(self, conns):
         return self.successResultOf(ensureDeferred(self.catchUp.run(conns)))
@@ -123,15 +123,15 @@ class RedisBusCatchUpTests(TestCase):
             MarkedPushes(), prefix=self.fixture.prefix,
             ttl=TEST_TTL, heartbeatInterval=TEST_INTERVAL)
         self.addCleanup(node.stop)
-        node.bus.catchUp = CatchUp(lambda uid: succeed(self.heads.get(uid, 0)))
+        node.bus.catchUp = CatchUp(lambda userId: succeed(self.heads.get(userId, 0)))
         node.bus.owedRetryInterval = 0.01
         return node
 
     @inlineCallbacks
-    def connectB(self, uid, cid, head):
-        conn = FakeConnection(uid, cid)
+    def connectB(self, userId, cid, head):
+        conn = FakeConnection(userId, cid)
         self.localB.add(conn)
-        yield self.nodeB.directory.register(uid, cid, "B", "tcp")
+        yield self.nodeB.directory.register(userId, cid, "B", "tcp")
         self.nodeB.bus.catchUp.connected(conn, head)
         return conn
 

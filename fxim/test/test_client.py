@@ -52,7 +52,7 @@ class FakeConnection:
         for observer in self.observers:
             observer(push)
 
-    async def connect(self, uid: str, token: str, clientId: str, timeout: float = 10.0) -> Any:
+    async def connect(self, userId: str, token: str, clientId: str, timeout: float = 10.0) -> Any:
         if self.refuse is not None:
             raise RequestFailed(self.refuse)
         return self.ack
@@ -91,9 +91,9 @@ class FakeConnection:
         return [(r, d) for r, d in self.requests if isinstance(r, kind) and not d.called]
 
 
-def message(uid: int, text: str = "", sender: str = "peer") -> Message:
+def message(messageUid: int, text: str = "", sender: str = "peer") -> Message:
     return Message(Conversation(0, "me", 0), sender,
-                   MessageContent(type=1, searchableContent=text or f"m{uid}"), uid=uid)
+                   MessageContent(type=1, searchableContent=text or f"m{messageUid}"), messageUid=messageUid)
 
 
 class Harness:
@@ -343,7 +343,7 @@ class OutboxTests(SynchronousTestCase):
         for i, (_, d) in enumerate(resent):
             d.callback(rq.SendResult(102 + i, 6))
         results = [self.successResultOf(d) for d in sent + [late]]
-        self.assertEqual([r.uid for r in results], [101, 102, 103, 104])
+        self.assertEqual([r.messageUid for r in results], [101, 102, 103, 104])
         self.assertEqual(results[1].localId, localIds[1])
         self.assertEqual(h.client.unacked(), [])
 
@@ -360,7 +360,7 @@ class OutboxTests(SynchronousTestCase):
         [(again, ad)] = h.conn.pending(rq.SendMessage)
         self.assertEqual(again.message.localId, first.message.localId)
         ad.callback(rq.SendResult(7, 8))
-        self.assertEqual(self.successResultOf(d).uid, 7)
+        self.assertEqual(self.successResultOf(d).messageUid, 7)
 
     def test_rateLimitedRetried(self):
         """
@@ -377,7 +377,7 @@ class OutboxTests(SynchronousTestCase):
         [(again, ad)] = h.conn.pending(rq.SendMessage)
         self.assertEqual(again.message.localId, first.message.localId)
         ad.callback(rq.SendResult(7, 8))
-        self.assertEqual(self.successResultOf(d).uid, 7)
+        self.assertEqual(self.successResultOf(d).messageUid, 7)
 
     def test_refusedFails(self):
         """
@@ -447,7 +447,7 @@ class PullTests(SynchronousTestCase):
         self.assertEqual(pull.afterSeq, 3)
         # the server repeats uid 3 (e.g. a multi-device echo): delivered once
         d.callback(rq.PullResult((message(3), message(4), message(5)), 5, 5))
-        self.assertEqual([m.uid for m in got], [1, 2, 3, 4, 5])
+        self.assertEqual([m.messageUid for m in got], [1, 2, 3, 4, 5])
         self.assertEqual(h.client.lastSeq, 5)
         # an MN at or below the seq pulls nothing
         h.conn.push(rq.MessageNotify(0, 5))
@@ -468,7 +468,7 @@ class PullTests(SynchronousTestCase):
         [(pull, d)] = h.conn.pending(rq.PullMessages)
         self.assertEqual(pull.afterSeq, 1)
         d.callback(rq.PullResult((message(2),), 2, 2))
-        self.assertEqual([m.uid for m in got], [1, 2])
+        self.assertEqual([m.messageUid for m in got], [1, 2])
 
     def test_pushesTyped(self):
         """
@@ -496,7 +496,7 @@ class PullTests(SynchronousTestCase):
         d.callback(rq.FriendRequestList((FriendRequest("x", "me", "hi", 0, 60),)))
         self.assertEqual(recalls, [Recall(9, "peer")])
         self.assertEqual(transparent, [typing])
-        self.assertEqual([f.uid for f in friends], ["peer"])
+        self.assertEqual([f.userId for f in friends], ["peer"])
         self.assertEqual([r.fromUid for r in requests], ["x"])
         self.assertEqual((h.client.friendVersion, h.client.friendRequestVersion), (50, 60))
 
@@ -530,7 +530,7 @@ class PullTests(SynchronousTestCase):
         self.assertEqual(fp.version, 50)
         d.callback(rq.FriendList((Friend("other", 0, 55),)))
         self.assertEqual(h.conn.pending(rq.PullFriends), [])
-        self.assertEqual([f.uid for f in friends], ["peer", "other"])
+        self.assertEqual([f.userId for f in friends], ["peer", "other"])
 
     def test_groupsTracked(self):
         """
@@ -541,13 +541,13 @@ class PullTests(SynchronousTestCase):
         h.client.start()
         [(_, d)] = h.conn.pending(rq.PullMessages)
 
-        def note(uid, kind, **data):
+        def note(userId, kind, **data):
             return Message(Conversation(1, data["g"], 0), "boss", MessageContent(
-                type=kind, data=json.dumps(data).encode()), uid=uid)
+                type=kind, data=json.dumps(data).encode()), messageUid=userId)
         d.callback(rq.PullResult((
             note(1, 104, g="g1", o="boss", n="one"), note(2, 104, g="g2", o="boss", n="two"),
             note(3, 110, g="g1", o="boss", n="uno"), note(4, 106, g="g2", o="boss", ms=["me"]),
-            Message(Conversation(1, "g3", 0), "x", MessageContent(1, "hi"), uid=5)), 5, 5))
+            Message(Conversation(1, "g3", 0), "x", MessageContent(1, "hi"), messageUid=5)), 5, 5))
         self.assertEqual(h.client.groups, {"g1": "uno", "g3": ""})
 
 
@@ -595,13 +595,13 @@ class ClientE2EMixin(NodeTestMixin):
         gotA, gotB = [], []
         a.onMessage(gotA.append)
         b.onMessage(gotB.append)
-        sent = await a.sendText(b.uid, "hello b")
+        sent = await a.sendText(b.userId, "hello b")
         await waitUntil(lambda: gotB)
-        self.assertEqual([(m.uid, m.fromUser, m.content.searchableContent) for m in gotB],
-                         [(sent.uid, a.uid, "hello b")])
-        reply = await b.sendText(a.uid, "hello a")
+        self.assertEqual([(m.messageUid, m.fromUser, m.content.searchableContent) for m in gotB],
+                         [(sent.messageUid, a.userId, "hello b")])
+        reply = await b.sendText(a.userId, "hello a")
         await waitUntil(lambda: len(gotA) == 2)
-        self.assertEqual([m.uid for m in gotA], [sent.uid, reply.uid])
+        self.assertEqual([m.messageUid for m in gotA], [sent.messageUid, reply.messageUid])
 
     async def test_restartWhileSending(self):
         """
@@ -619,7 +619,7 @@ class ClientE2EMixin(NodeTestMixin):
         total = 60
         sends = []
         for i in range(total):
-            sends.append(a.sendText(b.uid, f"r{i}"))
+            sends.append(a.sendText(b.userId, f"r{i}"))
             if i == 20:
                 await sleep(0.05)
                 await node.stop()
@@ -631,12 +631,12 @@ class ClientE2EMixin(NodeTestMixin):
                 self.addCleanup(restarted.stop)
                 await restarted.start()
         results = await withTimeout(gatherResults(sends), 60)
-        self.assertEqual(len({r.uid for r in results}), total)
+        self.assertEqual(len({r.messageUid for r in results}), total)
         await waitUntil(lambda: len(received) >= total, 60)
         await sleep(0.5)
         self.assertEqual([m.content.searchableContent for m in received],
                          [f"r{i}" for i in range(total)])
-        self.assertEqual([m.uid for m in received], [r.uid for r in results])
+        self.assertEqual([m.messageUid for m in received], [r.messageUid for r in results])
 
     async def test_dropInFlightIsIdempotent(self):
         """
@@ -651,21 +651,21 @@ class ClientE2EMixin(NodeTestMixin):
         received = []
         b.onMessage(received.append)
         for round in range(5):
-            sends = [a.sendText(b.uid, f"d{round}-{i}") for i in range(20)]
+            sends = [a.sendText(b.userId, f"d{round}-{i}") for i in range(20)]
             await sleep(0.01 * round)
             a.dropConnection()
             results = await withTimeout(gatherResults(sends))
-            self.assertEqual(len({r.uid for r in results}), 20)
+            self.assertEqual(len({r.messageUid for r in results}), 20)
         self.assertGreater(a.resent, 0)
         await waitUntil(lambda: len(received) >= 100)
         await sleep(0.5)
         self.assertEqual([m.content.searchableContent for m in received],
                          [f"d{r}-{i}" for r in range(5) for i in range(20)])
-        self.assertEqual(len({m.uid for m in received}), 100)
+        self.assertEqual(len({m.messageUid for m in received}), 100)
         # A fresh device of b pulls the same 100, no duplicates stored.
         b2 = await self.started(node, "13800000106")
         await withTimeout(b2.sync())
-        history = await b2.history(Conversation(0, a.uid, 0), count=200)
+        history = await b2.history(Conversation(0, a.userId, 0), count=200)
         self.assertEqual(len(history), 100)
 
     async def test_receiverReconnectsFromSavedSeq(self):
@@ -679,14 +679,14 @@ class ClientE2EMixin(NodeTestMixin):
         got = []
         b.onMessage(got.append)
         for i in range(30):
-            await a.sendText(b.uid, f"s{i}")
+            await a.sendText(b.userId, f"s{i}")
             if i % 10 == 5:
                 b.dropConnection()
         await waitUntil(lambda: len(got) >= 30)
         creds, seq = b.credentials, b.lastSeq
         await b.stop()
         for i in range(30, 40):
-            await a.sendText(b.uid, f"s{i}")
+            await a.sendText(b.userId, f"s{i}")
         b2 = self.client(node, credentials=creds, lastSeq=seq)
         b2.onMessage(got.append)
         await withTimeout(b2.start())
@@ -705,19 +705,19 @@ class ClientE2EMixin(NodeTestMixin):
         b.onFriendRequest(requests.append)
         a.onFriend(friendsA.append)
         [found] = await a.searchUsers("13800000112")
-        self.assertEqual(found.uid, b.uid)
-        await a.addFriend(b.uid, "hi, it's a")
+        self.assertEqual(found.userId, b.userId)
+        await a.addFriend(b.userId, "hi, it's a")
         await waitUntil(lambda: requests)
-        self.assertEqual((requests[-1].fromUid, requests[-1].reason), (a.uid, "hi, it's a"))
-        self.assertEqual([r.fromUid for r in await b.friendRequests()], [a.uid])
-        await b.acceptFriend(a.uid)
+        self.assertEqual((requests[-1].fromUid, requests[-1].reason), (a.userId, "hi, it's a"))
+        self.assertEqual([r.fromUid for r in await b.friendRequests()], [a.userId])
+        await b.acceptFriend(a.userId)
         await waitUntil(lambda: friendsA)
-        self.assertEqual(friendsA[-1].uid, b.uid)
-        await a.setFriendAlias(b.uid, "bee")
+        self.assertEqual(friendsA[-1].userId, b.userId)
+        await a.setFriendAlias(b.userId, "bee")
         [friend] = await a.friends()
-        self.assertEqual((friend.uid, friend.alias), (b.uid, "bee"))
-        self.assertEqual([f.uid for f in await b.friends()], [a.uid])
-        [user] = await a.users([b.uid])
+        self.assertEqual((friend.userId, friend.alias), (b.userId, "bee"))
+        self.assertEqual([f.userId for f in await b.friends()], [a.userId])
+        [user] = await a.users([b.userId])
         self.assertEqual(user.mobile, "13800000112")
 
     async def test_groups(self):
@@ -731,19 +731,19 @@ class ClientE2EMixin(NodeTestMixin):
         c = await self.started(node, "13800000123")
         events = []
         b.onGroup(events.append)
-        gid = await a.createGroup("team", [b.uid])
+        gid = await a.createGroup("team", [b.userId])
         [info] = await a.groupInfo([gid])
-        self.assertEqual((info.name, info.owner), ("team", a.uid))
-        await a.addGroupMembers(gid, [c.uid])
+        self.assertEqual((info.name, info.owner), ("team", a.userId))
+        await a.addGroupMembers(gid, [c.userId])
         self.assertEqual(sorted(m.memberId for m in await b.groupMembers(gid)),
-                         sorted([a.uid, b.uid, c.uid]))
+                         sorted([a.userId, b.userId, c.userId]))
         await a.modifyGroup(gid, name="team 2")
         await waitUntil(lambda: b.groups.get(gid) == "team 2")
         got = []
         c.onMessage(got.append)
         await b.sendText(gid, "hi all", group=True)
         await waitUntil(lambda: any(m.content.searchableContent == "hi all" for m in got))
-        await a.kickGroupMembers(gid, [c.uid])
+        await a.kickGroupMembers(gid, [c.userId])
         await waitUntil(lambda: gid not in c.groups)
         await b.quitGroup(gid)
         await waitUntil(lambda: gid not in b.groups)
@@ -764,27 +764,27 @@ class ClientE2EMixin(NodeTestMixin):
         recalls, transparent = [], []
         b.onRecall(recalls.append)
         b.onTransparent(transparent.append)
-        sent = [await a.sendText(b.uid, f"h{i}") for i in range(25)]
-        await a.recall(sent[-1].uid)
+        sent = [await a.sendText(b.userId, f"h{i}") for i in range(25)]
+        await a.recall(sent[-1].messageUid)
         await waitUntil(lambda: recalls)
-        self.assertEqual((recalls[0].uid, recalls[0].fromUser), (sent[-1].uid, a.uid))
-        page1 = await b.history(Conversation(0, a.uid, 0), count=10)
-        page2 = await b.history(Conversation(0, a.uid, 0), page1[-1].uid, 20)
-        uids = [m.uid for m in page1 + page2]
-        self.assertEqual(uids, sorted((r.uid for r in sent), reverse=True))
+        self.assertEqual((recalls[0].messageUid, recalls[0].fromUser), (sent[-1].messageUid, a.userId))
+        page1 = await b.history(Conversation(0, a.userId, 0), count=10)
+        page2 = await b.history(Conversation(0, a.userId, 0), page1[-1].messageUid, 20)
+        messageUids = [m.messageUid for m in page1 + page2]
+        self.assertEqual(messageUids, sorted((r.messageUid for r in sent), reverse=True))
         self.assertEqual(page1[0].content.type, 80)
         data = bytes(range(256)) * 40
         url = await a.upload(data, "photo 1.jpg")
         response = await Agent(reactor).request(b"GET", url.encode())
         self.assertEqual(await readBody(response), data)
-        image = await a.sendImage(b.uid, b"\x89PNG...", "x.png")
-        self.assertTrue(image.uid)
-        await a.sendTyping(b.uid)
-        await a.sendCallSignal(b.uid, 403, "call-1", b'{"sdp":"v=0"}')
+        image = await a.sendImage(b.userId, b"\x89PNG...", "x.png")
+        self.assertTrue(image.messageUid)
+        await a.sendTyping(b.userId)
+        await a.sendCallSignal(b.userId, 403, "call-1", b'{"sdp":"v=0"}')
         await waitUntil(lambda: len(transparent) == 2)
         self.assertEqual([m.content.type for m in transparent], [91, 403])
         self.assertEqual(transparent[1].content.data, b'{"sdp":"v=0"}')
-        history = await b.history(Conversation(0, a.uid, 0), count=3)
+        history = await b.history(Conversation(0, a.userId, 0), count=3)
         self.assertNotIn(403, [m.content.type for m in history])
 
     async def test_logout(self):

@@ -192,7 +192,7 @@ class GoldenWsTests(SynchronousTestCase):
             SendMessage(Message(
                 Conversation(0, peer, 0), me,
                 MessageContent(1, "hello from headless vue-chat 1795878584208"),
-                uid=0, timestamp=1795878584209, toUser="", to=(),
+                messageUid=0, timestamp=1795878584209, toUser="", to=(),
                 localId=1795878584209)),
             PullMessages(1000, 0),
             PullUsers(((peer, 0),)),
@@ -336,7 +336,7 @@ class GoldenReplyTests(SynchronousTestCase):
             MessageContent(3, "[image]", data=b"\x01\x02\x03", mediaType=1,
                            remoteMediaUrl="http://m/x", mentionedType=1,
                            mentionedTargets=("u2",)),
-            uid=1795878584210000, timestamp=1795878584209, toUser="u3", to=("u2", "u3"))
+            messageUid=1795878584210000, timestamp=1795878584209, toUser="u3", to=("u2", "u3"))
         tcp, ws = self.reply(SubSignal.MP, PullResult((message,), 1001, 1001))
         self.assertEqual(wsContent(ws), {
             "current": "1001", "head": "1001", "messageCount": 1,
@@ -586,7 +586,7 @@ class GoldenReplyTests(SynchronousTestCase):
         A transparent message is an unsolicited PUB_ACK/MP, messageId 0,
         body C{[0]} + PullMessageResult with current = head = 0.
         """
-        message = Message(Conversation(0, "u2", 0), "u1", MessageContent(91), uid=5,
+        message = Message(Conversation(0, "u2", 0), "u1", MessageContent(91), messageUid=5,
                           timestamp=6)
         tcp, ws = encodePush(TransparentMessage(message))
         self.assertEqual(tcp[:10], bytes.fromhex("f8020a") + (len(tcp) - 10).to_bytes(4, "big")
@@ -799,7 +799,7 @@ def wsRequest(request):
     C{request} as it comes out of the WebSocket.
     """
     if isinstance(request, PullUsers):
-        return PullUsers(tuple((uid, 0) for uid, _ in request.requests))
+        return PullUsers(tuple((userId, 0) for userId, _ in request.requests))
     if isinstance(request, CreateGroup):
         return attr.evolve(request, info=attr.evolve(request.info, type=0, memberUpdateDt=0))
     return request

@@ -148,12 +148,12 @@ class GoldenNewerWebTests(SynchronousTestCase):
         """
         from fxim.model import Conversation, Message, MessageContent
         from fxim.wire.requests import PullResult
-        m = Message(Conversation(0, "b", 0), "a", MessageContent(1, "x"), uid=7, timestamp=1,
+        m = Message(Conversation(0, "b", 0), "a", MessageContent(1, "x"), messageUid=7, timestamp=1,
                     localId=590093806636892161)
         text = COMMANDS.lookup(Signal.PUBLISH, S.MP).replyWs(1, 0, PullResult((m,), 1, 1)).content
         [entry] = json.loads(text)["messageResponseList"]
         self.assertEqual(entry["localMessageId"], "590093806636892161")
-        bare = Message(Conversation(0, "b", 0), "a", MessageContent(1, "x"), uid=8, timestamp=1)
+        bare = Message(Conversation(0, "b", 0), "a", MessageContent(1, "x"), messageUid=8, timestamp=1)
         text = COMMANDS.lookup(Signal.PUBLISH, S.MP).replyWs(1, 0, PullResult((bare,), 1, 1)).content
         self.assertNotIn("localMessageId", json.loads(text)["messageResponseList"][0])
 
@@ -187,7 +187,7 @@ class LocalIdPropertyTests(SynchronousTestCase):
         m = request.message
         self.assertTrue(m.localId is None or isinstance(m.localId, int))
         self.assertTrue(all(isinstance(t, str) for t in m.to))
-        stored = Message(Conversation(0, "b", 0), "a", MessageContent(1, "x"), uid=1,
+        stored = Message(Conversation(0, "b", 0), "a", MessageContent(1, "x"), messageUid=1,
                          timestamp=1, localId=m.localId, to=m.to)
         out = messageToJson(stored)
         if m.localId is None:

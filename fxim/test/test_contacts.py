@@ -7,7 +7,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from fxim.model import User
 from fxim.services.contacts import maskContact, strangerView, visibleTo
 
-BOB = User(uid="bob", name="13800000002", displayName="13800000002", mobile="13800000002",
+BOB = User(userId="bob", name="13800000002", displayName="13800000002", mobile="13800000002",
            email="bob@example.com", updateDt=5)
 
 
@@ -32,7 +32,7 @@ class ContactsTests(SynchronousTestCase):
         seen = strangerView(BOB)
         self.assertEqual((seen.mobile, seen.email, seen.name, seen.displayName, seen.updateDt),
                          ("", "", "*******0002", "*******0002", 0))
-        named = strangerView(User(uid="c", name="c@x.org", displayName="Carol", email="c@x.org"))
+        named = strangerView(User(userId="c", name="c@x.org", displayName="Carol", email="c@x.org"))
         self.assertEqual((named.name, named.displayName, named.email), ("*******", "Carol", ""))
 
     def test_visibleTo(self):

@@ -41,8 +41,8 @@ def _msForHour(hour):
     return (crypto.HOUR_EPOCH + hour * 3600) * 1000
 
 
-def _userToken(uid="u1", cid="04710539-6441-485a-b264-4b09b58eba3d"):
-    return UserToken(uid, cid, NOW, NOW + 86400000)
+def _userToken(userId="u1", cid="04710539-6441-485a-b264-4b09b58eba3d"):
+    return UserToken(userId, cid, NOW, NOW + 86400000)
 
 
 class VectorTests(SynchronousTestCase):
@@ -325,7 +325,7 @@ def _accept(password):
     What the server accepts: open with the session secret, verify, compare.
     """
     tok = verifyUserToken(openPassword(password, SECRET, NOW), HMAC_KEY, NOW)
-    if (tok.uid, tok.cid) != (_TOK.uid, _TOK.cid):
+    if (tok.userId, tok.cid) != (_TOK.userId, _TOK.cid):
         raise CryptoError("mismatch")
     return tok
 
@@ -450,9 +450,9 @@ def _legacySign(tok, key):
     """
     A usertoken in layout version 1 (no padding), as fxim issued before.
     """
-    uid, cid = tok.uid.encode("utf-8"), tok.cid.encode("utf-8")
-    body = (struct.pack(">BqqB", 1, tok.issuedAt, tok.expiresAt, len(uid))
-            + uid + bytes([len(cid)]) + cid)
+    userId, cid = tok.userId.encode("utf-8"), tok.cid.encode("utf-8")
+    body = (struct.pack(">BqqB", 1, tok.issuedAt, tok.expiresAt, len(userId))
+            + userId + bytes([len(cid)]) + cid)
     return body + hmac.new(key, body, hashlib.sha256).digest()
 
 

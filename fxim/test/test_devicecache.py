@@ -47,24 +47,24 @@ class DeviceListTests(RedisFixtureMixin, TestCase):
         return node
 
     @inlineCallbacks
-    def connectB(self, uid, cid):
+    def connectB(self, userId, cid):
         """
         What a CONNECT does on node B: add, register, announce.
         """
-        conn = FakeConnection(uid, cid)
+        conn = FakeConnection(userId, cid)
         self.localB.add(conn)
-        yield self.nodeB.directory.register(uid, cid, "B", "tcp")
-        yield self.nodeB.bus.presenceChanged(uid)
+        yield self.nodeB.directory.register(userId, cid, "B", "tcp")
+        yield self.nodeB.bus.presenceChanged(userId)
         return conn
 
     @inlineCallbacks
-    def cachedOnA(self, uid):
+    def cachedOnA(self, userId):
         """
         @return: the cids node A lists for C{uid}, once that list is cached.
         """
-        yield waitFor(lambda: self.nodeA.directory.devicesOf(uid) and
-                      uid in self.nodeA.directory._devices)
-        devices = yield self.nodeA.directory.devicesOf(uid)
+        yield waitFor(lambda: self.nodeA.directory.devicesOf(userId) and
+                      userId in self.nodeA.directory._devices)
+        devices = yield self.nodeA.directory.devicesOf(userId)
         return [p.cid for p in devices]
 
     @inlineCallbacks

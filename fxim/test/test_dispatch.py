@@ -35,9 +35,9 @@ class FakeConnection:
     An L{fxim.interfaces.IConnection} stand-in.
     """
 
-    def __init__(self, transportName="tcp", uid="alice", cid="phone"):
+    def __init__(self, transportName="tcp", userId="alice", cid="phone"):
         self.transportName = transportName
-        self.uid = uid
+        self.userId = userId
         self.cid = cid
         self.peer = f"{transportName}:test"
 
@@ -257,7 +257,7 @@ class DispatcherTests(SynchronousTestCase):
                          (Signal.PUB_ACK, SUB_A, 7))
         [context] = self.seen
         self.assertIsInstance(context, RequestContext)
-        self.assertEqual((context.uid, context.cid, context.signal, context.subsignal,
+        self.assertEqual((context.userId, context.cid, context.signal, context.subsignal,
                           context.messageId), ("alice", "phone", Signal.PUBLISH, SUB_A, 7))
         self.assertIs(context.server, self.server)
         outcome = self.ws({"k": 1})
@@ -329,7 +329,7 @@ class DispatcherTests(SynchronousTestCase):
         """
         An unknown subsignal before CONNECT closes rather than answering.
         """
-        outcome = self.dispatch(FakeConnection("tcp", uid=None, cid=None), 63, b"")
+        outcome = self.dispatch(FakeConnection("tcp", userId=None, cid=None), 63, b"")
         self.assertEqual(outcome, Outcome(None, True))
 
     def test_malformedBody(self):
@@ -357,11 +357,11 @@ class DispatcherTests(SynchronousTestCase):
         self.assertEqual(LEGACY_SIGNALS, {Signal.SUB, Signal.AUTH, Signal.PUSH, Signal.CONTACT})
         for signal in (Signal.SUB, Signal.AUTH, Signal.PUSH, Signal.CONTACT,
                        Signal.CONNECT_ACK, Signal.PUB_ACK):
-            for uid in ("alice", None):
+            for userId in ("alice", None):
                 for transport in ("tcp", "ws"):
-                    outcome = self.dispatch(FakeConnection(transport, uid=uid), SubSignal.MS,
+                    outcome = self.dispatch(FakeConnection(transport, userId=userId), SubSignal.MS,
                                             b"junk" if transport == "tcp" else {}, signal=signal)
-                    self.assertEqual(outcome, Outcome(None, False), (signal, uid))
+                    self.assertEqual(outcome, Outcome(None, False), (signal, userId))
         self.assertEqual(self.seen, [])
 
     def test_requestBeforeConnectCloses(self):
@@ -370,10 +370,10 @@ class DispatcherTests(SynchronousTestCase):
         without running the handler; an anonymous one runs.
         """
         for transport, payload in (("tcp", b'"x"'), ("ws", "x")):
-            outcome = self.dispatch(FakeConnection(transport, uid=None, cid=None), SUB_A, payload)
+            outcome = self.dispatch(FakeConnection(transport, userId=None, cid=None), SUB_A, payload)
             self.assertEqual(outcome, Outcome(None, True))
         self.assertEqual(self.seen, [])
-        outcome = self.dispatch(FakeConnection("ws", uid=None, cid=None), SUB_B, None)
+        outcome = self.dispatch(FakeConnection("ws", userId=None, cid=None), SUB_B, None)
         self.assertEqual(json.loads(outcome.reply.content), "anonymous ok")
 
     def test_requestDuringConnectWaits(self):
@@ -381,25 +381,25 @@ class DispatcherTests(SynchronousTestCase):
         A request arriving while CONNECT is being verified waits for its
         outcome: it runs once the connection is authenticated.
         """
-        connection = FakeConnection("tcp", uid=None, cid=None)
+        connection = FakeConnection("tcp", userId=None, cid=None)
         state = self.dispatcher.stateOf(connection)
         state.pendingConnect = Deferred()
         d = dispatchRaw(self.dispatcher, connection, Signal.PUBLISH, SUB_A, 9, b'"early"')
         self.assertNoResult(d)
         self.assertEqual(self.seen, [])
-        connection.uid, connection.cid = "alice", "phone"
+        connection.userId, connection.cid = "alice", "phone"
         pending, state.pendingConnect = state.pendingConnect, None
         pending.callback(None)
         outcome = self.successResultOf(d)
         self.assertEqual(json.loads(outcome.reply.body[1:]), {"echo": "early"})
-        self.assertEqual(self.seen[0].uid, "alice")
+        self.assertEqual(self.seen[0].userId, "alice")
 
     def test_requestDuringRefusedConnectCloses(self):
         """
         If the CONNECT being verified is refused, the waiting request
         closes the connection without running.
         """
-        connection = FakeConnection("ws", uid=None, cid=None)
+        connection = FakeConnection("ws", userId=None, cid=None)
         state = self.dispatcher.stateOf(connection)
         state.pendingConnect = Deferred()
         d = dispatchRaw(self.dispatcher, connection, Signal.PUBLISH, SUB_A, 9, "early")

@@ -35,7 +35,7 @@ class AccountsMixin:
         creds = await login(reactor, node.httpBase, "13912345678", code, "tcp-device")
         self.assertTrue(creds.register)
         tcp = await self.openClient(node, "tcp")
-        ack = await tcp.connect(creds.uid, creds.token, "tcp-device")
+        ack = await tcp.connect(creds.userId, creds.token, "tcp-device")
         self.assertEqual(ack.code, SubSignal.CONNECTION_ACCEPTED)
         self.assertEqual((await tcp.request(PullMessages(0, 0))).head, 0)
         # A code is used up by a successful login.
@@ -50,7 +50,7 @@ class AccountsMixin:
         node = await self.startNode()
         tcp = await self.loginAndConnect(node, "13800000004", "tcp")
         ws = await self.loginAndConnect(node, "13800000004", "ws")
-        self.assertEqual(tcp.uid, ws.uid)
+        self.assertEqual(tcp.userId, ws.userId)
         await sleep(0.2)
         self.assertFalse(tcp.closed.called)
         self.assertFalse(ws.closed.called)
@@ -69,12 +69,12 @@ class AccountsMixin:
             conn = await self.openClient(node, transport)
             with self.assertRaises(RequestFailed) as caught:
                 # user 0's name with user 1's token: wrong secret
-                await conn.connect(creds.uid, other.token, "good-device")
+                await conn.connect(creds.userId, other.token, "good-device")
             self.assertIn(caught.exception.code, (SubSignal.CONNECTION_REFUSED_BAD_USER_NAME_OR_PASSWORD,))
             await conn.closed
             conn = await self.openClient(node, transport)
             with self.assertRaises(RequestFailed) as caught:
-                await conn.connect(creds.uid, creds.token, "never-logged-in")
+                await conn.connect(creds.userId, creds.token, "never-logged-in")
             self.assertEqual(caught.exception.code, SubSignal.CONNECTION_REFUSED_SESSION_NOT_EXIST)
             await conn.closed
 
@@ -85,13 +85,13 @@ class AccountsMixin:
         node = await self.startNode()
         creds = await login(reactor, node.httpBase, "13800000002", "556677", "dev-x")
         conn = await self.openClient(node, "ws")
-        await conn.connect(creds.uid, creds.token, "dev-x")
+        await conn.connect(creds.userId, creds.token, "dev-x")
         conn.disconnect(clearSession=True)
         await conn.closed
         await sleep(0.3)
         again = await self.openClient(node, "tcp")
         with self.assertRaises(RequestFailed) as caught:
-            await again.connect(creds.uid, creds.token, "dev-x")
+            await again.connect(creds.userId, creds.token, "dev-x")
         self.assertEqual(caught.exception.code, SubSignal.CONNECTION_REFUSED_SESSION_NOT_EXIST)
 
     async def test_sameDeviceTwiceReplacesFirst(self):
@@ -103,7 +103,7 @@ class AccountsMixin:
         first = await self.loginAndConnect(node, "13800000003", "tcp", clientId="same-cid")
         creds = first.credentials
         second = await self.openClient(node, "ws")
-        await second.connect(creds.uid, creds.token, "same-cid")
+        await second.connect(creds.userId, creds.token, "same-cid")
         await first.closed
         self.assertFalse(second.closed.called)
         self.assertEqual((await second.request(PullMessages(0, 0))).messages, ())
@@ -129,24 +129,24 @@ class AccountsMixin:
         denied = await postJson(reactor, node.httpBase + "/admin/tokens", {"uid": "x", "clientId": "y"})
         self.assertNotEqual(denied.get("code"), 0)
         victim = await self.loginAndConnect(node, "13800000007", "ws", clientId="v1")
-        await postJson(reactor, f"{node.httpBase}/admin/users/{victim.uid}/block", {}, auth)
+        await postJson(reactor, f"{node.httpBase}/admin/users/{victim.userId}/block", {}, auth)
         await victim.closed
         again = await self.openClient(node, "tcp")
         with self.assertRaises(RequestFailed) as caught:
-            await again.connect(victim.uid, victim.credentials.token, "v1")
+            await again.connect(victim.userId, victim.credentials.token, "v1")
         self.assertEqual(caught.exception.code, SubSignal.CONNECTION_REFUSED_IDENTIFIER_REJECTED)
-        await postJson(reactor, f"{node.httpBase}/admin/users/{victim.uid}/unblock", {}, auth)
+        await postJson(reactor, f"{node.httpBase}/admin/users/{victim.userId}/unblock", {}, auth)
         conn = await self.loginAndConnect(node, "13800000007", "tcp", clientId="v2")
         from twisted.web.client import Agent
         from twisted.web.http_headers import Headers
         response = await Agent(reactor).request(
-            b"DELETE", f"{node.httpBase}/admin/users/{conn.uid}/sessions/v2".encode(),
+            b"DELETE", f"{node.httpBase}/admin/users/{conn.userId}/sessions/v2".encode(),
             Headers({b"Authorization": [auth["Authorization"].encode()]}))
         self.assertEqual(response.code, 200)
         await conn.closed
         third = await self.openClient(node, "ws")
         with self.assertRaises(RequestFailed) as caught:
-            await third.connect(conn.uid, conn.credentials.token, "v2")
+            await third.connect(conn.userId, conn.credentials.token, "v2")
         self.assertEqual(caught.exception.code, SubSignal.CONNECTION_REFUSED_SESSION_NOT_EXIST)
 
 

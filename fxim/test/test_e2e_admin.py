@@ -63,7 +63,7 @@ class AdminMixin:
         self.assertEqual(e.code, 1)
         # The e-mail account logs in as the user the admin created.
         creds = await login(reactor, node.httpBase, "eve@example.com", "556677", "eve-dev")
-        self.assertEqual(creds.uid, mail["uid"])
+        self.assertEqual(creds.userId, mail["uid"])
         page = await admin.call("GET", "/users", query={"limit": 2})
         self.assertEqual([u["uid"] for u in page["items"]], ["ann", de["uid"]])
         self.assertEqual(page["next"], 2)
@@ -90,10 +90,10 @@ class AdminMixin:
         muted = await admin.call("POST", "/users/ann/mute")
         self.assertEqual(muted["status"], 1)
         with self.assertRaises(RequestFailed) as caught:
-            await ann.request(text(peer.uid, "while muted"))
+            await ann.request(text(peer.userId, "while muted"))
         self.assertEqual(caught.exception.code, ErrorCode.FORBIDDEN_SEND_MSG)
         await admin.call("POST", "/users/ann/unmute")
-        await ann.request(text(peer.uid, "secret words"))
+        await ann.request(text(peer.userId, "secret words"))
         blocked = await admin.call("POST", "/users/ann/block")
         self.assertEqual(blocked["status"], 2)
         await ann.closed
@@ -117,7 +117,7 @@ class AdminMixin:
         self.assertEqual(caught.exception.code, SubSignal.CONNECTION_REFUSED_SESSION_NOT_EXIST)
         fresh = await login(reactor, node.httpBase, "13800000100", "556677", "new")
         self.assertTrue(fresh.register)
-        self.assertNotEqual(fresh.uid, "ann")
+        self.assertNotEqual(fresh.userId, "ann")
 
     async def test_sessions(self):
         """
@@ -127,17 +127,17 @@ class AdminMixin:
         node, admin = await self.adminNode()
         one = await self.loginAndConnect(node, "13800000200", "tcp", clientId="phone")
         two = await self.loginAndConnect(node, "13800000200", "ws", clientId="web")
-        sessions = await admin.call("GET", path("users", one.uid, "sessions"))
+        sessions = await admin.call("GET", path("users", one.userId, "sessions"))
         self.assertEqual([s["clientId"] for s in sessions], ["phone", "web"])
         self.assertNotIn("secret", sessions[0])
-        self.assertEqual(await admin.call("DELETE", path("users", one.uid, "sessions", "phone")),
+        self.assertEqual(await admin.call("DELETE", path("users", one.userId, "sessions", "phone")),
                          {"revoked": 1})
         await withTimeout(one.closed)
         self.assertFalse(two.closed.called)
-        minted = await admin.call("POST", "/tokens", {"uid": one.uid, "clientId": "bot"})
+        minted = await admin.call("POST", "/tokens", {"uid": one.userId, "clientId": "bot"})
         bot = await self.openClient(node, "tcp")
-        await bot.connect(one.uid, minted["token"], "bot")
-        self.assertEqual(await admin.call("DELETE", path("users", one.uid, "sessions")),
+        await bot.connect(one.userId, minted["token"], "bot")
+        self.assertEqual(await admin.call("DELETE", path("users", one.userId, "sessions")),
                          {"revoked": 2})
         await withTimeout(gatherResults([two.closed, bot.closed]))
         await self.assertRefused(404, admin.call, "GET", "/users/nobody/sessions")
@@ -156,35 +156,35 @@ class AdminMixin:
         m1 = await self.loginAndConnect(node, "13800000301", "ws")
         m2 = await self.loginAndConnect(node, "13800000302", "tcp")
         created = await owner.request(CreateGroup(GroupInfo("", "Chess club"),
-                                                  (GroupMember(owner.uid), GroupMember(m1.uid))))
+                                                  (GroupMember(owner.userId), GroupMember(m1.userId))))
         gid = created.groupId if isinstance(created, GroupCreated) else created
         listed = await admin.call("GET", "/groups", query={"q": "Chess"})
         self.assertEqual([g["targetId"] for g in listed["items"]], [gid])
         group = await admin.call("GET", path("groups", gid))
         self.assertEqual(sorted(m["memberId"] for m in group["members"]),
-                         sorted([owner.uid, m1.uid]))
+                         sorted([owner.userId, m1.userId]))
         await self.assertRefused(404, admin.call, "GET", "/groups/nope")
-        group = await admin.call("POST", path("groups", gid, "members"), {"members": [m2.uid]})
-        self.assertIn(m2.uid, [m["memberId"] for m in group["members"]])
+        group = await admin.call("POST", path("groups", gid, "members"), {"members": [m2.userId]})
+        self.assertIn(m2.userId, [m["memberId"] for m in group["members"]])
         await self.assertRefused(404, admin.call, "POST", path("groups", gid, "members"),
                                  {"members": ["nobody"]})
         await self.assertRefused(400, admin.call, "POST", path("groups", gid, "members"),
                                  {"members": "x"})
-        group = await admin.call("POST", path("groups", gid, "managers", m1.uid))
+        group = await admin.call("POST", path("groups", gid, "managers", m1.userId))
         types = {m["memberId"]: m["type"] for m in group["members"]}
-        self.assertEqual(types[m1.uid], 1)
-        await admin.call("DELETE", path("groups", gid, "managers", m1.uid))
-        await admin.call("POST", path("groups", gid, "muted", m2.uid))
+        self.assertEqual(types[m1.userId], 1)
+        await admin.call("DELETE", path("groups", gid, "managers", m1.userId))
+        await admin.call("POST", path("groups", gid, "muted", m2.userId))
         with self.assertRaises(RequestFailed) as caught:
             await m2.request(text(gid, "muted?", group=True))
         self.assertEqual(caught.exception.code, ErrorCode.NOT_RIGHT)
-        await admin.call("DELETE", path("groups", gid, "muted", m2.uid))
+        await admin.call("DELETE", path("groups", gid, "muted", m2.userId))
         await m2.request(text(gid, "free again", group=True))
-        group = await admin.call("POST", path("groups", gid, "owner"), {"uid": m1.uid})
-        self.assertEqual(group["owner"], m1.uid)
-        await self.assertRefused(409, admin.call, "DELETE", path("groups", gid, "members", m1.uid))
-        group = await admin.call("DELETE", path("groups", gid, "members", m2.uid))
-        self.assertNotIn(m2.uid, [m["memberId"] for m in group["members"]])
+        group = await admin.call("POST", path("groups", gid, "owner"), {"uid": m1.userId})
+        self.assertEqual(group["owner"], m1.userId)
+        await self.assertRefused(409, admin.call, "DELETE", path("groups", gid, "members", m1.userId))
+        group = await admin.call("DELETE", path("groups", gid, "members", m2.userId))
+        self.assertNotIn(m2.userId, [m["memberId"] for m in group["members"]])
         await admin.call("DELETE", path("groups", gid))
         await self.assertRefused(404, admin.call, "GET", path("groups", gid))
         types = [m.content.type for m in (await owner.request(PullMessages(0, 0))).messages]
@@ -213,8 +213,8 @@ class AdminMixin:
             self.assertEqual((notice.fromUser, notice.conversation.target,
                               notice.content.searchableContent),
                              ("SystemNotification", "", "maintenance at 22:00"))
-            self.assertIn(notice.uid, result["messageUids"])
-        await admin.call("POST", "/messages", {"users": [ws.uid], "content": {
+            self.assertIn(notice.messageUid, result["messageUids"])
+        await admin.call("POST", "/messages", {"users": [ws.userId], "content": {
             "type": 1, "searchableContent": "just for you"}})
         self.assertEqual(bodies(await withTimeout(inboxes[1].waitFor(2)))[1], "just for you")
         pushed = await admin.call("POST", "/pushNotificationByMobile", {
@@ -227,7 +227,7 @@ class AdminMixin:
         self.assertEqual(bodies(await withTimeout(inboxes[0].waitFor(2)))[1], "from the push api")
         self.assertEqual(bodies(await withTimeout(inboxes[1].waitFor(3)))[2], "from the push api")
         created = await tcp.request(CreateGroup(GroupInfo("", "ops"),
-                                                (GroupMember(tcp.uid), GroupMember(ws.uid))))
+                                                (GroupMember(tcp.userId), GroupMember(ws.userId))))
         await admin.call("POST", "/messages", {"group": created.groupId, "text": "group notice"})
         got = await withTimeout(inboxes[1].waitFor(5))
         self.assertEqual((got[4].conversation.target, got[4].fromUser,
@@ -236,7 +236,7 @@ class AdminMixin:
         await self.assertRefused(404, admin.call, "POST", "/messages",
                                  {"users": ["nobody"], "text": "x"})
         await self.assertRefused(400, admin.call, "POST", "/messages",
-                                 {"users": [ws.uid], "everyone": True, "text": "x"})
+                                 {"users": [ws.userId], "everyone": True, "text": "x"})
         await self.assertRefused(400, admin.call, "POST", "/messages", {"everyone": True})
         await self.assertRefused(400, admin.call, "POST", "/messages",
                                  {"everyone": True, "content": {"type": 91, "content": "x"}})
@@ -252,24 +252,24 @@ class AdminMixin:
         b = await self.loginAndConnect(node, "13800000501", "ws")
         c = await self.loginAndConnect(node, "13800000502", "tcp")
         inbox = Inbox(b)
-        first = await a.request(text(b.uid, "one"))
-        await c.request(text(b.uid, "from c"))
-        await a.request(text(b.uid, "two"))
+        first = await a.request(text(b.userId, "one"))
+        await c.request(text(b.userId, "from c"))
+        await a.request(text(b.userId, "two"))
         await withTimeout(inbox.waitFor(3))
-        got = await admin.call("GET", path("messages", first.uid))
+        got = await admin.call("GET", path("messages", first.messageUid))
         self.assertEqual(got["content"]["searchableContent"], "one")
-        await admin.call("DELETE", path("messages", first.uid))
+        await admin.call("DELETE", path("messages", first.messageUid))
         [recall] = await withTimeout(inbox.waitFor(1, "recalls"))
-        self.assertEqual((recall.uid, recall.fromUser), (first.uid, "SystemNotification"))
+        self.assertEqual((recall.messageUid, recall.fromUser), (first.messageUid, "SystemNotification"))
         await self.assertRefused(404, admin.call, "DELETE", path("messages", 12345))
         await self.assertRefused(400, admin.call, "DELETE", path("messages", "abc"))
         purged = await admin.call("POST", "/conversations/purge", {"type": 0,
-                                                                   "users": [a.uid, b.uid]})
+                                                                   "users": [a.userId, b.userId]})
         self.assertEqual(purged, {"purged": 2})
         pulled = await b.request(PullMessages(0, 0))
         self.assertEqual(pulled.head, 3)
         self.assertEqual([(m.fromUser, m.content.type) for m in pulled.messages],
-                         [(c.uid, ContentType.TEXT), ("SystemNotification", ContentType.TIP)])
+                         [(c.userId, ContentType.TEXT), ("SystemNotification", ContentType.TIP)])
         self.assertEqual(pulled.current, 3)
         await self.assertRefused(400, admin.call, "POST", "/conversations/purge", {"type": 7})
 
@@ -287,7 +287,7 @@ class AdminMixin:
                                             "--request-burst", "100000"])
         sender = await self.loginAndConnect(node, "13800000600", "tcp")
         receiver = await self.loginAndConnect(node, "13800000601", "ws", clientId="r")
-        rUid, creds = receiver.uid, receiver.credentials
+        rUid, creds = receiver.userId, receiver.credentials
         receiver.close()
         await receiver.closed
         old = [f"old-{i}" for i in range(120)]

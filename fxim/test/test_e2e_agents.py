@@ -34,7 +34,7 @@ class AgentsMixin:
 
     async def ask(self, web, agent, question, localId):
         ack = await web.send("MS", {
-            "conversationType": 0, "target": agent, "line": 0, "from": web.uid,
+            "conversationType": 0, "target": agent, "line": 0, "from": web.userId,
             "content": {"type": 1, "searchableContent": question, "mentionedType": 0,
                         "mentionedTargets": []},
             "messageId": localId, "direction": 0, "status": 0, "localMessageId": localId,
@@ -67,7 +67,7 @@ class AgentsMixin:
         self.assertLess(finalIndex, self.answerIndex(web, agent))
         answer = web.events[self.answerIndex(web, agent)][1]
         self.assertEqual(answer["content"]["searchableContent"], expectedAnswer)
-        self.assertEqual(answer["target"], web.uid)
+        self.assertEqual(answer["target"], web.userId)
         history = await web.send("LRM", {"beforeUid": 0, "count": 20, "conversation": {
             "type": 0, "conversationType": 0, "target": agent, "line": 0}})
         self.assertEqual([m["content"]["searchableContent"]

@@ -83,9 +83,9 @@ class CaptureReplayTests(NodeTestMixin, TestCase):
             self.assertIn("uid", json.dumps(answer))
         return node, auth
 
-    async def mint(self, node, auth, uid, clientId):
+    async def mint(self, node, auth, userId, clientId):
         answer = await postJson(reactor, node.httpBase + "/admin/tokens",
-                                {"uid": uid, "clientId": clientId}, auth)
+                                {"uid": userId, "clientId": clientId}, auth)
         return answer["result"]["token"]
 
     async def test_webClientFrames(self):
@@ -169,8 +169,8 @@ class CaptureReplayTests(NodeTestMixin, TestCase):
         self.assertEqual(byId[(10, 3)].body[:1], b"\x00")  # MP
         ms = byId[(10, 4)].body
         self.assertEqual((len(ms), ms[:1]), (17, b"\x00"))
-        uid, timestamp = struct.unpack(">qq", ms[1:])
-        self.assertTrue(0 < uid < 2 ** 53)
+        userId, timestamp = struct.unpack(">qq", ms[1:])
+        self.assertTrue(0 < userId < 2 ** 53)
 
 
 def _exchange(port, data, count, timeout=5.0):

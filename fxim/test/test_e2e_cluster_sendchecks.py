@@ -41,16 +41,16 @@ class ClusterSendCheckTests(ProductionBackend, TestCase):
         nodeA, nodeB = await self.nodes()
         a = await self.loginAndConnect(nodeA, "13800000060", "ws")
         b = await self.loginAndConnect(nodeB, "13800000061", "tcp")
-        await b.request(AddFriend(a.uid, "hi"))
-        await a.request(HandleFriendRequest(b.uid, 1))
-        await b.request(text(a.uid, "one"))
-        await b.request(text(a.uid, "two"))
-        await a.request(JsonRequest({"target": b.uid, "blacklisted": True}), subsignal=BLACKLIST)
+        await b.request(AddFriend(a.userId, "hi"))
+        await a.request(HandleFriendRequest(b.userId, 1))
+        await b.request(text(a.userId, "one"))
+        await b.request(text(a.userId, "two"))
+        await a.request(JsonRequest({"target": b.userId, "blacklisted": True}), subsignal=BLACKLIST)
         with self.assertRaises(RequestFailed) as caught:
-            await b.request(text(a.uid, "blocked"))
+            await b.request(text(a.userId, "blocked"))
         self.assertEqual(caught.exception.code, ErrorCode.IN_BLACK_LIST)
-        await a.request(JsonRequest({"target": b.uid, "blacklisted": False}), subsignal=BLACKLIST)
-        await b.request(text(a.uid, "after"))
+        await a.request(JsonRequest({"target": b.userId, "blacklisted": False}), subsignal=BLACKLIST)
+        await b.request(text(a.userId, "after"))
 
     async def test_kickHonouredOnOtherNode(self):
         """
@@ -62,13 +62,13 @@ class ClusterSendCheckTests(ProductionBackend, TestCase):
         member = await self.loginAndConnect(nodeB, "13800000063", "tcp")
         inbox = Inbox(owner)
         await owner.request(CreateGroup(GroupInfo("", "cluster"),
-                                        (GroupMember(owner.uid), GroupMember(member.uid))))
+                                        (GroupMember(owner.userId), GroupMember(member.userId))))
         [created] = await withTimeout(inbox.waitFor(1))
         self.assertEqual(created.content.type, ContentType.CREATE_GROUP)
         groupId = created.conversation.target
         await member.request(groupText(groupId, "one"))
         await member.request(groupText(groupId, "two"))
-        await owner.request(KickGroupMembers(groupId, (member.uid,)))
+        await owner.request(KickGroupMembers(groupId, (member.userId,)))
         with self.assertRaises(RequestFailed) as caught:
             await member.request(groupText(groupId, "let me back"))
         self.assertEqual(caught.exception.code, ErrorCode.NOT_IN_GROUP)

@@ -34,7 +34,7 @@ class ContactChangeMixin:
         await sendCode(reactor, node.httpBase, mobile)
         creds = await login(reactor, node.httpBase, mobile, await self.codeFromLog(node, mobile), cid)
         conn = await self.openClient(node, transport)
-        await conn.connect(creds.uid, creds.token, cid)
+        await conn.connect(creds.userId, creds.token, cid)
         conn.credentials = creds
         return conn
 
@@ -59,18 +59,18 @@ class ContactChangeMixin:
         wrong = "000000" if code != "000000" else "111111"
         await self.assertCode(attacker.request(ModifyMyInfo(((MyInfoType.MOBILE, f"{victim}:{wrong}"),))),
                               ErrorCode.PASSWORD_INCORRECT)
-        [(me, _)] = (await attacker.request(PullUsers(((attacker.uid, 0),)))).entries
+        [(me, _)] = (await attacker.request(PullUsers(((attacker.userId, 0),)))).entries
         self.assertEqual(me.mobile, "13800000750")
         # The owner of the number logs in with the code it received.
         creds = await login(reactor, node.httpBase, victim, code, "victim-dev")
         self.assertTrue(creds.register)
-        self.assertNotEqual(creds.uid, attacker.uid)
+        self.assertNotEqual(creds.userId, attacker.userId)
         # A proper change: the code sent to the new number proves it.
         new = "13900000751"
         await self.assertCode(attacker.request(ModifyMyInfo(((MyInfoType.MOBILE, new),))),
                               ErrorCode.AUTH_FAILURE)
         await attacker.request(ModifyMyInfo(((MyInfoType.MOBILE, f"{new}:{await self.codeFromLog(node, new)}"),)))
-        [(me, _)] = (await attacker.request(PullUsers(((attacker.uid, 0),)))).entries
+        [(me, _)] = (await attacker.request(PullUsers(((attacker.userId, 0),)))).entries
         self.assertEqual(me.mobile, new)
 
 

@@ -31,25 +31,25 @@ class ContactPrivacyMixin:
             for keyword in ("1", "138", "0741", "0742"):
                 found = await conn.request(SearchUsers(keyword, 1, 0))
                 for user in found.users:
-                    if user.uid == conn.uid:
+                    if user.userId == conn.userId:
                         continue
                     self.assertEqual(user.mobile, "")
                     self.assertFalse(any(m in user.displayName + user.name for m in mobiles))
         exact = await alice.request(SearchUsers(mobiles[2], 0, 0))
-        self.assertEqual([u.uid for u in exact.users], [carol.uid])
+        self.assertEqual([u.userId for u in exact.users], [carol.userId])
         for conn, other, otherMobile in ((alice, bob, mobiles[1]), (bob, carol, mobiles[2])):
-            [(user, code)] = (await conn.request(PullUsers(((other.uid, 0),)))).entries
+            [(user, code)] = (await conn.request(PullUsers(((other.userId, 0),)))).entries
             self.assertEqual(code, 0)
             self.assertEqual(user.mobile, "")
             self.assertNotIn(otherMobile, user.displayName + user.name)
-        mine = (await bob.request(PullUsers(((bob.uid, 0),)))).entries[0][0]
+        mine = (await bob.request(PullUsers(((bob.userId, 0),)))).entries[0][0]
         self.assertEqual(mine.mobile, mobiles[1])
-        await alice.request(AddFriend(bob.uid, "hi"))
-        await bob.request(HandleFriendRequest(alice.uid, 1))
+        await alice.request(AddFriend(bob.userId, "hi"))
+        await bob.request(HandleFriendRequest(alice.userId, 1))
         await sleep(0.2)
-        [(user, _)] = (await alice.request(PullUsers(((bob.uid, 0),)))).entries
+        [(user, _)] = (await alice.request(PullUsers(((bob.userId, 0),)))).entries
         self.assertEqual(user.mobile, mobiles[1])
-        [(user, _)] = (await bob.request(PullUsers(((alice.uid, 0),)))).entries
+        [(user, _)] = (await bob.request(PullUsers(((alice.userId, 0),)))).entries
         self.assertEqual(user.mobile, mobiles[0])
 
 

@@ -55,7 +55,7 @@ class ContentMixin:
                               autoDeliveryReport=False)
         for i, (_ctype, content) in enumerate(CONTENTS):
             ack = await a.send("MS", {
-                "conversationType": 0, "target": b.uid, "line": 0, "from": a.uid,
+                "conversationType": 0, "target": b.userId, "line": 0, "from": a.userId,
                 "content": content, "messageId": str(1000 + i), "direction": 0, "status": 0,
                 "localMessageId": str(1000 + i), "timestamp": now(), "tos": ""})
             self.assertTrue(ack["messageId"])
@@ -77,7 +77,7 @@ class ContentMixin:
             for key, value in content.items():
                 self.assertEqual(m["content"][key], value, (ctype, key))
         # Typing stays transparent: no MN, nothing stored.
-        await a.send("MS", {"conversationType": 0, "target": b.uid, "line": 0, "from": a.uid,
+        await a.send("MS", {"conversationType": 0, "target": b.userId, "line": 0, "from": a.userId,
                             "content": {"type": 91}, "messageId": "2000", "tos": ""})
         await sleep(0.3)
         self.assertEqual(len((await b.request(PullMessages(0, 0))).messages), len(CONTENTS))

@@ -35,18 +35,18 @@ class GroupLimitsMixin:
         owner = await self.loginAndConnect(node, "13800000710", "tcp")
         bob = await self.loginAndConnect(node, "13800000711", "tcp")
         await self.assertCode(owner.request(CreateGroup(
-            GroupInfo("phantom-g", "p"), (GroupMember("999999999"), GroupMember(bob.uid)))),
+            GroupInfo("phantom-g", "p"), (GroupMember("999999999"), GroupMember(bob.userId)))),
             ErrorCode.NOT_EXIST)
         self.assertEqual((await owner.request(PullGroupInfo(("phantom-g",)))).groups, ())
         gid = (await owner.request(CreateGroup(GroupInfo("real-g", "r"), ()))).groupId
         await self.assertCode(owner.request(AddGroupMembers(
-            gid, (GroupMember("no-such-user"), GroupMember(bob.uid)))), ErrorCode.NOT_EXIST)
+            gid, (GroupMember("no-such-user"), GroupMember(bob.userId)))), ErrorCode.NOT_EXIST)
         members = await owner.request(PullGroupMembers(gid, 0))
-        self.assertEqual([m.memberId for m in members.members], [owner.uid])
-        await owner.request(AddGroupMembers(gid, (GroupMember(bob.uid),)))
+        self.assertEqual([m.memberId for m in members.members], [owner.userId])
+        await owner.request(AddGroupMembers(gid, (GroupMember(bob.userId),)))
         await owner.request(QuitGroup(gid))
         info = await bob.request(PullGroupInfo((gid,)))
-        self.assertEqual(info.groups[0].owner, bob.uid)
+        self.assertEqual(info.groups[0].owner, bob.userId)
 
     async def test_maxGroupsPerUser(self):
         """

@@ -75,7 +75,7 @@ class GroupsMixin:
         """
         before = len(owner.inbox.messages)
         await owner.request(CreateGroup(GroupInfo("", name),
-                                        tuple(GroupMember(m.uid) for m in members)))
+                                        tuple(GroupMember(m.userId) for m in members)))
         messages = await withTimeout(owner.inbox.waitFor(before + 1))
         created = messages[before]
         self.assertEqual(created.content.type, ContentType.CREATE_GROUP)
@@ -96,16 +96,16 @@ class GroupsMixin:
             [created] = await withTimeout(conn.inbox.waitFor(1))
             self.assertEqual(created.content.type, ContentType.CREATE_GROUP)
             self.assertEqual(created.conversation, Conversation(1, groupId, 0))
-            self.assertEqual(created.fromUser, owner.uid)
+            self.assertEqual(created.fromUser, owner.userId)
             self.assertEqual(notification(created),
-                             {"g": groupId, "o": owner.uid, "n": "team", "m": ""})
+                             {"g": groupId, "o": owner.userId, "n": "team", "m": ""})
         [info] = (await m1.request(PullGroupInfo((groupId,)))).groups
         self.assertEqual((info.targetId, info.name, info.owner, info.memberCount),
-                         (groupId, "team", owner.uid, 4))
+                         (groupId, "team", owner.userId, 4))
         members = (await m1.request(PullGroupMembers(groupId, 0))).members
         self.assertEqual({(m.memberId, m.type) for m in members},
-                         {(owner.uid, MemberType.OWNER), (m1.uid, MemberType.NORMAL),
-                          (m2.uid, MemberType.NORMAL), (m3.uid, MemberType.NORMAL)})
+                         {(owner.userId, MemberType.OWNER), (m1.userId, MemberType.NORMAL),
+                          (m2.userId, MemberType.NORMAL), (m3.userId, MemberType.NORMAL)})
 
         # A text from a TCP member reaches everybody else.
         await m1.request(groupText(groupId, "hello group"))
@@ -113,12 +113,12 @@ class GroupsMixin:
             await withTimeout(conn.inbox.waitFor(2))
 
         # Kick m2 (TCP): he gets the 106, then nothing.
-        await owner.request(KickGroupMembers(groupId, (m2.uid,)))
+        await owner.request(KickGroupMembers(groupId, (m2.userId,)))
         for conn in (owner, m1, m2, m3):
             messages = await withTimeout(conn.inbox.waitFor(3))
             self.assertEqual(messages[2].content.type, ContentType.KICKOFF_GROUP_MEMBER)
             self.assertEqual(notification(messages[2]),
-                             {"g": groupId, "o": owner.uid, "ms": [m2.uid]})
+                             {"g": groupId, "o": owner.userId, "ms": [m2.userId]})
         await owner.request(groupText(groupId, "after the kick"))
         for conn in (m1, m3):
             await withTimeout(conn.inbox.waitFor(4))
@@ -135,7 +135,7 @@ class GroupsMixin:
             messages = await withTimeout(conn.inbox.waitFor(5 if conn is not owner else 4))
             last = messages[-1]
             self.assertEqual(last.content.type, ContentType.QUIT_GROUP)
-            self.assertEqual(notification(last), {"g": groupId, "o": m3.uid, "m": ""})
+            self.assertEqual(notification(last), {"g": groupId, "o": m3.userId, "m": ""})
 
         # m1 (TCP, a normal member of a normal group) renames it.
         counts = {conn: len(conn.inbox.messages) for conn in (owner, m1)}
@@ -144,12 +144,12 @@ class GroupsMixin:
             messages = await withTimeout(conn.inbox.waitFor(counts[conn] + 1))
             self.assertEqual(messages[-1].content.type, ContentType.CHANGE_GROUP_NAME)
             self.assertEqual(notification(messages[-1]),
-                             {"g": groupId, "o": m1.uid, "n": "新名字", "m": ""})
+                             {"g": groupId, "o": m1.userId, "n": "新名字", "m": ""})
         for conn in (m1, owner, outsider):
             [info] = (await conn.request(PullGroupInfo((groupId,)))).groups
             self.assertEqual((info.name, info.memberCount), ("新名字", 2))
         members = (await m1.request(PullGroupMembers(groupId, 0))).members
-        self.assertEqual({m.memberId for m in members}, {owner.uid, m1.uid})
+        self.assertEqual({m.memberId for m in members}, {owner.userId, m1.userId})
 
         # Dismiss: 108 to both remaining members; the group is gone.
         counts = {conn: len(conn.inbox.messages) for conn in (owner, m1)}
@@ -157,7 +157,7 @@ class GroupsMixin:
         for conn in (owner, m1):
             messages = await withTimeout(conn.inbox.waitFor(counts[conn] + 1))
             self.assertEqual(messages[-1].content.type, ContentType.DISMISS_GROUP)
-            self.assertEqual(notification(messages[-1]), {"g": groupId, "o": owner.uid, "m": ""})
+            self.assertEqual(notification(messages[-1]), {"g": groupId, "o": owner.userId, "m": ""})
         self.assertEqual((await m1.request(PullGroupInfo((groupId,)))).groups, ())
         with self.assertRaises(RequestFailed):
             await m1.request(groupText(groupId, "anyone?"))
@@ -188,12 +188,12 @@ class GroupsMixin:
         self.assertEqual(len((await m1.request(PullGroupMembers(groupId, 0))).members), 2)
         self.assertEqual((await m1.request(PullGroupMembers(groupId, info.memberUpdateDt))).members, ())
         await sleep(0.01)
-        await m1.request(AddGroupMembers(groupId, (GroupMember(m2.uid),)))
+        await m1.request(AddGroupMembers(groupId, (GroupMember(m2.userId),)))
         [added] = await withTimeout(m2.inbox.waitFor(1))
         self.assertEqual(added.content.type, ContentType.ADD_GROUP_MEMBER)
-        self.assertEqual(notification(added), {"g": groupId, "o": m1.uid, "ms": [m2.uid]})
+        self.assertEqual(notification(added), {"g": groupId, "o": m1.userId, "ms": [m2.userId]})
         members = (await m1.request(PullGroupMembers(groupId, info.memberUpdateDt))).members
-        self.assertEqual({m.memberId for m in members}, {owner.uid, m1.uid, m2.uid})
+        self.assertEqual({m.memberId for m in members}, {owner.userId, m1.userId, m2.userId})
         [newInfo] = (await m2.request(PullGroupInfo((groupId,)))).groups
         self.assertGreater(newInfo.memberUpdateDt, info.memberUpdateDt)
         self.assertEqual((await m2.request(PullGroupMembers(groupId, newInfo.memberUpdateDt))).members,
@@ -211,17 +211,17 @@ class GroupsMixin:
         owner, m1, m2, m3, outsider = await self.users(node)
         groupId = await self.create(owner, (m1, m2, m3))
         with self.assertRaises(RequestFailed) as caught:
-            await m1.request(KickGroupMembers(groupId, (m2.uid,)))
+            await m1.request(KickGroupMembers(groupId, (m2.userId,)))
         self.assertEqual(caught.exception.code, ErrorCode.NOT_RIGHT)
         with self.assertRaises(RequestFailed) as caught:
-            await m1.request(KickGroupMembers(groupId, (owner.uid,)))
+            await m1.request(KickGroupMembers(groupId, (owner.userId,)))
         self.assertEqual(caught.exception.code, ErrorCode.NOT_RIGHT)
         with self.assertRaises(RequestFailed) as caught:
             await m1.request(DismissGroup(groupId))
         self.assertEqual(caught.exception.code, ErrorCode.NOT_RIGHT)
         # The WS member is refused too (WS failures carry no code).
         with self.assertRaises(RequestFailed):
-            await m3.request(KickGroupMembers(groupId, (m1.uid,)))
+            await m3.request(KickGroupMembers(groupId, (m1.userId,)))
         with self.assertRaises(RequestFailed):
             await m3.request(DismissGroup(groupId))
 
@@ -229,9 +229,9 @@ class GroupsMixin:
                 (PullGroupMembers(groupId, 0), ErrorCode.NOT_IN_GROUP),
                 (ModifyGroupInfo(groupId, 0, "pwned"), ErrorCode.NOT_IN_GROUP),
                 (ModifyGroupInfo(groupId, 2, "pwned"), ErrorCode.NOT_IN_GROUP),
-                (KickGroupMembers(groupId, (m1.uid,)), ErrorCode.NOT_RIGHT),
+                (KickGroupMembers(groupId, (m1.userId,)), ErrorCode.NOT_RIGHT),
                 (DismissGroup(groupId), ErrorCode.NOT_RIGHT),
-                (AddGroupMembers(groupId, (GroupMember(outsider.uid),)), ErrorCode.NOT_IN_GROUP),
+                (AddGroupMembers(groupId, (GroupMember(outsider.userId),)), ErrorCode.NOT_IN_GROUP),
                 (QuitGroup(groupId), ErrorCode.NOT_IN_GROUP),
                 (groupText(groupId, "spam"), ErrorCode.NOT_IN_GROUP)):
             with self.assertRaises(RequestFailed) as caught:
@@ -259,8 +259,8 @@ class GroupsMixin:
         groupId = await self.create(owner, (m1, m2))
         await owner.request(QuitGroup(groupId))
         [info] = (await m1.request(PullGroupInfo((groupId,)))).groups
-        self.assertEqual((info.owner, info.memberCount), (m1.uid, 2))
-        await m1.request(KickGroupMembers(groupId, (m2.uid,)))
+        self.assertEqual((info.owner, info.memberCount), (m1.userId, 2))
+        await m1.request(KickGroupMembers(groupId, (m2.userId,)))
         await m1.request(QuitGroup(groupId))
         self.assertEqual((await m1.request(PullGroupInfo((groupId,)))).groups, ())
         messages = await withTimeout(m1.inbox.waitFor(4))

@@ -133,8 +133,8 @@ class PreAuthTests(NodeTestMixin, TestCase):
         await withTimeout(conn.closed, 10)
         a = await self.loginAndConnect(node, "13800000101", "ws")
         b = await self.loginAndConnect(node, "13800000102", "tcp")
-        ack = await a.request(text(b.uid, "y" * (200 * 1024)))
-        self.assertGreater(ack.uid, 0)
+        ack = await a.request(text(b.userId, "y" * (200 * 1024)))
+        self.assertGreater(ack.messageUid, 0)
 
     async def test_tcpTrickleDoesNotExtendDeadline(self):
         """
@@ -388,11 +388,11 @@ class NulMixin:
         a = await self.loginAndConnect(node, "13800000106", "tcp")
         b = await self.loginAndConnect(node, "13800000107", "ws")
         for conn, other in ((a, b), (b, a)):
-            for request in (text(other.uid, "nul\x00here"), text("x\x00y", "target"),
+            for request in (text(other.userId, "nul\x00here"), text("x\x00y", "target"),
                             PullUsers((("u\x00", 0),)), PullGroupInfo(("g\x00",))):
                 failure = await self.assertFailure(conn.request(request), RequestFailed)
                 self.assertEqual(failure.code, ErrorCode.INVALID_DATA, request)
-            self.assertGreater((await conn.request(text(other.uid, "clean"))).uid, 0)
+            self.assertGreater((await conn.request(text(other.userId, "clean"))).messageUid, 0)
         _noTraceback(self, node)
 
 
@@ -453,7 +453,7 @@ class PullFitsMixin:
         mns = []
         b.onPush(mns.append)
         for i in range(600):
-            await a.request(text(b.uid, f"m{i:04d}"))
+            await a.request(text(b.userId, f"m{i:04d}"))
         got, after, replies = [], 0, 0
         while True:
             result = await b.request(PullMessages(after, 0))
@@ -479,14 +479,14 @@ class PullFitsMixin:
         b = await self.loginAndConnect(node, "13800000113", "ws")
         pushes = []
         b.onPush(pushes.append)
-        await a.request(text(b.uid, "big", data=b"\x01" * 100000))
-        await a.request(text(b.uid, "after"))
+        await a.request(text(b.userId, "big", data=b"\x01" * 100000))
+        await a.request(text(b.userId, "after"))
         first = await b.request(PullMessages(0, 0))
         self.assertEqual([m.content.searchableContent for m in first.messages], ["big"])
         self.assertEqual(len(first.messages[0].content.data), 100000)
         second = await b.request(PullMessages(first.current, 0))
         self.assertEqual([m.content.searchableContent for m in second.messages], ["after"])
-        await a.request(SendMessage(Message(Conversation(0, b.uid, 0), "", MessageContent(
+        await a.request(SendMessage(Message(Conversation(0, b.userId, 0), "", MessageContent(
             type=403, content="call", data=b"\x02" * 100000))))
         for _ in range(40):
             if any(getattr(p, "message", None) is not None for p in pushes):
@@ -505,7 +505,7 @@ class PullFitsMixin:
         a = await self.loginAndConnect(node, "13800000114", "ws")
         b = await self.loginAndConnect(node, "13800000115", "tcp")
         for i in range(600):
-            await a.request(text(b.uid, f"t{i:04d}"))
+            await a.request(text(b.userId, f"t{i:04d}"))
         got, after = [], 0
         from fxim.wire.codecs_convert import pullResultPb
         while True:

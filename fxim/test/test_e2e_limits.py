@@ -72,7 +72,7 @@ class LimitsContract:
         bob = await self.loginAndConnect(one, "13800000002", "tcp")
         phone = await self.loginAndConnect(one, "13800000001", "tcp", clientId="phone")
         laptop = await self.loginAndConnect(two, "13800000001", "ws", clientId="laptop")
-        target = bob.credentials.uid
+        target = bob.credentials.userId
         for conn in (phone, laptop, phone, laptop, phone):
             await conn.request(text(target, "hi"))
         for conn in (laptop, phone):
@@ -83,7 +83,7 @@ class LimitsContract:
             if conn is phone:
                 self.assertEqual(caught.exception.code, ErrorCode.OVER_FREQUENCY)
         # Bob is not limited by Alice's count.
-        await bob.request(text(phone.credentials.uid, "hello"))
+        await bob.request(text(phone.credentials.userId, "hello"))
 
     def test_userSendLimit(self):
         """

@@ -61,7 +61,7 @@ class LoginsMixin:
         creds = await login(reactor, node.httpBase, "ALICE.LIU@example.com", code, "mail-dev")
         self.assertTrue(creds.register)
         conn = await self.openClient(node, "ws")
-        await conn.connect(creds.uid, creds.token, "mail-dev")
+        await conn.connect(creds.userId, creds.token, "mail-dev")
 
     async def test_smtpRefusalIsAClearError(self):
         """
@@ -140,20 +140,20 @@ class LoginsMixin:
         cn = await self.loginAndConnect(node, "13800000010", "tcp")
         de = await self.loginAndConnect(node, "+4915112345678", "tcp")
         mail = await self.loginAndConnect(node, "bob@example.com", "ws")
-        self.assertEqual(len({cn.uid, de.uid, mail.uid}), 3)
+        self.assertEqual(len({cn.userId, de.userId, mail.userId}), 3)
         again = await login(reactor, node.httpBase, "0049 151 12345678", "556677", "x")
-        self.assertEqual(again.uid, de.uid)
+        self.assertEqual(again.userId, de.userId)
         again = await login(reactor, node.httpBase, "BOB@Example.com", "556677", "y")
-        self.assertEqual(again.uid, mail.uid)
+        self.assertEqual(again.userId, mail.userId)
         again = await login(reactor, node.httpBase, "+86 138 0000 0010", "556677", "z")
-        self.assertEqual(again.uid, cn.uid)
+        self.assertEqual(again.userId, cn.userId)
         inboxCn, inboxDe, inboxMail = Inbox(cn), Inbox(de), Inbox(mail)
-        await de.request(text(cn.uid, "hallo aus Berlin"))
-        await mail.request(text(cn.uid, "hi by mail"))
+        await de.request(text(cn.userId, "hallo aus Berlin"))
+        await mail.request(text(cn.userId, "hi by mail"))
         got = await withTimeout(inboxCn.waitFor(2))
         self.assertEqual(sorted(bodies(got)), ["hallo aus Berlin", "hi by mail"])
-        await cn.request(text(de.uid, "你好 Berlin"))
-        await cn.request(text(mail.uid, "你好 mail"))
+        await cn.request(text(de.userId, "你好 Berlin"))
+        await cn.request(text(mail.userId, "你好 mail"))
         self.assertIn("你好 Berlin", bodies(await withTimeout(inboxDe.waitFor(2))))
         self.assertIn("你好 mail", bodies(await withTimeout(inboxMail.waitFor(2))))
 
@@ -168,13 +168,13 @@ class LoginsMixin:
         node = await self.startNode(["--admin-secret-file", path])
         auth = {"Authorization": "Bearer " + ADMIN_SECRET}
         creds = await login(reactor, node.httpBase, "carol@example.com", "556677", "c1")
-        await postJson(reactor, f"{node.httpBase}/admin/users/{creds.uid}/block", {}, auth)
+        await postJson(reactor, f"{node.httpBase}/admin/users/{creds.userId}/block", {}, auth)
         with self.assertRaises(LoginError) as caught:
             await login(reactor, node.httpBase, "carol@example.com", "556677", "c2")
         self.assertEqual(caught.exception.code, 11)
-        await postJson(reactor, f"{node.httpBase}/admin/users/{creds.uid}/unblock", {}, auth)
+        await postJson(reactor, f"{node.httpBase}/admin/users/{creds.userId}/unblock", {}, auth)
         again = await login(reactor, node.httpBase, "carol@example.com", "556677", "c3")
-        self.assertEqual(again.uid, creds.uid)
+        self.assertEqual(again.userId, creds.userId)
 
 
 class EmbeddedLoginsTests(LoginsMixin, NodeTestMixin, TestCase):

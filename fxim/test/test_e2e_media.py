@@ -65,7 +65,7 @@ class MediaMixin:
         grant = await a.request(GetUploadToken(1))
         self.assertEqual(grant.domain, f"http://127.0.0.1:{node.httpPort}/media/image")
         self.assertEqual((grant.server, grant.port), ("127.0.0.1", node.httpPort))
-        key = f"1-{a.uid}-1700000000000-photo.jpg"
+        key = f"1-{a.userId}-1700000000000-photo.jpg"
         url = grant.domain + "/" + key
         status, _, _ = await http(b"PUT", url, IMAGE, {"Authorization": "Bearer " + grant.token})
         self.assertEqual(status, 200)
@@ -82,7 +82,7 @@ class MediaMixin:
         self.assertEqual(status, 200)
         self.assertEqual((await http(b"GET", url))[1], IMAGE)
 
-        await a.request(SendMessage(Message(Conversation(0, b.uid, 0), "", MessageContent(
+        await a.request(SendMessage(Message(Conversation(0, b.userId, 0), "", MessageContent(
             type=3, remoteMediaUrl=url, mediaType=1))))
         [got] = (await b.request(PullMessages(0, 0))).messages
         self.assertEqual(got.content.remoteMediaUrl, url)

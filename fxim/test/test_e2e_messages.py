@@ -48,19 +48,19 @@ class MessagingMixin:
         node = await self.startNode()
         a, b = await self.pair(node)
         inboxA, inboxB = Inbox(a), Inbox(b)
-        ack = await a.request(text(b.uid, "你好 over tcp", mentionedType=1, mentionedTargets=(b.uid,)))
-        self.assertTrue(0 < ack.uid < 2 ** 53)
+        ack = await a.request(text(b.userId, "你好 over tcp", mentionedType=1, mentionedTargets=(b.userId,)))
+        self.assertTrue(0 < ack.messageUid < 2 ** 53)
         [got] = await withTimeout(inboxB.waitFor(1))
-        self.assertEqual(got.uid, ack.uid)
-        self.assertEqual(got.fromUser, a.uid)
+        self.assertEqual(got.messageUid, ack.messageUid)
+        self.assertEqual(got.fromUser, a.userId)
         self.assertEqual(got.content.searchableContent, "你好 over tcp")
-        self.assertEqual(got.content.mentionedTargets, (b.uid,))
-        ack2 = await b.request(text(a.uid, "hi over ws"))
+        self.assertEqual(got.content.mentionedTargets, (b.userId,))
+        ack2 = await b.request(text(a.userId, "hi over ws"))
         # A's pull also returns its own first message (multi-device sync).
         mine, got2 = await withTimeout(inboxA.waitFor(2))
-        self.assertEqual(mine.uid, ack.uid)
-        self.assertEqual((got2.uid, got2.fromUser), (ack2.uid, b.uid))
-        self.assertGreater(ack2.uid, ack.uid)
+        self.assertEqual(mine.messageUid, ack.messageUid)
+        self.assertEqual((got2.messageUid, got2.fromUser), (ack2.messageUid, b.userId))
+        self.assertGreater(ack2.messageUid, ack.messageUid)
 
     async def test_offlineReceiverGetsEverything(self):
         """
@@ -70,19 +70,19 @@ class MessagingMixin:
         node = await self.startNode(["--request-rate", "100000", "--request-burst", "100000"])
         a = await self.loginAndConnect(node, "13800000012", "tcp")
         b = await self.loginAndConnect(node, "13800000013", "tcp", clientId="b-phone")
-        bUid, creds = b.uid, b.credentials
+        bUid, creds = b.userId, b.credentials
         b.close()
         await b.closed
         total = 2000
         for start in range(0, total, 200):
             await gatherResults([a.request(text(bUid, f"m{i}")) for i in range(start, start + 200)])
         b2 = await self.openClient(node, "ws")
-        ack = await b2.connect(creds.uid, creds.token, "b-phone")
+        ack = await b2.connect(creds.userId, creds.token, "b-phone")
         self.assertEqual(ack.msgHead, total)
         inbox = Inbox(b2)
         await withTimeout(inbox.sync(), 60)
         self.assertEqual(bodies(inbox.messages), [f"m{i}" for i in range(total)])
-        self.assertEqual(len({m.uid for m in inbox.messages}), total)
+        self.assertEqual(len({m.messageUid for m in inbox.messages}), total)
 
     async def test_threeDevicesConverge(self):
         """
@@ -94,9 +94,9 @@ class MessagingMixin:
         peer = await self.loginAndConnect(node, "13800000015", "ws")
         inboxes = [Inbox(d) for d in devices]
         peerInbox = Inbox(peer)
-        await devices[0].request(text(peer.uid, "from device 0"))
-        await peer.request(text(devices[0].uid, "from peer"))
-        await devices[1].request(text(peer.uid, "from device 1"))
+        await devices[0].request(text(peer.userId, "from device 0"))
+        await peer.request(text(devices[0].userId, "from peer"))
+        await devices[1].request(text(peer.userId, "from device 1"))
         # Devices that did not send the last message hear of all three.
         for inbox in (inboxes[0], inboxes[2], peerInbox):
             await withTimeout(inbox.waitFor(3))
@@ -113,9 +113,9 @@ class MessagingMixin:
         node = await self.startNode()
         for transport in ("tcp", "ws"):
             a, b = await self.pair(node, transport, "tcp")
-            first = await a.request(text(b.uid, "once " + transport, localId=1795878584209))
-            again = await a.request(text(b.uid, "once " + transport, localId=1795878584209))
-            self.assertEqual((again.uid, again.timestamp), (first.uid, first.timestamp))
+            first = await a.request(text(b.userId, "once " + transport, localId=1795878584209))
+            again = await a.request(text(b.userId, "once " + transport, localId=1795878584209))
+            self.assertEqual((again.messageUid, again.timestamp), (first.messageUid, first.timestamp))
             result = await b.request(PullMessages(0, 0))
             self.assertEqual(bodies(result.messages).count("once " + transport), 1)
 
@@ -127,17 +127,17 @@ class MessagingMixin:
         node = await self.startNode()
         a, b = await self.pair(node)
         inboxB = Inbox(b)
-        ack = await a.request(text(b.uid, "oops"))
+        ack = await a.request(text(b.userId, "oops"))
         await withTimeout(inboxB.waitFor(1))
         with self.assertRaises(RequestFailed):
-            await b.request(RecallMessage(ack.uid))
-        await a.request(RecallMessage(ack.uid))
+            await b.request(RecallMessage(ack.messageUid))
+        await a.request(RecallMessage(ack.messageUid))
         [rmn] = await withTimeout(inboxB.waitFor(1, "recalls"))
-        self.assertEqual((rmn.uid, rmn.fromUser), (ack.uid, a.uid))
+        self.assertEqual((rmn.messageUid, rmn.fromUser), (ack.messageUid, a.userId))
         [pulled] = (await b.request(PullMessages(0, 0))).messages
         self.assertEqual(pulled.content.type, 80)
-        self.assertEqual(pulled.content.content, a.uid)
-        self.assertEqual(pulled.content.data, str(ack.uid).encode())
+        self.assertEqual(pulled.content.content, a.userId)
+        self.assertEqual(pulled.content.data, str(ack.messageUid).encode())
 
     async def test_historyPaging(self):
         """
@@ -148,18 +148,18 @@ class MessagingMixin:
         a, b = await self.pair(node)
         for start in range(0, 500, 100):
             await gatherResults([(a if i % 2 else b).request(
-                text(b.uid if i % 2 else a.uid, f"h{i}")) for i in range(start, start + 100)])
+                text(b.userId if i % 2 else a.userId, f"h{i}")) for i in range(start, start + 100)])
         for viewer, peer in ((a, b), (b, a)):
             seen, before = [], 0
             while True:
-                page = await viewer.request(LoadHistory(Conversation(0, peer.uid, 0), before, 50))
+                page = await viewer.request(LoadHistory(Conversation(0, peer.userId, 0), before, 50))
                 if not page.messages:
                     break
                 seen.extend(page.messages)
-                before = page.messages[-1].uid
+                before = page.messages[-1].messageUid
             self.assertEqual(len(seen), 500)
-            uids = [m.uid for m in seen]
-            self.assertEqual(uids, sorted(uids, reverse=True))
+            messageUids = [m.messageUid for m in seen]
+            self.assertEqual(messageUids, sorted(messageUids, reverse=True))
 
     async def test_transparentCallSignal(self):
         """
@@ -175,19 +175,19 @@ class MessagingMixin:
         inboxes = {name: Inbox(conn) for name, conn in
                    (("a2", a2), ("b", b), ("b2", b2), ("c", c))}
         sdp = '{"type":"offer","sdp":"v=0"}'
-        call = SendMessage(Message(Conversation(0, b.uid, 0), "", MessageContent(
+        call = SendMessage(Message(Conversation(0, b.userId, 0), "", MessageContent(
             type=403, content="call-1", data=sdp.encode(), persistFlag=4)))
         await a.request(call)
         for name in ("b", "b2"):
             [m] = await withTimeout(inboxes[name].waitFor(1, "transparent"))
             await sleep(0.2)
             self.assertEqual(len(inboxes[name].transparent), 1, inboxes[name].transparent)
-            self.assertEqual((m.content.type, m.content.data, m.fromUser), (403, sdp.encode(), a.uid))
+            self.assertEqual((m.content.type, m.content.data, m.fromUser), (403, sdp.encode(), a.userId))
         await sleep(0.3)
         self.assertEqual(inboxes["a2"].transparent, [])
         self.assertEqual(inboxes["c"].transparent, [])
         self.assertEqual((await b.request(PullMessages(0, 0))).messages, ())
-        history = await b.request(LoadHistory(Conversation(0, a.uid, 0), 0, 20))
+        history = await b.request(LoadHistory(Conversation(0, a.userId, 0), 0, 20))
         self.assertEqual(history.messages, ())
 
     async def test_authorization(self):
@@ -197,11 +197,11 @@ class MessagingMixin:
         """
         node = await self.startNode()
         a, b = await self.pair(node, "ws", "tcp")
-        spoof = SendMessage(Message(Conversation(0, b.uid, 0), b.uid,
+        spoof = SendMessage(Message(Conversation(0, b.userId, 0), b.userId,
                                     MessageContent(type=1, searchableContent="spoof")))
         await a.request(spoof)
         [got] = (await b.request(PullMessages(0, 0))).messages
-        self.assertEqual(got.fromUser, a.uid)
+        self.assertEqual(got.fromUser, a.userId)
         with self.assertRaises(RequestFailed) as caught:
             await b.request(text("no-such-group", "x", group=True))
         self.assertEqual(caught.exception.code, ErrorCode.NOT_IN_GROUP)
@@ -237,15 +237,15 @@ class ClusterTests(ProductionBackend, TestCase):
         b = await self.loginAndConnect(nodeB, "13800000021", "ws")
         bOnA = await self.loginAndConnect(nodeA, "13800000021", "tcp")
         inboxB, inboxBOnA, inboxA = Inbox(b), Inbox(bOnA), Inbox(a)
-        ack1 = await a.request(text(b.uid, "A to B"))
-        ack2 = await b.request(text(a.uid, "B to A"))
+        ack1 = await a.request(text(b.userId, "A to B"))
+        ack2 = await b.request(text(a.userId, "B to A"))
         await withTimeout(inboxB.waitFor(1))
         await withTimeout(inboxA.waitFor(2))
         await withTimeout(inboxBOnA.waitFor(2))
         self.assertEqual(bodies((await b.request(PullMessages(0, 0))).messages), ["A to B", "B to A"])
         self.assertEqual(bodies(inboxBOnA.messages), ["A to B", "B to A"])
-        self.assertEqual([m.uid for m in inboxA.messages], [ack1.uid, ack2.uid])
-        self.assertNotEqual(ack1.uid & 0x1F80, ack2.uid & 0x1F80)  # different node bits
+        self.assertEqual([m.messageUid for m in inboxA.messages], [ack1.messageUid, ack2.messageUid])
+        self.assertNotEqual(ack1.messageUid & 0x1F80, ack2.messageUid & 0x1F80)  # different node bits
 
 
 class CrashTests(NodeTestMixin, TestCase):
@@ -270,10 +270,10 @@ class CrashTests(NodeTestMixin, TestCase):
             i = 0
             while True:
                 try:
-                    ack = await a.request(text(b.uid, f"c{i}", localId=i + 1), timeout=5)
+                    ack = await a.request(text(b.userId, f"c{i}", localId=i + 1), timeout=5)
                 except Exception:
                     return
-                acked.append((i, ack.uid))
+                acked.append((i, ack.messageUid))
                 i += 1
 
         senders = sendMany()
@@ -287,6 +287,6 @@ class CrashTests(NodeTestMixin, TestCase):
         b2 = await self.loginAndConnect(restarted, "13800000031", "tcp", clientId="b-crash")
         inbox = Inbox(b2)
         await withTimeout(inbox.sync(), 60)
-        pulled = [m.uid for m in inbox.messages]
+        pulled = [m.messageUid for m in inbox.messages]
         self.assertEqual(len(pulled), len(set(pulled)))
-        self.assertTrue({uid for _, uid in acked} <= set(pulled))
+        self.assertTrue({userId for _, userId in acked} <= set(pulled))

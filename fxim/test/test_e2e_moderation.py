@@ -61,11 +61,11 @@ class ModerationContract:
             bob = await self.loginAndConnect(node, f"1380000002{i}", "ws")
             if action == "reject":
                 with self.assertRaises(RequestFailed) as caught:
-                    await alice.request(text(bob.credentials.uid, BAD))
+                    await alice.request(text(bob.credentials.userId, BAD))
                 self.assertEqual(caught.exception.code, ErrorCode.SENSITIVE_MATCHED)
             else:
-                await alice.request(text(bob.credentials.uid, BAD))
-            await alice.request(text(bob.credentials.uid, "clean"))
+                await alice.request(text(bob.credentials.userId, BAD))
+            await alice.request(text(bob.credentials.userId, "clean"))
             self.assertEqual(await self.pulled(bob), expected[action] + ["clean"], action)
             await node.stop()
 
@@ -81,7 +81,7 @@ class ModerationContract:
         node = await self.node("mask", "mask")
         alice = await self.loginAndConnect(node, "13800000001", "tcp")
         bob = await self.loginAndConnect(node, "13800000002", "tcp")
-        a, b = alice.credentials.uid, bob.credentials.uid
+        a, b = alice.credentials.userId, bob.credentials.userId
         await alice.request(ModifyMyInfo(((0, "i am 坏词"),)))
         [(user, code)] = (await bob.request(PullUsers(((a, 0),)))).entries
         self.assertEqual(user.displayName, "i am **")
@@ -101,18 +101,18 @@ class ModerationContract:
         self.assertEqual((await self.pulled(bob))[-1], "a ******* and a badword")
 
         # Reports: only of a message one received; the admin API lists them.
-        answer = await bob.request(JsonRequest({"messageUid": ack.uid, "reason": "spam"}),
+        answer = await bob.request(JsonRequest({"messageUid": ack.messageUid, "reason": "spam"}),
                                    subsignal=REPORT)
         self.assertIsInstance(answer["reportId"], int)
         carol = await self.loginAndConnect(node, "13800000003", "ws")
-        for bad in ({"messageUid": ack.uid}, {"messageUid": "x"}):
+        for bad in ({"messageUid": ack.messageUid}, {"messageUid": "x"}):
             with self.assertRaises(RequestFailed):
                 await carol.request(JsonRequest(bad), subsignal=REPORT)
         status, body = await getJson(node.httpBase + "/admin/moderation/reports")
         self.assertEqual(status, 200)
         [report] = body["result"]
         self.assertEqual((report["reporter"], report["messageUid"], report["reason"]),
-                         (b, ack.uid, "spam"))
+                         (b, ack.messageUid, "spam"))
 
     def test_namesReloadReports(self):
         """

@@ -19,12 +19,12 @@ from fxim.wire.requests import ConnectRequest, PullMessages
 from fxim.wire.signals import Signal, SubSignal
 
 
-def connectFrame(uid: str, token: str, cid: str) -> bytes:
+def connectFrame(userId: str, token: str, cid: str) -> bytes:
     """
     A TCP CONNECT frame for (uid, cid) with a fresh password.
     """
     password = crypto.makePassword(token, int(reactor.seconds() * 1000))
-    body = clientcodecs.encodeRequestTcp(ConnectRequest(uid, password, cid))
+    body = clientcodecs.encodeRequestTcp(ConnectRequest(userId, password, cid))
     return encodeFrame(Frame(Signal.CONNECT, 0, 0, body))
 
 
@@ -47,7 +47,7 @@ class PresenceLimitsMixin:
             creds = await login(reactor, node.httpBase, mobile, LOGIN_CODE, cid)
             devices.append((await self.openClient(node, "tcp"), creds, cid))
         results = await withTimeout(DeferredList(
-            [_ensure(conn.connect(creds.uid, creds.token, cid)) for conn, creds, cid in devices],
+            [_ensure(conn.connect(creds.userId, creds.token, cid)) for conn, creds, cid in devices],
             consumeErrors=True), 60)
         accepted = [conn for (ok, _), (conn, _, _) in zip(results, devices) if ok]
         refused = [f.value.code for ok, f in results if not ok]
@@ -67,12 +67,12 @@ class PresenceLimitsMixin:
         ghost = await login(reactor, node.httpBase, mobile, LOGIN_CODE, "ghost-dev")
         other = await login(reactor, node.httpBase, mobile, LOGIN_CODE, "real-dev")
         conn = await self.openClient(node, "tcp")
-        frame = connectFrame(ghost.uid, ghost.token, "ghost-dev")
+        frame = connectFrame(ghost.userId, ghost.token, "ghost-dev")
         conn.transport.write(frame + frame)
         await withTimeout(conn.closed)
         await sleep(1.0)
         real = await self.openClient(node, "ws")
-        ack = await real.connect(other.uid, other.token, "real-dev")
+        ack = await real.connect(other.userId, other.token, "real-dev")
         self.assertEqual(ack.code, SubSignal.CONNECTION_ACCEPTED)
 
     async def test_doubleConnectRepeatedly(self):
@@ -86,12 +86,12 @@ class PresenceLimitsMixin:
         other = await login(reactor, node.httpBase, mobile, LOGIN_CODE, "real-dev")
         for _ in range(10):
             conn = await self.openClient(node, "tcp")
-            frame = connectFrame(ghost.uid, ghost.token, "ghost-dev")
+            frame = connectFrame(ghost.userId, ghost.token, "ghost-dev")
             conn.transport.write(frame + frame)
             await withTimeout(conn.closed)
         await sleep(1.0)
         real = await self.openClient(node, "tcp")
-        ack = await real.connect(other.uid, other.token, "real-dev")
+        ack = await real.connect(other.userId, other.token, "real-dev")
         self.assertEqual(ack.code, SubSignal.CONNECTION_ACCEPTED)
 
 
@@ -111,11 +111,11 @@ class PresenceLimitsMixin:
         await withTimeout(first.closed)
         again = await self.openClient(node, "tcp")
         with self.assertRaises(RequestFailed) as caught:
-            await again.connect(first.credentials.uid, first.credentials.token, "first")
+            await again.connect(first.credentials.userId, first.credentials.token, "first")
         self.assertEqual(caught.exception.code, SubSignal.CONNECTION_REFUSED_SESSION_NOT_EXIST)
         for creds, cid in ((second, "second"), (third, "third")):
             conn = await self.openClient(node, "ws")
-            await conn.connect(creds.uid, creds.token, cid)
+            await conn.connect(creds.userId, creds.token, cid)
 
 
 def _ensure(coroutine):
@@ -154,7 +154,7 @@ class ClusterPresenceLimitsTests(ProductionBackend, TestCase):
             creds = await login(reactor, node.httpBase, mobile, LOGIN_CODE, cid)
             devices.append((await self.openClient(node, "tcp"), creds, cid))
         results = await withTimeout(DeferredList(
-            [_ensure(conn.connect(creds.uid, creds.token, cid)) for conn, creds, cid in devices],
+            [_ensure(conn.connect(creds.userId, creds.token, cid)) for conn, creds, cid in devices],
             consumeErrors=True), 60)
         accepted = [ok for ok, _ in results if ok]
         self.assertEqual(len(accepted), 4)

@@ -74,13 +74,13 @@ class PushContract(TestCaseMixin):
             {"platform": "web", "pushToken": "tok-ws", "appId": "im.fxim.web"}), subsignal=PUSHREG)
         bob = bobTcp.credentials
         # Online devices get no push.
-        await alice.request(text(bob.uid, "while online"))
+        await alice.request(text(bob.userId, "while online"))
         await sleep(1.0)
         self.assertEqual(gateway.requests, [])
         await closeAndWait(bobTcp, bobWs)
 
         # One push per message per offline device.
-        ack = await alice.request(text(bob.uid, "hello bob"))
+        ack = await alice.request(text(bob.userId, "hello bob"))
         await gateway.waitFor(2)
         await sleep(1.0)
         self.assertEqual(len(gateway.requests), 2)
@@ -88,37 +88,37 @@ class PushContract(TestCaseMixin):
         for r in gateway.requests:
             self.assertEqual(r.path, "/_matrix/push/v1/notify")
             n = notification(r)
-            self.assertEqual(n["event_id"], str(ack.uid))
-            self.assertEqual(n["sender"], alice.credentials.uid)
+            self.assertEqual(n["event_id"], str(ack.messageUid))
+            self.assertEqual(n["sender"], alice.credentials.userId)
             self.assertEqual(n["sender_display_name"], "13800000001")
             self.assertEqual(n["content"]["body"], "hello bob")
             self.assertEqual(n["counts"], {"unread": 1})
-            self.assertEqual(n["room_id"], f"0:{alice.credentials.uid}:0")
+            self.assertEqual(n["room_id"], f"0:{alice.credentials.userId}:0")
             self.assertEqual(n["prio"], "low")
 
         # A typing indicator (transparent) never pushes.
-        await alice.request(SendMessage(Message(Conversation(0, bob.uid, 0), "",
+        await alice.request(SendMessage(Message(Conversation(0, bob.userId, 0), "",
                                                 MessageContent(type=91))))
         # Mute the conversation over HTTP: no push...
         answer = await postJson(reactor, node.httpBase + "/push/preferences", {
             "token": bob.token, "clientId": "bob-tcp",
-            "conversation": {"type": 0, "target": alice.credentials.uid}, "muted": True})
+            "conversation": {"type": 0, "target": alice.credentials.userId}, "muted": True})
         self.assertEqual(answer["code"], 0, answer)
-        await alice.request(text(bob.uid, "muted"))
+        await alice.request(text(bob.userId, "muted"))
         await sleep(1.5)
         self.assertEqual(len(gateway.requests), 2)
         # ... but a mention still does, once per device.
-        ack = await alice.request(text(bob.uid, "@bob look", mentionedType=1,
-                                       mentionedTargets=(bob.uid,)))
+        ack = await alice.request(text(bob.userId, "@bob look", mentionedType=1,
+                                       mentionedTargets=(bob.userId,)))
         await gateway.waitFor(4)
         await sleep(1.0)
         self.assertEqual(len(gateway.requests), 4)
         self.assertEqual(pushkeys(gateway.requests[2:]), ["tok-tcp", "tok-ws"])
         for r in gateway.requests[2:]:
-            self.assertEqual(notification(r)["event_id"], str(ack.uid))
+            self.assertEqual(notification(r)["event_id"], str(ack.messageUid))
             self.assertEqual(notification(r)["counts"], {"unread": 2})
         # A call invitation is high priority (and passes the mute).
-        await alice.request(SendMessage(Message(Conversation(0, bob.uid, 0), "",
+        await alice.request(SendMessage(Message(Conversation(0, bob.userId, 0), "",
                                                 MessageContent(type=400, pushContent="call"))))
         await gateway.waitFor(6)
         self.assertEqual({notification(r)["prio"] for r in gateway.requests[4:]}, {"high"})
@@ -154,23 +154,23 @@ class PushContract(TestCaseMixin):
                                            "platform": "ios", "pushToken": "tok-phone",
                                            "appId": "im.fxim.ios"})
         self.assertEqual(ok["code"], 0, ok)
-        self.assertEqual(ok["result"], {"userId": phone.uid, "clientId": "bob-phone",
+        self.assertEqual(ok["result"], {"userId": phone.userId, "clientId": "bob-phone",
                                         "platform": "ios"})
         # Re-registering replaces the target.
         ok = await postJson(reactor, url, {"token": phone.token, "clientId": "bob-phone",
                                            "platform": "ios", "pushToken": "tok-phone2",
                                            "appId": "im.fxim.ios"})
         self.assertEqual(ok["code"], 0, ok)
-        await alice.request(text(phone.uid, "one"))
+        await alice.request(text(phone.userId, "one"))
         await gateway.waitFor(1)
         self.assertEqual(pushkeys(gateway.requests), ["tok-phone2"])
         self.assertEqual(notification(gateway.requests[0])["devices"][0]["app_id"], "im.fxim.ios")
 
         # The gateway rejects the token: the target is dropped.
         rejectTokens.add("tok-phone2")
-        await alice.request(text(phone.uid, "two"))
+        await alice.request(text(phone.userId, "two"))
         await gateway.waitFor(2)
-        await alice.request(text(phone.uid, "three"))
+        await alice.request(text(phone.userId, "three"))
         await sleep(1.5)
         self.assertEqual(len(gateway.requests), 2)
 
@@ -181,7 +181,7 @@ class PushContract(TestCaseMixin):
         tablet.disconnect(clearSession=True)
         await tablet.closed
         await sleep(1.5)
-        await alice.request(text(phone.uid, "four"))
+        await alice.request(text(phone.userId, "four"))
         await sleep(1.5)
         self.assertEqual(len(gateway.requests), 2)
         refused = await postJson(reactor, url, {"token": tablet.credentials.token,
@@ -208,9 +208,9 @@ class PushContract(TestCaseMixin):
         ok = await postJson(reactor, node.httpBase + "/push/register",
                             {"token": phone.token, "pushToken": "tok-phone"})
         self.assertEqual(ok["code"], 0, ok)
-        uids = []
+        messageUids = []
         for i in range(5):
-            uids.append((await alice.request(text(phone.uid, f"queued {i}"))).uid)
+            messageUids.append((await alice.request(text(phone.userId, f"queued {i}"))).messageUid)
         await sleep(1.0)  # the gateway answers 503: every push stays queued
         self.assertEqual(gateway.requests, [])
         self.assertIn("retrying", node.log())
@@ -220,7 +220,7 @@ class PushContract(TestCaseMixin):
         await gateway.waitFor(5)
         await sleep(1.0)
         self.assertEqual(sorted(int(notification(r)["event_id"]) for r in gateway.requests),
-                         sorted(uids))
+                         sorted(messageUids))
 
     def test_killedNodeDeliversAfterRestart(self):
         """
@@ -238,24 +238,24 @@ class PushContract(TestCaseMixin):
         bob = await self.loginAndConnect(node, "13800000002", "tcp", clientId="bob-phone")
         await bob.request(JsonRequest({"platform": "ios", "pushToken": "tok"}), subsignal=PUSHREG)
         # The client marks the conversation with Alice silent (UP, scope 1).
-        await bob.request(PutSetting(1, f"0-0-{alice.credentials.uid}", "1"))
+        await bob.request(PutSetting(1, f"0-0-{alice.credentials.userId}", "1"))
         await closeAndWait(bob)
-        await alice.request(text(bob.credentials.uid, "silenced"))
+        await alice.request(text(bob.credentials.userId, "silenced"))
         await sleep(1.5)
         self.assertEqual(gateway.requests, [])
-        await alice.request(text(bob.credentials.uid, "@bob", mentionedType=2))
+        await alice.request(text(bob.credentials.userId, "@bob", mentionedType=2))
         await gateway.waitFor(1)
         # Un-silenced from another device: pushes again; global silent: none.
         laptop = await self.loginAndConnect(node, "13800000002", "tcp", clientId="bob-laptop")
-        await laptop.request(PutSetting(1, f"0-0-{alice.credentials.uid}", "0"))
+        await laptop.request(PutSetting(1, f"0-0-{alice.credentials.userId}", "0"))
         await closeAndWait(laptop)
-        await alice.request(text(bob.credentials.uid, "loud"))
+        await alice.request(text(bob.credentials.userId, "loud"))
         await gateway.waitFor(2)
         self.assertEqual(notification(gateway.requests[1])["content"]["body"], "loud")
         laptop = await self.loginAndConnect(node, "13800000002", "tcp", clientId="bob-laptop")
         await laptop.request(PutSetting(2, "", "1"))
         await closeAndWait(laptop)
-        await alice.request(text(bob.credentials.uid, "dnd"))
+        await alice.request(text(bob.credentials.userId, "dnd"))
         await sleep(1.5)
         self.assertEqual(len(gateway.requests), 2)
 

@@ -46,7 +46,7 @@ class PushReachContract:
         await closeAndWait(bobTcp)
 
         # An admin system message to bob: exactly one push.
-        result = await admin.call("POST", "/messages", {"users": [bob.uid], "content": {
+        result = await admin.call("POST", "/messages", {"users": [bob.userId], "content": {
             "type": 1, "searchableContent": "maintenance at 22:00"}})
         await gateway.waitFor(1)
         await sleep(1.5)
@@ -58,10 +58,10 @@ class PushReachContract:
         self.assertEqual(n["content"]["body"], "maintenance at 22:00")
 
         # A typing message and the notifications of a new group: none.
-        await alice.request(SendMessage(Message(Conversation(0, bob.uid, 0), "",
+        await alice.request(SendMessage(Message(Conversation(0, bob.userId, 0), "",
                                                 MessageContent(type=91))))
         await alice.request(CreateGroup(GroupInfo("", "ops"), (
-            GroupMember(alice.credentials.uid), GroupMember(bob.uid))))
+            GroupMember(alice.credentials.userId), GroupMember(bob.userId))))
         await sleep(2.0)
         self.assertEqual(len(gateway.requests), 1)
 

@@ -75,8 +75,8 @@ class ReceiptsMixin:
         a = await self.web(node, "13800000100", "a-web")
         aPhone = await self.loginAndConnect(node, "13800000100", "tcp", clientId="a-phone")
         b = await self.web(node, "13800000101")
-        ack = await a.sendText(b.uid, "hello B", LOCAL_ID)
-        again = await a.sendText(b.uid, "hello B", LOCAL_ID)
+        ack = await a.sendText(b.userId, "hello B", LOCAL_ID)
+        again = await a.sendText(b.userId, "hello B", LOCAL_ID)
         self.assertEqual(again, ack)
         await b.waitFor(lambda: b.messages, what="B's pull")
         [got] = b.messages
@@ -85,11 +85,11 @@ class ReceiptsMixin:
         pulled = await aPhone.request(PullMessages(0, 0))
         self.assertEqual([m.localId for m in pulled.messages], [int(LOCAL_ID)])
         history = await a.send("LRM", {"beforeUid": 0, "count": 20, "conversation": {
-            "type": 0, "conversationType": 0, "target": b.uid, "line": 0}})
+            "type": 0, "conversationType": 0, "target": b.userId, "line": 0}})
         self.assertEqual([m["localMessageId"] for m in history["messageResponseList"]],
                          [LOCAL_ID])
         # A server-generated or id-less message carries none.
-        await aPhone.request(SendMessage(Message(Conversation(0, b.uid, 0), "",
+        await aPhone.request(SendMessage(Message(Conversation(0, b.userId, 0), "",
                                                  MessageContent(1, "no id"))))
         await b.waitFor(lambda: len(b.messages) == 2, what="second message")
         self.assertNotIn("localMessageId", b.messages[1])
@@ -106,17 +106,17 @@ class ReceiptsMixin:
         aPhone = TcpReports(await self.loginAndConnect(node, "13800000110", "tcp",
                                                        clientId="a-phone"))
         b = await self.web(node, "13800000111")
-        await a.sendText(b.uid, "hello B", LOCAL_ID)
+        await a.sendText(b.userId, "hello B", LOCAL_ID)
         await b.waitFor(lambda: b.messages, what="B's pull")
-        expectDelivered = [(1, b.uid, b.uid)]
+        expectDelivered = [(1, b.userId, b.userId)]
         await a.waitFor(lambda: reportKeys(a.reports) == expectDelivered, what="A web MDR")
-        await a.waitFor(lambda: sorted({(r.reportType, r.uid, r.target)
+        await a.waitFor(lambda: sorted({(r.reportType, r.userId, r.target)
                                         for r in aPhone.reports}) == expectDelivered,
                         what="A phone MDR")
-        await b.readReport(a.uid)
-        both = [(1, b.uid, b.uid), (2, b.uid, b.uid)]
+        await b.readReport(a.userId)
+        both = [(1, b.userId, b.userId), (2, b.userId, b.userId)]
         await a.waitFor(lambda: reportKeys(a.reports) == both, what="A web MRR")
-        await a.waitFor(lambda: sorted({(r.reportType, r.uid, r.target)
+        await a.waitFor(lambda: sorted({(r.reportType, r.userId, r.target)
                                         for r in aPhone.reports}) == both, what="phone MRR")
         # Reports arrive in ascending order and dates are B's numbers.
         self.assertEqual([r["reportType"] for r in a.reports], [1, 2])
@@ -135,23 +135,23 @@ class ReceiptsMixin:
         a = await self.web(node, "13800000120", "a-web")
         b = await self.web(node, "13800000121", autoDeliveryReport=False)
         c = await self.web(node, "13800000122", autoDeliveryReport=False)
-        await b.readReport(a.uid)
+        await b.readReport(a.userId)
         await a.waitFor(lambda: len(a.reports) == 1, what="first report")
         creds = a.conn.credentials
         a.conn.close()
         await a.conn.closed
-        await b.send("MDR", {"date": 5, "target": a.uid})
-        await c.readReport(a.uid)
+        await b.send("MDR", {"date": 5, "target": a.userId})
+        await c.readReport(a.userId)
         d = await self.web(node, "13800000123", autoDeliveryReport=False)
         again = NewerWebClient(await self._reconnect(node, creds, "a-web"))
-        await d.readReport(a.uid)  # this MRN names only the newest head
+        await d.readReport(a.userId)  # this MRN names only the newest head
         await again.waitFor(lambda: len(again.reports) == 3, what="missed reports")
         self.assertEqual(reportKeys(again.reports),
-                         sorted([(1, b.uid, b.uid), (2, c.uid, c.uid), (2, d.uid, d.uid)]))
+                         sorted([(1, b.userId, b.userId), (2, c.userId, c.userId), (2, d.userId, d.userId)]))
 
     async def _reconnect(self, node, creds, clientId):
         conn = await self.openClient(node, "ws")
-        await conn.connect(creds.uid, creds.token, clientId)
+        await conn.connect(creds.userId, creds.token, clientId)
         conn.credentials = creds
         return conn
 
@@ -168,11 +168,11 @@ class ReceiptsMixin:
         reader = await self.web(node, "13800000133", autoDeliveryReport=False)
         outsider = await self.web(node, "13800000134", autoDeliveryReport=False)
         groupId = await self._group(owner, [b, c, reader])
-        ack = await reader.readReport(groupId, 1, [b.uid, c.uid, reader.uid, outsider.uid])
+        ack = await reader.readReport(groupId, 1, [b.userId, c.userId, reader.userId, outsider.userId])
         self.assertEqual(ack, {"code": 200, "message": "success"})
         for member in (b, c):
             await member.waitFor(lambda m=member: m.reports, what="tos member report")
-            self.assertEqual(reportKeys(member.reports), [(2, reader.uid, groupId)])
+            self.assertEqual(reportKeys(member.reports), [(2, reader.userId, groupId)])
         await sleep(0.5)
         for other in (owner, reader, outsider):
             self.assertEqual((other.mrn, other.reports), ([], []))
@@ -181,7 +181,7 @@ class ReceiptsMixin:
         # The group id comes back in the TCP GC ack (on WS only in the 104).
         conn = await self.loginAndConnect(self._node, owner.mobile, "tcp")
         ack = await conn.request(CreateGroup(
-            GroupInfo("", "g"), tuple(GroupMember(m.uid) for m in [owner] + members), (), None))
+            GroupInfo("", "g"), tuple(GroupMember(m.userId) for m in [owner] + members), (), None))
         return ack.groupId
 
     async def test_groupMessageWithTosGoesToTosOnly(self):
@@ -197,11 +197,11 @@ class ReceiptsMixin:
         await b.waitFor(lambda: b.messages, what="group notification")
         await c.waitFor(lambda: c.messages, what="group notification")
         before = len(c.messages)
-        await owner.sendText(groupId, "ring", "17", conversationType=1, tos=[b.uid])
+        await owner.sendText(groupId, "ring", "17", conversationType=1, tos=[b.userId])
         await b.waitFor(lambda: any(m["content"]["searchableContent"] == "ring"
                                     for m in b.messages), what="invitation")
         ring = [m for m in b.messages if m["content"]["searchableContent"] == "ring"][0]
-        self.assertEqual(ring["tos"], [b.uid])
+        self.assertEqual(ring["tos"], [b.userId])
         await sleep(0.5)
         self.assertEqual(len(c.messages), before)
 
@@ -221,7 +221,7 @@ class ReceiptsMixin:
         await b.conn.closed
         for start in range(0, 280, 40):
             await gatherResults([sender.request(SendMessage(Message(
-                Conversation(0, b.uid, 0), "", MessageContent(1, f"m{i}"))))
+                Conversation(0, b.userId, 0), "", MessageContent(1, f"m{i}"))))
                 for i in range(start, start + 40)])
             await sleep(1.0)
         b = NewerWebClient(await self._reconnect(node, creds, "b-web"))
@@ -237,7 +237,7 @@ class ReceiptsMixin:
         self.assertFalse(b.conn.closed.called)
         await a.waitFor(lambda: a.reports and max(r["date"] for r in a.reports) == b.lastMdrDate,
                         what="A's report of the last MDR")
-        self.assertEqual(reportKeys(a.reports), [(1, b.uid, b.uid)])
+        self.assertEqual(reportKeys(a.reports), [(1, b.userId, b.userId)])
 
     async def test_cappedPullFollowedByMn(self):
         """
@@ -254,7 +254,7 @@ class ReceiptsMixin:
         body = "x" * (100 * 1024)
         for start in range(0, 52, 13):
             await gatherResults([sender.request(SendMessage(Message(
-                Conversation(0, b.uid, 0), "", MessageContent(1, f"{i:03d}" + body))))
+                Conversation(0, b.userId, 0), "", MessageContent(1, f"{i:03d}" + body))))
                 for i in range(start, start + 13)])
         conn = await self._reconnect(node, creds, "b-web")
         b = NewerWebClient(conn)
@@ -278,7 +278,7 @@ class ReceiptsMixin:
         body = '"quoted" ' * 1500  # 13.5 KB that JSON escaping inflates
         for i in range(12):
             await sender.request(SendMessage(Message(
-                Conversation(0, b.uid, 0), "", MessageContent(1, f"{i:02d}" + body))))
+                Conversation(0, b.userId, 0), "", MessageContent(1, f"{i:02d}" + body))))
         await b.waitFor(lambda: len(b.messages) >= 12, 60, what="every message")
         self.assertEqual(sorted(m["content"]["searchableContent"][:2] for m in b.messages),
                          [f"{i:02d}" for i in range(12)])
@@ -316,15 +316,15 @@ class ReceiptsClusterTests(ProductionBackend, TestCase):
         a1 = NewerWebClient(await self.loginAndConnect(nodeA, "13800000180", "ws", "a-1"))
         a2 = NewerWebClient(await self.loginAndConnect(nodeB, "13800000180", "ws", "a-2"))
         b = NewerWebClient(await self.loginAndConnect(nodeB, "13800000181", "ws"))
-        await a1.sendText(b.uid, "hi", LOCAL_ID)
+        await a1.sendText(b.userId, "hi", LOCAL_ID)
         await b.waitFor(lambda: b.messages, what="B pulled")
         self.assertEqual(b.messages[0]["localMessageId"], LOCAL_ID)
-        await b.readReport(a1.uid)
-        both = [(1, b.uid, b.uid), (2, b.uid, b.uid)]
+        await b.readReport(a1.userId)
+        both = [(1, b.userId, b.userId), (2, b.userId, b.userId)]
         for device in (a1, a2):
             await device.waitFor(lambda d=device: reportKeys(d.reports) == both,
                                  what="reports on both nodes")
-        version = await a1.send("UP", {"scope": 3, "key": f"0-0-{b.uid}", "value": "1"})
+        version = await a1.send("UP", {"scope": 3, "key": f"0-0-{b.userId}", "value": "1"})
         await a2.waitFor(lambda: a2.settingNotices, what="UN across nodes")
         self.assertEqual(a2.settingNotices[0]["version"], version["version"])
         got = await a2.send("UG", {"version": 0})

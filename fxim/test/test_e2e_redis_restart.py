@@ -49,7 +49,7 @@ class RedisRestartTests(ProductionBackend, TestCase):
         def seqs(p):
             return {push.head for push in p.of(MessageNotify)}
 
-        await a.request(text(bWs.uid, "before"))
+        await a.request(text(bWs.userId, "before"))
         try:
             await until(lambda: all(seqs(p) == {1} for p in pushes), 20)
         except AssertionError:
@@ -57,11 +57,11 @@ class RedisRestartTests(ProductionBackend, TestCase):
 
         self.redisServer.stop()
         for i in range(5):
-            await a.request(text(bWs.uid, f"during {i}"))
+            await a.request(text(bWs.userId, f"during {i}"))
             await sleep(0.3)
         self.redisServer.start()
         for i in range(6):
-            await a.request(text(bWs.uid, f"after {i}"))
+            await a.request(text(bWs.userId, f"after {i}"))
             await sleep(0.1)
         expected = set(range(1, 13))
         try:
@@ -73,5 +73,5 @@ class RedisRestartTests(ProductionBackend, TestCase):
             pulled = await conn.request(PullMessages(0, 0))
             self.assertEqual(len(pulled.messages), 12)
         # After the restart the cluster works as before.
-        await a.request(text(bWs.uid, "later"))
+        await a.request(text(bWs.userId, "later"))
         await until(lambda: all(13 in seqs(p) for p in pushes), 20)

@@ -55,7 +55,7 @@ class SettingsMixin:
         changes = await phone.request(GetSettings(ack.version))
         self.assertEqual(changes.entries, (Setting(2, "", "1", version),))
         laptop = await self.openClient(node, "tcp")
-        connectAck = await laptop.connect(phone.credentials.uid, phone.credentials.token, "phone")
+        connectAck = await laptop.connect(phone.credentials.userId, phone.credentials.token, "phone")
         self.assertEqual(connectAck.settingHead, version)
 
     async def test_badSetting(self):

@@ -46,7 +46,7 @@ fximTestBlacklist = HandlerSet("fximtest.blacklist", "test-only blacklist subsig
 async def blacklist(context, request):
     value = request.value
     row = await context.server.social.setBlacklisted(
-        context.uid, value["target"], bool(value["blacklisted"]))
+        context.userId, value["target"], bool(value["blacklisted"]))
     return None if row is None else row.state
 '''
 
@@ -114,51 +114,51 @@ class SocialMixin:
 
         for searcher in (a, b):
             found = await searcher.request(SearchUsers("13800000041", 0, 0))
-            self.assertEqual([u.uid for u in found.users], [b.uid])
+            self.assertEqual([u.userId for u in found.users], [b.userId])
             self.assertEqual(found.users[0].mobile, "13800000041")
         self.assertEqual((await a.request(SearchUsers("   ", 1, 0))).users, ())
 
-        await a.request(AddFriend(b.uid, "我是 A"))
+        await a.request(AddFriend(b.userId, "我是 A"))
         await until(lambda: pushesB.of(FriendRequestNotify))
         [request] = (await b.request(PullFriendRequests(0))).requests
         self.assertEqual((request.fromUid, request.toUid, request.reason, request.status),
-                         (a.uid, b.uid, "我是 A", FriendRequestStatus.SENT))
+                         (a.userId, b.userId, "我是 A", FriendRequestStatus.SENT))
         [mine] = (await a.request(PullFriendRequests(0))).requests
-        self.assertEqual((mine.fromUid, mine.toUid), (a.uid, b.uid))
+        self.assertEqual((mine.fromUid, mine.toUid), (a.userId, b.userId))
 
-        await b.request(HandleFriendRequest(a.uid, 1))
+        await b.request(HandleFriendRequest(a.userId, 1))
         await until(lambda: pushesA.of(FriendNotify) and pushesB.of(FriendNotify))
         for inbox in (inboxA, inboxB):
             greetings = await withTimeout(inbox.waitFor(3))
             self.assertEqual([(m.content.type, m.fromUser) for m in greetings],
-                             [(ContentType.TEXT, a.uid), (ContentType.TIP, a.uid),
-                              (ContentType.TIP, a.uid)])
+                             [(ContentType.TEXT, a.userId), (ContentType.TIP, a.userId),
+                              (ContentType.TIP, a.userId)])
             self.assertEqual(greetings[0].content.searchableContent, "我是 A")
             self.assertEqual(greetings[0].conversation.type, 0)
-        self.assertEqual([m.uid for m in inboxA.messages], [m.uid for m in inboxB.messages])
+        self.assertEqual([m.messageUid for m in inboxA.messages], [m.messageUid for m in inboxB.messages])
 
         [friendOfA] = (await a.request(PullFriends(0))).friends
         [friendOfB] = (await b.request(PullFriends(0))).friends
-        self.assertEqual((friendOfA.uid, friendOfA.state), (b.uid, FriendState.NORMAL))
-        self.assertEqual((friendOfB.uid, friendOfB.state), (a.uid, FriendState.NORMAL))
+        self.assertEqual((friendOfA.userId, friendOfA.state), (b.userId, FriendState.NORMAL))
+        self.assertEqual((friendOfB.userId, friendOfB.state), (a.userId, FriendState.NORMAL))
 
         fnBefore = len(pushesA.of(FriendNotify))
-        await a.request(SetFriendAlias(b.uid, "Bobby"))
+        await a.request(SetFriendAlias(b.userId, "Bobby"))
         await until(lambda: len(pushesA.of(FriendNotify)) > fnBefore)
         [friendOfA] = (await a.request(PullFriends(0))).friends
         self.assertEqual(friendOfA.alias, "Bobby")
         [friendOfB] = (await b.request(PullFriends(0))).friends
         self.assertEqual(friendOfB.alias, "")
         # The web client sets aliases too.
-        await b.request(SetFriendAlias(a.uid, "小A"))
+        await b.request(SetFriendAlias(a.userId, "小A"))
         [friendOfB] = (await b.request(PullFriends(0))).friends
         self.assertEqual(friendOfB.alias, "小A")
 
         with self.assertRaises(RequestFailed) as caught:
-            await a.request(AddFriend(b.uid, "again"))
+            await a.request(AddFriend(b.userId, "again"))
         self.assertEqual(caught.exception.code, ErrorCode.FRIEND_ALREADY_REQUEST)
         # Friends can now talk both ways.
-        await a.request(text(b.uid, "hello friend"))
+        await a.request(text(b.userId, "hello friend"))
         await withTimeout(inboxB.waitFor(4))
         self.assertEqual(inboxB.messages[3].content.searchableContent, "hello friend")
 
@@ -172,33 +172,33 @@ class SocialMixin:
         c = await self.loginAndConnect(node, "13800000042", "tcp")
         b = await self.loginAndConnect(node, "13800000043", "ws")
         pushesC, pushesB = Pushes(c), Pushes(b)
-        await c.request(AddFriend(b.uid, "let me in"))
+        await c.request(AddFriend(b.userId, "let me in"))
         await until(lambda: pushesB.of(FriendRequestNotify))
-        await b.request(HandleFriendRequest(c.uid, 2))
+        await b.request(HandleFriendRequest(c.userId, 2))
         await until(lambda: pushesC.of(FriendRequestNotify))
         [request] = (await c.request(PullFriendRequests(0))).requests
-        self.assertEqual((request.fromUid, request.status), (c.uid, FriendRequestStatus.REJECTED))
+        self.assertEqual((request.fromUid, request.status), (c.userId, FriendRequestStatus.REJECTED))
         self.assertEqual((await c.request(PullFriends(0))).friends, ())
         self.assertEqual((await b.request(PullFriends(0))).friends, ())
         self.assertEqual((await c.request(PullMessages(0, 0))).messages, ())
         self.assertEqual((await b.request(PullMessages(0, 0))).messages, ())
         # Rejecting is final: accepting afterwards is 253, handling it
         # again the same way is 0.
-        await b.request(HandleFriendRequest(c.uid, 2))
+        await b.request(HandleFriendRequest(c.userId, 2))
         with self.assertRaises(RequestFailed):
-            await b.request(HandleFriendRequest(c.uid, 1))
+            await b.request(HandleFriendRequest(c.userId, 1))
         frnBefore = len(pushesB.of(FriendRequestNotify))
-        await c.request(AddFriend(b.uid, "please"))
+        await c.request(AddFriend(b.userId, "please"))
         await sleep(0.3)
         self.assertEqual(len(pushesB.of(FriendRequestNotify)), frnBefore)
         [request] = (await b.request(PullFriendRequests(0))).requests
         self.assertEqual((request.reason, request.status), ("let me in", FriendRequestStatus.REJECTED))
         with self.assertRaises(RequestFailed) as caught:
-            await c.request(SetFriendAlias(b.uid, "nope"))
+            await c.request(SetFriendAlias(b.userId, "nope"))
         self.assertEqual(caught.exception.code, ErrorCode.NOT_EXIST)
         # Handling a request that does not exist: 253.
         with self.assertRaises(RequestFailed) as caught:
-            await c.request(HandleFriendRequest(b.uid, 1))
+            await c.request(HandleFriendRequest(b.userId, 1))
         self.assertEqual(caught.exception.code, ErrorCode.NOT_EXIST)
 
     async def test_friendRequestsArePrivate(self):
@@ -212,8 +212,8 @@ class SocialMixin:
         eveTcp = await self.loginAndConnect(node, "13800000046", "tcp")
         eveWs = await self.loginAndConnect(node, "13800000046", "ws")
         pushesEve = Pushes(eveTcp)
-        await a.request(AddFriend(b.uid, "secret reason"))
-        await b.request(AddFriend(a.uid, "me too"))
+        await a.request(AddFriend(b.userId, "secret reason"))
+        await b.request(AddFriend(a.userId, "me too"))
         await sleep(0.3)
         self.assertEqual(pushesEve.all, [])
         for eve in (eveTcp, eveWs):
@@ -221,7 +221,7 @@ class SocialMixin:
         self.assertEqual(len((await a.request(PullFriendRequests(0))).requests), 2)
         # Eve cannot accept (or reject) a request that was not sent to her.
         with self.assertRaises(RequestFailed) as caught:
-            await eveTcp.request(HandleFriendRequest(a.uid, 1))
+            await eveTcp.request(HandleFriendRequest(a.userId, 1))
         self.assertEqual(caught.exception.code, ErrorCode.NOT_EXIST)
         self.assertEqual((await a.request(PullFriends(0))).friends, ())
         self.assertEqual((await eveTcp.request(PullFriends(0))).friends, ())
@@ -240,23 +240,23 @@ class SocialMixin:
         a = await self.loginAndConnect(node, "13800000047", "tcp")
         b = await self.loginAndConnect(node, "13800000048", "ws")
         pushesB = Pushes(b)
-        await a.request(AddFriend(b.uid, "hi"))
-        await b.request(HandleFriendRequest(a.uid, 1))
-        await a.request(text(b.uid, "before"))
+        await a.request(AddFriend(b.userId, "hi"))
+        await b.request(HandleFriendRequest(a.userId, 1))
+        await a.request(text(b.userId, "before"))
 
-        state = await b.request(JsonRequest({"target": a.uid, "blacklisted": True}),
+        state = await b.request(JsonRequest({"target": a.userId, "blacklisted": True}),
                                 subsignal=BLACKLIST)
         self.assertEqual(state, FriendState.BLACKED)
         [row] = (await b.request(PullFriends(0))).friends
-        self.assertEqual((row.uid, row.state), (a.uid, FriendState.BLACKED))
+        self.assertEqual((row.userId, row.state), (a.userId, FriendState.BLACKED))
         with self.assertRaises(RequestFailed) as caught:
-            await a.request(text(b.uid, "blocked"))
+            await a.request(text(b.userId, "blocked"))
         self.assertEqual(caught.exception.code, ErrorCode.IN_BLACK_LIST)
         frnBefore = len(pushesB.of(FriendRequestNotify))
         with self.assertRaises(RequestFailed) as caught:
-            await a.request(AddFriend(b.uid, "let me back"))
+            await a.request(AddFriend(b.userId, "let me back"))
         self.assertEqual(caught.exception.code, ErrorCode.FRIEND_REQUEST_BLOCKED)
-        await b.request(text(a.uid, "I can still talk"))
+        await b.request(text(a.userId, "I can still talk"))
         await sleep(0.3)
         self.assertEqual(len(pushesB.of(FriendRequestNotify)), frnBefore)
         bodies = [m.content.searchableContent
@@ -264,10 +264,10 @@ class SocialMixin:
         self.assertNotIn("blocked", bodies)
         self.assertIn("I can still talk", bodies)
 
-        state = await b.request(JsonRequest({"target": a.uid, "blacklisted": False}),
+        state = await b.request(JsonRequest({"target": a.userId, "blacklisted": False}),
                                 subsignal=BLACKLIST)
         self.assertEqual(state, FriendState.NORMAL)
-        await a.request(text(b.uid, "after"))
+        await a.request(text(b.userId, "after"))
         bodies = [m.content.searchableContent
                   for m in (await b.request(PullMessages(0, 0))).messages]
         self.assertEqual(bodies[-1], "after")
@@ -283,16 +283,16 @@ class SocialMixin:
         pushes = Pushes(target)
         from fxim.client import registerPluginSubsignal
         registerPluginSubsignal("FXIMTESTBLACKLIST", BLACKLIST)
-        await target.request(JsonRequest({"target": stranger.uid, "blacklisted": True}),
+        await target.request(JsonRequest({"target": stranger.userId, "blacklisted": True}),
                              subsignal=BLACKLIST)
         await sleep(0.2)
         del pushes.all[:]
         for _ in range(2):
             with self.assertRaises(RequestFailed) as caught:
-                await stranger.request(AddFriend(target.uid, "hello?"))
+                await stranger.request(AddFriend(target.userId, "hello?"))
             self.assertEqual(caught.exception.code, ErrorCode.FRIEND_REQUEST_BLOCKED)
         with self.assertRaises(RequestFailed) as caught:
-            await stranger.request(text(target.uid, "hello?"))
+            await stranger.request(text(target.userId, "hello?"))
         self.assertEqual(caught.exception.code, ErrorCode.IN_BLACK_LIST)
         await sleep(0.3)
         self.assertEqual(pushes.of(FriendRequestNotify), [])

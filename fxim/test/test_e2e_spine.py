@@ -127,9 +127,9 @@ class SpineTests(NodeTestMixin, TestCase):
         ws.onPush(pushes.append)
         from fxim.wire.requests import JsonRequest
         reply = await tcp.request(JsonRequest({"hello": "世界"}), subsignal=64)
-        self.assertEqual(reply, {"echo": {"hello": "世界"}, "uid": tcp.uid})
+        self.assertEqual(reply, {"echo": {"hello": "世界"}, "uid": tcp.userId})
         reply = await ws.request(JsonRequest([1, 2]), subsignal=64)
-        self.assertEqual(reply, {"echo": [1, 2], "uid": ws.uid})
+        self.assertEqual(reply, {"echo": [1, 2], "uid": ws.userId})
         await sleep(0.2)
         self.assertEqual(len(pushes), 1)
 

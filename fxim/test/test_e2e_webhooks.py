@@ -85,13 +85,13 @@ class WebhookContract(TestCaseMixin):
         node = await self.startNode(["--webhook-url", hooks.url] + secretFiles() + FAST)
         alice = await self.loginAndConnect(node, "13800000001", "tcp")
         bob = await self.loginAndConnect(node, "13800000002", "ws")
-        a, b = alice.credentials.uid, bob.credentials.uid
+        a, b = alice.credentials.userId, bob.credentials.userId
         await alice.request(AddFriend(b, "hi"))
         await bob.request(HandleFriendRequest(a, 1))
         acks = []
         for i in range(6):
             acks.append(await alice.request(text(b, f"m{i}")))
-        await alice.request(RecallMessage(acks[2].uid))
+        await alice.request(RecallMessage(acks[2].messageUid))
         await alice.request(CreateGroup(GroupInfo("", "team"), (GroupMember(b),)))
         bob.close()
         await bob.closed
@@ -117,13 +117,13 @@ class WebhookContract(TestCaseMixin):
         self.assertEqual(accepted["data"], {"from": a, "to": b})
         sent = [e["data"] for e in events(hooks, "message.sent")]
         # In order per conversation, each once, despite the failures.
-        self.assertEqual([m["uid"] for m in sent], [ack.uid for ack in acks])
+        self.assertEqual([m["uid"] for m in sent], [ack.messageUid for ack in acks])
         self.assertEqual([m["content"]["searchableContent"] for m in sent],
                          [f"m{i}" for i in range(6)])
         self.assertEqual(sent[0]["from"], a)
         self.assertEqual(sent[0]["conversation"], {"type": 0, "target": b, "line": 0})
         [recalled] = events(hooks, "message.recalled")
-        self.assertEqual((recalled["data"]["uid"], recalled["data"]["operator"]), (acks[2].uid, a))
+        self.assertEqual((recalled["data"]["uid"], recalled["data"]["operator"]), (acks[2].messageUid, a))
         order = [e["event"] for e in events(hooks) if e["event"].startswith("message.")]
         self.assertEqual(order, ["message.sent"] * 6 + ["message.recalled"])
         [group] = events(hooks, "group.changed")
@@ -147,7 +147,7 @@ class WebhookContract(TestCaseMixin):
         node = await self.startNode(["--webhook-url", hooks.url, "--webhook-events", "message.sent",
                                      "--outbox-max-attempts", "2"] + secretFiles() + FAST)
         alice = await self.loginAndConnect(node, "13800000001", "tcp")
-        ack = await alice.request(text(alice.credentials.uid, "to myself"))
+        ack = await alice.request(text(alice.credentials.userId, "to myself"))
         base = node.httpBase + "/admin/outbox"
 
         async def dead():
@@ -157,20 +157,20 @@ class WebhookContract(TestCaseMixin):
                     return body["result"]
                 await sleep(0.2)
         [letter] = await withTimeout(dead(), 20)
-        self.assertEqual(letter["payload"]["data"]["uid"], ack.uid)
+        self.assertEqual(letter["payload"]["data"]["uid"], ack.messageUid)
         self.assertEqual(letter["attempts"], 2)
         self.assertIn("HTTP 500", letter["lastError"])
         status, body = await getJson(base)
         self.assertEqual(body["result"]["webhook"], {"pending": 0, "dead": 1})
         self.assertEqual((await getJson(base, secret="wrong"))[0], 401)
         # The rest of the admin API still answers beside the new route.
-        status, _ = await getJson(node.httpBase + f"/admin/users/{alice.credentials.uid}")
+        status, _ = await getJson(node.httpBase + f"/admin/users/{alice.credentials.userId}")
         self.assertEqual(status, 200)
         up[0] = True
         status, body = await getJson(base + f"/dead/{letter['id']}/retry", b"POST")
         self.assertEqual(status, 200, body)
         await hooks.waitFor(1)
-        self.assertEqual(events(hooks)[0]["data"]["uid"], ack.uid)
+        self.assertEqual(events(hooks)[0]["data"]["uid"], ack.messageUid)
         self.assertEqual((await getJson(base + "/dead/999999/retry", b"POST"))[0], 404)
 
     def test_deadLetters(self):
@@ -194,7 +194,7 @@ class WebhookContract(TestCaseMixin):
         ok = await postJson(reactor, node.httpBase + "/push/register",
                             {"token": phone.token, "pushToken": "tok-phone"})
         self.assertEqual(ok["code"], 0, ok)
-        uids = [(await alice.request(text(phone.uid, f"m{i}"))).uid for i in range(8)]
+        messageUids = [(await alice.request(text(phone.userId, f"m{i}"))).messageUid for i in range(8)]
         await sleep(1.0)
         await node.stop(signal.SIGKILL)
         self.assertEqual((hooks.requests, gateway.requests), ([], []))
@@ -203,9 +203,9 @@ class WebhookContract(TestCaseMixin):
         await hooks.waitFor(8)
         await gateway.waitFor(8)
         await sleep(1.0)
-        self.assertEqual([e["data"]["uid"] for e in events(hooks)], uids)
+        self.assertEqual([e["data"]["uid"] for e in events(hooks)], messageUids)
         self.assertEqual(sorted(int(r.json["notification"]["event_id"]) for r in gateway.requests),
-                         uids)
+                         messageUids)
 
     def test_killedNodeDeliversAfterRestart(self):
         """
@@ -233,7 +233,7 @@ class WebhookContract(TestCaseMixin):
         node = await self.startNode(common)
         alice = await self.loginAndConnect(node, "13800000001", "tcp")
         bob = await self.loginAndConnect(node, "13800000002", "ws")
-        b = bob.credentials.uid
+        b = bob.credentials.userId
         with self.assertRaises(RequestFailed) as caught:
             await alice.request(text(b, "reject me"))
         self.assertEqual(caught.exception.code, ErrorCode.SENSITIVE_MATCHED)
@@ -247,19 +247,19 @@ class WebhookContract(TestCaseMixin):
                          ["rewritten", "hang", "break", "fine"])
         signed = hook.requests[0]
         self.assertTrue(verifySignature(SECRET, signed.headers, signed.body, reactor.seconds()))
-        self.assertEqual(signed.json["data"]["from"], alice.credentials.uid)
+        self.assertEqual(signed.json["data"]["from"], alice.credentials.userId)
         self.assertIn("fail-open", node.log())
 
         closed = await self.startNode(common + ["--before-send-policy", "closed"])
         carol = await self.loginAndConnect(closed, "13800000003", "tcp")
         dave = await self.loginAndConnect(closed, "13800000004", "tcp")
         with self.assertRaises(RequestFailed) as caught:
-            await carol.request(text(dave.credentials.uid, "hang"))
+            await carol.request(text(dave.credentials.userId, "hang"))
         self.assertEqual(caught.exception.code, ErrorCode.TIMEOUT)
         with self.assertRaises(RequestFailed) as caught:
-            await carol.request(text(dave.credentials.uid, "break"))
+            await carol.request(text(dave.credentials.userId, "break"))
         self.assertEqual(caught.exception.code, ErrorCode.SERVER_ERROR)
-        await carol.request(text(dave.credentials.uid, "fine"))
+        await carol.request(text(dave.credentials.userId, "fine"))
         result = await dave.request(PullMessages(0, 0))
         self.assertEqual([m.content.searchableContent for m in result.messages], ["fine"])
 

@@ -149,22 +149,22 @@ class WebPasswordMixin:
         node = await self.startNode(["--admin-secret-file", secretPath])
         auth = {"Authorization": "Bearer " + ADMIN_SECRET}
 
-        async def mint(uid, cid):
+        async def mint(userId, cid):
             answer = await postJson(reactor, node.httpBase + "/admin/tokens",
-                                    {"uid": uid, "clientId": cid}, auth)
-            self.assertEqual(answer.get("code"), 0, (uid, cid, answer))
+                                    {"uid": userId, "clientId": cid}, auth)
+            self.assertEqual(answer.get("code"), 0, (userId, cid, answer))
             return answer["result"]["token"]
 
-        async def createUser(uid, mobile):
+        async def createUser(userId, mobile):
             answer = await postJson(reactor, node.httpBase + "/admin/users",
-                                    {"uid": uid, "mobile": mobile}, auth)
-            self.assertEqual(answer.get("code"), 0, (uid, answer))
+                                    {"uid": userId, "mobile": mobile}, auth)
+            self.assertEqual(answer.get("code"), 0, (userId, answer))
 
         devices = []
         # The browser's own way in: /login with its UUID device id.
         for cid in [UUID_CID, cidOfLength(32), cidOfLength(37)]:
             creds = await login(reactor, node.httpBase, "13800000000", LOGIN_CODE, cid)
-            devices.append({"token": creds.token, "userName": creds.uid, "clientIdentifier": cid})
+            devices.append({"token": creds.token, "userName": creds.userId, "clientIdentifier": cid})
         shortUid = devices[0]["userName"]
         self.assertEqual(len(shortUid), 8)
         longUid = uuid.uuid4().hex  # what the server issues past 2**30 users
@@ -173,9 +173,9 @@ class WebPasswordMixin:
         cids += ["设备" * k for k in range(1, 9)] + ["é" * 127, "😀" * 63, "设" * 85]
         pairs = [(shortUid, cid) for cid in cids] + [(longUid, cid) for cid in cids]
         # Admin-created uids of other lengths, on a few device ids.
-        for n, uid in enumerate(["a", "z" * 64, "用户名"]):
-            await createUser(uid, f"1380000001{n}")
-            pairs += [(uid, cid) for cid in [cidOfLength(1), cidOfLength(32), UUID_CID,
+        for n, userId in enumerate(["a", "z" * 64, "用户名"]):
+            await createUser(userId, f"1380000001{n}")
+            pairs += [(userId, cid) for cid in [cidOfLength(1), cidOfLength(32), UUID_CID,
                                              cidOfLength(37), cidOfLength(64), "设备"]]
         limit = DeferredSemaphore(8)
         tokens = await gatherResults([limit.run(lambda u=u, c=c: Deferred.fromCoroutine(mint(u, c)))

@@ -178,10 +178,10 @@ class _Account:
             }).encode(), headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=10) as answer:
             result = json.loads(answer.read())["result"]
-        self.uid, self.token = result["userId"], result["token"]
+        self.userId, self.token = result["userId"], result["token"]
 
     def connectBody(self) -> dict:
-        return {"userName": self.uid, "clientIdentifier": self.clientId,
+        return {"userName": self.userId, "clientIdentifier": self.clientId,
                 "password": crypto.makePassword(self.token, int(time.time() * 1000))}
 
 

@@ -37,11 +37,11 @@ class RecordingBus:
     def __init__(self):
         self.deliveries = []
 
-    def deliver(self, uid, push, excludeCid=None):
-        self.deliveries.append((uid, push))
+    def deliver(self, userId, push, excludeCid=None):
+        self.deliveries.append((userId, push))
         return succeed(1)
 
-    def kick(self, uid, cid, keep=None):
+    def kick(self, userId, cid, keep=None):
         return succeed(None)
 
 
@@ -60,14 +60,14 @@ class GroupTestMixin:
         self.config, self.store = node.config, node.server.store
         self.server, self.messages, self.groups = node.server, node.server.messages, \
             node.server.groups
-        for i, uid in enumerate((OWNER, BOB, CAROL, DAVE)):
-            self.wait(self.store.createUser("1380000000" + str(i), uid, 0, uid=uid))
+        for i, userId in enumerate((OWNER, BOB, CAROL, DAVE)):
+            self.wait(self.store.createUser("1380000000" + str(i), userId, 0, userId=userId))
 
-    def context(self, uid):
+    def context(self, userId):
         """
         @return: the L{RequestContext} of a request from C{uid}'s device.
         """
-        return RequestContext(FakeConnection(uid, "cid"), self.server, 0, 0, 0)
+        return RequestContext(FakeConnection(userId, "cid"), self.server, 0, 0, 0)
 
     def wait(self, coroutineOrDeferred):
         return self.successResultOf(ensureDeferred(coroutineOrDeferred))
@@ -86,18 +86,18 @@ class GroupTestMixin:
         self.tick()
         return gid
 
-    def inbox(self, uid):
+    def inbox(self, userId):
         """
         @return: the messages stored for C{uid}, oldest first.
         """
-        return list(self.wait(self.messages.pull(uid, 0)).messages)
+        return list(self.wait(self.messages.pull(userId, 0)).messages)
 
-    def notifications(self, uid):
+    def notifications(self, userId):
         """
         @return: C{(type, data dict)} of every group message of C{uid}.
         """
         return [(m.content.type, json.loads(m.content.data) if m.content.data else None)
-                for m in self.inbox(uid)
+                for m in self.inbox(userId)
                 if m.conversation.type == ConversationType.GROUP]
 
     def memberIds(self, gid):
@@ -115,12 +115,12 @@ class CreateTests(GroupTestMixin, SynchronousTestCase):
         C{{"g","o","n","m":""}} for every member and sends each an MN.
         """
         gid = self.makeGroup()
-        for uid in (OWNER, BOB, CAROL):
-            [(type, data)] = self.notifications(uid)
+        for userId in (OWNER, BOB, CAROL):
+            [(type, data)] = self.notifications(userId)
             self.assertEqual(type, ContentType.CREATE_GROUP)
             self.assertEqual(data, {"g": gid, "o": OWNER, "n": "friends", "m": ""})
         self.assertEqual(self.notifications(DAVE), [])
-        self.assertEqual(sorted(uid for uid, _ in self.bus.deliveries), [BOB, CAROL, OWNER])
+        self.assertEqual(sorted(userId for userId, _ in self.bus.deliveries), [BOB, CAROL, OWNER])
         message = self.inbox(BOB)[0]
         self.assertEqual(message.conversation, Conversation(1, gid, 0))
         self.assertEqual(message.fromUser, OWNER)
@@ -157,7 +157,7 @@ class CreateTests(GroupTestMixin, SynchronousTestCase):
                   ErrorCode.INVALID_PARAMETER)
         self.assertIsNone(self.wait(self.store.getGroup("big")))
         for i in range(4):
-            self.wait(self.store.createUser("", str(i), 0, uid=str(i)))
+            self.wait(self.store.createUser("", str(i), 0, userId=str(i)))
         gid = self.makeGroup(members=[str(i) for i in range(4)])
         self.assertFails(self.groups.addMembers(OWNER, gid, [GroupMember(DAVE)], None),
                   ErrorCode.INVALID_PARAMETER)
@@ -386,8 +386,8 @@ class MembershipTests(GroupTestMixin, SynchronousTestCase):
         self.assertFails(self.groups.dismiss(BOB, gid, None), ErrorCode.NOT_RIGHT)
         self.wait(self.groups.dismiss(OWNER, gid, None))
         expected = (108, {"g": gid, "o": OWNER, "m": ""})
-        for uid in (OWNER, BOB, CAROL):
-            self.assertEqual(self.notifications(uid)[-1], expected)
+        for userId in (OWNER, BOB, CAROL):
+            self.assertEqual(self.notifications(userId)[-1], expected)
         self.assertIsNone(self.wait(self.store.getGroup(gid)))
         self.assertFails(self.groups.dismiss(OWNER, gid, None), ErrorCode.NOT_EXIST)
 
@@ -500,8 +500,8 @@ class SqliteGroupTests(TestCase):
                                                     bus=RecordingBus()))
         self.addCleanup(lambda: ensureDeferred(node.close()))
         messages, groups = node.server.messages, node.server.groups
-        for i, uid in enumerate((OWNER, BOB, CAROL, DAVE)):
-            yield store.createUser("1380000000" + str(i), uid, 0, uid=uid)
+        for i, userId in enumerate((OWNER, BOB, CAROL, DAVE)):
+            yield store.createUser("1380000000" + str(i), userId, 0, userId=userId)
         gid = yield ensureDeferred(groups.create(
             OWNER, GroupInfo("", "n"), [GroupMember(m) for m in (BOB, CAROL, DAVE)], None))
         yield ensureDeferred(groups.setManager(gid, CAROL, True))

@@ -209,7 +209,7 @@ class OutageTests(NodeTestMixin, TestCase):
         self.assertEqual((status, body["checks"]), (200, {"database": "ok", "redis": "ok"}))
         alice = await self._client("13900000001")
         bob = await self._client("13900000002")
-        await withTimeout(alice.sendText(bob.uid, "before"))
+        await withTimeout(alice.sendText(bob.userId, "before"))
         await deferToThread(self.pg.stop)
         body = await self._waitReady(503)
         self.assertTrue(body["checks"]["database"].startswith("error"), body)
@@ -218,7 +218,7 @@ class OutageTests(NodeTestMixin, TestCase):
         failures = 0
         for i in range(20):
             try:
-                await withTimeout(alice.sendText(bob.uid, f"during {i}"), 15)
+                await withTimeout(alice.sendText(bob.userId, f"during {i}"), 15)
             except Exception:
                 failures += 1
         self.assertGreater(failures, 0)
@@ -227,7 +227,7 @@ class OutageTests(NodeTestMixin, TestCase):
         self.assertEqual(log.count("database unavailable"), 1, log[-3000:])
         await deferToThread(self.pg.start)
         await self._waitReady(200)
-        await withTimeout(alice.sendText(bob.uid, "after"), 30)
+        await withTimeout(alice.sendText(bob.userId, "after"), 30)
         self.assertNotIn("Traceback", self.node.log())
         self.assertIn("database available again", self.node.log())
         # The SDK logs the pulls that failed during the outage.
@@ -253,7 +253,7 @@ class OutageTests(NodeTestMixin, TestCase):
         the bound, no C{unregister failed}, no traceback, C{fxim stopped}.
         """
         clients = [await self._client(f"1390000001{i}") for i in range(3)]
-        await withTimeout(clients[0].sendText(clients[1].uid, "hi"))
+        await withTimeout(clients[0].sendText(clients[1].userId, "hi"))
         # More devices, on both transports, whose connections close while
         # Redis is being closed.
         for i in range(20):
@@ -352,8 +352,8 @@ class FullDiskTests(NodeTestMixin, TestCase):
         from fxim.wire import requests as rq
 
         def send(i):
-            message = Message(Conversation(ConversationType.PRIVATE, bob.credentials.uid, 0),
-                              alice.credentials.uid, MessageContent(type=1,
+            message = Message(Conversation(ConversationType.PRIVATE, bob.credentials.userId, 0),
+                              alice.credentials.userId, MessageContent(type=1,
                               searchableContent=f"m{i}" + "x" * 2000), localId=i + 1)
             return withTimeout(alice.request(rq.SendMessage(message)), 30)
         await send(0)

@@ -121,9 +121,9 @@ class _SiteTestMixin:
         return self.post("/login", {"mobile": mobile, "code": code,
                                     "clientId": cid}).json()
 
-    def connect(self, uid, token, cid=CID):
+    def connect(self, userId, token, cid=CID):
         password = crypto.makePassword(token, int(self.clock.seconds() * 1000))
-        return self.auth.verifyConnect(uid, password, cid)
+        return self.auth.verifyConnect(userId, password, cid)
 
 
 class LoginApiTests(_SiteTestMixin, SynchronousTestCase):
@@ -418,27 +418,27 @@ class AdminApiTests(_SiteTestMixin, SynchronousTestCase):
         Blocking refuses CONNECT with 3; unblocking restores it.
         """
         result = self.login()["result"]
-        uid, token = result["userId"], result["token"]
-        response = self.admin("POST", "users/%s/block" % (uid,))
+        userId, token = result["userId"], result["token"]
+        response = self.admin("POST", "users/%s/block" % (userId,))
         self.assertEqual(response.json()["result"]["status"], 2)
-        self.assertEqual(self.failureResultOf(self.connect(uid, token))
+        self.assertEqual(self.failureResultOf(self.connect(userId, token))
                          .value.code, 3)
-        response = self.admin("POST", "users/%s/unblock" % (uid,))
+        response = self.admin("POST", "users/%s/unblock" % (userId,))
         self.assertEqual(response.json()["result"]["status"], 0)
-        self.successResultOf(self.connect(uid, token))
+        self.successResultOf(self.connect(userId, token))
 
     def test_mintToken(self):
         """
         C{POST /admin/tokens} mints a token that works for CONNECT.
         """
-        uid = self.admin("POST", "users", {"mobile": MOBILE}).json()[
+        userId = self.admin("POST", "users", {"mobile": MOBILE}).json()[
             "result"]["uid"]
-        response = self.admin("POST", "tokens", {"uid": uid, "clientId": CID})
+        response = self.admin("POST", "tokens", {"uid": userId, "clientId": CID})
         self.assertEqual(response.status, 200)
         result = response.json()["result"]
-        self.assertEqual((result["userId"], result["clientId"]), (uid, CID))
-        self.successResultOf(self.connect(uid, result["token"]))
-        for body in [{"uid": uid}, {"clientId": CID}, {"uid": uid,
+        self.assertEqual((result["userId"], result["clientId"]), (userId, CID))
+        self.successResultOf(self.connect(userId, result["token"]))
+        for body in [{"uid": userId}, {"clientId": CID}, {"uid": userId,
                                                        "clientId": ""}]:
             self.assertEqual(self.admin("POST", "tokens", body).status, 400)
 
@@ -447,25 +447,25 @@ class AdminApiTests(_SiteTestMixin, SynchronousTestCase):
         Sessions are listed without secrets and revoked one or all.
         """
         result = self.login(cid=CID)["result"]
-        uid, token = result["userId"], result["token"]
+        userId, token = result["userId"], result["token"]
         self.clock.advance(60)
         token2 = self.login(cid="dev2")["result"]["token"]
-        response = self.admin("GET", "users/%s/sessions" % (uid,))
+        response = self.admin("GET", "users/%s/sessions" % (userId,))
         sessions = response.json()["result"]
         self.assertEqual(sorted(s["clientId"] for s in sessions),
                          sorted([CID, "dev2"]))
         for session in self.store.sessions.values():
             self.assertNotIn(session.secret, response.body.decode())
             self.assertNotIn(session.dbSecret, response.body.decode())
-        response = self.admin("DELETE", "users/%s/sessions/dev2" % (uid,))
+        response = self.admin("DELETE", "users/%s/sessions/dev2" % (userId,))
         self.assertEqual(response.json()["result"], {"revoked": 1})
         self.assertEqual(self.failureResultOf(
-            self.connect(uid, token2, "dev2")).value.code, 8)
-        self.successResultOf(self.connect(uid, token))
-        response = self.admin("DELETE", "users/%s/sessions" % (uid,))
+            self.connect(userId, token2, "dev2")).value.code, 8)
+        self.successResultOf(self.connect(userId, token))
+        response = self.admin("DELETE", "users/%s/sessions" % (userId,))
         self.assertEqual(response.json()["result"], {"revoked": 1})
         self.assertEqual(self.failureResultOf(
-            self.connect(uid, token)).value.code, 8)
+            self.connect(userId, token)).value.code, 8)
 
     def test_noSecretsLogged(self):
         """
@@ -477,20 +477,20 @@ class AdminApiTests(_SiteTestMixin, SynchronousTestCase):
         self.addCleanup(globalLogPublisher.removeObserver, events.append)
         body = self.login()
         code = self.sms.lastCode(MOBILE)
-        uid = body["result"]["userId"]
-        minted = self.admin("POST", "tokens", {"uid": uid, "clientId": "d2"}
+        userId = body["result"]["userId"]
+        minted = self.admin("POST", "tokens", {"uid": userId, "clientId": "d2"}
                             ).json()["result"]["token"]
         self.admin("POST", "users", {"mobile": OTHER})
-        self.admin("GET", "users/%s/sessions" % (uid,))
+        self.admin("GET", "users/%s/sessions" % (userId,))
         self.admin("GET", "users/x", secret="wrong-" + ADMIN_SECRET)
-        self.admin("POST", "users/%s/block" % (uid,))
-        self.admin("DELETE", "users/%s/sessions/d2" % (uid,))
+        self.admin("POST", "users/%s/block" % (userId,))
+        self.admin("DELETE", "users/%s/sessions/d2" % (userId,))
         self.assertTrue(events)
         # Admin actions are logged with their action and target.
         actions = [(e["adminAction"], e["adminTarget"]) for e in events if "adminAction" in e]
-        self.assertIn(("users.block", uid), actions)
-        self.assertIn(("tokens.mint", uid), actions)
-        self.assertIn(("sessions.revoke", uid), actions)
+        self.assertIn(("users.block", userId), actions)
+        self.assertIn(("tokens.mint", userId), actions)
+        self.assertIn(("sessions.revoke", userId), actions)
         self.assertIn("users.create", [a for a, _ in actions])
         text = "\n".join(repr(e) for e in events)
         for secret in [ADMIN_SECRET, self.auth.hmacKey.hex(),
@@ -558,7 +558,7 @@ class RealPortTests(TestCase):
                                        int(self.reactor.seconds() * 1000))
         session = await self.auth.verifyConnect(result["userId"], password,
                                                 CID)
-        self.assertEqual(session.uid, result["userId"])
+        self.assertEqual(session.userId, result["userId"])
         response, data = await self.fetch(
             "GET", "/admin/users/" + result["userId"],
             headers={"Authorization": "Bearer " + ADMIN_SECRET})

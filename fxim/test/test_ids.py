@@ -22,11 +22,11 @@ class MessageUidGeneratorTests(TestCase):
         clock = Clock()
         clock.advance(EPOCH_MS / 1000 + 10)
         gen = MessageUidGenerator(5, clock)
-        uids = [gen.next() for _ in range(300)]
+        messageUids = [gen.next() for _ in range(300)]
         clock.advance(1)
-        uids.append(gen.next())
-        self.assertEqual(uids, sorted(set(uids)))
-        self.assertLess(uids[-1], 2 ** 53)
+        messageUids.append(gen.next())
+        self.assertEqual(messageUids, sorted(set(messageUids)))
+        self.assertLess(messageUids[-1], 2 ** 53)
 
     def test_clockStepsBack(self):
         """

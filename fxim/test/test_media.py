@@ -134,7 +134,7 @@ class UnitTests(SynchronousTestCase):
                          {SubSignal.GQNUT, SubSignal.GMURL})
 
         class Context:
-            uid = UID
+            userId = UID
             server = type("S", (), {})()
         Context.server.media = MediaService(Config(dataDir=self.dataDir), self.clock)
         from twisted.internet.defer import ensureDeferred

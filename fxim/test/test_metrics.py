@@ -83,7 +83,7 @@ class MetricsTests(NodeTestMixin, TestCase):
         received = []
         bob.onMessage(received.append)
         for i in range(5):
-            await withTimeout(alice.sendText(bob.uid, f"m{i}"))
+            await withTimeout(alice.sendText(bob.userId, f"m{i}"))
         for _ in range(100):
             if len(received) >= 5:
                 break

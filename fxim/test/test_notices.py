@@ -25,8 +25,8 @@ class RecordingBus:
     def __init__(self):
         self.pushes = []
 
-    async def deliver(self, uid, push, excludeCid=None):
-        self.pushes.append((uid, push))
+    async def deliver(self, userId, push, excludeCid=None):
+        self.pushes.append((userId, push))
 
 
 class SystemNoticeTests(TestCase):
@@ -45,8 +45,8 @@ class SystemNoticeTests(TestCase):
         stored = await messaging.publish(
             Message(Conversation(0, "", 0), SYSTEM_SENDER, MessageContent(1, "维护通知")),
             ["alice", "bob"])
-        self.assertNotEqual(stored.uid, 0)
-        self.assertEqual(sorted(uid for uid, p in bus.pushes if isinstance(p, MessageNotify)),
+        self.assertNotEqual(stored.messageUid, 0)
+        self.assertEqual(sorted(userId for userId, p in bus.pushes if isinstance(p, MessageNotify)),
                          ["alice", "bob"])
         result = await messaging.pull("bob", 0)
         frame = BUILTIN.lookup(Signal.PUBLISH, SubSignal.MP).replyTcp(1, 0, result)
@@ -54,6 +54,6 @@ class SystemNoticeTests(TestCase):
         parsed.ParseFromString(frame.body[1:])
         [m] = parsed.message
         self.assertEqual((m.conversation.target, m.from_user, m.message_id),
-                         ("", SYSTEM_SENDER, stored.uid))
+                         ("", SYSTEM_SENDER, stored.messageUid))
         history = await messaging.history("bob", Conversation(0, SYSTEM_SENDER, 0), 0, 20)
-        self.assertEqual([x.uid for x in history.messages], [stored.uid])
+        self.assertEqual([x.messageUid for x in history.messages], [stored.messageUid])

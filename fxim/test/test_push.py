@@ -54,7 +54,7 @@ class PushStoreContract:
         yield self.push.resetBadge("u1", "c1")
         yield self.push.putTarget(PushTarget("u1", "c2", "android", "t3"))
         targets = yield self.push.targetsOf(["u1", "u2"])
-        self.assertEqual([(t.uid, t.cid, t.pushToken, t.badge) for t in targets],
+        self.assertEqual([(t.userId, t.cid, t.pushToken, t.badge) for t in targets],
                          [("u1", "c1", "t1", 0), ("u1", "c2", "t3", 0), ("u2", "c1", "t1", 0)])
         self.assertEqual((yield self.push.dropPushToken("t1")), 2)
         self.assertEqual((yield self.push.dropTargets("u1")), 1)
@@ -84,7 +84,7 @@ class PostgresPushStoreTests(PushStoreContract, PostgresBackendMixin, TestCase):
 
 def message(target="bob", type=1, text="hi", conversationType=0, **content) -> Message:
     return Message(Conversation(conversationType, target, 0), "alice",
-                   MessageContent(type=type, searchableContent=text, **content), uid=42,
+                   MessageContent(type=type, searchableContent=text, **content), messageUid=42,
                    timestamp=NOW)
 
 
@@ -102,8 +102,8 @@ class RulesTests(TestCase):
         self.pushStore = openPushStore(self.store)
         self.service = PushService(self.clock, self.pushStore, self.pushStore, self.outbox,
                                    self.directory, self.store, collapseWindow=0)
-        yield self.store.createUser("", "Alice", NOW, uid="alice")
-        yield self.store.createUser("", "Bob", NOW, uid="bob")
+        yield self.store.createUser("", "Alice", NOW, userId="alice")
+        yield self.store.createUser("", "Bob", NOW, userId="bob")
         yield self.service.register("bob", "phone", {"platform": "ios", "pushToken": "tp"})
         yield self.service.register("bob", "pad", {"platform": "android", "pushToken": "tq",
                                                    "voipToken": "vq"})

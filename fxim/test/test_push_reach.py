@@ -49,8 +49,8 @@ class ReachTests(TestCase):
         self.push = PushService(self.clock, self.pushStore, self.pushStore, self.outbox,
                                 self.directory, self.store, collapseWindow=0)
         self.messages.afterReach.append(self.push.messageStored)
-        for uid in ("alice", "bob"):
-            await self.store.createUser("", uid.title(), 0, uid=uid)
+        for userId in ("alice", "bob"):
+            await self.store.createUser("", userId.title(), 0, userId=userId)
         await self.push.register("bob", "phone", {"platform": "ios", "pushToken": "tp"})
 
     async def drain(self) -> list:

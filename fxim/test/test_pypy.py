@@ -137,17 +137,17 @@ class PyPyNodeMixin(NodeTestMixin):
         notified = []
         b.onPush(lambda push: notified.append(push) if isinstance(push, MessageNotify) else None)
         inbox = Inbox(b)
-        uids = []
+        messageUids = []
         for i in range(50):
-            ack = await a.request(text(b.uid, f"pypy {i} 你好"))
-            uids.append(ack.uid)
+            ack = await a.request(text(b.userId, f"pypy {i} 你好"))
+            messageUids.append(ack.messageUid)
         got = await withTimeout(inbox.waitFor(50), 60)
-        self.assertEqual([m.uid for m in got], uids)
+        self.assertEqual([m.messageUid for m in got], messageUids)
         self.assertEqual([m.content.searchableContent for m in got], [f"pypy {i} 你好" for i in range(50)])
-        self.assertEqual({m.fromUser for m in got}, {a.uid})
+        self.assertEqual({m.fromUser for m in got}, {a.userId})
         self.assertTrue(notified, "no MN pushed")
         result = await b.request(PullMessages(0, 0))
-        self.assertEqual([m.uid for m in result.messages][:50], uids)
+        self.assertEqual([m.messageUid for m in result.messages][:50], messageUids)
         self.assertIn("PyPy", node.log() + self._implementation(node))
 
     def _implementation(self, node: ServerProcess) -> str:

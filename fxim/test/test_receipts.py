@@ -18,8 +18,8 @@ class RecordingBus:
     def __init__(self):
         self.pushes = []
 
-    async def deliver(self, uid, push, excludeCid=None):
-        self.pushes.append((uid, push))
+    async def deliver(self, userId, push, excludeCid=None):
+        self.pushes.append((userId, push))
 
 
 class ReportServiceTests(TestCase):
@@ -30,31 +30,31 @@ class ReportServiceTests(TestCase):
         self.clock.advance(1_800_000_000)
         self.bus = RecordingBus()
         self.service = ReportService(MemoryReportStore(), self.store, self.bus, self.clock)
-        self.uids = []
+        self.userIds = []
         for i in range(4):
             user, _ = await self.store.getOrCreateByMobile(f"1380000060{i}", 0)
-            self.uids.append(user.uid)
+            self.userIds.append(user.userId)
 
     async def test_unknownTarget(self):
         with self.assertRaises(SignalError) as caught:
-            await self.service.delivered(self.uids[0], DeliveryReportRequest("nobody", 1))
+            await self.service.delivered(self.userIds[0], DeliveryReportRequest("nobody", 1))
         self.assertEqual(caught.exception.code, 253)
 
     async def test_selfReportIgnored(self):
-        a = self.uids[0]
+        a = self.userIds[0]
         await self.service.delivered(a, DeliveryReportRequest(a, 5))
         await self.service.read(a, ReadReportRequest(a, 5))
         self.assertEqual(self.bus.pushes, [])
 
     async def test_futureDateClamped(self):
-        a, b = self.uids[:2]
+        a, b = self.userIds[:2]
         await self.service.delivered(b, DeliveryReportRequest(a, 2 ** 62))
         result = await self.service.pull(a, "phone", PullReports(1))
         [report] = result.reports
         self.assertEqual(report.date, 1_800_000_000_000 + MAX_CLOCK_SKEW)
 
     async def test_groupNotMember(self):
-        a, b, c, outsider = self.uids
+        a, b, c, outsider = self.userIds
         await self.store.createGroup(GroupInfo("g1", "g", owner=a),
                                      [GroupMember(a, type=2), GroupMember(b)])
         with self.assertRaises(SignalError) as caught:
@@ -62,7 +62,7 @@ class ReportServiceTests(TestCase):
         self.assertEqual(caught.exception.code, 9)
         # tos outside the group are ignored.
         await self.service.read(b, ReadReportRequest("g1", 5, 1, 0, (a, c, b)))
-        self.assertEqual([uid for uid, p in self.bus.pushes], [a])
+        self.assertEqual([userId for userId, p in self.bus.pushes], [a])
 
     async def test_burstCoalesced(self):
         """
@@ -70,7 +70,7 @@ class ReportServiceTests(TestCase):
         in the next one, newest date per key; one MRN per owner per
         transaction.
         """
-        a, b = self.uids[:2]
+        a, b = self.userIds[:2]
         from twisted.internet.defer import Deferred, gatherResults
         gate = Deferred()
         original = self.service.reports.storeReports
@@ -83,7 +83,7 @@ class ReportServiceTests(TestCase):
         gate.callback(None)
         await gatherResults(ds)
         self.assertEqual(self.service.flushes, 2)
-        mrns = [p for uid, p in self.bus.pushes if isinstance(p, ReportNotify)]
+        mrns = [p for userId, p in self.bus.pushes if isinstance(p, ReportNotify)]
         self.assertEqual(len(mrns), 2)
         result = await self.service.pull(a, "phone", PullReports(1))
         self.assertEqual([r.date for r in result.reports], [100])

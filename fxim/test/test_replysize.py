@@ -18,7 +18,7 @@ from fxim.wire.signals import Signal, SubSignal
 def _message(i: int, text: str, data: bytes = b"") -> Message:
     return Message(Conversation(0, "target", 0), "sender",
                    MessageContent(type=1, searchableContent=text, data=data),
-                   uid=1000 + i, timestamp=1700000000000 + i)
+                   messageUid=1000 + i, timestamp=1700000000000 + i)
 
 
 def _wsSize(messages, head) -> int:

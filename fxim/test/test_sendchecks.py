@@ -44,10 +44,10 @@ class _Bus:
     A delivery bus that drops pushes.
     """
 
-    def deliver(self, uid: str, push: Any, excludeCid: Any = None) -> Deferred[int]:
+    def deliver(self, userId: str, push: Any, excludeCid: Any = None) -> Deferred[int]:
         return succeed(0)
 
-    def kick(self, uid: str, cid: str, keep: Any = None) -> Deferred[None]:
+    def kick(self, userId: str, cid: str, keep: Any = None) -> Deferred[None]:
         return succeed(None)
 
 
@@ -59,7 +59,7 @@ class _Reader:
     def __init__(self) -> None:
         self.pending: List[Deferred[SendContext]] = []
 
-    def __call__(self, uid: str, conversationType: int, target: str) -> Deferred[SendContext]:
+    def __call__(self, userId: str, conversationType: int, target: str) -> Deferred[SendContext]:
         d: Deferred[SendContext] = Deferred()
         self.pending.append(d)
         return d
@@ -327,8 +327,8 @@ class SendTests(SynchronousTestCase):
         from fxim.services.auth import AuthService
         from fxim.sms import MemorySmsSender
         self.auth = AuthService(self.store, self.clock, b"k" * 32, MemorySmsSender())
-        for i, uid in enumerate(("alice", "bob", "carol", "dave")):
-            self.wait(self.store.createUser("1380000000%d" % (i,), uid, 0, uid=uid))
+        for i, userId in enumerate(("alice", "bob", "carol", "dave")):
+            self.wait(self.store.createUser("1380000000%d" % (i,), userId, 0, userId=userId))
 
     def wait(self, result: Any) -> Any:
         return self.successResultOf(ensureDeferred(result))
@@ -416,7 +416,7 @@ class SendTests(SynchronousTestCase):
 
     def receivers(self, sender: str, gid: str) -> List[str]:
         result = self.successResultOf(self.send(sender, gid, ConversationType.GROUP))
-        return sorted(self.wait(self.store.getReceivers(result.uid)))
+        return sorted(self.wait(self.store.getReceivers(result.messageUid)))
 
     def test_kicked(self) -> None:
         """

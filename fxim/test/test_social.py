@@ -37,19 +37,19 @@ class FakeBus:
     def __init__(self):
         self.delivered = []
 
-    def deliver(self, uid, push, excludeCid=None):
-        self.delivered.append((uid, push, excludeCid))
+    def deliver(self, userId, push, excludeCid=None):
+        self.delivered.append((userId, push, excludeCid))
         return succeed(None)
 
-    def kick(self, uid, cid, keep=None):
+    def kick(self, userId, cid, keep=None):
         return succeed(None)
 
-    def pushesTo(self, uid, kind=None):
+    def pushesTo(self, userId, kind=None):
         """
         @return: the pushes delivered to C{uid}, of class C{kind} if given.
         """
         return [p for u, p, _ in self.delivered
-                if u == uid and (kind is None or isinstance(p, kind))]
+                if u == userId and (kind is None or isinstance(p, kind))]
 
 
 class _Base(SynchronousTestCase):
@@ -79,10 +79,10 @@ class _Base(SynchronousTestCase):
         self.sms = MemorySmsSender()
         self.social.contactVerifier = ContactVerifier(
             AuthService(self.store, self.clock, b"k" * 32, self.sms))
-        for uid, mobile, name in [("alice", "13800000001", "Alice Liddell"),
+        for userId, mobile, name in [("alice", "13800000001", "Alice Liddell"),
                                   ("bob", "13800000002", "Bob Marley"),
                                   ("carol", "13800000003", "Carol King")]:
-            self.wait(self.store.createUser(mobile, name, self.now(), uid=uid))
+            self.wait(self.store.createUser(mobile, name, self.now(), userId=userId))
 
     def now(self):
         return int(self.clock.seconds() * 1000)
@@ -110,8 +110,8 @@ class _Base(SynchronousTestCase):
         self.wait(self.social.handleFriendRequest(b, a, 1))
         self.bus.delivered[:] = []
 
-    def inbox(self, uid):
-        return [self.store.messages[m] for m in self.store.inboxes.get(uid, [])]
+    def inbox(self, userId):
+        return [self.store.messages[m] for m in self.store.inboxes.get(userId, [])]
 
 
 class SearchTests(_Base):
@@ -125,7 +125,7 @@ class SearchTests(_Base):
         """
         for fuzzy in (0, 1):
             users = self.wait(self.social.search("alice", "13800000002", fuzzy, 0))
-            self.assertEqual([u.uid for u in users], ["bob"])
+            self.assertEqual([u.userId for u in users], ["bob"])
         self.assertEqual(self.wait(self.social.search("alice", "1380000000", 0, 0)), [])
 
     def test_displayNameFuzzy(self):
@@ -134,7 +134,7 @@ class SearchTests(_Base):
         the display name is not searched.
         """
         users = self.wait(self.social.search("alice", "King", 1, 0))
-        self.assertEqual([u.uid for u in users], ["carol"])
+        self.assertEqual([u.userId for u in users], ["carol"])
         self.assertEqual(self.wait(self.social.search("alice", "King", 0, 0)), [])
 
     def test_noContactDetailsOfStrangers(self):
@@ -144,7 +144,7 @@ class SearchTests(_Base):
         search returns that mobile (the searcher typed it) but not the
         e-mail.
         """
-        self.wait(self.store.createUser("13912345678", "", self.now(), uid="dave"))
+        self.wait(self.store.createUser("13912345678", "", self.now(), userId="dave"))
         self.wait(self.store.updateUser("dave", {"email": "d@example.com"}, self.now()))
         self.assertEqual(self.wait(self.social.search("alice", "1", 1, 0)), [])
         self.assertEqual(self.wait(self.social.search("alice", "1391234", 1, 0)), [])
@@ -172,8 +172,8 @@ class SearchTests(_Base):
             self.wait(self.store.createUser("1390000%04d" % (i,), "Zed %d" % (i,), self.now()))
         pages = [self.wait(self.social.search("alice", "Zed", 1, p)) for p in range(3)]
         self.assertEqual([len(p) for p in pages], [SEARCH_PAGE_SIZE, 5, 0])
-        uids = {u.uid for p in pages for u in p}
-        self.assertEqual(len(uids), 25)
+        userIds = {u.userId for p in pages for u in p}
+        self.assertEqual(len(userIds), 25)
 
     def test_hiddenFromSearch(self):
         """
@@ -185,7 +185,7 @@ class SearchTests(_Base):
         self.assertEqual(self.wait(self.social.search("alice", "Bob", 1, 0)), [])
         self.wait(self.social.setSearchable("bob", True))
         users = self.wait(self.social.search("alice", "Bob", 1, 0))
-        self.assertEqual([u.uid for u in users], ["bob"])
+        self.assertEqual([u.userId for u in users], ["bob"])
 
     def test_setSearchableUnknown(self):
         """
@@ -228,7 +228,7 @@ class PullUsersTests(_Base):
         An unknown uid gets a code 1 entry carrying only its uid, in place.
         """
         entries = self.wait(self.social.pullUsers("alice", [("nobody", 0), ("bob", 0)]))
-        self.assertEqual(entries[0], (User(uid="nobody"), 1))
+        self.assertEqual(entries[0], (User(userId="nobody"), 1))
         self.assertEqual(entries[1][1], 0)
 
     def test_notModified(self):
@@ -240,7 +240,7 @@ class PullUsersTests(_Base):
         entries = self.wait(self.social.pullUsers(
             "alice", [("bob", bob.updateDt), ("bob", bob.updateDt + 5),
                       ("bob", bob.updateDt - 1)]))
-        self.assertEqual(entries[0], (User(uid="bob", updateDt=bob.updateDt), 2))
+        self.assertEqual(entries[0], (User(userId="bob", updateDt=bob.updateDt), 2))
         self.assertEqual(entries[1][1], 2)
         from fxim.services.contacts import strangerView
         self.assertEqual(entries[2], (strangerView(bob), 0))
@@ -400,10 +400,10 @@ class ModifyMyInfoTests(_Base):
         self.clock.advance(5)
         self.wait(self.social.modifyMyInfo("alice", [(MyInfoType.DISPLAY_NAME, "Al")]))
         now = self.now()
-        for uid in ("alice", "bob", "carol"):
-            self.assertEqual(self.bus.pushesTo(uid), [FriendNotify(now)], uid)
+        for userId in ("alice", "bob", "carol"):
+            self.assertEqual(self.bus.pushesTo(userId), [FriendNotify(now)], userId)
         changed = self.wait(self.social.pullFriends("bob", bobHead))
-        self.assertEqual([(f.uid, f.updateDt) for f in changed], [("alice", now)])
+        self.assertEqual([(f.userId, f.updateDt) for f in changed], [("alice", now)])
 
     def test_noChangeNoPush(self):
         """
@@ -583,8 +583,8 @@ class HandleFriendRequestTests(_Base):
                          [Friend("bob", FriendState.NORMAL, now)])
         request = self.wait(self.store.getFriendRequest("alice", "bob"))
         self.assertEqual((request.status, request.updateDt), (FriendRequestStatus.ACCEPTED, now))
-        for uid in ("alice", "bob"):
-            pushes = self.bus.pushesTo(uid)
+        for userId in ("alice", "bob"):
+            pushes = self.bus.pushesTo(userId)
             self.assertEqual([type(p) for p in pushes], [MessageNotify] * 3 + [FriendNotify])
             self.assertEqual(pushes[-1], FriendNotify(now))
 
@@ -594,7 +594,7 @@ class HandleFriendRequestTests(_Base):
         """
         self.wait(self.social.addFriendRequest("alice", "bob", ""))
         self.wait(self.social.handleFriendRequest("bob", "alice", 0))
-        self.assertEqual([f.uid for f in self.wait(self.social.pullFriends("bob", 0))], ["alice"])
+        self.assertEqual([f.userId for f in self.wait(self.social.pullFriends("bob", 0))], ["alice"])
 
     def test_greetings(self):
         """
@@ -603,16 +603,16 @@ class HandleFriendRequestTests(_Base):
         """
         self.wait(self.social.addFriendRequest("alice", "bob", "hi bob"))
         self.wait(self.social.handleFriendRequest("bob", "alice", 1))
-        for uid in ("alice", "bob"):
-            inbox = self.inbox(uid)
+        for userId in ("alice", "bob"):
+            inbox = self.inbox(userId)
             self.assertEqual(
                 [(m.fromUser, m.conversation, m.content.type,
                   m.content.searchableContent or m.content.content) for m in inbox],
                 [("alice", Conversation(ConversationType.PRIVATE, "bob", 0), t, text)
                  for t, text in [(ContentType.TEXT, "hi bob"), (ContentType.TIP, GREETING_TIP),
                                  (ContentType.TIP, FRIENDS_TIP)]])
-            uids = [m.uid for m in inbox]
-            self.assertEqual(uids, sorted(uids))
+            messageUids = [m.messageUid for m in inbox]
+            self.assertEqual(messageUids, sorted(messageUids))
 
     def test_emptyReasonNoText(self):
         """
@@ -848,17 +848,17 @@ class FlowTests(_Base):
         rejected request from a third user.
         """
         [found] = self.wait(self.social.search("alice", "Bob", 1, 0))
-        self.wait(self.social.addFriendRequest("alice", found.uid, "I am Alice"))
+        self.wait(self.social.addFriendRequest("alice", found.userId, "I am Alice"))
         [frn] = self.bus.pushesTo("bob")
         [incoming] = self.wait(self.social.pullFriendRequests("bob", frn.version - 1000))
         self.assertEqual((incoming.fromUid, incoming.reason), ("alice", "I am Alice"))
         self.clock.advance(30)
         self.wait(self.social.handleFriendRequest("bob", incoming.fromUid, 1))
         now = self.now()
-        for uid, other in (("alice", "bob"), ("bob", "alice")):
-            self.assertIn(FriendNotify(now), self.bus.pushesTo(uid))
-            self.assertEqual([f.uid for f in self.wait(self.social.pullFriends(uid, 0))], [other])
-            pulled = self.wait(self.messages.pull(uid, 0))
+        for userId, other in (("alice", "bob"), ("bob", "alice")):
+            self.assertIn(FriendNotify(now), self.bus.pushesTo(userId))
+            self.assertEqual([f.userId for f in self.wait(self.social.pullFriends(userId, 0))], [other])
+            pulled = self.wait(self.messages.pull(userId, 0))
             self.assertEqual([m.content.type for m in pulled.messages],
                              [ContentType.TEXT, ContentType.TIP, ContentType.TIP])
             self.assertEqual(pulled.messages[0].content.searchableContent, "I am Alice")
@@ -870,7 +870,7 @@ class FlowTests(_Base):
 
         self.wait(self.social.addFriendRequest("carol", "bob", "me too"))
         self.wait(self.social.handleFriendRequest("bob", "carol", 2))
-        self.assertEqual([f.uid for f in self.wait(self.social.pullFriends("bob", 0))], ["alice"])
+        self.assertEqual([f.userId for f in self.wait(self.social.pullFriends("bob", 0))], ["alice"])
         self.assertEqual(self.wait(self.social.pullFriendRequests("alice", 0)),
                          [self.wait(self.store.getFriendRequest("alice", "bob"))])
 
@@ -890,7 +890,7 @@ class DispatchTests(_Base):
         registry = HandlerRegistry.fromPlugins([users.plugin, friends.plugin])
         self.dispatcher = Dispatcher(registry, self.node.server)
 
-    def tcp(self, uid, subsignal, message):
+    def tcp(self, userId, subsignal, message):
         """
         Dispatch a TCP request with protobuf C{message} as its body.
 
@@ -898,14 +898,14 @@ class DispatchTests(_Base):
         """
         from fxim.wire.signals import Signal
         outcome = self.successResultOf(self.dispatchRaw(
-            self.dispatcher, FakeConnection(uid, "device", "tcp"), Signal.PUBLISH, subsignal, 7,
+            self.dispatcher, FakeConnection(userId, "device", "tcp"), Signal.PUBLISH, subsignal, 7,
             message.SerializeToString()))
         frame = outcome.reply
         self.assertEqual((frame.signal, frame.subsignal, frame.messageId),
                          (Signal.PUB_ACK, subsignal, 7))
         return frame.body[0], frame.body[1:]
 
-    def ws(self, uid, subsignal, content):
+    def ws(self, userId, subsignal, content):
         """
         Dispatch a WebSocket request with decoded JSON C{content}.
 
@@ -913,7 +913,7 @@ class DispatchTests(_Base):
         """
         from fxim.wire.signals import Signal
         outcome = self.successResultOf(self.dispatchRaw(
-            self.dispatcher, FakeConnection(uid, "device", "ws"), Signal.PUBLISH, subsignal, 9, content))
+            self.dispatcher, FakeConnection(userId, "device", "ws"), Signal.PUBLISH, subsignal, 9, content))
         envelope = outcome.reply
         self.assertEqual((envelope.signal, envelope.subsignal, envelope.messageId),
                          (Signal.PUB_ACK, subsignal, 9))
@@ -941,9 +941,9 @@ class DispatchTests(_Base):
         [request] = pb.GetFriendRequestResult.FromString(body).entry
         self.assertEqual((request.from_uid, request.status), ("alice", 1))
         request = pb.PullUserRequest()
-        for uid in ("bob", "nobody"):
+        for userId in ("bob", "nobody"):
             entry = request.request.add()
-            entry.uid = uid
+            entry.uid = userId
             entry.update_dt = 0
         code, body = self.tcp("alice", S.UPUI, request)
         entries = pb.PullUserResult.FromString(body).result
@@ -997,10 +997,10 @@ class SqliteFlowTests(TestCase):
         node = await buildMemoryNode(Config(), self.clock, store=self.store, bus=self.bus)
         self.addCleanup(lambda: ensureDeferred(node.close()))
         self.messages, self.social = node.server.messages, node.server.social
-        for uid, mobile, name in [("alice", "13800000001", "Alice Liddell"),
+        for userId, mobile, name in [("alice", "13800000001", "Alice Liddell"),
                                   ("bob", "13800000002", "Bob Marley"),
                                   ("carol", "13800000003", "Carol King")]:
-            await self.store.createUser(mobile, name, 1, uid=uid)
+            await self.store.createUser(mobile, name, 1, userId=userId)
 
     def setUp(self):
         return ensureDeferred(self._setUp())
@@ -1023,21 +1023,21 @@ class SqliteFlowTests(TestCase):
     async def _flow(self):
         social = self.social
         [found] = await social.search("alice", "Bob", 1, 0)
-        await social.addFriendRequest("alice", found.uid, "I am Alice")
+        await social.addFriendRequest("alice", found.userId, "I am Alice")
         self.assertEqual(len(self.bus.pushesTo("bob", FriendRequestNotify)), 1)
         await social.addFriendRequest("alice", "bob", "again")
         self.assertEqual(len(self.bus.pushesTo("bob", FriendRequestNotify)), 1)
         self.assertEqual(await social.pullFriendRequests("carol", 0), [])
         self.clock.advance(1)
         await social.handleFriendRequest("bob", "alice", 1)
-        for uid, other in (("alice", "bob"), ("bob", "alice")):
-            self.assertEqual([f.uid for f in await social.pullFriends(uid, 0)], [other])
-            pulled = await self.messages.pull(uid, 0)
+        for userId, other in (("alice", "bob"), ("bob", "alice")):
+            self.assertEqual([f.userId for f in await social.pullFriends(userId, 0)], [other])
+            pulled = await self.messages.pull(userId, 0)
             self.assertEqual(
                 [(m.fromUser, m.content.type) for m in pulled.messages],
                 [("alice", ContentType.TEXT), ("alice", ContentType.TIP),
                  ("alice", ContentType.TIP)])
-            self.assertIsInstance(self.bus.pushesTo(uid)[-1], FriendNotify)
+            self.assertIsInstance(self.bus.pushesTo(userId)[-1], FriendNotify)
         await self.assertCode(social.addFriendRequest("alice", "bob", ""),
                               ErrorCode.FRIEND_ALREADY_REQUEST)
         head = max(f.updateDt for f in await social.pullFriends("bob", 0))
@@ -1078,7 +1078,7 @@ class SqliteFlowTests(TestCase):
         user = await social.modifyMyInfo("alice", [(MyInfoType.DISPLAY_NAME, "Al"),
                                                    (MyInfoType.GENDER, "1")])
         self.assertEqual((user.displayName, user.gender), ("Al", 1))
-        self.assertEqual([f.uid for f in await social.pullFriends("bob", head)], ["alice"])
+        self.assertEqual([f.userId for f in await social.pullFriends("bob", head)], ["alice"])
         [(pulled, code)] = await social.pullUsers("bob", [("alice", head)])
         self.assertEqual((pulled.displayName, code), ("Al", 0))
         await self.assertCode(social.modifyMyInfo("alice", [(MyInfoType.MOBILE, "13800000002")]),
@@ -1092,8 +1092,8 @@ class RecordingConnection(FakeConnection):
     A device that encodes every push it is sent, as its transport would.
     """
 
-    def __init__(self, transportName, uid, cid):
-        super().__init__(uid, cid, transportName)
+    def __init__(self, transportName, userId, cid):
+        super().__init__(userId, cid, transportName)
         self.sent = []
 
     def sendPush(self, push):

@@ -32,7 +32,7 @@ GROUP = ConversationType.GROUP
 NOW = 1700000000000
 
 
-def makeMessage(uid, fromUser="alice", target="bob", ctype=PRIVATE,
+def makeMessage(userId, fromUser="alice", target="bob", ctype=PRIVATE,
                 text="hello", data=b"", localId=None, line=0, **content):
     """
     Build a L{Message} with a text content.
@@ -41,7 +41,7 @@ def makeMessage(uid, fromUser="alice", target="bob", ctype=PRIVATE,
         conversation=Conversation(ctype, target, line), fromUser=fromUser,
         content=MessageContent(type=1, searchableContent=text, data=data,
                                **content),
-        uid=uid, timestamp=NOW + uid, localId=localId)
+        messageUid=userId, timestamp=NOW + userId, localId=localId)
 
 
 class MemoryBackendMixin(TestCaseMixin):
@@ -124,12 +124,12 @@ class UserStoreContract:
         user, created = yield self.store.getOrCreateByMobile("13800000001",
                                                              NOW)
         self.assertTrue(created)
-        self.assertEqual(len(user.uid), 8)
-        self.assertTrue(set(user.uid) <= set(ALPHABET))
+        self.assertEqual(len(user.userId), 8)
+        self.assertTrue(set(user.userId) <= set(ALPHABET))
         self.assertEqual((user.name, user.displayName, user.mobile),
                          ("13800000001",) * 3)
         self.assertEqual(user.updateDt, NOW)
-        again = yield self.store.getUser(user.uid)
+        again = yield self.store.getUser(user.userId)
         self.assertEqual(again, user)
 
     @inlineCallbacks
@@ -150,16 +150,16 @@ class UserStoreContract:
         results = yield gatherResults([
             self.store.getOrCreateByMobile("m%d" % i, NOW) for i in range(60)
         ])
-        uids = {u.uid for u, _ in results}
-        self.assertEqual(len(uids), 60)
+        userIds = {u.userId for u, _ in results}
+        self.assertEqual(len(userIds), 60)
 
     @inlineCallbacks
     def test_createUser(self):
         """
         C{createUser} stores a user with the given uid and display name.
         """
-        user = yield self.store.createUser("139", "Carol", NOW, uid="carol")
-        self.assertEqual(user, User(uid="carol", name="139",
+        user = yield self.store.createUser("139", "Carol", NOW, userId="carol")
+        self.assertEqual(user, User(userId="carol", name="139",
                                     displayName="Carol", mobile="139",
                                     updateDt=NOW))
         self.assertEqual((yield self.store.getUser("carol")), user)
@@ -170,15 +170,15 @@ class UserStoreContract:
         Without a uid, C{createUser} makes one.
         """
         user = yield self.store.createUser("139", "Carol", NOW)
-        self.assertEqual(len(user.uid), 8)
+        self.assertEqual(len(user.userId), 8)
 
     @inlineCallbacks
     def test_createUserDuplicateUid(self):
         """
         C{createUser} fails with L{KeyError} if the uid exists.
         """
-        yield self.store.createUser("1", "A", NOW, uid="x")
-        yield self.assertFailure(self.store.createUser("2", "B", NOW, uid="x"),
+        yield self.store.createUser("1", "A", NOW, userId="x")
+        yield self.assertFailure(self.store.createUser("2", "B", NOW, userId="x"),
                                  KeyError)
 
     @inlineCallbacks
@@ -186,8 +186,8 @@ class UserStoreContract:
         """
         C{createUser} fails with L{KeyError} if the mobile exists.
         """
-        yield self.store.createUser("1", "A", NOW, uid="x")
-        yield self.assertFailure(self.store.createUser("1", "B", NOW, uid="y"),
+        yield self.store.createUser("1", "A", NOW, userId="x")
+        yield self.assertFailure(self.store.createUser("1", "B", NOW, userId="y"),
                                  KeyError)
 
     @inlineCallbacks
@@ -202,8 +202,8 @@ class UserStoreContract:
         """
         C{getUsers} maps the uids found to their users.
         """
-        a = yield self.store.createUser("1", "A", NOW, uid="a")
-        b = yield self.store.createUser("2", "B", NOW, uid="b")
+        a = yield self.store.createUser("1", "A", NOW, userId="a")
+        b = yield self.store.createUser("2", "B", NOW, userId="b")
         found = yield self.store.getUsers(["a", "b", "zz"])
         self.assertEqual(found, {"a": a, "b": b})
         self.assertEqual((yield self.store.getUsers([])), {})
@@ -213,17 +213,17 @@ class UserStoreContract:
         """
         C{updateUser} applies every field and sets updateDt, durably.
         """
-        yield self.store.createUser("1", "A", NOW, uid="a")
+        yield self.store.createUser("1", "A", NOW, userId="a")
         changes = dict(
             name="n", displayName="Dee", portrait="p", email="e",
             address="ad", company="co", extra="ex", gender=2, social="so",
             type=1, status=2, searchable=False, mobile="7")
         new = yield self.store.updateUser("a", changes, NOW + 5)
-        self.assertEqual(new, User(uid="a", updateDt=NOW + 5, **changes))
+        self.assertEqual(new, User(userId="a", updateDt=NOW + 5, **changes))
         self.assertEqual((yield self.store.getUser("a")), new)
         byMobile, created = yield self.store.getOrCreateByMobile("7", NOW)
         self.assertFalse(created)
-        self.assertEqual(byMobile.uid, "a")
+        self.assertEqual(byMobile.userId, "a")
 
     @inlineCallbacks
     def test_updateUserMissing(self):
@@ -238,7 +238,7 @@ class UserStoreContract:
         """
         An unknown field name fails with L{ValueError}.
         """
-        yield self.store.createUser("1", "A", NOW, uid="a")
+        yield self.store.createUser("1", "A", NOW, userId="a")
         yield self.assertFailure(
             self.store.updateUser("a", {"bogus": 1}, NOW), ValueError)
 
@@ -247,8 +247,8 @@ class UserStoreContract:
         """
         A non-fuzzy search matches the mobile exactly.
         """
-        a = yield self.store.createUser("1381", "Ann", NOW, uid="a")
-        yield self.store.createUser("13812", "Bob 1381", NOW, uid="b")
+        a = yield self.store.createUser("1381", "Ann", NOW, userId="a")
+        yield self.store.createUser("13812", "Bob 1381", NOW, userId="b")
         self.assertEqual((yield self.store.searchUsers("1381", False, 0, 10)),
                          [a])
 
@@ -258,14 +258,14 @@ class UserStoreContract:
         A fuzzy search also matches display names containing the keyword,
         and pages with offset and limit.
         """
-        a = yield self.store.createUser("1", "Annie", NOW, uid="a")
-        b = yield self.store.createUser("2", "Joanna", NOW, uid="b")
-        yield self.store.createUser("3", "Bob", NOW, uid="c")
+        a = yield self.store.createUser("1", "Annie", NOW, userId="a")
+        b = yield self.store.createUser("2", "Joanna", NOW, userId="b")
+        yield self.store.createUser("3", "Bob", NOW, userId="c")
         found = yield self.store.searchUsers("nn", True, 0, 10)
-        self.assertEqual(sorted(found, key=lambda u: u.uid), [a, b])
+        self.assertEqual(sorted(found, key=lambda u: u.userId), [a, b])
         page1 = yield self.store.searchUsers("nn", True, 0, 1)
         page2 = yield self.store.searchUsers("nn", True, 1, 1)
-        self.assertEqual(sorted(page1 + page2, key=lambda u: u.uid), [a, b])
+        self.assertEqual(sorted(page1 + page2, key=lambda u: u.userId), [a, b])
 
     @inlineCallbacks
     def test_searchFuzzySkipsMobileFallback(self):
@@ -273,7 +273,7 @@ class UserStoreContract:
         A display name that is the user's own mobile (the login fallback)
         is not matched fuzzily; the exact mobile still finds the user.
         """
-        a = yield self.store.createUser("13811112222", "", NOW, uid="a")
+        a = yield self.store.createUser("13811112222", "", NOW, userId="a")
         self.assertEqual(a.displayName, "13811112222")
         self.assertEqual((yield self.store.searchUsers("1111", True, 0, 10)), [])
         self.assertEqual((yield self.store.searchUsers("13811112222", True, 0, 10)), [a])
@@ -283,7 +283,7 @@ class UserStoreContract:
         """
         Fuzzy keywords are literal text, not patterns.
         """
-        yield self.store.createUser("1", "Annie", NOW, uid="a")
+        yield self.store.createUser("1", "Annie", NOW, userId="a")
         self.assertEqual((yield self.store.searchUsers("%", True, 0, 10)), [])
         self.assertEqual((yield self.store.searchUsers("_", True, 0, 10)), [])
 
@@ -292,7 +292,7 @@ class UserStoreContract:
         """
         Users who are not searchable are never found.
         """
-        yield self.store.createUser("1", "Ann", NOW, uid="a")
+        yield self.store.createUser("1", "Ann", NOW, userId="a")
         yield self.store.updateUser("a", {"searchable": False}, NOW)
         self.assertEqual((yield self.store.searchUsers("1", False, 0, 10)), [])
         self.assertEqual((yield self.store.searchUsers("Ann", True, 0, 10)),
@@ -304,8 +304,8 @@ class SessionStoreContract:
     L{ISessionStore} contract.
     """
 
-    def session(self, uid="a", cid="c1", secret="s" * 16, **kw):
-        return Session(uid=uid, cid=cid, secret=secret, dbSecret="db",
+    def session(self, userId="a", cid="c1", secret="s" * 16, **kw):
+        return Session(userId=userId, cid=cid, secret=secret, dbSecret="db",
                        createdAt=NOW, expiresAt=NOW + 1000, platform=2, **kw)
 
     def test_interface(self):
@@ -343,7 +343,7 @@ class SessionStoreContract:
         s1, s2 = self.session(cid="c1"), self.session(cid="c2")
         yield self.store.createSession(s1)
         yield self.store.createSession(s2)
-        yield self.store.createSession(self.session(uid="b"))
+        yield self.store.createSession(self.session(userId="b"))
         found = yield self.store.listSessions("a")
         self.assertEqual(sorted(found, key=lambda s: s.cid), [s1, s2])
 
@@ -412,12 +412,12 @@ class MessageStoreContract:
                 remoteMediaUrl="http://x/y", persistFlag=3,
                 expireDuration=60, mentionedType=1,
                 mentionedTargets=("bob", "carol")),
-            uid=2 ** 52 + 17, timestamp=NOW, toUser="bob",
+            messageUid=2 ** 52 + 17, timestamp=NOW, toUser="bob",
             to=("bob", "dave"), localId=-(2 ** 63))
         stored = yield self.put(m, dedupKey=("alice", "c1", m.localId))
         self.assertEqual(stored.message, m)
         self.assertFalse(stored.duplicate)
-        self.assertEqual((yield self.store.getMessage(m.uid)), m)
+        self.assertEqual((yield self.store.getMessage(m.messageUid)), m)
         batch = yield self.store.pullMessages("bob", 0, 1 << 20)
         self.assertEqual(batch.entries, [(1, m)])
 
@@ -468,8 +468,8 @@ class MessageStoreContract:
         results = yield gatherResults(ds)
         perUser = {}
         for stored in results:
-            for uid, seq in stored.seqs.items():
-                perUser.setdefault(uid, []).append(seq)
+            for userId, seq in stored.seqs.items():
+                perUser.setdefault(userId, []).append(seq)
         self.assertEqual(sorted(perUser["common"]), list(range(1, 201)))
         for i in range(7):
             seqs = perUser["s%d" % i]
@@ -477,8 +477,8 @@ class MessageStoreContract:
         batch = yield self.store.pullMessages("common", 0, 1 << 30)
         self.assertEqual([s for s, _ in batch.entries], list(range(1, 201)))
         self.assertEqual(batch.head, 200)
-        bySeq = {r.seqs["common"]: r.message.uid for r in results}
-        self.assertEqual({s: m.uid for s, m in batch.entries}, bySeq)
+        bySeq = {r.seqs["common"]: r.message.messageUid for r in results}
+        self.assertEqual({s: m.messageUid for s, m in batch.entries}, bySeq)
 
     @inlineCallbacks
     def test_dedup(self):
@@ -523,7 +523,7 @@ class MessageStoreContract:
             self.put(makeMessage(i + 1), dedupKey=key) for i in range(3)])
         self.assertEqual([r.duplicate for r in results],
                          [False, True, True])
-        self.assertEqual({r.message.uid for r in results}, {1})
+        self.assertEqual({r.message.messageUid for r in results}, {1})
         self.assertEqual({r.seqs["bob"] for r in results}, {1})
         self.assertEqual((yield self.store.getHead("bob")), 1)
 
@@ -568,7 +568,7 @@ class MessageStoreContract:
         for i in range(1, 6):
             yield self.put(makeMessage(i))
         batch = yield self.store.pullMessages("bob", 2, 1 << 20)
-        self.assertEqual([(s, m.uid) for s, m in batch.entries],
+        self.assertEqual([(s, m.messageUid) for s, m in batch.entries],
                          [(3, 3), (4, 4), (5, 5)])
         self.assertEqual(batch.head, 5)
         batch = yield self.store.pullMessages("bob", 5, 1 << 20)
@@ -646,7 +646,7 @@ class MessageStoreContract:
         recall = MessageContent(type=80, content="alice", data=b"1")
         new = yield self.store.replaceContent(1, recall)
         self.assertEqual(new.content, recall)
-        self.assertEqual(new.uid, 1)
+        self.assertEqual(new.messageUid, 1)
         self.assertEqual(new.conversation, m.conversation)
         self.assertEqual((yield self.store.getMessage(1)), new)
         batch = yield self.store.pullMessages("bob", 0, 1 << 20)
@@ -667,11 +667,11 @@ class MessageStoreContract:
                          ["alice", "bob"])
         conv = Conversation(PRIVATE, "bob")
         found = yield self.store.loadHistory("alice", conv, 0, 10)
-        self.assertEqual([m.uid for m in found], [2, 1])
+        self.assertEqual([m.messageUid for m in found], [2, 1])
         found = yield self.store.loadHistory("bob", Conversation(PRIVATE,
                                                                  "alice"),
                                              0, 10)
-        self.assertEqual([m.uid for m in found], [2, 1])
+        self.assertEqual([m.messageUid for m in found], [2, 1])
 
     @inlineCallbacks
     def test_historyPaging(self):
@@ -683,11 +683,11 @@ class MessageStoreContract:
             yield self.put(makeMessage(i * 10, sender, peer))
         conv = Conversation(PRIVATE, "bob")
         page = yield self.store.loadHistory("alice", conv, 0, 4)
-        self.assertEqual([m.uid for m in page], [100, 90, 80, 70])
+        self.assertEqual([m.messageUid for m in page], [100, 90, 80, 70])
         page = yield self.store.loadHistory("alice", conv, 70, 4)
-        self.assertEqual([m.uid for m in page], [60, 50, 40, 30])
+        self.assertEqual([m.messageUid for m in page], [60, 50, 40, 30])
         page = yield self.store.loadHistory("alice", conv, 30, 4)
-        self.assertEqual([m.uid for m in page], [20, 10])
+        self.assertEqual([m.messageUid for m in page], [20, 10])
         page = yield self.store.loadHistory("alice", conv, 10, 4)
         self.assertEqual(page, [])
 
@@ -703,9 +703,9 @@ class MessageStoreContract:
         yield self.put(makeMessage(3, "bob", "g2", GROUP), ["alice", "bob"])
         conv = Conversation(GROUP, "g1")
         found = yield self.store.loadHistory("alice", conv, 0, 10)
-        self.assertEqual([m.uid for m in found], [2, 1])
+        self.assertEqual([m.messageUid for m in found], [2, 1])
         found = yield self.store.loadHistory("carol", conv, 0, 10)
-        self.assertEqual([m.uid for m in found], [2])
+        self.assertEqual([m.messageUid for m in found], [2])
         found = yield self.store.loadHistory("dave", conv, 0, 10)
         self.assertEqual(found, [])
 
@@ -742,7 +742,7 @@ class FriendStoreContract:
         returns; what it raises fails the call with nothing written.
         """
         from fxim.storage.friends import FriendChange
-        bob = yield self.store.createUser("13800000002", "Bob", NOW, uid="bob")
+        bob = yield self.store.createUser("13800000002", "Bob", NOW, userId="bob")
         mine, theirs = Friend("bob", 1, NOW, "B"), Friend("alice", 2, NOW, "")
         yield self.store.putFriend("alice", mine)
         yield self.store.putFriend("bob", theirs)
@@ -774,7 +774,7 @@ class FriendStoreContract:
         yield self.store.putFriend("alice", b)
         yield self.store.putFriend("bob", Friend("alice", 0, NOW + 20))
         found = yield self.store.listFriends("alice", 0)
-        self.assertEqual(sorted(found, key=lambda f: f.uid), [a, b])
+        self.assertEqual(sorted(found, key=lambda f: f.userId), [a, b])
         self.assertEqual((yield self.store.listFriends("alice", NOW)), [b])
         self.assertEqual((yield self.store.listFriends("alice", NOW + 10)),
                          [])
@@ -831,8 +831,8 @@ class GroupUsersMixin(TestCaseMixin):
     @inlineCallbacks
     def setUp(self):
         yield super().setUp()
-        for uid in self.USERS:
-            yield self.store.createUser("", uid, NOW, uid=uid)
+        for userId in self.USERS:
+            yield self.store.createUser("", userId, NOW, userId=userId)
 
 
 class GroupStoreContract:
@@ -851,7 +851,7 @@ class GroupStoreContract:
         failure = yield self.assertFailure(self.store.createGroup(
             self.info(), self.members + [GroupMember("ghost", "", MemberType.NORMAL, NOW)]),
             UnknownUsers)
-        self.assertEqual(failure.uids, ["ghost"])
+        self.assertEqual(failure.userIds, ["ghost"])
         self.assertIsNone((yield self.store.getGroup("g1")))
         yield self.store.createGroup(self.info(), self.members)
         yield self.assertFailure(self.store.putMembers("g1", [
@@ -1126,18 +1126,18 @@ class IdTests(TestCase):
         """
         for n in (0, 1, 63, 64, 4095, 123456789, 2 ** 30 - 1):
             for _ in range(5):
-                uid = toUid(n)
-                self.assertEqual(len(uid), 8)
-                self.assertEqual(fromUid(uid), n)
+                userId = toUid(n)
+                self.assertEqual(len(userId), 8)
+                self.assertEqual(fromUid(userId), n)
 
     def test_neverLeadingDash(self):
         """
         An id never starts with C{-}, even when the random shift would
         give one (it would read as a command-line option).
         """
-        uid = toUid(5, randint=lambda k: k - 1)
-        self.assertNotEqual(uid[0], "-")
-        self.assertEqual(fromUid(uid), 5)
+        userId = toUid(5, randint=lambda k: k - 1)
+        self.assertNotEqual(userId[0], "-")
+        self.assertEqual(fromUid(userId), 5)
 
     def test_upstreamExamples(self):
         """
@@ -1331,7 +1331,7 @@ def main():
     for i in range(1, 51):
         stored = yield store.storeMessage(makeMessage(i), ["alice", "bob"],
                                           None, 0)
-        sys.stdout.write("acked %d\\n" % (stored.message.uid,))
+        sys.stdout.write("acked %d\\n" % (stored.message.messageUid,))
         sys.stdout.flush()
     os.kill(os.getpid(), signal.SIGKILL)
 
@@ -1427,7 +1427,7 @@ class SqliteStoreTests(TestCase):
         yield store.putFriend("alice", Friend("bob", 0, NOW))
         yield store.close()
         store = yield self.openStore(dataDir)
-        self.assertEqual((yield store.getUser(user.uid)), user)
+        self.assertEqual((yield store.getUser(user.userId)), user)
         self.assertEqual((yield store.getMessage(1)), makeMessage(1))
         self.assertEqual((yield store.getHead("bob")), 1)
         again = yield store.storeMessage(makeMessage(2), ["alice", "bob"],
@@ -1456,7 +1456,7 @@ class SqliteStoreTests(TestCase):
         self.assertEqual(len(acked), 50)
         store = yield self.openStore(dataDir)
         batch = yield store.pullMessages("bob", 0, 1 << 30)
-        self.assertEqual([m.uid for _, m in batch.entries], acked)
+        self.assertEqual([m.messageUid for _, m in batch.entries], acked)
 
     @inlineCallbacks
     def test_groupCommit(self):
@@ -1473,7 +1473,7 @@ class SqliteStoreTests(TestCase):
 
         def committed(stored):
             row = conn.execute("SELECT COUNT(*) FROM messages WHERE uid = ?",
-                               (stored.message.uid,)).fetchone()
+                               (stored.message.messageUid,)).fetchone()
             seen.append(row[0])
         before = store.batches
         yield gatherResults([
@@ -1493,7 +1493,7 @@ class SqliteStoreTests(TestCase):
         original = messages.storeBatch_txn
 
         def storeBatch_txn(txn, d, items):
-            if any(it.message.uid == 13 for it in items):
+            if any(it.message.messageUid == 13 for it in items):
                 raise RuntimeError("boom")
             return original(txn, d, items)
         self.patch(messages, "storeBatch_txn", storeBatch_txn)
@@ -1565,11 +1565,11 @@ class PostgresStoreTests(TestCase):
         perUser = {}
         for stored in results:
             self.assertFalse(stored.duplicate)
-            for uid, seq in stored.seqs.items():
-                perUser.setdefault(uid, []).append(seq)
-        for uid, seqs in perUser.items():
+            for userId, seq in stored.seqs.items():
+                perUser.setdefault(userId, []).append(seq)
+        for userId, seqs in perUser.items():
             self.assertEqual(sorted(seqs), list(range(1, len(seqs) + 1)),
-                             uid)
+                             userId)
         self.assertEqual(len(perUser["common"]), 300)
         batch = yield nodeB.pullMessages("common", 0, 1 << 30)
         self.assertEqual([s for s, _ in batch.entries], list(range(1, 301)))

@@ -27,11 +27,11 @@ class _Bus:
     def __init__(self):
         self.delivered = []
 
-    def deliver(self, uid, push, excludeCid=None):
-        self.delivered.append((uid, push))
+    def deliver(self, userId, push, excludeCid=None):
+        self.delivered.append((userId, push))
         return succeed(None)
 
-    def kick(self, uid, cid, keep=None):
+    def kick(self, userId, cid, keep=None):
         return succeed(None)
 
 
@@ -61,8 +61,8 @@ class ClusterRaceContract:
         second = yield self.openStore()
         self.addCleanup(second.close)
         self.nodes = [_Node(first, config), _Node(second, config)]
-        for i, uid in enumerate((OWNER, BOB, CAROL, DAVE, EVE, FRANK)):
-            yield first.createUser("1380000000" + str(i), uid, 0, uid=uid)
+        for i, userId in enumerate((OWNER, BOB, CAROL, DAVE, EVE, FRANK)):
+            yield first.createUser("1380000000" + str(i), userId, 0, userId=userId)
 
     def assertOneSucceeded(self, results, code):
         """
@@ -86,8 +86,8 @@ class ClusterRaceContract:
         a, b = self.nodes
         gid = yield ensureDeferred(a.groups.create(OWNER, GroupInfo("", "g"), [GroupMember(BOB)]))
         results = yield DeferredList([
-            ensureDeferred(node.groups.addMembers(OWNER, gid, [GroupMember(uid)]))
-            for node, uid in ((a, CAROL), (b, DAVE), (a, EVE), (b, FRANK))], consumeErrors=True)
+            ensureDeferred(node.groups.addMembers(OWNER, gid, [GroupMember(userId)]))
+            for node, userId in ((a, CAROL), (b, DAVE), (a, EVE), (b, FRANK))], consumeErrors=True)
         self.assertOneSucceeded(results, ErrorCode.INVALID_PARAMETER)
         members = yield a.store.getMembers(gid)
         self.assertEqual(len(members), 3)
@@ -126,8 +126,8 @@ class ClusterRaceContract:
             ensureDeferred(node.social.addFriendRequest(CAROL, BOB, "hi"))
             for node in (a, b, a, b)], consumeErrors=True)
         self.assertTrue(all(ok for ok, _ in results), results)
-        notified = [p for node in (a, b) for uid, p in node.bus.delivered
-                    if uid == BOB and isinstance(p, FriendRequestNotify)]
+        notified = [p for node in (a, b) for userId, p in node.bus.delivered
+                    if userId == BOB and isinstance(p, FriendRequestNotify)]
         self.assertEqual(len(notified), 1)
         request = yield b.store.getFriendRequest(CAROL, BOB)
         self.assertEqual((request.status, request.updateDt), (FriendRequestStatus.SENT,

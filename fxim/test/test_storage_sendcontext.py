@@ -28,15 +28,15 @@ class SendContextContract:
         """
         alice, _ = yield self.store.getOrCreateByMobile("13800000001", NOW)
         bob, _ = yield self.store.getOrCreateByMobile("13800000002", NOW)
-        context = yield self.store.getSendContext(alice.uid, 0, bob.uid)
-        self.assertEqual((context.sender.uid, context.target.uid, context.blacklisted),
-                         (alice.uid, bob.uid, False))
-        yield self.store.putFriend(bob.uid, Friend(alice.uid, FriendState.BLACKED, NOW))
-        context = yield self.store.getSendContext(alice.uid, 0, bob.uid)
+        context = yield self.store.getSendContext(alice.userId, 0, bob.userId)
+        self.assertEqual((context.sender.userId, context.target.userId, context.blacklisted),
+                         (alice.userId, bob.userId, False))
+        yield self.store.putFriend(bob.userId, Friend(alice.userId, FriendState.BLACKED, NOW))
+        context = yield self.store.getSendContext(alice.userId, 0, bob.userId)
         self.assertTrue(context.blacklisted)
-        context = yield self.store.getSendContext(alice.uid, 0, "nobody")
+        context = yield self.store.getSendContext(alice.userId, 0, "nobody")
         self.assertIsNone(context.target)
-        context = yield self.store.getSendContext("nobody", 0, bob.uid)
+        context = yield self.store.getSendContext("nobody", 0, bob.userId)
         self.assertIsNone(context.sender)
 
     @inlineCallbacks
@@ -46,15 +46,15 @@ class SendContextContract:
         """
         alice, _ = yield self.store.getOrCreateByMobile("13800000001", NOW)
         # Group members must be users.
-        yield self.store.createUser("", "Bob", NOW, uid="bob")
+        yield self.store.createUser("", "Bob", NOW, userId="bob")
         yield self.store.createGroup(
-            GroupInfo("g1", "G", owner=alice.uid, updateDt=NOW, memberUpdateDt=NOW),
-            [GroupMember(alice.uid, "", MemberType.OWNER, NOW),
+            GroupInfo("g1", "G", owner=alice.userId, updateDt=NOW, memberUpdateDt=NOW),
+            [GroupMember(alice.userId, "", MemberType.OWNER, NOW),
              GroupMember("bob", "", MemberType.NORMAL, NOW),
              GroupMember("carol", "", MemberType.REMOVED, NOW)])
-        context = yield self.store.getSendContext(alice.uid, 1, "g1")
-        self.assertEqual(sorted(m.memberId for m in context.members), sorted([alice.uid, "bob"]))
-        context = yield self.store.getSendContext(alice.uid, 1, "unknown")
+        context = yield self.store.getSendContext(alice.userId, 1, "g1")
+        self.assertEqual(sorted(m.memberId for m in context.members), sorted([alice.userId, "bob"]))
+        context = yield self.store.getSendContext(alice.userId, 1, "unknown")
         self.assertEqual(context.members, [])
 
 

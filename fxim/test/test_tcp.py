@@ -88,7 +88,7 @@ class NodeMixin:
         @return: C{(uid, password, cid)} for a CONNECT.
         """
         result = self.successResultOf(self.auth.login(mobile, CODE, cid))
-        return result.uid, crypto.makePassword(result.token, int(self.clock.seconds() * 1000)), cid
+        return result.userId, crypto.makePassword(result.token, int(self.clock.seconds() * 1000)), cid
 
 
 class TcpMixin(NodeMixin):
@@ -121,9 +121,9 @@ class TcpMixin(NodeMixin):
         transport.clear()
         return frames
 
-    def connectFrame(self, uid, password, cid):
+    def connectFrame(self, userId, password, cid):
         return encodeFrame(Frame(Signal.CONNECT, 0, 0, clientcodecs.encodeRequestTcp(
-            ConnectRequest(uid, password, cid))))
+            ConnectRequest(userId, password, cid))))
 
     def pullFrame(self, messageId=5):
         return encodeFrame(Frame(Signal.PUBLISH, SubSignal.MP, messageId,
@@ -430,8 +430,8 @@ class ConnectOrderTests(TcpMixin, SynchronousTestCase):
         gated = GatedAuth(self.auth)
         self.node.auth = gated
         protocol, transport = self.connect()
-        uid, password, cid = self.login()
-        protocol.dataReceived(self.connectFrame(uid, password, "other-device") + self.pullFrame(9))
+        userId, password, cid = self.login()
+        protocol.dataReceived(self.connectFrame(userId, password, "other-device") + self.pullFrame(9))
         gated.open()
         self.clock.advance(0)
         frames = self.replies(transport)
@@ -444,8 +444,8 @@ class ConnectOrderTests(TcpMixin, SynchronousTestCase):
         A bad password is answered CONNECT_ACK 5 and the connection closes.
         """
         protocol, transport = self.connect()
-        uid, password, cid = self.login()
-        protocol.dataReceived(self.connectFrame(uid, "x" + password, cid))
+        userId, password, cid = self.login()
+        protocol.dataReceived(self.connectFrame(userId, "x" + password, cid))
         self.clock.advance(0)
         [ack] = self.replies(transport)
         self.assertEqual((ack.signal, ack.subsignal),
@@ -458,7 +458,7 @@ class ConnectOrderTests(TcpMixin, SynchronousTestCase):
         a frame; after the connection is lost nothing more is written.
         """
         protocol, transport = self.authenticated()
-        self.successResultOf(ensureDeferred(self.bus.deliver(protocol.uid, MessageNotify(0, 3))))
+        self.successResultOf(ensureDeferred(self.bus.deliver(protocol.userId, MessageNotify(0, 3))))
         [push] = self.replies(transport)
         self.assertEqual((push.signal, push.subsignal), (Signal.PUBLISH, SubSignal.MN))
         protocol.connectionLost(None)

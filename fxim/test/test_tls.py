@@ -225,7 +225,7 @@ class SdkTlsTests(TlsNodeMixin, TestCase):
         for client in (alice, bob):
             self.addCleanup(client.stop)
             await withTimeout(client.start())
-        await withTimeout(alice.sendText(bob.uid, "over TLS"))
+        await withTimeout(alice.sendText(bob.userId, "over TLS"))
         for _ in range(200):
             if received:
                 break
@@ -245,7 +245,7 @@ class SdkTlsTests(TlsNodeMixin, TestCase):
         with self.assertRaises((Error, ConnectionClosed, Exception)):
             conn = await withTimeout(openConnection(reactor, "tcp", "127.0.0.1", node.tcpPort,
                                                     tls=ClientTLS()))
-            await withTimeout(conn.connect(creds.uid, creds.token, "d1"))
+            await withTimeout(conn.connect(creds.userId, creds.token, "d1"))
 
     async def test_cli(self):
         """

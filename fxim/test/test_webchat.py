@@ -155,18 +155,18 @@ class WebServedTests(NodeTestMixin, unittest.TestCase):
         self.addCleanup(bob.stop)
         got = []
         bob.onMessage(got.append)
-        sent = await withTimeout(alice.sendText(bob.uid, "over the HTTP port"))
+        sent = await withTimeout(alice.sendText(bob.userId, "over the HTTP port"))
         for _ in range(100):
             if got:
                 break
             await withTimeout(bob.sync())
-        self.assertEqual([(m.uid, m.content.searchableContent) for m in got],
-                         [(sent.uid, "over the HTTP port")])
+        self.assertEqual([(m.messageUid, m.content.searchableContent) for m in got],
+                         [(sent.messageUid, "over the HTTP port")])
         connection = alice.connection
         await sleep(3)
         self.assertIs(alice.connection, connection)
         self.assertEqual(alice.attempt, 0)
-        await withTimeout(alice.sendText(bob.uid, "still there"))
+        await withTimeout(alice.sendText(bob.userId, "still there"))
         self.assertNotIn("Traceback", node.log())
 
 

@@ -81,9 +81,9 @@ class WebChatBrowserTests(NodeTestMixin, unittest.TestCase):
         await b.type("[data-t=code]", LOGIN_CODE)
         await b.click("[data-t=login]")
         await b.click("[data-t=tab-me]")
-        uid = (await b.find("[data-t=my-uid]")).text
+        userId = (await b.find("[data-t=my-uid]")).text
         await b.click("[data-t=tab-chats]")
-        return uid
+        return userId
 
     async def openChat(self, b: Browser, key: str) -> None:
         await b.click("[data-t=tab-chats]")
@@ -215,12 +215,12 @@ class WebChatBrowserTests(NodeTestMixin, unittest.TestCase):
         carol.onMessage(lambda m: carolGot.append(m))
         await carol.addFriend(aliceUid, "Carol here")
         await alice.click("[data-t=tab-contacts]")
-        await alice.click(f"[data-t=request][data-from='{carol.uid}'] [data-t=accept]")
-        await alice.waitText(f"[data-t=friend][data-uid='{carol.uid}']", "Carol")
+        await alice.click(f"[data-t=request][data-from='{carol.userId}'] [data-t=accept]")
+        await alice.waitText(f"[data-t=friend][data-uid='{carol.userId}']", "Carol")
         await alice.click("[data-t=tab-groups]")
         await alice.type("[data-t=group-name]", "Team of three")
         await alice.click(f"[data-t=member-pick][value='{bobUid}']")
-        await alice.click(f"[data-t=member-pick][value='{carol.uid}']")
+        await alice.click(f"[data-t=member-pick][value='{carol.userId}']")
         await alice.screenshot("14-new-group")
         await alice.click("[data-t=create-group]")
         await alice.waitText("[data-t=chat-title]", "Team of three")
@@ -258,7 +258,7 @@ class WebChatBrowserTests(NodeTestMixin, unittest.TestCase):
         for i in range(30):
             await withTimeout(carol.sendText(aliceUid, f"history {i:02d}"))
         await alice.click("[data-t=tab-chats]")
-        await alice.click(f"[data-t=conv][data-key='0:{carol.uid}']")
+        await alice.click(f"[data-t=conv][data-key='0:{carol.userId}']")
         await alice.waitText("[data-t=msg]", "history 29")
         texts = await self.messageTexts(alice)
         self.assertNotIn("history 00", texts)

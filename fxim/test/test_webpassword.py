@@ -59,9 +59,9 @@ def legacyUserToken(tok: crypto.UserToken, key: bytes) -> bytes:
     padding: C{51 + len(uid) + len(cid)} bytes), as tokens already handed
     out carry it.
     """
-    uid, cid = tok.uid.encode("utf-8"), tok.cid.encode("utf-8")
-    body = (struct.pack(">BqqB", 1, tok.issuedAt, tok.expiresAt, len(uid))
-            + uid + bytes([len(cid)]) + cid)
+    userId, cid = tok.userId.encode("utf-8"), tok.cid.encode("utf-8")
+    body = (struct.pack(">BqqB", 1, tok.issuedAt, tok.expiresAt, len(userId))
+            + userId + bytes([len(cid)]) + cid)
     return body + hmac.new(key, body, hashlib.sha256).digest()
 
 
@@ -73,7 +73,7 @@ def _asciiOfLength(n: int) -> st.SearchStrategy:
 _chars = st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="|")
 
 #: uids: ASCII of every accepted length (1-64 bytes), or any text that fits.
-uids = st.one_of(
+userIds = st.one_of(
     st.integers(min_value=1, max_value=64).flatmap(_asciiOfLength),
     st.text(_chars, min_size=1, max_size=64).filter(
         lambda u: len(u.encode("utf-8")) <= 64))
@@ -92,118 +92,118 @@ class WebPasswordTests(SynchronousTestCase):
     follows the usertoken or any bit of it changes.
     """
 
-    def device(self, uid, cid):
+    def device(self, userId, cid):
         """
         A fresh service with user C{uid} logged in on device C{cid}.
 
         @return: the token.
         """
         auth = makeService(self)
-        self.successResultOf(auth.createUser(uid=uid))
-        return self.successResultOf(auth.mintToken(uid, cid))
+        self.successResultOf(auth.createUser(userId=userId))
+        return self.successResultOf(auth.mintToken(userId, cid))
 
-    def verdict(self, uid, cid, password):
+    def verdict(self, userId, cid, password):
         """
         @return: C{0} if the CONNECT is accepted, else its refusal code.
         """
-        d = self.auth.verifyConnect(uid, password, cid)
+        d = self.auth.verifyConnect(userId, password, cid)
         failures = []
         d.addErrback(lambda f: failures.append(f.value.code))
         self.successResultOf(d)
         return failures[0] if failures else 0
 
-    @given(uids, cids)
-    def test_webPaddedAccepted(self, uid, cid):
+    @given(userIds, cids)
+    def test_webPaddedAccepted(self, userId, cid):
         """
         The password the web client computes is accepted for every uid and
         cid; the usertoken fxim issues is a multiple of 8 bytes, so the
         client's padding adds nothing.
         """
-        token = self.device(uid, cid)
+        token = self.device(userId, cid)
         usertoken = crypto.splitToken(token)[0]
         self.assertEqual(len(usertoken) % 8, 0)
         self.assertEqual(zeroPadded(usertoken), usertoken)
-        self.assertEqual(self.verdict(uid, cid, webPassword(token)), 0)
+        self.assertEqual(self.verdict(userId, cid, webPassword(token)), 0)
 
-    @given(uids, cids, st.integers(min_value=0, max_value=7))
-    def test_upToSevenZerosAccepted(self, uid, cid, zeros):
+    @given(userIds, cids, st.integers(min_value=0, max_value=7))
+    def test_upToSevenZerosAccepted(self, userId, cid, zeros):
         """
         Up to 7 zero bytes after the usertoken are accepted (a client that
         pads to 8 bytes).
         """
-        token = self.device(uid, cid)
+        token = self.device(userId, cid)
         usertoken, secret, _ = crypto.splitToken(token)
         password = passwordCarrying(usertoken + bytes(zeros), secret)
-        self.assertEqual(self.verdict(uid, cid, password), 0)
+        self.assertEqual(self.verdict(userId, cid, password), 0)
 
-    @given(uids, cids, st.integers(min_value=0, max_value=7))
-    def test_legacyUserTokenAccepted(self, uid, cid, zeros):
+    @given(userIds, cids, st.integers(min_value=0, max_value=7))
+    def test_legacyUserTokenAccepted(self, userId, cid, zeros):
         """
         A token issued before the padded layout (version 1, any length)
         keeps working, exactly or with the web client's padding.
         """
-        self.device(uid, cid)
-        session = self.store.sessions[(uid, cid)]
+        self.device(userId, cid)
+        session = self.store.sessions[(userId, cid)]
         legacy = legacyUserToken(crypto.UserToken(
-            uid, cid, session.createdAt, session.expiresAt), HMAC_KEY)
+            userId, cid, session.createdAt, session.expiresAt), HMAC_KEY)
         token = crypto.makeToken(legacy, session.secret, session.dbSecret,
                                  session.createdAt)
-        self.assertEqual(self.verdict(uid, cid, webPassword(token)), 0)
-        self.assertEqual(self.verdict(uid, cid, passwordCarrying(
+        self.assertEqual(self.verdict(userId, cid, webPassword(token)), 0)
+        self.assertEqual(self.verdict(userId, cid, passwordCarrying(
             legacy + bytes(zeros), session.secret)), 0)
 
-    @given(uids, cids, st.integers(min_value=8, max_value=64),
+    @given(userIds, cids, st.integers(min_value=8, max_value=64),
            st.booleans())
-    def test_eightZerosRefused(self, uid, cid, zeros, legacy):
+    def test_eightZerosRefused(self, userId, cid, zeros, legacy):
         """
         Eight or more zero bytes after the usertoken are refused with 5.
         """
-        token = self.device(uid, cid)
+        token = self.device(userId, cid)
         usertoken, secret, _ = crypto.splitToken(token)
         if legacy:
-            session = self.store.sessions[(uid, cid)]
+            session = self.store.sessions[(userId, cid)]
             usertoken = legacyUserToken(crypto.UserToken(
-                uid, cid, session.createdAt, session.expiresAt), HMAC_KEY)
+                userId, cid, session.createdAt, session.expiresAt), HMAC_KEY)
         password = passwordCarrying(usertoken + bytes(zeros), secret)
-        self.assertEqual(self.verdict(uid, cid, password), 5)
+        self.assertEqual(self.verdict(userId, cid, password), 5)
 
-    @given(uids, cids, st.binary(min_size=1, max_size=7), st.data())
-    def test_nonZeroTrailingRefused(self, uid, cid, trailing, data):
+    @given(userIds, cids, st.binary(min_size=1, max_size=7), st.data())
+    def test_nonZeroTrailingRefused(self, userId, cid, trailing, data):
         """
         Trailing bytes that are not all zero are refused with 5.
         """
         index = data.draw(st.integers(min_value=0, max_value=len(trailing) - 1))
         value = data.draw(st.integers(min_value=1, max_value=255))
         trailing = trailing[:index] + bytes([value]) + trailing[index + 1:]
-        token = self.device(uid, cid)
+        token = self.device(userId, cid)
         usertoken, secret, _ = crypto.splitToken(token)
         password = passwordCarrying(usertoken + trailing, secret)
-        self.assertEqual(self.verdict(uid, cid, password), 5)
+        self.assertEqual(self.verdict(userId, cid, password), 5)
 
-    @given(uids, cids, st.integers(min_value=0), st.integers(min_value=0, max_value=7),
+    @given(userIds, cids, st.integers(min_value=0), st.integers(min_value=0, max_value=7),
            st.integers(min_value=0, max_value=7))
-    def test_flippedBitRefused(self, uid, cid, index, bit, zeros):
+    def test_flippedBitRefused(self, userId, cid, index, bit, zeros):
         """
         Flipping any bit of the usertoken or of the zeros after it is
         refused with 5.
         """
-        token = self.device(uid, cid)
+        token = self.device(userId, cid)
         usertoken, secret, _ = crypto.splitToken(token)
         payload = bytearray(usertoken + bytes(zeros))
         payload[index % len(payload)] ^= 1 << bit
         password = passwordCarrying(bytes(payload), secret)
-        self.assertEqual(self.verdict(uid, cid, password), 5)
+        self.assertEqual(self.verdict(userId, cid, password), 5)
 
-    @given(uids, cids, st.integers(min_value=0), st.integers(min_value=0, max_value=7))
-    def test_flippedCiphertextBitRefused(self, uid, cid, index, bit):
+    @given(userIds, cids, st.integers(min_value=0), st.integers(min_value=0, max_value=7))
+    def test_flippedCiphertextBitRefused(self, userId, cid, index, bit):
         """
         Flipping any bit of the web password's ciphertext is refused with
         5.
         """
-        token = self.device(uid, cid)
+        token = self.device(userId, cid)
         raw = bytearray(crypto.b64decode(webPassword(token)))
         raw[index % len(raw)] ^= 1 << bit
-        self.assertEqual(self.verdict(uid, cid, crypto.b64encode(bytes(raw))), 5)
+        self.assertEqual(self.verdict(userId, cid, crypto.b64encode(bytes(raw))), 5)
 
     def test_realFailingCase(self):
         """
@@ -212,16 +212,16 @@ class WebPasswordTests(SynchronousTestCase):
         the client sends as 96; the new one is 96 bytes from the start, and
         both are accepted.
         """
-        uid, cid = "Xb3kQ9aZ", "8d785094-0928-4a3d-89af-1117f66c7829"
-        token = self.device(uid, cid)
+        userId, cid = "Xb3kQ9aZ", "8d785094-0928-4a3d-89af-1117f66c7829"
+        token = self.device(userId, cid)
         self.assertEqual(len(crypto.splitToken(token)[0]), 96)
-        self.assertEqual(self.verdict(uid, cid, webPassword(token)), 0)
-        session = self.store.sessions[(uid, cid)]
+        self.assertEqual(self.verdict(userId, cid, webPassword(token)), 0)
+        session = self.store.sessions[(userId, cid)]
         legacy = legacyUserToken(crypto.UserToken(
-            uid, cid, session.createdAt, session.expiresAt), HMAC_KEY)
+            userId, cid, session.createdAt, session.expiresAt), HMAC_KEY)
         self.assertEqual(len(legacy), 95)
         self.assertEqual(len(zeroPadded(legacy)), 96)
-        self.assertEqual(self.verdict(uid, cid, passwordCarrying(
+        self.assertEqual(self.verdict(userId, cid, passwordCarrying(
             zeroPadded(legacy), session.secret)), 0)
 
 
@@ -249,12 +249,12 @@ class ClientIdLimitTests(SynchronousTestCase):
         for cid in ["设" * 86, "设" * 128, "😀" * 64]:
             self.assertEqual(self.restCode(self.auth.login(
                 "13800000000", self.sendCode(), cid)), 1, cid)
-        self.successResultOf(self.auth.createUser(uid="alice"))
+        self.successResultOf(self.auth.createUser(userId="alice"))
         self.assertEqual(self.restCode(self.auth.mintToken("alice", "设" * 86)), 1)
         cid = "设" * 85
-        uid, token, _ = self.successResultOf(self.auth.login(
+        userId, token, _ = self.successResultOf(self.auth.login(
             "13800000000", self.sendCode(), cid))
-        self.successResultOf(self.auth.verifyConnect(uid, webPassword(token), cid))
+        self.successResultOf(self.auth.verifyConnect(userId, webPassword(token), cid))
 
     def test_loneSurrogate(self):
         """
@@ -263,8 +263,8 @@ class ClientIdLimitTests(SynchronousTestCase):
         """
         self.assertEqual(self.restCode(self.auth.login(
             "13800000000", self.sendCode(), "dev-\ud800")), 1)
-        self.assertEqual(self.restCode(self.auth.createUser(uid="u\udc00")), 1)
-        self.successResultOf(self.auth.createUser(uid="alice"))
+        self.assertEqual(self.restCode(self.auth.createUser(userId="u\udc00")), 1)
+        self.successResultOf(self.auth.createUser(userId="alice"))
         self.assertEqual(self.restCode(self.auth.mintToken("alice", "\udfff")), 1)
 
     def sendCode(self):

@@ -73,10 +73,10 @@ class WebSocketTests(NodeMixin, SynchronousTestCase):
     def authenticated(self):
         client, server = self.open()
         result = self.successResultOf(self.auth.login("13800000009", CODE, "web"))
-        d = Deferred.fromCoroutine(client.connect(result.uid, result.token, "web"))
+        d = Deferred.fromCoroutine(client.connect(result.userId, result.token, "web"))
         self.pump.flush()
         self.assertEqual(self.successResultOf(d).code, SubSignal.CONNECTION_ACCEPTED)
-        self.assertEqual(server.uid, result.uid)
+        self.assertEqual(server.userId, result.userId)
         del client.factory.received[:]
         return client, server
 
@@ -95,7 +95,7 @@ class WebSocketTests(NodeMixin, SynchronousTestCase):
         client, server = self.open()
         self.assertTrue(verifyObject(IConnection, server))
         self.assertEqual(server.transportName, "ws")
-        self.assertIsNone(server.uid)
+        self.assertIsNone(server.userId)
 
     def test_anyPath(self):
         """
@@ -241,7 +241,7 @@ class WebSocketTests(NodeMixin, SynchronousTestCase):
         """
         client, server = self.open()
         result = self.successResultOf(self.auth.login("13800000009", CODE, "web"))
-        d = Deferred.fromCoroutine(client.connectWithPassword(result.uid, "bogus", "web"))
+        d = Deferred.fromCoroutine(client.connectWithPassword(result.userId, "bogus", "web"))
         self.pump.flush()
         self.assertEqual(self.failureResultOf(d, RequestFailed).value.code,
                          SubSignal.CONNECTION_REFUSED_BAD_USER_NAME_OR_PASSWORD)
@@ -249,7 +249,7 @@ class WebSocketTests(NodeMixin, SynchronousTestCase):
         self.assertEqual((envelope["signal"], envelope["subSignal"], envelope["content"]),
                          ("CONNECT_ACK", "CONNECTION_REFUSED_BAD_USER_NAME_OR_PASSWORD", ""))
         self.assertTrue(client.closed.called)
-        self.assertIsNone(server.uid)
+        self.assertIsNone(server.userId)
 
     def test_requestBeforeConnectCloses(self):
         """
@@ -269,7 +269,7 @@ class WebSocketTests(NodeMixin, SynchronousTestCase):
         client, server = self.authenticated()
         pushes = []
         client.onPush(pushes.append)
-        self.successResultOf(ensureDeferred(self.bus.deliver(server.uid, MessageNotify(0, 7))))
+        self.successResultOf(ensureDeferred(self.bus.deliver(server.userId, MessageNotify(0, 7))))
         self.pump.flush()
         self.assertEqual(pushes, [MessageNotify(0, 7)])
         envelope = json.loads(client.factory.received[0])

@@ -210,13 +210,13 @@ class LoginResource(JsonResource):
         if isinstance(code, int) and not isinstance(code, bool):
             code = str(code)
         try:
-            uid, token, register = await self._auth.login(
+            userId, token, register = await self._auth.login(
                 body.get("mobile"), code, body.get("clientId"))
         except AuthError as e:
             metrics.LOGINS.labels(str(int(e.code))).inc()
             return _restError(e)
         metrics.LOGINS.labels("ok").inc()
-        return _ok({"userId": uid, "token": token, "register": register})
+        return _ok({"userId": userId, "token": token, "register": register})
 
 
 class HealthResource(JsonResource):

@@ -37,12 +37,12 @@ class FrameProtocol(Protocol, TimeoutMixin):
     """
     One TCP client connection.
 
-    @ivar uid: the authenticated user, or None before CONNECT.
+    @ivar userId: the authenticated user, or None before CONNECT.
     @ivar cid: the device's clientIdentifier, or None before CONNECT.
     """
 
     transportName = "tcp"
-    uid: Optional[str] = None
+    userId: Optional[str] = None
     cid: Optional[str] = None
     peer = "?"
     _closed = False
@@ -67,7 +67,7 @@ class FrameProtocol(Protocol, TimeoutMixin):
 
     def _connectTimedOut(self) -> None:
         self._connectDeadline = None
-        if self.uid is None and not self._closed:
+        if self.userId is None and not self._closed:
             _log.info("{peer}: no CONNECT within {seconds}s; closing", peer=self.peer,
                       seconds=self.factory.connectTimeout)
             self._closed = True
@@ -100,7 +100,7 @@ class FrameProtocol(Protocol, TimeoutMixin):
     def _outcome(self, outcome: Any) -> None:
         if self._closed:
             return
-        if self.uid is not None and self._decoder.maxLength != self.factory.maxLength:
+        if self.userId is not None and self._decoder.maxLength != self.factory.maxLength:
             self._authenticated()
         if outcome.reply is not None:
             self.transport.write(self.factory.wire.serialize(outcome.reply))

@@ -45,7 +45,7 @@ class EnvelopeProtocol(WebSocketServerProtocol):
     """
 
     transportName = "ws"
-    uid: Optional[str] = None
+    userId: Optional[str] = None
     cid: Optional[str] = None
     _fximClosed = False
     _idleCall = None
@@ -70,7 +70,7 @@ class EnvelopeProtocol(WebSocketServerProtocol):
 
     def _connectTimedOut(self) -> None:
         self._connectDeadline = None
-        if self.uid is None and not self._fximClosed:
+        if self.userId is None and not self._fximClosed:
             _log.info("{peer}: no CONNECT within {seconds}s; closing", peer=self.peer,
                       seconds=self.factory.connectTimeout)
             self._fximClosed = True
@@ -115,7 +115,7 @@ class EnvelopeProtocol(WebSocketServerProtocol):
     def _outcome(self, outcome: Any) -> None:
         if self._fximClosed:
             return
-        if self.uid is not None and self.maxMessagePayloadSize != self.factory.fullPayload:
+        if self.userId is not None and self.maxMessagePayloadSize != self.factory.fullPayload:
             self._authenticated()
         if outcome.reply is not None:
             self._sendEnvelope(outcome.reply)

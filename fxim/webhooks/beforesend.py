@@ -50,9 +50,9 @@ class BeforeSendHook:
         self.policy = policy
         self.http = JsonPoster(reactor, timeout)
 
-    async def __call__(self, uid: str, cid: str, message: Message):
+    async def __call__(self, userId: str, cid: str, message: Message):
         data = messageJson(message)
-        data.update({"from": uid, "clientId": cid})
+        data.update({"from": userId, "clientId": cid})
         del data["uid"], data["timestamp"]
         body = encodeJson({"event": "message.before_send",
                            "timestamp": int(self.reactor.seconds() * 1000), "data": data})

@@ -44,7 +44,7 @@ def conversationOrderKey(conversation, sender: str) -> str:
 def messageJson(message: Message) -> dict:
     c = message.content
     return {
-        "uid": message.uid, "from": message.fromUser, "timestamp": message.timestamp,
+        "uid": message.messageUid, "from": message.fromUser, "timestamp": message.timestamp,
         "conversation": {"type": int(message.conversation.type),
                          "target": message.conversation.target,
                          "line": message.conversation.line},
@@ -134,7 +134,7 @@ class WebhookService:
 
     async def messageRecalled(self, message: Message, operator: str) -> None:
         await self.emit("message.recalled",
-                        {"uid": message.uid, "operator": operator, "from": message.fromUser,
+                        {"uid": message.messageUid, "operator": operator, "from": message.fromUser,
                          "conversation": messageJson(message)["conversation"]},
                         conversationOrderKey(message.conversation, message.fromUser))
 
@@ -142,11 +142,11 @@ class WebhookService:
         a, b = sorted((data["from"], data["to"]))
         await self.emit(event, data, f"friend:{a}:{b}")
 
-    async def deviceEvent(self, event: str, uid: str, cid: str) -> None:
-        await self.emit("user." + event, {"uid": uid, "clientId": cid}, f"user:{uid}")
+    async def deviceEvent(self, event: str, userId: str, cid: str) -> None:
+        await self.emit("user." + event, {"uid": userId, "clientId": cid}, f"user:{userId}")
 
-    async def loggedIn(self, uid: str, cid: str) -> None:
-        await self.emit("user.login", {"uid": uid, "clientId": cid}, f"user:{uid}")
+    async def loggedIn(self, userId: str, cid: str) -> None:
+        await self.emit("user.login", {"uid": userId, "clientId": cid}, f"user:{userId}")
 
-    async def sessionEnded(self, uid: str, cid: Optional[str]) -> None:
-        await self.emit("user.logout", {"uid": uid, "clientId": cid}, f"user:{uid}")
+    async def sessionEnded(self, userId: str, cid: Optional[str]) -> None:
+        await self.emit("user.logout", {"uid": userId, "clientId": cid}, f"user:{userId}")

@@ -275,7 +275,7 @@ def messageToPb(msg: Message, m: Any) -> None:
     conversationToPb(msg.conversation, m.conversation)
     m.from_user = msg.fromUser
     contentToPb(msg.content, m.content)
-    m.message_id = msg.uid
+    m.message_id = msg.messageUid
     m.server_timestamp = msg.timestamp
     if msg.toUser:
         m.to_user = msg.toUser
@@ -291,7 +291,7 @@ def optionalContentFromPb(m: Any, field: str = "notify_content") -> Optional[Mes
 
 def userFromPb(m: Any) -> User:
     return User(
-        uid=ps(m.uid), name=ps(m.name), displayName=ps(m.display_name),
+        userId=ps(m.uid), name=ps(m.name), displayName=ps(m.display_name),
         portrait=ps(m.portrait), mobile=ps(m.mobile), email=ps(m.email),
         address=ps(m.address), company=ps(m.company), extra=ps(m.extra),
         updateDt=m.update_dt, gender=m.gender, social=ps(m.social), type=m.type,
@@ -299,7 +299,7 @@ def userFromPb(m: Any) -> User:
 
 
 def userToPb(u: User, m: Any) -> None:
-    m.uid = u.uid
+    m.uid = u.userId
     m.name = u.name
     m.display_name = u.displayName
     m.portrait = u.portrait
@@ -319,7 +319,7 @@ def friendFromPb(m: Any) -> Friend:
 
 
 def friendToPb(f: Friend, m: Any) -> None:
-    m.uid = f.uid
+    m.uid = f.userId
     m.state = f.state
     m.update_dt = f.updateDt
     m.alias = f.alias
@@ -434,7 +434,7 @@ def messageToJson(m: Message) -> Dict[str, Any]:
         "target": c.target,
         "line": c.line,
         "from": m.fromUser,
-        "messageId": m.uid,
+        "messageId": m.messageUid,
         "timestamp": m.timestamp,
         "direction": 0,
         "status": 0,
@@ -488,10 +488,10 @@ def messageFromJson(value: Any, pulled: bool) -> Message:
     conversation = Conversation(jint32(o.get("conversationType")),
                                 jstr(o.get("target")), jint32(o.get("line")))
     if pulled:
-        uid = jint(o.get("messageId"))
+        messageUid = jint(o.get("messageId"))
         localId = jlocalId(o.get("localMessageId"))
     else:
-        uid = jint(o.get("messageUid"))
+        messageUid = jint(o.get("messageUid"))
         # The 2020 web client sends the local id as messageId (a number);
         # the newer one sends it as a string in both messageId and
         # localMessageId.
@@ -500,7 +500,7 @@ def messageFromJson(value: Any, pulled: bool) -> Message:
             localId = jlocalId(o.get("messageId"))
     return Message(
         conversation, jstr(o.get("from")), contentFromJson(content),
-        uid, jint(o.get("timestamp")), jstr(o.get("to")),
+        messageUid, jint(o.get("timestamp")), jstr(o.get("to")),
         jtos(o.get("tos")), localId,
     )
 
@@ -510,7 +510,7 @@ def userToJson(u: User) -> Dict[str, Any]:
     UserResponse.
     """
     return {
-        "uid": u.uid, "name": u.name, "displayName": u.displayName,
+        "uid": u.userId, "name": u.name, "displayName": u.displayName,
         "gender": u.gender, "portrait": u.portrait, "mobile": u.mobile,
         "email": u.email, "address": u.address, "company": u.company,
         "social": u.social, "extra": u.extra, "type": u.type,
@@ -521,7 +521,7 @@ def userToJson(u: User) -> Dict[str, Any]:
 def userFromJson(value: Any) -> User:
     o = jobj(value, "user")
     return User(
-        uid=jstr(o.get("uid")), name=jstr(o.get("name")),
+        userId=jstr(o.get("uid")), name=jstr(o.get("name")),
         displayName=jstr(o.get("displayName")), portrait=jstr(o.get("portrait")),
         mobile=jstr(o.get("mobile")), email=jstr(o.get("email")),
         address=jstr(o.get("address")), company=jstr(o.get("company")),
@@ -532,7 +532,7 @@ def userFromJson(value: Any) -> User:
 
 
 def friendToJson(f: Friend) -> Dict[str, Any]:
-    return {"alias": f.alias, "friendUid": f.uid, "state": f.state,
+    return {"alias": f.alias, "friendUid": f.userId, "state": f.state,
             "timestamp": f.updateDt}
 
 

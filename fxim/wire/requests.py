@@ -100,7 +100,7 @@ class SendResult:
     MS ack: the assigned message uid and server timestamp (ms).
     """
 
-    uid: int
+    messageUid: int
     timestamp: int
 
 
@@ -134,7 +134,7 @@ class RecallMessage:
     MR: recall the message with this uid.
     """
 
-    uid: int
+    messageUid: int
 
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
@@ -480,7 +480,7 @@ class RecallNotify:
     PUBLISH/RMN.
     """
 
-    uid: int
+    messageUid: int
     fromUser: str
 
 

@@ -32,6 +32,6 @@ async def handleEcho(context, request):
     Reply with the request plus the caller's uid; push it to the caller's
     other devices.
     """
-    value = {"echo": request.value, "uid": context.uid}
-    await context.api.deliver(context.uid, PluginPush(ECHO, value), context.cid)
+    value = {"echo": request.value, "uid": context.userId}
+    await context.api.deliver(context.userId, PluginPush(ECHO, value), context.cid)
     return value
