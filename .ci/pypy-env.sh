@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A PyPy virtualenv with fxim's runtime dependencies, for the tests and the
-# benchmark that run a node under PyPy (fxim.test.test_pypy,
+# benchmark that run a node under PyPy (fxim.test.e2e.test_pypy,
 # bench/fximbench.py pypy / --python).  The requirements are read from
 # setup.cfg's install_requires, whose markers pick psycopg2cffi instead of
 # psycopg2-binary there (psycopg2-binary does not build on PyPy).

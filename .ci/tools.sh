@@ -39,4 +39,4 @@ fxim_tools_install() {
 }
 
 fxim_tools_install
-bash .ci/pypy-env.sh || echo "no PyPy venv: fxim.test.test_pypy will fail" >&2  # i17
+bash .ci/pypy-env.sh || echo "no PyPy venv: fxim.test.e2e.test_pypy will fail" >&2  # i17

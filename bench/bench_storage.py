@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-# -*- test-case-name: fxim.test.test_storage -*-
+# -*- test-case-name: fxim.test.unit.test_storage -*-
 """
 Micro-benchmark of L{fxim.storage} message storing (group commit).
 

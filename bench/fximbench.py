@@ -863,7 +863,7 @@ def scenario_pypy(opts, results):
     (after a warm-up round: PyPy's JIT and both stores' caches) to show
     whether memory stays flat under load.
     """
-    from fxim.test.test_pypy import findPyPy
+    from fxim.test.e2e.test_pypy import findPyPy
     pypy = opts.pypy or findPyPy()
     if not pypy:
         raise SystemExit("pypy scenario: no PyPy (apt-get install pypy3 pypy3-venv; bash .ci/pypy-env.sh)")

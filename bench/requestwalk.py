@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-# -*- test-case-name: fxim.test.test_e2e_messages -*-
+# -*- test-case-name: fxim.test.e2e.test_messages -*-
 """
 The request walk of one MS, measured: which fxim functions a 1:1 text
 message runs through, from the bytes arriving on the sender's TCP

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_configfile -*-
+# -*- test-case-name: fxim.test.e2e.test_configfile -*-
 """
 The audit line of an admin action: C{admin action=<action> target=<target>
 from=<peer>}, logged at info by every admin route (never with a secret, a

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_api -*-
+# -*- test-case-name: fxim.test.unit.test_api -*-
 """
 L{FximAPI}: the curated, versioned surface plugins use to reach the node,
 in the spirit of Synapse's C{ModuleApi}.

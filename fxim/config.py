@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_tap -*-
+# -*- test-case-name: fxim.test.unit.test_tap -*-
 """
 L{Config}: every setting of a node, parsed once from the command line.
 """

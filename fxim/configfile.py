@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_configfile -*-
+# -*- test-case-name: fxim.test.e2e.test_configfile -*-
 """
 The configuration file (TOML, C{--config PATH}) and C{FXIM_*} environment
 variables of C{twistd fxim}.

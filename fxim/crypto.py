@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_crypto -*-
+# -*- test-case-name: fxim.test.unit.test_crypto -*-
 """
 Token and CONNECT password cryptography, sans-IO.
 

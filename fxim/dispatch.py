@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_dispatch -*-
+# -*- test-case-name: fxim.test.unit.test_dispatch -*-
 """
 The handler registry, plugin discovery and the one dispatcher both
 transports hand decoded signals to.

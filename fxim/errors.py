@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_dispatch -*-
+# -*- test-case-name: fxim.test.unit.test_dispatch -*-
 """
 The one error vocabulary of fxim: L{ErrorCode} is the first byte of every
 PUB_ACK body (universe_push C{ErrorCode.java}), L{SignalError} is how a

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_health -*-
+# -*- test-case-name: fxim.test.e2e.test_health -*-
 """
 Readiness (C{GET /ready}), outage logging and start-up failure reports.
 

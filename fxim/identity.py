@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_identity -*-
+# -*- test-case-name: fxim.test.unit.test_identity -*-
 """
 Login identities: what the HTTP login field C{mobile} may carry.
 

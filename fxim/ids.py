@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_ids,fxim.test.test_storage -*-
+# -*- test-case-name: fxim.test.unit.test_ids,fxim.test.unit.test_storage -*-
 """
 The ids fxim makes: short user and group ids, and message uids.
 

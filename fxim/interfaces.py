@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_storage,fxim.test.test_directory,fxim.test.test_bus,fxim.test.test_plugins -*-
+# -*- test-case-name: fxim.test.unit.test_storage,fxim.test.unit.test_directory,fxim.test.unit.test_bus,fxim.test.unit.test_plugins -*-
 """
 Every zope Interface of fxim, in one place.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_lifecycle,fxim.test.test_tap -*-
+# -*- test-case-name: fxim.test.unit.test_lifecycle,fxim.test.unit.test_tap -*-
 """
 Services whose start takes time, and the parent that starts them one
 after the other: a node's listeners must not accept before its store is

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_metrics -*-
+# -*- test-case-name: fxim.test.e2e.test_metrics -*-
 """
 Prometheus metrics of a node, served at C{GET /metrics}.
 

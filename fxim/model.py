@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_codecs,fxim.test.test_storage -*-
+# -*- test-case-name: fxim.test.unit.test_codecs,fxim.test.unit.test_storage -*-
 """
 Domain records shared by the commands, the services and the stores.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_e2e_spine,fxim.test.test_tap -*-
+# -*- test-case-name: fxim.test.e2e.test_spine,fxim.test.unit.test_tap -*-
 """
 The composition root: L{Node}, one node's services as typed attributes;
 L{buildNode}, which builds every object of a node from its

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_directory,fxim.test.test_bus -*-
+# -*- test-case-name: fxim.test.unit.test_directory,fxim.test.unit.test_bus -*-
 """
 Redis connections through txredisapi (pinned to 1.6.0), built with an
 injected reactor.

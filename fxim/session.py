@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_server_bind,fxim.test.test_tcp -*-
+# -*- test-case-name: fxim.test.unit.test_server_bind,fxim.test.unit.test_tcp -*-
 """
 Sessions: which authenticated device is on which connection of this node.
 

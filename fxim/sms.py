@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_auth -*-
+# -*- test-case-name: fxim.test.unit.test_auth -*-
 """
 SMS senders (L{fxim.interfaces.ISmsSender}).
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_tap -*-
+# -*- test-case-name: fxim.test.unit.test_tap -*-
 """
 C{twistd fxim}: command-line options and the composition root that builds
 every object of a node.

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_e2e_spine -*-
+# -*- test-case-name: fxim.test.e2e.test_spine -*-
 """
 Public test helpers for fxim and for plugin authors.
 

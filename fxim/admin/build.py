@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_e2e_admin -*-
+# -*- test-case-name: fxim.test.e2e.test_admin -*-
 """
 Wiring the admin API and the retention policy into a node.
 """

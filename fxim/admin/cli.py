@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_admin_cli -*-
+# -*- test-case-name: fxim.test.e2e.test_admin_cli -*-
 """
 C{fxim-admin}: the admin API from a terminal (also C{python -m
 fxim.admin}).

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_e2e_admin -*-
+# -*- test-case-name: fxim.test.e2e.test_admin -*-
 """
 A small client of the admin API (used by C{fxim-admin} and the tests).
 """

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_admin_mount -*-
+# -*- test-case-name: fxim.test.unit.test_admin_mount -*-
 """
 What every admin route checks first, shared by the admin API
 (L{fxim.admin.resource}) and the routes mounted beside it

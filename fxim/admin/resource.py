@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_admin_resource -*-
+# -*- test-case-name: fxim.test.unit.test_admin_resource -*-
 """
 The admin API over HTTP: C{/admin/...} and upstream's
 C{/imopenapi/pushNotificationByMobile}, both under the admin secret

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_e2e_admin -*-
+# -*- test-case-name: fxim.test.e2e.test_admin -*-
 """
 The retention policy (C{--retention-days N}): a background purge of
 messages older than N days.

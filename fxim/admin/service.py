@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_admin_resource,fxim.test.test_e2e_admin -*-
+# -*- test-case-name: fxim.test.unit.test_admin_resource,fxim.test.e2e.test_admin -*-
 """
 L{AdminService}: the admin operations, over the node's services and
 stores.  Every method raises L{AdminError} for an expected refusal.

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_agents -*-
+# -*- test-case-name: fxim.test.unit.test_agents -*-
 """
 Streaming AI agents: ordinary user ids whose 1:1 text messages are
 forwarded to an answering service, the answer streamed back to the asker

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_agents -*-
+# -*- test-case-name: fxim.test.unit.test_agents -*-
 """
 Agents over HTTP, with C{twisted.web.client.Agent} and a streaming body
 protocol (chunks are handed on as they arrive, never buffered whole):

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_agents -*-
+# -*- test-case-name: fxim.test.unit.test_agents -*-
 """
 L{AgentService}: forwards 1:1 text messages sent to an agent uid to that
 agent, off the request path, and streams the answer back.

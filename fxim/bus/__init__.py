@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_bus -*-
+# -*- test-case-name: fxim.test.unit.test_bus -*-
 """
 Delivery of pushes to connected devices (L{fxim.interfaces.IDeliveryBus}):
 L{fxim.bus.local.LocalBus} in one process,

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_catchup -*-
+# -*- test-case-name: fxim.test.unit.test_catchup -*-
 """
 MN catch-up: which message seqs each local connection was told about
 (MN), and the MNs it missed while the cluster bus was broken.

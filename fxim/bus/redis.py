@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_bus -*-
+# -*- test-case-name: fxim.test.unit.test_bus -*-
 """
 The cluster delivery bus, over Redis pub/sub.
 

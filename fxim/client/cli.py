@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_client_cli -*-
+# -*- test-case-name: fxim.test.e2e.test_client_cli -*-
 """
 C{fxim-chat} (also C{python -m fxim.client}): a terminal client for trying
 an fxim server.

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_client -*-
+# -*- test-case-name: fxim.test.e2e.test_client -*-
 """
 One client connection to an fxim (or universe_push) server, over TCP or
 WebSocket, with one API: typed requests in, typed responses and pushes out.

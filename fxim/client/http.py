@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_client -*-
+# -*- test-case-name: fxim.test.e2e.test_client -*-
 """
 The HTTP half of the client: C{/send_code} and C{/login}.
 """

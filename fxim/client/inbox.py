@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_e2e_messages -*-
+# -*- test-case-name: fxim.test.e2e.test_messages -*-
 """
 L{Inbox}: the notify-then-pull loop of a device.  It keeps the last seq,
 pulls after every MN (and once at start), and hands each message to its

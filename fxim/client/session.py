@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_client -*-
+# -*- test-case-name: fxim.test.e2e.test_client -*-
 """
 L{ChatClient}: the high-level client of an fxim (or universe_push) server,
 one API over TCP and WebSocket.

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_tls -*-
+# -*- test-case-name: fxim.test.e2e.test_tls -*-
 """
 TLS for the client SDK: which certificate authorities a client trusts,
 for C{https://} logins, C{wss://} and TLS TCP connections.

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_directory -*-
+# -*- test-case-name: fxim.test.unit.test_directory -*-
 """
 The embedded directory: everything in this process.
 """

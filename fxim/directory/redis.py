@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_directory -*-
+# -*- test-case-name: fxim.test.unit.test_directory -*-
 """
 The cluster directory, in Redis (7.0 is enough: no per-field TTL needed).
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_dispatch,fxim.test.test_e2e_logins -*-
+# -*- test-case-name: fxim.test.unit.test_dispatch,fxim.test.e2e.test_logins -*-
 """
 The C{fxim.connect} family: CONNECT, PING and DISCONNECT.
 """

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_social -*-
+# -*- test-case-name: fxim.test.unit.test_social -*-
 """
 The C{fxim.friends} family: FAR, FHR, FRP, FRUS, FP and FALS, answered by
 L{fxim.services.social.SocialService}.

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_groups -*-
+# -*- test-case-name: fxim.test.unit.test_groups -*-
 """
 The C{fxim.groups} family: GC, GPGI, GPGM, GAM, GKM, GQ, GD and GMI, thin
 wrappers around L{fxim.services.groups.GroupService}.

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_media -*-
+# -*- test-case-name: fxim.test.unit.test_media -*-
 """
 The C{fxim.media} family: GQNUT and GMURL, thin wrappers around
 L{fxim.services.media.MediaService}.

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_e2e_messages -*-
+# -*- test-case-name: fxim.test.e2e.test_messages -*-
 """
 The C{fxim.messages} family: MS, MP, MR and LRM.
 """

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_e2e_receipts -*-
+# -*- test-case-name: fxim.test.e2e.test_receipts -*-
 """
 The C{fxim.receipts} family: MDR, MRR and MRP (delivery and read reports).
 """

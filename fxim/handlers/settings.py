@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_e2e_settings -*-
+# -*- test-case-name: fxim.test.e2e.test_settings -*-
 """
 The C{fxim.settings} family: UG and UP (settings sync between devices).
 """

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_social -*-
+# -*- test-case-name: fxim.test.unit.test_social -*-
 """
 The C{fxim.users} family: US, UPUI and MMI, answered by
 L{fxim.services.social.SocialService}.

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_limits -*-
+# -*- test-case-name: fxim.test.unit.test_limits -*-
 """
 The real client address of an HTTP request behind reverse proxies.
 

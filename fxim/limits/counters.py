@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_limits -*-
+# -*- test-case-name: fxim.test.unit.test_limits -*-
 """
 L{ICounters}: fixed-window hit counters.  L{RedisCounters} share them
 between every node of a cluster; L{MemoryCounters} keep them per process.

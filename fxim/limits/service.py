@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_limits -*-
+# -*- test-case-name: fxim.test.unit.test_limits -*-
 """
 L{Limits}: the configured limits over one L{fxim.limits.counters.ICounters}.
 

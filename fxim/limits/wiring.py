@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_e2e_limits -*-
+# -*- test-case-name: fxim.test.e2e.test_limits -*-
 """
 Builds a node's limits: counters in Redis with C{--redis} (shared by the
 cluster), in memory otherwise; L{limitRoutes} wraps C{/send_code} and

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_media -*-
+# -*- test-case-name: fxim.test.unit.test_media -*-
 """
 Media uploads: signed upload grants (L{fxim.media.signing}), key rules
 and local file storage (L{fxim.media.storage}) and the HTTP resource

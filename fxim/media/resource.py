@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_media -*-
+# -*- test-case-name: fxim.test.unit.test_media -*-
 """
 L{MediaResource}: C{/media/<bucket>/<key>} on the HTTP site.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_media -*-
+# -*- test-case-name: fxim.test.unit.test_media -*-
 """
 HMAC-signed upload grants: presigned PUT URLs (GMURL), bound to one
 bucket and key, and bearer upload tokens (GQNUT), bound to one bucket.

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_media -*-
+# -*- test-case-name: fxim.test.unit.test_media -*-
 """
 Media keys and L{LocalMediaStorage}, the file-system
 L{fxim.interfaces.IMediaStorage}.

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_e2e_moderation -*-
+# -*- test-case-name: fxim.test.e2e.test_moderation -*-
 """
 C{/admin/moderation/...} (admin secret required, as the rest of the admin
 API):

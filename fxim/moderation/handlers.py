@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_e2e_moderation -*-
+# -*- test-case-name: fxim.test.e2e.test_moderation -*-
 """
 The C{fxim.moderation} handler family: 73 C{REPORT}
 C{{"messageUid", "reason"}} -- a user reports a message it received;

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_moderation -*-
+# -*- test-case-name: fxim.test.unit.test_moderation -*-
 """
 Message reports: L{IReportStore} on SQL (L{SQLReports}) and in memory
 (L{MemoryReports}).

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_moderation -*-
+# -*- test-case-name: fxim.test.unit.test_moderation -*-
 """
 L{ModerationService}: applies the word filter's action to messages (a
 before-send hook) and to nicknames and group names, and records message

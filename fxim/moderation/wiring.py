@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_e2e_moderation -*-
+# -*- test-case-name: fxim.test.e2e.test_moderation -*-
 """
 Builds a node's moderation service; L{fxim.node.buildNode} hooks it into
 messages, nicknames and group names.

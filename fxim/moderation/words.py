@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_moderation -*-
+# -*- test-case-name: fxim.test.unit.test_moderation -*-
 """
 L{WordFilter}: finds sensitive words in a text with an Aho-Corasick
 automaton (C{pyahocorasick}), so the cost per text grows with the text,

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_e2e_webhooks -*-
+# -*- test-case-name: fxim.test.e2e.test_webhooks -*-
 """
 C{/admin/outbox/...}: the outbox's dead-letter view, a small admin
 resource of its own, authenticated like the rest of the admin API

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_outbox -*-
+# -*- test-case-name: fxim.test.unit.test_outbox -*-
 """
 The small HTTP client outbox deliveries use: POST a JSON body with a
 timeout, over a persistent connection pool.

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_outbox -*-
+# -*- test-case-name: fxim.test.unit.test_outbox -*-
 """
 L{IOutbox}: the durable queue, on SQL (L{SQLOutbox}, SQLite or
 PostgreSQL through the node's L{fxim.storage.sqlstore.SQLStore}) and in

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_outbox -*-
+# -*- test-case-name: fxim.test.unit.test_outbox -*-
 """
 L{OutboxWorker}: drains one kind of job from an L{fxim.outbox.store.IOutbox}.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_codecs -*-
+# -*- test-case-name: fxim.test.unit.test_codecs -*-
 """
 L{ClientWire}: the client side of the commands -- encode typed requests as
 the real clients do (the Java TCP SDK's protobuf bodies, the web client's

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_codecs -*-
+# -*- test-case-name: fxim.test.unit.test_codecs -*-
 """
 The declarative L{Command} (one per signal/subsignal a client sends) and
 L{Notification} (one per push the server sends), in the spirit of Twisted

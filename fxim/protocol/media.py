@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_codecs -*-
+# -*- test-case-name: fxim.test.unit.test_codecs -*-
 """
 The media commands: GQNUT (upload token) and GMURL (pre-signed upload URL).
 """

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_bus -*-
+# -*- test-case-name: fxim.test.unit.test_bus -*-
 """
 The transport-neutral form of a push, for carrying it between nodes (the
 Redis bus): C{{"push": <notification name>, "value": <fields as JSON>}}.

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_codecs -*-
+# -*- test-case-name: fxim.test.unit.test_codecs -*-
 """
 L{CommandRegistry}: the commands and notifications one node (or one
 client) speaks, an instance built from the built-in ones plus the plugins'

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_codecs -*-
+# -*- test-case-name: fxim.test.unit.test_codecs -*-
 """
 The connection commands: CONNECT, PING and DISCONNECT.
 """

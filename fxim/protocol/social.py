@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_codecs -*-
+# -*- test-case-name: fxim.test.unit.test_codecs -*-
 """
 The user and friend commands (US, UPUI, MMI, FAR, FALS, FHR, FRP, FRUS,
 FP) and pushes (FN, FRN).

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_dispatch -*-
+# -*- test-case-name: fxim.test.unit.test_dispatch -*-
 """
 The wire objects each transport factory owns: L{TcpWire} (universe_push
 frames, protobuf bodies) and L{WsWire} (JSON envelopes).  A wire object

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_e2e_push -*-
+# -*- test-case-name: fxim.test.e2e.test_push -*-
 """
 The C{fxim.push} handler family: push-target registration and push
 preferences on both transports (plugin subsignals; see docs/push.md).

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_push -*-
+# -*- test-case-name: fxim.test.unit.test_push -*-
 """
 Pushers: what turns a queued push job into a notification on a phone.
 

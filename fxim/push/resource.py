@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_e2e_push -*-
+# -*- test-case-name: fxim.test.e2e.test_push -*-
 """
 C{/push/...}: push registration over HTTP, authenticated by the login
 token (so a device can register before it connects):

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_push -*-
+# -*- test-case-name: fxim.test.unit.test_push -*-
 """
 L{PushService}: push-target registration, the push rules, and turning
 queued push jobs into pusher calls.

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_push -*-
+# -*- test-case-name: fxim.test.unit.test_push -*-
 """
 L{SettingsPreferences}: push preferences read from the clients' synced
 settings (UG/UP/UN, L{fxim.storage.settings.ISettingStore}) on top of

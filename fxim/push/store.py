@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_push -*-
+# -*- test-case-name: fxim.test.unit.test_push -*-
 """
 Push targets (one per device) and push preferences (global
 do-not-disturb, muted conversations): L{IPushStore}, on SQL

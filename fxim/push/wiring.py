@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_e2e_push -*-
+# -*- test-case-name: fxim.test.e2e.test_push -*-
 """
 Builds a node's push service from its config; L{fxim.node.buildNode} hooks
 it into messages stored, devices connecting, sessions ending and C{/push}.

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_senders -*-
+# -*- test-case-name: fxim.test.unit.test_senders -*-
 """
 The C{http} code sender: POSTs a signed JSON body to a gateway URL (the
 adapter point for SMS providers).

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_senders -*-
+# -*- test-case-name: fxim.test.unit.test_senders -*-
 """
 The C{log} code sender: writes each code to the server log (development
 and demos; fxim's default).

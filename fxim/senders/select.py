@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_senders -*-
+# -*- test-case-name: fxim.test.unit.test_senders -*-
 """
 Choosing the sender for each kind of login identity.
 """

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_senders -*-
+# -*- test-case-name: fxim.test.unit.test_senders -*-
 """
 The C{smtp} code sender: e-mails login codes through an SMTP relay with
 C{twisted.mail}.

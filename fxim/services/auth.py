@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_auth -*-
+# -*- test-case-name: fxim.test.unit.test_auth -*-
 """
 Accounts, SMS login codes, tokens, CONNECT verification and sessions.
 

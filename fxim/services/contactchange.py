@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_social -*-
+# -*- test-case-name: fxim.test.unit.test_social -*-
 """
 Changing one's mobile or e-mail (MMI types 3 and 4) needs proof of the new
 address, or anybody could claim an unregistered number and be waiting in

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_contacts -*-
+# -*- test-case-name: fxim.test.unit.test_contacts -*-
 """
 Who may see a user's contact details (mobile, e-mail).
 

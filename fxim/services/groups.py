@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_groups -*-
+# -*- test-case-name: fxim.test.unit.test_groups -*-
 """
 Groups: create, pull info and members, add, kick, quit, dismiss, modify,
 and the admin-only manager and mute switches.

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_media -*-
+# -*- test-case-name: fxim.test.unit.test_media -*-
 """
 Media uploads: GQNUT upload tokens and GMURL presigned PUT URLs, and the
 C{/media} HTTP resource they point at.  See C{docs/media.md}.

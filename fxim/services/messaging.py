@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_notices,fxim.test.test_social -*-
+# -*- test-case-name: fxim.test.unit.test_notices,fxim.test.unit.test_social -*-
 """
 Sending, notifying, pulling, recalling and loading history: the
 notify-then-pull model of universe_push, with nothing ever skipped.

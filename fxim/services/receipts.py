@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_receipts -*-
+# -*- test-case-name: fxim.test.unit.test_receipts -*-
 """
 Delivery and read reports: MDR and MRR in, MRN out, MRP to pull.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_sendchecks -*-
+# -*- test-case-name: fxim.test.unit.test_sendchecks -*-
 """
 L{SendCheckCache}: the send checks of
 L{fxim.interfaces.IMessageStore.getSendContext} (sender, private target

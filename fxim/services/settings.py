@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_e2e_settings -*-
+# -*- test-case-name: fxim.test.e2e.test_settings -*-
 """
 User settings synced between a user's devices: UP sets one, every other
 device of the user gets UN with the new version and pulls the changes with

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_social -*-
+# -*- test-case-name: fxim.test.unit.test_social -*-
 """
 Users and friends: search, profile pulls and edits, friend requests,
 friendship, aliases and the blacklist (docs/protocol.md,

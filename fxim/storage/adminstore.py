@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_admin_store -*-
+# -*- test-case-name: fxim.test.unit.test_admin_store -*-
 """
 Storage for e-mail logins and the admin API: L{IAdminStore}, on SQL
 (L{SQLAdminStore}, beside an L{fxim.storage.sqlstore.SQLStore} on the same

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_storage -*-
+# -*- test-case-name: fxim.test.unit.test_storage -*-
 """
 L{SQLDatabase}: running C{*_txn} functions in transactions on the
 connection pools of one SQL database (SQLite or PostgreSQL), and the small

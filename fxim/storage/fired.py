@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_storage -*-
+# -*- test-case-name: fxim.test.unit.test_storage -*-
 """
 L{fired}: the decorator the in-memory store twins use so that, like the SQL
 stores, every method returns a L{Deferred} (already fired here).

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_storage -*-
+# -*- test-case-name: fxim.test.unit.test_storage -*-
 """
 Friends and friend requests (L{fxim.interfaces.IFriendStore}): their
 C{*_txn} queries, the SQL store L{SQLFriendStore} and its in-memory twin

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_storage -*-
+# -*- test-case-name: fxim.test.unit.test_storage -*-
 """
 Groups and their members (L{fxim.interfaces.IGroupStore}): their C{*_txn}
 queries, the SQL store L{SQLGroupStore} and its in-memory twin

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_storage -*-
+# -*- test-case-name: fxim.test.unit.test_storage -*-
 """
 L{MemoryStore}: every store interface in memory, for unit tests and plugin
 authors -- the in-memory twins of L{fxim.storage.users},

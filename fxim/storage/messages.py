@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_storage -*-
+# -*- test-case-name: fxim.test.unit.test_storage -*-
 """
 Messages (L{fxim.interfaces.IMessageStore}): their C{*_txn} queries
 (storing a batch, pulls, history, recall, the send context), the SQL store

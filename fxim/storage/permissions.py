@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_permissions -*-
+# -*- test-case-name: fxim.test.e2e.test_permissions -*-
 """
 File modes of what fxim keeps on disk: the data folder and the SQLite
 database hold every message, session secrets and pending login codes, so

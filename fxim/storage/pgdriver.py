@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_pypy -*-
+# -*- test-case-name: fxim.test.e2e.test_pypy -*-
 """
 The PostgreSQL driver: psycopg2 on CPython, psycopg2cffi on PyPy.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_storage -*-
+# -*- test-case-name: fxim.test.unit.test_storage -*-
 """
 The PostgreSQL store (C{--database postgresql://user@host:port/db}), via
 psycopg2 in an L{adbapi.ConnectionPool}.

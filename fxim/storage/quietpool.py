@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_health -*-
+# -*- test-case-name: fxim.test.e2e.test_health -*-
 """
 A quieter C{adbapi} connection for outages.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_receipts_storage -*-
+# -*- test-case-name: fxim.test.unit.test_receipts_storage -*-
 """
 Delivery and read reports (MDR/MRR), stored per user who should see them,
 with that user's own gapless report sequence (the MRN head) and a pull
@@ -13,7 +13,7 @@ nothing (and gets no seq).
 L{SQLReportStore} runs on the pools of an L{fxim.storage.database.SQLDatabase}
 (SQLite or PostgreSQL, tables of schema delta 004); L{MemoryReportStore}
 is its twin for unit tests.  Both pass the contract tests in
-L{fxim.test.test_receipts_storage}.
+L{fxim.test.unit.test_receipts_storage}.
 """
 
 from __future__ import annotations

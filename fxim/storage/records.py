@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_storage -*-
+# -*- test-case-name: fxim.test.unit.test_storage -*-
 """
 Records returned by the stores, besides the domain records of
 L{fxim.model}.

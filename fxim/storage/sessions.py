@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_storage -*-
+# -*- test-case-name: fxim.test.unit.test_storage -*-
 """
 Sessions (L{fxim.interfaces.ISessionStore}) and SMS login codes
 (L{fxim.interfaces.ILoginCodeStore}): their C{*_txn} queries, the SQL

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_settings_storage -*-
+# -*- test-case-name: fxim.test.unit.test_settings_storage -*-
 """
 Per-user settings synced between a user's devices (UG/UP/UN).
 
@@ -11,7 +11,7 @@ Settings are never deleted: clients write C{"0"} to switch one off.
 L{SQLSettingStore} runs on the pools of an
 L{fxim.storage.sqlstore.SQLStore} (tables of schema delta 004);
 L{MemorySettingStore} is its twin.  Both pass the contract tests in
-L{fxim.test.test_settings_storage}.
+L{fxim.test.unit.test_settings_storage}.
 """
 
 from __future__ import annotations

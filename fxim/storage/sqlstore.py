@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_storage -*-
+# -*- test-case-name: fxim.test.unit.test_storage -*-
 """
 L{SQLStore}: the store a node passes around -- every per-domain SQL store
 (users, sessions and login codes, friends, groups, messages) on one pair of

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_storage -*-
+# -*- test-case-name: fxim.test.unit.test_storage -*-
 """
 Users (L{fxim.interfaces.IUserStore}): their C{*_txn} queries, the SQL
 store L{SQLUserStore} that runs them, and its in-memory twin

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_bus -*-
+# -*- test-case-name: fxim.test.unit.test_bus -*-
 """
 Start and stop the Redis side of a test cluster node: one command
 connection, the L{RedisDirectory} (with its heartbeat) and the L{RedisBus}

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_http -*-
+# -*- test-case-name: fxim.test.unit.test_http -*-
 """
 Transports: TCP frames, WebSocket JSON, HTTP.
 """

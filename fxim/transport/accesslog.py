@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_accesslog -*-
+# -*- test-case-name: fxim.test.unit.test_accesslog -*-
 """
 The HTTP access log without grants: query parameters that carry a
 credential (the media upload C{token}, the C{sig} of a presigned URL,

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_admission -*-
+# -*- test-case-name: fxim.test.unit.test_admission -*-
 """
 Connection admission shared by every listener of a node (TCP, WebSocket
 and HTTP): a total cap and a per-IP cap on open connections, and raising

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_http -*-
+# -*- test-case-name: fxim.test.unit.test_http -*-
 """
 The HTTP API: login (C{/send_code}, C{/login}), C{/health}, and the
 shared JSON plumbing (L{JsonResource}, L{HttpError}) of the admin API

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_httplimits -*-
+# -*- test-case-name: fxim.test.unit.test_httplimits -*-
 """
 Read limits of the HTTP site: a deadline for a request's headers, one for
 its body, and a body size limit per route, enforced before the body is

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_nodelay -*-
+# -*- test-case-name: fxim.test.unit.test_nodelay -*-
 """
 C{TCP_NODELAY} for every TCP connection fxim opens or accepts.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_tcp -*-
+# -*- test-case-name: fxim.test.unit.test_tcp -*-
 """
 The binary TCP transport: frames the 10-byte universe_push header in the
 style of L{twisted.protocols.basic.IntNStringReceiver} and hands each frame to

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_tls -*-
+# -*- test-case-name: fxim.test.e2e.test_tls -*-
 """
 TLS listening for C{ssl:} endpoint descriptions.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_websocket -*-
+# -*- test-case-name: fxim.test.unit.test_websocket -*-
 """
 The WebSocket transport (Autobahn): JSON text frames on any URL path.
 

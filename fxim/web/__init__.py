@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_webchat -*-
+# -*- test-case-name: fxim.test.e2e.test_webchat -*-
 """
 fxim's own web chat, served by the node on its HTTP port.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_e2e_webhooks -*-
+# -*- test-case-name: fxim.test.e2e.test_webhooks -*-
 """
 L{BeforeSendHook}: asks an HTTP endpoint about every message before it is
 stored (a L{fxim.services.messaging.MessagingService.beforeSend} hook).

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_e2e_webhooks -*-
+# -*- test-case-name: fxim.test.e2e.test_webhooks -*-
 """
 L{WebhookService}: turns node events into outbox jobs and delivers them
 as signed POSTs, at least once, in order per conversation.

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_e2e_webhooks -*-
+# -*- test-case-name: fxim.test.e2e.test_webhooks -*-
 """
 Builds a node's webhooks and before-send hook from its config;
 L{fxim.node.buildNode} hooks them into the node's services.

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_codecs -*-
+# -*- test-case-name: fxim.test.unit.test_codecs -*-
 """
 Conversions shared by the commands (L{fxim.protocol}), server and client
 side alike: domain records to and from the

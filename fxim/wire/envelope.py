@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_envelope -*-
+# -*- test-case-name: fxim.test.unit.test_envelope -*-
 """
 The WebSocket JSON envelope C{{"signal","subSignal","messageId","content"}}.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_codecs_newer -*-
+# -*- test-case-name: fxim.test.unit.test_codecs_newer -*-
 """
 Typed requests, responses and pushes of the subsignals the newer 飞享
 clients added after 2020 -- delivery and read reports (MDR, MRR, MRP, MRN),

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_frame -*-
+# -*- test-case-name: fxim.test.unit.test_frame -*-
 """
 The universe_push TCP frame: a 10-byte big-endian header
 C{f8 | version | signal | int32 length | subsignal | uint16 messageId}

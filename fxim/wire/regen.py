@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_codecs -*-
+# -*- test-case-name: fxim.test.unit.test_codecs -*-
 """
 Regenerate C{fxim/wire/im_pb2.py} from C{fxim/wire/im.proto}.
 

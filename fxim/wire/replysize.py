@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_replysize -*-
+# -*- test-case-name: fxim.test.unit.test_replysize -*-
 """
 Reply sizes per transport: how many bytes a pull result takes once a
 transport has encoded it, and how to cap one so that it fits.

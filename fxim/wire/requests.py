@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_codecs -*-
+# -*- test-case-name: fxim.test.unit.test_codecs -*-
 """
 Typed requests, responses and pushes: what handlers see and return instead
 of wire bytes.  The same objects serve TCP (protobuf) and WebSocket (JSON);

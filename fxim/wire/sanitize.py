@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_sanitize -*-
+# -*- test-case-name: fxim.test.unit.test_sanitize -*-
 """
 Edge checks of client input that every decoder shares: no NUL (U+0000)
 in any string, and JSON nested no deeper than L{MAX_JSON_DEPTH}.

@@ -1,4 +1,4 @@
-# -*- test-case-name: fxim.test.test_frame -*-
+# -*- test-case-name: fxim.test.unit.test_frame -*-
 """
 Signal and SubSignal: Java enum ordinals of universe_push, which are the wire
 values (append only: never renumber).

@@ -1,0 +1,3 @@
+"""
+fxim's unit tests: in-process, with twins, Clock and StringTransport.
+"""

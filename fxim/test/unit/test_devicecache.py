@@ -1,0 +1,96 @@
+# -*- test-case-name: fxim.test.unit.test_devicecache -*-
+"""
+The Redis directory's cached device lists (C{deviceCache}) stay correct:
+a disconnect is announced like a CONNECT (L{fxim.session.SessionService}),
+and while a node's bus is not subscribed it serves no cached list.  The
+lists are cached far longer than the tests run, so only an announcement
+or the bypass can explain a fresh answer.
+"""
+
+from twisted.internet.defer import inlineCallbacks
+from twisted.trial.unittest import TestCase
+
+from fxim.bus.local import LocalConnections
+from fxim.session import SessionService
+from fxim.storage.memory import MemoryStore
+from fxim.test.redisnode import startRedisNode
+from fxim.test.unit.test_bus import FakeConnection, MarkedPushes, waitFor
+from fxim.test.unit.test_directory import (
+    SKIP_REDIS, TEST_INTERVAL, TEST_TTL, RedisFixtureMixin, realReactor,
+)
+
+
+class DeviceListTests(RedisFixtureMixin, TestCase):
+    """
+    Node A caches device lists for 30 s; devices come and go on node B.
+    """
+
+    skip = SKIP_REDIS
+
+    @inlineCallbacks
+    def setUp(self):
+        yield self.connectRedis()
+        self.marked = MarkedPushes()
+        self.localA, self.localB = LocalConnections(), LocalConnections()
+        self.nodeA = yield self.startNode("A", self.localA)
+        self.nodeB = yield self.startNode("B", self.localB)
+        self.nodeA.directory.deviceCacheSeconds = 30.0
+        self.sessionsB = SessionService("B", MemoryStore(), self.nodeB.directory, self.localB,
+                                        self.nodeB.bus)
+
+    @inlineCallbacks
+    def startNode(self, nodeId, local):
+        node = yield startRedisNode(
+            realReactor(), self.url, nodeId, local, self.marked,
+            prefix=self.prefix, ttl=TEST_TTL, heartbeatInterval=TEST_INTERVAL)
+        self.addCleanup(node.stop)
+        return node
+
+    @inlineCallbacks
+    def connectB(self, userId, cid):
+        """
+        What a CONNECT does on node B: add, register, announce.
+        """
+        conn = FakeConnection(userId, cid)
+        self.localB.add(conn)
+        yield self.nodeB.directory.register(userId, cid, "B", "tcp")
+        yield self.nodeB.bus.presenceChanged(userId)
+        return conn
+
+    @inlineCallbacks
+    def cachedOnA(self, userId):
+        """
+        @return: the cids node A lists for C{uid}, once that list is cached.
+        """
+        yield waitFor(lambda: self.nodeA.directory.devicesOf(userId) and
+                      userId in self.nodeA.directory._devices)
+        devices = yield self.nodeA.directory.devicesOf(userId)
+        return [p.cid for p in devices]
+
+    @inlineCallbacks
+    def test_disconnectAnnounced(self):
+        """
+        A device closing on node B leaves node A's cached list of its user
+        at once.
+        """
+        conn = yield self.connectB("u1", "c1")
+        self.assertEqual((yield self.cachedOnA("u1")), ["c1"])
+        self.sessionsB.connectionLost(conn)
+        yield waitFor(lambda: "u1" not in self.nodeA.directory._devices)
+        self.assertEqual((yield self.nodeA.directory.devicesOf("u1")), [])
+
+    @inlineCallbacks
+    def test_notSubscribedBypassesCache(self):
+        """
+        While node A's bus is not subscribed (announcements are missed), it
+        reads device lists from Redis and keeps none.
+        """
+        yield self.connectB("u1", "c1")
+        self.assertEqual((yield self.cachedOnA("u1")), ["c1"])
+        subscriber, self.nodeA.bus._subscriber = self.nodeA.bus._subscriber, None
+        self.addCleanup(subscriber.stop)
+        self.assertFalse(self.nodeA.bus.subscribed)
+        yield self.connectB("u1", "c2")
+        devices = yield self.nodeA.directory.devicesOf("u1")
+        self.assertEqual([p.cid for p in devices], ["c1", "c2"])
+        self.assertEqual(self.nodeA.directory._devices, {})
