@@ -494,10 +494,13 @@ class Dispatcher:
         (first, so that a handler's result is passed straight to it).
         """
         reply = incoming.wire.reply(command, incoming.messageId, code, response)
-        close = command.closesAfter(response)
+        # Only CONNECT declares a close rule (and its own metrics result).
+        ruled = command.closeUnlessAccepted
+        close = ruled and command.closesAfter(response)
         if counted:
             name = self._name(incoming)
-            metrics.REQUESTS.labels(name, str(command.resultCode(code, response))).inc()
+            result = command.resultCode(code, response) if ruled else int(code)
+            metrics.REQUESTS.labels(name, str(result)).inc()
             if started is not None:
                 metrics.REQUEST_SECONDS.labels(name).observe(time.monotonic() - started)
         return Outcome(reply, close)

@@ -119,7 +119,13 @@ class Command:
 
         @raise WireError: on anything malformed.
         """
-        return guarded(cls.name, cls.requestFromTcp, body)
+        # guarded()'s translation, inline: this runs for every request.
+        try:
+            return cls.requestFromTcp(body)
+        except WireError:
+            raise
+        except Exception as e:
+            raise WireError(f"{cls.name}: {type(e).__name__}: {e}") from None
 
     @classmethod
     def decodeWs(cls, content: Any) -> Any:
@@ -128,7 +134,12 @@ class Command:
 
         @raise WireError: on anything malformed.
         """
-        return guarded(cls.name, cls.requestFromWs, content)
+        try:
+            return cls.requestFromWs(content)
+        except WireError:
+            raise
+        except Exception as e:
+            raise WireError(f"{cls.name}: {type(e).__name__}: {e}") from None
 
     @classmethod
     def replyTcp(cls, messageId: int, code: int, response: Any) -> Optional[Frame]:

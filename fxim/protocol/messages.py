@@ -116,8 +116,9 @@ class PullMessagesCommand(Command):
     response = PullResult
     requestFromTcp = staticmethod(_mpFromTcp)
     requestFromWs = staticmethod(_mpFromWs)
-    responseToTcp = staticmethod(lambda r: pullResultPb(r.messages, r.current, r.head))
-    responseToWs = staticmethod(lambda r: pullResultJson(r.messages, r.current, r.head))
+    responseToTcp = staticmethod(lambda r: pullResultPb(r.messages, r.current, r.head, r.encoded))
+    responseToWs = staticmethod(lambda r: pullResultJson(r.messages, r.current, r.head,
+                                                         r.encoded))
     requestToTcp = staticmethod(lambda r: pb_(pb.PullMessageRequest, id=r.afterSeq, type=r.pullType))
     requestToWs = staticmethod(lambda r: {"messageId": str(r.afterSeq), "type": r.pullType,
                                           "pullType": 0, "sendMessageCount": 0})

@@ -21,7 +21,7 @@ from fxim.model import (
     ContentType, Conversation, ConversationType, MemberType, Message,
     MessageContent, UserStatus,
 )
-from fxim.wire.replysize import fitCount
+from fxim.wire.replysize import fitPull
 from fxim.wire.requests import (
     HistoryResult, MessageNotify, PullResult, RecallNotify, SendResult, TransparentMessage,
 )
@@ -265,14 +265,16 @@ class MessagingService:
         """
         batch = await self.store.pullMessages(userId, max(0, afterSeq), self.config.pullMaxBytes)
         entries = batch.entries
+        pieces: tuple = ()
         if transport and replyLimit and entries:
-            keep = fitCount([m for _, m in entries], batch.head, transport, replyLimit)
+            # Measured encoded: the reply reuses the encodings.
+            keep, pieces = fitPull([m for _, m in entries], batch.head, transport, replyLimit)
             entries = entries[:keep]
         if entries:
             current = entries[-1][0]
         else:
             current = batch.head
-        return PullResult(tuple(m for _, m in entries), current, batch.head)
+        return PullResult(tuple(m for _, m in entries), current, batch.head, pieces)
 
     async def recall(self, userId: str, cid: str, messageUid: int) -> None:
         """

@@ -183,8 +183,11 @@ def ps(value: Any) -> str:
     UTF-8, which is refused here.
     """
     if type(value) is not str:
-        raise WireError("protobuf string is not valid UTF-8")
+        raise WireError(_NOT_UTF8)
     return value
+
+
+_NOT_UTF8 = "protobuf string is not valid UTF-8"
 
 
 def pss(values: Any) -> Tuple[str, ...]:
@@ -227,10 +230,15 @@ def conversationToPb(c: Conversation, m: Any) -> None:
 
 
 def contentFromPb(m: Any) -> MessageContent:
+    # ps()'s check, inline: every MS builds one.
+    targets = tuple(m.mentioned_target)
+    strings = (m.searchable_content, m.push_content, m.content, m.remoteMediaUrl)
+    for value in strings + targets:
+        if type(value) is not str:
+            raise WireError(_NOT_UTF8)
     return MessageContent(
-        m.type, ps(m.searchable_content), ps(m.push_content), ps(m.content),
-        m.data, m.mediaType, ps(m.remoteMediaUrl), m.persist_flag,
-        m.expire_duration, m.mentioned_type, pss(m.mentioned_target),
+        m.type, strings[0], strings[1], strings[2], m.data, m.mediaType, strings[3],
+        m.persist_flag, m.expire_duration, m.mentioned_type, targets,
     )
 
 
@@ -259,10 +267,15 @@ def contentToPb(c: MessageContent, m: Any) -> None:
 
 
 def messageFromPb(m: Any) -> Message:
+    # ps()'s check and conversationFromPb, inline: every MS builds one.
+    c = m.conversation
+    to = tuple(m.to)
+    for value in (c.target, m.from_user, m.to_user) + to:
+        if type(value) is not str:
+            raise WireError(_NOT_UTF8)
     return Message(
-        conversationFromPb(m.conversation), ps(m.from_user),
-        contentFromPb(m.content), m.message_id, m.server_timestamp,
-        ps(m.to_user), pss(m.to),
+        Conversation(c.type, c.target, c.line), m.from_user,
+        contentFromPb(m.content), m.message_id, m.server_timestamp, m.to_user, to,
         m.local_message_id if m.HasField("local_message_id") else None,
     )
 
@@ -580,28 +593,49 @@ def groupMemberFromJson(value: Any) -> GroupMember:
                        jint32(o.get("type")), jint(o.get("updateDt")))
 
 
-def pullResultJson(messages: Any, current: int, head: int) -> str:
+def messagePieceJson(m: Message) -> str:
+    """
+    One message as L{pullResultJson} lists it (its JSON text).
+    """
+    return dumps(messageToJson(m))
+
+
+def pullResultJson(messages: Any, current: int, head: int, pieces: Any = ()) -> str:
     """
     The MP result text C{{"current","head","messageCount","messageResponseList"}}.
+
+    @param pieces: the messages' L{messagePieceJson} texts when the reply
+        size was already measured with them (so they are encoded once).
     """
-    return dumps({
-        "current": str(current), "head": str(head),
-        "messageCount": len(messages),
-        "messageResponseList": [messageToJson(m) for m in messages],
-    })
+    if len(pieces) != len(messages) or not messages or type(pieces[0]) is not str:
+        pieces = [messagePieceJson(m) for m in messages]
+    # What dumps() writes for the dict of these four keys, in this order.
+    return '{"current":"%d","head":"%d","messageCount":%d,"messageResponseList":[%s]}' % (
+        current, head, len(messages), ",".join(pieces))
 
 
-def pullResultPb(messages: Any, current: int, head: int) -> bytes:
+def messagePiecePb(m: Message) -> bytes:
     """
-    A serialised C{PullMessageResult}.
+    One message as it lies in a serialised C{PullMessageResult}: its
+    field tag, its length and its body.
     """
     r = pb.PullMessageResult()
-    add = r.message.add
-    for m in messages:
-        messageToPb(m, add())
-    r.current = current
-    r.head = head
-    return r.SerializeToString()
+    messageToPb(m, r.message.add())
+    return r.SerializePartialToString()
+
+
+def pullResultPb(messages: Any, current: int, head: int, pieces: Any = ()) -> bytes:
+    """
+    A serialised C{PullMessageResult}: the messages (field 1) then the
+    cursors (fields 2 and 3), as protobuf writes them in field order.
+
+    @param pieces: the messages' L{messagePiecePb} bytes when the reply
+        size was already measured with them (so they are encoded once).
+    """
+    cursors = pb.PullMessageResult(current=current, head=head).SerializeToString()
+    if len(pieces) == len(messages) and messages and type(pieces[0]) is bytes:
+        return b"".join(pieces) + cursors
+    return b"".join(messagePiecePb(m) for m in messages) + cursors
 
 
 def messagesFromJsonList(value: Any) -> Tuple[Message, ...]:

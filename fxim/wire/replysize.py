@@ -6,47 +6,28 @@ transport has encoded it, and how to cap one so that it fits.
 The pull cap of storage counts stored bytes; what goes on the wire is
 bigger (protobuf framing on TCP; on WebSocket the JSON of every message,
 escaped once more because the envelope carries C{content} as a string).
-L{fitCount} counts exactly what each transport produces, so a capped
+L{fitPull} counts exactly what each transport produces, so a capped
 result fits, and always keeps at least one message so a client makes
 progress even past a message bigger than the limit alone.
 """
 
 import json
-from typing import Any, Callable, Dict, Sequence
+from typing import Any, Callable, Dict, Sequence, Tuple
 
 from fxim.wire import im_pb2 as pb
-from fxim.wire.codecs_convert import dumps, messageToJson, messageToPb, pullResultJson
+from fxim.wire.codecs_convert import messagePieceJson, messagePiecePb, pullResultJson
 from fxim.wire.envelope import Envelope, encodeEnvelope
 from fxim.wire.frame import HEADER_LENGTH
 from fxim.wire.signals import Signal, SubSignal
 
 
-def _varintLength(n: int) -> int:
-    length = 1
-    while n >= 0x80:
-        n >>= 7
-        length += 1
-    return length
-
-
-def tcpMessageSize(message: Any) -> int:
+def wsPieceSize(piece: str) -> int:
     """
-    The bytes one message adds to a TCP C{PullMessageResult}: its tag, its
-    length prefix and its body.
+    The UTF-8 bytes one message's JSON text adds to a WebSocket MP reply:
+    the text as escaped inside the envelope's C{content} string, plus a
+    comma.
     """
-    m = pb.Message()
-    messageToPb(message, m)
-    size = m.ByteSize()
-    return 1 + _varintLength(size) + size
-
-
-def wsMessageSize(message: Any) -> int:
-    """
-    The UTF-8 bytes one message adds to a WebSocket MP reply: its JSON
-    text as escaped inside the envelope's C{content} string, plus a comma.
-    """
-    text = json.dumps(dumps(messageToJson(message)), ensure_ascii=False)
-    return len(text.encode("utf-8")) - 2 + 1
+    return len(json.dumps(piece, ensure_ascii=False).encode("utf-8")) - 2 + 1
 
 
 def tcpOverhead(current: int, head: int) -> int:
@@ -67,26 +48,37 @@ def wsOverhead(current: int, head: int) -> int:
     return len(encodeEnvelope(envelope).encode("utf-8"))
 
 
-_SIZERS: Dict[str, Callable[[Any], int]] = {"tcp": tcpMessageSize, "ws": wsMessageSize}
+_PIECES: Dict[str, Callable[[Any], Any]] = {"tcp": messagePiecePb, "ws": messagePieceJson}
 _OVERHEADS: Dict[str, Callable[[int, int], int]] = {"tcp": tcpOverhead, "ws": wsOverhead}
 
 
-def fitCount(messages: Sequence[Any], head: int, transport: str, limit: int) -> int:
+def fitPull(messages: Sequence[Any], head: int, transport: str,
+            limit: int) -> Tuple[int, Tuple[Any, ...]]:
     """
     How many of the oldest C{messages} fit in C{limit} bytes once
     C{transport} has encoded them as a pull reply (at least one when there
-    is one, so a client always makes progress).
+    is one, so a client always makes progress), and their encodings.
 
     @param head: the reply's head (bounds the size of the cursor fields).
     @param transport: C{"tcp"} or C{"ws"}; for others every message fits.
-    @return: the number of messages to send.
+    @return: C{(count, pieces)}: the number of messages to send and the
+        first C{count} messages encoded for L{pullResultPb} (TCP, bytes)
+        or L{pullResultJson} (WebSocket, texts), so the reply does not
+        encode them again; no pieces for other transports.
     """
-    sizer = _SIZERS.get(transport)
-    if sizer is None or not messages:
-        return len(messages)
+    encode = _PIECES.get(transport)
+    if encode is None or not messages:
+        return len(messages), ()
+    # A TCP piece's size is its length (tag, length prefix and body).
+    tcp = transport == "tcp"
     used = _OVERHEADS[transport](head, head)
-    for count, message in enumerate(messages):
-        used += sizer(message)
+    pieces = []
+    for message in messages:
+        piece = encode(message)
+        used += len(piece) if tcp else wsPieceSize(piece)
         if used > limit:
-            return max(count, 1)
-    return len(messages)
+            if not pieces:
+                pieces.append(piece)
+            break
+        pieces.append(piece)
+    return len(pieces), tuple(pieces)

@@ -120,12 +120,15 @@ class PullMessages:
 class PullResult:
     """
     MP result.  C{current} is the seq of the last message returned, C{head}
-    the user's highest seq.
+    the user's highest seq.  C{encoded}: the messages as the reply's
+    transport encodes them, when the pull measured them that way (see
+    L{fxim.wire.replysize.fitPull}); not part of the value.
     """
 
     messages: Tuple[Message, ...]
     current: int
     head: int
+    encoded: Tuple[Any, ...] = attr.ib(default=(), eq=False, repr=False)
 
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)

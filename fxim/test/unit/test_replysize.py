@@ -11,7 +11,7 @@ from fxim.model import Conversation, Message, MessageContent
 from fxim.wire.codecs_convert import pullResultJson, pullResultPb
 from fxim.wire.envelope import Envelope, encodeEnvelope
 from fxim.wire.frame import HEADER_LENGTH
-from fxim.wire.replysize import fitCount
+from fxim.wire.replysize import fitPull
 from fxim.wire.signals import Signal, SubSignal
 
 
@@ -33,7 +33,7 @@ def _tcpSize(messages, head) -> int:
 
 class FitCountTests(SynchronousTestCase):
     """
-    L{fitCount} keeps the oldest messages that fit.
+    L{fitPull} keeps the oldest messages that fit.
     """
 
     @given(st.lists(st.text(max_size=60), min_size=1, max_size=60),
@@ -46,7 +46,7 @@ class FitCountTests(SynchronousTestCase):
         messages = [_message(i, t + '"\\\n') for i, t in enumerate(texts)]
         size = _wsSize if transport == "ws" else _tcpSize
         head = 10 ** 6
-        n = fitCount(messages, head, transport, limit)
+        n = fitPull(messages, head, transport, limit)[0]
         self.assertGreaterEqual(n, 1)
         if n > 1 or size(messages[:1], head) <= limit:
             self.assertLessEqual(size(messages[:n], head), limit)
@@ -58,12 +58,26 @@ class FitCountTests(SynchronousTestCase):
         A message bigger than the limit on its own is still returned alone.
         """
         messages = [_message(0, "big", b"x" * 5000), _message(1, "small")]
-        self.assertEqual(fitCount(messages, 5, "ws", 1000), 1)
-        self.assertEqual(fitCount(messages, 5, "tcp", 1000), 1)
+        self.assertEqual(fitPull(messages, 5, "ws", 1000)[0], 1)
+        self.assertEqual(fitPull(messages, 5, "tcp", 1000)[0], 1)
 
     def test_otherTransports(self):
         """
         A transport without a sizer keeps everything.
         """
-        self.assertEqual(fitCount([_message(0, "a")] * 3, 1, "agent", 1), 3)
-        self.assertEqual(fitCount([], 1, "ws", 1), 0)
+        self.assertEqual(fitPull([_message(0, "a")] * 3, 1, "agent", 1)[0], 3)
+        self.assertEqual(fitPull([], 1, "ws", 1)[0], 0)
+
+    @given(st.lists(st.text(max_size=60), min_size=1, max_size=20),
+           st.integers(200, 3000), st.sampled_from(["ws", "tcp"]))
+    def test_piecesAreTheReply(self, texts, limit, transport):
+        """
+        The encodings L{fitPull} returns make the very reply the encoder
+        writes without them.
+        """
+        messages = [_message(i, t + '"\\\n') for i, t in enumerate(texts)]
+        n, pieces = fitPull(messages, 10 ** 6, transport, limit)
+        self.assertEqual(len(pieces), n)
+        encode = pullResultJson if transport == "ws" else pullResultPb
+        self.assertEqual(encode(messages[:n], 7, 10 ** 6, pieces),
+                         encode(messages[:n], 7, 10 ** 6))
