@@ -285,7 +285,9 @@ def messageToPb(msg: Message, m: Any) -> None:
     Fill C{m} (an C{im.Message}) from C{msg}; required fields are always
     written, C{message_id} and C{server_timestamp} too.
     """
-    conversationToPb(msg.conversation, m.conversation)
+    # conversationToPb, inline: every pulled message runs this.
+    c, mc = msg.conversation, m.conversation
+    mc.type, mc.target, mc.line = c.type, c.target, c.line
     m.from_user = msg.fromUser
     contentToPb(msg.content, m.content)
     m.message_id = msg.messageUid
