@@ -12,7 +12,7 @@ progress even past a message bigger than the limit alone.
 """
 
 import json
-from typing import Any, Callable, Dict, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 from fxim.wire import im_pb2 as pb
 from fxim.wire.codecs_convert import messagePieceJson, messagePiecePb, pullResultJson
@@ -72,7 +72,7 @@ def fitPull(messages: Sequence[Any], head: int, transport: str,
     # A TCP piece's size is its length (tag, length prefix and body).
     tcp = transport == "tcp"
     used = _OVERHEADS[transport](head, head)
-    pieces = []
+    pieces: List[Any] = []
     for message in messages:
         piece = encode(message)
         used += len(piece) if tcp else wsPieceSize(piece)
