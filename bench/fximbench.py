@@ -5,7 +5,7 @@ fxim load generator and benchmarks.
     python bench/fximbench.py [scenario ...] [--backend embedded|postgres]
         [--json bench/results/latest.json] [--quick]
 
-Scenarios: codec pairs steady idle fanout storm reports single (the default), pypy
+Scenarios: codec pairs pairs-ws steady idle fanout storm reports single (the default), pypy
 (needs a PyPy) and nodes (needs --backend postgres).  Every
 scenario starts its own server(s) on 127.0.0.1, measures a baseline in the
 same run where one exists, prints a table and adds its figures to the JSON
@@ -59,7 +59,7 @@ LISTEN_BACKLOG = None
 #: decays below it within a minute of the previous scenario on 2 cores).
 CONTENDED_LOAD = 0.7
 
-SCENARIOS = ["codec", "pairs", "steady", "idle", "fanout", "storm",
+SCENARIOS = ["codec", "pairs", "pairs-ws", "steady", "idle", "fanout", "storm",
              # i13: receipts
              "reports",
              # i17: latency, interpreters, nodes
@@ -67,7 +67,8 @@ SCENARIOS = ["codec", "pairs", "steady", "idle", "fanout", "storm",
              # perf-cache: send-check cache
              "sendchecks"]
 #: Run when none is named: pypy needs a PyPy, nodes needs --backend postgres.
-DEFAULT_SCENARIOS = ["codec", "pairs", "steady", "idle", "fanout", "storm", "reports", "single"]
+DEFAULT_SCENARIOS = ["codec", "pairs", "pairs-ws", "steady", "idle", "fanout", "storm", "reports",
+                     "single"]
 
 
 # -- helpers -------------------------------------------------------------------
@@ -132,6 +133,86 @@ def cpuTime(pid):
         parts = f.read().rsplit(")", 1)[1].split()
     tick = os.sysconf("SC_CLK_TCK")
     return (int(parts[11]) + int(parts[12])) / tick
+
+
+def cpuTimeWithChildren(pid):
+    """
+    L{cpuTime} plus the CPU of the process's children that it has waited
+    for (exited PostgreSQL backends).
+    """
+    with open(f"/proc/{pid}/stat") as f:
+        parts = f.read().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in parts[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def listenerPid(port):
+    """
+    The process listening on TCP C{port} (found through /proc: the socket's
+    inode in /proc/net/tcp*, then the process holding it; the eldest if
+    several do), or L{None}.
+    """
+    inodes = set()
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(name) as f:
+                lines = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            parts = line.split()
+            if parts[3] == "0A" and int(parts[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(f"socket:[{parts[9]}]")
+    holders = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if any(os.readlink(f"/proc/{pid}/fd/{fd}") in inodes for fd in os.listdir(f"/proc/{pid}/fd")):
+                holders.append(int(pid))
+        except OSError:
+            continue
+    return min(holders) if holders else None
+
+
+def childPids(parent):
+    out = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if int(f.read().rsplit(")", 1)[1].split()[1]) == parent:
+                    out.append(int(pid))
+        except OSError:
+            continue
+    return out
+
+
+class Backends:
+    """
+    The CPU of the PostgreSQL server (the postmaster, its live children
+    and those it reaped) and of redis-server serving C{--backend postgres},
+    found by the ports of C{FXIM_TEST_POSTGRES_DSN} and
+    C{FXIM_TEST_REDIS_URL}.  Whatever else uses them in the meantime is
+    counted too.
+    """
+
+    def __init__(self):
+        from urllib.parse import urlparse
+        from fxim.test import e2e
+        self.postgres = listenerPid(urlparse(e2e.POSTGRES).port or 5432)
+        self.redis = listenerPid(urlparse(e2e.REDIS).port or 6379)
+        if self.postgres is None or self.redis is None:
+            raise RuntimeError(f"PostgreSQL (pid {self.postgres}) or Redis (pid {self.redis}) not "
+                               "found by port in /proc: cannot count the backends' CPU")
+
+    def cpu(self):
+        """
+        @return: (PostgreSQL CPU seconds, Redis CPU seconds) so far.
+        """
+        pg = cpuTimeWithChildren(self.postgres)
+        for child in childPids(self.postgres):
+            try:
+                pg += cpuTime(child)
+            except OSError:
+                pass  # exited meanwhile: the postmaster's children time has it
+        return pg, cpuTime(self.redis)
 
 
 def freePort():
@@ -480,33 +561,48 @@ def pairsLogins(node, n, tag):
     return [{"s": creds[2 * i], "r": creds[2 * i + 1]} for i in range(n)], rate
 
 
-def setupPairs(workers, port, mode, pairs):
-    for r in callAll(workers, "pairs_setup", [{"pairs": p} for p in split(pairs, len(workers))],
-                     port=port, mode=mode):
+def setupPairs(workers, port, mode, pairs, transport="tcp"):
+    """
+    @return: the size of the MS frames (TCP) or texts (WS) to be sent.
+    """
+    rs = callAll(workers, "pairs_setup", [{"pairs": p} for p in split(pairs, len(workers))],
+                 port=port, mode=mode, transport=transport)
+    for r in rs:
         if r["failed"]:
             raise RuntimeError(f"{r['failed']} pairs failed to connect: {r['error']}")
+    return max(r["msBytes"] for r in rs)
 
 
 def runPairs(workers, port, mode, pairs, count, window, timeLimit, serverPid, profile=None,
-             afterPull=False):
-    setupPairs(workers, port, mode, pairs)
+             afterPull=False, transport="tcp", backends=None):
+    """
+    Warm up, then drive C{pairs} (closed loop, C{window} in flight) on
+    C{transport}; with C{backends} (a L{Backends}), also count the CPU
+    PostgreSQL and Redis used over the measured interval.
+    """
+    setupPairs(workers, port, mode, pairs, transport)
     # Warm up both ends (first-use costs, caches, SQLite pages).
     callAll(workers, "pairs_go", count=20, window=min(window, 4), timeLimit=30)
     callAll(workers, "pairs_close")
-    setupPairs(workers, port, mode, pairs)
+    msBytes = setupPairs(workers, port, mode, pairs, transport)
     prof = startProfile(serverPid, profile) if profile else None
+    backends0 = backends.cpu() if backends else None
     usage = Usage(serverPid, [w.pid for w in workers])
     rssPids = serverPid if isinstance(serverPid, (list, tuple)) else [serverPid]
     rss0 = sum(rssKiB(p) for p in rssPids)
     rs = callAll(workers, "pairs_go", count=count, window=window, timeLimit=timeLimit,
                  afterPull=afterPull)
     cpu = usage.stop()
+    if backends:
+        pg, redis = (b - a for a, b in zip(backends0, backends.cpu()))
+        cpu.update(postgres_cpu_s=pg, redis_cpu_s=redis)
     stopProfile(prof)
     callAll(workers, "pairs_close")
     lat = [x for r in rs for x in r.pop("lat")]
     delivered = sum(r["delivered"] for r in rs)
     elapsed = max(r["elapsed"] for r in rs)
-    out = {"mode": mode, "pairs": len(pairs), "window": window, "per_sender": count,
+    out = {"mode": mode, "transport": transport, "pairs": len(pairs), "window": window,
+           "per_sender": count, "ms_bytes": msBytes,
            "delivered": delivered, "expected": sum(r["expected"] for r in rs),
            "duplicates": sum(r["dups"] for r in rs), "missing": sum(r["missing"] for r in rs),
            "uid_mismatch": sum(r.get("uidMismatch", 0) for r in rs), "errors": sum(r["bad"] for r in rs),
@@ -514,49 +610,148 @@ def runPairs(workers, port, mode, pairs, count, window, timeLimit, serverPid, pr
            "seconds": elapsed, "msgs_per_s": delivered / elapsed, **latencyStats(lat), **cpu,
            "server_rss_growth_kib": sum(rssKiB(p) for p in rssPids) - rss0}
     out["msgs_per_server_cpu_s"] = delivered / cpu["server_cpu_s"] if cpu["server_cpu_s"] else float("nan")
+    if backends:
+        out["msgs_per_server_and_backends_cpu_s"] = delivered / (
+            cpu["server_cpu_s"] + cpu["postgres_cpu_s"] + cpu["redis_cpu_s"])
+    out["exactly_once"] = exactlyOnce(out)
     return out
 
 
-def scenario_pairs(opts, results):
-    n = 100
+def exactlyOnce(r):
+    """
+    Whether a pairs run delivered every message exactly once: all acked
+    and pulled, no duplicate, none lost, each under its acked uid.
+    """
+    return (r["delivered"] == r["expected"] and not r["duplicates"] and not r["missing"]
+            and not r["uid_mismatch"] and not r["errors"])
+
+
+def checkedLine(runs):
+    """
+    Print (and @return) the exactly-once verdict of every run of a scenario.
+    """
+    ok = all(r["exactly_once"] for r in runs.values())
+    print("exactly once (every message delivered, 0 dups, 0 lost, uids match): "
+          + ", ".join(f"{name} {'OK' if r['exactly_once'] else 'FAILED'}" for name, r in runs.items()))
+    return ok
+
+
+#: Issue 17's goals, printed beside the figures.
+#: Goal 1: steady 1,000 msgs/s, p99 in ms at most (per backend).
+GOAL_STEADY_P99_MS = {"embedded": 1.5, "postgres": 5.0}
+#: Goal 2: msgs per server-CPU-second at 100 pairs, embedded (per transport) ...
+GOAL_PAIRS = {"tcp": 14500, "ws": 10000}
+#: ... and PostgreSQL + Redis at least this fraction of embedded.
+GOAL_POSTGRES_RATIO = 0.7
+#: Goal 3: deliveries per second to a group of this many online members.
+GOAL_FANOUT, FANOUT_MEMBERS = 40000, 2000
+
+
+def goal(what, figure, target, atMost=False):
+    """
+    Print one goal line, figure beside target; @return: it as a dict.
+    """
+    met = figure <= target if atMost else figure >= target  # NaN: not met
+    print(f"{what} {'<=' if atMost else '>='} {fmt(float(target))}: {fmt(float(figure))} -> "
+          + ("met" if met else "NOT met"))
+    return {"what": what, "target": target, "figure": figure, "met": met}
+
+
+def pairsScenario(opts, transport):
+    """
+    100 sender/receiver pairs on C{transport} (tcp or ws): fxim, then (with
+    C{--backend postgres}) an embedded node in the same run, then the bare
+    relay of that transport, the same pairs driven by the same workers;
+    prints the table, the exactly-once verdict and the goal lines.
+
+    @return: the scenario's figures.
+    """
+    n, window = 100, 8
     count = 60 if opts.quick else 300
-    window = 8
+    postgres = opts.backend == "postgres"
+    backends = Backends() if postgres else None
+    relayName = "bare relay" if transport == "tcp" else "bare Autobahn relay"
+    runs = {}
     workers = [Worker() for _ in range(2)]
     try:
-        node = Node(opts.backend).start()
+        for backend in (("postgres", "embedded") if postgres else ("embedded",)):
+            node = Node(backend).start()
+            try:
+                pairs, loginRate = pairsLogins(node, n, "pairs-" + transport)
+                runs["fxim " + backend] = runPairs(
+                    workers, node.tcpPort if transport == "tcp" else node.wsPort, "fxim", pairs,
+                    count, window, 120, node.pid,
+                    opts.profile if transport == "tcp" and backend == opts.backend else None,
+                    transport=transport, backends=backends if backend == "postgres" else None)
+            finally:
+                node.stop()
+        relay = Script("relay.py", transport)
         try:
-            pairs, loginRate = pairsLogins(node, n, "pairs")
-            fx = runPairs(workers, node.tcpPort, "fxim", pairs, count, window, 120, node.pid,
-                          opts.profile)
-        finally:
-            node.stop()
-        relay = Script("relay.py")
-        try:
-            base = runPairs(workers, relay.port, "relay", pairs, count, window, 120, relay.pid)
+            runs[relayName] = runPairs(workers, relay.port, "relay", pairs, count, window, 120,
+                                       relay.pid, transport=transport)
         finally:
             relay.stop()
     finally:
         for w in workers:
             w.stop()
+    fx, base, embedded = runs["fxim " + opts.backend], runs[relayName], runs["fxim embedded"]
     rows = []
-    for name, r in (("fxim " + opts.backend, fx), ("bare relay", base)):
-        rows.append((name, r["msgs_per_s"], r["p50_ms"], r["p90_ms"], r["p99_ms"], r["max_ms"],
-                     f"{r['delivered']}/{r['expected']}", r["duplicates"], r["missing"] + r["uid_mismatch"],
-                     f"{r['server_cpu_pct']:.0f}%", f"{r['client_cpu_pct']:.0f}%",
-                     r["msgs_per_server_cpu_s"]))
-    rows.append(("fxim / relay", fx["msgs_per_s"] / base["msgs_per_s"],
-                 fx["p50_ms"] / base["p50_ms"], fx["p90_ms"] / base["p90_ms"],
-                 fx["p99_ms"] / base["p99_ms"], fx["max_ms"] / base["max_ms"], "", "", "", "", "",
-                 fx["msgs_per_server_cpu_s"] / base["msgs_per_server_cpu_s"]))
-    table(f"pairs: {n} TCP sender/receiver pairs, window {window}, {count} msgs/sender, "
-          f"200-byte MS frames; server on CPU 0, 2 load workers + orchestrator on CPU 1",
-          ["server", "msgs/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "delivered", "dups",
-           "lost", "server CPU", "client CPU", "msgs/server-CPU-s"], rows)
-    results["pairs"] = {"backend": opts.backend, "fxim": fx, "relay": base,
-                        "ratio_msgs_per_s": fx["msgs_per_s"] / base["msgs_per_s"],
-                        "ratio_per_server_cpu": fx["msgs_per_server_cpu_s"] / base["msgs_per_server_cpu_s"],
-                        "logins_per_s": loginRate,
-                        "cpu_split": "server CPU 0; 2 workers + orchestrator CPU 1"}
+    for name, r in runs.items():
+        row = (name, r["msgs_per_s"], r["p50_ms"], r["p90_ms"], r["p99_ms"], r["max_ms"],
+               f"{r['delivered']}/{r['expected']}", r["duplicates"], r["missing"] + r["uid_mismatch"],
+               f"{r['server_cpu_pct']:.0f}%", f"{r['client_cpu_pct']:.0f}%", r["msgs_per_server_cpu_s"])
+        if postgres:
+            row += (r.get("msgs_per_server_and_backends_cpu_s", ""),)
+        rows.append(row)
+
+    def ratioRow(name, a, b):
+        row = (name, a["msgs_per_s"] / b["msgs_per_s"], a["p50_ms"] / b["p50_ms"],
+               a["p90_ms"] / b["p90_ms"], a["p99_ms"] / b["p99_ms"], a["max_ms"] / b["max_ms"],
+               "", "", "", "", "", a["msgs_per_server_cpu_s"] / b["msgs_per_server_cpu_s"])
+        if postgres:
+            row += (a["msgs_per_server_and_backends_cpu_s"] / b["msgs_per_server_cpu_s"]
+                    if "msgs_per_server_and_backends_cpu_s" in a else "",)
+        rows.append(row)
+    ratioRow("fxim / relay", fx, base)
+    if postgres:
+        ratioRow("postgres / embedded", fx, embedded)
+    header = ["server", "msgs/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "delivered", "dups", "lost",
+              "server CPU", "client CPU", "msgs/server-CPU-s"]
+    if postgres:
+        header.append("msgs/CPU-s incl. PostgreSQL+Redis")
+    unit = "MS frames" if transport == "tcp" else "MS JSON texts"
+    table(f"pairs{'' if transport == 'tcp' else '-ws'}: {n} {transport.upper()} sender/receiver pairs, "
+          f"window {window}, {count} msgs/sender, {fx['ms_bytes']}-byte {unit}; every message stored, "
+          f"MN-notified, MP-pulled; server on CPU 0, 2 load workers + orchestrator on CPU 1"
+          + ("; PostgreSQL and Redis unpinned" if postgres else ""), header, rows)
+    ok = checkedLine(runs)
+    goals = [goal(f"goal 2, {transport.upper()} embedded: msgs/server-CPU-s",
+                  embedded["msgs_per_server_cpu_s"], GOAL_PAIRS[transport])]
+    if postgres:
+        ratio = fx["msgs_per_server_cpu_s"] / embedded["msgs_per_server_cpu_s"]
+        goals.append(goal(f"goal 2, {transport.upper()} PostgreSQL+Redis / embedded (node CPU)", ratio,
+                          GOAL_POSTGRES_RATIO))
+        goals.append(goal(f"goal 2, {transport.upper()} PostgreSQL+Redis / embedded (node + "
+                          "PostgreSQL + Redis CPU)",
+                          fx["msgs_per_server_and_backends_cpu_s"] / embedded["msgs_per_server_cpu_s"],
+                          GOAL_POSTGRES_RATIO))
+    out = {"backend": opts.backend, "transport": transport, "fxim": fx, "relay": base,
+           "ratio_msgs_per_s": fx["msgs_per_s"] / base["msgs_per_s"],
+           "ratio_per_server_cpu": fx["msgs_per_server_cpu_s"] / base["msgs_per_server_cpu_s"],
+           "logins_per_s": loginRate, "exactly_once": ok, "goals": goals,
+           "cpu_split": "server CPU 0; 2 workers + orchestrator CPU 1"}
+    if postgres:
+        out["embedded"] = embedded
+        out["ratio_postgres_embedded"] = fx["msgs_per_server_cpu_s"] / embedded["msgs_per_server_cpu_s"]
+    return out
+
+
+def scenario_pairs(opts, results):
+    results["pairs"] = pairsScenario(opts, "tcp")
+
+
+def scenario_pairs_ws(opts, results):
+    results["pairs-ws"] = pairsScenario(opts, "ws")
 
 
 def startProfile(pid, path):
@@ -1081,7 +1276,7 @@ def main():
           f"server on CPU 0, load generators on CPU 1")
     for name in scenarios:
         t0, load0 = time.time(), os.getloadavg()[0]
-        globals()["scenario_" + name](opts, results)
+        globals()["scenario_" + name.replace("-", "_")](opts, results)
         load1 = os.getloadavg()[0]
         results["meta"].setdefault("loadavg_1min", {})[name] = [load0, load1]
         contended = load0 > CONTENDED_LOAD

@@ -19,6 +19,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from collections import namedtuple  # noqa: E402
+
+from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol  # noqa: E402
 from twisted.internet import reactor, stdio  # noqa: E402
 from twisted.internet.defer import Deferred, ensureDeferred, gatherResults  # noqa: E402
 from twisted.internet.endpoints import TCP4ClientEndpoint  # noqa: E402
@@ -28,11 +31,11 @@ from twisted.protocols.basic import LineReceiver  # noqa: E402
 
 from fxim import crypto  # noqa: E402
 from fxim.transport.nodelay import setNoDelay  # noqa: E402
-from fxim.model import GroupInfo, GroupMember  # noqa: E402
+from fxim.model import Conversation, GroupInfo, GroupMember, Message, MessageContent  # noqa: E402
 from fxim.protocol.client import CLIENT as clientcodecs  # noqa: E402
 from fxim.wire import im_pb2 as pb  # noqa: E402
 from fxim.wire.frame import HEADER, FrameDecoder  # noqa: E402
-from fxim.wire.requests import ConnectRequest, CreateGroup  # noqa: E402
+from fxim.wire.requests import ConnectRequest, CreateGroup, SendMessage  # noqa: E402
 from fxim.wire.signals import Signal, SubSignal  # noqa: E402
 
 PUBLISH, PUB_ACK, CONNECT, CONNECT_ACK = 9, 10, 6, 7
@@ -80,6 +83,9 @@ class MsTemplate:
             if len(body) + 10 >= size:
                 break
             pad += size - 10 - len(body)
+        #: the padding after the key (the WS template sends the same content)
+        self.pad = pad
+        self.size = len(body) + 10
         i = body.index(MARK.encode())
         self.head, self.tail = body[:i], body[i + 16:]
 
@@ -87,16 +93,47 @@ class MsTemplate:
         return self.head + key + self.tail
 
 
-class Client(Protocol):
+class WsMsTemplate:
     """
-    One lean fxim (or relay) TCP connection.
+    A pre-encoded MS request text of the WS JSON protocol (as the SDK and
+    the web client write it) with slots for the envelope's messageId and
+    the 16-character message key; its message content is L{MsTemplate}'s
+    (the same searchable content as the 200-byte TCP frames).
+    """
+
+    def __init__(self, convType, target):
+        pad = MsTemplate(convType, target).pad
+        request = SendMessage(Message(Conversation(convType, target, 0), "",
+                                      MessageContent(type=1, searchableContent=MARK + "x" * pad)))
+        text = clientcodecs.encodeRequestEnvelope(request, 0).encode()
+        self.size = len(text)
+        head, rest = text.split(b'"messageId":0,', 1)
+        i = rest.index(MARK.encode())
+        self.head, self.middle, self.tail = head + b'"messageId":', b"," + rest[:i], rest[i + 16:]
+
+    def text(self, mid, key):
+        return b"%s%d%s%s%s" % (self.head, mid, self.middle, key, self.tail)
+
+
+#: What the worker reads of a pulled message, on either transport
+#: (L{Client} hands over the C{pb.Message}s themselves).
+PulledText = namedtuple("PulledText", "searchable_content")
+Pulled = namedtuple("Pulled", "content message_id")
+#: A WS CONNECT_ACK's message head.
+WsAck = namedtuple("WsAck", "msgHead")
+
+
+class Puller:
+    """
+    The client state shared by both transports: request ids, the seqs
+    heard of and pulled, and the pull loop (one MP in flight; pull again
+    while behind).
 
     @ivar lastSeq: the seq of the last pulled message.
     @ivar head: the highest seq heard of (CONNECT_ACK, MN, MP).
     """
 
     def __init__(self):
-        self.decoder = FrameDecoder(1 << 30)
         self.mid = 0
         self.waiters = {}
         self.connectWaiter = None
@@ -104,9 +141,9 @@ class Client(Protocol):
         self.head = 0
         self.pulling = False
         self.again = False
-        self.onMessages = None      # f(client, [pb.Message])
-        self.onMsAck = None         # f(client, messageId, body)
-        self.onRelayed = None       # f(client, body) -- relay mode
+        self.onMessages = None      # f(client, [pb.Message or Pulled])
+        self.onMsAck = None         # f(client, messageId, uid or None when refused)
+        self.onRelayed = None       # f(client, searchable content) -- relay mode
         self.onCurrent = None       # f(client) once lastSeq >= head after a pull
         self.closedD = Deferred()
         self.pulls = 0
@@ -114,6 +151,56 @@ class Client(Protocol):
     def nextId(self):
         self.mid = self.mid % 65535 + 1
         return self.mid
+
+    def notified(self, head):
+        """
+        An MN: pull if it is ahead of what was pulled.
+        """
+        if head > self.head:
+            self.head = head
+        if head > self.lastSeq:
+            self.pull()
+
+    def pull(self):
+        if self.pulling:
+            self.again = True
+            return
+        self.pulling = True
+        self.again = False
+        self.pulls += 1
+        self.writePull()
+
+    def pulled(self, messages, current, head):
+        """
+        An MP result: hand the messages over, pull on while behind.
+        """
+        self.pulling = False
+        if head > self.head:
+            self.head = head
+        if messages:
+            self.lastSeq = current
+            if self.onMessages is not None:
+                self.onMessages(self, messages)
+        if current < head or self.again or self.lastSeq < self.head:
+            if messages or self.again:
+                self.pull()
+        elif self.onCurrent is not None:
+            self.onCurrent(self)
+
+    def password(self, token):
+        return crypto.makePassword(token, int(time.time() * 1000))
+
+
+class Client(Puller, Protocol):
+    """
+    One lean fxim (or relay) TCP connection.
+    """
+
+    Template = MsTemplate
+
+    def __init__(self):
+        Puller.__init__(self)
+        self.decoder = FrameDecoder(1 << 30)
 
     def connectionMade(self):
         if NODELAY:
@@ -128,7 +215,9 @@ class Client(Protocol):
             signal, sub = f.signal, f.subsignal
             if signal == PUB_ACK:
                 if sub == MS:
-                    self.onMsAck(self, f.messageId, f.body)
+                    body = f.body
+                    self.onMsAck(self, f.messageId,
+                                 _ACK.unpack_from(body, 1)[0] if body[:1] == b"\x00" else None)
                 elif sub == MP and f.messageId:
                     self._pulled(f.body)
                 else:
@@ -139,20 +228,18 @@ class Client(Protocol):
                 if sub == MN:
                     n = pb.NotifyMessage()
                     n.ParseFromString(f.body)
-                    if n.head > self.head:
-                        self.head = n.head
-                    if n.head > self.lastSeq:
-                        self.pull()
+                    self.notified(n.head)
                 elif sub == MS and self.onRelayed is not None:
-                    self.onRelayed(self, f.body)
+                    m = pb.Message()
+                    m.ParseFromString(f.body)
+                    self.onRelayed(self, m.content.searchable_content)
             elif signal == CONNECT_ACK:
                 d, self.connectWaiter = self.connectWaiter, None
                 if d is not None:
                     d.callback(f)
 
     def connect(self, userId, token, cid):
-        password = crypto.makePassword(token, int(time.time() * 1000))
-        body = clientcodecs.encodeRequestTcp(ConnectRequest(userId, password, cid))
+        body = clientcodecs.encodeRequestTcp(ConnectRequest(userId, self.password(token), cid))
         self.connectWaiter = d = Deferred()
         self.transport.write(frame(CONNECT, 0, 0, body))
         return d.addCallback(self._connected)
@@ -170,45 +257,131 @@ class Client(Protocol):
         self.transport.write(frame(PUBLISH, sub, mid, body))
         return d
 
-    def sendMs(self, body):
+    def sendMs(self, tpl, key):
+        """
+        Send an MS of template C{tpl} (an L{MsTemplate}) with C{key}.
+
+        @return: its messageId.
+        """
         mid = self.nextId()
-        self.transport.write(frame(PUBLISH, MS, mid, body))
+        self.transport.write(frame(PUBLISH, MS, mid, tpl.body(key)))
         return mid
 
-    def pull(self):
-        if self.pulling:
-            self.again = True
-            return
-        self.pulling = True
-        self.again = False
-        self.pulls += 1
+    def writePull(self):
         body = pb.PullMessageRequest(id=self.lastSeq, type=0).SerializeToString()
         self.transport.write(frame(PUBLISH, MP, self.nextId(), body))
 
     def _pulled(self, body):
-        self.pulling = False
         if body[:1] != b"\x00":
             raise RuntimeError(f"MP failed with code {body[0]}")
         r = pb.PullMessageResult()
         r.ParseFromString(body[1:])
-        if r.head > self.head:
-            self.head = r.head
-        if r.message:
-            self.lastSeq = r.current
-            if self.onMessages is not None:
-                self.onMessages(self, r.message)
-        if r.current < r.head or self.again or self.lastSeq < self.head:
-            if r.message or self.again:
-                self.pull()
-        elif self.onCurrent is not None:
-            self.onCurrent(self)
+        self.pulled(r.message, r.current, r.head)
+
+
+_loads = json.loads
+
+
+class WsClient(Puller, WebSocketClientProtocol):
+    """
+    One lean fxim (or relay) WebSocket connection speaking the WS JSON
+    protocol (docs/protocol.md section 3): the same interface as L{Client}.
+    Client frames are masked, as browsers' are.
+    """
+
+    Template = WsMsTemplate
+
+    def __init__(self):
+        WebSocketClientProtocol.__init__(self)
+        Puller.__init__(self)
+        self.opened = Deferred()
+
+    def connectionMade(self):
+        WebSocketClientProtocol.connectionMade(self)
+        # Autobahn's own tcpNoDelay is applied too early (see fxim.transport.websocket).
+        if NODELAY:
+            setNoDelay(self.transport)
+
+    def onOpen(self):
+        self.opened.callback(self)
+
+    def onClose(self, wasClean, code, reason):
+        if not self.opened.called:
+            self.opened.errback(RuntimeError(f"WebSocket closed: {reason}"))
+        if not self.closedD.called:
+            self.closedD.callback(None)
+
+    def onMessage(self, payload, isBinary):
+        o = _loads(payload)
+        signal, sub = o["signal"], o.get("subSignal")
+        if signal == "PUB_ACK":
+            content = o.get("content")
+            if sub == "MS":
+                self.onMsAck(self, o["messageId"], int(_loads(content)["messageId"]) if content else None)
+            elif sub == "MP" and o["messageId"]:
+                if not content:
+                    raise RuntimeError("MP failed")
+                r = _loads(content)
+                self.pulled([Pulled(PulledText(m["content"].get("searchableContent", "")), m["messageId"])
+                             for m in r.get("messageResponseList", ())],
+                            int(r["current"]), int(r["head"]))
+        elif signal == "PUBLISH":
+            if sub == "MN":
+                self.notified(int(_loads(o["content"])["messageHead"]))
+            elif sub == "MS" and self.onRelayed is not None:
+                # the relay forwards the sender's text: content is the object sent
+                self.onRelayed(self, o["content"]["content"]["searchableContent"])
+        elif signal == "CONNECT_ACK":
+            d, self.connectWaiter = self.connectWaiter, None
+            if d is None:
+                return
+            if sub != "CONNECTION_ACCEPTED":
+                d.errback(RuntimeError(f"CONNECT refused: {sub}"))
+                return
+            ack = WsAck(int(_loads(o["content"])["messageHead"]))
+            self.head = max(self.head, ack.msgHead)
+            d.callback(ack)
+
+    def connect(self, userId, token, cid):
+        self.connectWaiter = d = Deferred()
+        self.sendMessage(clientcodecs.encodeRequestEnvelope(
+            ConnectRequest(userId, self.password(token), cid), 0).encode(), False)
+        return d
+
+    def sendMs(self, tpl, key):
+        """
+        Send an MS of template C{tpl} (a L{WsMsTemplate}) with C{key}.
+
+        @return: its messageId.
+        """
+        mid = self.nextId()
+        self.sendMessage(tpl.text(mid, key), False)
+        return mid
+
+    def writePull(self):
+        self.sendMessage(b'{"signal":"PUBLISH","subSignal":"MP","messageId":%d,"content":'
+                         b'{"messageId":"%d","type":0,"pullType":0,"sendMessageCount":0}}'
+                         % (self.nextId(), self.lastSeq), False)
 
 
 _factory = Factory.forProtocol(Client)
+_wsFactories = {}
 
 
-async def openClient(port, host="127.0.0.1"):
-    return await TCP4ClientEndpoint(reactor, host, port, timeout=60).connect(_factory)
+async def openClient(port, host="127.0.0.1", transport="tcp"):
+    """
+    A connected L{Client} (C{transport} tcp) or L{WsClient} (ws: the
+    WebSocket handshake done).
+    """
+    endpoint = TCP4ClientEndpoint(reactor, host, port, timeout=60)
+    if transport == "tcp":
+        return await endpoint.connect(_factory)
+    factory = _wsFactories.get((host, port))
+    if factory is None:
+        factory = _wsFactories[host, port] = WebSocketClientFactory(f"ws://{host}:{port}/ws",
+                                                                    reactor=reactor)
+        factory.protocol = WsClient
+    return await (await endpoint.connect(factory)).opened
 
 
 async def bounded(items, concurrency, fn):
@@ -251,13 +424,14 @@ class Worker:
         Connect sender/receiver pairs.  C{mode} fxim: log in with the given
         credentials; relay: CONNECT with the peer's name as the client id.
         """
-        port, mode = c["port"], c["mode"]
+        port, mode, transport = c["port"], c["mode"], c.get("transport", "tcp")
         self.mode = mode
         self.pairs = []
 
         async def setup(p):
             # per-pair ports: sender and receiver on different nodes (--nodes)
-            s, r = await openClient(p.get("sport", port)), await openClient(p.get("rport", port))
+            s = await openClient(p.get("sport", port), transport=transport)
+            r = await openClient(p.get("rport", port), transport=transport)
             if mode == "fxim":
                 await s.connect(p["s"]["uid"], p["s"]["token"], p["s"]["cid"])
                 ack = await r.connect(p["r"]["uid"], p["r"]["token"], p["r"]["cid"])
@@ -265,10 +439,11 @@ class Worker:
             else:
                 await r.connect(p["r"]["uid"], p["r"]["token"], "recv")
                 await s.connect(p["s"]["uid"], p["s"]["token"], "to:" + p["r"]["uid"])
-            return (s, r, MsTemplate(0, p["r"]["uid"]))
+            return (s, r, s.Template(0, p["r"]["uid"]))
         t0 = time.time()
         self.pairs, failed, err = await bounded(c["pairs"], 20, setup)
-        return {"pairs": len(self.pairs), "failed": failed, "error": err, "seconds": time.time() - t0}
+        return {"pairs": len(self.pairs), "failed": failed, "error": err, "seconds": time.time() - t0,
+                "msBytes": max((tpl.size for _, _, tpl in filter(None, self.pairs)), default=0)}
 
     def _arm(self, count):
         """
@@ -313,11 +488,8 @@ class Worker:
                     seq = int(key[6:])
                     received(client, seq, m.message_id)
 
-            def onRelayed(client, body, received=received):
-                m = pb.Message()
-                m.ParseFromString(body)
-                key = m.content.searchable_content[:16]
-                received(client, int(key[6:]), 0)
+            def onRelayed(client, text, received=received):
+                received(client, int(text[6:16]), 0)
             r.onMessages = onMessages
             r.onRelayed = onRelayed
         return st
@@ -327,7 +499,7 @@ class Worker:
         s.next += 1
         key = b"%06d%010d" % (s.pairIdx, seq)
         s.sentAt[seq] = time.perf_counter()
-        s.inflight[s.sendMs(s.tpl.body(key))] = seq
+        s.inflight[s.sendMs(s.tpl, key)] = seq
 
     async def cmd_pairs_go(self, c):
         """
@@ -345,15 +517,15 @@ class Worker:
                     self._sendNext(s, st)
             st["onDelivered"] = onDelivered
 
-        def onAck(s, mid, body, st=st):
+        def onAck(s, mid, messageUid, st=st):
             seq = s.inflight.pop(mid, None)
             if seq is None:
                 return
-            if body[:1] != b"\x00":
+            if messageUid is None:
                 st["bad"] += 1
             else:
                 st["acked"] += 1
-                s.messageUids[seq] = 0 if relay else _ACK.unpack_from(body, 1)[0]
+                s.messageUids[seq] = 0 if relay else messageUid
             if s.next < count and not afterPull:
                 self._sendNext(s, st)
         cpu0, t0 = cpuSeconds(), time.perf_counter()
@@ -402,15 +574,15 @@ class Worker:
         n = len(self.pairs)
         relay = self.mode == "relay"
 
-        def onAck(s, mid, body, st=st):
+        def onAck(s, mid, messageUid, st=st):
             seq = s.inflight.pop(mid, None)
             if seq is None:
                 return
-            if body[:1] != b"\x00":
+            if messageUid is None:
                 st["bad"] += 1
             else:
                 st["acked"] += 1
-                s.messageUids[seq] = 0 if relay else _ACK.unpack_from(body, 1)[0]
+                s.messageUids[seq] = 0 if relay else messageUid
         for s, _r, _ in self.pairs:
             s.onMsAck = onAck
         perf = time.perf_counter
@@ -501,38 +673,56 @@ class Worker:
     # -- fanout -----------------------------------------------------------------
 
     async def cmd_fanout_setup(self, c):
-        port = c["port"]
+        """
+        Connect one device per credential (C{mode} fxim: log in; relay:
+        join the relay's group, the sender -- the first credential of the
+        worker with C{hasSender} -- as the group's sender) and count every
+        fan-out message each device gets, exactly once by seq.
+        """
+        port, relay = c["port"], c.get("mode", "fxim") == "relay"
+        hasSender = c.get("hasSender", False)
 
-        async def one(cr):
+        async def one(item):
+            i, cr = item
             cl = await openClient(port)
-            await cl.connect(cr["uid"], cr["token"], cr["cid"])
+            cid = cr["cid"] if not relay else ("togroup:fan" if hasSender and i == 0 else "group:fan")
+            await cl.connect(cr["uid"], cr["token"], cid)
             cl.fan = {}
             return cl
         t0 = time.time()
-        self.clients, failed, err = await bounded(c["creds"], 50, one)
+        self.clients, failed, err = await bounded(list(enumerate(c["creds"])), 50, one)
         self.clients = [x for x in self.clients if x is not None]
-        st = self.fan = {"done": Deferred(), "lat": [], "complete": 0, "expect": 0, "last": 0.0}
+        st = self.fan = {"done": Deferred(), "deliveries": 0, "dups": 0, "complete": 0, "expect": 0,
+                         "last": 0.0, "uids": {}}
         # The sender's own device is not notified of its own messages.
-        st["members"] = len(self.clients) - (1 if c.get("hasSender") else 0)
+        st["members"] = len(self.clients) - (1 if hasSender else 0)
+
+        def got(cl, text, messageUid):
+            if not text.startswith("F"):
+                return
+            seq = int(text[1:16])
+            if seq in cl.fan:
+                st["dups"] += 1
+                return
+            now = time.time()
+            cl.fan[seq] = now
+            st["deliveries"] += 1
+            st["uids"].setdefault(seq, set()).add(messageUid)
+            if len(cl.fan) == st["expect"]:
+                st["complete"] += 1
+                st["last"] = now
+                if st["complete"] >= st["members"] and not st["done"].called:
+                    st["done"].callback(None)
 
         def onMessages(cl, messages):
-            now = time.time()
             for m in messages:
-                text = m.content.searchable_content
-                if text.startswith("F"):
-                    seq = int(text[1:16])
-                    if seq in cl.fan:
-                        continue
-                    cl.fan[seq] = now
-                    st["lat"].append(now)
-                    if len(cl.fan) == st["expect"]:
-                        st["complete"] += 1
-                        st["last"] = now
-                        if st["complete"] >= st["members"] and not st["done"].called:
-                            st["done"].callback(None)
+                got(cl, m.content.searchable_content, m.message_id)
         for cl in self.clients:
-            cl.onMessages = onMessages
-            cl.pull()
+            if relay:
+                cl.onRelayed = lambda cl, text: got(cl, text, 0)
+            else:
+                cl.onMessages = onMessages
+                cl.pull()
         return {"connected": len(self.clients), "failed": failed, "error": err,
                 "seconds": time.time() - t0}
 
@@ -554,37 +744,54 @@ class Worker:
         return {}
 
     async def cmd_fanout_wait(self, c):
+        """
+        Wait until every member device has every message (or the time
+        limit): deliveries, duplicates and the uids each seq was pulled
+        under (exactly one per seq when all is well).
+        """
         st = self.fan
         timer = reactor.callLater(c["timeLimit"], lambda: st["done"].called or st["done"].callback(None))
         await st["done"]
         if timer.active():
             timer.cancel()
         return {"complete": st["complete"], "members": len(self.clients), "last": st["last"],
-                "deliveries": len(st["lat"]), "times": st["lat"], "cpu": cpuSeconds() - st["cpu0"],
-                "pulls": sum(cl.pulls for cl in self.clients)}
+                "deliveries": st["deliveries"], "dups": st["dups"],
+                "uids": {seq: sorted(u) for seq, u in st["uids"].items()},
+                "cpu": cpuSeconds() - st["cpu0"], "pulls": sum(cl.pulls for cl in self.clients)}
+
+    async def cmd_fanout_close(self, c):
+        for cl in self.clients:
+            cl.transport.loseConnection()
+        self.clients = []
+        await sleep(0.5)
+        return {}
 
     async def cmd_fanout_send(self, c):
+        """
+        The first client sends C{messages} MS to C{group}, C{window} in
+        flight; @return: the first send's time and the uid of every seq.
+        """
         owner = self.clients[0]
-        tpl = MsTemplate(1, c["group"])
+        tpl = owner.Template(1, c["group"])
         count, window = c["messages"], c["window"]
-        sentAt = {}
         done = Deferred()
         state = {"next": 0, "acked": 0}
         inflight = {}
+        uids = {}
 
         def send():
             seq = state["next"]
             state["next"] += 1
-            key = b"F%015d" % seq
-            sentAt[seq] = time.time()
-            inflight[owner.sendMs(tpl.body(key))] = seq
+            inflight[owner.sendMs(tpl, b"F%015d" % seq)] = seq
 
-        def onAck(cl, mid, body):
-            if inflight.pop(mid, None) is None:
+        def onAck(cl, mid, messageUid):
+            seq = inflight.pop(mid, None)
+            if seq is None:
                 return
-            if body[:1] != b"\x00":
-                done.errback(RuntimeError(f"MS to group failed: {body[0]}"))
+            if messageUid is None:
+                done.errback(RuntimeError("MS to group refused"))
                 return
+            uids[seq] = messageUid
             state["acked"] += 1
             if state["next"] < count:
                 send()
@@ -595,7 +802,7 @@ class Worker:
         for _ in range(min(window, count)):
             send()
         await done
-        return {"t0": t0, "sentAt": sentAt, "ackedAt": time.time()}
+        return {"t0": t0, "uids": uids, "ackedAt": time.time()}
 
     # -- storm ------------------------------------------------------------------
 
@@ -636,12 +843,12 @@ class Worker:
                     done.callback(None)
                 return
             tpl = tpls.get(t) or tpls.setdefault(t, MsTemplate(0, t))
-            cl.sendMs(tpl.body(b"B%015d" % st["acked"]))
+            cl.sendMs(tpl, b"B%015d" % st["acked"])
             st["inflight"] += 1
 
-        def onAck(cl, mid, body):
+        def onAck(cl, mid, messageUid):
             st["inflight"] -= 1
-            if body[:1] == b"\x00":
+            if messageUid is not None:
                 st["acked"] += 1
             else:
                 st["failed"] += 1
