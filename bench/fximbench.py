@@ -807,13 +807,20 @@ def scenario_steady(opts, results):
                      raw["sendLatenessP99us"] / 1000))
     rows.append(("fxim / relay", "", "", "", fx["p50_ms"] / base["p50_ms"], fx["p90_ms"] / base["p90_ms"],
                  fx["p99_ms"] / base["p99_ms"], fx["max_ms"] / base["max_ms"], "", ""))
-    table(f"steady: {rate} msgs/s for {duration} s over {n} pairs (send -> receiver pulled it)",
+    table(f"steady: {rate} msgs/s for {duration} s over {n} TCP pairs (send -> MN -> MP pulled)",
           ["server", "delivered", "dups", "lost", "p50 ms", "p90 ms", "p99 ms", "max ms", "server CPU",
            "sender lateness p99 ms"], rows)
+    runs = {}
+    for name, raw in (("fxim " + opts.backend, r), ("bare relay", b)):
+        runs[name] = {"exactly_once": raw["delivered"] == raw["expected"] and not raw["dups"]
+                      and not raw["missing"] and not raw["uidMismatch"] and not raw["bad"]}
+    ok = checkedLine(runs)
+    goals = [goal(f"goal 1, steady {rate} msgs/s on {opts.backend}: p99 ms", fx["p99_ms"],
+                  GOAL_STEADY_P99_MS[opts.backend], atMost=True)]
     results["steady"] = {"backend": opts.backend, "rate": rate, "duration_s": duration,
                          "fxim": {**fx, **{k: v for k, v in r.items()}, **cpu},
                          "relay": {**base, **b, **cpuB},
-                         "ratio_p99": fx["p99_ms"] / base["p99_ms"]}
+                         "ratio_p99": fx["p99_ms"] / base["p99_ms"], "exactly_once": ok, "goals": goals}
 
 
 def idlePhase(workers, pid, port, transport, kind, creds, settle=3.0):
@@ -886,51 +893,100 @@ def scenario_idle(opts, results):
     results["idle"] = out
 
 
+def fanoutRun(workers, port, pid, mode, creds, messages, window):
+    """
+    One fan-out run: every credential's device connected (fxim: logged
+    in, then the group of them all created by the first; relay: joined the
+    relay's group, the first as its sender), then C{messages} MS from the
+    first, C{window} in flight, until every other device has them all.
+    """
+    rs = callAll(workers, "fanout_setup", [{"creds": c, "hasSender": i == 0}
+                                           for i, c in enumerate(split(creds, len(workers)))],
+                 port=port, mode=mode)
+    if sum(r["connected"] for r in rs) != len(creds):
+        raise RuntimeError(f"fanout: {sum(r['failed'] for r in rs)} devices failed to connect: "
+                           + str(next(r["error"] for r in rs if r["error"])))
+    group = "fan"
+    if mode == "fxim":
+        group = workers[0].call("fanout_group", members=[c["uid"] for c in creds])["group"]
+        callAll(workers, "fanout_settle", timeLimit=30)  # the group-created notices pulled
+    callAll(workers, "fanout_expect", messages=messages)
+    usage = Usage(pid, [w.pid for w in workers])
+    t0 = workers[0].call("fanout_send", group=group, messages=messages, window=window)["t0"]
+    rs = callAll(workers, "fanout_wait", timeLimit=120)
+    cpu = usage.stop()
+    callAll(workers, "fanout_close")
+    receivers = len(creds) - 1  # the sender's own device is not notified of its own messages
+    deliveries = sum(r["deliveries"] for r in rs)
+    seconds = max(r["last"] for r in rs) - t0
+    seen = {}
+    for r in rs:
+        for seq, us in r["uids"].items():
+            seen.setdefault(int(seq), set()).update(us)
+    acked = {int(seq): u for seq, u in rs[0]["sent"]["uids"].items()}
+    # every member pulled seq under the uid its MS was acked with (the relay has none)
+    mismatch = sum(1 for seq, us in seen.items() if us != ({acked.get(seq)} if mode == "fxim" else {0}))
+    out = {"mode": mode, "members": len(creds), "messages": messages, "window": window,
+           "deliveries": deliveries, "expected": messages * receivers,
+           "duplicates": sum(r["dups"] for r in rs), "uid_mismatch": mismatch,
+           "receivers_complete": sum(r["complete"] for r in rs), "seconds": seconds,
+           "deliveries_per_s": deliveries / seconds if seconds > 0 else float("nan"),
+           "pulls": sum(r["pulls"] for r in rs), **cpu}
+    out["exactly_once"] = (deliveries == out["expected"] and not out["duplicates"] and not mismatch
+                           and out["receivers_complete"] == receivers and len(acked) == messages)
+    return out
+
+
 def scenario_fanout(opts, results):
-    m = 500
+    """
+    Goal 3: one sender, a group of 2,000 members all online on TCP; deliveries (message x member device notified and pulled) per
+    second, beside the bare relay fanning the same frames out to as many
+    connections (one frame in, one forwarded per member), the same devices
+    driven by the same workers.
+    """
+    m = FANOUT_MEMBERS
     messages = 5 if opts.quick else 20
     window = 4
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the node and the relay inherit it
+    runs = {}
     workers = [Worker() for _ in range(2)]
     try:
-        node = Node(opts.backend).start()
+        node = Node(opts.backend, extra=["--max-group-size", str(m)]).start()
         try:
             items = [(mobile(300000 + i), f"fan-{i}") for i in range(m)]
-            creds, _ = loginMany(node.httpBase, items)
-            # The sender (creds[0], worker 0) is a member too: its device is
-            # not notified of its own messages.
-            callAll(workers, "fanout_setup", [{"creds": c, "hasSender": i == 0}
-                                              for i, c in enumerate(split(creds, 2))],
-                    port=node.tcpPort)
-            group = workers[0].call("fanout_group", members=[c["uid"] for c in creds])["group"]
-            time.sleep(3)  # the group-created notices settle
-            callAll(workers, "fanout_expect", messages=messages)
-            usage = Usage(node.pid, [w.pid for w in workers])
-            for w in workers:
-                w.send("fanout_wait", timeLimit=120)
-            sent = workers[0].call("fanout_send", group=group, messages=messages, window=window)
-            rs = [w.recv() for w in workers]
-            cpu = usage.stop()
+            creds, loginRate = loginMany(node.httpBase, items)
+            runs["fxim " + opts.backend] = fanoutRun(workers, node.tcpPort, node.pid, "fxim", creds,
+                                                     messages, window)
         finally:
             node.stop()
+        relay = Script("relay.py")
+        try:
+            runs["bare relay"] = fanoutRun(workers, relay.port, relay.pid, "relay", creds, messages,
+                                           window)
+        finally:
+            relay.stop()
     finally:
         for w in workers:
             w.stop()
-    receivers = m - 1
-    complete = sum(r["complete"] for r in rs)  # the sender's own device is not counted
-    deliveries = sum(r["deliveries"] for r in rs)
-    end = max(r["last"] for r in rs)
-    seconds = end - sent["t0"]
-    # Per-delivery latency cannot be attributed without the seq; use the
-    # time from the first send to each delivery's pull.
-    out = {"backend": opts.backend, "members": m, "messages": messages, "window": window,
-           "deliveries": deliveries, "expected": messages * receivers,
-           "receivers_complete": complete, "seconds": seconds,
-           "deliveries_per_s": deliveries / seconds, "pulls": sum(r["pulls"] for r in rs), **cpu}
-    rows = [("fxim " + opts.backend, f"{deliveries}/{messages * receivers}", seconds,
-             deliveries / seconds, out["pulls"], f"{cpu['server_cpu_pct']:.0f}%")]
-    table(f"fanout: 1 sender, group of {m} members all online (TCP), {messages} messages, window {window}",
-          ["server", "deliveries", "seconds", "deliveries/s", "pulls", "server CPU"], rows)
-    results.setdefault("fanout", {})[opts.backend] = out
+    fx, base = runs["fxim " + opts.backend], runs["bare relay"]
+    rows = [(name, f"{r['deliveries']}/{r['expected']}", r["duplicates"],
+             r["expected"] - r["deliveries"] + r["uid_mismatch"], r["seconds"], r["deliveries_per_s"],
+             r["pulls"], f"{r['server_cpu_pct']:.0f}%", f"{r['client_cpu_pct']:.0f}%")
+            for name, r in runs.items()]
+    rows.append(("fxim / relay", "", "", "", fx["seconds"] / base["seconds"],
+                 fx["deliveries_per_s"] / base["deliveries_per_s"], "", "", ""))
+    table(f"fanout: 1 sender, a group of {m} members all online (TCP), {messages} 200-byte "
+          f"messages, window {window}; logins {loginRate:.0f}/s",
+          ["server", "deliveries", "dups", "lost", "seconds", "deliveries/s", "pulls", "server CPU",
+           "client CPU"], rows)
+    ok = checkedLine(runs)
+    goals = [goal(f"goal 3, fan-out to {m:,} online members: deliveries/s", fx["deliveries_per_s"],
+                  GOAL_FANOUT)]
+    results.setdefault("fanout", {})[opts.backend] = {
+        "backend": opts.backend, **fx, "relay": base, "logins_per_s": loginRate,
+        "ratio_deliveries_per_s": fx["deliveries_per_s"] / base["deliveries_per_s"],
+        "exactly_once": ok, "goals": goals}
 
 
 def scenario_storm(opts, results):

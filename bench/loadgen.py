@@ -738,9 +738,22 @@ class Worker:
             raise RuntimeError(f"GC failed: {code}")
         return {"group": created.groupId}
 
+    async def cmd_fanout_settle(self, c):
+        """
+        Wait until every device has pulled all it heard of (the group's
+        creation notices), at most C{timeLimit} s.
+        """
+        t0 = time.time()
+        while time.time() - t0 < c["timeLimit"]:
+            if all(not cl.pulling and cl.lastSeq >= cl.head for cl in self.clients):
+                break
+            await sleep(0.1)
+        return {"seconds": time.time() - t0}
+
     async def cmd_fanout_expect(self, c):
         self.fan["expect"] = c["messages"]
         self.fan["cpu0"] = cpuSeconds()
+        self.fanSend = None
         return {}
 
     async def cmd_fanout_wait(self, c):
@@ -749,15 +762,19 @@ class Worker:
         limit): deliveries, duplicates and the uids each seq was pulled
         under (exactly one per seq when all is well).
         """
-        st = self.fan
+        st, sending = self.fan, self.fanSend
         timer = reactor.callLater(c["timeLimit"], lambda: st["done"].called or st["done"].callback(None))
         await st["done"]
         if timer.active():
             timer.cancel()
-        return {"complete": st["complete"], "members": len(self.clients), "last": st["last"],
-                "deliveries": st["deliveries"], "dups": st["dups"],
-                "uids": {seq: sorted(u) for seq, u in st["uids"].items()},
-                "cpu": cpuSeconds() - st["cpu0"], "pulls": sum(cl.pulls for cl in self.clients)}
+        out = {"complete": st["complete"], "members": len(self.clients), "last": st["last"],
+               "deliveries": st["deliveries"], "dups": st["dups"],
+               "uids": {seq: sorted(u) for seq, u in st["uids"].items()},
+               "cpu": cpuSeconds() - st["cpu0"], "pulls": sum(cl.pulls for cl in self.clients)}
+        if sending is not None:
+            await sending["done"]
+            out["sent"] = {"t0": sending["t0"], "uids": sending["uids"], "ackedAt": sending["ackedAt"]}
+        return out
 
     async def cmd_fanout_close(self, c):
         for cl in self.clients:
@@ -768,8 +785,10 @@ class Worker:
 
     async def cmd_fanout_send(self, c):
         """
-        The first client sends C{messages} MS to C{group}, C{window} in
-        flight; @return: the first send's time and the uid of every seq.
+        Start sending: the first client sends C{messages} MS to C{group},
+        C{window} in flight.  L{cmd_fanout_wait} waits for the acks too and
+        reports the first send's time and the uid of every seq (answering
+        here at the end could come after that worker's fanout_wait answer).
         """
         owner = self.clients[0]
         tpl = owner.Template(1, c["group"])
@@ -778,6 +797,7 @@ class Worker:
         state = {"next": 0, "acked": 0}
         inflight = {}
         uids = {}
+        self.fanSend = sending = {"done": done, "uids": uids, "ackedAt": None}
 
         def send():
             seq = state["next"]
@@ -796,13 +816,13 @@ class Worker:
             if state["next"] < count:
                 send()
             elif state["acked"] == count and not done.called:
+                sending["ackedAt"] = time.time()
                 done.callback(None)
         owner.onMsAck = onAck
-        t0 = time.time()
+        sending["t0"] = time.time()
         for _ in range(min(window, count)):
             send()
-        await done
-        return {"t0": t0, "uids": uids, "ackedAt": time.time()}
+        return {"t0": sending["t0"]}
 
     # -- storm ------------------------------------------------------------------
 
