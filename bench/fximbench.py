@@ -1282,7 +1282,7 @@ def main():
                              + " ".join(DEFAULT_SCENARIOS) + ")")
     parser.add_argument("--backend", choices=["embedded", "postgres"], default="embedded")
     parser.add_argument("--json", default=os.path.join(HERE, "results", "latest.json"))
-    parser.add_argument("--quick", action="store_true", help="a ~1-minute smoke run")
+    parser.add_argument("--quick", action="store_true", help="a ~2-3-minute smoke run")
     parser.add_argument("--profile", metavar="OUT",
                         help="py-spy record the node during pairs (OUT.svg flamegraph or OUT.txt raw)")
     parser.add_argument("--listen-backlog", type=int, metavar="N",

@@ -381,6 +381,9 @@ async def openClient(port, host="127.0.0.1", transport="tcp"):
         factory = _wsFactories[host, port] = WebSocketClientFactory(f"ws://{host}:{port}/ws",
                                                                     reactor=reactor)
         factory.protocol = WsClient
+        # The worker trusts the server's UTF-8 (client CPU only: what the
+        # server receives is unchanged, masked as browsers send it).
+        factory.setProtocolOptions(utf8validateIncoming=False)
     return await (await endpoint.connect(factory)).opened
 
 
