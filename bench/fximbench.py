@@ -1096,8 +1096,9 @@ def scenario_single(opts, results):
     table(f"single: one message at a time over one TCP pair ({count} msgs, window 1): "
           f"send -> MN -> MP pulled",
           ["server", "delivered", "dups", "lost", "p50 ms", "p90 ms", "p99 ms", "max ms"], rows)
+    ok = checkedLine({"fxim " + opts.backend: fx, "bare relay": base})
     results["single"] = {"backend": opts.backend, "fxim": fx, "relay": base,
-                         "ratio_p50": fx["p50_ms"] / base["p50_ms"]}
+                         "ratio_p50": fx["p50_ms"] / base["p50_ms"], "exactly_once": ok}
 
 
 def interpreterName(python):
@@ -1168,7 +1169,9 @@ def scenario_pypy(opts, results):
           f"warm-up round, on {opts.backend}",
           ["node", "delivered", "dups", "lost", "msgs/s (median round)", "msgs/server-CPU-s",
            "RSS MiB per round", "RSS growth B/msg (late rounds)"], rows)
-    results["pypy"] = {"backend": opts.backend, **out, "ratio_per_server_cpu": ratio}
+    ok = checkedLine({label: {"exactly_once": all(r["exactly_once"] for r in out[label]["runs"])}
+                      for label in ("cpython", "pypy")})
+    results["pypy"] = {"backend": opts.backend, **out, "ratio_per_server_cpu": ratio, "exactly_once": ok}
 
 
 def scenario_sendchecks(opts, results):
@@ -1203,8 +1206,9 @@ def scenario_sendchecks(opts, results):
           f"send-check cache on vs off",
           ["node", "msgs/s", "p50 ms", "p99 ms", "delivered", "dups", "lost", "server CPU",
            "msgs/server-CPU-s"], rows)
+    ok = checkedLine(out)
     results["sendchecks"] = {"backend": opts.backend, "on": on, "off": off,
-                             "ratio_per_server_cpu": ratio}
+                             "ratio_per_server_cpu": ratio, "exactly_once": ok}
 
 
 def scenario_nodes(opts, results):
@@ -1271,7 +1275,8 @@ def scenario_nodes(opts, results):
           f"vs {k} nodes sharing them (PostgreSQL and Redis unpinned)",
           ["nodes", "msgs/s", "p50 ms", "p99 ms", "delivered", "dups", "lost", "nodes' CPU",
            "client CPU", "msgs/node-CPU-s"], rows)
-    results["nodes"] = {"backend": "postgres", "nodes": k, **out,
+    ok = checkedLine({"1 node": out["one"], f"{k} nodes": out["cluster"]})
+    results["nodes"] = {"backend": "postgres", "nodes": k, **out, "exactly_once": ok,
                         "ratio_msgs_per_s": out["cluster"]["msgs_per_s"] / out["one"]["msgs_per_s"]}
 
 
