@@ -255,7 +255,7 @@ class Node:
             from fxim.test import e2e
             if not (e2e.POSTGRES and e2e.REDIS):
                 raise SystemExit("--backend postgres needs FXIM_TEST_POSTGRES_DSN and "
-                                 "FXIM_TEST_REDIS_URL (source /tmp/fxim-dev-env)")
+                                 "FXIM_TEST_REDIS_URL (source .ci/services.sh)")
             # a shared dsn (several nodes of one cluster) is dropped by its creator
             self.ownsDb = dsn is None
             self.dsn = dsn or e2e.createDatabase()
