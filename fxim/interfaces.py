@@ -190,7 +190,7 @@ class IMessageStore(Interface):
     def pullMessages(userId, afterSeq, maxBytes):
         """
         Inbox entries of C{uid} with seq > C{afterSeq}, oldest first, as
-        many as fit in C{maxBytes} by L{fxim.storage.records.estimateSize}
+        many as fit in C{maxBytes} by L{fxim.storage.messages.estimateSize}
         (but at least one if there is any).  There is no window: every
         stored entry stays pullable.
         @return: L{Deferred} firing with a

@@ -21,7 +21,7 @@ from fxim.model import (
     ContentType, Conversation, ConversationType, MemberType, Message,
     MessageContent, UserStatus,
 )
-from fxim.wire.replysize import fitPull
+from fxim.protocol.messages import fitPull
 from fxim.wire.requests import (
     HistoryResult, MessageNotify, PullResult, RecallNotify, SendResult, TransparentMessage,
 )

@@ -133,7 +133,8 @@ class SQLDatabase:
         d = self.dialect
 
         def interaction(txn: Any) -> T:
-            d.begin(txn)
+            if d.begin:
+                txn.execute(d.begin)
             return func(txn, d, *args)
 
         def retry(failure: Failure, left: int) -> Any:

@@ -12,7 +12,7 @@ the driver's style and supplies the rest.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import Any, Callable
 
 
 class Dialect:
@@ -23,22 +23,19 @@ class Dialect:
         delta files.
     @cvar forUpdate: clause locking the rows a C{SELECT} reads, or C{""}.
     @cvar maxParams: bound parameters allowed in one statement.
+    @cvar begin: the statement that starts a write transaction, or C{""}
+        when the driver begins one itself.
+    @cvar q: C{q(sql)} is C{sql} with the driver's placeholders.  It runs
+        once per statement, so it is no Python function of ours: C{str}
+        (the identity) where the driver takes C{?}, a cache of the
+        translated texts elsewhere.
     """
 
     name = ""
     forUpdate = ""
     maxParams = 30000
-
-    def q(self, sql: str) -> str:
-        """
-        @return: C{sql} with the driver's placeholders.
-        """
-        return sql
-
-    def begin(self, txn: Any) -> None:
-        """
-        Start a write transaction on C{txn}, if the driver does not.
-        """
+    begin = ""
+    q: Callable[[str], str] = staticmethod(str)
 
     def lockMigrations(self, txn: Any) -> None:
         """
@@ -79,9 +76,7 @@ class SqliteDialect(Dialect):
     """
 
     name = "sqlite"
-
-    def begin(self, txn: Any) -> None:
-        txn.execute("BEGIN IMMEDIATE")
+    begin = "BEGIN IMMEDIATE"
 
     def contains(self, column: str) -> str:
         return "instr(%s, ?) > 0" % (column,)
@@ -96,6 +91,10 @@ class SqliteDialect(Dialect):
                 and "locked" in str(exc))
 
 
+def _pgPlaceholders(sql: str) -> str:
+    return sql.replace("?", "%s")
+
+
 class PostgresDialect(Dialect):
     """
     PostgreSQL through psycopg2 (C{%s} placeholders, implicit BEGIN).
@@ -103,11 +102,10 @@ class PostgresDialect(Dialect):
 
     name = "postgres"
     forUpdate = " FOR UPDATE"
+    # A hit is answered by the cache alone; a text is translated once.
+    q = staticmethod(lru_cache(maxsize=1024)(_pgPlaceholders))
     #: Arbitrary key of the advisory lock held while migrating.
     MIGRATION_LOCK = 0x66786D
-
-    def q(self, sql: str) -> str:
-        return _pgPlaceholders(sql)
 
     def lockMigrations(self, txn: Any) -> None:
         txn.execute("SELECT pg_advisory_xact_lock(%s)", (self.MIGRATION_LOCK,))
@@ -136,11 +134,6 @@ class PostgresDialect(Dialect):
         except ImportError:
             return False
         return isinstance(exc, (errors.DeadlockDetected, errors.SerializationFailure))
-
-
-@lru_cache(maxsize=1024)
-def _pgPlaceholders(sql: str) -> str:
-    return sql.replace("?", "%s")
 
 
 SQLITE = SqliteDialect()

@@ -36,9 +36,7 @@ from fxim.storage.dialect import Dialect
 from fxim.storage.fired import fired
 from fxim.storage.friends import getFriend_txn
 from fxim.storage.groups import getMembers_txn
-from fxim.storage.records import (
-    PullBatch, SendContext, StoredMessage, estimateSize, peerOf, uniqueReceivers,
-)
+from fxim.storage.records import PullBatch, SendContext, StoredMessage
 from fxim.storage.users import getUser_txn
 
 _log = Logger()
@@ -76,6 +74,46 @@ class PendingStore:
     receivers: List[str]
     dedupKey: Optional[DedupKey]
     now: int
+
+
+#: Fixed per-message overhead counted by L{estimateSize}.
+MESSAGE_OVERHEAD = 32
+
+
+def estimateSize(message: Message) -> int:
+    """
+    A cheap estimate of a message's encoded size, used to cap pulls: its
+    content bytes and the UTF-8 length of its text fields, plus a fixed
+    overhead.  Every store uses this same function.
+    """
+    c = message.content
+    texts = (
+        c.searchableContent, c.pushContent, c.content, c.remoteMediaUrl,
+        message.fromUser, message.conversation.target, message.toUser,
+    ) + tuple(message.to) + tuple(c.mentionedTargets)
+    return (
+        MESSAGE_OVERHEAD + len(c.data)
+        + sum(len(t.encode("utf-8")) for t in texts)
+    )
+
+
+def peerOf(message: Message, receiver: str) -> str:
+    """
+    The conversation target of C{message} as seen from C{receiver}'s
+    inbox: for a private conversation the other party (the sender, unless
+    C{receiver} sent it), else the conversation target (group id...).
+    """
+    conversation = message.conversation
+    if conversation.type == ConversationType.PRIVATE and message.fromUser != receiver:
+        return message.fromUser
+    return conversation.target
+
+
+def uniqueReceivers(receivers: Iterable[str]) -> List[str]:
+    """
+    @return: C{receivers} as a list without repeats, in first-seen order.
+    """
+    return list(dict.fromkeys(receivers))
 
 
 def _jsonList(values: Iterable[Any]) -> str:

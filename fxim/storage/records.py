@@ -10,7 +10,7 @@ from typing import Dict, Iterable, List, Optional, Tuple
 
 import attr
 
-from fxim.model import ConversationType, GroupMember, MemberType, Message, User
+from fxim.model import GroupMember, MemberType, Message, User
 
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
@@ -82,46 +82,6 @@ class SendContext:
     target: Optional[User] = None
     blacklisted: bool = False
     members: Optional[List[GroupMember]] = None
-
-
-#: Fixed per-message overhead counted by L{estimateSize}.
-MESSAGE_OVERHEAD = 32
-
-
-def estimateSize(message: Message) -> int:
-    """
-    A cheap estimate of a message's encoded size, used to cap pulls: its
-    content bytes and the UTF-8 length of its text fields, plus a fixed
-    overhead.  Every store uses this same function.
-    """
-    c = message.content
-    texts = (
-        c.searchableContent, c.pushContent, c.content, c.remoteMediaUrl,
-        message.fromUser, message.conversation.target, message.toUser,
-    ) + tuple(message.to) + tuple(c.mentionedTargets)
-    return (
-        MESSAGE_OVERHEAD + len(c.data)
-        + sum(len(t.encode("utf-8")) for t in texts)
-    )
-
-
-def peerOf(message: Message, receiver: str) -> str:
-    """
-    The conversation target of C{message} as seen from C{receiver}'s
-    inbox: for a private conversation the other party (the sender, unless
-    C{receiver} sent it), else the conversation target (group id...).
-    """
-    conversation = message.conversation
-    if conversation.type == ConversationType.PRIVATE and message.fromUser != receiver:
-        return message.fromUser
-    return conversation.target
-
-
-def uniqueReceivers(receivers: Iterable[str]) -> List[str]:
-    """
-    @return: C{receivers} as a list without repeats, in first-seen order.
-    """
-    return list(dict.fromkeys(receivers))
 
 
 class UnknownUsers(Exception):

@@ -122,7 +122,7 @@ class PullResult:
     MP result.  C{current} is the seq of the last message returned, C{head}
     the user's highest seq.  C{encoded}: the messages as the reply's
     transport encodes them, when the pull measured them that way (see
-    L{fxim.wire.replysize.fitPull}); not part of the value.
+    L{fxim.protocol.messages.fitPull}); not part of the value.
     """
 
     messages: Tuple[Message, ...]

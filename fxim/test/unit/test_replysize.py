@@ -1,6 +1,6 @@
 """
-Tests for L{fxim.wire.replysize}: the pull cap counts what each transport
-produces.
+Tests for L{fxim.protocol.messages.fitPull}: the pull cap counts what each
+transport produces.
 """
 
 from hypothesis import given
@@ -8,10 +8,10 @@ from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from fxim.model import Conversation, Message, MessageContent
+from fxim.protocol.messages import fitPull
 from fxim.wire.codecs_convert import pullResultJson, pullResultPb
 from fxim.wire.envelope import Envelope, encodeEnvelope
 from fxim.wire.frame import HEADER_LENGTH
-from fxim.wire.replysize import fitPull
 from fxim.wire.signals import Signal, SubSignal
 
 

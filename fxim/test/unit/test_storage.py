@@ -25,7 +25,8 @@ from fxim.model import (
     GroupMember, MemberType, Message, MessageContent, Session, User,
 )
 from fxim.storage.memory import MemoryStore
-from fxim.storage.records import CodeState, estimateSize
+from fxim.storage.messages import estimateSize
+from fxim.storage.records import CodeState
 from fxim.test.mixin import TestCaseMixin
 
 PRIVATE = ConversationType.PRIVATE
