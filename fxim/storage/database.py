@@ -80,6 +80,20 @@ def insertMany_txn(txn: Any, d: Dialect, head: str, columns: int,
     return out
 
 
+def upsert(table: str, keys: Sequence[str], columns: Sequence[str], where: str = "") -> str:
+    """
+    The statement that puts one row by its key: C{INSERT INTO table (keys,
+    columns) VALUES (?, ...) ON CONFLICT (keys) DO UPDATE SET} each of
+    C{columns} to the value given.  Build it once, at import.
+
+    @param where: C{" WHERE ..."}: update only when this holds.
+    """
+    names = ", ".join(list(keys) + list(columns))
+    return "INSERT INTO %s (%s) VALUES (%s) ON CONFLICT (%s) DO UPDATE SET %s%s" % (
+        table, names, ", ".join("?" * (len(keys) + len(columns))), ", ".join(keys),
+        ", ".join("%s = excluded.%s" % (c, c) for c in columns), where)
+
+
 def nextCounter_txn(txn: Any, d: Dialect, name: str) -> int:
     """
     @return: the next value of counter C{name} (locks it until commit).

@@ -22,7 +22,7 @@ from zope.interface import implementer
 
 from fxim.interfaces import IFriendStore
 from fxim.model import Friend, FriendRequest, User
-from fxim.storage.database import SQLDatabase, all_txn, one_txn
+from fxim.storage.database import SQLDatabase, all_txn, one_txn, upsert
 from fxim.storage.dialect import Dialect
 from fxim.storage.fired import fired
 from fxim.storage.users import getUser_txn, lockUsers_txn
@@ -66,6 +66,9 @@ Decision = Callable[[FriendPair], Optional[FriendChange]]
 _FRIEND_SELECT = "SELECT friend_uid, state, update_dt, alias FROM friends"
 _REQUEST_SELECT = ("SELECT from_uid, to_uid, reason, status, update_dt,"
                    " from_read_status, to_read_status FROM friend_requests")
+_PUT_FRIEND = upsert("friends", ("uid", "friend_uid"), ("state", "alias", "update_dt"))
+_PUT_REQUEST = upsert("friend_requests", ("from_uid", "to_uid"), (
+    "reason", "status", "update_dt", "from_read_status", "to_read_status"))
 
 
 def _request(row: Sequence[Any]) -> FriendRequest:
@@ -80,12 +83,8 @@ def getFriend_txn(txn: Any, d: Dialect, userId: str, friendUid: str) -> Optional
 
 
 def putFriend_txn(txn: Any, d: Dialect, userId: str, f: Friend) -> None:
-    txn.execute(d.q(
-        "INSERT INTO friends (uid, friend_uid, state, alias, update_dt)"
-        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (uid, friend_uid) DO UPDATE"
-        " SET state = excluded.state, alias = excluded.alias,"
-        " update_dt = excluded.update_dt"),
-        (userId, f.userId, f.state, f.alias, f.updateDt))
+    txn.execute(d.q(_PUT_FRIEND),
+                (userId, f.userId, f.state, f.alias, f.updateDt))
 
 
 def listFriends_txn(txn: Any, d: Dialect, userId: str, sinceDt: int) -> List[Friend]:
@@ -102,15 +101,8 @@ def getFriendRequest_txn(txn: Any, d: Dialect, fromUid: str,
 
 
 def putFriendRequest_txn(txn: Any, d: Dialect, r: FriendRequest) -> None:
-    txn.execute(d.q(
-        "INSERT INTO friend_requests (from_uid, to_uid, reason, status,"
-        " update_dt, from_read_status, to_read_status)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (from_uid, to_uid)"
-        " DO UPDATE SET reason = excluded.reason, status = excluded.status,"
-        " update_dt = excluded.update_dt,"
-        " from_read_status = excluded.from_read_status,"
-        " to_read_status = excluded.to_read_status"),
-        (r.fromUid, r.toUid, r.reason, r.status, r.updateDt,
+    txn.execute(d.q(_PUT_REQUEST),
+                (r.fromUid, r.toUid, r.reason, r.status, r.updateDt,
          int(r.fromReadStatus), int(r.toReadStatus)))
 
 

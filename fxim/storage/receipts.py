@@ -24,13 +24,18 @@ import attr
 from twisted.internet.defer import Deferred, succeed
 from zope.interface import Interface, implementer
 
-from fxim.storage.database import SQLDatabase, one_txn
+from fxim.storage.database import SQLDatabase, one_txn, upsert
 from fxim.storage.dialect import Dialect
 
 #: Report kinds (C{reportType} on the wire).
 DELIVERED = 1
 READ = 2
 KINDS = (DELIVERED, READ)
+
+_PUT_REPORT = upsert("user_reports", ("uid", "reporter", "target", "kind"), ("report_date", "seq"),
+                     # Another node may have stored a newer one since the SELECT.
+                     " WHERE excluded.report_date > user_reports.report_date")
+_PUT_CURSOR = upsert("report_cursors", ("uid", "cid"), ("seq",))
 
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
@@ -126,13 +131,7 @@ def storeReports_txn(txn: Any, d: Dialect,
         head = one_txn(txn, d, "INSERT INTO report_heads (uid, head) VALUES (?, 1)"
                     " ON CONFLICT (uid) DO UPDATE SET head = report_heads.head + 1"
                     " RETURNING head", (entry.owner,))[0]
-        txn.execute(d.q(
-            "INSERT INTO user_reports (uid, reporter, target, kind, report_date, seq)"
-            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (uid, reporter, target, kind)"
-            " DO UPDATE SET report_date = excluded.report_date, seq = excluded.seq"
-            # Another node may have stored a newer one since the SELECT.
-            " WHERE excluded.report_date > user_reports.report_date"),
-            key + (r.date, head))
+        txn.execute(d.q(_PUT_REPORT), key + (r.date, head))
         changed[entry.owner] = (head, r.reportType)
     return changed
 
@@ -157,9 +156,7 @@ def pullReports_txn(txn: Any, d: Dialect, owner: str, cid: str, fromSeq: int,
                     for seq, kind, reporter, target, date in rows)
     current = reports[-1][0] if reports else head
     if current > cursor:
-        txn.execute(d.q("INSERT INTO report_cursors (uid, cid, seq) VALUES (?, ?, ?)"
-                        " ON CONFLICT (uid, cid) DO UPDATE SET seq = excluded.seq"),
-                    (owner, cid, current))
+        txn.execute(d.q(_PUT_CURSOR), (owner, cid, current))
     return ReportBatch(reports, current, head)
 
 

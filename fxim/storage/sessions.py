@@ -14,23 +14,22 @@ from zope.interface import implementer
 
 from fxim.interfaces import ILoginCodeStore, ISessionStore
 from fxim.model import Session
-from fxim.storage.database import SQLDatabase, all_txn, one_txn
+from fxim.storage.database import SQLDatabase, all_txn, one_txn, upsert
 from fxim.storage.dialect import Dialect
 from fxim.storage.fired import fired
 from fxim.storage.records import CodeState
 
 _SESSION_SELECT = ("SELECT uid, cid, secret, db_secret, created_at,"
                    " expires_at, platform FROM sessions")
+_PUT_SESSION = upsert("sessions", ("uid", "cid"), (
+    "secret", "db_secret", "created_at", "expires_at", "platform"))
+_PUT_CODE_STATE = upsert("login_codes", ("mobile",), (
+    "code", "expires_at", "attempts", "last_sent_at", "day_start", "sent_today"))
 
 
 def createSession_txn(txn: Any, d: Dialect, s: Session) -> Session:
-    txn.execute(d.q(
-        "INSERT INTO sessions (uid, cid, secret, db_secret, created_at,"
-        " expires_at, platform) VALUES (?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (uid, cid) DO UPDATE SET secret = excluded.secret,"
-        " db_secret = excluded.db_secret, created_at = excluded.created_at,"
-        " expires_at = excluded.expires_at, platform = excluded.platform"),
-        (s.userId, s.cid, s.secret, s.dbSecret, s.createdAt, s.expiresAt,
+    txn.execute(d.q(_PUT_SESSION),
+                (s.userId, s.cid, s.secret, s.dbSecret, s.createdAt, s.expiresAt,
          s.platform))
     return s
 
@@ -58,14 +57,8 @@ def getCodeState_txn(txn: Any, d: Dialect, mobile: str) -> Optional[CodeState]:
 
 
 def putCodeState_txn(txn: Any, d: Dialect, mobile: str, s: CodeState) -> None:
-    txn.execute(d.q(
-        "INSERT INTO login_codes (mobile, code, expires_at, attempts,"
-        " last_sent_at, day_start, sent_today) VALUES (?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (mobile) DO UPDATE SET code = excluded.code,"
-        " expires_at = excluded.expires_at, attempts = excluded.attempts,"
-        " last_sent_at = excluded.last_sent_at,"
-        " day_start = excluded.day_start, sent_today = excluded.sent_today"),
-        (mobile, s.code, s.expiresAt, s.attempts, s.lastSentAt, s.dayStart,
+    txn.execute(d.q(_PUT_CODE_STATE),
+                (mobile, s.code, s.expiresAt, s.attempts, s.lastSentAt, s.dayStart,
          s.sentToday))
 
 

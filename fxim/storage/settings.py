@@ -22,8 +22,10 @@ import attr
 from twisted.internet.defer import Deferred, succeed
 from zope.interface import Interface, implementer
 
-from fxim.storage.database import SQLDatabase, one_txn
+from fxim.storage.database import SQLDatabase, one_txn, upsert
 from fxim.storage.dialect import Dialect
+
+_PUT_SETTING = upsert("user_settings", ("uid", "scope", "skey"), ("value", "update_dt"))
 
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
@@ -65,9 +67,7 @@ def putSetting_txn(txn: Any, d: Dialect, userId: str, scope: int, key: str, valu
                    " ON CONFLICT (uid) DO UPDATE SET head = CASE"
                    " WHEN excluded.head > setting_heads.head THEN excluded.head"
                    " ELSE setting_heads.head + 1 END RETURNING head", (userId, now))[0]
-    txn.execute(d.q("INSERT INTO user_settings (uid, scope, skey, value, update_dt)"
-                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (uid, scope, skey)"
-                    " DO UPDATE SET value = excluded.value, update_dt = excluded.update_dt"),
+    txn.execute(d.q(_PUT_SETTING),
                 (userId, scope, key, value, version))
     return version
 
