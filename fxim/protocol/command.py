@@ -22,10 +22,10 @@ into a L{fxim.protocol.registry.CommandRegistry} instance.
 """
 
 import struct
-from typing import Any, Optional, Tuple, Type, cast
+from typing import Any, Callable, Optional, Sequence, Tuple, Type, cast
 
 from fxim.errors import ErrorCode, WireError
-from fxim.wire.codecs_convert import dumps, jint, jobj, loadsJson
+from fxim.wire.codecs_convert import dumps, jint, jobj, loadsJson, parsePb, pb_
 from fxim.wire.envelope import Envelope, dumpContent
 from fxim.wire.frame import Frame
 from fxim.wire.requests import JsonRequest, PluginPush
@@ -380,6 +380,41 @@ def int64FromBody(body: bytes) -> int:
     if len(body) != 8:
         raise WireError(f"int64 body of {len(body)} bytes")
     return int(INT64.unpack(bytes(body))[0])
+
+
+#: One field of a flat request: its attribute, its protobuf field and how
+#: to read it, its JSON key and how to read it.
+Field = Tuple[str, str, Callable[[Any], Any], str, Callable[[Any], Any]]
+
+
+def flatCommand(name: str, subsignal: int, request: type, message: Any,
+                fields: Sequence[Field], wsOrder: Sequence[str], doc: str) -> Type[Command]:
+    """
+    The command of a code-only request whose fields stand flat in one
+    protobuf C{message} and one JSON object (MDR, FHR).
+
+    @param fields: in the order of C{request}'s attributes, which is the
+        order they are read in.
+    @param wsOrder: the attributes in the order the JSON object has them.
+    """
+    keys = {attribute: (pbName, wsKey) for attribute, pbName, _, wsKey, _ in fields}
+
+    def fromTcp(body: bytes) -> Any:
+        m = parsePb(message, body)
+        return request(*[read(getattr(m, pbName)) for _, pbName, read, _, _ in fields])
+
+    def fromWs(content: Any) -> Any:
+        o = jobj(content)
+        return request(*[read(o.get(wsKey)) for _, _, _, wsKey, read in fields])
+
+    return cast(Type[Command], type(name, (Command,), {
+        "__doc__": doc, "__module__": __name__, "subsignal": int(subsignal), "request": request,
+        "requestFromTcp": staticmethod(fromTcp),
+        "requestFromWs": staticmethod(fromWs),
+        "requestToTcp": staticmethod(lambda r: pb_(message, **{
+            keys[a][0]: getattr(r, a) for a in wsOrder})),
+        "requestToWs": staticmethod(lambda r: {keys[a][1]: getattr(r, a) for a in wsOrder}),
+    }))
 
 
 def int64Notification(subsignal: int, push: type, key: str, doc: str) -> Type[Notification]:

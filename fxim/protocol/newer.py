@@ -8,7 +8,9 @@ streaming AI replies (SAI).  See C{docs/protocol.md} ("Newer clients").
 from typing import Any, Dict
 
 from fxim.errors import WireError
-from fxim.protocol.command import INT64, Command, Notification, int64FromBody, int64Notification
+from fxim.protocol.command import (
+    INT64, Command, Notification, flatCommand, int64FromBody, int64Notification,
+)
 from fxim.storage.receipts import Report
 from fxim.storage.settings import Setting
 from fxim.wire import im_pb2 as pb
@@ -25,19 +27,11 @@ from fxim.wire.signals import SubSignal
 
 # -- reports -------------------------------------------------------------------
 
-class DeliveryReportCommand(Command):
-    """
-    MDR: the reporter got 1:1 messages from a sender (code only).
-    """
-
-    subsignal = int(SubSignal.MDR)
-    request = DeliveryReportRequest
-    requestFromTcp = staticmethod(lambda body: (lambda m: DeliveryReportRequest(
-        ps(m.target), m.date))(parsePb(pb.DeliveryReport, body)))
-    requestFromWs = staticmethod(lambda c: (lambda o: DeliveryReportRequest(
-        jstr(o.get("target")), jint(o.get("date"))))(jobj(c)))
-    requestToTcp = staticmethod(lambda r: pb_(pb.DeliveryReport, date=r.date, target=r.target))
-    requestToWs = staticmethod(lambda r: {"date": r.date, "target": r.target})
+#: MDR: the reporter got 1:1 messages from a sender (code only).
+DeliveryReportCommand = flatCommand(
+    "DeliveryReportCommand", SubSignal.MDR, DeliveryReportRequest, pb.DeliveryReport,
+    [("target", "target", ps, "target", jstr), ("date", "date", int, "date", jint)],
+    ("date", "target"), "MDR: the reporter got 1:1 messages from a sender (code only).")
 
 
 class ReadReportCommand(Command):

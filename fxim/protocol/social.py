@@ -6,7 +6,7 @@ FP) and pushes (FN, FRN).
 
 from typing import Any, Callable, Type, cast
 
-from fxim.protocol.command import Command, int64Notification
+from fxim.protocol.command import Command, flatCommand, int64Notification
 from fxim.wire import im_pb2 as pb
 from fxim.wire.codecs_convert import (
     friendFromJson, friendFromPb, friendRequestFromJson, friendRequestFromPb,
@@ -148,20 +148,12 @@ SetFriendAliasCommand = _friendText(SubSignal.FALS, SetFriendAlias, lambda r: r.
                                     "FALS: set a friend's alias (the C{reason} field; code only).")
 
 
-class HandleFriendRequestCommand(Command):
-    """
-    FHR: accept or refuse a friend request (code only).
-    """
-
-    subsignal = int(SubSignal.FHR)
-    request = HandleFriendRequest
-    requestFromTcp = staticmethod(lambda body: (lambda m: HandleFriendRequest(
-        ps(m.target_uid), m.status))(parsePb(pb.HandleFriendRequest, body)))
-    requestFromWs = staticmethod(lambda c: (lambda o: HandleFriendRequest(
-        jstr(o.get("targetUid")), jint32(o.get("status"))))(jobj(c)))
-    requestToTcp = staticmethod(lambda r: pb_(pb.HandleFriendRequest, target_uid=r.targetUid,
-                                              status=r.status))
-    requestToWs = staticmethod(lambda r: {"targetUid": r.targetUid, "status": r.status})
+#: FHR: accept or refuse a friend request (code only).
+HandleFriendRequestCommand = flatCommand(
+    "HandleFriendRequestCommand", SubSignal.FHR, HandleFriendRequest, pb.HandleFriendRequest,
+    [("targetUid", "target_uid", ps, "targetUid", jstr),
+     ("status", "status", int, "status", jint32)],
+    ("targetUid", "status"), "FHR: accept or refuse a friend request (code only).")
 
 
 def _frpFromWs(content: Any) -> PullFriendRequests:
