@@ -28,6 +28,31 @@ def connectFrame(userId: str, token: str, cid: str) -> bytes:
     return encodeFrame(Frame(Signal.CONNECT, 0, 0, body))
 
 
+async def loginDevices(test, nodes, mobile, cids):
+    """
+    Log in device C{cids[i]} of C{mobile} on C{nodes[i]} and open a TCP
+    client of C{test} to that node for it, one after the other.
+
+    @return: C{(conn, creds, cid)} per device.
+    """
+    devices = []
+    for node, cid in zip(nodes, cids):
+        creds = await login(reactor, node.httpBase, mobile, LOGIN_CODE, cid)
+        devices.append((await test.openClient(node, "tcp"), creds, cid))
+    return devices
+
+
+def connectAll(devices):
+    """
+    CONNECT every C{(conn, creds, cid)} of C{devices} at once.
+
+    @return: a L{Deferred} firing with their C{DeferredList} results.
+    """
+    return withTimeout(DeferredList(
+        [_ensure(conn.connect(creds.userId, creds.token, cid)) for conn, creds, cid in devices],
+        consumeErrors=True), 60)
+
+
 class PresenceLimitsMixin:
     """
     Device cap and ghost presence; mixed into one class per backend.
@@ -40,15 +65,9 @@ class PresenceLimitsMixin:
         CONNECT_ACK 6, and the three stay served.
         """
         node = await self.startNode(["--max-devices", "3"])
-        mobile = "13800000700"
-        devices = []
-        for i in range(15):
-            cid = f"dev-{i}-{uuid.uuid4().hex[:6]}"
-            creds = await login(reactor, node.httpBase, mobile, LOGIN_CODE, cid)
-            devices.append((await self.openClient(node, "tcp"), creds, cid))
-        results = await withTimeout(DeferredList(
-            [_ensure(conn.connect(creds.userId, creds.token, cid)) for conn, creds, cid in devices],
-            consumeErrors=True), 60)
+        devices = await loginDevices(
+            self, [node] * 15, "13800000700", [f"dev-{i}-{uuid.uuid4().hex[:6]}" for i in range(15)])
+        results = await connectAll(devices)
         accepted = [conn for (ok, _), (conn, _, _) in zip(results, devices) if ok]
         refused = [f.value.code for ok, f in results if not ok]
         self.assertEqual(len(accepted), 3, f"refusals: {refused}")
@@ -62,35 +81,31 @@ class PresenceLimitsMixin:
         C{--max-devices 1} another device of the user is accepted
         afterwards (the closed one is not left registered).
         """
-        node = await self.startNode(["--max-devices", "1"])
-        mobile = "13800000701"
-        ghost = await login(reactor, node.httpBase, mobile, LOGIN_CODE, "ghost-dev")
-        other = await login(reactor, node.httpBase, mobile, LOGIN_CODE, "real-dev")
-        conn = await self.openClient(node, "tcp")
-        frame = connectFrame(ghost.userId, ghost.token, "ghost-dev")
-        conn.transport.write(frame + frame)
-        await withTimeout(conn.closed)
-        await sleep(1.0)
-        real = await self.openClient(node, "ws")
-        ack = await real.connect(other.userId, other.token, "real-dev")
-        self.assertEqual(ack.code, SubSignal.CONNECTION_ACCEPTED)
+        await self.assertDoubleConnectsLeaveNoDevice("13800000701", 1, "ws")
 
     async def test_doubleConnectRepeatedly(self):
         """
         Repeating the double CONNECT many times never leaves a device
         registered: the real device still gets in with C{--max-devices 1}.
         """
+        await self.assertDoubleConnectsLeaveNoDevice("13800000702", 10, "tcp")
+
+    async def assertDoubleConnectsLeaveNoDevice(self, mobile, times, transport):
+        """
+        On a node with C{--max-devices 1}, send two CONNECT frames in one
+        write C{times} times (each connection is closed), then check that
+        the user's other device gets in over C{transport}.
+        """
         node = await self.startNode(["--max-devices", "1"])
-        mobile = "13800000702"
         ghost = await login(reactor, node.httpBase, mobile, LOGIN_CODE, "ghost-dev")
         other = await login(reactor, node.httpBase, mobile, LOGIN_CODE, "real-dev")
-        for _ in range(10):
+        for _ in range(times):
             conn = await self.openClient(node, "tcp")
             frame = connectFrame(ghost.userId, ghost.token, "ghost-dev")
             conn.transport.write(frame + frame)
             await withTimeout(conn.closed)
         await sleep(1.0)
-        real = await self.openClient(node, "tcp")
+        real = await self.openClient(node, transport)
         ack = await real.connect(other.userId, other.token, "real-dev")
         self.assertEqual(ack.code, SubSignal.CONNECTION_ACCEPTED)
 
@@ -146,16 +161,9 @@ class ClusterPresenceLimitsTests(ProductionBackend, TestCase):
         across the cluster.
         """
         nodes = [await self.startNode(["--node-id", str(n), "--max-devices", "4"]) for n in (1, 2)]
-        mobile = "13800000703"
-        devices = []
-        for i in range(16):
-            node = nodes[i % 2]
-            cid = f"dev-{i}"
-            creds = await login(reactor, node.httpBase, mobile, LOGIN_CODE, cid)
-            devices.append((await self.openClient(node, "tcp"), creds, cid))
-        results = await withTimeout(DeferredList(
-            [_ensure(conn.connect(creds.userId, creds.token, cid)) for conn, creds, cid in devices],
-            consumeErrors=True), 60)
+        devices = await loginDevices(
+            self, [nodes[i % 2] for i in range(16)], "13800000703", [f"dev-{i}" for i in range(16)])
+        results = await connectAll(devices)
         accepted = [ok for ok, _ in results if ok]
         self.assertEqual(len(accepted), 4)
         for ok, f in results:

@@ -7,6 +7,7 @@ is set).
 
 import os
 import uuid
+from typing import Any
 import attr
 
 from twisted.internet import reactor
@@ -106,16 +107,26 @@ class PostgresBackendMixin(TestCaseMixin):
 
 # -- contracts -----------------------------------------------------------
 
-class UserStoreContract:
+class StoreContract:
+    """
+    What every store contract checks; C{interface} is the contract's.
+    """
+
+    interface: Any = None
+
+    def test_interface(self):
+        """
+        The store provides the contract's C{interface}.
+        """
+        self.assertTrue(verifyObject(self.interface, self.store))
+
+
+class UserStoreContract(StoreContract):
     """
     L{IUserStore} contract; C{self.store} is set by a backend mixin.
     """
 
-    def test_interface(self):
-        """
-        The store provides L{IUserStore}.
-        """
-        self.assertTrue(verifyObject(IUserStore, self.store))
+    interface = IUserStore
 
     @inlineCallbacks
     def test_getOrCreateByMobileCreates(self):
@@ -175,22 +186,26 @@ class UserStoreContract:
         self.assertEqual(len(user.userId), 8)
 
     @inlineCallbacks
+    def assertSecondRefused(self, mobile, userId):
+        """
+        After user C{x} with mobile C{1}, C{createUser} of (C{mobile},
+        C{userId}) fails with L{KeyError}.
+        """
+        yield self.store.createUser("1", "A", NOW, userId="x")
+        yield self.assertFailure(self.store.createUser(mobile, "B", NOW, userId=userId),
+                                 KeyError)
+
     def test_createUserDuplicateUid(self):
         """
         C{createUser} fails with L{KeyError} if the uid exists.
         """
-        yield self.store.createUser("1", "A", NOW, userId="x")
-        yield self.assertFailure(self.store.createUser("2", "B", NOW, userId="x"),
-                                 KeyError)
+        return self.assertSecondRefused("2", "x")
 
-    @inlineCallbacks
     def test_createUserDuplicateMobile(self):
         """
         C{createUser} fails with L{KeyError} if the mobile exists.
         """
-        yield self.store.createUser("1", "A", NOW, userId="x")
-        yield self.assertFailure(self.store.createUser("1", "B", NOW, userId="y"),
-                                 KeyError)
+        return self.assertSecondRefused("1", "y")
 
     @inlineCallbacks
     def test_getUserMissing(self):
@@ -301,20 +316,16 @@ class UserStoreContract:
                          [])
 
 
-class SessionStoreContract:
+class SessionStoreContract(StoreContract):
     """
     L{ISessionStore} contract.
     """
 
+    interface = ISessionStore
+
     def session(self, userId="a", cid="c1", secret="s" * 16, **kw):
         return Session(userId=userId, cid=cid, secret=secret, dbSecret="db",
                        createdAt=NOW, expiresAt=NOW + 1000, platform=2, **kw)
-
-    def test_interface(self):
-        """
-        The store provides L{ISessionStore}.
-        """
-        self.assertTrue(verifyObject(ISessionStore, self.store))
 
     @inlineCallbacks
     def test_createAndGet(self):
@@ -360,16 +371,12 @@ class SessionStoreContract:
         self.assertIsNone((yield self.store.getSession("a", "c1")))
 
 
-class LoginCodeStoreContract:
+class LoginCodeStoreContract(StoreContract):
     """
     L{ILoginCodeStore} contract.
     """
 
-    def test_interface(self):
-        """
-        The store provides L{ILoginCodeStore}.
-        """
-        self.assertTrue(verifyObject(ILoginCodeStore, self.store))
+    interface = ILoginCodeStore
 
     @inlineCallbacks
     def test_roundTrip(self):
@@ -386,16 +393,12 @@ class LoginCodeStoreContract:
         self.assertIsNone((yield self.store.getCodeState("139")))
 
 
-class MessageStoreContract:
+class MessageStoreContract(StoreContract):
     """
     L{IMessageStore} contract.
     """
 
-    def test_interface(self):
-        """
-        The store provides L{IMessageStore}.
-        """
-        self.assertTrue(verifyObject(IMessageStore, self.store))
+    interface = IMessageStore
 
     def put(self, message, receivers=("alice", "bob"), dedupKey=None):
         return self.store.storeMessage(message, list(receivers), dedupKey,
@@ -712,16 +715,12 @@ class MessageStoreContract:
         self.assertEqual(found, [])
 
 
-class FriendStoreContract:
+class FriendStoreContract(StoreContract):
     """
     L{IFriendStore} contract.
     """
 
-    def test_interface(self):
-        """
-        The store provides L{IFriendStore}.
-        """
-        self.assertTrue(verifyObject(IFriendStore, self.store))
+    interface = IFriendStore
 
     @inlineCallbacks
     def test_putAndGet(self):
@@ -837,10 +836,12 @@ class GroupUsersMixin(TestCaseMixin):
             yield self.store.createUser("", userId, NOW, userId=userId)
 
 
-class GroupStoreContract:
+class GroupStoreContract(StoreContract):
     """
     L{IGroupStore} contract.
     """
+
+    interface = IGroupStore
 
     @inlineCallbacks
     def test_unknownUsersRefused(self):
@@ -877,12 +878,6 @@ class GroupStoreContract:
         yield self.store.createGroup(attr.evolve(self.info("g4"), owner="bob"), [], 2)
         yield self.store.deleteGroup("g1")
         yield self.store.createGroup(self.info("g3"), [], 2)
-
-    def test_interface(self):
-        """
-        The store provides L{IGroupStore}.
-        """
-        self.assertTrue(verifyObject(IGroupStore, self.store))
 
     def info(self, gid="g1", **kw):
         return GroupInfo(targetId=gid, name="G", portrait="p", owner="alice",
