@@ -411,12 +411,18 @@ class ServerProcess:
             await _sleep(self.reactor, 0.1)
 
     def _listening(self) -> bool:
+        return self._portsListen() and "ready" in self.log()
+
+    def _portsListen(self) -> bool:
+        """
+        Whether the node's TCP, WebSocket and HTTP ports accept connections.
+        """
         for port in (self.tcpPort, self.wsPort, self.httpPort):
             with socket.socket() as s:
                 s.settimeout(0.2)
                 if s.connect_ex(("127.0.0.1", port)) != 0:
                     return False
-        return "ready" in self.log()
+        return True
 
     def log(self) -> str:
         try:

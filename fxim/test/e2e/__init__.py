@@ -18,6 +18,7 @@ from twisted.internet.defer import ensureDeferred
 from twisted.internet.task import deferLater
 
 from fxim.client import login, openConnection
+from fxim.client.http import postJson
 from fxim.test.mixin import TestCaseMixin
 from fxim.testing import ServerProcess
 
@@ -104,6 +105,21 @@ class NodeTestMixin(TestCaseMixin):
         await conn.connect(creds.userId, creds.token, clientId)
         conn.credentials = creds
         return conn
+
+    async def senderAndPhone(self, node: ServerProcess):
+        """
+        Alice (C{13800000001}) connected over TCP, and Bob's phone
+        (C{13800000002}, C{bob-phone}) logged in and registered for push
+        with the token C{tok-phone}, but not connected.
+
+        @return: C{(alice's connection, the phone's credentials)}.
+        """
+        alice = await self.loginAndConnect(node, "13800000001", "tcp")
+        phone = await login(reactor, node.httpBase, "13800000002", LOGIN_CODE, "bob-phone")
+        ok = await postJson(reactor, node.httpBase + "/push/register",
+                            {"token": phone.token, "pushToken": "tok-phone"})
+        self.assertEqual(ok["code"], 0, ok)
+        return alice, phone
 
     async def openClient(self, node: ServerProcess, transport: str = "tcp"):
         port = node.tcpPort if transport == "tcp" else node.wsPort

@@ -179,13 +179,7 @@ class _PortsOnlyNode(ServerProcess):
     """
 
     def _listening(self) -> bool:
-        import socket
-        for port in (self.tcpPort, self.wsPort, self.httpPort):
-            with socket.socket() as s:
-                s.settimeout(0.2)
-                if s.connect_ex(("127.0.0.1", port)) != 0:
-                    return False
-        return True
+        return self._portsListen()
 
 
 class DataFilesTests(NodeTestMixin, TestCase):

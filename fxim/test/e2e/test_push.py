@@ -203,11 +203,7 @@ class PushContract(TestCaseMixin):
         args = ["--push-gateway", gateway.url, "--push-collapse-window", "0",
                 "--outbox-poll", "0.2", "--outbox-backoff", "0.2", "--outbox-max-attempts", "1000"]
         node = await self.startNode(args)
-        alice = await self.loginAndConnect(node, "13800000001", "tcp")
-        phone = await login(reactor, node.httpBase, "13800000002", LOGIN_CODE, "bob-phone")
-        ok = await postJson(reactor, node.httpBase + "/push/register",
-                            {"token": phone.token, "pushToken": "tok-phone"})
-        self.assertEqual(ok["code"], 0, ok)
+        alice, phone = await self.senderAndPhone(node)
         messageUids = []
         for i in range(5):
             messageUids.append((await alice.request(text(phone.userId, f"queued {i}"))).messageUid)

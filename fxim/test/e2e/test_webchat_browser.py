@@ -85,6 +85,15 @@ class WebChatBrowserTests(NodeTestMixin, unittest.TestCase):
         await b.click("[data-t=tab-chats]")
         return userId
 
+    async def setDisplayName(self, b: Browser, name: str) -> None:
+        """
+        Save C{name} as the display name on the page's profile tab.
+        """
+        await b.click("[data-t=tab-me]")
+        await b.type("[data-t=display-name]", name)
+        await b.click("[data-t=save-profile]")
+        await b.waitText("[data-t=profile-status]", "Saved")
+
     async def openChat(self, b: Browser, key: str) -> None:
         await b.click("[data-t=tab-chats]")
         await b.click(f"[data-t=conv][data-key='{key}']")
@@ -118,15 +127,9 @@ class WebChatBrowserTests(NodeTestMixin, unittest.TestCase):
         await alice.screenshot("02-logged-in")
 
         # Names, so the pages show people rather than uids.
-        await alice.click("[data-t=tab-me]")
-        await alice.type("[data-t=display-name]", "Alice")
-        await alice.click("[data-t=save-profile]")
-        await alice.waitText("[data-t=profile-status]", "Saved")
+        await self.setDisplayName(alice, "Alice")
         await alice.screenshot("03-profile")
-        await bob.click("[data-t=tab-me]")
-        await bob.type("[data-t=display-name]", "Bob")
-        await bob.click("[data-t=save-profile]")
-        await bob.waitText("[data-t=profile-status]", "Saved")
+        await self.setDisplayName(bob, "Bob")
 
         # 2. Alice finds Bob (by name: the server's search matches phone
         # numbers exactly and names fuzzily) and asks; Bob accepts.

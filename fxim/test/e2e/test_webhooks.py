@@ -15,12 +15,11 @@ import tempfile
 from twisted.internet import reactor
 from twisted.trial.unittest import TestCase
 
-from fxim.client import RequestFailed, login
-from fxim.client.http import postJson
+from fxim.client import RequestFailed
 from fxim.errors import ErrorCode
 from fxim.model import GroupInfo, GroupMember
 from fxim.outbox.http import verifySignature
-from fxim.test.e2e import LOGIN_CODE, NodeTestMixin, ProductionBackend, sleep, withTimeout
+from fxim.test.e2e import NodeTestMixin, ProductionBackend, sleep, withTimeout
 from fxim.test.mixin import TestCaseMixin
 from fxim.test.httpreceiver import HttpReceiver
 from fxim.test.e2e.test_push import text
@@ -189,11 +188,7 @@ class WebhookContract(TestCaseMixin):
                  "--push-gateway", gateway.url, "--push-collapse-window", "0",
                  "--outbox-max-attempts", "1000"] + secretFiles() + FAST)
         node = await self.startNode(args)
-        alice = await self.loginAndConnect(node, "13800000001", "tcp")
-        phone = await login(reactor, node.httpBase, "13800000002", LOGIN_CODE, "bob-phone")
-        ok = await postJson(reactor, node.httpBase + "/push/register",
-                            {"token": phone.token, "pushToken": "tok-phone"})
-        self.assertEqual(ok["code"], 0, ok)
+        alice, phone = await self.senderAndPhone(node)
         messageUids = [(await alice.request(text(phone.userId, f"m{i}"))).messageUid for i in range(8)]
         await sleep(1.0)
         await node.stop(signal.SIGKILL)

@@ -14,15 +14,13 @@ from twisted.trial.unittest import TestCase
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
-from fxim.test.redisnode import startRedisNode
 from fxim.bus.local import LocalBus, LocalConnections
 from fxim.directory import Presence
 from fxim.interfaces import IConnection, IDeliveryBus
 from fxim.protocol.neutral import NeutralPushes
 from fxim.protocol.registry import BUILTIN
 from fxim.test.unit.test_directory import (
-    RedisFixtureMixin, SKIP_REDIS, TEST_INTERVAL, TEST_TTL, realReactor,
-    sleep,
+    RedisFixtureMixin, SKIP_REDIS, TEST_INTERVAL, TEST_TTL, sleep,
 )
 
 
@@ -286,14 +284,8 @@ class RedisBusTests(RedisFixtureMixin, TestCase):
         self.nodeA = yield self.startNode("A", self.localA)
         self.nodeB = yield self.startNode("B", self.localB)
 
-    @inlineCallbacks
     def startNode(self, nodeId, local):
-        node = yield startRedisNode(
-            realReactor(), self.url, nodeId, local, self.marked,
-            prefix=self.prefix, ttl=TEST_TTL,
-            heartbeatInterval=TEST_INTERVAL)
-        self.addCleanup(node.stop)
-        return node
+        return self.startBusNode(nodeId, local, self.marked)
 
     @inlineCallbacks
     def connect(self, node, local, userId, cid, transportName="tcp"):

@@ -6,11 +6,10 @@ from twisted.internet.defer import ensureDeferred, inlineCallbacks, succeed
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from fxim.bus.catchup import CatchUp, NotifiedSeqs
-from fxim.test.redisnode import startRedisNode
 from fxim.bus.local import LocalConnections
 from fxim.test.unit.test_bus import FakeConnection, MarkedPushes, waitFor
 from fxim.test.unit.test_directory import (
-    SKIP_REDIS, TEST_INTERVAL, TEST_TTL, RedisFixtureMixin, realReactor,
+    SKIP_REDIS, RedisFixtureMixin,
 )
 from fxim.wire.requests import MessageNotify
 
@@ -118,11 +117,7 @@ class RedisBusCatchUpTests(TestCase):
 
     @inlineCallbacks
     def startNode(self, nodeId, local):
-        node = yield startRedisNode(
-            realReactor(), self.fixture.url, nodeId, local,
-            MarkedPushes(), prefix=self.fixture.prefix,
-            ttl=TEST_TTL, heartbeatInterval=TEST_INTERVAL)
-        self.addCleanup(node.stop)
+        node = yield self.fixture.startBusNode(nodeId, local, MarkedPushes())
         node.bus.catchUp = CatchUp(lambda userId: succeed(self.heads.get(userId, 0)))
         node.bus.owedRetryInterval = 0.01
         return node

@@ -18,6 +18,7 @@ from fxim.directory.memory import MemoryDirectory
 from fxim.directory.redis import RedisDirectory
 from fxim.interfaces import IDirectory
 from fxim.redisconn import connectRedis, parseRedisURL, RedisAddress
+from fxim.test.redisnode import startRedisNode
 
 #: Short enough for tests to wait for expiry in real time.
 TEST_TTL = 0.5
@@ -86,6 +87,20 @@ class RedisFixtureMixin:
         yield directory.start()
         self.addCleanup(directory.stop)
         return directory
+
+    @inlineCallbacks
+    def startBusNode(self, nodeId, local, pushes):
+        """
+        @return: L{Deferred} firing with a started
+            L{fxim.test.redisnode.RedisNode} on this test's prefix, with
+            the test TTLs, stopped after the test.
+        """
+        node = yield startRedisNode(
+            realReactor(), self.url, nodeId, local, pushes,
+            prefix=self.prefix, ttl=TEST_TTL,
+            heartbeatInterval=TEST_INTERVAL)
+        self.addCleanup(node.stop)
+        return node
 
 
 class DirectoryContractMixin:
