@@ -25,6 +25,7 @@ import struct
 from typing import Any, Callable, Optional, Sequence, Tuple, Type, cast
 
 from fxim.errors import ErrorCode, WireError
+from fxim.wire import im_pb2 as pb
 from fxim.wire.codecs_convert import dumps, jint, jobj, loadsJson, parsePb, pb_
 from fxim.wire.envelope import Envelope, dumpContent
 from fxim.wire.frame import Frame
@@ -380,6 +381,34 @@ def int64FromBody(body: bytes) -> int:
     if len(body) != 8:
         raise WireError(f"int64 body of {len(body)} bytes")
     return int(INT64.unpack(bytes(body))[0])
+
+
+# -- version requests (FRP, FRUS, FP, UG) ---------------------------------------
+
+def versionFromTcp(request: Any) -> Callable[[bytes], Any]:
+    """
+    @return: a decoder of a protobuf C{Version} body into C{request(version)}.
+    """
+    return lambda body: request(parsePb(pb.Version, body).version)
+
+
+def versionFromWs(request: Any) -> Callable[[Any], Any]:
+    """
+    @return: a decoder of C{{"version": n}} (or no content: version 0) into
+        C{request(version)}.
+    """
+    def decode(content: Any) -> Any:
+        if content is None:
+            return request(0)
+        return request(jint(jobj(content).get("version")))
+    return decode
+
+
+def versionToTcp(r: Any) -> bytes:
+    """
+    The protobuf C{Version} body of a request's C{version}.
+    """
+    return pb_(pb.Version, version=r.version)
 
 
 #: One field of a flat request: its attribute, its protobuf field and how

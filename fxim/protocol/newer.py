@@ -9,7 +9,8 @@ from typing import Any, Dict
 
 from fxim.errors import WireError
 from fxim.protocol.command import (
-    INT64, Command, Notification, flatCommand, int64FromBody, int64Notification,
+    INT64, Command, Notification, flatCommand, int64FromBody, int64Notification, versionFromTcp,
+    versionFromWs, versionToTcp,
 )
 from fxim.storage.receipts import Report
 from fxim.storage.settings import Setting
@@ -151,12 +152,6 @@ def _ugResultWs(v: Any) -> SettingList:
     return SettingList(tuple(_settingFromJson(x) for x in v))
 
 
-def _ugFromWs(content: Any) -> GetSettings:
-    if content is None:
-        return GetSettings(0)
-    return GetSettings(jint(jobj(content).get("version")))
-
-
 class GetSettingsCommand(Command):
     """
     UG: the caller's settings above a version.
@@ -166,11 +161,11 @@ class GetSettingsCommand(Command):
     request = GetSettings
     response = SettingList
     wsEmpty = "[]"
-    requestFromTcp = staticmethod(lambda body: GetSettings(parsePb(pb.Version, body).version))
-    requestFromWs = staticmethod(_ugFromWs)
+    requestFromTcp = staticmethod(versionFromTcp(GetSettings))
+    requestFromWs = staticmethod(versionFromWs(GetSettings))
     responseToTcp = staticmethod(_ugReplyTcp)
     responseToWs = staticmethod(lambda r: dumps([settingToJson(s) for s in r.entries]))
-    requestToTcp = staticmethod(lambda r: pb_(pb.Version, version=r.version))
+    requestToTcp = staticmethod(versionToTcp)
     requestToWs = staticmethod(lambda r: {"version": r.version})
     responseFromTcp = staticmethod(lambda body: SettingList(tuple(
         Setting(e.scope, ps(e.key), ps(e.value), e.update_dt)

@@ -6,7 +6,9 @@ FP) and pushes (FN, FRN).
 
 from typing import Any, Callable, Type, cast
 
-from fxim.protocol.command import Command, flatCommand, int64Notification
+from fxim.protocol.command import (
+    Command, flatCommand, int64Notification, versionFromTcp, versionFromWs, versionToTcp,
+)
 from fxim.wire import im_pb2 as pb
 from fxim.wire.codecs_convert import (
     friendFromJson, friendFromPb, friendRequestFromJson, friendRequestFromPb,
@@ -20,14 +22,6 @@ from fxim.wire.requests import (
     PullUsersResult, SearchUsers, SetFriendAlias, SyncFriendRequestUnread, UserList,
 )
 from fxim.wire.signals import SubSignal
-
-
-def _version(cls: Any) -> Callable[[Any], Any]:
-    def decode(content: Any) -> Any:
-        if content is None:
-            return cls(0)
-        return cls(jint(jobj(content).get("version")))
-    return decode
 
 
 # -- users ---------------------------------------------------------------------
@@ -177,12 +171,12 @@ class PullFriendRequestsCommand(Command):
     request = PullFriendRequests
     response = FriendRequestList
     wsEmpty = "[]"
-    requestFromTcp = staticmethod(lambda body: PullFriendRequests(parsePb(pb.Version, body).version))
+    requestFromTcp = staticmethod(versionFromTcp(PullFriendRequests))
     requestFromWs = staticmethod(_frpFromWs)
     responseToTcp = staticmethod(pbList(pb.GetFriendRequestResult, "entry",
                                         lambda r: r.requests, friendRequestToPb))
     responseToWs = staticmethod(jsonList(lambda r: r.requests, friendRequestToJson))
-    requestToTcp = staticmethod(lambda r: pb_(pb.Version, version=r.version))
+    requestToTcp = staticmethod(versionToTcp)
     requestToWs = staticmethod(_frpToWs)
     responseFromTcp = staticmethod(pbRecords(pb.GetFriendRequestResult, "entry",
                                              FriendRequestList, friendRequestFromPb))
@@ -196,10 +190,9 @@ class SyncFriendRequestUnreadCommand(Command):
 
     subsignal = int(SubSignal.FRUS)
     request = SyncFriendRequestUnread
-    requestFromTcp = staticmethod(
-        lambda body: SyncFriendRequestUnread(parsePb(pb.Version, body).version))
-    requestFromWs = staticmethod(_version(SyncFriendRequestUnread))
-    requestToTcp = staticmethod(lambda r: pb_(pb.Version, version=r.version))
+    requestFromTcp = staticmethod(versionFromTcp(SyncFriendRequestUnread))
+    requestFromWs = staticmethod(versionFromWs(SyncFriendRequestUnread))
+    requestToTcp = staticmethod(versionToTcp)
     requestToWs = staticmethod(lambda r: {"version": r.version})
 
 
@@ -212,12 +205,12 @@ class PullFriendsCommand(Command):
     request = PullFriends
     response = FriendList
     wsEmpty = "[]"
-    requestFromTcp = staticmethod(lambda body: PullFriends(parsePb(pb.Version, body).version))
-    requestFromWs = staticmethod(_version(PullFriends))
+    requestFromTcp = staticmethod(versionFromTcp(PullFriends))
+    requestFromWs = staticmethod(versionFromWs(PullFriends))
     responseToTcp = staticmethod(pbList(pb.GetFriendsResult, "entry", lambda r: r.friends,
                                         friendToPb))
     responseToWs = staticmethod(jsonList(lambda r: r.friends, friendToJson))
-    requestToTcp = staticmethod(lambda r: pb_(pb.Version, version=r.version))
+    requestToTcp = staticmethod(versionToTcp)
     requestToWs = staticmethod(lambda r: {"version": r.version})
     responseFromTcp = staticmethod(pbRecords(pb.GetFriendsResult, "entry", FriendList,
                                              friendFromPb))
