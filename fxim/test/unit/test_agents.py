@@ -19,6 +19,7 @@ from fxim.config import Config
 from fxim.model import Conversation, Message, MessageContent
 from fxim.test.agentserver import CHUNKS, AgentServer
 from fxim.test.e2e import sleep
+from fxim.test.unit import RecordingBus
 from fxim.testing import buildMemoryNode
 from fxim.wire.extensions import StreamChunk
 from fxim.wire.requests import MessageNotify
@@ -106,14 +107,6 @@ class EchoPlugin:
             yield word + " "
         if question == "boom":
             raise RuntimeError("boom")
-
-
-class RecordingBus:
-    def __init__(self):
-        self.pushes = []
-
-    async def deliver(self, userId, push, excludeCid=None):
-        self.pushes.append((userId, push))
 
 
 class ServiceTests(TestCase):

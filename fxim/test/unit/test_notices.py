@@ -12,6 +12,7 @@ from twisted.trial.unittest import TestCase
 from fxim.config import Config
 from fxim.model import Conversation, Message, MessageContent
 from fxim.protocol.registry import BUILTIN
+from fxim.test.unit import RecordingBus
 from fxim.testing import buildMemoryNode
 from fxim.wire import im_pb2 as pb
 from fxim.wire.requests import MessageNotify
@@ -19,14 +20,6 @@ from fxim.wire.signals import Signal, SubSignal
 
 
 SYSTEM_SENDER = "SystemNotification"
-
-
-class RecordingBus:
-    def __init__(self):
-        self.pushes = []
-
-    async def deliver(self, userId, push, excludeCid=None):
-        self.pushes.append((userId, push))
 
 
 class SystemNoticeTests(TestCase):

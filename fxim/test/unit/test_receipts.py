@@ -11,15 +11,8 @@ from fxim.model import GroupInfo, GroupMember
 from fxim.services.receipts import MAX_CLOCK_SKEW, ReportService
 from fxim.storage.memory import MemoryStore
 from fxim.storage.receipts import MemoryReportStore
+from fxim.test.unit import RecordingBus
 from fxim.wire.extensions import DeliveryReportRequest, PullReports, ReadReportRequest, ReportNotify
-
-
-class RecordingBus:
-    def __init__(self):
-        self.pushes = []
-
-    async def deliver(self, userId, push, excludeCid=None):
-        self.pushes.append((userId, push))
 
 
 class ReportServiceTests(TestCase):
