@@ -128,6 +128,28 @@ class NodeTestMixin(TestCaseMixin):
         return conn
 
 
+def settle():
+    """
+    Wait out autobahn's batched close timers (1 s buckets): they must fire
+    before trial checks the reactor.
+    """
+    return sleep(1.1)
+
+
+class SettleMixin:
+    """
+    For tests with WebSocket clients: every node they start is, after the
+    test's connections are closed, followed by L{settle}.
+    """
+
+    async def startNode(self, *args, **kwargs):
+        node = await super().startNode(*args, **kwargs)
+        # Runs after the connections are closed: autobahn's batched close
+        # timers (1 s buckets) must fire before the reactor is checked.
+        self.addCleanup(settle)
+        return node
+
+
 async def _close(conn) -> None:
     if not conn.closed.called:
         conn.close()

@@ -8,16 +8,12 @@ from twisted.trial.unittest import TestCase
 
 from fxim.agents.service import ERROR_NOTICE
 from fxim.test.agentserver import CHUNKS, AgentServer
-from fxim.test.e2e import NodeTestMixin, ProductionBackend, sleep
+from fxim.test.e2e import NodeTestMixin, ProductionBackend, settle
 from fxim.test.newerweb import NewerWebClient
 from fxim.wire.extensions import StreamChunk
 
 AGENT = "AIAGENT1"
 OPENAI_AGENT = "AIMODEL1"
-
-
-def settle():
-    return sleep(1.1)
 
 
 class AgentsMixin:

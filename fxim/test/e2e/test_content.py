@@ -11,7 +11,7 @@ import base64
 from twisted.trial.unittest import TestCase
 
 from fxim.client import Inbox
-from fxim.test.e2e import NodeTestMixin, ProductionBackend, sleep, withTimeout
+from fxim.test.e2e import NodeTestMixin, ProductionBackend, SettleMixin, sleep, withTimeout
 from fxim.test.newerweb import NewerWebClient, now
 from fxim.wire.requests import PullMessages
 
@@ -32,19 +32,7 @@ CONTENTS = [
 ]
 
 
-
-def settle():
-    return sleep(1.1)
-
-
-class ContentMixin:
-
-    async def startNode(self, *args, **kwargs):
-        node = await super().startNode(*args, **kwargs)
-        # Runs after the connections are closed: autobahn's batched close
-        # timers (1 s buckets) must fire before the reactor is checked.
-        self.addCleanup(settle)
-        return node
+class ContentMixin(SettleMixin):
 
     async def test_newContentTypesStoredAndPulled(self):
         node = await self.startNode()

@@ -13,18 +13,13 @@ from twisted.internet.defer import gatherResults
 from twisted.trial.unittest import TestCase
 
 from fxim.model import Conversation, Message, MessageContent
-from fxim.test.e2e import NodeTestMixin, ProductionBackend, sleep
+from fxim.test.e2e import NodeTestMixin, ProductionBackend, SettleMixin, settle, sleep
 from fxim.test.newerweb import NewerWebClient
 from fxim.wire.extensions import PullReports, ReportNotify
 from fxim.wire.requests import CreateGroup, PullMessages, SendMessage
 from fxim.model import GroupInfo, GroupMember
 
 LOCAL_ID = "590093806636892161"  # above 2^53, as the web client generates them
-
-
-
-def settle():
-    return sleep(1.1)
 
 
 class TcpReports:
@@ -49,14 +44,7 @@ def reportKeys(reports):
     return sorted({(r["reportType"], r["uid"], r["target"]) for r in reports})
 
 
-class ReceiptsMixin:
-
-    async def startNode(self, *args, **kwargs):
-        node = await super().startNode(*args, **kwargs)
-        # Runs after the connections are closed: autobahn's batched close
-        # timers (1 s buckets) must fire before the reactor is checked.
-        self.addCleanup(settle)
-        return node
+class ReceiptsMixin(SettleMixin):
 
     async def web(self, node, mobile, clientId=None, **kw):
         self._node = node

@@ -6,25 +6,13 @@ against real C{twistd fxim} processes on both backends.
 from twisted.trial.unittest import TestCase
 
 from fxim.client import RequestFailed
-from fxim.test.e2e import NodeTestMixin, ProductionBackend, sleep
+from fxim.test.e2e import NodeTestMixin, ProductionBackend, SettleMixin
 from fxim.test.newerweb import NewerWebClient
 from fxim.wire.extensions import GetSettings, PutSetting, SettingNotify, SettingVersion
 from fxim.storage.settings import Setting
 
 
-
-def settle():
-    return sleep(1.1)
-
-
-class SettingsMixin:
-
-    async def startNode(self, *args, **kwargs):
-        node = await super().startNode(*args, **kwargs)
-        # Runs after the connections are closed: autobahn's batched close
-        # timers (1 s buckets) must fire before the reactor is checked.
-        self.addCleanup(settle)
-        return node
+class SettingsMixin(SettleMixin):
 
     async def test_setOnOneDeviceReachesAnother(self):
         """
