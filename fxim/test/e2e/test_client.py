@@ -583,15 +583,23 @@ class ClientE2EMixin(NodeTestMixin):
         await withTimeout(client.start())
         return client
 
+    async def nodeWith(self, *mobiles: str) -> Any:
+        """
+        A new node and one started client per mobile on it, one after the
+        other.
+
+        @return: C{(node, client, ...)}.
+        """
+        node = await self.startNode()
+        return (node,) + tuple([await self.started(node, mobile) for mobile in mobiles])
+
     async def test_sendReceive(self):
         """
         Two clients exchange messages; each side's observer gets them once,
         with the acked uid; the sender's own message also arrives with its
         next pull (multi-device sync; a sender gets no MN for its own).
         """
-        node = await self.startNode()
-        a = await self.started(node, "13800000101")
-        b = await self.started(node, "13800000102")
+        node, a, b = await self.nodeWith("13800000101", "13800000102")
         gotA, gotB = [], []
         a.onMessage(gotA.append)
         b.onMessage(gotB.append)
@@ -611,9 +619,7 @@ class ClientE2EMixin(NodeTestMixin):
         every message exactly once, each under the uid its sender's
         L{Deferred} reported.
         """
-        node = await self.startNode()
-        a = await self.started(node, "13800000103")
-        b = await self.started(node, "13800000104")
+        node, a, b = await self.nodeWith("13800000103", "13800000104")
         received = []
         b.onMessage(received.append)
         total = 60
@@ -645,9 +651,7 @@ class ClientE2EMixin(NodeTestMixin):
         same local ids, and every message is stored once with the uid the
         first store gave it.
         """
-        node = await self.startNode()
-        a = await self.started(node, "13800000105")
-        b = await self.started(node, "13800000106")
+        node, a, b = await self.nodeWith("13800000105", "13800000106")
         received = []
         b.onMessage(received.append)
         for round in range(5):
@@ -673,9 +677,7 @@ class ClientE2EMixin(NodeTestMixin):
         A receiver whose connection drops, and a new process continuing
         from the saved seq, miss nothing and repeat nothing.
         """
-        node = await self.startNode()
-        a = await self.started(node, "13800000107")
-        b = await self.started(node, "13800000108")
+        node, a, b = await self.nodeWith("13800000107", "13800000108")
         got = []
         b.onMessage(got.append)
         for i in range(30):
@@ -698,9 +700,7 @@ class ClientE2EMixin(NodeTestMixin):
         """
         Search, request, FRN to the target, accept, FN to both, alias, list.
         """
-        node = await self.startNode()
-        a = await self.started(node, "13800000111")
-        b = await self.started(node, "13800000112")
+        node, a, b = await self.nodeWith("13800000111", "13800000112")
         requests, friendsA = [], []
         b.onFriendRequest(requests.append)
         a.onFriend(friendsA.append)
@@ -725,10 +725,7 @@ class ClientE2EMixin(NodeTestMixin):
         Create, info, members, add, modify, kick, quit, dismiss; the
         members' clients track the groups from the notifications.
         """
-        node = await self.startNode()
-        a = await self.started(node, "13800000121")
-        b = await self.started(node, "13800000122")
-        c = await self.started(node, "13800000123")
+        node, a, b, c = await self.nodeWith("13800000121", "13800000122", "13800000123")
         events = []
         b.onGroup(events.append)
         gid = await a.createGroup("team", [b.userId])
@@ -758,9 +755,7 @@ class ClientE2EMixin(NodeTestMixin):
         signalling reach the transparent observer and are not stored.
         """
         from twisted.web.client import Agent, readBody
-        node = await self.startNode()
-        a = await self.started(node, "13800000131")
-        b = await self.started(node, "13800000132")
+        node, a, b = await self.nodeWith("13800000131", "13800000132")
         recalls, transparent = [], []
         b.onRecall(recalls.append)
         b.onTransparent(transparent.append)

@@ -31,6 +31,25 @@ class LoginsMixin:
     Identities and senders; mixed into one class per backend.
     """
 
+    async def startMailNode(self, user, password, refuse=()):
+        """
+        A real SMTP server over STARTTLS with the account (C{user},
+        C{password}), refusing the recipients C{refuse}, and a node that
+        mails its login codes through it with that account.
+
+        @return: C{(the SmtpReceiver, the node)}.
+        """
+        cert = writeSelfSignedCert(tempfile.mkdtemp())
+        smtp = SmtpReceiver(reactor, cert, user.encode(), password.encode())
+        smtp.refuse.update(refuse)
+        port = await smtp.start()
+        self.addCleanup(smtp.stop)
+        node = await self.startNode(
+            ["--smtp-host", "localhost", "--smtp-port", str(port), "--smtp-from",
+             "noreply@fxim.test", "--smtp-ca-file", cert], loginCode=None,
+            env={"FXIM_SMTP_USER": user, "FXIM_SMTP_PASSWORD": password})
+        return smtp, node
+
     async def test_emailLoginThroughSmtp(self):
         """
         C{/send_code} with an e-mail address answers C{result: true}; the
@@ -38,14 +57,7 @@ class LoginsMixin:
         AUTH with the account from the environment.  Logging in with the
         same address spelt in other case uses that code and that account.
         """
-        cert = writeSelfSignedCert(tempfile.mkdtemp())
-        smtp = SmtpReceiver(reactor, cert, b"fxim-mailer", b"mail-pass-123")
-        port = await smtp.start()
-        self.addCleanup(smtp.stop)
-        node = await self.startNode(
-            ["--smtp-host", "localhost", "--smtp-port", str(port), "--smtp-from",
-             "noreply@fxim.test", "--smtp-ca-file", cert], loginCode=None,
-            env={"FXIM_SMTP_USER": "fxim-mailer", "FXIM_SMTP_PASSWORD": "mail-pass-123"})
+        smtp, node = await self.startMailNode("fxim-mailer", "mail-pass-123")
         arrived = smtp.nextMail()
         answer = await postJson(reactor, node.httpBase + "/send_code",
                                 {"mobile": "Alice.Liu@Example.COM"})
@@ -68,15 +80,7 @@ class LoginsMixin:
         A recipient the relay refuses (550) gets RestCode 4 with a clear
         message, one log line and no traceback.
         """
-        cert = writeSelfSignedCert(tempfile.mkdtemp())
-        smtp = SmtpReceiver(reactor, cert, b"u", b"p")
-        smtp.refuse.add("nobody@example.com")
-        port = await smtp.start()
-        self.addCleanup(smtp.stop)
-        node = await self.startNode(
-            ["--smtp-host", "localhost", "--smtp-port", str(port), "--smtp-from",
-             "noreply@fxim.test", "--smtp-ca-file", cert], loginCode=None,
-            env={"FXIM_SMTP_USER": "u", "FXIM_SMTP_PASSWORD": "p"})
+        smtp, node = await self.startMailNode("u", "p", refuse=["nobody@example.com"])
         answer = await postJson(reactor, node.httpBase + "/send_code",
                                 {"mobile": "nobody@example.com"})
         self.assertEqual(answer["code"], 4)

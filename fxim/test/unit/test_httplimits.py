@@ -116,6 +116,13 @@ class BoundedSiteTests(SynchronousTestCase):
                              b"Content-Length: 5000\r\n\r\n")
         self.assertNotIn(b"100 Continue", transport.value())
 
+    def assertClosedAfter(self, transport, seconds):
+        """
+        C{seconds} later, C{transport} is closing or closed.
+        """
+        self.clock.advance(seconds)
+        self.assertTrue(transport.disconnecting or transport.disconnected)
+
     def test_headerDeadline(self):
         """
         Headers trickled past the deadline close the connection, whatever
@@ -126,8 +133,7 @@ class BoundedSiteTests(SynchronousTestCase):
             channel.dataReceived(b"X")
             self.clock.advance(1)
         self.assertFalse(transport.disconnecting)
-        self.clock.advance(1.5)
-        self.assertTrue(transport.disconnecting or transport.disconnected)
+        self.assertClosedAfter(transport, 1.5)
 
     def test_bodyDeadline(self):
         """
@@ -137,8 +143,7 @@ class BoundedSiteTests(SynchronousTestCase):
         channel.dataReceived(b"POST /small HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")
         self.clock.advance(5.9)
         self.assertFalse(transport.disconnecting)
-        self.clock.advance(0.2)
-        self.assertTrue(transport.disconnecting or transport.disconnected)
+        self.assertClosedAfter(transport, 0.2)
 
     def test_keepAliveIdle(self):
         """
@@ -148,8 +153,7 @@ class BoundedSiteTests(SynchronousTestCase):
         channel, transport = self.connect()
         channel.dataReceived(b"POST /small HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nq")
         self.assertEqual(self.recorder.bodies, [b"q"])
-        self.clock.advance(10.5)
-        self.assertTrue(transport.disconnecting or transport.disconnected)
+        self.assertClosedAfter(transport, 10.5)
 
 
 class BodyLimitForTests(SynchronousTestCase):

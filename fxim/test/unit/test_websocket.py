@@ -186,17 +186,24 @@ class WebSocketTests(NodeMixin, SynchronousTestCase):
         self.pump.flush()
         self.assertEqual(len(client.factory.received), 1)
 
+    def passIdle(self, client, server, before):
+        """
+        After C{before} seconds, just under the idle timeout, the
+        connection is still open; then let 0.2 s more pass.
+        """
+        self.clock.advance(before)
+        self.pump.flush(advanceClock=False)
+        self.assertTrue(self.isOpen(client, server))
+        self.clock.advance(0.2)
+        self.pump.flush()
+
     def test_idleTimeout(self):
         """
         After 60 s without any frame the server closes the connection.
         """
         self.assertEqual(DEFAULT_WS_IDLE, 60.0)
         client, server = self.open()
-        self.clock.advance(59.9)
-        self.pump.flush(advanceClock=False)
-        self.assertTrue(self.isOpen(client, server))
-        self.clock.advance(0.2)
-        self.pump.flush()
+        self.passIdle(client, server, 59.9)
         self.assertTrue(client.closed.called)
         self.assertEqual(self.lost, [server])
 
@@ -213,11 +220,7 @@ class WebSocketTests(NodeMixin, SynchronousTestCase):
             send()
             self.pump.flush(advanceClock=False)
             self.assertTrue(self.isOpen(client, server))
-        self.clock.advance(59.9)
-        self.pump.flush(advanceClock=False)
-        self.assertTrue(self.isOpen(client, server))
-        self.clock.advance(0.2)
-        self.pump.flush()
+        self.passIdle(client, server, 59.9)
         self.assertFalse(self.isOpen(client, server))
         self.assertEqual(list(self.connections), [])
 
@@ -227,11 +230,7 @@ class WebSocketTests(NodeMixin, SynchronousTestCase):
         """
         self.factory = EnvelopeFactory(self.dispatcher, self.clock, 64 * 1024, 5.0)
         client, server = self.open()
-        self.clock.advance(4.9)
-        self.pump.flush(advanceClock=False)
-        self.assertTrue(self.isOpen(client, server))
-        self.clock.advance(0.2)
-        self.pump.flush()
+        self.passIdle(client, server, 4.9)
         self.assertTrue(client.closed.called)
 
     def test_refusedConnectCloses(self):
