@@ -9,6 +9,7 @@ from twisted.internet.defer import succeed
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from fxim import metrics
 from fxim.interfaces import IDeliveryBus
 
 _log = Logger()
@@ -108,7 +109,6 @@ def deliverLocally(local, userId, push, excludeCid=None):
             _log.failure("Push to {uid}/{cid}", uid=userId, cid=conn.cid)
         else:
             count += 1
-            from fxim import metrics
             metrics.PUSHES.labels(type(push).__name__).inc()
     return count
 

@@ -128,6 +128,9 @@ class SQLDatabase:
         self.dialect = dialect
         self._writePool = writePool
         self._readPool = readPool or writePool
+        #: Whether small reads run on the calling thread (the read pool
+        #: says so: L{fxim.storage.sqlite.InlineReader}).
+        self.readsInline: bool = getattr(self._readPool, "readsInline", False)
 
     def _runRead(self, func: Callable[..., T], *args: Any) -> Deferred[T]:
         """

@@ -58,6 +58,11 @@ CONTENT_COLUMNS = MESSAGE_COLUMNS[9:]
 _COLUMNS = ", ".join("m." + c for c in MESSAGE_COLUMNS)
 _SELECT = "SELECT %s FROM messages m" % (_COLUMNS,)
 _PULL_CHUNK = 500
+#: A pull of at most this many waiting messages -- the common case of an
+#: online device following its MNs -- runs where small reads run (on
+#: SQLite, inline on the reactor thread: no thread hop); a longer one, a
+#: device catching up, where big reads run (L{pullMessages_txn}).
+INLINE_PULL_MESSAGES = 16
 
 #: What storing one message gives: a L{StoredMessage}, or the exception
 #: or L{Failure} to fail its caller with.
@@ -291,7 +296,23 @@ def pullMessages_txn(txn: Any, d: Dialect, userId: str, afterSeq: int, maxBytes:
     range bounds the rows read whatever plan the database picks), up to
     the head read first.
     """
+    return _pullTo_txn(txn, d, userId, afterSeq, maxBytes, getHead_txn(txn, d, userId))
+
+
+def pullWaiting_txn(txn: Any, d: Dialect, userId: str, afterSeq: int,
+                    maxBytes: int) -> Optional[PullBatch]:
+    """
+    L{pullMessages_txn} if at most L{INLINE_PULL_MESSAGES} messages are
+    waiting, else L{None} (one indexed lookup: the head).
+    """
     head = getHead_txn(txn, d, userId)
+    if head - max(afterSeq, 0) > INLINE_PULL_MESSAGES:
+        return None
+    return _pullTo_txn(txn, d, userId, afterSeq, maxBytes, head)
+
+
+def _pullTo_txn(txn: Any, d: Dialect, userId: str, afterSeq: int, maxBytes: int,
+                head: int) -> PullBatch:
     entries: List[Tuple[int, Message]] = []
     total, after = 0, max(afterSeq, 0)
     while after < head:
@@ -475,7 +496,14 @@ class SQLMessageStore(SQLDatabase):
         return self._runWrite(purgeDedupKeys_txn, olderThan)
 
     def pullMessages(self, userId: str, afterSeq: int, maxBytes: int) -> Deferred[PullBatch]:
-        return self._runRead(pullMessages_txn, userId, afterSeq, maxBytes)
+        if not self.readsInline:
+            return self._runRead(pullMessages_txn, userId, afterSeq, maxBytes)
+
+        def big(batch: Optional[PullBatch]) -> Any:
+            if batch is not None:
+                return batch
+            return self._runRead(pullMessages_txn, userId, afterSeq, maxBytes)
+        return self._runRead(pullWaiting_txn, userId, afterSeq, maxBytes).addCallback(big)
 
     def getHead(self, userId: str) -> Deferred[int]:
         return self._runRead(getHead_txn, userId)

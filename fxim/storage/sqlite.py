@@ -77,6 +77,9 @@ class InlineReader:
         self._fallback = fallback
         self.fallbacks = 0
 
+    #: Small reads run on the calling thread (L{SQLDatabase.readsInline}).
+    readsInline = True
+
     #: Reads that can be big (a pull of up to C{--pull-max-bytes}, a page
     #: of history): always on a pool thread, so they never stall the other
     #: clients of the node (i10a).

@@ -13,7 +13,7 @@ Both walks are iterative, so hostile input cannot exhaust the stack.
 """
 
 import json
-from typing import Any, Optional
+from typing import Any, Dict, Optional, Tuple
 
 import attr
 
@@ -53,6 +53,13 @@ class InputRejected(ValueError):
     """
 
 
+#: Types of values with nothing inside to check (enum types join on
+#: first sight).
+_SCALARS = {int, float, bool, bytes, bytearray, type(None)}
+#: attrs class -> its field names (C{attr.fields} costs more than a dict).
+_FIELDS: Dict[type, Tuple[str, ...]] = {}
+
+
 def checkValue(value: Any, maxDepth: int = MAX_JSON_DEPTH, nul: bool = True,
                maxItems: Optional[int] = None) -> Optional[str]:
     """
@@ -67,17 +74,40 @@ def checkValue(value: Any, maxDepth: int = MAX_JSON_DEPTH, nul: bool = True,
     """
     stack = [(value, 0)]
     pop, push = stack.pop, stack.append
+    scalars, fields = _SCALARS, _FIELDS
     while stack:
         item, depth = pop()
+        kind = type(item)
+        # Every request runs through here: exact type checks first.
+        if kind is str:
+            if nul and "\x00" in item:
+                return "NUL character in a string"
+            continue
+        if kind in scalars:
+            continue
         if isinstance(item, str):
             if nul and "\x00" in item:
                 return "NUL character in a string"
             continue
-        if item is None or isinstance(item, (int, float, bytes, bytearray)):
+        if isinstance(item, (int, float, bytes, bytearray)):
+            scalars.add(kind)  # an enum: nothing inside, next time too
             continue
         if depth >= maxDepth:
             return f"nested deeper than {maxDepth} levels"
-        if isinstance(item, dict):
+        names = fields.get(kind)
+        if names is not None:
+            # A typed request's record: check its strings here, and stack
+            # only what has something inside.
+            for name in names:
+                child = getattr(item, name)
+                childKind = type(child)
+                if childKind is str:
+                    if nul and "\x00" in child:
+                        return "NUL character in a string"
+                elif childKind not in scalars and (child or childKind is not tuple):
+                    push((child, depth + 1))
+            continue
+        if kind is dict or isinstance(item, dict):
             for key, child in item.items():
                 if nul and isinstance(key, str) and "\x00" in key:
                     return "NUL character in a key"
@@ -87,9 +117,9 @@ def checkValue(value: Any, maxDepth: int = MAX_JSON_DEPTH, nul: bool = True,
                 return f"{TOO_MANY} ({len(item)} > {maxItems})"
             for child in item:
                 push((child, depth + 1))
-        elif attr.has(type(item)):
-            for field in attr.fields(type(item)):
-                push((getattr(item, field.name), depth + 1))
+        elif attr.has(kind):
+            fields[kind] = tuple(f.name for f in attr.fields(kind))
+            push((item, depth))
     return None
 
 

@@ -2,6 +2,7 @@
 Tests for L{fxim.wire.sanitize}.
 """
 
+import attr
 from hypothesis import given
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
@@ -29,6 +30,29 @@ class CheckValueTests(SynchronousTestCase):
         message = Message(Conversation(0, "u\x00", 0), "", MessageContent(type=1))
         self.assertIn("NUL", checkValue(SendMessage(message)))
         self.assertIsNone(checkValue({"a\x00": "b\x00"}, nul=False))
+
+    def test_nulDeepInARequest(self):
+        """
+        The typed-request fast path reaches every string: in a nested
+        record, in a tuple field, in a C{str} subclass; enum and empty
+        fields pass, the second time too (enum types are remembered).
+        """
+        import enum
+
+        class Name(str):
+            pass
+
+        class Kind(enum.IntEnum):
+            TEXT = 1
+        clean = Message(Conversation(Kind.TEXT, "bob", 0), "",
+                        MessageContent(type=Kind.TEXT, mentionedTargets=("a", "b")), to=())
+        self.assertIsNone(checkValue(SendMessage(clean)))
+        self.assertIsNone(checkValue(SendMessage(clean)))
+        for bad in (attr.evolve(clean, content=MessageContent(type=1, mentionedTargets=("a", "b\x00"))),
+                    attr.evolve(clean, to=("x\x00",)),
+                    attr.evolve(clean, fromUser=Name("a\x00")),
+                    attr.evolve(clean, content=MessageContent(type=1, searchableContent=Name("\x00")))):
+            self.assertIn("NUL", checkValue(SendMessage(bad)))
 
     def test_depth(self):
         """

@@ -1,3 +1,4 @@
+# -*- test-case-name: fxim.test.unit.test_sqlite_reads -*-
 """
 Tests for L{fxim.storage.sqlite.InlineReader}: small reads inline, big
 ones (pulls, history) on the pool's threads.
@@ -5,10 +6,13 @@ ones (pulls, history) on the pool's threads.
 
 import os
 
-from twisted.internet.defer import succeed
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.internet import reactor
+from twisted.internet.defer import inlineCallbacks, succeed
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 
+from fxim.storage.messages import INLINE_PULL_MESSAGES
 from fxim.storage.sqlite import InlineReader
+from fxim.test.unit.test_storage import NOW, makeMessage
 
 
 class _Pool:
@@ -57,3 +61,59 @@ class InlineReaderTests(SynchronousTestCase):
         self.assertEqual(self.successResultOf(self.reader.runInteraction(getHead_txn)),
                          "inline")
         self.assertEqual(self.pool.calls, [])
+
+
+class InlinePullTests(TestCase):
+    """
+    A pull of a few waiting messages runs inline; a catch-up on the pool.
+    """
+
+    @inlineCallbacks
+    def setUp(self):
+        from fxim.storage import openStore
+        self.store = yield openStore(reactor, dataDir=self.mktemp())
+        self.addCleanup(lambda: self.store.close())
+        reader = self.store._readPool
+        self.pooled = []
+        runInteraction = reader._fallback.runInteraction
+
+        def spy(func, *args):
+            self.pooled.append(func.__name__)
+            return runInteraction(func, *args)
+        reader._fallback.runInteraction = spy
+
+    @inlineCallbacks
+    def _send(self, count):
+        for i in range(1, count + 1):
+            yield self.store.storeMessage(makeMessage(i), ["alice", "bob"], None, NOW)
+
+    @inlineCallbacks
+    def test_fewWaitingInline(self):
+        """
+        With L{INLINE_PULL_MESSAGES} waiting, the pull is answered on the
+        calling thread: the L{Deferred} has fired when C{pullMessages}
+        returns, and the pool ran nothing.
+        """
+        yield self._send(INLINE_PULL_MESSAGES)
+        d = self.store.pullMessages("bob", 0, 1 << 20)
+        batch = self.successResultOf(d)
+        self.assertEqual([seq for seq, _ in batch.entries],
+                         list(range(1, INLINE_PULL_MESSAGES + 1)))
+        self.assertEqual(batch.head, INLINE_PULL_MESSAGES)
+        self.assertEqual(self.pooled, [])
+
+    @inlineCallbacks
+    def test_catchUpOnThePool(self):
+        """
+        With more waiting (after C{afterSeq}), the whole pull runs on the
+        pool, and returns the same as it would inline.
+        """
+        yield self._send(INLINE_PULL_MESSAGES + 3)
+        batch = yield self.store.pullMessages("bob", 1, 1 << 20)
+        self.assertEqual([seq for seq, _ in batch.entries],
+                         list(range(2, INLINE_PULL_MESSAGES + 4)))
+        self.assertEqual(self.pooled, ["pullMessages_txn"])
+        # From further on, few are waiting again: inline.
+        batch = yield self.store.pullMessages("bob", 4, 1 << 20)
+        self.assertEqual(len(batch.entries), INLINE_PULL_MESSAGES - 1)
+        self.assertEqual(self.pooled, ["pullMessages_txn"])
