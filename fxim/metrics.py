@@ -77,18 +77,24 @@ class _Light(Collector):
         self.name, self.documentation = name, documentation
         self.labelnames = tuple(labelnames)
         self._series: Dict[Tuple[str, ...], Any] = {}
+        self._byValues: Dict[Tuple[Any, ...], Any] = {}
         if not self.labelnames:
             self.labels()  # shown from the start, as the library's are
         if registry is not None:
             registry.register(self)
 
     def labels(self, *values: Any) -> Any:
-        key = tuple(str(v) for v in values)
-        series = self._series.get(key)
+        series = self._byValues.get(values)
         if series is None:
+            key = tuple(str(v) for v in values)
             if len(key) != len(self.labelnames):
                 raise ValueError(f"{self.name}: labels {self.labelnames} expected, got {key}")
-            series = self._series[key] = self._new()
+            series = self._series.get(key)
+            if series is None:
+                series = self._series[key] = self._new()
+            # Also under the values as given (an int code and its string
+            # name the same series).
+            self._byValues[values] = series
         return series
 
     def _new(self) -> Any:

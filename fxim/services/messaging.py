@@ -149,7 +149,7 @@ class MessagingService:
             raise
 
         def submit() -> None:
-            final = attr.evolve(message, fromUser=userId, messageUid=self.messageUids.next(), timestamp=self.now())
+            final = message.stamped(userId, self.messageUids.next(), self.now())
             if final.content.transparent:
                 self._pushTransparent(final, receivers, userId)
                 submitted.callback(final)
@@ -169,8 +169,10 @@ class MessagingService:
                     hook(userId, stored.message)
                 except Exception:
                     _log.failure("an after-send hook failed")
-            await self._runHooks(self.afterStore, stored.message, receivers)
-            await self._runHooks(self.afterReach, stored.message, receivers)
+            if self.afterStore:
+                await self._runHooks(self.afterStore, stored.message, receivers)
+            if self.afterReach:
+                await self._runHooks(self.afterReach, stored.message, receivers)
         return SendResult(stored.message.messageUid, stored.message.timestamp)
 
     def _release(self, key, sequencer: "_Sequencer", ticket: int, work) -> None:

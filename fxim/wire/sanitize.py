@@ -85,19 +85,12 @@ def checkValue(value: Any, maxDepth: int = MAX_JSON_DEPTH, nul: bool = True,
             continue
         if kind in scalars:
             continue
-        if isinstance(item, str):
-            if nul and "\x00" in item:
-                return "NUL character in a string"
-            continue
-        if isinstance(item, (int, float, bytes, bytearray)):
-            scalars.add(kind)  # an enum: nothing inside, next time too
-            continue
-        if depth >= maxDepth:
-            return f"nested deeper than {maxDepth} levels"
         names = fields.get(kind)
         if names is not None:
             # A typed request's record: check its strings here, and stack
             # only what has something inside.
+            if depth >= maxDepth:
+                return f"nested deeper than {maxDepth} levels"
             for name in names:
                 child = getattr(item, name)
                 childKind = type(child)
@@ -107,6 +100,15 @@ def checkValue(value: Any, maxDepth: int = MAX_JSON_DEPTH, nul: bool = True,
                 elif childKind not in scalars and (child or childKind is not tuple):
                     push((child, depth + 1))
             continue
+        if isinstance(item, str):
+            if nul and "\x00" in item:
+                return "NUL character in a string"
+            continue
+        if isinstance(item, (int, float, bytes, bytearray)):
+            scalars.add(kind)  # an enum: nothing inside, next time too
+            continue
+        if depth >= maxDepth:
+            return f"nested deeper than {maxDepth} levels"
         if kind is dict or isinstance(item, dict):
             for key, child in item.items():
                 if nul and isinstance(key, str) and "\x00" in key:
