@@ -18,6 +18,7 @@ from twisted.python.failure import Failure
 
 from fxim.config import Config, limitParameters
 from fxim.dispatch import HandlerRegistry
+from fxim import heap
 from fxim.lifecycle import ListenerService, OrderedService
 
 if TYPE_CHECKING:
@@ -419,6 +420,7 @@ class FximService(OrderedService):
                   db="postgresql" if config.database else "sqlite",
                   presence="redis" if config.redis else "in-process",
                   plugins=", ".join(self.registry.plugins))
+        heap.settle()
 
     def _startFailed(self, failure: Failure) -> None:
         from fxim.health import describeStartFailure
