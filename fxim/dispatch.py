@@ -335,6 +335,9 @@ class Dispatcher:
         #: and the L{CommandRegistry} that named them.
         self._names: Dict[Key, str] = {}
         self._namedBy: Optional[CommandRegistry] = None
+        #: C{--max-request-ids}, checked in every request's lists.
+        self._maxItems: Optional[int] = getattr(getattr(server, "config", None),
+                                                "maxRequestIds", None)
 
     def stateOf(self, connection: Any) -> ConnectionState:
         """
@@ -379,8 +382,9 @@ class Dispatcher:
         handler = self.registry.lookup(signal, subsignal)
         if handler is None:
             return succeed(self._unhandled(connection, incoming))
+        state = self.stateOf(connection)
         if connection.userId is None and not handler.anonymous:
-            pending = self.stateOf(connection).pendingConnect
+            pending = state.pendingConnect
             if pending is not None:
                 # A CONNECT is being verified: wait for it, then decide.
                 waiter: "Deferred[None]" = Deferred()
@@ -397,14 +401,14 @@ class Dispatcher:
         command = handler.command or incoming.command
         if command is None:
             return succeed(self._unhandled(connection, incoming))
-        if signal == Signal.PUBLISH and self.rate and not self._allow(connection):
+        if signal == Signal.PUBLISH and self.rate and not self._allow(state):
             _log.info("{peer}: over the request rate", peer=connection.peer)
             if handler.keepOverLimit:
                 self._handleAnyway(handler, command, connection, incoming)
             metrics.RATE_LIMITED.inc()
             return succeed(self._reply(None, command, incoming, ErrorCode.OVER_FREQUENCY,
                                        counted=True))
-        maxItems = getattr(getattr(self.server, "config", None), "maxRequestIds", None)
+        maxItems = self._maxItems
         try:
             request = incoming.wire.decodeRequest(command, incoming.payload, maxItems)
         except WireError as e:
@@ -424,7 +428,7 @@ class Dispatcher:
             refusalCode, refusalResponse = command.refusal
             return succeed(self._reply(refusalResponse, command, incoming, refusalCode))
         context = RequestContext(connection, self.server, signal, subsignal,
-                                 incoming.messageId, self.stateOf(connection))
+                                 incoming.messageId, state)
         # maybeDeferred runs a coroutine (an async def handler) too.
         d = maybeDeferred(handler.function, context, request)
         self.inflight += 1
@@ -474,13 +478,12 @@ class Dispatcher:
         waiters.append(d)
         return d
 
-    def _allow(self, connection: Any) -> bool:
+    def _allow(self, state: ConnectionState) -> bool:
         """
-        Token bucket per connection: C{burst} tokens, refilled at C{rate}
-        per second.
+        Token bucket per connection (in its C{state}): C{burst} tokens,
+        refilled at C{rate} per second.
         """
         now = self.clock.seconds()
-        state = self.stateOf(connection)
         tokens, last = state.bucket or (float(self.burst), now)
         tokens = min(float(self.burst), tokens + (now - last) * self.rate)
         allowed = tokens >= 1.0

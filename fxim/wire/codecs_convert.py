@@ -210,11 +210,23 @@ def parsePb(cls: Any, body: bytes) -> Any:
     # Refuse long id lists before converting them (the costly part).
     cap = sanitize.requestItemCap
     if cap is not None:
-        for field, value in msg.ListFields():
-            if field.label == field.LABEL_REPEATED and len(value) > cap:
-                raise sanitize.TooManyItems(
-                    f"{cls.__name__}.{field.name}: {len(value)} items > {cap}")
+        for name in _repeatedOf(cls):
+            count = len(getattr(msg, name))
+            if count > cap:
+                raise sanitize.TooManyItems(f"{cls.__name__}.{name}: {count} items > {cap}")
     return msg
+
+
+#: Message class -> the names of its repeated fields.
+_REPEATED: Dict[Any, Tuple[str, ...]] = {}
+
+
+def _repeatedOf(cls: Any) -> Tuple[str, ...]:
+    names = _REPEATED.get(cls)
+    if names is None:
+        names = _REPEATED[cls] = tuple(f.name for f in cls.DESCRIPTOR.fields
+                                       if f.label == f.LABEL_REPEATED)
+    return names
 
 
 # -- records <-> protobuf -----------------------------------------------------
