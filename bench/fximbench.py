@@ -681,7 +681,7 @@ def pairsScenario(opts, transport):
                 runs["fxim " + backend] = runPairs(
                     workers, node.tcpPort if transport == "tcp" else node.wsPort, "fxim", pairs,
                     count, window, 120, node.pid,
-                    opts.profile if transport == "tcp" and backend == opts.backend else None,
+                    opts.profile if backend == opts.backend else None,
                     transport=transport, backends=backends if backend == "postgres" else None)
             finally:
                 node.stop()

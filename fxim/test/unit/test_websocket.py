@@ -280,6 +280,27 @@ class WebSocketTests(NodeMixin, SynchronousTestCase):
         self.pump.flush()
         self.assertEqual(len(client.factory.received), 1)
 
+    def test_sendDataCounted(self):
+        """
+        An open connection's writes reach the client and are counted as
+        Autobahn counts them; one behind a queued write waits for it.
+        """
+        client, server = self.authenticated()
+        pushes = []
+        client.onPush(pushes.append)
+        before = server.trafficStats.outgoingOctetsWireLevel
+        written = []
+        write = server.transport.write
+        server.transport.write = lambda data: (written.append(data), write(data))
+        server.sendPush(MessageNotify(0, 7))
+        self.assertEqual(server.trafficStats.outgoingOctetsWireLevel, before + len(written[0]))
+        server.send_queue.append((written[0], False))
+        server.sendData(written[0])
+        self.pump.flush()
+        self.clock.advance(1)
+        self.pump.flush()
+        self.assertEqual(pushes, [MessageNotify(0, 7)] * 3)
+
     def test_oversizedMessageCloses(self):
         """
         A message over C{maxPayload} (64 KiB here) closes the connection.
