@@ -239,6 +239,25 @@ def memoryNode(config: Optional[Config] = None, reactor: Any = None, **kwargs: A
     return node
 
 
+def autobahnOnClock(case: Any, clock: Any) -> None:
+    """
+    Run Autobahn's timers (txaio's C{call_later}: handshake and closing
+    timeouts, its batched timers) on C{clock} until C{case} ends.
+
+    A test driving WebSockets in memory otherwise leaves them on the
+    global reactor, where the next real-reactor test finds them and fails
+    with "Reactor was unclean".
+    """
+    import txaio
+    txaio.use_twisted()
+    previous = txaio.config.loop
+    txaio.config.loop = clock
+
+    def restore() -> None:
+        txaio.config.loop = previous
+    case.addCleanup(restore)
+
+
 def connectedPair(node: MemoryNode,
                   peer: Tuple[str, int] = ("127.0.0.1", 40000)) -> Tuple[Any, Any, IOPump]:
     """

@@ -20,7 +20,7 @@ from fxim import crypto
 from fxim.config import Config
 from fxim.dispatch import Dispatcher
 from fxim.interfaces import IConnection
-from fxim.testing import memoryNode
+from fxim.testing import autobahnOnClock, memoryNode
 from fxim.transport.tcp import DEFAULT_TCP_IDLE, FrameFactory
 from fxim.protocol.client import CLIENT as clientcodecs
 from fxim.wire.frame import Frame, FrameDecoder, encodeFrame
@@ -73,6 +73,9 @@ class NodeMixin:
     def buildNode(self, **configValues):
         self.clock = task.Clock()
         self.clock.advance(START)
+        # Before the node's cleanup, so that it runs after the connections
+        # closed (their closing timeouts land on the clock too).
+        autobahnOnClock(self, self.clock)
         node = memoryNode(Config(loginCode=CODE, **configValues), self.clock)
         self.addCleanup(lambda: self.successResultOf(ensureDeferred(node.close())))
         self.config, self.node = node.config, node.server
