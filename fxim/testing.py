@@ -248,13 +248,12 @@ def autobahnOnClock(case: Any, clock: Any) -> None:
     global reactor, where the next real-reactor test finds them and fails
     with "Reactor was unclean".
     """
-    import txaio
-    txaio.use_twisted()
-    previous = txaio.config.loop
-    txaio.config.loop = clock
+    from txaio import tx
+    previous = tx.config.loop
+    tx.config.loop = clock
 
     def restore() -> None:
-        txaio.config.loop = previous
+        tx.config.loop = previous
     case.addCleanup(restore)
 
 
