@@ -147,9 +147,12 @@ class RedisDirectory:
         self.live: Callable[[], bool] = lambda: True
         #: uid -> (cached until, live presences).
         self._devices: Dict[str, Tuple[float, Tuple[Presence, ...]]] = {}
-        # Bumped by every invalidation: a lookup that overlapped one is not
-        # cached (its answer may predate the change).
+        # A lookup that overlapped an invalidation of its user (or of
+        # everything: the epoch) is not cached, as its answer may predate
+        # the change.  uid -> one flag per lookup in flight, raised by
+        # forget(uid); only that user's changes spoil a lookup.
         self._epoch = 0
+        self._inflight: Dict[str, List[List[bool]]] = {}
         #: How long another node's liveness is trusted without asking Redis.
         self.aliveCacheSeconds = min(1.0, ttl / 4)
 
@@ -331,7 +334,8 @@ class RedisDirectory:
         """
         Drop C{uid}'s cached device list (its presence changed somewhere).
         """
-        self._epoch += 1
+        for spoiled in self._inflight.get(userId, ()):
+            spoiled[0] = True
         self._devices.pop(userId, None)
 
     @inlineCallbacks
@@ -344,12 +348,20 @@ class RedisDirectory:
             cached = self._devices.get(userId)
             if cached is not None and cached[0] > now:
                 return list(cached[1])
-        epoch = self._epoch
-        key = self._userKey(userId)
-        entries = yield self._call(self._redis.hgetall(key))
-        live = (yield self._live(key, userId, entries)) if entries else []
+        epoch, spoiled = self._epoch, [False]
+        lookups = self._inflight.setdefault(userId, [])
+        lookups.append(spoiled)
+        try:
+            key = self._userKey(userId)
+            entries = yield self._call(self._redis.hgetall(key))
+            live = (yield self._live(key, userId, entries)) if entries else []
+        finally:
+            lookups[:] = [flag for flag in lookups if flag is not spoiled]
+            if not lookups:
+                del self._inflight[userId]
         live = sorted(live, key=lambda p: p.cid)
-        if self.deviceCacheSeconds and epoch == self._epoch and self.live():
+        if (self.deviceCacheSeconds and epoch == self._epoch and not spoiled[0]
+                and self.live()):
             if len(self._devices) > 100_000:
                 self._devices.clear()
             self._devices[userId] = (now + self.deviceCacheSeconds, tuple(live))

@@ -20,7 +20,7 @@ from fxim.test.unit.test_directory import (
 )
 
 
-class DeviceListTests(RedisFixtureMixin, TestCase):
+class TwoNodes(RedisFixtureMixin, TestCase):
     """
     Node A caches device lists for 30 s; devices come and go on node B.
     """
@@ -67,6 +67,13 @@ class DeviceListTests(RedisFixtureMixin, TestCase):
         devices = yield self.nodeA.directory.devicesOf(userId)
         return [p.cid for p in devices]
 
+
+
+class DeviceListTests(TwoNodes):
+    """
+    Announcements and the bypass keep node A's lists fresh.
+    """
+
     @inlineCallbacks
     def test_disconnectAnnounced(self):
         """
@@ -94,3 +101,47 @@ class DeviceListTests(RedisFixtureMixin, TestCase):
         devices = yield self.nodeA.directory.devicesOf("u1")
         self.assertEqual([p.cid for p in devices], ["c1", "c2"])
         self.assertEqual(self.nodeA.directory._devices, {})
+
+
+class OverlapTests(TwoNodes):
+    """
+    A lookup is kept only if nothing invalidated its user (or everything)
+    while it read Redis; another user's change does not spoil it.
+    """
+
+    @inlineCallbacks
+    def _lookupDuring(self, change):
+        yield self.connectB("u1", "c1")
+        # Once B's announcement of u1 has reached A (it spoils a lookup
+        # too), read u1 afresh.
+        yield self.cachedOnA("u1")
+        directory = self.nodeA.directory
+        del directory._devices["u1"]
+        d = directory.devicesOf("u1")
+        self.assertFalse(d.called)  # it is reading Redis
+        change(directory)
+        devices = yield d
+        self.assertEqual([p.cid for p in devices], ["c1"])
+        self.assertEqual(directory._inflight, {})
+        return "u1" in directory._devices
+
+    @inlineCallbacks
+    def test_ownChangeSpoils(self):
+        """
+        C{forget(uid)} during the lookup of C{uid}: not cached.
+        """
+        self.assertFalse((yield self._lookupDuring(lambda directory: directory.forget("u1"))))
+
+    @inlineCallbacks
+    def test_everythingSpoils(self):
+        """
+        C{forgetAll()} during the lookup: not cached.
+        """
+        self.assertFalse((yield self._lookupDuring(lambda directory: directory.forgetAll())))
+
+    @inlineCallbacks
+    def test_otherUserKeeps(self):
+        """
+        C{forget} of another user during the lookup: cached.
+        """
+        self.assertTrue((yield self._lookupDuring(lambda directory: directory.forget("u2"))))
