@@ -197,7 +197,7 @@ class PresenceService(Running):
         from fxim.protocol.neutral import NeutralPushes
         redis = self._redis.redis
         directory = RedisDirectory(reactor, redis, str(config.nodeId), prefix=config.redisPrefix,
-                                   deviceCache=1.0)
+                                   deviceCache=5.0)
         await directory.start()
         # i10b: MN catch-up after a Redis outage
         catchUp = CatchUp(self._store.store.getHead)

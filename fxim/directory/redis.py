@@ -23,7 +23,7 @@ import json
 import uuid
 from typing import Any, Callable, Dict, Generator, Iterable, List, Optional, Tuple
 
-from twisted.internet.defer import Deferred, gatherResults, inlineCallbacks
+from twisted.internet.defer import Deferred, gatherResults, inlineCallbacks, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
@@ -338,8 +338,7 @@ class RedisDirectory:
             spoiled[0] = True
         self._devices.pop(userId, None)
 
-    @inlineCallbacks
-    def devicesOf(self, userId: str) -> Generator[Deferred[Any], Any, List[Presence]]:
+    def devicesOf(self, userId: str) -> Deferred[List[Presence]]:
         now = self._reactor.seconds()
         if not self.live():
             if self._devices:
@@ -347,7 +346,12 @@ class RedisDirectory:
         else:
             cached = self._devices.get(userId)
             if cached is not None and cached[0] > now:
-                return list(cached[1])
+                # Every delivery asks: answer without a generator.
+                return succeed(list(cached[1]))
+        return self._readDevices(userId, now)
+
+    @inlineCallbacks
+    def _readDevices(self, userId: str, now: float) -> Generator[Deferred[Any], Any, List[Presence]]:
         epoch, spoiled = self._epoch, [False]
         lookups = self._inflight.setdefault(userId, [])
         lookups.append(spoiled)
