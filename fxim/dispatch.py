@@ -17,7 +17,9 @@ C{SERVER_ERROR}.  Only this module turns failures into wire replies.
 
 import time
 import weakref
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Tuple, Type, Union
+from typing import (
+    TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Type, Union,
+)
 
 import attr
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
@@ -196,6 +198,14 @@ class HandlerRegistry:
 
     def lookup(self, signal: int, subsignal: int) -> Optional[Handler]:
         return self._handlers.get((signal, subsignal))
+
+    @property
+    def byKey(self) -> Mapping[Key, Handler]:
+        """
+        (signal, subsignal) -> handler, read-only (what L{lookup} answers,
+        for the dispatcher's per-request read).
+        """
+        return self._handlers
 
     def keys(self) -> List[Key]:
         return sorted(self._handlers)
@@ -379,10 +389,10 @@ class Dispatcher:
             _log.info("{peer}: ignoring {signal} from a client", peer=connection.peer,
                       signal=Signal(signal).name)
             return succeed(_NOTHING)
-        handler = self.registry.lookup(signal, subsignal)
+        handler = self.registry.byKey.get((signal, subsignal))
         if handler is None:
             return succeed(self._unhandled(connection, incoming))
-        state = self.stateOf(connection)
+        state = self._states.get(connection) or self.stateOf(connection)
         if connection.userId is None and not handler.anonymous:
             pending = state.pendingConnect
             if pending is not None:

@@ -79,7 +79,13 @@ class _Light(Collector):
         self._series: Dict[Tuple[str, ...], Any] = {}
         self._byValues: Dict[Tuple[Any, ...], Any] = {}
         if not self.labelnames:
-            self.labels()  # shown from the start, as the library's are
+            # Shown from the start, as the library's are; updated without
+            # a call of ours in between.
+            only = self.labels()
+            if hasattr(only, "inc"):
+                self.inc = only.inc  # type: ignore[method-assign]
+            else:
+                self.observe = only.observe  # type: ignore[method-assign]
         if registry is not None:
             registry.register(self)
 

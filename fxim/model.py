@@ -153,16 +153,6 @@ class Message:
     to: Tuple[str, ...] = ()
     localId: Optional[int] = None
 
-    def stamped(self, fromUser: str, messageUid: int, timestamp: int) -> "Message":
-        """
-        This message as the server stores it: C{attr.evolve} with the
-        sender, uid and time, at a fifth of its cost (every message sent
-        passes here).  Every field must be named: a test compares it with
-        C{attr.evolve}.
-        """
-        return Message(self.conversation, fromUser, self.content, messageUid, timestamp,
-                       self.toUser, self.to, self.localId)
-
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
 class User:

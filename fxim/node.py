@@ -378,7 +378,8 @@ def buildNode(config: Config, reactor: Any, store: Any, presence: Presence,
         messages.beforeSend.append(moderation.beforeSend)
     if beforeSendHook is not None:
         messages.beforeSend.append(beforeSendHook)
-    messages.afterReach.append(push.messageStored)
+    if push.enabled:  # fixed at start: no pusher, no hook on every message
+        messages.afterReach.append(push.messageStored)
     auth.sessionEnded.append(push.unregister)
     if webhooks is not None:
         messages.afterStore.append(webhooks.messageStored)

@@ -31,8 +31,14 @@ class CommandRegistry:
     def __init__(self, commands: Iterable[Type[Command]] = (),
                  notifications: Iterable[Type[Notification]] = ()) -> None:
         self._commands: Dict[Key, Type[Command]] = {}
+        #: (signal, subsignal) -> command, read-only: what L{lookup}
+        #: answers, for the wire objects' per-request read.
+        self.byKey: Mapping[Key, Type[Command]] = self._commands
         self._byRequest: Dict[type, Type[Command]] = {JsonRequest: JsonCommand}
         self._notifications: Dict[type, Type[Notification]] = {}
+        #: push type -> notification, read-only: what L{notificationFor}
+        #: answers, for the wire objects' per-push read.
+        self.byPush: Mapping[type, Type[Notification]] = self._notifications
         self._notificationsAt: Dict[Key, Type[Notification]] = {}
         #: plugin subsignal names -> ordinals, and back
         self.pluginOrdinals: Dict[str, int] = {}

@@ -68,7 +68,7 @@ class TcpWire:
         The request a received frame carries.
         """
         return Incoming(frame.signal, frame.subsignal, frame.messageId,
-                        self.registry.lookup(frame.signal, frame.subsignal), frame.body, self)
+                        self.registry.byKey.get((frame.signal, frame.subsignal)), frame.body, self)
 
     def decodeRequest(self, command: Type[Command], payload: bytes,
                       maxItems: Optional[int] = None) -> Any:
@@ -92,7 +92,9 @@ class TcpWire:
         @raise TypeError: for a push no notification declares.
         """
         if push is not self._lastPush:
-            self._lastBytes = encodeFrame(self.registry.notificationFor(push).frame(push))
+            notification = (self.registry.byPush.get(type(push))
+                            or self.registry.notificationFor(push))  # (raises)
+            self._lastBytes = encodeFrame(notification.frame(push))
             self._lastPush = push
         return self._lastBytes
 
@@ -124,7 +126,7 @@ class WsWire:
         The request a received envelope carries.
         """
         return Incoming(envelope.signal, envelope.subsignal, envelope.messageId,
-                        self.registry.lookup(envelope.signal, envelope.subsignal),
+                        self.registry.byKey.get((envelope.signal, envelope.subsignal)),
                         envelope.content, self)
 
     def decodeRequest(self, command: Type[Command], payload: Any,
@@ -155,7 +157,9 @@ class WsWire:
         @raise TypeError: for a push no notification declares.
         """
         if push is not self._lastPush:
-            envelope = self.registry.notificationFor(push).envelope(push)
+            notification = (self.registry.byPush.get(type(push))
+                            or self.registry.notificationFor(push))  # (raises)
+            envelope = notification.envelope(push)
             self._lastBytes = self.serialize(envelope)
             self._lastPush = push
         return self._lastBytes

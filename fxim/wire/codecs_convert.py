@@ -210,7 +210,8 @@ def parsePb(cls: Any, body: bytes) -> Any:
     # Refuse long id lists before converting them (the costly part).
     cap = sanitize.requestItemCap
     if cap is not None:
-        for name in _repeatedOf(cls):
+        names = _REPEATED.get(cls)
+        for name in names if names is not None else _repeatedOf(cls):
             count = len(getattr(msg, name))
             if count > cap:
                 raise sanitize.TooManyItems(f"{cls.__name__}.{name}: {count} items > {cap}")
