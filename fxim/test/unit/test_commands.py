@@ -94,13 +94,20 @@ class WirePushTests(SynchronousTestCase):
         One push sent to many connections is encoded once per wire.
         """
         calls = []
+        base = BUILTIN.notificationFor(FriendNotify(0))
 
-        class Counting(CommandRegistry):
-            def notificationFor(self, push):
+        class Counting(base):  # type: ignore[valid-type, misc]
+            @classmethod
+            def frame(cls, push):
                 calls.append(push)
-                return CommandRegistry.notificationFor(self, push)
+                return base.frame(push)
 
-        registry = Counting(BUILTIN.commands(), BUILTIN.notifications())
+            @classmethod
+            def envelope(cls, push):
+                calls.append(push)
+                return base.envelope(push)
+
+        registry = BUILTIN.extended(notifications=[Counting])
         tcp, ws = TcpWire(registry), WsWire(registry)
         push = FriendNotify(7)
         self.assertEqual({tcp.encodePush(push) for _ in range(3)}, {tcp.encodePush(push)})
