@@ -54,10 +54,9 @@ NODE_PYTHON = sys.executable
 #: the endpoint default, 50).
 LISTEN_BACKLOG = None
 
-#: A scenario that starts with a 1-minute load average above this was
-#: contended: something else was using the cores (the benchmark's own load
-#: decays below it within a minute of the previous scenario on 2 cores).
-CONTENDED_LOAD = 0.7
+#: A scenario during which processes other than the benchmark's used more
+#: than this share of one CPU was contended (L{Contention}).
+CONTENDED_SHARE = 0.05
 
 SCENARIOS = ["codec", "pairs", "pairs-ws", "steady", "idle", "fanout", "storm",
              # i13: receipts
@@ -213,6 +212,83 @@ class Backends:
             except OSError:
                 pass  # exited meanwhile: the postmaster's children time has it
         return pg, cpuTime(self.redis)
+
+
+def _processTree():
+    """
+    @return: pid -> parent pid, of every process.
+    """
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    parents[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                pass
+    return parents
+
+
+class Contention:
+    """
+    How much CPU processes other than the benchmark's used while a scenario
+    ran: all busy time of the machine (C{/proc/stat}) minus the CPU of the
+    benchmark's own processes -- this one and every process below it (the
+    nodes, relays and load workers, alive or already reaped) and, with
+    C{--backend postgres}, the PostgreSQL and Redis servers serving it.
+    Unlike the load average, the benchmark's own load does not count.
+    """
+
+    def __init__(self, roots):
+        self.roots = list(roots)
+        self.tick = os.sysconf("SC_CLK_TCK")
+        self.t0, self.busy0 = time.time(), self._busy()
+        self.own0, self.live0 = self._own()
+
+    @staticmethod
+    def _busy():
+        with open("/proc/stat") as f:
+            user, nice, system, idle, iowait, irq, softirq, steal = map(int, f.readline().split()[1:9])
+        return user + nice + system + irq + softirq + steal
+
+    def _own(self):
+        """
+        @return: (CPU ticks of the roots with their reaped children, {live
+            descendant: its CPU ticks with its reaped children}).
+        """
+        parents = _processTree()
+        children = {}
+        for pid, parent in parents.items():
+            children.setdefault(parent, []).append(pid)
+        roots, live, stack = 0.0, {}, []
+        for root in self.roots:
+            try:
+                roots += cpuTimeWithChildren(root) * self.tick
+            except OSError:
+                continue
+            stack.extend(children.get(root, ()))
+        while stack:
+            pid = stack.pop()
+            try:
+                live[pid] = cpuTimeWithChildren(pid) * self.tick
+            except OSError:
+                continue
+            stack.extend(children.get(pid, ()))
+        return roots, live
+
+    def stop(self):
+        """
+        @return: the share of one CPU the other processes used.
+        """
+        own1, live1 = self._own()
+        own = own1 - self.own0
+        # A process alive at both ends: its part; born meanwhile: all of it;
+        # reaped meanwhile: its parent's children time has its whole life,
+        # so take off what it had used before.
+        own += sum(ticks - self.live0.get(pid, 0) for pid, ticks in live1.items())
+        own -= sum(ticks for pid, ticks in self.live0.items() if pid not in live1)
+        wall = time.time() - self.t0
+        return max(0.0, (self._busy() - self.busy0 - own) / self.tick / max(wall, 1e-6))
 
 
 def freePort():
@@ -1335,17 +1411,24 @@ def main():
                        "node_args": NODE_ARGS, "node_python": NODE_PYTHON, "listen_backlog": opts.listen_backlog, "command": " ".join(sys.argv)}
     print(f"fximbench: {', '.join(scenarios)} on {opts.backend}{' (quick)' if opts.quick else ''}; "
           f"server on CPU 0, load generators on CPU 1")
+    roots = [os.getpid()]
+    if opts.backend == "postgres":
+        backends = Backends()
+        roots += [backends.postgres, backends.redis]
     for name in scenarios:
         t0, load0 = time.time(), os.getloadavg()[0]
+        others = Contention(roots)
         globals()["scenario_" + name.replace("-", "_")](opts, results)
+        share = others.stop()
         load1 = os.getloadavg()[0]
         results["meta"].setdefault("loadavg_1min", {})[name] = [load0, load1]
-        contended = load0 > CONTENDED_LOAD
+        results["meta"].setdefault("other_cpu_share", {})[name] = share
+        contended = share > CONTENDED_SHARE
         results["meta"].setdefault("contended", {})[name] = contended
         print(f"({name} took {time.time() - t0:.0f} s; 1-min load average {load0:.1f} before, "
-              f"{load1:.1f} after: "
-              + ("CONTENDED, other processes shared the cores: read the figures as lower bounds)"
-                 if contended else "quiet)"))
+              f"{load1:.1f} after (this benchmark's own load included); other processes used "
+              f"{100 * share:.1f}% of a CPU: "
+              + ("CONTENDED, read the figures as lower bounds)" if contended else "quiet)"))
         os.makedirs(os.path.dirname(os.path.abspath(opts.json)), exist_ok=True)
         with open(opts.json, "w") as f:
             json.dump(results, f, indent=1, sort_keys=True, default=str)

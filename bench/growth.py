@@ -170,15 +170,18 @@ async def run(reactor, opts):
             stored = size
         historyUids = [FIRST_UID + n for n in range(0, stored, PAIR_EVERY)]
         load0 = os.getloadavg()[0]
+        others = fximbench.Contention([os.getpid()])
         node = Node("embedded", dataDir=dataDir).start()
         try:
             r = await measure(reactor, node, creds, historyUids, rng)
         finally:
             node.stop()
+        share = others.stop()
         r["db_bytes"] = dbBytes(path)
         r["db_bytes_per_message"] = r["db_bytes"] / stored if stored else None
         r["load_avg_1min"] = [load0, os.getloadavg()[0]]
-        r["contended"] = load0 > fximbench.CONTENDED_LOAD
+        r["other_cpu_share"] = share
+        r["contended"] = share > fximbench.CONTENDED_SHARE
         out["sizes"][str(size)] = r
         rows.append((f"{size:,}", r["ms_ack"]["p50_ms"], r["ms_ack"]["p99_ms"],
                      r["send_to_pulled"]["p50_ms"], r["mp_newest10"]["p50_ms"],
@@ -186,7 +189,8 @@ async def run(reactor, opts):
                      r["lrm_20_random_depth"]["p99_ms"],
                      "ok" if r["exactly_once"]["ok"] else f"FAILED {r['exactly_once']}",
                      f"{r['db_bytes_per_message']:.0f}" if stored else "-",
-                     f"{load0:.1f}{' contended' if r['contended'] else ''}"))
+                     f"{load0:.1f}, others {100 * share:.0f}%"
+                     f"{' contended' if r['contended'] else ''}"))
     base = out["sizes"][str(sizes[0])]
     last = out["sizes"][str(sizes[-1])]
     rows.append((f"{sizes[-1]:,} / {sizes[0]:,}",
@@ -201,7 +205,7 @@ async def run(reactor, opts):
     table(f"growth: embedded store, {SAMPLES} samples per figure, one request at a time "
           f"(node {fximbench.interpreterName(fximbench.NODE_PYTHON)} on CPU 0)",
           ["stored msgs", "MS ack p50", "MS ack p99", "send->pulled p50", "MP p50", "MP p99",
-           "LRM p50", "LRM p99", "exactly-once", "DB B/msg", "load avg"], rows)
+           "LRM p50", "LRM p99", "exactly-once", "DB B/msg", "load avg, others' CPU"], rows)
     out["meta"] = {"when": time.strftime("%Y-%m-%d %H:%M:%S"), "node_python": fximbench.NODE_PYTHON,
                    "command": " ".join(sys.argv)}
     os.makedirs(os.path.dirname(os.path.abspath(opts.json)), exist_ok=True)
