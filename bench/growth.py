@@ -79,7 +79,7 @@ def fill(path, start, stop, a, b, rng):
                         MessageContent(type=1, searchableContent="growth %d %s" % (n, "x" * 80)),
                         messageUid=FIRST_UID + n, timestamp=now - (stop - n))
             items.append(PendingStore(m, [sender, target], None, now))
-        SQLITE.begin(cur)
+        cur.execute(SQLITE.begin)
         storeBatch_txn(cur, SQLITE, items)
         conn.commit()
     cur.close()
