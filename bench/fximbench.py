@@ -56,7 +56,7 @@ LISTEN_BACKLOG = None
 
 #: A scenario during which processes other than the benchmark's used more
 #: than this share of one CPU was contended (L{Contention}).
-CONTENDED_SHARE = 0.05
+CONTENDED_SHARE = 0.10
 
 SCENARIOS = ["codec", "pairs", "pairs-ws", "steady", "idle", "fanout", "storm",
              # i13: receipts
