@@ -411,6 +411,28 @@ def versionToTcp(r: Any) -> bytes:
     return pb_(pb.Version, version=r.version)
 
 
+def _versionToWs(r: Any) -> Any:
+    return {"version": r.version}
+
+
+class VersionCommand(Command):
+    """
+    A request of one C{version} ("what changed after it": FP, FRP, FRUS,
+    UG): its four request codecs follow from C{request}, unless the
+    subclass declares its own.
+    """
+
+    requestToTcp = staticmethod(versionToTcp)
+    requestToWs = staticmethod(_versionToWs)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "requestFromTcp" not in cls.__dict__:
+            cls.requestFromTcp = staticmethod(versionFromTcp(cls.request))
+        if "requestFromWs" not in cls.__dict__:
+            cls.requestFromWs = staticmethod(versionFromWs(cls.request))
+
+
 #: One field of a flat request: its attribute, its protobuf field and how
 #: to read it, its JSON key and how to read it.
 Field = Tuple[str, str, Callable[[Any], Any], str, Callable[[Any], Any]]

@@ -9,14 +9,14 @@ from typing import Any, Dict
 
 from fxim.errors import WireError
 from fxim.protocol.command import (
-    INT64, Command, Notification, flatCommand, int64FromBody, int64Notification, versionFromTcp,
-    versionFromWs, versionToTcp,
+    INT64, Command, Notification, VersionCommand, flatCommand, int64FromBody, int64Notification,
 )
 from fxim.storage.receipts import Report
 from fxim.storage.settings import Setting
 from fxim.wire import im_pb2 as pb
 from fxim.wire.codecs_convert import (
-    dumps, jint, jint32, jobj, jstr, jtos, loadsJson, parsePb, pb_, ps, pss,
+    dumps, jint, jint32, jobj, jsonList, jstr, jtos, loadsJson, parsePb, pb_, pbList, pbRecords, ps,
+    pss,
 )
 from fxim.wire.extensions import (
     DeliveryReportRequest, GetSettings, PullReports, PutSetting, ReadReportRequest,
@@ -133,11 +133,12 @@ def settingToJson(s: Setting) -> Dict[str, Any]:
     return {"scope": s.scope, "key": s.key, "value": s.value, "updateDt": s.updateDt}
 
 
-def _ugReplyTcp(r: SettingList) -> bytes:
-    m = pb.GetUserSettingResult()
-    for s in r.entries:
-        m.entry.add(scope=s.scope, key=s.key, value=s.value, update_dt=s.updateDt)
-    return m.SerializeToString()
+def _settingToPb(s: Setting, m: Any) -> None:
+    m.scope, m.key, m.value, m.update_dt = s.scope, s.key, s.value, s.updateDt
+
+
+def _settingFromPb(e: Any) -> Setting:
+    return Setting(e.scope, ps(e.key), ps(e.value), e.update_dt)
 
 
 def _settingFromJson(v: Any) -> Setting:
@@ -152,7 +153,7 @@ def _ugResultWs(v: Any) -> SettingList:
     return SettingList(tuple(_settingFromJson(x) for x in v))
 
 
-class GetSettingsCommand(Command):
+class GetSettingsCommand(VersionCommand):
     """
     UG: the caller's settings above a version.
     """
@@ -161,15 +162,11 @@ class GetSettingsCommand(Command):
     request = GetSettings
     response = SettingList
     wsEmpty = "[]"
-    requestFromTcp = staticmethod(versionFromTcp(GetSettings))
-    requestFromWs = staticmethod(versionFromWs(GetSettings))
-    responseToTcp = staticmethod(_ugReplyTcp)
-    responseToWs = staticmethod(lambda r: dumps([settingToJson(s) for s in r.entries]))
-    requestToTcp = staticmethod(versionToTcp)
-    requestToWs = staticmethod(lambda r: {"version": r.version})
-    responseFromTcp = staticmethod(lambda body: SettingList(tuple(
-        Setting(e.scope, ps(e.key), ps(e.value), e.update_dt)
-        for e in parsePb(pb.GetUserSettingResult, body).entry)))
+    responseToTcp = staticmethod(pbList(pb.GetUserSettingResult, "entry", lambda r: r.entries,
+                                        _settingToPb))
+    responseToWs = staticmethod(jsonList(lambda r: r.entries, settingToJson))
+    responseFromTcp = staticmethod(pbRecords(pb.GetUserSettingResult, "entry", SettingList,
+                                             _settingFromPb))
     responseFromWs = staticmethod(_ugResultWs)
 
 

@@ -7,7 +7,7 @@ FP) and pushes (FN, FRN).
 from typing import Any, Callable, Type, cast
 
 from fxim.protocol.command import (
-    Command, flatCommand, int64Notification, versionFromTcp, versionFromWs, versionToTcp,
+    Command, VersionCommand, flatCommand, int64Notification,
 )
 from fxim.wire import im_pb2 as pb
 from fxim.wire.codecs_convert import (
@@ -162,7 +162,7 @@ def _frpToWs(r: PullFriendRequests) -> Any:
     return {"version": None if r.version <= 0 else str(r.version + 1000)}
 
 
-class PullFriendRequestsCommand(Command):
+class PullFriendRequestsCommand(VersionCommand):
     """
     FRP: friend requests updated after a version.
     """
@@ -171,32 +171,26 @@ class PullFriendRequestsCommand(Command):
     request = PullFriendRequests
     response = FriendRequestList
     wsEmpty = "[]"
-    requestFromTcp = staticmethod(versionFromTcp(PullFriendRequests))
     requestFromWs = staticmethod(_frpFromWs)
     responseToTcp = staticmethod(pbList(pb.GetFriendRequestResult, "entry",
                                         lambda r: r.requests, friendRequestToPb))
     responseToWs = staticmethod(jsonList(lambda r: r.requests, friendRequestToJson))
-    requestToTcp = staticmethod(versionToTcp)
     requestToWs = staticmethod(_frpToWs)
     responseFromTcp = staticmethod(pbRecords(pb.GetFriendRequestResult, "entry",
                                              FriendRequestList, friendRequestFromPb))
     responseFromWs = staticmethod(jsonRecords(FriendRequestList, friendRequestFromJson))
 
 
-class SyncFriendRequestUnreadCommand(Command):
+class SyncFriendRequestUnreadCommand(VersionCommand):
     """
     FRUS: mark friend requests read up to a version (code only).
     """
 
     subsignal = int(SubSignal.FRUS)
     request = SyncFriendRequestUnread
-    requestFromTcp = staticmethod(versionFromTcp(SyncFriendRequestUnread))
-    requestFromWs = staticmethod(versionFromWs(SyncFriendRequestUnread))
-    requestToTcp = staticmethod(versionToTcp)
-    requestToWs = staticmethod(lambda r: {"version": r.version})
 
 
-class PullFriendsCommand(Command):
+class PullFriendsCommand(VersionCommand):
     """
     FP: friends updated after a version.
     """
@@ -205,13 +199,9 @@ class PullFriendsCommand(Command):
     request = PullFriends
     response = FriendList
     wsEmpty = "[]"
-    requestFromTcp = staticmethod(versionFromTcp(PullFriends))
-    requestFromWs = staticmethod(versionFromWs(PullFriends))
     responseToTcp = staticmethod(pbList(pb.GetFriendsResult, "entry", lambda r: r.friends,
                                         friendToPb))
     responseToWs = staticmethod(jsonList(lambda r: r.friends, friendToJson))
-    requestToTcp = staticmethod(versionToTcp)
-    requestToWs = staticmethod(lambda r: {"version": r.version})
     responseFromTcp = staticmethod(pbRecords(pb.GetFriendsResult, "entry", FriendList,
                                              friendFromPb))
     responseFromWs = staticmethod(jsonRecords(FriendList, friendFromJson))
