@@ -22,11 +22,14 @@ into a L{fxim.protocol.registry.CommandRegistry} instance.
 """
 
 import struct
+from operator import attrgetter
 from typing import Any, Callable, Optional, Sequence, Tuple, Type, cast
 
 from fxim.errors import ErrorCode, WireError
 from fxim.wire import im_pb2 as pb
-from fxim.wire.codecs_convert import dumps, jint, jobj, loadsJson, parsePb, pb_
+from fxim.wire.codecs_convert import (
+    dumps, jint, jobj, jsonList, jsonRecords, loadsJson, parsePb, pb_, pbList, pbRecords,
+)
 from fxim.wire.envelope import Envelope, dumpContent
 from fxim.wire.frame import Frame
 from fxim.wire.requests import JsonRequest, PluginPush
@@ -409,6 +412,30 @@ def versionToTcp(r: Any) -> bytes:
     The protobuf C{Version} body of a request's C{version}.
     """
     return pb_(pb.Version, version=r.version)
+
+
+def listResponses(message: Any, field: str, records: str, build: Callable[[Any], Any],
+                  toPb: Callable[[Any, Any], None], fromPb: Callable[[Any], Any],
+                  toJson: Callable[[Any], Any], fromJson: Callable[[Any], Any],
+                  what: str = "content") -> Tuple[Any, Any, Any, Any]:
+    """
+    The four response codecs of a command answered with a list of records,
+    to unpack in its class body::
+
+        responseToTcp, responseToWs, responseFromTcp, responseFromWs = listResponses(
+            pb.GetFriendsResult, "entry", "friends", FriendList,
+            friendToPb, friendFromPb, friendToJson, friendFromJson)
+
+    @param message: the protobuf result class, C{field} its repeated field.
+    @param records: the response's attribute holding the records; C{build}
+        makes a response of a tuple of them.
+    @param what: names the JSON array in the client's error for anything
+        else.
+    """
+    get = attrgetter(records)
+    return (staticmethod(pbList(message, field, get, toPb)), staticmethod(jsonList(get, toJson)),
+            staticmethod(pbRecords(message, field, build, fromPb)),
+            staticmethod(jsonRecords(build, fromJson, what)))
 
 
 def _versionToWs(r: Any) -> Any:

@@ -6,13 +6,13 @@ The group commands: GC, GPGI, GPGM, GAM, GKM, GQ, GD, GMI.
 from typing import Any, Callable, Dict, Tuple, Type, cast
 
 from fxim.model import GroupInfo
-from fxim.protocol.command import Command
+from fxim.protocol.command import Command, listResponses
 from fxim.wire import im_pb2 as pb
 from fxim.wire.codecs_convert import (
     contentToJson, contentToPb, groupInfoFromJson, groupInfoFromPb, groupInfoToJson,
     groupInfoToPb, groupMemberFromJson, groupMemberFromPb, groupMemberToJson, groupMemberToPb,
-    jint, jint32, jints32, jlist, jobj, jsonList, jsonRecords, jstr, jstrs,
-    optionalContentFromJson, optionalContentFromPb, parsePb, pbList, pbRecords, ps, pss,
+    jint, jint32, jints32, jlist, jobj, jstr, jstrs,
+    optionalContentFromJson, optionalContentFromPb, parsePb, ps, pss,
 )
 from fxim.wire.requests import (
     AddGroupMembers, CreateGroup, DismissGroup, GroupCreated, GroupInfoList,
@@ -115,15 +115,12 @@ class PullGroupInfoCommand(Command):
     requestFromTcp = staticmethod(lambda body: PullGroupInfo(tuple(
         ps(r.uid) for r in parsePb(pb.PullUserRequest, body).request)))
     requestFromWs = staticmethod(lambda c: PullGroupInfo(jstrs(jlist(c, "GPGI content", []))))
-    responseToTcp = staticmethod(pbList(pb.PullGroupInfoResult, "info", lambda r: r.groups,
-                                        groupInfoToPb))
-    responseToWs = staticmethod(jsonList(lambda r: r.groups, groupInfoToJson))
     requestToTcp = staticmethod(lambda r: pb.PullUserRequest(request=[
         pb.UserRequest(uid=g) for g in r.groupIds]).SerializeToString())
     requestToWs = staticmethod(lambda r: list(r.groupIds))
-    responseFromTcp = staticmethod(pbRecords(pb.PullGroupInfoResult, "info", GroupInfoList,
-                                             groupInfoFromPb))
-    responseFromWs = staticmethod(jsonRecords(GroupInfoList, groupInfoFromJson))
+    responseToTcp, responseToWs, responseFromTcp, responseFromWs = listResponses(
+        pb.PullGroupInfoResult, "info", "groups", GroupInfoList, groupInfoToPb,
+        groupInfoFromPb, groupInfoToJson, groupInfoFromJson)
 
 
 class PullGroupMembersCommand(Command):
@@ -139,15 +136,12 @@ class PullGroupMembersCommand(Command):
         parsePb(pb.PullGroupMemberRequest, body)))
     requestFromWs = staticmethod(lambda c: (lambda o: PullGroupMembers(
         jstr(o.get("groupId")), jint(o.get("version"))))(jobj(c)))
-    responseToTcp = staticmethod(pbList(pb.PullGroupMemberResult, "member", lambda r: r.members,
-                                        groupMemberToPb))
-    responseToWs = staticmethod(jsonList(lambda r: r.members, groupMemberToJson))
     requestToTcp = staticmethod(lambda r: pb.PullGroupMemberRequest(
         target=r.groupId, head=r.head).SerializeToString())
     requestToWs = staticmethod(lambda r: {"groupId": r.groupId, "version": r.head})
-    responseFromTcp = staticmethod(pbRecords(pb.PullGroupMemberResult, "member",
-                                             GroupMemberList, groupMemberFromPb))
-    responseFromWs = staticmethod(jsonRecords(GroupMemberList, groupMemberFromJson))
+    responseToTcp, responseToWs, responseFromTcp, responseFromWs = listResponses(
+        pb.PullGroupMemberResult, "member", "members", GroupMemberList, groupMemberToPb,
+        groupMemberFromPb, groupMemberToJson, groupMemberFromJson)
 
 
 # -- member and info changes (code only) ---------------------------------------

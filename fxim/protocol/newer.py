@@ -10,12 +10,13 @@ from typing import Any, Dict
 from fxim.errors import WireError
 from fxim.protocol.command import (
     INT64, Command, Notification, VersionCommand, flatCommand, int64FromBody, int64Notification,
+    listResponses,
 )
 from fxim.storage.receipts import Report
 from fxim.storage.settings import Setting
 from fxim.wire import im_pb2 as pb
 from fxim.wire.codecs_convert import (
-    dumps, jint, jint32, jobj, jsonList, jstr, jtos, loadsJson, parsePb, pb_, pbList, pbRecords, ps,
+    dumps, jint, jint32, jobj, jstr, jtos, loadsJson, parsePb, pb_, ps,
     pss,
 )
 from fxim.wire.extensions import (
@@ -147,12 +148,6 @@ def _settingFromJson(v: Any) -> Setting:
                    jint(o.get("updateDt")))
 
 
-def _ugResultWs(v: Any) -> SettingList:
-    if type(v) is not list:
-        raise WireError("UG result is not an array")
-    return SettingList(tuple(_settingFromJson(x) for x in v))
-
-
 class GetSettingsCommand(VersionCommand):
     """
     UG: the caller's settings above a version.
@@ -162,12 +157,9 @@ class GetSettingsCommand(VersionCommand):
     request = GetSettings
     response = SettingList
     wsEmpty = "[]"
-    responseToTcp = staticmethod(pbList(pb.GetUserSettingResult, "entry", lambda r: r.entries,
-                                        _settingToPb))
-    responseToWs = staticmethod(jsonList(lambda r: r.entries, settingToJson))
-    responseFromTcp = staticmethod(pbRecords(pb.GetUserSettingResult, "entry", SettingList,
-                                             _settingFromPb))
-    responseFromWs = staticmethod(_ugResultWs)
+    responseToTcp, responseToWs, responseFromTcp, responseFromWs = listResponses(
+        pb.GetUserSettingResult, "entry", "entries", SettingList, _settingToPb, _settingFromPb,
+        settingToJson, _settingFromJson, what="UG result")
 
 
 class PutSettingCommand(Command):

@@ -7,13 +7,13 @@ FP) and pushes (FN, FRN).
 from typing import Any, Callable, Type, cast
 
 from fxim.protocol.command import (
-    Command, VersionCommand, flatCommand, int64Notification,
+    Command, VersionCommand, flatCommand, int64Notification, listResponses,
 )
 from fxim.wire import im_pb2 as pb
 from fxim.wire.codecs_convert import (
     friendFromJson, friendFromPb, friendRequestFromJson, friendRequestFromPb,
     friendRequestToJson, friendRequestToPb, friendToJson, friendToPb, jint, jint32,
-    jlist, jobj, jsonList, jsonRecords, jstr, jstrs, parsePb, pb_, pbList, pbRecords, ps,
+    jlist, jobj, jsonRecords, jstr, jstrs, parsePb, pb_, ps,
     userFromJson, userFromPb, userToJson, userToPb, dumps,
 )
 from fxim.wire.requests import (
@@ -39,13 +39,12 @@ class SearchUsersCommand(Command):
         parsePb(pb.SearchUserRequest, body)))
     requestFromWs = staticmethod(lambda c: (lambda o: SearchUsers(
         jstr(o.get("keyword")), jint32(o.get("fuzzy")), jint32(o.get("page"))))(jobj(c)))
-    responseToTcp = staticmethod(pbList(pb.SearchUserResult, "entry", lambda r: r.users, userToPb))
-    responseToWs = staticmethod(jsonList(lambda r: r.users, userToJson))
     requestToTcp = staticmethod(lambda r: pb_(pb.SearchUserRequest, keyword=r.keyword,
                                               fuzzy=r.fuzzy, page=r.page))
     requestToWs = staticmethod(lambda r: {"keyword": r.keyword, "fuzzy": r.fuzzy, "page": r.page})
-    responseFromTcp = staticmethod(pbRecords(pb.SearchUserResult, "entry", UserList, userFromPb))
-    responseFromWs = staticmethod(jsonRecords(UserList, userFromJson))
+    responseToTcp, responseToWs, responseFromTcp, responseFromWs = listResponses(
+        pb.SearchUserResult, "entry", "users", UserList, userToPb, userFromPb, userToJson,
+        userFromJson)
 
 
 def _pullUsersToTcp(r: Any) -> bytes:
@@ -172,13 +171,10 @@ class PullFriendRequestsCommand(VersionCommand):
     response = FriendRequestList
     wsEmpty = "[]"
     requestFromWs = staticmethod(_frpFromWs)
-    responseToTcp = staticmethod(pbList(pb.GetFriendRequestResult, "entry",
-                                        lambda r: r.requests, friendRequestToPb))
-    responseToWs = staticmethod(jsonList(lambda r: r.requests, friendRequestToJson))
     requestToWs = staticmethod(_frpToWs)
-    responseFromTcp = staticmethod(pbRecords(pb.GetFriendRequestResult, "entry",
-                                             FriendRequestList, friendRequestFromPb))
-    responseFromWs = staticmethod(jsonRecords(FriendRequestList, friendRequestFromJson))
+    responseToTcp, responseToWs, responseFromTcp, responseFromWs = listResponses(
+        pb.GetFriendRequestResult, "entry", "requests", FriendRequestList, friendRequestToPb,
+        friendRequestFromPb, friendRequestToJson, friendRequestFromJson)
 
 
 class SyncFriendRequestUnreadCommand(VersionCommand):
@@ -199,12 +195,9 @@ class PullFriendsCommand(VersionCommand):
     request = PullFriends
     response = FriendList
     wsEmpty = "[]"
-    responseToTcp = staticmethod(pbList(pb.GetFriendsResult, "entry", lambda r: r.friends,
-                                        friendToPb))
-    responseToWs = staticmethod(jsonList(lambda r: r.friends, friendToJson))
-    responseFromTcp = staticmethod(pbRecords(pb.GetFriendsResult, "entry", FriendList,
-                                             friendFromPb))
-    responseFromWs = staticmethod(jsonRecords(FriendList, friendFromJson))
+    responseToTcp, responseToWs, responseFromTcp, responseFromWs = listResponses(
+        pb.GetFriendsResult, "entry", "friends", FriendList, friendToPb, friendFromPb,
+        friendToJson, friendFromJson)
 
 
 # -- pushes --------------------------------------------------------------------

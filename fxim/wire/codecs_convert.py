@@ -696,8 +696,10 @@ def pbRecords(cls: Any, field: str, build: Callable[[Any], Any],
     return lambda body: build(tuple(fromPb(x) for x in getattr(parsePb(cls, body), field)))
 
 
-def jsonRecords(build: Callable[[Any], Any], fromJson: Callable[[Any], Any]) -> Callable[[Any], Any]:
+def jsonRecords(build: Callable[[Any], Any], fromJson: Callable[[Any], Any],
+                what: str = "content") -> Callable[[Any], Any]:
     """
-    A client reply decoder: C{build} of the converted JSON array.
+    A client reply decoder: C{build} of the converted JSON array (C{what}
+    names it in the error for anything else).
     """
-    return lambda v: build(tuple(fromJson(x) for x in jlist(v)))
+    return lambda v: build(tuple(fromJson(x) for x in jlist(v, what)))
