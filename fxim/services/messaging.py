@@ -152,7 +152,7 @@ class MessagingService:
             # attr.evolve of the sender, uid and time, at a fifth of its
             # cost: every field, in order (test_messaging checks it).
             final = Message(message.conversation, userId, message.content,
-                            self.messageUids.next(), int(self.clock.seconds() * 1000),
+                            self.messageUids.next(), self.now(),
                             message.toUser, message.to, message.localId)
             if final.content.transparent:
                 self._pushTransparent(final, receivers, userId)
