@@ -153,21 +153,24 @@ class SQLDatabase:
             if d.begin:
                 txn.execute(d.begin)
             return func(txn, d, *args)
-
-        def retry(failure: Failure, left: int) -> Any:
-            if left > 0 and d.isRetryable(failure.value):
-                _log.info("retrying transaction after {error}",
-                          error=failure.value)
-                return self._writePool.runInteraction(
-                    interaction).addErrback(retry, left - 1)
-            return failure
-
-        def translate(failure: Failure) -> Any:
-            if d.isIntegrityError(failure.value):
-                raise KeyError(str(failure.value))
-            return failure
+        # Methods, not closures calling themselves: a closure cycle would
+        # keep every batch's messages alive until the cyclic GC ran.
         result = self._writePool.runInteraction(interaction)
-        return result.addErrback(retry, self.maxRetries).addErrback(translate)
+        return result.addErrback(self._retryWrite, interaction, self.maxRetries).addErrback(
+            self._translateWriteError)
+
+    def _retryWrite(self, failure: Failure, interaction: Callable[[Any], T],
+                    left: int) -> Any:
+        if left > 0 and self.dialect.isRetryable(failure.value):
+            _log.info("retrying transaction after {error}", error=failure.value)
+            return self._writePool.runInteraction(interaction).addErrback(
+                self._retryWrite, interaction, left - 1)
+        return failure
+
+    def _translateWriteError(self, failure: Failure) -> Any:
+        if self.dialect.isIntegrityError(failure.value):
+            raise KeyError(str(failure.value))
+        return failure
 
     def migrate(self, now: int) -> Deferred[List[int]]:
         """

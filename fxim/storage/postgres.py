@@ -23,6 +23,7 @@ from twisted.python.failure import Failure
 from fxim.storage.dialect import POSTGRES
 from fxim.storage.pgdriver import registerDriver
 from fxim.storage.sqlstore import SQLStore
+from fxim.storage.threadpool import acyclic
 
 _log = Logger()
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -53,9 +54,9 @@ def openPostgres(reactor: Any, dsn: str, schema: Optional[str] = None, poolSize:
             conn.commit()
 
     registerDriver()  # psycopg2cffi on PyPy
-    pool = adbapi.ConnectionPool(
+    pool = acyclic(adbapi.ConnectionPool(
         "psycopg2", dsn, cp_min=1, cp_max=poolSize, cp_reconnect=True,
-        cp_openfun=openfun, cp_reactor=reactor, cp_noisy=False)
+        cp_openfun=openfun, cp_reactor=reactor, cp_noisy=False))
     from fxim.storage.quietpool import QuietConnection
     pool.connectionFactory = QuietConnection
     store = SQLStore(POSTGRES, pool, maxInflight=maxInflight)

@@ -28,6 +28,7 @@ from twisted.python.failure import Failure
 from fxim.storage.database import SQLDatabase
 from fxim.storage.dialect import SQLITE
 from fxim.storage.sqlstore import SQLStore
+from fxim.storage.threadpool import acyclic
 
 _log = Logger()
 
@@ -54,10 +55,10 @@ def _pragma(conn: sqlite3.Connection, sql: str) -> None:
 
 def _pool(reactor: Any, path: str, size: int,
           openfun: Callable[[sqlite3.Connection], None]) -> adbapi.ConnectionPool:
-    return adbapi.ConnectionPool(
+    return acyclic(adbapi.ConnectionPool(
         "sqlite3", path, check_same_thread=False, isolation_level=None,
         timeout=30, cp_min=1, cp_max=size, cp_openfun=openfun,
-        cp_reactor=reactor, cp_noisy=False)
+        cp_reactor=reactor, cp_noisy=False))
 
 
 class InlineReader:
