@@ -187,7 +187,8 @@ class ListenerService(StreamServerEndpointService):
         self._waitingForPort.addCallbacks(self._listening, self._failed)
 
     def _listening(self, port: Any) -> Any:
-        self.port = port
+        from fxim.transport.turnwrite import writeAtTurnEnd
+        self.port = writeAtTurnEnd(port)
         _log.info("fxim {name} listening on {address}", name=self.portName,
                   address=port.getHost())
         self._outcome.fire(port)
