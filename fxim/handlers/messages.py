@@ -5,6 +5,8 @@ The C{fxim.messages} family: MS, MP, MR and LRM.
 
 from typing import Any, Coroutine
 
+from twisted.internet.defer import Deferred
+
 from fxim import metrics
 from fxim.dispatch import HandlerSet, RequestContext
 from fxim.wire.requests import (
@@ -23,7 +25,9 @@ def send(context: RequestContext, request: SendMessage) -> Coroutine[Any, Any, S
 
 
 @plugin.handler(Signal.PUBLISH, SubSignal.MP)
-async def pull(context: RequestContext, request: PullMessages) -> PullResult:
+def pull(context: RequestContext, request: PullMessages) -> "Deferred[PullResult]":
+    # Callbacks, not a coroutine: read inline, the MP is answered in the
+    # turn that read it (fxim.services.messaging.MessagingService.pull).
     connection = context.connection
     config = context.server.config
     transport = getattr(connection, "transportName", None)
@@ -31,13 +35,16 @@ async def pull(context: RequestContext, request: PullMessages) -> PullResult:
     limit = config.pullMaxBytes
     if transport == "ws":
         limit = min(limit, config.maxWsPayload)
-    result = await context.server.messages.pull(context.userId, request.afterSeq,
-                                                transport, limit)
+    pulled = context.server.messages.pull(context.userId, request.afterSeq, transport, limit)
+    return pulled.addCallback(_answered, context, request.pullType)
+
+
+def _answered(result: PullResult, context: RequestContext, pullType: int) -> PullResult:
     if result.current < result.head:
         # Capped: an MN right after the reply makes every client continue;
         # its head is the next seq, since the web client pulls from head - 1.
-        notify = MessageNotify(request.pullType, result.current + 1)
-        context.server.reactor.callLater(0, _followUp, connection, notify)
+        notify = MessageNotify(pullType, result.current + 1)
+        context.server.reactor.callLater(0, _followUp, context.connection, notify)
     metrics.PULL_MESSAGES.observe(len(result.messages))
     return result
 

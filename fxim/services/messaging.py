@@ -72,6 +72,23 @@ class _Sequencer:
             self._draining = False
 
 
+def _fitted(batch, transport: Optional[str], replyLimit: int) -> PullResult:
+    """
+    The L{PullResult} of a L{PullBatch} (see L{MessagingService.pull}).
+    """
+    entries = batch.entries
+    pieces: tuple = ()
+    if transport and replyLimit and entries:
+        # Measured encoded: the reply reuses the encodings.
+        keep, pieces = fitPull([m for _, m in entries], batch.head, transport, replyLimit)
+        entries = entries[:keep]
+    if entries:
+        current = entries[-1][0]
+    else:
+        current = batch.head
+    return PullResult(tuple(m for _, m in entries), current, batch.head, pieces)
+
+
 class MessagingService:
     """
     @param store: the node's store (messages, users, friends, groups).
@@ -259,28 +276,23 @@ class MessagingService:
             if receiver != sender:
                 self._deliver(receiver, push)
 
-    async def pull(self, userId: str, afterSeq: int, transport: Optional[str] = None,
-                   replyLimit: int = 0) -> PullResult:
+    def pull(self, userId: str, afterSeq: int, transport: Optional[str] = None,
+             replyLimit: int = 0) -> "Deferred[PullResult]":
         """
         Everything in C{uid}'s inbox after C{afterSeq}, oldest first, capped
         at the configured size; C{current} is the seq of the last message
         returned, so continuing after it never skips one.
 
+        A callback on the store's L{Deferred}, not a coroutine: an online
+        device's pull is read inline (SQLite), so the whole MP runs in the
+        turn that read it, without coroutine machinery.
+
         @param transport: C{"tcp"} or C{"ws"}: also cap the result at
             C{replyLimit} bytes as that transport encodes it.
+        @return: L{Deferred} firing with the L{PullResult}.
         """
-        batch = await self.store.pullMessages(userId, max(0, afterSeq), self.config.pullMaxBytes)
-        entries = batch.entries
-        pieces: tuple = ()
-        if transport and replyLimit and entries:
-            # Measured encoded: the reply reuses the encodings.
-            keep, pieces = fitPull([m for _, m in entries], batch.head, transport, replyLimit)
-            entries = entries[:keep]
-        if entries:
-            current = entries[-1][0]
-        else:
-            current = batch.head
-        return PullResult(tuple(m for _, m in entries), current, batch.head, pieces)
+        batch = self.store.pullMessages(userId, max(0, afterSeq), self.config.pullMaxBytes)
+        return batch.addCallback(_fitted, transport, replyLimit)
 
     async def recall(self, userId: str, cid: str, messageUid: int) -> None:
         """
