@@ -168,6 +168,25 @@ def wsOverhead(current: int, head: int) -> int:
 _PIECES: Dict[str, Callable[[Any], Any]] = {"tcp": messagePiecePb, "ws": messagePieceJson}
 _OVERHEADS: Dict[str, Callable[[int, int], int]] = {"tcp": tcpOverhead, "ws": wsOverhead}
 
+#: Recent encodings per transport, by message object: the members of a
+#: group pulling one message get the same decoded object from the store
+#: (L{fxim.storage.messages.DecodedMessages}), so it is encoded once.  The
+#: object is kept beside its piece, so its id is not reused meanwhile.
+_ENCODED: Dict[str, Dict[int, Tuple[Any, Any]]] = {"tcp": {}, "ws": {}}
+_MAX_ENCODED = 4096
+
+
+def _encoded(transport: str, message: Any) -> Any:
+    cache = _ENCODED[transport]
+    found = cache.get(id(message))
+    if found is not None and found[0] is message:
+        return found[1]
+    piece = _PIECES[transport](message)
+    if len(cache) >= _MAX_ENCODED:
+        cache.clear()
+    cache[id(message)] = (message, piece)
+    return piece
+
 
 def fitPull(messages: Sequence[Any], head: int, transport: str,
             limit: int) -> Tuple[int, Tuple[Any, ...]]:
@@ -183,15 +202,14 @@ def fitPull(messages: Sequence[Any], head: int, transport: str,
         or L{pullResultJson} (WebSocket, texts), so the reply does not
         encode them again; no pieces for other transports.
     """
-    encode = _PIECES.get(transport)
-    if encode is None or not messages:
+    if transport not in _PIECES or not messages:
         return len(messages), ()
     # A TCP piece's size is its length (tag, length prefix and body).
     tcp = transport == "tcp"
     used = _OVERHEADS[transport](head, head)
     pieces: List[Any] = []
     for message in messages:
-        piece = encode(message)
+        piece = _encoded(transport, message)
         used += len(piece) if tcp else wsPieceSize(piece)
         if used > limit:
             if not pieces:

@@ -156,6 +156,41 @@ def _message(row: Sequence[Any]) -> Message:
         to=tuple(json.loads(toUsers)), localId=localId)
 
 
+class DecodedMessages:
+    """
+    The messages pulls decoded lately, by uid, so that the members of a
+    group pulling the same message share one decoded L{Message} (and so
+    one encoding of it: L{fxim.protocol.messages.fitPull}).
+
+    An entry is used only while the row still has the content type and
+    size it was decoded with.  Every in-place change of a stored message
+    (a recall, an erased account) changes its type, so a change made by
+    another node is seen at once.  Plain dict operations only (atomic
+    under the GIL): pool threads may read it too.
+
+    @ivar maxEntries: kept at most; when full it starts again empty.
+    """
+
+    def __init__(self, maxEntries: int = 4096) -> None:
+        self.maxEntries = maxEntries
+        self._entries: Dict[int, Tuple[int, int, Message]] = {}
+
+    def decode(self, row: Sequence[Any]) -> Message:
+        """
+        @param row: the L{MESSAGE_COLUMNS} of one message.
+        @return: its L{Message}, decoded or the one decoded before.
+        """
+        uid, contentType, size = row[0], row[9], row[20]
+        found = self._entries.get(uid)
+        if found is not None and found[0] == contentType and found[1] == size:
+            return found[2]
+        message = _message(row)
+        if len(self._entries) >= self.maxEntries:
+            self._entries = {}
+        self._entries[uid] = (contentType, size, message)
+        return message
+
+
 def getMessage_txn(txn: Any, d: Dialect, messageUid: int) -> Optional[Message]:
     row = one_txn(txn, d, _SELECT + " WHERE m.uid = ?", (messageUid,))
     return None if row is None else _message(row)
@@ -290,17 +325,18 @@ def getHead_txn(txn: Any, d: Dialect, userId: str) -> int:
     return 0 if row is None else row[0]
 
 
-def pullMessages_txn(txn: Any, d: Dialect, userId: str, afterSeq: int, maxBytes: int) -> PullBatch:
+def pullMessages_txn(txn: Any, d: Dialect, userId: str, afterSeq: int, maxBytes: int,
+                     decoded: Optional[DecodedMessages] = None) -> PullBatch:
     """
     Read the inbox in seq ranges of C{_PULL_CHUNK} (seqs are gapless, so a
     range bounds the rows read whatever plan the database picks), up to
     the head read first.
     """
-    return _pullTo_txn(txn, d, userId, afterSeq, maxBytes, getHead_txn(txn, d, userId))
+    return _pullTo_txn(txn, d, userId, afterSeq, maxBytes, getHead_txn(txn, d, userId), decoded)
 
 
 def pullWaiting_txn(txn: Any, d: Dialect, userId: str, afterSeq: int,
-                    maxBytes: int) -> Optional[PullBatch]:
+                    maxBytes: int, decoded: Optional[DecodedMessages] = None) -> Optional[PullBatch]:
     """
     L{pullMessages_txn} if at most L{INLINE_PULL_MESSAGES} messages are
     waiting, else L{None} (one indexed lookup: the head).
@@ -308,11 +344,12 @@ def pullWaiting_txn(txn: Any, d: Dialect, userId: str, afterSeq: int,
     head = getHead_txn(txn, d, userId)
     if head - max(afterSeq, 0) > INLINE_PULL_MESSAGES:
         return None
-    return _pullTo_txn(txn, d, userId, afterSeq, maxBytes, head)
+    return _pullTo_txn(txn, d, userId, afterSeq, maxBytes, head, decoded)
 
 
 def _pullTo_txn(txn: Any, d: Dialect, userId: str, afterSeq: int, maxBytes: int,
-                head: int) -> PullBatch:
+                head: int, decoded: Optional[DecodedMessages] = None) -> PullBatch:
+    decode = _message if decoded is None else decoded.decode
     entries: List[Tuple[int, Message]] = []
     total, after = 0, max(afterSeq, 0)
     while after < head:
@@ -325,7 +362,7 @@ def _pullTo_txn(txn: Any, d: Dialect, userId: str, afterSeq: int, maxBytes: int,
             size = row[-1]
             if entries and total + size > maxBytes:
                 return PullBatch(entries, head)
-            entries.append((row[0], _message(row[1:])))
+            entries.append((row[0], decode(row[1:])))
             total += size
         after = upTo
     return PullBatch(entries, head)
@@ -397,6 +434,8 @@ class SQLMessageStore(SQLDatabase):
         self._inflight = 0
         self._idleWaiters: List[Deferred[None]] = []
         self._closed = False
+        #: what pulls decoded lately (a group's members share it)
+        self._decoded = DecodedMessages()
         self.batches = 0
         self.batchedMessages = 0
 
@@ -497,13 +536,15 @@ class SQLMessageStore(SQLDatabase):
 
     def pullMessages(self, userId: str, afterSeq: int, maxBytes: int) -> Deferred[PullBatch]:
         if not self.readsInline:
-            return self._runRead(pullMessages_txn, userId, afterSeq, maxBytes)
+            return self._runRead(pullMessages_txn, userId, afterSeq, maxBytes, self._decoded)
 
         def big(batch: Optional[PullBatch]) -> Any:
             if batch is not None:
                 return batch
+            # A catch-up: not worth keeping its messages decoded.
             return self._runRead(pullMessages_txn, userId, afterSeq, maxBytes)
-        return self._runRead(pullWaiting_txn, userId, afterSeq, maxBytes).addCallback(big)
+        return self._runRead(pullWaiting_txn, userId, afterSeq, maxBytes,
+                             self._decoded).addCallback(big)
 
     def getHead(self, userId: str) -> Deferred[int]:
         return self._runRead(getHead_txn, userId)
