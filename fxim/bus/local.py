@@ -70,7 +70,13 @@ class LocalConnections:
         """
         @return: every connection of C{uid}, ordered by cid.
         """
-        devices = self._byUser.get(userId, {})
+        devices = self._byUser.get(userId)
+        if not devices:
+            return []
+        if len(devices) == 1:
+            # The usual case, once per receiver of every message.
+            for conns in devices.values():
+                return list(conns)
         return [c for cid in sorted(devices) for c in devices[cid]]
 
     def __iter__(self):
@@ -160,7 +166,16 @@ class LocalBus:
         return succeed(None)
 
     def deliver(self, userId, push, excludeCid=None):
-        return succeed(deliverLocally(self.local, userId, push, excludeCid))
+        return succeed(self.deliverNow(userId, push, excludeCid))
+
+    def deliverNow(self, userId, push, excludeCid=None):
+        """
+        L{deliver}, synchronously (what the messaging service calls when
+        a bus has it: one node needs no L{Deferred} per receiver).
+
+        @return: the number of connections it was sent to.
+        """
+        return deliverLocally(self.local, userId, push, excludeCid)
 
     def presenceChanged(self, userId):
         """

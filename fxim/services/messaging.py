@@ -267,6 +267,15 @@ class MessagingService:
             self._deliver(receiver, MessageNotify(PULL_NORMAL, seq), exclude)
 
     def _deliver(self, userId: str, push, excludeCid: Optional[str] = None) -> None:
+        now = getattr(self.bus, "deliverNow", None)
+        if now is not None:
+            # The embedded bus: no Deferred per receiver (a group message
+            # is thousands of deliveries).
+            try:
+                now(userId, push, excludeCid)
+            except Exception:
+                _log.failure("delivery to {uid} failed", uid=userId)
+            return
         d = ensureDeferred(self.bus.deliver(userId, push, excludeCid))
         d.addErrback(lambda f: _log.failure("delivery to {uid} failed", f, uid=userId))
 

@@ -83,7 +83,7 @@ class TurnWrittenServer(tcp.Server):
         if self.disconnecting or self._writeDisconnecting:
             FileDescriptor.startWriting(self)
         else:
-            _writerFor(self.reactor).queue(self)
+            (_writers.get(self.reactor) or _writerFor(self.reactor)).queue(self)
 
 
 def writeAtTurnEnd(port: Any) -> Any:
