@@ -303,6 +303,11 @@ def main(argv: List[str]) -> None:
     if "--" in argv:
         extra = argv[argv.index("--") + 1:]
         argv = argv[:argv.index("--")]
+    unknown = [a for a in argv if a != "--json"]
+    if unknown:
+        # -h, --help, or anything else: the usage, not a run.
+        print(__doc__.split("\n\n")[1])
+        sys.exit(0 if set(unknown) <= {"-h", "--help"} else 2)
     sys.path.insert(0, ROOT)
     from twisted.internet.defer import ensureDeferred
     from twisted.internet.task import react

@@ -176,16 +176,6 @@ _ENCODED: Dict[str, Dict[int, Tuple[Any, Any]]] = {"tcp": {}, "ws": {}}
 _MAX_ENCODED = 4096
 
 
-def _encoded(transport: str, message: Any) -> Any:
-    cache = _ENCODED[transport]
-    found = cache.get(id(message))
-    if found is not None and found[0] is message:
-        return found[1]
-    piece = _PIECES[transport](message)
-    if len(cache) >= _MAX_ENCODED:
-        cache.clear()
-    cache[id(message)] = (message, piece)
-    return piece
 
 
 def fitPull(messages: Sequence[Any], head: int, transport: str,
@@ -208,8 +198,16 @@ def fitPull(messages: Sequence[Any], head: int, transport: str,
     tcp = transport == "tcp"
     used = _OVERHEADS[transport](head, head)
     pieces: List[Any] = []
+    encode, encoded = _PIECES[transport], _ENCODED[transport]
     for message in messages:
-        piece = _encoded(transport, message)
+        found = encoded.get(id(message))
+        if found is not None and found[0] is message:
+            piece = found[1]
+        else:
+            piece = encode(message)
+            if len(encoded) >= _MAX_ENCODED:
+                encoded.clear()
+            encoded[id(message)] = (message, piece)
         used += len(piece) if tcp else wsPieceSize(piece)
         if used > limit:
             if not pieces:

@@ -38,11 +38,6 @@ class _TurnWriter:
         self._queued: Dict[TurnWrittenServer, None] = {}
         self._call: Optional[Any] = None
 
-    def queue(self, connection: "TurnWrittenServer") -> None:
-        self._queued[connection] = None
-        if self._call is None:
-            self._call = self._reactor.callLater(0, self.flush)
-
     def flush(self) -> None:
         """
         Send each queued connection's buffer; hand the ones with output
@@ -82,8 +77,11 @@ class TurnWrittenServer(tcp.Server):
     def startWriting(self) -> None:
         if self.disconnecting or self._writeDisconnecting:
             FileDescriptor.startWriting(self)
-        else:
-            (_writers.get(self.reactor) or _writerFor(self.reactor)).queue(self)
+            return
+        writer = _writers.get(self.reactor) or _writerFor(self.reactor)
+        writer._queued[self] = None
+        if writer._call is None:
+            writer._call = writer._reactor.callLater(0, writer.flush)
 
 
 def writeAtTurnEnd(port: Any) -> Any:
