@@ -7,18 +7,17 @@ change of the stored message -- made by this store or by another node --
 is pulled at once.
 """
 
-import uuid
 
 from twisted.internet import reactor
 from twisted.internet.defer import inlineCallbacks
-from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from fxim.model import ContentType, MessageContent
 from fxim.protocol import messages as protocolMessages
 from fxim.protocol.messages import fitPull
 from fxim.storage import openStore
 from fxim.storage.messages import DecodedMessages, messageValues
-from fxim.test.unit.test_storage import NO_POSTGRES, NOW, POSTGRES_DSN, dropSchema, makeMessage
+from fxim.test.unit.test_storage import NOW, makeMessage, openSharedPostgres
 
 GROUP = 1
 MEMBERS = ["alice", "bob", "carol"]
@@ -151,9 +150,4 @@ class SqliteSharedPullTests(SharedPullContract, TestCase):  # type: ignore[misc]
 class PostgresSharedPullTests(SharedPullContract, TestCase):  # type: ignore[misc]
 
     def openStore(self):
-        if not POSTGRES_DSN:
-            raise SkipTest(NO_POSTGRES)
-        if not hasattr(self, "schema"):
-            self.schema = "fxim_test_" + uuid.uuid4().hex[:12]
-            self.addCleanup(dropSchema, self.schema)
-        return openStore(reactor, POSTGRES_DSN, schema=self.schema)
+        return openSharedPostgres(self)

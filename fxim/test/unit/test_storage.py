@@ -73,6 +73,23 @@ POSTGRES_DSN = os.environ.get("FXIM_TEST_POSTGRES_DSN")
 NO_POSTGRES = "FXIM_TEST_POSTGRES_DSN is not set: no PostgreSQL to test"
 
 
+def openSharedPostgres(case):
+    """
+    Open a store on C{case}'s own PostgreSQL schema: made on the first
+    call (and dropped at cleanup); later calls open more stores on it, as
+    more nodes would.
+
+    @raise SkipTest: without a test PostgreSQL.
+    """
+    if not POSTGRES_DSN:
+        raise SkipTest(NO_POSTGRES)
+    from fxim.storage import openStore
+    if not hasattr(case, "schema"):
+        case.schema = "fxim_test_" + uuid.uuid4().hex[:12]
+        case.addCleanup(dropSchema, case.schema)
+    return openStore(reactor, POSTGRES_DSN, schema=case.schema)
+
+
 def dropSchema(schema):
     """
     Drop a test schema and everything in it.

@@ -6,11 +6,10 @@ friend request at the same time (L{fxim.interfaces.IGroupStore.changeGroup},
 L{fxim.interfaces.IFriendStore.changeFriendship}).
 """
 
-import uuid
 
 from twisted.internet import reactor
 from twisted.internet.defer import DeferredList, ensureDeferred, inlineCallbacks, succeed
-from twisted.trial.unittest import SkipTest, TestCase
+from twisted.trial.unittest import TestCase
 
 from fxim.config import Config
 from fxim.errors import ErrorCode, SignalError
@@ -18,7 +17,7 @@ from fxim.model import FriendRequest, FriendRequestStatus, GroupInfo, GroupMembe
 from fxim.services.groups import GroupService
 from fxim.services.messaging import MessagingService
 from fxim.services.social import SocialService
-from fxim.test.unit.test_storage import NO_POSTGRES, POSTGRES_DSN, dropSchema
+from fxim.test.unit.test_storage import openSharedPostgres
 
 OWNER, BOB, CAROL, DAVE, EVE, FRANK = "owner", "bob", "carol", "dave", "eve", "frank"
 
@@ -168,10 +167,4 @@ class PostgresClusterRaceTests(ClusterRaceContract, TestCase):  # type: ignore[m
     """
 
     def openStore(self):
-        if not POSTGRES_DSN:
-            raise SkipTest(NO_POSTGRES)
-        from fxim.storage import openStore
-        if not hasattr(self, "schema"):
-            self.schema = "fxim_test_" + uuid.uuid4().hex[:12]
-            self.addCleanup(dropSchema, self.schema)
-        return openStore(reactor, POSTGRES_DSN, schema=self.schema)
+        return openSharedPostgres(self)
