@@ -176,8 +176,6 @@ _ENCODED: Dict[str, Dict[int, Tuple[Any, Any]]] = {"tcp": {}, "ws": {}}
 _MAX_ENCODED = 4096
 
 
-
-
 def fitPull(messages: Sequence[Any], head: int, transport: str,
             limit: int) -> Tuple[int, Tuple[Any, ...]]:
     """
