@@ -442,12 +442,22 @@ class Dispatcher:
         # maybeDeferred runs a coroutine (an async def handler) too.
         d = maybeDeferred(handler.function, context, request)
         self.inflight += 1
-        d.addBoth(self._done)
         started = time.monotonic()
-        d.addCallbacks(self._reply, self._failed,
-                       callbackArgs=(command, incoming, ErrorCode.SUCCESS, True, started),
+        # One callback pair both ends the request and answers it.
+        d.addCallbacks(self._handled, self._handlerFailed,
+                       callbackArgs=(command, incoming, started),
                        errbackArgs=(command, connection, incoming, started))
         return d
+
+    def _handled(self, response: Any, command: Type[Command], incoming: Incoming,
+                 started: float) -> Outcome:
+        self._done(None)
+        return self._reply(response, command, incoming, ErrorCode.SUCCESS, True, started)
+
+    def _handlerFailed(self, failure: Failure, command: Type[Command], connection: Any,
+                       incoming: Incoming, started: float) -> Outcome:
+        self._done(None)
+        return self._failed(failure, command, connection, incoming, started)
 
     def _handleAnyway(self, handler: Handler, command: Type[Command], connection: Any,
                       incoming: Incoming) -> None:

@@ -3,8 +3,6 @@
 The C{fxim.messages} family: MS, MP, MR and LRM.
 """
 
-from typing import Any, Coroutine
-
 from twisted.internet.defer import Deferred
 
 from fxim import metrics
@@ -18,9 +16,9 @@ plugin = HandlerSet("fxim.messages", "send, pull, recall, history")
 
 
 @plugin.handler(Signal.PUBLISH, SubSignal.MS)
-def send(context: RequestContext, request: SendMessage) -> Coroutine[Any, Any, SendResult]:
-    # The service's coroutine itself: the dispatcher runs it (one
-    # coroutine less per message than an async wrapper).
+def send(context: RequestContext, request: SendMessage) -> "Deferred[SendResult]":
+    # The service's Deferred itself: no coroutine between the dispatcher
+    # and the store.
     return context.server.messages.send(context.userId, context.cid, request.message)
 
 

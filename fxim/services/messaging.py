@@ -9,10 +9,11 @@ messages (typing, call signalling) are never stored: they are pushed at
 once to the receivers' devices, never to the sender's own.
 """
 
-from typing import Iterable, Optional, Sequence
+from typing import Any, Iterable, Optional, Sequence
 
 import attr
-from twisted.internet.defer import Deferred, ensureDeferred, maybeDeferred
+from twisted.internet.defer import Deferred, ensureDeferred, fail, maybeDeferred, succeed
+from twisted.python.failure import Failure
 from twisted.logger import Logger
 
 from fxim.errors import ErrorCode, SignalError
@@ -49,6 +50,12 @@ class _Sequencer:
         ticket = self._issued
         self._issued += 1
         return ticket
+
+    def isNext(self, ticket: int) -> bool:
+        """
+        @return: whether C{ticket}'s work may run now, before it is handed in.
+        """
+        return ticket == self._next and not self._draining
 
     @property
     def idle(self) -> bool:
@@ -133,15 +140,21 @@ class MessagingService:
     def now(self) -> int:
         return int(self.clock.seconds() * 1000)
 
-    async def send(self, userId: str, cid: str, message: Message) -> SendResult:
+    def send(self, userId: str, cid: str, message: Message) -> "Deferred[SendResult]":
         """
         Send C{message} as C{uid} from device C{cid}.  The server sets the
         sender, uid and timestamp; a resend with the same local id returns
         the original uid and timestamp.
 
-        @raise SignalError: C{FORBIDDEN_SEND_MSG} blocked/muted sender,
-            C{IN_BLACK_LIST} blacklisted by the target, C{NOT_IN_GROUP} not a
-            group member, C{NOT_RIGHT} muted in the group, C{NOT_EXIST}
+        Callbacks on the store's L{Deferred}s, not a coroutine: with the
+        send checks cached, an MS is checked and queued for the group
+        commit in the turn that read it, and answered in the one that saw
+        it committed.  Coroutines run only the hooks, when there are any.
+
+        @return: L{Deferred} firing with the L{SendResult}, or failing with
+            L{SignalError}: C{FORBIDDEN_SEND_MSG} blocked/muted sender,
+            C{IN_BLACK_LIST} blacklisted by the target, C{NOT_IN_GROUP} not
+            a group member, C{NOT_RIGHT} muted in the group, C{NOT_EXIST}
             unknown target, C{INVALID_MESSAGE} invalid message.
         """
         # Checks of concurrent sends from one device run in parallel, but
@@ -151,11 +164,46 @@ class MessagingService:
         if sequencer is None:
             sequencer = self._sequencers[key] = _Sequencer()
         ticket = sequencer.take()
-        submitted: Deferred = Deferred()
+        conversation = message.conversation
+        turn = (userId, cid, key, sequencer, ticket)
         try:
-            conversation = message.conversation
-            context = await self.store.getSendContext(userId, conversation.type, conversation.target)
-            receivers = self._check(userId, conversation, context, message.to)
+            checked = self.store.getSendContext(userId, conversation.type, conversation.target)
+        except BaseException:
+            self._release(key, sequencer, ticket, None)
+            raise
+        known: list = []
+        checked.addBoth(known.append)
+        if not known:  # read from the store: continue when it is read
+            checked.addCallback(lambda _: known[0])
+            return checked.addCallbacks(self._checked, self._unchecked,
+                                        callbackArgs=(message, turn), errbackArgs=(turn,))
+        # Cached (the common case): no Deferred between here and the store.
+        if isinstance(known[0], Failure):
+            return fail(self._unchecked(known[0], turn))
+        try:
+            return self._checked(known[0], message, turn)
+        except BaseException:
+            return fail()
+
+    def _unchecked(self, failure, turn: tuple):
+        userId, cid, key, sequencer, ticket = turn
+        self._release(key, sequencer, ticket, None)
+        return failure
+
+    def _checked(self, context, message: Message, turn: tuple) -> "Deferred[SendResult]":
+        userId, cid, key, sequencer, ticket = turn
+        try:
+            receivers = self._check(userId, message.conversation, context, message.to)
+        except BaseException:
+            self._release(key, sequencer, ticket, None)
+            raise
+        if self.beforeSend:
+            return ensureDeferred(self._hooked(message, receivers, turn))
+        return self._submit(message, receivers, turn)
+
+    async def _hooked(self, message: Message, receivers: list, turn: tuple) -> SendResult:
+        userId, cid, key, sequencer, ticket = turn
+        try:
             for hook in self.beforeSend:
                 message = await hook(userId, cid, message)
                 if message is None:
@@ -164,23 +212,48 @@ class MessagingService:
         except BaseException:
             self._release(key, sequencer, ticket, None)
             raise
+        return await self._submit(message, receivers, turn)
+
+    def _submit(self, message: Message, receivers: list, turn: tuple) -> "Deferred[SendResult]":
+        """
+        Store C{message} once every earlier send of its device was
+        submitted (its L{_Sequencer} turn).
+        """
+        userId, cid, key, sequencer, ticket = turn
+        if sequencer.isNext(ticket):
+            # Its turn already (the common case): the store's Deferred is
+            # the request's, stored before any later send of the device.
+            stored = self._store(message, receivers, userId, cid)
+            self._release(key, sequencer, ticket, None)
+            return stored.addCallback(self._stored, userId, cid, receivers)
+        submitted: Deferred = Deferred()
 
         def submit() -> None:
-            # attr.evolve of the sender, uid and time, at a fifth of its
-            # cost: every field, in order (test_messaging checks it).
-            final = Message(message.conversation, userId, message.content,
-                            self.messageUids.next(), self.now(),
-                            message.toUser, message.to, message.localId)
-            if final.content.transparent:
-                self._pushTransparent(final, receivers, userId)
-                submitted.callback(final)
-                return
-            dedupKey = (userId, cid, final.localId) if final.localId else None
-            maybeDeferred(self.store.storeMessage, final, receivers, dedupKey,
-                          self.now()).chainDeferred(submitted)
+            self._store(message, receivers, userId, cid).chainDeferred(submitted)
 
         self._release(key, sequencer, ticket, submit)
-        stored = await submitted
+        return submitted.addCallback(self._stored, userId, cid, receivers)
+
+    def _store(self, message: Message, receivers: list, userId: str, cid: str) -> Deferred:
+        """
+        Give C{message} its sender, uid and time, and store it (or push it,
+        if transparent).
+
+        @return: L{Deferred} firing with the L{StoredMessage}, or with the
+            final L{Message} if it was pushed, not stored.
+        """
+        # attr.evolve of the sender, uid and time, at a fifth of its
+        # cost: every field, in order (test_messaging checks it).
+        final = Message(message.conversation, userId, message.content,
+                        self.messageUids.next(), self.now(),
+                        message.toUser, message.to, message.localId)
+        if final.content.transparent:
+            self._pushTransparent(final, receivers, userId)
+            return succeed(final)
+        dedupKey = (userId, cid, final.localId) if final.localId else None
+        return maybeDeferred(self.store.storeMessage, final, receivers, dedupKey, self.now())
+
+    def _stored(self, stored, userId: str, cid: str, receivers: list) -> Any:
         if isinstance(stored, Message):  # transparent: pushed, not stored
             return SendResult(stored.messageUid, stored.timestamp)
         if not stored.duplicate:
@@ -190,11 +263,16 @@ class MessagingService:
                     hook(userId, stored.message)
                 except Exception:
                     _log.failure("an after-send hook failed")
-            if self.afterStore:
-                await self._runHooks(self.afterStore, stored.message, receivers)
-            if self.afterReach:
-                await self._runHooks(self.afterReach, stored.message, receivers)
+            if self.afterStore or self.afterReach:
+                return ensureDeferred(self._afterStored(stored.message, receivers))
         return SendResult(stored.message.messageUid, stored.message.timestamp)
+
+    async def _afterStored(self, message: Message, receivers: list) -> SendResult:
+        if self.afterStore:
+            await self._runHooks(self.afterStore, message, receivers)
+        if self.afterReach:
+            await self._runHooks(self.afterReach, message, receivers)
+        return SendResult(message.messageUid, message.timestamp)
 
     def _release(self, key, sequencer: "_Sequencer", ticket: int, work) -> None:
         sequencer.ready(ticket, work)

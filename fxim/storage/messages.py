@@ -55,6 +55,8 @@ MESSAGE_COLUMNS = (
     "mentioned_targets", "size",
 )
 CONTENT_COLUMNS = MESSAGE_COLUMNS[9:]
+#: Where a message row (and L{messageValues}) has the content type.
+_TYPE_VALUE = MESSAGE_COLUMNS.index("content_type")
 _COLUMNS = ", ".join("m." + c for c in MESSAGE_COLUMNS)
 _SELECT = "SELECT %s FROM messages m" % (_COLUMNS,)
 _PULL_CHUNK = 500
@@ -180,15 +182,23 @@ class DecodedMessages:
         @param row: the L{MESSAGE_COLUMNS} of one message.
         @return: its L{Message}, decoded or the one decoded before.
         """
-        uid, contentType, size = row[0], row[9], row[20]
+        uid, contentType, size = row[0], row[_TYPE_VALUE], row[20]
         found = self._entries.get(uid)
         if found is not None and found[0] == contentType and found[1] == size:
             return found[2]
         message = _message(row)
+        self.remember(uid, contentType, size, message)
+        return message
+
+    def remember(self, uid: int, contentType: int, size: int, message: Message) -> None:
+        """
+        Keep C{message} as the decoding of the row with C{uid},
+        C{contentType} and C{size}: a message being stored, so that its
+        receivers' pulls do not decode the row just written.
+        """
         if len(self._entries) >= self.maxEntries:
             self._entries = {}
         self._entries[uid] = (contentType, size, message)
-        return message
 
 
 def getMessage_txn(txn: Any, d: Dialect, messageUid: int) -> Optional[Message]:
@@ -214,7 +224,8 @@ def _dedupKey(item: PendingStore) -> Optional[DedupKey]:
     return (key[0], key[1], key[2])
 
 
-def storeBatch_txn(txn: Any, d: Dialect, items: Sequence[PendingStore]) -> List[Outcome]:
+def storeBatch_txn(txn: Any, d: Dialect, items: Sequence[PendingStore],
+                   decoded: Optional[DecodedMessages] = None) -> List[Outcome]:
     """
     Store a batch of messages in the current transaction.
 
@@ -224,6 +235,8 @@ def storeBatch_txn(txn: Any, d: Dialect, items: Sequence[PendingStore]) -> List[
     cannot deadlock.
 
     @param items: a list of L{PendingStore}.
+    @param decoded: where to keep the stored messages as their rows'
+        decodings (a row is read only once committed).
     @return: a list with, for each item, a L{StoredMessage} or the
         exception (L{KeyError}: uid already stored) to fail it with.
     """
@@ -255,15 +268,16 @@ def storeBatch_txn(txn: Any, d: Dialect, items: Sequence[PendingStore]) -> List[
             if key not in claimed:
                 duplicates[i] = key
         candidates = [i for i in candidates if i not in duplicates]
+    rows = [messageValues(items[i].message) for i in candidates]
     inserted = {row[0] for row in insertMany_txn(
         txn, d, "INSERT INTO messages (%s)" % (", ".join(MESSAGE_COLUMNS),),
-        len(MESSAGE_COLUMNS),
-        [messageValues(items[i].message) for i in candidates],
-        "ON CONFLICT (uid) DO NOTHING RETURNING uid")}
+        len(MESSAGE_COLUMNS), rows, "ON CONFLICT (uid) DO NOTHING RETURNING uid")}
     stored = []
-    for i in candidates:
+    for i, row in zip(candidates, rows):
         if items[i].message.messageUid in inserted:
             stored.append(i)
+            if decoded is not None:
+                decoded.remember(row[0], row[_TYPE_VALUE], row[-1], items[i].message)
             continue
         results[i] = KeyError(items[i].message.messageUid)
         key = _dedupKey(items[i])
@@ -489,7 +503,7 @@ class SQLMessageStore(SQLDatabase):
         @return: L{Deferred} firing with one result (StoredMessage,
             exception or Failure) per item; it never fails.
         """
-        result = self._runWrite(storeBatch_txn, items)
+        result = self._runWrite(storeBatch_txn, items, self._decoded)
         if len(items) == 1:
             return result.addErrback(lambda f: [f])
 
@@ -506,7 +520,7 @@ class SQLMessageStore(SQLDatabase):
                 if len(results) == len(items):
                     return results
                 item = items[len(results)]
-                d = self._runWrite(storeBatch_txn, [item])
+                d = self._runWrite(storeBatch_txn, [item], self._decoded)
                 d.addCallbacks(lambda r: results.extend(r), lambda f: results.append(f))
                 return d.addCallback(step)
             return step()

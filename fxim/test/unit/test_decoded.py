@@ -12,9 +12,11 @@ from twisted.internet import reactor
 from twisted.internet.defer import inlineCallbacks
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
+import attr
+
 from fxim.model import ContentType, MessageContent
 from fxim.protocol import messages as protocolMessages
-from fxim.protocol.messages import fitPull
+from fxim.protocol.messages import SendMessageCommand, fitPull
 from fxim.storage import openStore
 from fxim.storage.messages import DecodedMessages, messageValues
 from fxim.test.unit.test_storage import NOW, makeMessage, openSharedPostgres
@@ -119,6 +121,51 @@ class SharedPullContract:
         self.assertEqual(first, message)
         for member in MEMBERS:
             self.assertIs(pulled[member][0], first)
+
+    def _wireMessages(self):
+        """
+        Messages as the TCP and WebSocket decoders build them from a client's
+        MS, with every kind of field set, then given a uid and time as the
+        messaging service does.
+        """
+        rich = makeMessage(0, target="g1", ctype=GROUP, text="hi \u4f60\u597d",
+                           data=b"\x00\xffbytes", localId=77, pushContent="push",
+                           content="{\"k\": [1, 2]}", mediaType=3,
+                           remoteMediaUrl="http://x/y", persistFlag=1,
+                           expireDuration=60, mentionedType=1,
+                           mentionedTargets=("bob", "carol"))
+        rich = attr.evolve(rich, toUser="bob", to=("bob", "carol"))
+        plain = makeMessage(0, target="g1", ctype=GROUP, text="")
+        out = []
+        for uid, (message, codec) in enumerate(
+                [(rich, "Tcp"), (rich, "Ws"), (plain, "Tcp"), (plain, "Ws")], 20):
+            encode = getattr(SendMessageCommand, "requestTo" + codec)
+            decode = getattr(SendMessageCommand, "requestFrom" + codec)
+            decoded = decode(encode(SendMessageCommand.request(message))).message
+            out.append(attr.evolve(decoded, fromUser="alice", messageUid=uid,
+                                   timestamp=NOW + uid))
+        return out
+
+    @inlineCallbacks
+    def test_storedMessageIsPulled(self):
+        """
+        A pull of a message this store stored gets the stored object itself
+        (no decoding of the row just written); a store that did not store it
+        decodes the row to an equal message, whichever decoder built it.
+        """
+        sent = self._wireMessages()
+        for message in sent:
+            yield self.store.storeMessage(message, MEMBERS, None, NOW)
+        pulled = yield self._pullAll(self.store)
+        other = yield self.openStore()
+        self.addCleanup(other.close)
+        fresh = yield self._pullAll(other)
+        for member in MEMBERS:
+            self.assertEqual(len(pulled[member]), len(sent))
+            for mine, theirs, message in zip(pulled[member], fresh[member], sent):
+                self.assertIs(mine, message)
+                self.assertIsNot(theirs, message)
+                self.assertEqual(theirs, message)
 
     @inlineCallbacks
     def test_recallSeenByNextPull(self):

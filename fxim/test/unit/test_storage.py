@@ -1505,10 +1505,10 @@ class SqliteStoreTests(TestCase):
         store = yield self.openStore(self.mktemp())
         original = messages.storeBatch_txn
 
-        def storeBatch_txn(txn, d, items):
+        def storeBatch_txn(txn, d, items, *rest):
             if any(it.message.messageUid == 13 for it in items):
                 raise RuntimeError("boom")
-            return original(txn, d, items)
+            return original(txn, d, items, *rest)
         self.patch(messages, "storeBatch_txn", storeBatch_txn)
         ds = [store.storeMessage(makeMessage(i), ["bob"], None, NOW)
               for i in range(10, 20)]

@@ -19,6 +19,7 @@ from twisted.python.threadpool import ThreadPool
 from twisted.trial.unittest import TestCase
 
 from fxim.storage import openStore
+from fxim.storage.messages import DecodedMessages
 from fxim.storage.threadpool import AcyclicThreadPool, _Call, acyclic
 from fxim.test.unit.test_storage import NOW, makeMessage
 
@@ -189,8 +190,9 @@ class AcyclicConnectionPoolTests(GcOff, TestCase):
     def test_storedMessageFreedByRefcount(self):
         """
         A message stored through the SQLite store's group commit and
-        writer thread is freed once its caller drops it: no closure cycle
-        in the write path keeps a batch alive.
+        writer thread is freed once its caller drops it and the store
+        forgets it as its row's decoding: no closure cycle in the write
+        path keeps a batch alive.
         """
         store = yield openStore(reactor, dataDir=self.mktemp())
         self.addCleanup(store.close)
@@ -200,6 +202,8 @@ class AcyclicConnectionPoolTests(GcOff, TestCase):
         self.assertEqual(sorted(stored.seqs), ["alice", "bob"])
         del message, stored
         yield _nextTurn()
+        self.assertIsNotNone(alive())  # kept for its receivers' pulls
+        store._decoded = DecodedMessages()
         self.assertIsNone(alive())
 
 
