@@ -428,7 +428,9 @@ class Dispatcher:
                     else ErrorCode.INVALID_DATA)
             return succeed(self._reply(None, command, incoming, code))
         # i10a: no NUL in any string, no deep nesting, on every backend alike.
-        refused = checkValue(request, maxItems=maxItems)
+        check = command.checkRequest
+        refused = (checkValue(request, maxItems=maxItems) if check is None
+                   else check(request, maxItems))
         if refused is not None:
             _log.info("{peer}: refusing {key}: {why}", peer=connection.peer,
                       key=self._name(incoming), why=refused)

@@ -79,6 +79,21 @@ class LocalConnections:
                 return list(conns)
         return [c for cid in sorted(devices) for c in devices[cid]]
 
+    def receiving(self, userId, excludeCid=None) -> List[object]:
+        """
+        @return: every connection of C{uid} but those of C{excludeCid},
+            ordered by cid.
+        """
+        devices = self._byUser.get(userId)
+        if not devices:
+            return []
+        if len(devices) == 1:
+            # The usual case, twice per 1:1 message: the receiver's one
+            # device, and the sender's, which sent it (so none).
+            for cid, conns in devices.items():
+                return [] if cid == excludeCid else list(conns)
+        return [c for cid in sorted(devices) if cid != excludeCid for c in devices[cid]]
+
     def __iter__(self):
         """
         Every connection.
@@ -106,9 +121,7 @@ def deliverLocally(local, userId, push, excludeCid=None):
     @return: the number of connections it was sent to.
     """
     count = 0
-    for conn in local.byUser(userId):
-        if excludeCid is not None and conn.cid == excludeCid:
-            continue
+    for conn in local.receiving(userId, excludeCid):
         try:
             conn.sendPush(push)
         except Exception:

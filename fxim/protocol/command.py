@@ -76,6 +76,9 @@ class Command:
         request's metrics label is then that code.
     @cvar refusal: C{(code, response)} answering a request refused for a
         NUL in a string or too deep nesting.
+    @cvar checkRequest: C{f(request, maxItems)} giving why a decoded request
+        is refused (see L{fxim.wire.sanitize.checkValue}, the default) or
+        L{None}: the same answer, cheaper, for a hot request's record.
     """
 
     signal: int = _PUBLISH
@@ -86,6 +89,7 @@ class Command:
     wsEmpty: str = ""
     closeUnlessAccepted: bool = False
     refusal: Tuple[int, Any] = (ErrorCode.INVALID_DATA, None)
+    checkRequest: "Optional[staticmethod[[Any, Optional[int]], Optional[str]]]" = None
 
     # server side
     requestFromTcp: "staticmethod[[bytes], Any]"

@@ -24,6 +24,7 @@ from fxim.wire.requests import (
     RecallNotify, SendMessage, SendResult, TransparentMessage,
 )
 from fxim.wire.signals import Signal, SubSignal
+from fxim.wire.sanitize import checkNothing, checkSend
 
 _MS_ACK = struct.Struct(">qq")
 
@@ -67,6 +68,7 @@ class SendMessageCommand(Command):
     subsignal = int(SubSignal.MS)
     request = SendMessage
     response = SendResult
+    checkRequest = staticmethod(checkSend)
     requestFromTcp = staticmethod(lambda body: SendMessage(messageFromPb(parsePb(pb.Message, body))))
     requestFromWs = staticmethod(lambda c: SendMessage(messageFromJson(c, False)))
     responseToTcp = staticmethod(lambda r: _MS_ACK.pack(r.messageUid, r.timestamp))
@@ -117,6 +119,7 @@ class PullMessagesCommand(Command):
     subsignal = int(SubSignal.MP)
     request = PullMessages
     response = PullResult
+    checkRequest = staticmethod(checkNothing)
     requestFromTcp = staticmethod(_mpFromTcp)
     requestFromWs = staticmethod(_mpFromWs)
     responseToTcp = staticmethod(lambda r: pullResultPb(r.messages, r.current, r.head, r.encoded))

@@ -125,6 +125,35 @@ def checkValue(value: Any, maxDepth: int = MAX_JSON_DEPTH, nul: bool = True,
     return None
 
 
+def checkSend(request: Any, maxItems: Optional[int] = None) -> Optional[str]:
+    """
+    L{checkValue} of an MS's L{fxim.wire.requests.SendMessage}, unrolled:
+    every message runs it.  Its strings are joined and searched once; a
+    value of another type (no decoder makes one) takes the general walk.
+    """
+    message = request.message
+    conversation, content = message.conversation, message.content
+    tos, mentioned = message.to, content.mentionedTargets
+    if maxItems is not None and max(len(tos), len(mentioned)) > maxItems:
+        return checkValue(request, maxItems=maxItems)
+    try:
+        text = "".join((conversation.target, message.fromUser, message.toUser,
+                        content.searchableContent, content.pushContent,
+                        content.content, content.remoteMediaUrl) + tos + mentioned)
+    except TypeError:
+        return checkValue(request, maxItems=maxItems)
+    if "\x00" in text:
+        return "NUL character in a string"
+    return None
+
+
+def checkNothing(request: Any, maxItems: Optional[int] = None) -> None:
+    """
+    The check of a request made of numbers only (MP): nothing to refuse.
+    """
+    return None
+
+
 def loadsChecked(text: Any, maxDepth: int = MAX_JSON_DEPTH) -> Any:
     """
     C{json.loads} that refuses NULs and deep nesting, and never lets a

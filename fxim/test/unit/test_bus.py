@@ -155,6 +155,24 @@ class LocalConnectionsTests(TestCase):
         self.local.add(FakeConnection("u2", "a"))
         self.assertEqual(self.local.byUser("u1"), [a, b])
 
+    def test_receiving(self):
+        """
+        C{receiving} lists the user's connections but those of the excluded
+        device, ordered by cid, with one device or several.
+        """
+        self.assertEqual(self.local.receiving("u1", "a"), [])
+        only = FakeConnection("u1", "a")
+        self.local.add(only)
+        self.assertEqual(self.local.receiving("u1", "a"), [])
+        self.assertEqual(self.local.receiving("u1", "b"), [only])
+        self.assertEqual(self.local.receiving("u1"), [only])
+        c, b, b2 = FakeConnection("u1", "c"), FakeConnection("u1", "b"), FakeConnection("u1", "b")
+        for conn in (c, b, b2):
+            self.local.add(conn)
+        self.assertEqual(self.local.receiving("u1", "a"), [b, b2, c])
+        self.assertEqual(self.local.receiving("u1", "b"), [only, c])
+        self.assertEqual(self.local.receiving("u1"), self.local.byUser("u1"))
+
     def test_remove(self):
         """
         C{remove} removes that connection only, and says if it was there.

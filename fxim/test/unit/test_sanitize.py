@@ -8,9 +8,11 @@ from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from fxim.model import Conversation, Message, MessageContent
-from fxim.wire.requests import PullUsers, SendMessage
+from fxim.protocol.messages import PullMessagesCommand, SendMessageCommand
+from fxim.wire.requests import PullMessages, PullUsers, SendMessage
 from fxim.wire.sanitize import (
-    MAX_JSON_DEPTH, InputRejected, checkValue, loadsChecked, tooManyItems,
+    MAX_JSON_DEPTH, InputRejected, checkNothing, checkSend, checkValue, loadsChecked,
+    tooManyItems,
 )
 
 
@@ -85,6 +87,77 @@ class CheckValueTests(SynchronousTestCase):
         Any JSON value gives an answer, never an exception.
         """
         checkValue(value)
+
+
+def _sendVariants():
+    """
+    An MS record with a NUL in each of its strings in turn, with a long
+    list in each of its tuples in turn, and clean: every field of the
+    message and its parts (a field added later is covered too).
+    """
+    clean = SendMessage(Message(Conversation(0, "bob"), "alice", MessageContent(
+        1, "text", mentionedTargets=("bob",)), to=("bob",), toUser="bob"))
+    yield "clean", clean
+    parts = {"message": clean.message, "conversation": clean.message.conversation,
+             "content": clean.message.content}
+    for part, record in parts.items():
+        for field in attr.fields(type(record)):
+            value = getattr(record, field.name)
+            if isinstance(value, str):
+                changed = [value + "\x00", "\x00"]
+            elif isinstance(value, tuple):
+                changed = [value + ("x\x00",), tuple("u%d" % i for i in range(20))]
+            else:
+                continue
+            for new in changed:
+                replaced = attr.evolve(record, **{field.name: new})
+                message = clean.message
+                if part == "message":
+                    message = replaced
+                else:
+                    message = attr.evolve(message, **{part: replaced})
+                yield f"{part}.{field.name}={new!r}", SendMessage(message)
+
+
+class UnrolledChecksTests(SynchronousTestCase):
+    """
+    The unrolled checks of the hot requests answer what L{checkValue} does.
+    """
+
+    def test_sendAsWalked(self):
+        """
+        L{checkSend} refuses an MS exactly when L{checkValue} does, with the
+        same answer, with and without a cap on list lengths.
+        """
+        self.assertIs(SendMessageCommand.checkRequest, checkSend)
+        seen = 0
+        for name, request in _sendVariants():
+            for cap in (None, 10):
+                self.assertEqual(checkSend(request, cap), checkValue(request, maxItems=cap),
+                                 f"{name}, maxItems={cap}")
+                seen += 1
+        self.assertGreater(seen, 20)
+
+    def test_sendOfOtherTypes(self):
+        """
+        A value of an unexpected type in an MS record is walked as
+        L{checkValue} walks it.
+        """
+        request = SendMessage(Message(Conversation(0, "bob"), "alice",
+                                      MessageContent(1, ["a\x00"])))  # type: ignore[arg-type]
+        self.assertEqual(checkSend(request), checkValue(request))
+        self.assertIsNotNone(checkSend(request))
+
+    def test_pullHasNothingToCheck(self):
+        """
+        An MP record holds numbers only, so L{checkNothing} is its check.
+        """
+        self.assertIs(PullMessagesCommand.checkRequest, checkNothing)
+        request = PullMessages(3, 0)
+        for field in attr.fields(PullMessages):
+            self.assertIsInstance(getattr(request, field.name), int)
+        self.assertIsNone(checkValue(request))
+        self.assertIsNone(checkNothing(request, 1))
 
 
 class LoadsCheckedTests(SynchronousTestCase):
