@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import attr
 from twisted.internet.defer import Deferred, fail, succeed
@@ -339,46 +339,95 @@ def getHead_txn(txn: Any, d: Dialect, userId: str) -> int:
     return 0 if row is None else row[0]
 
 
+#: The first read of every pull, in one query: the head and the first
+#: L{INLINE_PULL_MESSAGES} + 1 waiting messages (parameters: after, user,
+#: limit).  An inbox row whose message is gone has a NULL size: skipped,
+#: as the inner join of L{_pullTo_txn} skips it.
+_FIRST_ROWS = ("SELECT h.head, i.seq, %s FROM user_heads h"
+               " LEFT JOIN inboxes i ON i.uid = h.uid AND i.seq > ? AND i.seq <= h.head"
+               " LEFT JOIN messages m ON m.uid = i.message_uid"
+               " WHERE h.uid = ? ORDER BY i.seq LIMIT ?") % (_COLUMNS,)
+
+
+def _firstRows_txn(txn: Any, d: Dialect, userId: str, after: int) -> Tuple[int, List[Any]]:
+    """
+    @return: C{(head, rows)}: the user's head and the rows of L{_FIRST_ROWS}.
+    """
+    rows = all_txn(txn, d, _FIRST_ROWS, (after, userId, INLINE_PULL_MESSAGES + 1))
+    return (rows[0][0] if rows else 0), rows
+
+
+def _collect(rows: Sequence[Any], entries: List[Tuple[int, Message]], total: int,
+             maxBytes: int, decode: Callable[[Sequence[Any]], Message],
+             skip: int = 0) -> Optional[int]:
+    """
+    Append the messages of C{rows} (C{skip} columns, then the seq and the
+    L{MESSAGE_COLUMNS}) to C{entries} while they fit in C{maxBytes} (the
+    first always does).
+
+    @return: the bytes in C{entries} now, or L{None} if one did not fit.
+    """
+    for row in rows:
+        size = row[-1]
+        if size is None:
+            continue
+        if entries and total + size > maxBytes:
+            return None
+        entries.append((row[skip], decode(row[skip + 1:])))
+        total += size
+    return total
+
+
 def pullMessages_txn(txn: Any, d: Dialect, userId: str, afterSeq: int, maxBytes: int,
                      decoded: Optional[DecodedMessages] = None) -> PullBatch:
     """
-    Read the inbox in seq ranges of C{_PULL_CHUNK} (seqs are gapless, so a
-    range bounds the rows read whatever plan the database picks), up to
-    the head read first.
+    The head and the first waiting messages in one query (most pulls need
+    no other), then the rest in seq ranges of C{_PULL_CHUNK} (seqs are
+    gapless, so a range bounds the rows read whatever plan the database
+    picks), up to that head.
     """
-    return _pullTo_txn(txn, d, userId, afterSeq, maxBytes, getHead_txn(txn, d, userId), decoded)
+    decode = _message if decoded is None else decoded.decode
+    after = max(afterSeq, 0)
+    head, rows = _firstRows_txn(txn, d, userId, after)
+    entries: List[Tuple[int, Message]] = []
+    total = _collect(rows, entries, 0, maxBytes, decode, 1)
+    if total is None or len(rows) <= INLINE_PULL_MESSAGES:
+        return PullBatch(entries, head)
+    return _pullTo_txn(txn, d, userId, rows[-1][1], maxBytes, head, decoded, entries, total)
 
 
 def pullWaiting_txn(txn: Any, d: Dialect, userId: str, afterSeq: int,
                     maxBytes: int, decoded: Optional[DecodedMessages] = None) -> Optional[PullBatch]:
     """
     L{pullMessages_txn} if at most L{INLINE_PULL_MESSAGES} messages are
-    waiting, else L{None} (one indexed lookup: the head).
+    waiting, else L{None}: one indexed query.
     """
-    head = getHead_txn(txn, d, userId)
-    if head - max(afterSeq, 0) > INLINE_PULL_MESSAGES:
+    head, rows = _firstRows_txn(txn, d, userId, max(afterSeq, 0))
+    if len(rows) > INLINE_PULL_MESSAGES:
         return None
-    return _pullTo_txn(txn, d, userId, afterSeq, maxBytes, head, decoded)
+    entries: List[Tuple[int, Message]] = []
+    _collect(rows, entries, 0, maxBytes, _message if decoded is None else decoded.decode, 1)
+    return PullBatch(entries, head)
 
 
 def _pullTo_txn(txn: Any, d: Dialect, userId: str, afterSeq: int, maxBytes: int,
-                head: int, decoded: Optional[DecodedMessages] = None) -> PullBatch:
+                head: int, decoded: Optional[DecodedMessages] = None,
+                entries: Optional[List[Tuple[int, Message]]] = None,
+                total: int = 0) -> PullBatch:
     decode = _message if decoded is None else decoded.decode
-    entries: List[Tuple[int, Message]] = []
-    total, after = 0, max(afterSeq, 0)
+    if entries is None:
+        entries = []
+    after = max(afterSeq, 0)
     while after < head:
         upTo = min(after + _PULL_CHUNK, head)
         rows = all_txn(txn, d, "SELECT i.seq, %s FROM inboxes i JOIN messages m"
                        " ON m.uid = i.message_uid WHERE i.uid = ? AND i.seq > ?"
                        " AND i.seq <= ? ORDER BY i.seq" % (_COLUMNS,),
                        (userId, after, upTo))
-        for row in rows:
-            size = row[-1]
-            if entries and total + size > maxBytes:
-                return PullBatch(entries, head)
-            entries.append((row[0], decode(row[1:])))
-            total += size
-        after = upTo
+        more = _collect(rows, entries, total, maxBytes, decode)
+        if more is None:
+            break
+        total, after = more, upTo
     return PullBatch(entries, head)
 
 

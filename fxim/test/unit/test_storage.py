@@ -620,6 +620,24 @@ class MessageStoreContract(StoreContract):
         self.assertEqual(seen, list(range(1, 11)))
 
     @inlineCallbacks
+    def test_pullFromEverySeq(self):
+        """
+        From every seq -- fewer or more waiting than a pull's first read
+        holds -- a pull gives what follows it up to the cap, and the head.
+        """
+        messages = [makeMessage(i, data=b"x" * 100) for i in range(1, 41)]
+        yield gatherResults([self.put(m, ["bob"]) for m in messages])
+        cap = estimateSize(messages[0]) * 5 + 10
+        for after in range(0, 42):
+            full = yield self.store.pullMessages("bob", after, 1 << 20)
+            capped = yield self.store.pullMessages("bob", after, cap)
+            waiting = list(range(after + 1, 41))
+            self.assertEqual([s for s, _ in full.entries], waiting, after)
+            self.assertEqual([m.messageUid for _, m in full.entries], waiting, after)
+            self.assertEqual([s for s, _ in capped.entries], waiting[:5], after)
+            self.assertEqual((full.head, capped.head), (40, 40), after)
+
+    @inlineCallbacks
     def test_pullAtLeastOne(self):
         """
         A message larger than C{maxBytes} is still returned, alone.
