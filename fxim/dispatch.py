@@ -16,13 +16,14 @@ C{SERVER_ERROR}.  Only this module turns failures into wire replies.
 """
 
 import time
+from inspect import iscoroutine
 import weakref
 from typing import (
     TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Type, Union,
 )
 
 import attr
-from twisted.internet.defer import Deferred, maybeDeferred, succeed
+from twisted.internet.defer import Deferred, fail, maybeDeferred, succeed
 from twisted.logger import Logger
 from twisted.plugin import IPlugin, getPlugins
 from twisted.python.failure import Failure
@@ -442,9 +443,24 @@ class Dispatcher:
         context = RequestContext(connection, self.server, signal, subsignal,
                                  incoming.messageId, state)
         # maybeDeferred runs a coroutine (an async def handler) too.
-        d = maybeDeferred(handler.function, context, request)
         self.inflight += 1
         started = time.monotonic()
+        try:
+            result = handler.function(context, request)
+        except BaseException:
+            result = Failure()
+        if isinstance(result, Deferred):
+            d = result
+        elif isinstance(result, Failure):
+            d = fail(result)
+        elif iscoroutine(result):  # an async def handler
+            d = Deferred.fromCoroutine(result)
+        else:
+            # A plain answer (an inline pull): no Deferred but the reply's.
+            try:
+                return succeed(self._handled(result, command, incoming, started))
+            except BaseException:
+                return fail()
         # One callback pair both ends the request and answers it.
         d.addCallbacks(self._handled, self._handlerFailed,
                        callbackArgs=(command, incoming, started),

@@ -3,6 +3,8 @@
 The C{fxim.messages} family: MS, MP, MR and LRM.
 """
 
+from typing import Union
+
 from twisted.internet.defer import Deferred
 
 from fxim import metrics
@@ -23,9 +25,9 @@ def send(context: RequestContext, request: SendMessage) -> "Deferred[SendResult]
 
 
 @plugin.handler(Signal.PUBLISH, SubSignal.MP)
-def pull(context: RequestContext, request: PullMessages) -> "Deferred[PullResult]":
-    # Callbacks, not a coroutine: read inline, the MP is answered in the
-    # turn that read it (fxim.services.messaging.MessagingService.pull).
+def pull(context: RequestContext, request: PullMessages) -> "Union[PullResult, Deferred[PullResult]]":
+    # Read inline where the store can (SQLite): answered with no Deferred;
+    # else callbacks, not a coroutine (MessagingService.pullNow and pull).
     connection = context.connection
     config = context.server.config
     transport = getattr(connection, "transportName", None)
@@ -33,7 +35,11 @@ def pull(context: RequestContext, request: PullMessages) -> "Deferred[PullResult
     limit = config.pullMaxBytes
     if transport == "ws":
         limit = min(limit, config.maxWsPayload)
-    pulled = context.server.messages.pull(context.userId, request.afterSeq, transport, limit)
+    messages = context.server.messages
+    result = messages.pullNow(context.userId, request.afterSeq, transport, limit)
+    if result is not None:
+        return _answered(result, context, request.pullType)
+    pulled = messages.pull(context.userId, request.afterSeq, transport, limit)
     return pulled.addCallback(_answered, context, request.pullType)
 
 

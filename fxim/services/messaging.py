@@ -381,6 +381,20 @@ class MessagingService:
         batch = self.store.pullMessages(userId, max(0, afterSeq), self.config.pullMaxBytes)
         return batch.addCallback(_fitted, transport, replyLimit)
 
+    def pullNow(self, userId: str, afterSeq: int, transport: Optional[str] = None,
+                replyLimit: int = 0) -> Optional[PullResult]:
+        """
+        L{pull}, answered on the spot where the store can (an inline read of
+        the few messages an online device is waiting for).
+
+        @return: the L{PullResult}, or L{None}: use L{pull}.
+        """
+        now = getattr(self.store, "pullNow", None)
+        if now is None:
+            return None
+        batch = now(userId, max(0, afterSeq), self.config.pullMaxBytes)
+        return None if batch is None else _fitted(batch, transport, replyLimit)
+
     async def recall(self, userId: str, cid: str, messageUid: int) -> None:
         """
         Recall a message: its sender, or the owner or a manager of its

@@ -13,7 +13,7 @@ touch the reactor, and never begin or commit: L{SQLDatabase.runWrite} does.
 
 from __future__ import annotations
 
-from typing import Any, Callable, List, Optional, Protocol, Sequence, TypeVar
+from typing import Any, Callable, List, Optional, Protocol, Sequence, TypeVar, cast
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
@@ -37,6 +37,15 @@ class Pool(Protocol):
         ...
 
     def close(self) -> None:
+        ...
+
+
+class InlinePool(Pool, Protocol):
+    """
+    A L{Pool} that also reads on the calling thread (C{readsInline}).
+    """
+
+    def runNow(self, interaction: Callable[..., Any], *args: Any) -> Any:
         ...
 
 
@@ -102,6 +111,13 @@ def nextCounter_txn(txn: Any, d: Dialect, name: str) -> int:
                    " WHERE name = ? RETURNING value", (name,))[0]
 
 
+class ReadBusy(Exception):
+    """
+    The database was busy for a read on the calling thread
+    (L{fxim.storage.sqlite.InlineReader.runNow}): read it where it may wait.
+    """
+
+
 class SQLDatabase:
     """
     Transactions on one SQL database.
@@ -138,6 +154,15 @@ class SQLDatabase:
         explicit transaction.
         """
         return self._readPool.runInteraction(func, self.dialect, *args)
+
+    def _readNow(self, func: Callable[..., T], *args: Any) -> T:
+        """
+        Run C{func(txn, dialect, *args)} on the calling thread (only where
+        L{readsInline}).
+
+        @raise ReadBusy: if the database was busy.
+        """
+        return cast(InlinePool, self._readPool).runNow(func, self.dialect, *args)
 
     def _runWrite(self, func: Callable[..., T], *args: Any) -> Deferred[T]:
         """

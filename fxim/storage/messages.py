@@ -31,7 +31,7 @@ from fxim.model import (
     Conversation, ConversationType, FriendState, GroupMember, MemberType, Message,
     MessageContent, User,
 )
-from fxim.storage.database import SQLDatabase, all_txn, insertMany_txn, one_txn
+from fxim.storage.database import ReadBusy, SQLDatabase, all_txn, insertMany_txn, one_txn
 from fxim.storage.dialect import Dialect
 from fxim.storage.fired import fired
 from fxim.storage.friends import getFriend_txn
@@ -608,6 +608,21 @@ class SQLMessageStore(SQLDatabase):
             return self._runRead(pullMessages_txn, userId, afterSeq, maxBytes)
         return self._runRead(pullWaiting_txn, userId, afterSeq, maxBytes,
                              self._decoded).addCallback(big)
+
+    def pullNow(self, userId: str, afterSeq: int, maxBytes: int) -> Optional[PullBatch]:
+        """
+        L{pullMessages} answered on the calling thread, where reads run
+        inline and few messages are waiting (an online device following
+        its MNs): no L{Deferred}.
+
+        @return: the L{PullBatch}, or L{None}: use L{pullMessages}.
+        """
+        if not self.readsInline:
+            return None
+        try:
+            return self._readNow(pullWaiting_txn, userId, afterSeq, maxBytes, self._decoded)
+        except ReadBusy:
+            return None
 
     def getHead(self, userId: str) -> Deferred[int]:
         return self._runRead(getHead_txn, userId)

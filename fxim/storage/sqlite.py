@@ -25,7 +25,7 @@ from twisted.internet.defer import Deferred, fail, succeed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from fxim.storage.database import SQLDatabase
+from fxim.storage.database import ReadBusy, SQLDatabase
 from fxim.storage.dialect import SQLITE
 from fxim.storage.sqlstore import SQLStore
 from fxim.storage.threadpool import acyclic
@@ -94,19 +94,31 @@ class InlineReader:
         """
         if getattr(func, "__name__", None) in self.offThread:
             return self._fallback.runInteraction(func, *args)
+        try:
+            result = self.runNow(func, *args)
+        except ReadBusy:
+            return self._fallback.runInteraction(func, *args)
+        except Exception:
+            return fail()
+        return succeed(result)
+
+    def runNow(self, func: Callable[..., Any], *args: Any) -> Any:
+        """
+        @return: C{func(cursor, *args)}'s result, read on the calling thread
+            (a small read: not one of L{offThread}).
+        @raise ReadBusy: if SQLite was busy; L{runInteraction} reads it on
+            the fallback pool then.
+        """
         cursor = self._conn.cursor()
         try:
-            result = func(cursor, *args)
+            return func(cursor, *args)
         except sqlite3.OperationalError as e:
             if "locked" in str(e) or "busy" in str(e):
                 self.fallbacks += 1
-                return self._fallback.runInteraction(func, *args)
-            return fail()
-        except Exception:
-            return fail()
+                raise ReadBusy(str(e)) from None
+            raise
         finally:
             cursor.close()
-        return succeed(result)
 
     def close(self) -> None:
         self._conn.close()

@@ -266,6 +266,20 @@ class DispatcherTests(SynchronousTestCase):
         self.assertEqual(json.loads(outcome.reply.content), {"echo": {"k": 1}})
         self.assertFalse(outcome.close)
 
+    def test_plainAnswerAtOnce(self):
+        """
+        A handler's plain answer is replied to before C{dispatch} returns,
+        and the request is no longer counted in flight; so is a handler's
+        synchronous exception.
+        """
+        for value, code in (("now", 0), ("crash", 4)):
+            d = dispatchRaw(self.dispatcher, FakeConnection("tcp"), Signal.PUBLISH, SUB_A, 7,
+                            json.dumps(value).encode("utf-8"))
+            outcome = self.successResultOf(d)
+            self.assertEqual(outcome.reply.body[:1], bytes([code]))
+            self.assertEqual(self.dispatcher.inflight, 0)
+        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
+
     def test_deferredAndCoroutine(self):
         """
         Handlers may return a Deferred or a coroutine.

@@ -5,11 +5,13 @@ ones (pulls, history) on the pool's threads.
 """
 
 import os
+import sqlite3
 
 from twisted.internet import reactor
 from twisted.internet.defer import inlineCallbacks, succeed
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
+from fxim.storage.database import ReadBusy
 from fxim.storage.messages import INLINE_PULL_MESSAGES
 from fxim.storage.sqlite import InlineReader
 from fxim.test.unit.test_storage import NOW, makeMessage
@@ -62,6 +64,24 @@ class InlineReaderTests(SynchronousTestCase):
                          "inline")
         self.assertEqual(self.pool.calls, [])
 
+    def test_busyReadGoesToThePool(self):
+        """
+        A read SQLite refuses as busy raises L{ReadBusy} from C{runNow} and
+        is read on the pool by C{runInteraction}; both are counted.  Other
+        errors are raised and fail the L{Deferred}.
+        """
+        def busy(cursor, *args):
+            raise sqlite3.OperationalError("database is locked")
+
+        def broken(cursor, *args):
+            raise sqlite3.OperationalError("no such table: nothing")
+        self.assertRaises(ReadBusy, self.reader.runNow, busy)
+        self.assertEqual(self.successResultOf(self.reader.runInteraction(busy)), "pooled")
+        self.assertEqual((self.pool.calls, self.reader.fallbacks), (["busy"], 2))
+        self.assertRaises(sqlite3.OperationalError, self.reader.runNow, broken)
+        self.failureResultOf(self.reader.runInteraction(broken), sqlite3.OperationalError)
+        self.assertEqual(self.reader.runNow(getHead_txn), "inline")
+
 
 class InlinePullTests(TestCase):
     """
@@ -100,6 +120,27 @@ class InlinePullTests(TestCase):
         self.assertEqual([seq for seq, _ in batch.entries],
                          list(range(1, INLINE_PULL_MESSAGES + 1)))
         self.assertEqual(batch.head, INLINE_PULL_MESSAGES)
+        self.assertEqual(self.pooled, [])
+
+    @inlineCallbacks
+    def test_pullNow(self):
+        """
+        C{pullNow} answers a pull of few waiting messages on the calling
+        thread with the batch itself, and says L{None} -- use
+        C{pullMessages} -- for a catch-up or when SQLite is busy.
+        """
+        yield self._send(INLINE_PULL_MESSAGES + 1)
+        batch = self.store.pullNow("bob", 1, 1 << 20)
+        self.assertEqual([seq for seq, _ in batch.entries],
+                         list(range(2, INLINE_PULL_MESSAGES + 2)))
+        self.assertEqual(batch.head, INLINE_PULL_MESSAGES + 1)
+        self.assertIsNone(self.store.pullNow("bob", 0, 1 << 20))
+        reader = self.store._readPool
+
+        def busy(*args):
+            raise ReadBusy("database is locked")
+        self.patch(reader, "runNow", busy)
+        self.assertIsNone(self.store.pullNow("bob", 1, 1 << 20))
         self.assertEqual(self.pooled, [])
 
     @inlineCallbacks
