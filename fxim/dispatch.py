@@ -421,7 +421,8 @@ class Dispatcher:
                                        counted=True))
         maxItems = self._maxItems
         try:
-            request = incoming.wire.decodeRequest(command, incoming.payload, maxItems)
+            request = incoming.wire.decodeRequest(command, incoming.payload, maxItems,
+                                                  incoming.items)
         except WireError as e:
             _log.info("{peer}: malformed {key} body: {error}", peer=connection.peer,
                       key=self._name(incoming), error=str(e))

@@ -38,6 +38,8 @@ class Incoming:
     @ivar command: the L{Command} for (signal, subsignal), or L{None}.
     @ivar payload: the undecoded body (TCP bytes or WebSocket content).
     @ivar wire: the wire object it came through.
+    @ivar items: a bound on the length of the payload's lists, or -1
+        (unknown; see L{Envelope.items}).
     """
 
     signal: int
@@ -46,6 +48,7 @@ class Incoming:
     command: Optional[Type[Command]]
     payload: Any
     wire: "Wire"
+    items: int = -1
 
 
 class TcpWire:
@@ -71,7 +74,7 @@ class TcpWire:
                         self.registry.byKey.get((frame.signal, frame.subsignal)), frame.body, self)
 
     def decodeRequest(self, command: Type[Command], payload: bytes,
-                      maxItems: Optional[int] = None) -> Any:
+                      maxItems: Optional[int] = None, items: int = -1) -> Any:
         return command.decodeTcp(payload)
 
     def reply(self, command: Type[Command], messageId: int, code: int,
@@ -127,14 +130,20 @@ class WsWire:
         """
         return Incoming(envelope.signal, envelope.subsignal, envelope.messageId,
                         self.registry.byKey.get((envelope.signal, envelope.subsignal)),
-                        envelope.content, self)
+                        envelope.content, self, envelope.items)
 
     def decodeRequest(self, command: Type[Command], payload: Any,
-                      maxItems: Optional[int] = None) -> Any:
-        # i10a: long id lists are refused before they are converted.
-        refused = checkValue(payload, nul=False, maxItems=maxItems)
-        if tooManyItems(refused):
-            raise TooManyItems(refused)
+                      maxItems: Optional[int] = None, items: int = -1) -> Any:
+        """
+        @param items: a bound on the length of C{payload}'s lists (-1:
+            unknown): under C{maxItems}, they need no walk.
+        """
+        # i10a: long id lists are refused before they are converted (the
+        # depth was checked by decodeEnvelope).
+        if maxItems is not None and not 0 <= items <= maxItems:
+            refused = checkValue(payload, nul=False, maxItems=maxItems)
+            if tooManyItems(refused):
+                raise TooManyItems(refused)
         return command.decodeWs(payload)
 
     def reply(self, command: Type[Command], messageId: int, code: int,

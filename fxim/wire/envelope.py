@@ -33,12 +33,24 @@ class Envelope:
     @ivar content: for a received envelope the decoded JSON value (C{None}
         when absent or empty); for one to send, the already-encoded JSON text
         (C{""} for failure) or C{None} to omit the key.
+    @ivar items: for a received envelope whose content came as JSON text,
+        a bound on the length of any list in C{content} (its commas + 1);
+        else -1 (unknown).  Not compared.
     """
 
     signal: int
     subsignal: int = 0
     messageId: int = 0
     content: Any = None
+    items: int = attr.ib(default=-1, eq=False, repr=False)
+
+
+def _mayNest(text: str, maxDepth: int) -> bool:
+    """
+    Whether JSON C{text} may nest deeper than C{maxDepth}: only with more
+    brackets than that (counting those inside strings too).
+    """
+    return text.count("{") + text.count("[") > maxDepth
 
 
 _NO_NAMES: Mapping[Any, Any] = {}
@@ -79,10 +91,12 @@ def decodeEnvelope(text: str, pluginOrdinals: Mapping[str, int] = _NO_NAMES) -> 
         obj = json.loads(text)
     except (ValueError, RecursionError) as e:
         raise WireError(f"bad JSON: {e}") from None
-    # NULs are refused later, with a reply (see fxim.dispatch).
-    deep = checkValue(obj, MAX_JSON_DEPTH + 2, nul=False)
-    if deep is not None:
-        raise WireError(deep)
+    # NULs are refused later, with a reply (see fxim.dispatch); the depth
+    # is walked only where the brackets allow too much of it.
+    if _mayNest(text, MAX_JSON_DEPTH + 2):
+        deep = checkValue(obj, MAX_JSON_DEPTH + 2, nul=False)
+        if deep is not None:
+            raise WireError(deep)
     if not isinstance(obj, dict):
         raise WireError("envelope is not an object")
     signalName = obj.get("signal")
@@ -107,6 +121,7 @@ def decodeEnvelope(text: str, pluginOrdinals: Mapping[str, int] = _NO_NAMES) -> 
     if not isinstance(messageId, int) or isinstance(messageId, bool):
         messageId = 0
     content = obj.get("content")
+    items = -1
     if isinstance(content, str):
         if content == "":
             content = None
@@ -116,11 +131,13 @@ def decodeEnvelope(text: str, pluginOrdinals: Mapping[str, int] = _NO_NAMES) -> 
             except (ValueError, RecursionError):
                 # fastjson keeps a plain string as is; codecs reject it.
                 parsed = content
-            deep = checkValue(parsed, MAX_JSON_DEPTH, nul=False)
-            if deep is not None:
-                raise WireError(deep)
+            if _mayNest(content, MAX_JSON_DEPTH):
+                deep = checkValue(parsed, MAX_JSON_DEPTH, nul=False)
+                if deep is not None:
+                    raise WireError(deep)
+            items = content.count(",") + 1
             content = parsed
-    return Envelope(signal, subsignal, messageId & 0xFFFF, content)
+    return Envelope(signal, subsignal, messageId & 0xFFFF, content, items)
 
 
 def dumpContent(value: Any) -> str:

@@ -13,6 +13,7 @@ from fxim.errors import WireError
 from fxim.wire.envelope import (
     HEARTBEAT, Envelope, decodeEnvelope, dumpContent, encodeEnvelope, subSignalName,
 )
+from fxim.wire.sanitize import MAX_JSON_DEPTH, TooManyItems
 from fxim.wire.signals import Signal, SubSignal
 
 jsonValues = st.recursive(
@@ -52,6 +53,37 @@ class DecodeEnvelopeTests(SynchronousTestCase):
         e = decodeEnvelope('{"signal":"PUBLISH","subSignal":"FP","messageId":1,'
                            '"content":"{\\"version\\":0}"}')
         self.assertEqual(e.content, {"version": 0})
+
+    def test_depthAtTheEdge(self):
+        """
+        Nesting one level over the limit is refused, in the envelope and in
+        its content text, and at the limit it is not; brackets inside
+        strings alone never refuse.
+        """
+        def nested(levels):
+            return "[" * levels + "]" * levels
+
+        def envelope(content):
+            return json.dumps({"signal": "PUBLISH", "subSignal": "FP", "content": content})
+        self.assertEqual(decodeEnvelope(envelope(nested(MAX_JSON_DEPTH))).content,
+                         json.loads(nested(MAX_JSON_DEPTH)))
+        self.assertRaises(WireError, decodeEnvelope, envelope(nested(MAX_JSON_DEPTH + 1)))
+        outer = ('{"signal":"PUBLISH","subSignal":"FP","content":%s}'
+                 % (nested(MAX_JSON_DEPTH + 2),))
+        self.assertRaises(WireError, decodeEnvelope, outer)
+        brackets = json.dumps({"text": "[{" * 500})
+        self.assertEqual(decodeEnvelope(envelope(brackets)).content, json.loads(brackets))
+
+    def test_itemsBound(self):
+        """
+        An envelope whose content is JSON text carries a bound on its lists'
+        lengths (its commas + 1); one with an object content, none.
+        """
+        e = decodeEnvelope(json.dumps({"signal": "PUBLISH", "subSignal": "UPUI",
+                                       "content": json.dumps(["a", "b", "c"])}))
+        self.assertEqual(e.items, 3)
+        e = decodeEnvelope('{"signal":"PUBLISH","subSignal":"UPUI","content":["a","b"]}')
+        self.assertEqual(e.items, -1)
 
     def test_contentEmptyString(self):
         """
@@ -126,6 +158,39 @@ class DecodeEnvelopeTests(SynchronousTestCase):
             self.assertIsInstance(decodeEnvelope(text), Envelope)
         except WireError:
             pass
+
+
+class WsDecodeRequestTests(SynchronousTestCase):
+    """
+    L{WsWire.decodeRequest} refuses long lists before converting them, and
+    walks a payload only when its bound allows one.
+    """
+
+    def test_listsOverTheCap(self):
+        """
+        A list longer than C{maxItems} is refused whatever the bound says
+        when the bound is unknown or over the cap; under the cap the payload
+        is not walked.
+        """
+        from fxim.protocol import wire as wireModule
+        from fxim.protocol.wire import WsWire
+        from fxim.protocol.social import PullUsersCommand
+        walked = []
+        original = wireModule.checkValue
+
+        def counting(*args, **kwargs):
+            walked.append(args[0])
+            return original(*args, **kwargs)
+        self.patch(wireModule, "checkValue", counting)
+        wsWire = WsWire()
+        long = [str(i) for i in range(11)]
+        for items in (-1, 12, 40):
+            self.assertRaises(TooManyItems, wsWire.decodeRequest, PullUsersCommand, long, 10,
+                              items)
+        self.assertEqual(len(walked), 3)
+        wsWire.decodeRequest(PullUsersCommand, long[:3], 10, 3)
+        wsWire.decodeRequest(PullUsersCommand, long, None, -1)
+        self.assertEqual(len(walked), 3)
 
 
 class EncodeEnvelopeTests(SynchronousTestCase):
