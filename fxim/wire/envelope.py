@@ -33,9 +33,9 @@ class Envelope:
     @ivar content: for a received envelope the decoded JSON value (C{None}
         when absent or empty); for one to send, the already-encoded JSON text
         (C{""} for failure) or C{None} to omit the key.
-    @ivar items: for a received envelope whose content came as JSON text,
-        a bound on the length of any list in C{content} (its commas + 1);
-        else -1 (unknown).  Not compared.
+    @ivar items: for a received envelope, a bound on the length of any
+        list in C{content} (the commas + 1 of the JSON text it was parsed
+        from); else -1 (unknown).  Not compared.
     """
 
     signal: int
@@ -121,7 +121,10 @@ def decodeEnvelope(text: str, pluginOrdinals: Mapping[str, int] = _NO_NAMES) -> 
     if not isinstance(messageId, int) or isinstance(messageId, bool):
         messageId = 0
     content = obj.get("content")
-    items = -1
+    # No list is longer than the JSON text holding it has commas, plus
+    # one: the envelope's own text, or the content's text once unescaped
+    # (where an escaped comma of the envelope became a real one).
+    items = text.count(",") + 1
     if isinstance(content, str):
         if content == "":
             content = None

@@ -71,19 +71,32 @@ class DecodeEnvelopeTests(SynchronousTestCase):
         outer = ('{"signal":"PUBLISH","subSignal":"FP","content":%s}'
                  % (nested(MAX_JSON_DEPTH + 2),))
         self.assertRaises(WireError, decodeEnvelope, outer)
+        # Brackets escaped in the envelope nest once unescaped.
+        escaped = envelope(nested(MAX_JSON_DEPTH + 1)).replace("[", "\\u005b")
+        self.assertNotIn("[", escaped)
+        self.assertRaises(WireError, decodeEnvelope, escaped)
         brackets = json.dumps({"text": "[{" * 500})
         self.assertEqual(decodeEnvelope(envelope(brackets)).content, json.loads(brackets))
 
     def test_itemsBound(self):
         """
-        An envelope whose content is JSON text carries a bound on its lists'
-        lengths (its commas + 1); one with an object content, none.
+        A received envelope carries a bound on its lists' lengths: the
+        commas + 1 of the content's text, or of the envelope's when the
+        content is an array; commas escaped in the envelope count once
+        unescaped.
         """
-        e = decodeEnvelope(json.dumps({"signal": "PUBLISH", "subSignal": "UPUI",
-                                       "content": json.dumps(["a", "b", "c"])}))
-        self.assertEqual(e.items, 3)
+        text = json.dumps({"signal": "PUBLISH", "subSignal": "UPUI",
+                           "content": json.dumps(["a", "b", "c"])})
+        e = decodeEnvelope(text)
+        self.assertEqual((e.items, e.content), (3, ["a", "b", "c"]))
+        escaped = text.replace('", \\"', '"\\u002c \\"')
+        self.assertNotEqual(escaped, text)
+        self.assertEqual(escaped.count(","), 2)
+        e = decodeEnvelope(escaped)
+        self.assertEqual((e.items, e.content), (3, ["a", "b", "c"]))
         e = decodeEnvelope('{"signal":"PUBLISH","subSignal":"UPUI","content":["a","b"]}')
-        self.assertEqual(e.items, -1)
+        self.assertEqual((e.items, e.content), (4, ["a", "b"]))
+        self.assertEqual(Envelope(Signal.PUBLISH).items, -1)
 
     def test_contentEmptyString(self):
         """
