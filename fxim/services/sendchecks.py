@@ -192,6 +192,24 @@ class SendCheckCache:
             return context
         return read(userId, conversationType, target).addCallback(keep)
 
+    def lookupNow(self, userId: str, conversationType: int,
+                  target: str) -> Optional[SendContext]:
+        """
+        The send context of C{uid} writing to C{target} if it is in memory
+        (a hit, counted as L{lookup} counts it), else L{None}: no
+        L{Deferred} for the common case.
+        """
+        if self.live is not None and not self.live():
+            return None
+        if not self._wasLive:
+            return None
+        found = self._entries.get((userId, conversationType, target))
+        if found is None or found[0] <= self._clock.seconds():
+            return None
+        self._entries.move_to_end((userId, conversationType, target))
+        self.hits += 1
+        return found[1]
+
     def _put(self, key: Key, expires: float, context: SendContext) -> None:
         if self.maxEntries <= 0:
             return
@@ -324,6 +342,7 @@ def watchStore(store: Any, cache: SendCheckCache) -> SendCheckCache:
         return cache.lookup(read, userId, conversationType, target)
     getSendContext.__doc__ = read.__doc__
     store.getSendContext = getSendContext
+    store.sendContextNow = cache.lookupNow
     _watch(cache, store, WRITES)
     store.sendCheckCache = cache
     return cache

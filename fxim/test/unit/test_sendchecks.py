@@ -96,6 +96,32 @@ class CacheTests(SynchronousTestCase):
         self.assertEqual(self.reader.pending, [])
         self.assertEqual((self.cache.hits, self.cache.misses), (1, 1))
 
+    def test_lookupNow(self) -> None:
+        """
+        C{lookupNow} gives what is in memory and fresh, counted as a hit,
+        and L{None} (never a read) otherwise: before a lookup filled it,
+        after C{ttl}, after an invalidation, and while not live.
+        """
+        now = self.cache.lookupNow
+        self.assertIsNone(now("alice", 0, "bob"))
+        self.fill()
+        self.assertIs(now("alice", ConversationType.PRIVATE, "bob"), ALICE)
+        self.assertEqual((self.cache.hits, self.cache.misses), (1, 1))
+        self.clock.advance(5)
+        self.assertIsNone(now("alice", 0, "bob"))
+        self.fill()
+        self.cache.invalidate(Changes(users=("bob",)))
+        self.assertIsNone(now("alice", 0, "bob"))
+        self.fill()
+        live = [False]
+        self.cache.live = lambda: live[0]
+        self.assertIsNone(now("alice", 0, "bob"))
+        self.lookup()
+        self.reader.pending.pop().callback(ALICE)
+        live[0] = True
+        self.assertIsNone(now("alice", 0, "bob"))
+        self.assertEqual(self.reader.pending, [])
+
     def test_ttl(self) -> None:
         """
         An entry older than C{ttl} is read again.
