@@ -277,12 +277,51 @@ class RedisBus:
             if isMN:
                 self._owe(userId)
             return count
+        publishes = self._publishPush(userId, push, excludeCid, devices, isMN)
+        if not publishes:
+            return count
+        sent = yield gatherResults(publishes)
+        return count + sum(sent)
+
+    def deliverNow(self, userId, push, excludeCid=None):
+        """
+        L{deliver} without a L{Deferred} to wait for (what the messaging
+        service calls when a bus has it): while C{uid}'s device list is
+        cached, the local connections get C{push} at once and the other
+        nodes' are published to; else L{deliver} runs, its failures
+        logged.
+
+        @return: the number of local connections it was sent to, or
+            L{None} if the device list had to be read.
+        """
+        devicesNow = getattr(self.directory, "devicesNow", None)
+        devices = devicesNow(userId) if devicesNow is not None else None
+        if devices is None:
+            self.deliver(userId, push, excludeCid).addErrback(
+                lambda f: _log.failure("delivery to {uid} failed", f, uid=userId))
+            return None
+        count = deliverLocally(self.local, userId, push, excludeCid)
+        isMN = isinstance(push, MessageNotify)
+        if isMN and self.catchUp is not None:
+            for conn in self.local.byUser(userId):
+                self.catchUp.notified(conn, push)
+        self._publishPush(userId, push, excludeCid, devices, isMN)
+        return count
+
+    def _publishPush(self, userId, push, excludeCid, devices, isMN):
+        """
+        Publish C{push} to the nodes other than this one holding a device
+        of C{uid} in C{devices} (but C{excludeCid}).
+
+        @return: a L{Deferred} per node, firing with the devices sent to
+            (0 if publishing failed: logged, and an MN owed).
+        """
         byNode = {}
         for presence in devices:
             if presence.nodeId != self.nodeId and presence.cid != excludeCid:
                 byNode.setdefault(presence.nodeId, []).append(presence)
         if not byNode:
-            return count
+            return []
         neutral = self._pushes.encode(push)
         publishes = []
         for nodeId in sorted(byNode):
@@ -296,8 +335,7 @@ class RedisBus:
                               (lambda: self._owe(userId)) if isMN else None)
             d.addCallback(_sentTo, len(targets))
             publishes.append(d)
-        sent = yield gatherResults(publishes)
-        return count + sum(sent)
+        return publishes
 
     @inlineCallbacks
     def kick(self, userId, cid, keep=None):

@@ -338,6 +338,18 @@ class RedisDirectory:
             spoiled[0] = True
         self._devices.pop(userId, None)
 
+    def devicesNow(self, userId: str) -> Optional[Tuple[Presence, ...]]:
+        """
+        C{uid}'s devices if their list is cached and fresh (what
+        L{devicesOf} would answer without Redis), else L{None}.
+        """
+        if not self.live():
+            return None
+        cached = self._devices.get(userId)
+        if cached is not None and cached[0] > self._reactor.seconds():
+            return cached[1]
+        return None
+
     def devicesOf(self, userId: str) -> Deferred[List[Presence]]:
         now = self._reactor.seconds()
         if not self.live():

@@ -487,3 +487,29 @@ class DeviceCacheTests(RedisBusTests):
                       "u1" in self.nodeA.directory._devices)
         devices = yield self.nodeA.directory.devicesOf("u1")
         self.assertEqual([p.cid for p in devices], ["c1", "c2"])
+
+    @inlineCallbacks
+    def test_deliverNow(self):
+        """
+        C{deliverNow} reads the device list first when it is not cached (no
+        count), delivering as C{deliver} does; once cached, local devices
+        get the push before it returns and remote ones through Redis,
+        without a read.
+        """
+        here = yield self.connect(self.nodeA, self.localA, "u1", "a")
+        there = yield self.connect(self.nodeB, self.localB, "u1", "b")
+        self.assertIsNone(self.nodeA.directory.devicesNow("u1"))
+        self.assertIsNone(self.nodeA.bus.deliverNow("u1", "first"))
+        self.assertEqual(here.pushes, ["first"])
+        yield waitFor(lambda: there.raw)
+        self.assertEqual(there.raw, ["first"])
+        # Once the announcements have settled, a lookup is cached.
+        yield waitFor(lambda: self.nodeA.directory.devicesOf("u1") and
+                      self.nodeA.directory.devicesNow("u1") is not None)
+        self.assertEqual(self.nodeA.bus.deliverNow("u1", "second"), 1)
+        self.assertEqual(here.pushes, ["first", "second"])
+        yield waitFor(lambda: len(there.raw) == 2)
+        self.assertEqual(there.raw, ["first", "second"])
+        self.assertEqual(self.nodeA.bus.deliverNow("u1", "third", excludeCid="b"), 1)
+        yield sleep(0.1)
+        self.assertEqual(len(there.raw), 2)
