@@ -183,12 +183,22 @@ class DecodedMessages:
         @return: its L{Message}, decoded or the one decoded before.
         """
         uid, contentType, size = row[0], row[_TYPE_VALUE], row[20]
-        found = self._entries.get(uid)
-        if found is not None and found[0] == contentType and found[1] == size:
-            return found[2]
+        found = self.cached(uid, contentType, size)
+        if found is not None:
+            return found
         message = _message(row)
         self.remember(uid, contentType, size, message)
         return message
+
+    def cached(self, uid: int, contentType: int, size: int) -> Optional[Message]:
+        """
+        @return: the message decoded for the row with C{uid} while it had
+            C{contentType} and C{size}, or L{None}.
+        """
+        found = self._entries.get(uid)
+        if found is not None and found[0] == contentType and found[1] == size:
+            return found[2]
+        return None
 
     def remember(self, uid: int, contentType: int, size: int, message: Message) -> None:
         """
@@ -396,18 +406,57 @@ def pullMessages_txn(txn: Any, d: Dialect, userId: str, afterSeq: int, maxBytes:
     return _pullTo_txn(txn, d, userId, rows[-1][1], maxBytes, head, decoded, entries, total)
 
 
+#: L{_FIRST_ROWS} with only what finds a message among the decoded ones.
+_FIRST_KEYS = _FIRST_ROWS.replace(_COLUMNS, "m.uid, m.content_type, m.size", 1)
+
+
 def pullWaiting_txn(txn: Any, d: Dialect, userId: str, afterSeq: int,
                     maxBytes: int, decoded: Optional[DecodedMessages] = None) -> Optional[PullBatch]:
     """
     L{pullMessages_txn} if at most L{INLINE_PULL_MESSAGES} messages are
     waiting, else L{None}: one indexed query.
+
+    With C{decoded}, that query reads only each message's uid, type and
+    size, and the messages not decoded already are read by uid (an
+    online device's pull mostly finds what was just stored).
     """
-    head, rows = _firstRows_txn(txn, d, userId, max(afterSeq, 0))
+    after = max(afterSeq, 0)
+    if decoded is None:
+        head, rows = _firstRows_txn(txn, d, userId, after)
+        if len(rows) > INLINE_PULL_MESSAGES:
+            return None
+        entries: List[Tuple[int, Message]] = []
+        _collect(rows, entries, 0, maxBytes, _message, 1)
+        return PullBatch(entries, head)
+    rows = all_txn(txn, d, _FIRST_KEYS, (after, userId, INLINE_PULL_MESSAGES + 1))
     if len(rows) > INLINE_PULL_MESSAGES:
         return None
-    entries: List[Tuple[int, Message]] = []
-    _collect(rows, entries, 0, maxBytes, _message if decoded is None else decoded.decode, 1)
-    return PullBatch(entries, head)
+    picked: List[Tuple[int, int, Optional[Message]]] = []
+    missing: List[int] = []
+    total = 0
+    for _, seq, uid, contentType, size in rows:
+        if size is None:
+            continue
+        if picked and total + size > maxBytes:
+            break
+        message = decoded.cached(uid, contentType, size)
+        if message is None:
+            missing.append(uid)
+        picked.append((seq, uid, message))
+        total += size
+    found: Dict[int, Message] = {}
+    if missing:
+        found = {row[0]: decoded.decode(row) for row in all_txn(
+            txn, d, _SELECT + " WHERE m.uid IN (%s)" % (", ".join("?" * len(missing)),),
+            missing)}
+    entries = []
+    for seq, uid, message in picked:
+        if message is None:
+            message = found.get(uid)
+            if message is None:  # deleted since the first query
+                continue
+        entries.append((seq, message))
+    return PullBatch(entries, rows[0][0] if rows else 0)
 
 
 def _pullTo_txn(txn: Any, d: Dialect, userId: str, afterSeq: int, maxBytes: int,

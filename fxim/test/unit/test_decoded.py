@@ -53,6 +53,19 @@ class DecodedMessagesTests(SynchronousTestCase):
         self.assertIsNot(again, first)
         self.assertEqual(again.content.type, ContentType.RECALL)
 
+    def test_cached(self):
+        """
+        C{cached} gives a remembered message only for its uid, type and
+        size.
+        """
+        decoded = DecodedMessages()
+        message = makeMessage(5)
+        decoded.remember(5, 1, 100, message)
+        self.assertIs(decoded.cached(5, 1, 100), message)
+        self.assertIsNone(decoded.cached(5, 80, 100))
+        self.assertIsNone(decoded.cached(5, 1, 101))
+        self.assertIsNone(decoded.cached(6, 1, 100))
+
     def test_bounded(self):
         """
         It keeps at most C{maxEntries} messages.
@@ -166,6 +179,27 @@ class SharedPullContract:
                 self.assertIs(mine, message)
                 self.assertIsNot(theirs, message)
                 self.assertEqual(theirs, message)
+
+    @inlineCallbacks
+    def test_pullsOfAnotherStore(self):
+        """
+        A store that decoded none of the messages (another node's) pulls
+        the same entries, capped or not, from every seq, as the store that
+        stored them; and again once it has decoded some of them.
+        """
+        sent = [makeMessage(i, target="g1", ctype=GROUP, data=b"d" * 50 * i)
+                for i in range(30, 48)]
+        for message in sent:
+            yield self.store.storeMessage(message, MEMBERS, None, NOW)
+        other = yield self.openStore()
+        self.addCleanup(other.close)
+        for rounds in range(2):
+            for after in range(0, len(sent) + 1):
+                for cap in (1 << 20, 2000):
+                    mine = yield self.store.pullMessages("bob", after, cap)
+                    theirs = yield other.pullMessages("bob", after, cap)
+                    self.assertEqual(theirs.entries, mine.entries, (rounds, after, cap))
+                    self.assertEqual(theirs.head, mine.head)
 
     @inlineCallbacks
     def test_recallSeenByNextPull(self):
