@@ -232,13 +232,20 @@ class MessagingService:
         if sequencer.isNext(ticket):
             # Its turn already (the common case): the store's Deferred is
             # the request's, stored before any later send of the device.
-            stored = self._store(message, receivers, userId, cid)
-            self._release(key, sequencer, ticket, None)
+            try:
+                stored = self._store(message, receivers, userId, cid)
+            finally:
+                self._release(key, sequencer, ticket, None)
             return stored.addCallback(self._stored, userId, cid, receivers)
         submitted: Deferred = Deferred()
 
         def submit() -> None:
-            self._store(message, receivers, userId, cid).chainDeferred(submitted)
+            try:
+                stored = self._store(message, receivers, userId, cid)
+            except BaseException:
+                submitted.errback()
+            else:
+                stored.chainDeferred(submitted)
 
         self._release(key, sequencer, ticket, submit)
         return submitted.addCallback(self._stored, userId, cid, receivers)
