@@ -263,12 +263,7 @@ class RedisBus:
         to once their node's channel had a subscriber; failures to reach
         Redis are logged, not raised.
         """
-        count = deliverLocally(self.local, userId, push, excludeCid)
-        isMN = isinstance(push, MessageNotify)
-        if isMN and self.catchUp is not None:
-            # The sender's own device (excluded) knows its message too.
-            for conn in self.local.byUser(userId):
-                self.catchUp.notified(conn, push)
+        count, isMN = self._deliverHere(userId, push, excludeCid)
         try:
             devices = yield self.directory.devicesOf(userId)
         except Exception as e:
@@ -300,13 +295,24 @@ class RedisBus:
             self.deliver(userId, push, excludeCid).addErrback(
                 lambda f: _log.failure("delivery to {uid} failed", f, uid=userId))
             return None
+        count, isMN = self._deliverHere(userId, push, excludeCid)
+        self._publishPush(userId, push, excludeCid, devices, isMN)
+        return count
+
+    def _deliverHere(self, userId, push, excludeCid):
+        """
+        Send C{push} to C{uid}'s connections on this node (but
+        C{excludeCid}'s), and tell the catch-up of an MN.
+
+        @return: C{(connections sent to, whether it is an MN)}.
+        """
         count = deliverLocally(self.local, userId, push, excludeCid)
         isMN = isinstance(push, MessageNotify)
         if isMN and self.catchUp is not None:
+            # The sender's own device (excluded) knows its message too.
             for conn in self.local.byUser(userId):
                 self.catchUp.notified(conn, push)
-        self._publishPush(userId, push, excludeCid, devices, isMN)
-        return count
+        return count, isMN
 
     def _publishPush(self, userId, push, excludeCid, devices, isMN):
         """

@@ -124,7 +124,7 @@ def decodeEnvelope(text: str, pluginOrdinals: Mapping[str, int] = _NO_NAMES) -> 
     # No list is longer than the JSON text holding it has commas, plus
     # one: the envelope's own text, or the content's text once unescaped
     # (where an escaped comma of the envelope became a real one).
-    items = text.count(",") + 1
+    items = -1
     if isinstance(content, str):
         if content == "":
             content = None
@@ -140,6 +140,8 @@ def decodeEnvelope(text: str, pluginOrdinals: Mapping[str, int] = _NO_NAMES) -> 
                     raise WireError(deep)
             items = content.count(",") + 1
             content = parsed
+    if items < 0:
+        items = text.count(",") + 1
     return Envelope(signal, subsignal, messageId & 0xFFFF, content, items)
 
 
