@@ -1,7 +1,8 @@
 # -*- test-case-name: fxim.test.unit.test_storage -*-
 """
 The PostgreSQL store (C{--database postgresql://user@host:port/db}), via
-psycopg2 in an L{adbapi.ConnectionPool}.
+psycopg2 in an L{adbapi.ConnectionPool}.  Reads run in autocommit mode on the
+same connections (L{AutocommitReads}).
 
 Several fxim nodes may share one database: per-user seqs come from
 C{user_heads} rows locked by C{INSERT ... ON CONFLICT DO UPDATE ...
@@ -13,7 +14,7 @@ C{synchronous_commit=on} an acked message survives a crash or power loss.
 from __future__ import annotations
 
 import re
-from typing import Any, List, Optional
+from typing import Any, Callable, List, Optional, TypeVar
 
 from twisted.enterprise import adbapi
 from twisted.internet.defer import Deferred
@@ -27,6 +28,45 @@ from fxim.storage.threadpool import acyclic
 
 _log = Logger()
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+T = TypeVar("T")
+
+
+class AutocommitReads:
+    """
+    The read side of a PostgreSQL pool: each read runs on one of the
+    pool's connections switched to autocommit for its duration, so it is
+    one round trip per statement instead of C{BEGIN}, the statements and
+    C{COMMIT}.
+
+    This reads nothing differently: at PostgreSQL's default C{READ
+    COMMITTED} every statement of a transaction takes its own snapshot
+    anyway, and reads take no locks to hold.  What a store runs as a read
+    must write nothing: in autocommit each of its statements would commit
+    on its own.
+    """
+
+    def __init__(self, pool: adbapi.ConnectionPool) -> None:
+        self._pool = pool
+
+    def runInteraction(self, interaction: Callable[..., T], *args: Any) -> Deferred[T]:
+        return self._pool.runWithConnection(_autocommitted, interaction, *args)
+
+    def close(self) -> None:
+        """
+        Nothing: the connections are the write pool's, closed with it.
+        """
+
+
+def _autocommitted(conn: Any, interaction: Callable[..., T], *args: Any) -> T:
+    # adbapi's Connection hands attribute reads to the driver's connection,
+    # so the method (not an assignment to .autocommit) reaches it.
+    conn.set_session(autocommit=True)
+    cursor = conn.cursor()
+    try:
+        return interaction(cursor, *args)
+    finally:
+        cursor.close()
+        conn.set_session(autocommit=False)
 
 
 def openPostgres(reactor: Any, dsn: str, schema: Optional[str] = None, poolSize: int = 4,
@@ -59,7 +99,7 @@ def openPostgres(reactor: Any, dsn: str, schema: Optional[str] = None, poolSize:
         cp_openfun=openfun, cp_reactor=reactor, cp_noisy=False))
     from fxim.storage.quietpool import QuietConnection
     pool.connectionFactory = QuietConnection
-    store = SQLStore(POSTGRES, pool, maxInflight=maxInflight)
+    store = SQLStore(POSTGRES, pool, AutocommitReads(pool), maxInflight=maxInflight)
 
     def migrated(applied: List[int]) -> SQLStore:
         if applied:

@@ -1620,3 +1620,52 @@ class PostgresStoreTests(TestCase):
         self.assertEqual(sorted(r.duplicate for r in results), [False, True])
         self.assertEqual(results[0].message, results[1].message)
         self.assertEqual((yield nodeA.getHead("bob")), 1)
+
+
+class AutocommitReadsTests(TestCase):
+    """
+    Reads on PostgreSQL run in autocommit (one round trip per statement);
+    writes on the same connections still run in one transaction.
+    """
+
+    @inlineCallbacks
+    def setUp(self):
+        self.store = yield openSharedPostgres(self)
+        self.addCleanup(lambda: self.store.close())
+
+    def status(self, txn, d, sql):
+        txn.execute(sql)
+        return txn.connection.get_transaction_status()
+
+    @inlineCallbacks
+    def test_readsOutsideATransaction(self):
+        """
+        A read's statement leaves no transaction open; a write's does,
+        until it commits -- on every connection of the pool, reads and
+        writes taking turns.
+        """
+        import psycopg2.extensions as ext
+        for _ in range(3):
+            reads = yield gatherResults([self.store._runRead(self.status, "SELECT 1")
+                                         for _ in range(8)])
+            self.assertEqual(set(reads), {ext.TRANSACTION_STATUS_IDLE})
+            writes = yield gatherResults([self.store._runWrite(self.status, "SELECT 1")
+                                          for _ in range(8)])
+            self.assertEqual(set(writes), {ext.TRANSACTION_STATUS_INTRANS})
+
+    @inlineCallbacks
+    def test_failedWriteAfterReadRollsBack(self):
+        """
+        A write failing after its first statement leaves nothing behind,
+        also on a connection that served reads before.
+        """
+        def failing(txn, d):
+            txn.execute("INSERT INTO counters (name, value) VALUES ('x', 1)")
+            raise ValueError("after the insert")
+        for _ in range(4):
+            yield self.store._runRead(self.status, "SELECT 1")
+            yield self.assertFailure(self.store._runWrite(failing), ValueError)
+        rows = yield self.store._runRead(
+            lambda txn, d: (txn.execute("SELECT count(*) FROM counters WHERE name = 'x'"),
+                            txn.fetchone())[1])
+        self.assertEqual(rows, (0,))
