@@ -342,6 +342,7 @@ def buildNode(config: Config, reactor: Any, store: Any, presence: Presence,
     readiness.add("database", databaseCheck(store))
     if presence.redis is not None:
         readiness.add("redis", presence.redis.ping)
+        bus.outages = outages
 
     settings = SettingService(settingStoreFor(store), bus, reactor)
     outbox = openOutbox(store)

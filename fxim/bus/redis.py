@@ -38,6 +38,7 @@ from typing import Optional, Set
 
 from twisted.internet.defer import ensureDeferred, gatherResults, inlineCallbacks, succeed
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from fxim.bus.local import deliverLocally, kickLocally
@@ -98,6 +99,10 @@ class RedisBus:
         #: once Redis answers again.
         self._owed: Set[Optional[str]] = set()
         self._owedCall = None
+        #: The node's L{fxim.health.OutageLog} (set by the node): a failed
+        #: lookup or publish per delivery is noted there, one line per
+        #: outage interval, instead of a warning each.
+        self.outages = None
         #: Seconds between attempts to announce owed catch-ups.
         self.owedRetryInterval = 1.0
         #: op -> C{f(message)}: more announcements of the cluster channel
@@ -246,8 +251,7 @@ class RedisBus:
             C{message}, 0 if publishing failed.
         """
         def failed(f):
-            _log.warn("Publishing to {channel}: {error}", channel=channel,
-                      error=f.getErrorMessage())
+            self._redisFailed(f, "publishing to %s" % (channel,))
             if onFailure is not None:
                 onFailure()
             return 0
@@ -266,9 +270,8 @@ class RedisBus:
         count, isMN = self._deliverHere(userId, push, excludeCid)
         try:
             devices = yield self.directory.devicesOf(userId)
-        except Exception as e:
-            _log.warn("Looking up devices of {uid}: {error}", uid=userId,
-                      error=e)
+        except Exception:
+            self._redisFailed(Failure(), "looking up devices of %s" % (userId,))
             if isMN:
                 self._owe(userId)
             return count
@@ -277,6 +280,16 @@ class RedisBus:
             return count
         sent = yield gatherResults(publishes)
         return count + sum(sent)
+
+    def _redisFailed(self, failure, what):
+        """
+        Report a Redis operation of one delivery that failed.
+        """
+        if self.outages is not None:
+            self.outages.failed("redis", failure.value, what)
+        else:
+            _log.warn("Redis: {what} failed: {error}", what=what,
+                      error=failure.getErrorMessage())
 
     def deliverNow(self, userId, push, excludeCid=None):
         """

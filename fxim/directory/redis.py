@@ -153,6 +153,14 @@ class RedisDirectory:
         # forget(uid); only that user's changes spoil a lookup.
         self._epoch = 0
         self._inflight: Dict[str, List[List[bool]]] = {}
+        # uid -> the newest lookup in flight (its spoiled flag, its epoch,
+        # the callers waiting for its answer): a lookup asked for while one
+        # that nothing spoiled is in flight waits for that one's answer
+        # instead of asking Redis again, as a cache hit would have served
+        # it.  Without this, every delivery to a user whose entry just ran
+        # out read Redis until the first answer came back: thousands of
+        # reads per second under load, and more load the slower the node.
+        self._sharing: Dict[str, Tuple[List[bool], int, List[Deferred[List[Presence]]]]] = {}
         #: How long another node's liveness is trusted without asking Redis.
         self.aliveCacheSeconds = min(1.0, ttl / 4)
 
@@ -360,6 +368,12 @@ class RedisDirectory:
             if cached is not None and cached[0] > now:
                 # Every delivery asks: answer without a generator.
                 return succeed(list(cached[1]))
+            sharing = self._sharing.get(userId)
+            if (sharing is not None and self.deviceCacheSeconds and not sharing[0][0]
+                    and sharing[1] == self._epoch):
+                waiter: Deferred[List[Presence]] = Deferred()
+                sharing[2].append(waiter)
+                return waiter
         return self._readDevices(userId, now)
 
     @inlineCallbacks
@@ -367,10 +381,18 @@ class RedisDirectory:
         epoch, spoiled = self._epoch, [False]
         lookups = self._inflight.setdefault(userId, [])
         lookups.append(spoiled)
+        waiting: List[Deferred[List[Presence]]] = []
+        self._sharing[userId] = (spoiled, epoch, waiting)
         try:
             key = self._userKey(userId)
             entries = yield self._call(self._redis.hgetall(key))
             live = (yield self._live(key, userId, entries)) if entries else []
+        except BaseException:
+            failure = Failure()
+            self._stopSharing(userId, spoiled)
+            for waiter in waiting:
+                waiter.errback(failure)
+            raise
         finally:
             lookups[:] = [flag for flag in lookups if flag is not spoiled]
             if not lookups:
@@ -381,7 +403,19 @@ class RedisDirectory:
             if len(self._devices) > 100_000:
                 self._devices.clear()
             self._devices[userId] = (now + self.deviceCacheSeconds, tuple(live))
+        self._stopSharing(userId, spoiled)
+        for waiter in waiting:
+            waiter.callback(list(live))
         return live
+
+    def _stopSharing(self, userId: str, spoiled: List[bool]) -> None:
+        """
+        No more callers join the lookup with flag C{spoiled} (a newer one
+        may have taken its place).
+        """
+        sharing = self._sharing.get(userId)
+        if sharing is not None and sharing[0] is spoiled:
+            del self._sharing[userId]
 
     @inlineCallbacks
     def lookup(self, userId: str, cid: str) -> Generator[Deferred[Any], Any, Optional[Presence]]:

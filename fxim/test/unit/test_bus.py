@@ -9,7 +9,8 @@ import time
 
 import attr
 
-from twisted.internet.defer import inlineCallbacks
+from twisted.internet.defer import TimeoutError, fail, gatherResults, inlineCallbacks
+from twisted.logger import Logger
 from twisted.trial.unittest import TestCase
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
@@ -20,7 +21,7 @@ from fxim.interfaces import IConnection, IDeliveryBus
 from fxim.protocol.neutral import NeutralPushes
 from fxim.protocol.registry import BUILTIN
 from fxim.test.unit.test_directory import (
-    RedisFixtureMixin, SKIP_REDIS, TEST_INTERVAL, TEST_TTL, sleep,
+    RedisFixtureMixin, SKIP_REDIS, TEST_INTERVAL, TEST_TTL, realReactor, sleep,
 )
 
 
@@ -321,6 +322,29 @@ class RedisBusTests(RedisFixtureMixin, TestCase):
         L{RedisBus} provides L{IDeliveryBus}.
         """
         self.assertTrue(verifyObject(IDeliveryBus, self.nodeA.bus))
+
+    @inlineCallbacks
+    def test_lookupFailuresOneLine(self):
+        """
+        Deliveries whose device lookup fails (Redis timing out) are noted
+        in the node's outage log: one line for a hundred of them, and each
+        delivery still reaches the local devices.
+        """
+        from fxim.health import OutageLog
+        lines = []
+        outages = OutageLog(realReactor(), log=Logger(observer=lines.append))
+        self.nodeA.bus.outages = outages
+        self.patch(self.nodeA.directory, "devicesOf",
+                   lambda userId: fail(TimeoutError(10.0, "Deferred")))
+        conn = FakeConnection("u1", "c1")
+        self.localA.add(conn)
+        counts = yield gatherResults([self.nodeA.bus.deliver("u1", "p%d" % i)
+                                      for i in range(100)])
+        self.assertEqual(counts, [1] * 100)
+        self.assertEqual(len(conn.pushes), 100)
+        self.assertEqual(outages.counts, {"redis": 100})
+        self.assertEqual(len(lines), 1)
+        self.assertIn("looking up devices of u1", lines[0]["what"])
 
     @inlineCallbacks
     def test_deliverToOtherNode(self):

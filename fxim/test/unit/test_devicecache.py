@@ -7,7 +7,7 @@ lists are cached far longer than the tests run, so only an announcement
 or the bypass can explain a fresh answer.
 """
 
-from twisted.internet.defer import inlineCallbacks
+from twisted.internet.defer import Deferred, gatherResults, inlineCallbacks
 from twisted.trial.unittest import TestCase
 
 from fxim.bus.local import LocalConnections
@@ -145,3 +145,114 @@ class OverlapTests(TwoNodes):
         C{forget} of another user during the lookup: cached.
         """
         self.assertTrue((yield self._lookupDuring(lambda directory: directory.forget("u2"))))
+
+
+class _CountingRedis:
+    """
+    A Redis connection's stand-in that counts C{HGETALL}s (the device-list
+    reads) and can hold their answers back.
+
+    @ivar held: when a list, every C{HGETALL} answers through a
+        L{Deferred} appended to it instead of Redis.
+    """
+
+    def __init__(self, redis):
+        self._redis = redis
+        self.reads = 0
+        self.held = None
+
+    def hgetall(self, key):
+        self.reads += 1
+        if self.held is not None:
+            d = Deferred()
+            self.held.append(d)
+            return d
+        return self._redis.hgetall(key)
+
+    def __getattr__(self, name):
+        return getattr(self._redis, name)
+
+
+class SharedLookupTests(TwoNodes):
+    """
+    Lookups of one user while a read of its list is in flight wait for
+    that read instead of reading Redis again, unless the user's presence
+    (or everything) changed since the read began.
+    """
+
+    @inlineCallbacks
+    def setUp(self):
+        yield TwoNodes.setUp(self)
+        yield self.connectB("u1", "c1")
+        yield self.cachedOnA("u1")
+        self.directory = self.nodeA.directory
+        self.counting = _CountingRedis(self.directory._redis)
+        self.patch(self.directory, "_redis", self.counting)
+        del self.directory._devices["u1"]
+
+    @inlineCallbacks
+    def test_oneRead(self):
+        """
+        Fifty lookups in a row while the first reads Redis: one read, the
+        same answer for all, each its own list.
+        """
+        ds = [self.directory.devicesOf("u1") for _ in range(50)]
+        self.assertFalse(ds[0].called)
+        answers = yield gatherResults(ds)
+        self.assertEqual(self.counting.reads, 1)
+        self.assertEqual({tuple(p.cid for p in a) for a in answers}, {("c1",)})
+        self.assertEqual(len({id(a) for a in answers}), 50)
+        self.assertEqual(self.directory._sharing, {})
+        self.assertIn("u1", self.directory._devices)
+
+    @inlineCallbacks
+    def test_changeStartsANewRead(self):
+        """
+        After C{forget(uid)} (its presence changed) or C{forgetAll()}, a
+        lookup reads Redis itself: the read in flight may predate the
+        change.  Another user's change does not matter.
+        """
+        first = self.directory.devicesOf("u1")
+        self.directory.forget("u2")
+        self.directory.devicesOf("u1")
+        self.assertEqual(self.counting.reads, 1)
+        self.directory.forget("u1")
+        second = self.directory.devicesOf("u1")
+        self.assertEqual(self.counting.reads, 2)
+        self.directory.forgetAll()
+        third = self.directory.devicesOf("u1")
+        self.assertEqual(self.counting.reads, 3)
+        answers = yield gatherResults([first, second, third])
+        self.assertEqual([[p.cid for p in a] for a in answers], [["c1"]] * 3)
+        self.assertEqual(self.directory._sharing, {})
+
+    @inlineCallbacks
+    def test_failureReachesEveryone(self):
+        """
+        A read that fails fails every lookup that waited for it; the next
+        lookup reads again.
+        """
+        self.counting.held = []
+        ds = [self.directory.devicesOf("u1") for _ in range(3)]
+        self.assertEqual(self.counting.reads, 1)
+        self.counting.held[0].errback(RuntimeError("redis went away"))
+        for d in ds:
+            yield self.assertFailure(d, RuntimeError)
+        self.assertEqual(self.directory._sharing, {})
+        self.counting.held = None
+        devices = yield self.directory.devicesOf("u1")
+        self.assertEqual([p.cid for p in devices], ["c1"])
+        self.assertEqual(self.counting.reads, 2)
+
+    def test_uncachedNotShared(self):
+        """
+        Without a device cache (C{deviceCache} 0: announcements may not
+        reach every node), every lookup reads Redis.
+        """
+        self.directory.deviceCacheSeconds = 0
+        self.counting.held = []
+        self.directory.devicesOf("u1")
+        self.directory.devicesOf("u1")
+        self.assertEqual(self.counting.reads, 2)
+        for d in self.counting.held:
+            d.callback({})
