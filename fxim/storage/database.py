@@ -147,6 +147,9 @@ class SQLDatabase:
         #: Whether small reads run on the calling thread (the read pool
         #: says so: L{fxim.storage.sqlite.InlineReader}).
         self.readsInline: bool = getattr(self._readPool, "readsInline", False)
+        #: Where single statements may run without a thread (the read pool
+        #: says so: L{fxim.storage.postgres.AutocommitReads}), or L{None}.
+        self.queries: Optional[Any] = getattr(self._readPool, "queries", None)
 
     def _runRead(self, func: Callable[..., T], *args: Any) -> Deferred[T]:
         """

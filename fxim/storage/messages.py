@@ -431,7 +431,26 @@ def pullWaiting_txn(txn: Any, d: Dialect, userId: str, afterSeq: int,
     rows = all_txn(txn, d, _FIRST_KEYS, (after, userId, INLINE_PULL_MESSAGES + 1))
     if len(rows) > INLINE_PULL_MESSAGES:
         return None
-    picked: List[Tuple[int, int, Optional[Message]]] = []
+    picked, missing = _pickDecoded(rows, maxBytes, decoded)
+    found: Sequence[Any] = ()
+    if missing:
+        found = all_txn(txn, d, _missingQuery(len(missing)), missing)
+    return _pickedBatch(rows, picked, found, decoded)
+
+
+#: A message picked for a pull: its seq, uid and decoding (L{None}: to read).
+Picked = Tuple[int, int, Optional[Message]]
+
+
+def _pickDecoded(rows: Sequence[Any], maxBytes: int,
+                 decoded: DecodedMessages) -> Tuple[List[Picked], List[int]]:
+    """
+    The messages of L{_FIRST_KEYS} C{rows} that fit in C{maxBytes}, as
+    found among the C{decoded} ones.
+
+    @return: C{(picked, uids of the picked messages to read)}.
+    """
+    picked: List[Picked] = []
     missing: List[int] = []
     total = 0
     for _, seq, uid, contentType, size in rows:
@@ -444,15 +463,27 @@ def pullWaiting_txn(txn: Any, d: Dialect, userId: str, afterSeq: int,
             missing.append(uid)
         picked.append((seq, uid, message))
         total += size
-    found: Dict[int, Message] = {}
-    if missing:
-        found = {row[0]: decoded.decode(row) for row in all_txn(
-            txn, d, _SELECT + " WHERE m.uid IN (%s)" % (", ".join("?" * len(missing)),),
-            missing)}
+    return picked, missing
+
+
+def _missingQuery(count: int) -> str:
+    """
+    The statement reading C{count} messages by uid (C{?} placeholders).
+    """
+    return _SELECT + " WHERE m.uid IN (%s)" % (", ".join("?" * count),)
+
+
+def _pickedBatch(rows: Sequence[Any], picked: List[Picked], found: Sequence[Any],
+                 decoded: DecodedMessages) -> PullBatch:
+    """
+    The L{PullBatch} of L{_pickDecoded}'s C{picked} messages, those not
+    decoded taken from the message rows C{found}.
+    """
+    byUid: Dict[int, Message] = {row[0]: decoded.decode(row) for row in found}
     entries = []
     for seq, uid, message in picked:
         if message is None:
-            message = found.get(uid)
+            message = byUid.get(uid)
             if message is None:  # deleted since the first query
                 continue
         entries.append((seq, message))
@@ -648,6 +679,8 @@ class SQLMessageStore(SQLDatabase):
 
     def pullMessages(self, userId: str, afterSeq: int, maxBytes: int) -> Deferred[PullBatch]:
         if not self.readsInline:
+            if self.queries is not None and self.queries.available():
+                return self._pullWithoutThread(userId, afterSeq, maxBytes)
             return self._runRead(pullMessages_txn, userId, afterSeq, maxBytes, self._decoded)
 
         def big(batch: Optional[PullBatch]) -> Any:
@@ -657,6 +690,32 @@ class SQLMessageStore(SQLDatabase):
             return self._runRead(pullMessages_txn, userId, afterSeq, maxBytes)
         return self._runRead(pullWaiting_txn, userId, afterSeq, maxBytes,
                              self._decoded).addCallback(big)
+
+    def _pullWithoutThread(self, userId: str, afterSeq: int, maxBytes: int) -> Deferred[PullBatch]:
+        """
+        L{pullWaiting_txn}'s queries on L{queries} (PostgreSQL's
+        asynchronous connections); a catch-up of more messages, or a pull
+        those connections could not run, goes to the thread pool.
+        """
+        from fxim.storage.pgasync import Unavailable
+        queries, decoded, q = self.queries, self._decoded, self.dialect.q
+        assert queries is not None
+
+        def onThread(reason: Any = None) -> Deferred[PullBatch]:
+            if reason is not None:
+                reason.trap(Unavailable)
+            return self._runRead(pullMessages_txn, userId, afterSeq, maxBytes, decoded)
+
+        def first(rows: List[Any]) -> Any:
+            if len(rows) > INLINE_PULL_MESSAGES:
+                return onThread()
+            picked, missing = _pickDecoded(rows, maxBytes, decoded)
+            if not missing:
+                return _pickedBatch(rows, picked, (), decoded)
+            return queries.query(q(_missingQuery(len(missing))), missing).addCallback(
+                lambda found: _pickedBatch(rows, picked, found, decoded))
+        d = queries.query(q(_FIRST_KEYS), (max(afterSeq, 0), userId, INLINE_PULL_MESSAGES + 1))
+        return d.addCallback(first).addErrback(onThread)
 
     def pullNow(self, userId: str, afterSeq: int, maxBytes: int) -> Optional[PullBatch]:
         """

@@ -22,6 +22,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from fxim.storage.dialect import POSTGRES
+from fxim.storage.pgasync import AsyncQueries
 from fxim.storage.pgdriver import registerDriver
 from fxim.storage.sqlstore import SQLStore
 from fxim.storage.threadpool import acyclic
@@ -45,16 +46,25 @@ class AutocommitReads:
     on its own.
     """
 
-    def __init__(self, pool: adbapi.ConnectionPool) -> None:
+    def __init__(self, pool: adbapi.ConnectionPool, queries: Optional[AsyncQueries] = None) -> None:
+        """
+        @param queries: where single statements may run without a thread
+            (an online device's pull: L{fxim.storage.messages}), or
+            L{None}.
+        """
         self._pool = pool
+        self.queries = queries
 
     def runInteraction(self, interaction: Callable[..., T], *args: Any) -> Deferred[T]:
         return self._pool.runWithConnection(_autocommitted, interaction, *args)
 
     def close(self) -> None:
         """
-        Nothing: the connections are the write pool's, closed with it.
+        Close the asynchronous connections (the others are the write
+        pool's, closed with it).
         """
+        if self.queries is not None:
+            self.queries.close()
 
 
 def _autocommitted(conn: Any, interaction: Callable[..., T], *args: Any) -> T:
@@ -67,6 +77,21 @@ def _autocommitted(conn: Any, interaction: Callable[..., T], *args: Any) -> T:
     finally:
         cursor.close()
         conn.set_session(autocommit=False)
+
+
+def asyncQueries(reactor: Any, dsn: str, schema: Optional[str] = None) -> Optional[AsyncQueries]:
+    """
+    Asynchronous connections to C{dsn} (in C{schema}), or L{None} if the
+    driver has none (then every read runs on the pool).
+    """
+    import psycopg2
+    if not hasattr(psycopg2.extensions, "POLL_OK"):
+        return None
+    options = {"options": "-c search_path=%s" % (schema,)} if schema is not None else {}
+
+    def connect() -> Any:
+        return psycopg2.connect(dsn, async_=True, **options)
+    return AsyncQueries(reactor, connect)
 
 
 def openPostgres(reactor: Any, dsn: str, schema: Optional[str] = None, poolSize: int = 4,
@@ -99,7 +124,8 @@ def openPostgres(reactor: Any, dsn: str, schema: Optional[str] = None, poolSize:
         cp_openfun=openfun, cp_reactor=reactor, cp_noisy=False))
     from fxim.storage.quietpool import QuietConnection
     pool.connectionFactory = QuietConnection
-    store = SQLStore(POSTGRES, pool, AutocommitReads(pool), maxInflight=maxInflight)
+    store = SQLStore(POSTGRES, pool, AutocommitReads(pool, asyncQueries(reactor, dsn, schema)),
+                     maxInflight=maxInflight)
 
     def migrated(applied: List[int]) -> SQLStore:
         if applied:
