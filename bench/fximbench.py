@@ -14,8 +14,10 @@ file.  See bench/README.md and docs/performance.md.
 CPU split on this 2-core box: the server under test (fxim node, relay or
 bare server) is pinned to CPU 0; this orchestrator (and its HTTP login
 threads) and the load-generator worker processes (bench/loadgen.py) are
-pinned to CPU 1.  PostgreSQL and Redis (--backend postgres) are not
-pinned.
+pinned to CPU 1.  PostgreSQL and Redis (--backend postgres) are pinned to
+CPU 1 too (every core in the cluster part of the nodes scenario): unpinned,
+they ran on the server's core at times, and the same run gave figures 2x
+apart.
 """
 
 import argparse
@@ -38,6 +40,15 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 
 SERVER_CPU, CLIENT_CPU = {0}, {1}
+#: Whether PostgreSQL and Redis run on CLIENT_CPU (set once found).
+BACKENDS_PINNED = [False]
+
+
+def backendsWhere():
+    """
+    Where PostgreSQL and Redis ran, for a table's title.
+    """
+    return "on CPU 1 with the load" if BACKENDS_PINNED[0] else "unpinned"
 LOGIN_CODE = "556677"
 #: Server options for every benchmark node: the per-connection request
 #: rate limiter and the idle timeouts are lifted so that they measure the
@@ -200,6 +211,22 @@ class Backends:
         if self.postgres is None or self.redis is None:
             raise RuntimeError(f"PostgreSQL (pid {self.postgres}) or Redis (pid {self.redis}) not "
                                "found by port in /proc: cannot count the backends' CPU")
+
+    def pin(self, cpus):
+        """
+        Run PostgreSQL (the postmaster, its backends, and those it forks
+        later) and every thread of Redis on C{cpus}.
+
+        @return: whether every process could be pinned.
+        """
+        ok = True
+        for pid in [self.postgres, self.redis] + childPids(self.postgres):
+            try:
+                for task in os.listdir(f"/proc/{pid}/task"):
+                    os.sched_setaffinity(int(task), cpus)
+            except OSError:
+                ok = False
+        return ok
 
     def cpu(self):
         """
@@ -799,7 +826,7 @@ def pairsScenario(opts, transport):
     table(f"pairs{'' if transport == 'tcp' else '-ws'}: {n} {transport.upper()} sender/receiver pairs, "
           f"window {window}, {count} msgs/sender, {fx['ms_bytes']}-byte {unit}; every message stored, "
           f"MN-notified, MP-pulled; server on CPU 0, 2 load workers + orchestrator on CPU 1"
-          + ("; PostgreSQL and Redis unpinned" if postgres else ""), header, rows)
+          + (f"; PostgreSQL and Redis {backendsWhere()}" if postgres else ""), header, rows)
     ok = checkedLine(runs)
     goals = [goal(f"goal 2, {transport.upper()} embedded: msgs/server-CPU-s",
                   embedded["msgs_per_server_cpu_s"], GOAL_PAIRS[transport])]
@@ -1344,6 +1371,8 @@ def scenario_nodes(opts, results):
         # Tokens must verify on every node: one signing key for the cluster.
         key = os.path.join(node.dataDir, "hmac.key")
         nodes = []
+        backends = Backends()
+        backends.pin(set(range(ncpu)))  # the nodes take every core
         try:
             for i in range(k):
                 nodes.append(Node("postgres", dsn=dsn, redisPrefix=prefix, cpus={i % ncpu},
@@ -1359,6 +1388,8 @@ def scenario_nodes(opts, results):
                 x.stop()
             for w in workers:
                 os.sched_setaffinity(w.pid, CLIENT_CPU)
+            if BACKENDS_PINNED[0]:
+                backends.pin(CLIENT_CPU)
     finally:
         for w in workers:
             w.stop()
@@ -1374,7 +1405,8 @@ def scenario_nodes(opts, results):
                  out["cluster"]["p99_ms"] / out["one"]["p99_ms"], "", "", "", "", "",
                  out["cluster"]["msgs_per_server_cpu_s"] / out["one"]["msgs_per_server_cpu_s"]))
     table(f"nodes: {n} TCP pairs, window {window}, {count} msgs/sender on PostgreSQL + Redis: one node "
-          f"vs {k} nodes sharing them (PostgreSQL and Redis unpinned)",
+          f"vs {k} nodes sharing them (PostgreSQL and Redis {backendsWhere()} for one node, on "
+          f"every CPU for {k})",
           ["nodes", "msgs/s", "p50 ms", "p99 ms", "delivered", "dups", "lost", "nodes' CPU",
            "client CPU", "msgs/node-CPU-s"], rows)
     ok = checkedLine({"1 node": out["one"], f"{k} nodes": out["cluster"]})
@@ -1441,6 +1473,8 @@ def main():
     if opts.backend == "postgres":
         backends = Backends()
         roots += [backends.postgres, backends.redis]
+        # Off the server's core: with the load generators.
+        results["meta"]["backends_pinned"] = BACKENDS_PINNED[0] = backends.pin(CLIENT_CPU)
     for name in scenarios:
         t0, load0 = time.time(), os.getloadavg()[0]
         others = Contention(roots)

@@ -13,6 +13,8 @@ touch the reactor, and never begin or commit: L{SQLDatabase.runWrite} does.
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any, Callable, List, Optional, Protocol, Sequence, TypeVar, cast
 
 from twisted.internet.defer import Deferred, succeed
@@ -65,11 +67,20 @@ def all_txn(txn: Any, d: Dialect, sql: str, args: Sequence[Any] = ()) -> List[An
     return txn.fetchall()
 
 
+#: C{insertMany_txn}'s head: the table and its columns.
+_INSERT_HEAD = re.compile(r"^INSERT INTO (\w+) \(([\w, ]+)\)$")
+
+#: From how many rows C{insertMany_txn} sends them as one JSON parameter
+#: where the dialect can (L{Dialect.jsonRows}).
+JSON_ROWS_FROM = 8
+
+
 def insertMany_txn(txn: Any, d: Dialect, head: str, columns: int,
                    rows: Sequence[Sequence[Any]], tail: str = "") -> List[Any]:
     """
     Insert C{rows} with multi-row C{VALUES} statements, as few as the
-    dialect's parameter limit allows.
+    dialect's parameter limit allows -- or, on PostgreSQL, from one JSON
+    parameter (L{Dialect.jsonRows}).
 
     @param head: C{"INSERT INTO table (a, b)"}.
     @param columns: the number of values per row.
@@ -77,6 +88,11 @@ def insertMany_txn(txn: Any, d: Dialect, head: str, columns: int,
         C{RETURNING ...}).
     @return: every row returned (with a C{RETURNING} tail).
     """
+    if d.jsonRows and len(rows) >= JSON_ROWS_FROM:
+        named = _INSERT_HEAD.match(head)
+        if named is not None:
+            return _insertJson_txn(txn, head, named.group(1),
+                                   [c.strip() for c in named.group(2).split(",")], rows, tail)
     out: List[Any] = []
     per = max(1, d.maxParams // columns)
     one = "(" + ", ".join(["?"] * columns) + ")"
@@ -87,6 +103,26 @@ def insertMany_txn(txn: Any, d: Dialect, head: str, columns: int,
         if "RETURNING" in tail:
             out.extend(txn.fetchall())
     return out
+
+
+def _insertJson_txn(txn: Any, head: str, table: str, names: List[str],
+                    rows: Sequence[Sequence[Any]], tail: str) -> List[Any]:
+    """
+    C{insertMany_txn} on PostgreSQL: the rows as one JSON array of
+    objects, made rows of C{table}'s type by C{json_populate_recordset}
+    (each value through its column's input function, so C{bytes} are sent
+    in bytea's hex form).
+
+    psycopg2 quotes every parameter of a statement on the calling thread,
+    about 2 us each: a batch of 380 messages has some 11,000, 22 ms of a
+    node's CPU.  One JSON text is dumped in C and quoted once.
+    """
+    payload = json.dumps(
+        [{n: ("\\x" + v.hex() if type(v) is bytes else v) for n, v in zip(names, row)}
+         for row in rows], ensure_ascii=False, separators=(",", ":"))
+    txn.execute("%s SELECT %s FROM json_populate_recordset(NULL::%s, %%s) %s" % (
+        head, ", ".join(names), table, tail), (payload,))
+    return txn.fetchall() if "RETURNING" in tail else []
 
 
 def upsert(table: str, keys: Sequence[str], columns: Sequence[str], where: str = "") -> str:

@@ -25,6 +25,8 @@ class Dialect:
     @cvar maxParams: bound parameters allowed in one statement.
     @cvar begin: the statement that starts a write transaction, or C{""}
         when the driver begins one itself.
+    @cvar jsonRows: whether many rows are inserted from one JSON parameter
+        (C{json_populate_recordset}) rather than a parameter per value.
     @cvar q: C{q(sql)} is C{sql} with the driver's placeholders.  It runs
         once per statement, so it is no Python function of ours: C{str}
         (the identity) where the driver takes C{?}, a cache of the
@@ -35,6 +37,7 @@ class Dialect:
     forUpdate = ""
     maxParams = 30000
     begin = ""
+    jsonRows = False
     q: Callable[[str], str] = staticmethod(str)
 
     def lockMigrations(self, txn: Any) -> None:
@@ -102,6 +105,7 @@ class PostgresDialect(Dialect):
 
     name = "postgres"
     forUpdate = " FOR UPDATE"
+    jsonRows = True
     # A hit is answered by the cache alone; a text is translated once.
     q = staticmethod(lru_cache(maxsize=1024)(_pgPlaceholders))
     #: Arbitrary key of the advisory lock held while migrating.

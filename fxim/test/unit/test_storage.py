@@ -1669,3 +1669,63 @@ class AutocommitReadsTests(TestCase):
             lambda txn, d: (txn.execute("SELECT count(*) FROM counters WHERE name = 'x'"),
                             txn.fetchone())[1])
         self.assertEqual(rows, (0,))
+
+
+class JsonRowsTests(TestCase):
+    """
+    On PostgreSQL, C{insertMany_txn} sends many rows as one JSON parameter:
+    every kind of value arrives as the driver's own parameters would have
+    sent it.
+    """
+
+    ROWS = [("it's \"quoted\" \\ back\\slash %s %%", 2 ** 62, -5, bytes(range(256)), None),
+            ("emoji \U0001F600 \u2028 \t\n", 0, 2 ** 31 - 1, b"", "x"),
+            ("", -(2 ** 63), 0, b"\x00\\x", "")] * 4
+
+    @inlineCallbacks
+    def setUp(self):
+        self.store = yield openSharedPostgres(self)
+        self.addCleanup(lambda: self.store.close())
+        yield self.store._runWrite(lambda txn, d: txn.execute(
+            "CREATE TABLE json_rows (t TEXT NOT NULL, b BIGINT PRIMARY KEY, i INTEGER,"
+            " data BYTEA, n TEXT)"))
+
+    def insert(self, rows, tail=""):
+        from fxim.storage.database import insertMany_txn
+        return self.store._runWrite(lambda txn, d: insertMany_txn(
+            txn, d, "INSERT INTO json_rows (t, b, i, data, n)", 5, rows, tail))
+
+    def read(self):
+        return self.store._runRead(lambda txn, d: (
+            txn.execute("SELECT t, b, i, data, n FROM json_rows ORDER BY b"),
+            [(t, b, i, bytes(data), n) for t, b, i, data, n in txn.fetchall()])[1])
+
+    @inlineCallbacks
+    def test_sameRows(self):
+        """
+        Twelve rows (JSON) and the same values as three (one parameter
+        each) store the same, and C{RETURNING} answers for each row.
+        """
+        from fxim.storage.database import JSON_ROWS_FROM
+        self.assertGreaterEqual(len(self.ROWS), JSON_ROWS_FROM)
+        rows = [(t, b + k, i, data, n) for k, (t, b, i, data, n) in enumerate(self.ROWS)]
+        returned = yield self.insert(rows, "ON CONFLICT DO NOTHING RETURNING b")
+        self.assertEqual(sorted(r[0] for r in returned), sorted(r[1] for r in rows))
+        stored = yield self.read()
+        self.assertEqual(stored, sorted(rows, key=lambda r: r[1]))
+        yield self.store._runWrite(lambda txn, d: txn.execute("DELETE FROM json_rows"))
+        yield self.insert(rows[:3])
+        self.assertEqual((yield self.read()), sorted(rows[:3], key=lambda r: r[1]))
+
+    @inlineCallbacks
+    def test_conflictTail(self):
+        """
+        C{ON CONFLICT ... DO UPDATE ... RETURNING} (the heads' upsert) sees
+        the JSON rows as it sees C{VALUES}.
+        """
+        rows = [(t, b + k, i, data, n) for k, (t, b, i, data, n) in enumerate(self.ROWS)]
+        yield self.insert(rows)
+        again = [("new", b, 1, b"", None) for _, b, _, _, _ in rows]
+        returned = yield self.insert(again, "ON CONFLICT (b) DO UPDATE SET t = excluded.t"
+                                            " RETURNING b, t")
+        self.assertEqual(sorted(returned), sorted((b, "new") for _, b, _, _, _ in rows))
