@@ -32,6 +32,7 @@ from fxim.model import (
     MessageContent, User,
 )
 from fxim.storage.database import ReadBusy, SQLDatabase, all_txn, insertMany_txn, one_txn
+from fxim.storage.pgasync import Unavailable
 from fxim.storage.dialect import Dialect
 from fxim.storage.fired import fired
 from fxim.storage.friends import getFriend_txn
@@ -697,7 +698,6 @@ class SQLMessageStore(SQLDatabase):
         asynchronous connections); a catch-up of more messages, or a pull
         those connections could not run, goes to the thread pool.
         """
-        from fxim.storage.pgasync import Unavailable
         queries, decoded, q = self.queries, self._decoded, self.dialect.q
         assert queries is not None
 

@@ -124,9 +124,12 @@ class AsyncQueries:
                 _log.info("Asynchronous PostgreSQL reads paused (the pool reads meanwhile): "
                           "{error}", error=" ".join(str(error).split()))
             self._retryAt = self._reactor.seconds() + RETRY_AFTER
+        self._failWaiting(str(error))
+
+    def _failWaiting(self, why: str) -> None:
         waiting, self._waiting = self._waiting, deque()
         for _, _, d in waiting:
-            d.errback(Unavailable(str(error)))
+            d.errback(Unavailable(why))
 
     def close(self) -> None:
         """
@@ -136,9 +139,7 @@ class AsyncQueries:
         conns, self._all, self._idle = self._all, [], []
         for conn in conns:
             conn.close()
-        waiting, self._waiting = self._waiting, deque()
-        for _, _, d in waiting:
-            d.errback(Unavailable("closed"))
+        self._failWaiting("closed")
 
 
 class _Connection:
@@ -184,7 +185,7 @@ class _Connection:
         self._poll()
 
     def connectionLost(self, reason: Failure) -> None:
-        self._fail(reason.value)
+        self._lost(reason.value)
 
     def run(self, sql: str, args: Sequence[Any], d: Deferred[List[Any]]) -> None:
         self._query = d
@@ -192,7 +193,7 @@ class _Connection:
             self._cursor = self._raw.cursor()
             self._cursor.execute(sql, args)
         except Exception as e:
-            self._failed(e)
+            self._driverError(e)
             return
         self._poll()
 
@@ -202,7 +203,7 @@ class _Connection:
         try:
             state = self._raw.poll()
         except Exception as e:
-            self._failed(e)
+            self._driverError(e)
             return
         if self._cursor is None and state != _POLL_OK and self._raw.fileno() != self._socket:
             # Connecting moved on to another address: watch its socket.
@@ -246,7 +247,7 @@ class _Connection:
         else:
             d.callback(result)
 
-    def _failed(self, error: BaseException) -> None:
+    def _driverError(self, error: BaseException) -> None:
         """
         The statement or the connection failed: a statement's error fails
         that query only; a broken connection is dropped.
@@ -256,9 +257,9 @@ class _Connection:
             cursor, self._cursor = self._cursor, False
             self._done(d, cursor, Failure(error))
             return
-        self._fail(error)
+        self._lost(error)
 
-    def _fail(self, error: BaseException) -> None:
+    def _lost(self, error: BaseException) -> None:
         if self._open:
             d = self._close()
             self._owner._broken(self, error)
