@@ -79,14 +79,12 @@ def _autocommitted(conn: Any, interaction: Callable[..., T], *args: Any) -> T:
         conn.set_session(autocommit=False)
 
 
-def asyncQueries(reactor: Any, dsn: str, schema: Optional[str] = None) -> Optional[AsyncQueries]:
+def asyncQueries(reactor: Any, dsn: str, schema: Optional[str] = None) -> AsyncQueries:
     """
-    Asynchronous connections to C{dsn} (in C{schema}), or L{None} if the
-    driver has none (then every read runs on the pool).
+    Asynchronous connections to C{dsn} (in C{schema}); psycopg2 and
+    psycopg2cffi both have them.
     """
     import psycopg2
-    if not hasattr(psycopg2.extensions, "POLL_OK"):
-        return None
     options = {"options": "-c search_path=%s" % (schema,)} if schema is not None else {}
 
     def connect() -> Any:
