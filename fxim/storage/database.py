@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Callable, List, Optional, Protocol, Sequence, TypeVar, cast
+from typing import Any, Callable, Iterable, List, Optional, Protocol, Sequence, TypeVar, cast
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
@@ -117,12 +117,20 @@ def _insertJson_txn(txn: Any, head: str, table: str, names: List[str],
     about 2 us each: a batch of 380 messages has some 11,000, 22 ms of a
     node's CPU.  One JSON text is dumped in C and quoted once.
     """
-    payload = json.dumps(
+    txn.execute("%s SELECT %s FROM json_populate_recordset(NULL::%s, %%s) %s" % (
+        head, ", ".join(names), table, tail), (jsonRowsParam(names, rows),))
+    return txn.fetchall() if "RETURNING" in tail else []
+
+
+def jsonRowsParam(names: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """
+    @return: C{rows} as the JSON parameter of C{json_populate_recordset}:
+        an array of objects keyed by C{names} (C{bytes} in bytea's hex
+        form).
+    """
+    return json.dumps(
         [{n: ("\\x" + v.hex() if type(v) is bytes else v) for n, v in zip(names, row)}
          for row in rows], ensure_ascii=False, separators=(",", ":"))
-    txn.execute("%s SELECT %s FROM json_populate_recordset(NULL::%s, %%s) %s" % (
-        head, ", ".join(names), table, tail), (payload,))
-    return txn.fetchall() if "RETURNING" in tail else []
 
 
 def upsert(table: str, keys: Sequence[str], columns: Sequence[str], where: str = "") -> str:

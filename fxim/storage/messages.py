@@ -32,7 +32,8 @@ from fxim.model import (
     MessageContent, User,
 )
 from fxim.storage.database import ReadBusy, SQLDatabase, all_txn, insertMany_txn, one_txn
-from fxim.storage.pgasync import Unavailable
+from fxim.storage import pgbatch
+from fxim.storage.pgasync import Interrupted, Unavailable
 from fxim.storage.dialect import Dialect
 from fxim.storage.fired import fired
 from fxim.storage.friends import getFriend_txn
@@ -66,6 +67,9 @@ _PULL_CHUNK = 500
 #: SQLite, inline on the reactor thread: no thread hop); a longer one, a
 #: device catching up, where big reads run (L{pullMessages_txn}).
 INLINE_PULL_MESSAGES = 16
+
+#: L{fxim.storage.pgbatch}'s statement for this table.
+_BATCH_STATEMENT = pgbatch.statement(MESSAGE_COLUMNS)
 
 #: What storing one message gives: a L{StoredMessage}, or the exception
 #: or L{Failure} to fail its caller with.
@@ -235,6 +239,46 @@ def _dedupKey(item: PendingStore) -> Optional[DedupKey]:
     return (key[0], key[1], key[2])
 
 
+@attr.s(slots=True, auto_attribs=True)
+class BatchPlan:
+    """
+    What a batch's messages need of the database, from the batch alone.
+
+    @ivar results: one outcome per item, set so far for the items the
+        batch itself refuses (a uid twice).
+    @ivar firstWithKey: the item that claims each dedup key.
+    @ivar duplicates: items whose dedup key an earlier item of the batch
+        has (resends): they get that item's message.
+    @ivar candidates: the items to store.
+    """
+
+    results: List[Outcome]
+    firstWithKey: Dict[DedupKey, int]
+    duplicates: Dict[int, DedupKey]
+    candidates: List[int]
+
+
+def planBatch(items: Sequence[PendingStore]) -> BatchPlan:
+    """
+    @return: the L{BatchPlan} of C{items}: within the batch the first
+        message with a given uid or dedup key wins.
+    """
+    plan = BatchPlan([None] * len(items), {}, {}, [])
+    messageUids = set()
+    for i, it in enumerate(items):
+        key = _dedupKey(it)
+        if key is not None and key in plan.firstWithKey:
+            plan.duplicates[i] = key
+        elif it.message.messageUid in messageUids:
+            plan.results[i] = KeyError(it.message.messageUid)
+        else:
+            messageUids.add(it.message.messageUid)
+            if key is not None:
+                plan.firstWithKey[key] = i
+            plan.candidates.append(i)
+    return plan
+
+
 def storeBatch_txn(txn: Any, d: Dialect, items: Sequence[PendingStore],
                    decoded: Optional[DecodedMessages] = None) -> List[Outcome]:
     """
@@ -251,22 +295,9 @@ def storeBatch_txn(txn: Any, d: Dialect, items: Sequence[PendingStore],
     @return: a list with, for each item, a L{StoredMessage} or the
         exception (L{KeyError}: uid already stored) to fail it with.
     """
-    results: List[Outcome] = [None] * len(items)
-    firstWithKey: Dict[DedupKey, int] = {}
-    duplicates: Dict[int, DedupKey] = {}
-    candidates: List[int] = []
-    messageUids = set()
-    for i, it in enumerate(items):
-        key = _dedupKey(it)
-        if key is not None and key in firstWithKey:
-            duplicates[i] = key
-        elif it.message.messageUid in messageUids:
-            results[i] = KeyError(it.message.messageUid)
-        else:
-            messageUids.add(it.message.messageUid)
-            if key is not None:
-                firstWithKey[key] = i
-            candidates.append(i)
+    plan = planBatch(items)
+    results, firstWithKey = plan.results, plan.firstWithKey
+    duplicates, candidates = plan.duplicates, plan.candidates
     if firstWithKey:
         claimedRows = insertMany_txn(
             txn, d, "INSERT INTO dedup_keys (uid, cid, local_id,"
@@ -284,6 +315,7 @@ def storeBatch_txn(txn: Any, d: Dialect, items: Sequence[PendingStore],
         txn, d, "INSERT INTO messages (%s)" % (", ".join(MESSAGE_COLUMNS),),
         len(MESSAGE_COLUMNS), rows, "ON CONFLICT (uid) DO NOTHING RETURNING uid")}
     stored = []
+    released: List[DedupKey] = []
     for i, row in zip(candidates, rows):
         if items[i].message.messageUid in inserted:
             stored.append(i)
@@ -291,12 +323,27 @@ def storeBatch_txn(txn: Any, d: Dialect, items: Sequence[PendingStore],
                 decoded.remember(row[0], row[_TYPE_VALUE], row[-1], items[i].message)
             continue
         results[i] = KeyError(items[i].message.messageUid)
-        key = _dedupKey(items[i])
-        if key is not None:
-            txn.execute(d.q("DELETE FROM dedup_keys WHERE uid = ? AND"
-                            " cid = ? AND local_id = ?"), key)
+        taken = _dedupKey(items[i])
+        if taken is not None:
+            released.append(taken)
     if stored:
         _insertStored_txn(txn, d, items, stored, results)
+    return settleBatch_txn(txn, d, items, duplicates, released, results)
+
+
+def settleBatch_txn(txn: Any, d: Dialect, items: Sequence[PendingStore],
+                    duplicates: Dict[int, DedupKey], released: Sequence[DedupKey],
+                    results: List[Outcome]) -> List[Outcome]:
+    """
+    The end of storing a batch: give back the dedup keys of messages not
+    stored after all (C{released}), and give each resend in
+    C{duplicates} the message its key has (or L{KeyError} if none).
+
+    @return: C{results}, completed.
+    """
+    for key in released:
+        txn.execute(d.q("DELETE FROM dedup_keys WHERE uid = ? AND"
+                        " cid = ? AND local_id = ?"), key)
     for i, key in duplicates.items():
         row = one_txn(txn, d, "SELECT message_uid FROM dedup_keys WHERE"
                       " uid = ? AND cid = ? AND local_id = ?", key)
@@ -632,6 +679,72 @@ class SQLMessageStore(SQLDatabase):
         """
         @return: L{Deferred} firing with one result (StoredMessage,
             exception or Failure) per item; it never fails.
+        """
+        if self.queries is not None and self.queries.available():
+            return self._storeInOneStatement(items)
+        return self._storeOnPool(items)
+
+    def _storeInOneStatement(self, items: List[PendingStore]) -> Deferred[List[Outcome]]:
+        """
+        Store C{items} with L{fxim.storage.pgbatch}'s one statement on
+        L{queries}; on the pool if that statement could not run there.
+        """
+        queries = self.queries
+        assert queries is not None
+        plan = planBatch(items)
+        keys = [key + (items[i].message.messageUid, items[i].now)
+                for key, i in plan.firstWithKey.items()]
+        rows = [messageValues(items[i].message) for i in plan.candidates]
+        inbox: List[Tuple[Any, ...]] = []
+        for i in plan.candidates:
+            m = items[i].message
+            for r in uniqueReceivers(items[i].receivers):
+                inbox.append((r, len(inbox), m.messageUid, m.conversation.type,
+                              peerOf(m, r), m.conversation.line))
+
+        def answered(answerRows: List[Any]) -> Any:
+            done = pgbatch.answer(answerRows)
+            results, duplicates = plan.results, dict(plan.duplicates)
+            released: List[DedupKey] = []
+            for i, row in zip(plan.candidates, rows):
+                m = items[i].message
+                if m.messageUid in done.inserted:
+                    self._decoded.remember(row[0], row[_TYPE_VALUE], row[-1], m)
+                    results[i] = StoredMessage(m, done.seqs.get(m.messageUid, {}), False)
+                    continue
+                key = _dedupKey(items[i])
+                if key is None:
+                    results[i] = KeyError(m.messageUid)
+                elif m.messageUid in done.claimed:
+                    # Its uid was stored meanwhile by another batch.
+                    results[i] = KeyError(m.messageUid)
+                    released.append(key)
+                else:
+                    duplicates[i] = key
+            if not duplicates and not released:
+                return results
+
+            def unsettled(failure: Failure) -> List[Outcome]:
+                for i in duplicates:
+                    results[i] = failure
+                return results
+            return self._runWrite(settleBatch_txn, items, duplicates, released,
+                                  results).addErrback(unsettled)
+
+        def failed(failure: Failure) -> Any:
+            if failure.check(Interrupted):
+                # It may have committed: a resend finds it by its dedup key.
+                return [failure] * len(items)
+            # Nothing was stored: a statement in autocommit is all or none.
+            return self._storeOnPool(items)
+        d = queries.query(_BATCH_STATEMENT, pgbatch.parameters(
+            keys, rows, MESSAGE_COLUMNS, inbox))
+        return d.addCallbacks(answered, failed)
+
+    def _storeOnPool(self, items: List[PendingStore]) -> Deferred[List[Outcome]]:
+        """
+        Store C{items} with L{storeBatch_txn} on the write pool; one by one
+        if the batch fails as a whole.
         """
         result = self._runWrite(storeBatch_txn, items, self._decoded)
         if len(items) == 1:

@@ -40,6 +40,13 @@ class Unavailable(Exception):
     """
 
 
+class Interrupted(Unavailable):
+    """
+    The connection was lost or closed with the query in flight: whether a
+    statement that writes committed is unknown.
+    """
+
+
 class AsyncQueries:
     """
     Up to C{connections} asynchronous psycopg2 connections to one
@@ -74,8 +81,9 @@ class AsyncQueries:
         Run one statement (C{%s} placeholders) in autocommit.
 
         @return: L{Deferred} firing with its rows; failing with the
-            driver's error for a bad statement, or with L{Unavailable} if
-            no connection could run it.
+            driver's error for a bad statement, with L{Unavailable} if
+            no connection could run it, or with L{Interrupted} (an
+            L{Unavailable}) if its connection broke while it ran.
         """
         d: Deferred[List[Any]] = Deferred()
         if not self.available():
@@ -264,15 +272,15 @@ class _Connection:
             d = self._close()
             self._owner._broken(self, error)
             if d is not None:
-                d.errback(Unavailable(str(error)))
+                d.errback(Interrupted(str(error)))
 
     def close(self) -> None:
         """
-        Close the connection; a query in flight fails with L{Unavailable}.
+        Close the connection; a query in flight fails with L{Interrupted}.
         """
         d = self._close()
         if d is not None:
-            d.errback(Unavailable("closed"))
+            d.errback(Interrupted("closed"))
 
     def _watch(self, socket: int) -> None:
         writing = self._writing

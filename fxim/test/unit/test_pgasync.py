@@ -161,8 +161,13 @@ class AsyncPullTests(TestCase):
 
     @inlineCallbacks
     def storeFor(self, userId, count):
+        """
+        Store C{count} messages for C{userId}; then count only the pulls'
+        queries.
+        """
         for i in range(count):
             yield self.store.storeMessage(makeMessage(i + 1), [userId], None, NOW)
+        del self.asked[:]
 
     @inlineCallbacks
     def test_pulledWithoutThread(self):
