@@ -17,9 +17,11 @@ hence C{COLLATE "C"}): a message whose dedup key is taken is not
 inserted, heads grow by each user's share of the stored messages, and
 each user's inbox rows get the seqs below the new head in batch order.
 Two rare cases need a second step, after the commit
-(L{fxim.storage.messages.settleBatch_txn}): resends (their key was taken) get their original,
-and a message whose uid was stored by someone else in the meantime gives
-its key back.
+(L{fxim.storage.messages.settleBatch_txn}): resends (their key was
+taken) get their original, and a message whose uid is already stored
+gives back the key it claimed.  (Checking the uid before claiming would
+cost every batch a lookup for what a uid made by L{fxim.ids} never
+meets.)
 """
 
 from __future__ import annotations
@@ -41,7 +43,6 @@ WITH k AS (
 ), dk AS (
     INSERT INTO dedup_keys (uid, cid, local_id, message_uid, created_at)
     SELECT k.uid, k.cid, k.local_id, k.message_uid, k.created_at FROM k
-    WHERE NOT EXISTS (SELECT 1 FROM messages WHERE messages.uid = k.message_uid)
     ORDER BY k.uid COLLATE "C", k.cid COLLATE "C", k.local_id
     ON CONFLICT DO NOTHING RETURNING message_uid
 ), m AS (
