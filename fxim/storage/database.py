@@ -194,6 +194,8 @@ class SQLDatabase:
         #: Where single statements may run without a thread (the read pool
         #: says so: L{fxim.storage.postgres.AutocommitReads}), or L{None}.
         self.queries: Optional[Any] = getattr(self._readPool, "queries", None)
+        #: Where message batches may be stored without a thread, or L{None}.
+        self.batchQueries: Optional[Any] = getattr(self._readPool, "batches", None)
 
     def _runRead(self, func: Callable[..., T], *args: Any) -> Deferred[T]:
         """

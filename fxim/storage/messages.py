@@ -12,6 +12,8 @@ in a queue; when one commits, the next transaction takes the whole queue
 committed batch gets its Deferred fired.  If a batch fails as a
 whole (which the SQL avoids for known per-message errors), its messages are
 retried one transaction each so one bad message cannot fail the others.
+On PostgreSQL a batch is one statement on the asynchronous connections
+(L{fxim.storage.pgbatch}) while they are available.
 """
 
 from __future__ import annotations
@@ -680,16 +682,16 @@ class SQLMessageStore(SQLDatabase):
         @return: L{Deferred} firing with one result (StoredMessage,
             exception or Failure) per item; it never fails.
         """
-        if self.queries is not None and self.queries.available():
+        if self.batchQueries is not None and self.batchQueries.available():
             return self._storeInOneStatement(items)
         return self._storeOnPool(items)
 
     def _storeInOneStatement(self, items: List[PendingStore]) -> Deferred[List[Outcome]]:
         """
         Store C{items} with L{fxim.storage.pgbatch}'s one statement on
-        L{queries}; on the pool if that statement could not run there.
+        L{batchQueries}; on the pool if that statement could not run there.
         """
-        queries = self.queries
+        queries = self.batchQueries
         assert queries is not None
         plan = planBatch(items)
         keys = [key + (items[i].message.messageUid, items[i].now)

@@ -46,14 +46,19 @@ class AutocommitReads:
     on its own.
     """
 
-    def __init__(self, pool: adbapi.ConnectionPool, queries: Optional[AsyncQueries] = None) -> None:
+    def __init__(self, pool: adbapi.ConnectionPool, queries: Optional[AsyncQueries] = None,
+                 batches: Optional[AsyncQueries] = None) -> None:
         """
         @param queries: where single statements may run without a thread
             (an online device's pull: L{fxim.storage.messages}), or
             L{None}.
+        @param batches: where message batches are stored without a thread
+            (L{fxim.storage.pgbatch}): connections of their own, so that
+            a long batch never keeps a pull waiting.
         """
         self._pool = pool
         self.queries = queries
+        self.batches = batches
 
     def runInteraction(self, interaction: Callable[..., T], *args: Any) -> Deferred[T]:
         return self._pool.runWithConnection(_autocommitted, interaction, *args)
@@ -63,8 +68,9 @@ class AutocommitReads:
         Close the asynchronous connections (the others are the write
         pool's, closed with it).
         """
-        if self.queries is not None:
-            self.queries.close()
+        for queries in (self.queries, self.batches):
+            if queries is not None:
+                queries.close()
 
 
 def _autocommitted(conn: Any, interaction: Callable[..., T], *args: Any) -> T:
@@ -79,17 +85,18 @@ def _autocommitted(conn: Any, interaction: Callable[..., T], *args: Any) -> T:
         conn.set_session(autocommit=False)
 
 
-def asyncQueries(reactor: Any, dsn: str, schema: Optional[str] = None) -> AsyncQueries:
+def asyncQueries(reactor: Any, dsn: str, schema: Optional[str] = None,
+                 connections: int = 2) -> AsyncQueries:
     """
-    Asynchronous connections to C{dsn} (in C{schema}); psycopg2 and
-    psycopg2cffi both have them.
+    Up to C{connections} asynchronous connections to C{dsn} (in
+    C{schema}); psycopg2 and psycopg2cffi both have them.
     """
     import psycopg2
     options = {"options": "-c search_path=%s" % (schema,)} if schema is not None else {}
 
     def connect() -> Any:
         return psycopg2.connect(dsn, async_=True, **options)
-    return AsyncQueries(reactor, connect)
+    return AsyncQueries(reactor, connect, connections)
 
 
 def openPostgres(reactor: Any, dsn: str, schema: Optional[str] = None, poolSize: int = 4,
@@ -122,8 +129,9 @@ def openPostgres(reactor: Any, dsn: str, schema: Optional[str] = None, poolSize:
         cp_openfun=openfun, cp_reactor=reactor, cp_noisy=False))
     from fxim.storage.quietpool import QuietConnection
     pool.connectionFactory = QuietConnection
-    store = SQLStore(POSTGRES, pool, AutocommitReads(pool, asyncQueries(reactor, dsn, schema)),
-                     maxInflight=maxInflight)
+    reads = AutocommitReads(pool, asyncQueries(reactor, dsn, schema),
+                            asyncQueries(reactor, dsn, schema, maxInflight))
+    store = SQLStore(POSTGRES, pool, reads, maxInflight=maxInflight)
 
     def migrated(applied: List[int]) -> SQLStore:
         if applied:

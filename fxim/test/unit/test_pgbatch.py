@@ -28,7 +28,7 @@ class OneStatementTests(TestCase):
         self.addCleanup(lambda: self.store.close())
         self.statements = []
         self.onPool = []
-        query = self.store.queries.query
+        query = self.store.batchQueries.query
         runWrite = self.store._runWrite
 
         def recordQuery(sql, args=()):
@@ -39,7 +39,7 @@ class OneStatementTests(TestCase):
         def recordWrite(func, *args):
             self.onPool.append(func.__name__)
             return runWrite(func, *args)
-        self.patch(self.store.queries, "query", recordQuery)
+        self.patch(self.store.batchQueries, "query", recordQuery)
         self.patch(self.store, "_runWrite", recordWrite)
 
     def connect(self):
@@ -151,8 +151,9 @@ class OneStatementTests(TestCase):
         stored = self.store.storeMessage(makeMessage(2), ["bob"], None, NOW)
         yield deferLater(reactor, 0.3, lambda: None)
         self.assertEqual(len(self.statements), 2)
-        cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                       " WHERE query LIKE '%%WITH k AS%%' AND pid <> pg_backend_pid()")
+        [batchConnection] = self.store.batchQueries._all
+        cursor.execute("SELECT pg_terminate_backend(%s)",
+                       (batchConnection._raw.get_backend_pid(),))
         locker.rollback()
         yield self.assertFailure(stored, Interrupted)
         self.assertEqual(self.onPool, [])
@@ -165,7 +166,7 @@ class OneStatementTests(TestCase):
         While the asynchronous connections are unavailable, batches are
         stored on the pool.
         """
-        self.store.queries.close()
+        self.store.batchQueries.close()
         stored = yield self.store.storeMessage(makeMessage(1), ["bob"], None, NOW)
         self.assertEqual(stored.seqs, {"bob": 1})
         self.assertEqual(self.statements, [])
@@ -180,10 +181,34 @@ class OneStatementTests(TestCase):
         def failing(sql, args=()):
             self.statements.append(args)
             return query(sql + " ORDER BY no_such_column", args)
-        query = self.store.queries.query
-        self.patch(self.store.queries, "query", failing)
+        query = self.store.batchQueries.query
+        self.patch(self.store.batchQueries, "query", failing)
         ds = [self.store.storeMessage(makeMessage(i + 1), ["bob"], None, NOW) for i in range(5)]
         results = yield gatherResults(ds)
         self.assertEqual(sorted(r.seqs["bob"] for r in results), [1, 2, 3, 4, 5])
         self.assertTrue(self.statements)
         self.assertEqual(set(self.onPool), {"storeBatch_txn"})
+
+    @inlineCallbacks
+    def test_pullsNotBehindABatch(self):
+        """
+        Batches have connections of their own: while one waits for a
+        lock, online devices' pulls are answered (even with one connection
+        for pulls).
+        """
+        self.store.queries._max = 1
+        yield self.store.storeMessage(makeMessage(1), ["bob"], None, NOW)
+        yield self.store.storeMessage(makeMessage(2), ["carol"], None, NOW)
+        locker = self.connect()
+        cursor = locker.cursor()
+        cursor.execute("SELECT head FROM user_heads WHERE uid = 'bob' FOR UPDATE")
+        stored = self.store.storeMessage(makeMessage(3), ["bob"], None, NOW)
+        yield deferLater(reactor, 0.2, lambda: None)
+        self.assertEqual(len(self.statements), 3)
+        pulls = gatherResults([self.store.pullMessages("carol", 0, 1 << 20) for _ in range(4)])
+        yield deferLater(reactor, 0.2, lambda: None)
+        self.assertTrue(pulls.called)
+        self.assertEqual([[s for s, _ in p.entries] for p in (yield pulls)], [[1]] * 4)
+        self.assertFalse(stored.called)
+        locker.rollback()
+        self.assertEqual((yield stored).seqs, {"bob": 2})
