@@ -53,12 +53,15 @@ class AsyncQueries:
     database, made when first needed, and the queries waiting for one.
     """
 
-    def __init__(self, reactor: Any, connect: Any, connections: int = 2) -> None:
+    def __init__(self, reactor: Any, connect: Any, connections: int = 2,
+                 purpose: str = "reads") -> None:
         """
         @param connect: makes an asynchronous connection: called with no
             argument, returns a psycopg2 connection still connecting
             (C{psycopg2.connect(dsn, async_=True, ...)}).
+        @param purpose: what the queries are, for the log (C{"reads"}).
         """
+        self._purpose = purpose
         self._reactor = reactor
         self._connect = connect
         self._max = connections
@@ -129,8 +132,8 @@ class AsyncQueries:
             if not self._paused:
                 # Once per outage: the pool's errors report the rest.
                 self._paused = True
-                _log.info("Asynchronous PostgreSQL reads paused (the pool reads meanwhile): "
-                          "{error}", error=" ".join(str(error).split()))
+                _log.info("Asynchronous PostgreSQL {purpose} paused (on the pool meanwhile): "
+                          "{error}", purpose=self._purpose, error=" ".join(str(error).split()))
             self._retryAt = self._reactor.seconds() + RETRY_AFTER
         self._failWaiting(str(error))
 

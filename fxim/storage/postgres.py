@@ -86,17 +86,17 @@ def _autocommitted(conn: Any, interaction: Callable[..., T], *args: Any) -> T:
 
 
 def asyncQueries(reactor: Any, dsn: str, schema: Optional[str] = None,
-                 connections: int = 2) -> AsyncQueries:
+                 connections: int = 2, purpose: str = "reads") -> AsyncQueries:
     """
     Up to C{connections} asynchronous connections to C{dsn} (in
-    C{schema}); psycopg2 and psycopg2cffi both have them.
+    C{schema}) for C{purpose}; psycopg2 and psycopg2cffi both have them.
     """
     import psycopg2
     options = {"options": "-c search_path=%s" % (schema,)} if schema is not None else {}
 
     def connect() -> Any:
         return psycopg2.connect(dsn, async_=True, **options)
-    return AsyncQueries(reactor, connect, connections)
+    return AsyncQueries(reactor, connect, connections, purpose)
 
 
 def openPostgres(reactor: Any, dsn: str, schema: Optional[str] = None, poolSize: int = 4,
@@ -130,7 +130,7 @@ def openPostgres(reactor: Any, dsn: str, schema: Optional[str] = None, poolSize:
     from fxim.storage.quietpool import QuietConnection
     pool.connectionFactory = QuietConnection
     reads = AutocommitReads(pool, asyncQueries(reactor, dsn, schema),
-                            asyncQueries(reactor, dsn, schema, maxInflight))
+                            asyncQueries(reactor, dsn, schema, maxInflight, "message batches"))
     store = SQLStore(POSTGRES, pool, reads, maxInflight=maxInflight)
 
     def migrated(applied: List[int]) -> SQLStore:
