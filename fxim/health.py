@@ -52,6 +52,9 @@ def outageKind(exception: BaseException) -> Optional[str]:
         return "database"
     if module == "twisted.enterprise.adbapi" and name == "ConnectionLost":
         return "database"
+    if module == "fxim.storage.pgasync" and name in ("Unavailable", "Interrupted"):
+        # An asynchronous connection lost under a query (a message batch).
+        return "database"
     if isinstance(exception, sqlite3.OperationalError):
         text = str(exception)
         if "disk" in text or "full" in text or "unable to open" in text:

@@ -81,6 +81,8 @@ class OutageLogTests(SynchronousTestCase):
         self.assertEqual(outageKind(sqlite3.OperationalError("database or disk is full")),
                          "disk")
         self.assertIsNone(outageKind(ValueError("bug")))
+        from fxim.storage.pgasync import Interrupted
+        self.assertEqual(outageKind(Interrupted("server closed the connection")), "database")
 
     def test_redact(self):
         self.assertEqual(redactUrl("postgresql://fxim:pw@h:5/db"), "postgresql://fxim:***@h:5/db")
