@@ -360,32 +360,63 @@ def settleBatch_txn(txn: Any, d: Dialect, items: Sequence[PendingStore],
 
 def _insertStored_txn(txn: Any, d: Dialect, items: Sequence[PendingStore], stored: List[int],
                       results: List[Outcome]) -> None:
+    receivers, counts = _shares(items, stored)
+    heads: Dict[str, int] = {}
+    if counts:
+        heads = dict(insertMany_txn(
+            txn, d, "INSERT INTO user_heads (uid, head)", 2,
+            sorted(counts.items()),
+            "ON CONFLICT (uid) DO UPDATE SET"
+            " head = user_heads.head + excluded.head RETURNING uid, head"))
+    _giveSeqs(items, stored, receivers, counts, heads, results)
+    inbox = []
+    for i in stored:
+        m = items[i].message
+        for r, seq in results[i].seqs.items():  # type: ignore[union-attr]
+            inbox.append((r, seq, m.messageUid, m.conversation.type,
+                          peerOf(m, r), m.conversation.line))
+    if inbox:
+        insertMany_txn(txn, d, "INSERT INTO inboxes (uid, seq, message_uid,"
+                       " conv_type, peer, conv_line)", 6, inbox)
+
+
+def _shares(items: Sequence[PendingStore],
+            stored: List[int]) -> Tuple[Dict[int, List[str]], Dict[str, int]]:
+    """
+    @return: each stored item's receivers, and how many of the stored
+        items each receiver gets.
+    """
     receivers = {i: uniqueReceivers(items[i].receivers) for i in stored}
     counts: Dict[str, int] = {}
     for i in stored:
         for r in receivers[i]:
             counts[r] = counts.get(r, 0) + 1
-    nextSeq: Dict[str, int] = {}
-    if counts:
-        rows = insertMany_txn(
-            txn, d, "INSERT INTO user_heads (uid, head)", 2,
-            sorted(counts.items()),
-            "ON CONFLICT (uid) DO UPDATE SET"
-            " head = user_heads.head + excluded.head RETURNING uid, head")
-        nextSeq = {userId: head - counts[userId] + 1 for userId, head in rows}
-    inbox = []
+    return receivers, counts
+
+
+def _giveSeqs(items: Sequence[PendingStore], stored: List[int], receivers: Dict[int, List[str]],
+              counts: Dict[str, int], heads: Dict[str, int], results: List[Outcome]) -> None:
+    """
+    Give each stored item its L{StoredMessage}: a receiver's seqs, in
+    batch order, are the C{counts} ones the batch added below its new head
+    (C{heads}).
+    """
+    nextSeq = {r: heads[r] - n + 1 for r, n in counts.items()}
     for i in stored:
-        m = items[i].message
         seqs = {}
         for r in receivers[i]:
             seqs[r] = nextSeq[r]
             nextSeq[r] += 1
-            inbox.append((r, seqs[r], m.messageUid, m.conversation.type,
-                          peerOf(m, r), m.conversation.line))
-        results[i] = StoredMessage(m, seqs, False)
-    if inbox:
-        insertMany_txn(txn, d, "INSERT INTO inboxes (uid, seq, message_uid,"
-                       " conv_type, peer, conv_line)", 6, inbox)
+        results[i] = StoredMessage(items[i].message, seqs, False)
+
+
+def assignSeqs(items: Sequence[PendingStore], stored: List[int], heads: Dict[str, int],
+               results: List[Outcome]) -> None:
+    """
+    Give each stored item its L{StoredMessage} from the receivers' new
+    C{heads}, as L{storeBatch_txn} does (for L{fxim.storage.pgbatch}).
+    """
+    _giveSeqs(items, stored, *_shares(items, stored), heads, results)
 
 
 def purgeDedupKeys_txn(txn: Any, d: Dialect, olderThan: int) -> int:
@@ -708,11 +739,12 @@ class SQLMessageStore(SQLDatabase):
             done = pgbatch.answer(answerRows)
             results, duplicates = plan.results, dict(plan.duplicates)
             released: List[DedupKey] = []
+            stored: List[int] = []
             for i, row in zip(plan.candidates, rows):
                 m = items[i].message
                 if m.messageUid in done.inserted:
                     self._decoded.remember(row[0], row[_TYPE_VALUE], row[-1], m)
-                    results[i] = StoredMessage(m, done.seqs.get(m.messageUid, {}), False)
+                    stored.append(i)
                     continue
                 key = _dedupKey(items[i])
                 if key is None:
@@ -723,6 +755,7 @@ class SQLMessageStore(SQLDatabase):
                     released.append(key)
                 else:
                     duplicates[i] = key
+            assignSeqs(items, stored, done.heads, results)
             if not duplicates and not released:
                 return results
 

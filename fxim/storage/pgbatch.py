@@ -34,9 +34,11 @@ from fxim.storage.database import jsonRowsParam
 
 #: The statement (C{%s}: the dedup keys, the messages, the inbox rows,
 #: each a JSON array of rows of its table; an inbox row's C{seq} is its
-#: place in the batch).  It answers C{('k', NULL, NULL, uid)} per key
-#: claimed, C{('m', NULL, NULL, uid)} per message inserted and C{('i',
-#: user, seq, uid)} per inbox row.
+#: place in the batch).  It answers C{('k', NULL, uid)} per key claimed,
+#: C{('m', NULL, uid)} per message inserted and C{('h', user, head)} per
+#: user whose head grew: one row per user, not per inbox row (a message
+#: to a group of 2,000 has 2,000), and the seqs follow from the heads as
+#: they do in L{fxim.storage.messages.storeBatch_txn}.
 STATEMENT = """
 WITH k AS (
     SELECT * FROM json_populate_recordset(NULL::dedup_keys, %s)
@@ -65,11 +67,10 @@ WITH k AS (
     INSERT INTO inboxes (uid, seq, message_uid, conv_type, peer, conv_line)
     SELECT rc.uid, h.head - rc.n + rc.nth, rc.message_uid, rc.conv_type, rc.peer, rc.conv_line
     FROM rc JOIN h ON h.uid = rc.uid
-    RETURNING uid, seq, message_uid
 )
-SELECT 'k', NULL::text, NULL::bigint, message_uid FROM dk
-UNION ALL SELECT 'm', NULL, NULL, uid FROM m
-UNION ALL SELECT 'i', uid, seq, message_uid FROM ib
+SELECT 'k', NULL::text, message_uid FROM dk
+UNION ALL SELECT 'm', NULL, uid FROM m
+UNION ALL SELECT 'h', uid, head FROM h
 """
 
 _KEY_NAMES = ("uid", "cid", "local_id", "message_uid", "created_at")
@@ -83,12 +84,12 @@ class Answer:
 
     @ivar claimed: the messages whose dedup key it inserted.
     @ivar inserted: the messages it inserted.
-    @ivar seqs: each inserted message's inbox seq per receiver.
+    @ivar heads: each receiver's head after the batch.
     """
 
     claimed: Set[int]
     inserted: Set[int]
-    seqs: Dict[int, Dict[str, int]]
+    heads: Dict[str, int]
 
 
 def statement(columns: Sequence[str]) -> str:
@@ -117,12 +118,12 @@ def answer(rows: Sequence[Sequence[Any]]) -> Answer:
     @return: the L{Answer} the statement's C{rows} give.
     """
     result = Answer(set(), set(), {})
-    for kind, user, seq, uid in rows:
-        if kind == "i":
-            result.seqs.setdefault(uid, {})[user] = seq
+    for kind, user, value in rows:
+        if kind == "h":
+            result.heads[user] = value
         elif kind == "m":
-            result.inserted.add(uid)
+            result.inserted.add(value)
         else:
-            result.claimed.add(uid)
+            result.claimed.add(value)
     return result
 
