@@ -212,3 +212,20 @@ class OneStatementTests(TestCase):
         self.assertFalse(stored.called)
         locker.rollback()
         self.assertEqual((yield stored).seqs, {"bob": 2})
+
+    @inlineCallbacks
+    def test_bigBatchOnThePool(self):
+        """
+        A batch with more inbox rows than C{maxRowsWithoutThread} (a
+        message to a big group) is stored on the pool, with the seqs the
+        statement would give.
+        """
+        self.store.maxRowsWithoutThread = 5
+        small = yield self.store.storeMessage(makeMessage(1), ["a", "b", "c"], None, NOW)
+        self.assertEqual(self.onPool, [])
+        big = yield self.store.storeMessage(
+            makeMessage(2), ["a", "b", "c", "d", "e", "f"], None, NOW)
+        self.assertEqual(self.onPool, ["storeBatch_txn"])
+        self.assertEqual(len(self.statements), 1)
+        self.assertEqual(small.seqs, {"a": 1, "b": 1, "c": 1})
+        self.assertEqual(big.seqs, {"a": 2, "b": 2, "c": 2, "d": 1, "e": 1, "f": 1})
