@@ -216,11 +216,11 @@ class OneStatementTests(TestCase):
     @inlineCallbacks
     def test_bigBatchOnThePool(self):
         """
-        A batch with more inbox rows than C{maxRowsWithoutThread} (a
-        message to a big group) is stored on the pool, with the seqs the
-        statement would give.
+        A batch with a message to more receivers than
+        C{maxReceiversWithoutThread} (a big group) is stored on the pool,
+        with the seqs the statement would give.
         """
-        self.store.maxRowsWithoutThread = 5
+        self.store.maxReceiversWithoutThread = 5
         small = yield self.store.storeMessage(makeMessage(1), ["a", "b", "c"], None, NOW)
         self.assertEqual(self.onPool, [])
         big = yield self.store.storeMessage(
