@@ -647,7 +647,7 @@ class SQLMessageStore(SQLDatabase):
     #: Most receivers of a message in a batch stored on L{batchQueries}:
     #: a batch with a message to a bigger group is stored on the pool
     #: (measured: on the asynchronous connection, fan-out to 2,000
-    #: members gave 15% fewer deliveries per second).
+    #: members gave 20% fewer deliveries per second).
     maxReceiversWithoutThread = 500
 
     def __init__(self, dialect: Dialect, writePool: Any, readPool: Any = None,
