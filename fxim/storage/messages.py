@@ -756,7 +756,7 @@ class SQLMessageStore(SQLDatabase):
                 if key is None:
                     results[i] = KeyError(m.messageUid)
                 elif m.messageUid in done.claimed:
-                    # Its uid was stored meanwhile by another batch.
+                    # Its uid is another message's: give its key back.
                     results[i] = KeyError(m.messageUid)
                     released.append(key)
                 else:
