@@ -360,7 +360,8 @@ def settleBatch_txn(txn: Any, d: Dialect, items: Sequence[PendingStore],
 
 def _insertStored_txn(txn: Any, d: Dialect, items: Sequence[PendingStore], stored: List[int],
                       results: List[Outcome]) -> None:
-    receivers, counts = _shares(items, stored)
+    receivers = {i: uniqueReceivers(items[i].receivers) for i in stored}
+    counts = _shares(receivers, stored)
     heads: Dict[str, int] = {}
     if counts:
         heads = dict(insertMany_txn(
@@ -380,18 +381,16 @@ def _insertStored_txn(txn: Any, d: Dialect, items: Sequence[PendingStore], store
                        " conv_type, peer, conv_line)", 6, inbox)
 
 
-def _shares(items: Sequence[PendingStore],
-            stored: List[int]) -> Tuple[Dict[int, List[str]], Dict[str, int]]:
+def _shares(receivers: Dict[int, List[str]], stored: List[int]) -> Dict[str, int]:
     """
-    @return: each stored item's receivers, and how many of the stored
-        items each receiver gets.
+    @param receivers: each item's receivers, without repeats.
+    @return: how many of the C{stored} items each receiver gets.
     """
-    receivers = {i: uniqueReceivers(items[i].receivers) for i in stored}
     counts: Dict[str, int] = {}
     for i in stored:
         for r in receivers[i]:
             counts[r] = counts.get(r, 0) + 1
-    return receivers, counts
+    return counts
 
 
 def _giveSeqs(items: Sequence[PendingStore], stored: List[int], receivers: Dict[int, List[str]],
@@ -408,15 +407,6 @@ def _giveSeqs(items: Sequence[PendingStore], stored: List[int], receivers: Dict[
             seqs[r] = nextSeq[r]
             nextSeq[r] += 1
         results[i] = StoredMessage(items[i].message, seqs, False)
-
-
-def assignSeqs(items: Sequence[PendingStore], stored: List[int], heads: Dict[str, int],
-               results: List[Outcome]) -> None:
-    """
-    Give each stored item its L{StoredMessage} from the receivers' new
-    C{heads}, as L{storeBatch_txn} does (for L{fxim.storage.pgbatch}).
-    """
-    _giveSeqs(items, stored, *_shares(items, stored), heads, results)
 
 
 def purgeDedupKeys_txn(txn: Any, d: Dialect, olderThan: int) -> int:
@@ -734,10 +724,11 @@ class SQLMessageStore(SQLDatabase):
         keys = [key + (items[i].message.messageUid, items[i].now)
                 for key, i in plan.firstWithKey.items()]
         rows = [messageValues(items[i].message) for i in plan.candidates]
+        receivers = {i: uniqueReceivers(items[i].receivers) for i in plan.candidates}
         inbox: List[Tuple[Any, ...]] = []
         for i in plan.candidates:
             m = items[i].message
-            for r in uniqueReceivers(items[i].receivers):
+            for r in receivers[i]:
                 inbox.append((r, len(inbox), m.messageUid, m.conversation.type,
                               peerOf(m, r), m.conversation.line))
 
@@ -761,7 +752,8 @@ class SQLMessageStore(SQLDatabase):
                     released.append(key)
                 else:
                     duplicates[i] = key
-            assignSeqs(items, stored, done.heads, results)
+            _giveSeqs(items, stored, receivers, _shares(receivers, stored), done.heads,
+                      results)
             if not duplicates and not released:
                 return results
 

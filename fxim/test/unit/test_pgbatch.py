@@ -51,6 +51,18 @@ class OneStatementTests(TestCase):
         self.addCleanup(conn.close)
         return conn
 
+    def lockHead(self, userId):
+        """
+        Lock C{userId}'s head row in a transaction of another connection,
+        so that a batch storing for that user waits.
+
+        @return: that connection and its cursor.
+        """
+        locker = self.connect()
+        cursor = locker.cursor()
+        cursor.execute("SELECT head FROM user_heads WHERE uid = %s FOR UPDATE", (userId,))
+        return locker, cursor
+
     def rows(self, sql, args=()):
         conn = self.connect()
         with conn.cursor() as cursor:
@@ -145,9 +157,7 @@ class OneStatementTests(TestCase):
         again on the pool.
         """
         yield self.store.storeMessage(makeMessage(1), ["bob"], None, NOW)
-        locker = self.connect()
-        cursor = locker.cursor()
-        cursor.execute("SELECT head FROM user_heads WHERE uid = 'bob' FOR UPDATE")
+        locker, cursor = self.lockHead("bob")
         stored = self.store.storeMessage(makeMessage(2), ["bob"], None, NOW)
         yield deferLater(reactor, 0.3, lambda: None)
         self.assertEqual(len(self.statements), 2)
@@ -199,9 +209,7 @@ class OneStatementTests(TestCase):
         self.store.queries._max = 1
         yield self.store.storeMessage(makeMessage(1), ["bob"], None, NOW)
         yield self.store.storeMessage(makeMessage(2), ["carol"], None, NOW)
-        locker = self.connect()
-        cursor = locker.cursor()
-        cursor.execute("SELECT head FROM user_heads WHERE uid = 'bob' FOR UPDATE")
+        locker, cursor = self.lockHead("bob")
         stored = self.store.storeMessage(makeMessage(3), ["bob"], None, NOW)
         yield deferLater(reactor, 0.2, lambda: None)
         self.assertEqual(len(self.statements), 3)
